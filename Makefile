@@ -1,0 +1,121 @@
+# cdrflow - one non-recursive Makefile.
+#
+#   make                 build every program into $(BUILD)/
+#   make check           unit tests (cmocka) + end-to-end shell tests + fuzz corpus replay
+#   make check-asan      the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz            libFuzzer targets (clang) in build-fuzz/
+#   make bench           benchmarks (not part of check)
+#   make CC=clang        any C17 compiler; warnings are errors
+#
+# Variables: BUILD (output dir), SANITIZE (e.g. address,undefined), OPT.
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2
+PKG      ?= pkg-config
+SANITIZE ?=
+
+PKGS      := yaml-0.1 openssl liblzma
+PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
+
+WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wpointer-arith -Wformat=2 -Wvla -Wno-format-nonliteral -Wno-format-truncation
+CFLAGS += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) -pthread
+LDLIBS += $(PKG_LIBS) -pthread
+ifneq ($(SANITIZE),)
+CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=$(SANITIZE)
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS  += -DCDRFLOW_VERSION='"$(VERSION)"'
+
+LIB_SRC := $(wildcard lib/*.c)
+COLLECTOR_SRC := $(wildcard collector/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+COLLECTOR_OBJ := $(COLLECTOR_SRC:%.c=$(BUILD)/%.o)
+COLLECTOR_LIBOBJ := $(filter-out $(BUILD)/collector/main.o,$(COLLECTOR_OBJ))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
+
+PROGRAMS := $(BUILD)/cdrflow-collector
+TOOLS    := $(BUILD)/tests/tcpcopy
+
+all: $(PROGRAMS)
+
+# Rebuild everything when the flags change (git's GIT-CFLAGS trick).
+$(BUILD)/.flags: FORCE
+	@mkdir -p $(@D)
+	@echo '$(CC) $(CFLAGS) $(LDFLAGS)' | cmp -s - $@ || echo '$(CC) $(CFLAGS) $(LDFLAGS)' > $@
+
+$(BUILD)/%.o: %.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libcdrflow.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------- tests
+CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+# Fuzz targets built without libFuzzer: a main() that replays the corpus.
+$(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
+
+check: test-programs
+	BUILD=$(BUILD) tests/run-tests.sh
+
+check-unit: test-programs
+	BUILD=$(BUILD) tests/run-tests.sh --unit-only
+
+check-asan:
+	$(MAKE) BUILD=build-asan SANITIZE=address,undefined OPT=-O1 check
+
+# libFuzzer builds (clang only)
+FUZZ_BUILD := build-fuzz
+fuzz:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libcdrflow.a
+	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	@echo "run e.g.: $(FUZZ_BUILD)/fuzz_ami tests/fuzz/corpus/ami -max_total_time=60"
+
+bench: $(PROGRAMS) $(TOOLS)
+	BUILD=$(BUILD) tests/bench/bench-collector.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+PREFIX ?= /usr/local
+install: $(PROGRAMS)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+.PHONY: all check check-unit check-asan fuzz bench clean install test-programs FORCE
+.SECONDARY:
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

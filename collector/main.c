@@ -1,0 +1,451 @@
+/*
+ * cdrflow-collector - take every AMI event from Asterisk and append it to
+ * crash-safe segment files.  See docs/man/cdrflow-collector.1.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "config.h"
+#include "exitcode.h"
+#include "fsx.h"
+#include "inspect.h"
+#include "log.h"
+#include "segment.h"
+#include "session.h"
+#include "source.h"
+#include "spool.h"
+#include "xalloc.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: cdrflow-collector -c FILE                     run the collector daemon\n"
+		"       cdrflow-collector -c FILE --check             connect, log in and Ping each node once\n"
+		"       cdrflow-collector --replay CAPTURE --spool DIR [--node NAME]\n"
+		"       cdrflow-collector --verify --spool DIR [--node NAME]\n"
+		"       cdrflow-collector --list --spool DIR [--node NAME]\n"
+		"       cdrflow-collector --dump --spool DIR [--node NAME]\n"
+		"\n"
+		"Takes every event from Asterisk's manager interface (AMI) and appends it to\n"
+		"crash-safe, append-only segment files, one directory per PBX node.\n"
+		"\n"
+		"options:\n"
+		"  -c, --config FILE     YAML configuration (see cdrflow-collector(1))\n"
+		"      --check           with -c: connect, log in, Ping once per node, then exit\n"
+		"      --replay CAPTURE  store every event of a raw AMI byte capture (plain or .xz; - = stdin)\n"
+		"      --spool DIR       spool directory (overrides the config file's spool)\n"
+		"      --node NAME       node name for --replay (default: local) or to restrict --verify/--list/--dump\n"
+		"      --fsync POLICY    always, interval or off (overrides collector.fsync)\n"
+		"      --verify          check every record; prints records=N segments=M corrupt=K\n"
+		"      --list            one line per record: NODE SEQ SEGNO OFFSET RECV_US LEN SHA1 EVENT\n"
+		"      --dump            write the raw bytes of every stored event to stdout\n"
+		"      --dump-config     print the effective configuration (secrets masked) and exit\n"
+		"  -v, --verbose         log debug messages\n"
+		"  -q, --quiet           log errors only\n"
+		"  -h, --help            show this help and exit\n"
+		"  -V, --version         show the version and exit\n"
+		"\n"
+		"Secrets never go on the command line: use the node's secret_env (default\n"
+		"CDRFLOW_AMI_SECRET) or secret_file.  Settings may be overridden from the\n"
+		"environment: CDRFLOW_COLLECTOR_FSYNC=off, CDRFLOW_SPOOL=/path, ...\n"
+		"\n"
+		"exit status: 0 ok, 64 usage, 65 corrupt data, 66 missing input, 69 AMI\n"
+		"unreachable, 73 cannot create, 74 write error (disk full), 75 spool locked by\n"
+		"another collector, 77 authentication refused, 78 bad configuration.\n");
+}
+
+enum mode { MODE_DAEMON, MODE_CHECK, MODE_REPLAY, MODE_VERIFY, MODE_LIST, MODE_DUMP, MODE_DUMP_CONFIG };
+
+enum {
+	OPT_CHECK = 256, OPT_REPLAY, OPT_SPOOL, OPT_NODE, OPT_FSYNC, OPT_VERIFY, OPT_LIST, OPT_DUMP, OPT_DUMP_CONFIG,
+};
+
+static const struct option long_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "check", no_argument, NULL, OPT_CHECK },
+	{ "replay", required_argument, NULL, OPT_REPLAY },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "fsync", required_argument, NULL, OPT_FSYNC },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	{ "list", no_argument, NULL, OPT_LIST },
+	{ "dump", no_argument, NULL, OPT_DUMP },
+	{ "dump-config", no_argument, NULL, OPT_DUMP_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "cdrflow-collector: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\nTry 'cdrflow-collector --help' for more information.\n");
+	return EXIT_USAGE;
+}
+
+static struct spool_opts spool_options(const struct collector_config *cfg, int fail_fast)
+{
+	struct spool_opts o = {
+		.fsync = (enum seg_fsync)cfg->fsync,
+		.fsync_interval_ms = cfg->fsync_interval_ms,
+		.segment_max_size = cfg->segment_max_size,
+		.segment_max_age_ms = cfg->segment_max_age_ms,
+		.buffer_size = cfg->buffer_size,
+		.max_event_size = cfg->max_event_size,
+		.fail_fast = fail_fast,
+	};
+	return o;
+}
+
+static int exit_for_errno(int e)
+{
+	switch (e) {
+	case EACCES: case EPERM: case EROFS: case ENOTDIR: case EEXIST: case ENAMETOOLONG:
+		return EXIT_CANTCREAT;
+	default:
+		return EXIT_IOERR;
+	}
+}
+
+/* Lock spool/node against a second collector; returns the fd or -1. */
+static int lock_node(const char *spool, const char *node, int *code)
+{
+	char *dir = xasprintf("%s/%s", spool, node);
+	char *path = xasprintf("%s/LOCK", dir);
+	int fd = -1;
+	if (mkdir_p(dir, 0755) < 0) {
+		log_error("cannot create spool directory \"%s\": %s", dir, strerror(errno));
+		*code = exit_for_errno(errno);
+	} else if ((fd = lock_file(path)) < 0) {
+		if (errno == EWOULDBLOCK) {
+			log_error("spool \"%s\" is in use by another cdrflow-collector", dir);
+			*code = EXIT_TEMPFAIL;
+		} else {
+			log_error("cannot lock \"%s\": %s", path, strerror(errno));
+			*code = exit_for_errno(errno);
+		}
+	}
+	free(path);
+	free(dir);
+	return fd;
+}
+
+static struct spool *open_node_spool(const struct collector_config *cfg, const char *node, int fail_fast, int *code)
+{
+	struct seg_recovery rec;
+	struct spool_opts o = spool_options(cfg, fail_fast);
+	char err[512];
+	int e = 0;
+	struct spool *s = spool_open(cfg->spool, node, &o, &rec, &e, err, sizeof err);
+	if (!s) {
+		log_error("%s", err);
+		*code = exit_for_errno(e);
+		return NULL;
+	}
+	if (rec.torn_bytes)
+		log_warn("node %s: truncated a torn tail of %" PRIu64 " bytes from segment %" PRIu64
+			 " (a record cut by a crash; every whole record is kept)", node, rec.torn_bytes, rec.torn_segno);
+	if (rec.damaged)
+		log_error("node %s: the last segment has corrupt records that are not a torn tail; left untouched "
+			  "(run --verify), writing to a new segment", node);
+	log_debug("node %s: %" PRIu64 " existing segments, next sequence %" PRIu64, node, rec.segments,
+		  spool_next_seq(s));
+	return s;
+}
+
+static int run_replay(const struct collector_config *cfg, const char *capture, const char *node)
+{
+	int code = EXIT_OK;
+	int lock = lock_node(cfg->spool, node, &code);
+	if (lock < 0)
+		return code;
+	struct spool *s = open_node_spool(cfg, node, 1, &code);
+	if (!s) {
+		close(lock);
+		return code;
+	}
+	uint64_t first = spool_next_seq(s);
+	struct replay_result res;
+	char err[512] = "", cerr[512] = "";
+	int rc = replay_capture(capture, s, cfg->max_event_size, isatty(STDERR_FILENO), &res, err, sizeof err);
+	if (spool_close(s, cerr, sizeof cerr) < 0) {
+		if (rc == EXIT_OK) {
+			rc = EXIT_IOERR;
+			snprintf(err, sizeof err, "%s", cerr);
+		}
+	}
+	close(lock);
+	if (rc != EXIT_OK) {
+		log_error("%s", err);
+		return rc;
+	}
+	printf("replayed %" PRIu64 " events (%" PRIu64 " bytes) from %s into %s/%s, sequence %" PRIu64 "..%" PRIu64 "\n",
+	       res.events, res.bytes_in, capture, cfg->spool, node, first, first + res.events - 1);
+	if (fflush(stdout) != 0) {
+		log_error("cannot write to standard output: %s", strerror(errno));
+		return EXIT_IOERR;
+	}
+	return EXIT_OK;
+}
+
+static int run_check(const struct collector_config *cfg)
+{
+	int code = EXIT_OK;
+	int stop = eventfd(0, EFD_CLOEXEC);
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		struct node n;
+		memset(&n, 0, sizeof n);
+		n.cfg = &cfg->nodes[i];
+		n.stop_fd = stop;
+		n.once = 1;
+		n.max_event_size = cfg->max_event_size;
+		enum session_result r = session_run(&n);
+		if (r == SESSION_STOPPED) {
+			printf("node %s: ok (%s:%" PRId64 ", AMI %s)\n", n.cfg->name, n.cfg->host, n.cfg->port, n.ami_version);
+		} else {
+			printf("node %s: failed: %s\n", n.cfg->name, n.why);
+			int c = r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+			if (code == EXIT_OK || c == EXIT_NOPERM)
+				code = c;
+		}
+	}
+	close(stop);
+	fflush(stdout);
+	return code;
+}
+
+static void status_line(const struct node *n, uint64_t *last_events, double dt)
+{
+	struct spool_stats *st = spool_stats(n->spool);
+	uint64_t ev = atomic_load(&st->events);
+	double rate = dt > 0 ? (double)(ev - *last_events) / dt : 0;
+	*last_events = ev;
+	log_info("node %s: %s, events=%" PRIu64 " rate=%.1f/s bytes=%" PRIu64 " reconnects=%" PRIu64
+		 " lag_ms=%.1f backlog=%" PRIu64 " synced_seq=%" PRIu64 " stalls=%" PRIu64 " dropped_oversized=%" PRIu64,
+		 n->cfg->name, atomic_load(&n->connected) ? "connected" : "disconnected", ev, rate,
+		 atomic_load(&st->bytes), atomic_load(&n->reconnects), (double)atomic_load(&n->lag_us) / 1000.0,
+		 atomic_load(&st->backlog_bytes), atomic_load(&st->synced_seq), atomic_load(&st->stalls),
+		 atomic_load(&n->oversized));
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_daemon(const struct collector_config *cfg, const char *config_path)
+{
+	if (cfg->nnodes == 0) {
+		log_error("%s: no nodes configured (collector.nodes)", config_path);
+		return EXIT_CONFIG;
+	}
+	/* Every thread inherits this mask; the main thread takes signals with sigtimedwait. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	int code = EXIT_OK;
+	int stop_fd = eventfd(0, EFD_CLOEXEC);
+	struct node *nodes = xcalloc(cfg->nnodes, sizeof *nodes);
+	int *locks = xcalloc(cfg->nnodes, sizeof *locks);
+	uint64_t *last_events = xcalloc(cfg->nnodes, sizeof *last_events);
+	size_t started = 0;
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		struct node *n = &nodes[i];
+		char err[256];
+		char *secret = node_secret(&cfg->nodes[i], err, sizeof err);
+		if (!secret) {
+			log_error("%s", err);
+			code = EXIT_CONFIG;
+			break;
+		}
+		explicit_bzero(secret, strlen(secret));
+		free(secret);
+		locks[i] = lock_node(cfg->spool, cfg->nodes[i].name, &code);
+		if (locks[i] < 0)
+			break;
+		n->cfg = &cfg->nodes[i];
+		n->stop_fd = stop_fd;
+		n->max_event_size = cfg->max_event_size;
+		n->spool = open_node_spool(cfg, n->cfg->name, 0, &code);
+		if (!n->spool) {
+			close(locks[i]);
+			break;
+		}
+		if (pthread_create(&n->thread, NULL, node_main, n) != 0) {
+			log_error("cannot start thread for node %s", n->cfg->name);
+			char e2[256];
+			spool_close(n->spool, e2, sizeof e2);
+			close(locks[i]);
+			code = EXIT_SOFTWARE;
+			break;
+		}
+		started++;
+	}
+	if (code == EXIT_OK)
+		log_info("started: %zu node(s), spool \"%s\", fsync %s", started, cfg->spool,
+			 cfg->fsync == SEG_FSYNC_ALWAYS ? "always" : cfg->fsync == SEG_FSYNC_OFF ? "off" : "interval");
+	double last = mono_s();
+	while (code == EXIT_OK) {
+		uint64_t wait_ms = cfg->status_interval_ms ? cfg->status_interval_ms : 3600000;
+		struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L };
+		int sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("received %s: flushing and stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+			break;
+		}
+		if (sig == SIGHUP) {
+			if (log_reopen() < 0)
+				log_error("cannot reopen log file: %s", strerror(errno));
+			else
+				log_info("log file reopened");
+			continue;
+		}
+		if (sig < 0 && errno == EAGAIN && cfg->status_interval_ms) {
+			double now = mono_s();
+			for (size_t i = 0; i < started; i++)
+				status_line(&nodes[i], &last_events[i], now - last);
+			last = now;
+		}
+	}
+	uint64_t one = 1;
+	if (write(stop_fd, &one, sizeof one) != sizeof one)
+		log_error("cannot signal node threads: %s", strerror(errno));
+	for (size_t i = 0; i < started; i++) {
+		pthread_join(nodes[i].thread, NULL);
+		char err[512];
+		struct spool_stats *st = spool_stats(nodes[i].spool);
+		uint64_t events = atomic_load(&st->events);
+		if (spool_close(nodes[i].spool, err, sizeof err) < 0) {
+			log_error("node %s: %s", nodes[i].cfg->name, err);
+			code = EXIT_IOERR;
+		} else {
+			log_info("node %s: stopped after %" PRIu64 " events, all synced", nodes[i].cfg->name, events);
+		}
+		close(locks[i]);
+	}
+	free(nodes);
+	free(locks);
+	free(last_events);
+	close(stop_fd);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("cdrflow-collector");
+	const char *config_path = NULL, *capture = NULL, *spool = NULL, *node = NULL, *fsync_opt = NULL;
+	enum mode mode = MODE_DAEMON;
+	int modes = 0, verbose = 0, quiet = 0, c;
+
+	while ((c = getopt_long(argc, argv, "c:vqhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case OPT_CHECK: mode = MODE_CHECK; modes++; break;
+		case OPT_REPLAY: mode = MODE_REPLAY; capture = optarg; modes++; break;
+		case OPT_SPOOL: spool = optarg; break;
+		case OPT_NODE: node = optarg; break;
+		case OPT_FSYNC: fsync_opt = optarg; break;
+		case OPT_VERIFY: mode = MODE_VERIFY; modes++; break;
+		case OPT_LIST: mode = MODE_LIST; modes++; break;
+		case OPT_DUMP: mode = MODE_DUMP; modes++; break;
+		case OPT_DUMP_CONFIG: mode = MODE_DUMP_CONFIG; modes++; break;
+		case 'v': verbose = 1; break;
+		case 'q': quiet = 1; break;
+		case 'h': usage(stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+		case 'V': printf("cdrflow-collector %s\n", CDRFLOW_VERSION); return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'cdrflow-collector --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (modes > 1)
+		return usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
+	if ((mode == MODE_DAEMON || mode == MODE_CHECK) && !config_path)
+		return usage_error("%s", "a configuration file is required (-c FILE); see --help");
+	if (node && !seg_node_name_valid(node))
+		return usage_error("invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
+
+	struct collector_config cfg;
+	char err[768];
+	int rc = collector_config_load(&cfg, config_path, err, sizeof err);
+	if (rc) {
+		log_error("%s", err);
+		collector_config_free(&cfg);
+		return rc;
+	}
+	if (spool) {
+		free(cfg.spool);
+		cfg.spool = xstrdup(spool);
+	}
+	if (fsync_opt) {
+		static const char *const names[] = { "always", "interval", "off" };
+		int found = -1;
+		for (int i = 0; i < 3; i++)
+			if (!strcmp(fsync_opt, names[i]))
+				found = i;
+		if (found < 0) {
+			collector_config_free(&cfg);
+			return usage_error("--fsync: \"%s\" must be always, interval or off", fsync_opt);
+		}
+		cfg.fsync = found;
+	}
+	log_set_level(verbose ? LOG_DEBUG : quiet ? LOG_ERROR : (enum log_level)log_level_parse(cfg.log_level));
+	if ((mode == MODE_DAEMON) && *cfg.log_file && log_open_file(cfg.log_file) < 0) {
+		log_error("cannot open log file \"%s\": %s", cfg.log_file, strerror(errno));
+		collector_config_free(&cfg);
+		return EXIT_CANTCREAT;
+	}
+
+	switch (mode) {
+	case MODE_DUMP_CONFIG:
+		cfg_dump(collector_keys, &cfg, stdout);
+		rc = fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+		break;
+	case MODE_VERIFY:
+	case MODE_LIST:
+	case MODE_DUMP:
+		if (!spool && !config_path) {
+			rc = usage_error("%s", "--spool DIR is required");
+			break;
+		}
+		rc = inspect_spool(cfg.spool, node,
+				   mode == MODE_VERIFY ? INSPECT_VERIFY : mode == MODE_LIST ? INSPECT_LIST : INSPECT_DUMP);
+		break;
+	case MODE_REPLAY:
+		if (!spool && !config_path) {
+			rc = usage_error("%s", "--spool DIR is required with --replay");
+			break;
+		}
+		rc = run_replay(&cfg, capture, node ? node : "local");
+		break;
+	case MODE_CHECK:
+		rc = cfg.nnodes ? run_check(&cfg) : (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
+		break;
+	case MODE_DAEMON:
+		rc = run_daemon(&cfg, config_path);
+		break;
+	}
+	collector_config_free(&cfg);
+	return rc;
+}

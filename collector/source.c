@@ -1,0 +1,181 @@
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <lzma.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ami.h"
+#include "exitcode.h"
+#include "fsx.h"
+#include "log.h"
+#include "xalloc.h"
+
+#define IN_CHUNK (256u << 10)
+
+struct replay {
+	struct spool *spool;
+	struct replay_result *res;
+	int failed;
+};
+
+static uint64_t real_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int on_message(void *ctx, const struct ami_msg *m)
+{
+	struct replay *r = ctx;
+	switch (m->kind) {
+	case AMI_EVENT:
+		if (spool_add(r->spool, m->raw, m->raw_len, real_us()) < 0) {
+			r->failed = 1;
+			return -1;
+		}
+		r->res->events++;
+		break;
+	case AMI_RESPONSE: r->res->responses++; break;
+	case AMI_ERR_GARBAGE:
+		if (r->res->garbage++ < 10)
+			log_warn("ignoring a line that is not \"Key: Value\": \"%.*s\"",
+				 (int)(m->raw_len > 80 ? 80 : m->raw_len), m->raw);
+		break;
+	case AMI_ERR_OVERSIZED:
+		r->res->oversized++;
+		log_error("dropped a %zu-byte message larger than max_event_size", m->full_len);
+		break;
+	case AMI_BANNER:
+	case AMI_OTHER: break;
+	}
+	return 0;
+}
+
+static void show_progress(uint64_t done, uint64_t total, uint64_t events, double t0)
+{
+	double dt = mono_s() - t0;
+	if (total)
+		fprintf(stderr, "\rreplay: %3.0f%%  %" PRIu64 " events  %.1f MB  %.0f events/s ",
+			100.0 * (double)done / (double)total, events, (double)done / 1e6, dt > 0 ? (double)events / dt : 0.0);
+	else
+		fprintf(stderr, "\rreplay: %" PRIu64 " events  %.1f MB  %.0f events/s ", events,
+			(double)done / 1e6, dt > 0 ? (double)events / dt : 0.0);
+}
+
+int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, int progress,
+		   struct replay_result *res, char *err, size_t errlen)
+{
+	memset(res, 0, sizeof *res);
+	int fd = strcmp(path, "-") ? open(path, O_RDONLY | O_CLOEXEC) : STDIN_FILENO;
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open capture \"%s\": %s", path, strerror(errno));
+		return EXIT_NOINPUT;
+	}
+	struct stat st;
+	uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+	struct ami_parser p;
+	ami_parser_init(&p, max_event_size);
+	struct replay r = { spool, res, 0 };
+	unsigned char *in = xmalloc(IN_CHUNK);
+	lzma_stream xz = LZMA_STREAM_INIT;
+	int is_xz = -1, rc = EXIT_OK;
+	uint64_t done = 0, last_shown = 0;
+	double t0 = mono_s();
+	for (;;) {
+		ssize_t n = read(fd, in, IN_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "cannot read capture \"%s\": %s", path, strerror(errno));
+			rc = EXIT_NOINPUT;
+			break;
+		}
+		if (is_xz < 0) {
+			is_xz = n >= 6 && !memcmp(in, "\xFD" "7zXZ", 6);
+			if (is_xz && lzma_stream_decoder(&xz, UINT64_MAX, LZMA_CONCATENATED) != LZMA_OK) {
+				snprintf(err, errlen, "cannot start the xz decoder");
+				rc = EXIT_SOFTWARE;
+				break;
+			}
+		}
+		done += (uint64_t)n;
+		if (!is_xz) {
+			if (n == 0)
+				break;
+			res->bytes_in += (uint64_t)n;
+			if (ami_parser_feed(&p, in, (size_t)n, on_message, &r))
+				break;
+		} else {
+			xz.next_in = in;
+			xz.avail_in = (size_t)n;
+			lzma_action action = n == 0 ? LZMA_FINISH : LZMA_RUN;
+			lzma_ret lr = LZMA_OK;
+			while (xz.avail_in || action == LZMA_FINISH) {
+				size_t avail;
+				char *dst = ami_parser_space(&p, IN_CHUNK, &avail);
+				xz.next_out = (uint8_t *)dst;
+				xz.avail_out = avail;
+				lr = lzma_code(&xz, action);
+				size_t got = avail - xz.avail_out;
+				res->bytes_in += got;
+				if (got && ami_parser_commit(&p, got, on_message, &r))
+					break;
+				if (lr == LZMA_STREAM_END || (lr != LZMA_OK && lr != LZMA_BUF_ERROR))
+					break;
+				if (action == LZMA_FINISH && got == 0)
+					break;
+			}
+			if (r.failed)
+				break;
+			if (lr != LZMA_OK && lr != LZMA_STREAM_END && !(lr == LZMA_BUF_ERROR && n)) {
+				snprintf(err, errlen, "capture \"%s\" is not a valid xz file (lzma error %d)", path, (int)lr);
+				rc = EXIT_DATAERR;
+				break;
+			}
+			if (n == 0 || lr == LZMA_STREAM_END)
+				break;
+		}
+		spool_batch_end(spool);
+		if (progress && done - last_shown >= (8u << 20)) {
+			show_progress(done, total, res->events, t0);
+			last_shown = done;
+		}
+	}
+	spool_batch_end(spool);
+	if (r.failed && rc == EXIT_OK) {
+		char why[512];
+		spool_error(spool, why, sizeof why);
+		snprintf(err, errlen, "%s", why);
+		rc = EXIT_IOERR;
+	}
+	if (progress) {
+		show_progress(done, total, res->events, t0);
+		fputc('\n', stderr);
+	}
+	if (rc == EXIT_OK && ami_parser_pending(&p))
+		log_warn("capture \"%s\" ends inside a message (%zu bytes not stored)", path, ami_parser_pending(&p));
+	res->garbage = p.n_garbage;
+	res->oversized = p.n_oversized;
+	if (is_xz > 0)
+		lzma_end(&xz);
+	ami_parser_release(&p);
+	free(in);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return rc;
+}

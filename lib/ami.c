@@ -1,0 +1,314 @@
+#include "ami.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum { ST_BANNER, ST_MSG, ST_SKIP };
+
+#define END_COMMAND "--END COMMAND--"
+
+void ami_parser_init(struct ami_parser *p, size_t max_msg)
+{
+	memset(p, 0, sizeof *p);
+	buf_init(&p->in, 0);
+	if (max_msg < 64)
+		max_msg = 64;
+	if (max_msg > UINT32_MAX / 2)
+		max_msg = UINT32_MAX / 2;
+	p->max_msg = max_msg;
+	p->state = ST_BANNER;
+}
+
+void ami_parser_release(struct ami_parser *p)
+{
+	buf_release(&p->in);
+	free(p->hdr);
+	p->hdr = NULL;
+	p->nhdr = p->hdr_cap = 0;
+}
+
+static void message_reset(struct ami_parser *p)
+{
+	p->nhdr = 0;
+	p->follows_body = 0;
+	p->follows_ended = 0;
+}
+
+void ami_parser_reset(struct ami_parser *p)
+{
+	buf_reset(&p->in);
+	p->msg_start = p->scan = 0;
+	p->skipped = 0;
+	p->skip_midline = 0;
+	p->state = ST_BANNER;
+	message_reset(p);
+}
+
+size_t ami_parser_pending(const struct ami_parser *p)
+{
+	return p->in.len - p->msg_start + p->skipped;
+}
+
+char *ami_parser_space(struct ami_parser *p, size_t min, size_t *avail)
+{
+	*avail = 0;
+	if (buf_grow(&p->in, min) < 0)
+		return NULL; /* cannot happen: the input buffer has no cap */
+	*avail = p->in.cap - p->in.len;
+	return p->in.data + p->in.len;
+}
+
+static int emit(struct ami_parser *p, enum ami_kind kind, const char *raw, size_t len,
+		ami_msg_fn fn, void *ctx)
+{
+	struct ami_msg m = { kind, raw, len, p->hdr, p->nhdr, len };
+	if (kind == AMI_ERR_OVERSIZED)
+		m.full_len = p->skipped;
+	switch (kind) {
+	case AMI_EVENT: p->n_events++; break;
+	case AMI_RESPONSE: p->n_responses++; break;
+	case AMI_OTHER: p->n_other++; break;
+	case AMI_ERR_GARBAGE: p->n_garbage++; break;
+	case AMI_ERR_OVERSIZED: p->n_oversized++; break;
+	case AMI_BANNER: break;
+	}
+	return fn ? fn(ctx, &m) : 0;
+}
+
+static int key_is(const char *msg, const struct ami_header *h, const char *key)
+{
+	size_t n = strlen(key);
+	return h->key_len == n && !strncasecmp(msg + h->key_off, key, n);
+}
+
+static int val_is(const char *msg, const struct ami_header *h, const char *val)
+{
+	size_t n = strlen(val);
+	return h->val_len == n && !strncasecmp(msg + h->val_off, val, n);
+}
+
+static enum ami_kind classify(const struct ami_parser *p, const char *msg)
+{
+	if (key_is(msg, &p->hdr[0], "Event"))
+		return AMI_EVENT;
+	if (key_is(msg, &p->hdr[0], "Response"))
+		return AMI_RESPONSE;
+	for (size_t i = 1; i < p->nhdr; i++)
+		if (key_is(msg, &p->hdr[i], "Event"))
+			return AMI_EVENT;
+	return AMI_OTHER;
+}
+
+static void parse_banner(struct ami_parser *p, const char *line, size_t len)
+{
+	size_t n = len < sizeof p->banner - 1 ? len : sizeof p->banner - 1;
+	memcpy(p->banner, line, n);
+	p->banner[n] = '\0';
+	const char *slash = strchr(p->banner, '/');
+	if (slash && sscanf(slash + 1, "%d.%d.%d", &p->version[0], &p->version[1], &p->version[2]) < 1)
+		p->version[0] = 0;
+}
+
+/* Index "Key: Value" at line[0..len); 0 if the line is not a header. */
+static int index_header(struct ami_parser *p, size_t line_off, size_t len)
+{
+	const char *msg = p->in.data + p->msg_start;
+	const char *line = msg + line_off;
+	const char *colon = memchr(line, ':', len);
+	if (!colon || colon == line)
+		return 0;
+	size_t v = (size_t)(colon - line) + 1;
+	while (v < len && (line[v] == ' ' || line[v] == '\t'))
+		v++;
+	if (p->nhdr == p->hdr_cap) {
+		p->hdr_cap = p->hdr_cap ? p->hdr_cap * 2 : 64;
+		p->hdr = xrealloc(p->hdr, p->hdr_cap * sizeof *p->hdr);
+	}
+	struct ami_header *h = &p->hdr[p->nhdr++];
+	h->key_off = (uint32_t)line_off;
+	h->key_len = (uint32_t)(colon - line);
+	h->val_off = (uint32_t)(line_off + v);
+	h->val_len = (uint32_t)(len - v);
+	return 1;
+}
+
+static int ends_with_end_command(const char *line, size_t len)
+{
+	size_t n = sizeof END_COMMAND - 1;
+	return len >= n && !memcmp(line + len - n, END_COMMAND, n);
+}
+
+/* Start skipping the current (oversized) message. */
+static void start_skip(struct ami_parser *p, size_t upto)
+{
+	size_t n = upto - p->msg_start;
+	p->over_head_len = n < sizeof p->over_head ? n : sizeof p->over_head;
+	memcpy(p->over_head, p->in.data + p->msg_start, p->over_head_len);
+	p->skipped = n;
+	p->skip_midline = 0;
+	p->state = ST_SKIP;
+	message_reset(p);
+}
+
+/* One complete line [off, off+len) ending at next (the byte after '\n'). */
+static int handle_line(struct ami_parser *p, size_t off, size_t len, size_t next,
+		       ami_msg_fn fn, void *ctx)
+{
+	char *data = p->in.data;
+	int rc = 0;
+
+	if (p->state == ST_SKIP) {
+		p->skipped += next - p->msg_start;
+		p->msg_start = next;
+		if (len == 0 && p->skipped > 0) {
+			rc = emit(p, AMI_ERR_OVERSIZED, p->over_head, p->over_head_len, fn, ctx);
+			p->skipped = 0;
+			p->state = ST_MSG;
+		}
+		return rc;
+	}
+	if (p->state == ST_BANNER) {
+		if (len == 0) {
+			p->msg_start = next;
+			return 0;
+		}
+		p->state = ST_MSG;
+		if (memmem(data + off, len, "Call Manager", 12) && !memchr(data + off, ':', len)) {
+			parse_banner(p, data + off, len);
+			rc = emit(p, AMI_BANNER, data + off, len, fn, ctx);
+			p->msg_start = next;
+			return rc;
+		}
+	}
+
+	if (next - p->msg_start > p->max_msg) {
+		start_skip(p, next);
+		p->msg_start = next;
+		if (len == 0) /* the line that overflowed also ended the message */
+			return handle_line(p, off, len, next, fn, ctx);
+		return 0;
+	}
+
+	if (len == 0) {
+		if (p->follows_body && !p->follows_ended)
+			return 0; /* blank line inside raw Command output */
+		if (p->nhdr == 0) { /* stray blank line between messages */
+			p->msg_start = next;
+			return 0;
+		}
+		const char *msg = data + p->msg_start;
+		rc = emit(p, classify(p, msg), msg, next - p->msg_start, fn, ctx);
+		p->msg_start = next;
+		message_reset(p);
+		return rc;
+	}
+
+	size_t rel = off - p->msg_start;
+	if (p->follows_body) {
+		if (ends_with_end_command(data + off, len))
+			p->follows_ended = 1;
+		else if (!p->follows_ended && p->nhdr < 3)
+			(void)index_header(p, rel, len); /* Privilege/ActionID before the raw text */
+		return 0;
+	}
+	if (index_header(p, rel, len)) {
+		if (p->nhdr == 1 && key_is(data + p->msg_start, &p->hdr[0], "Response") &&
+		    val_is(data + p->msg_start, &p->hdr[0], "Follows"))
+			p->follows_body = 1;
+		return 0;
+	}
+	if (p->nhdr == 0) { /* junk outside a message: report and drop it */
+		rc = emit(p, AMI_ERR_GARBAGE, data + off, len, fn, ctx);
+		p->msg_start = next;
+	}
+	/* else: a colon-less line inside a message stays in raw, unindexed */
+	return rc;
+}
+
+int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx)
+{
+	int rc = 0;
+	buf_setlen(&p->in, p->in.len + n);
+	while (p->scan < p->in.len) {
+		char *start = p->in.data + p->scan;
+		char *nl = memchr(start, '\n', p->in.len - p->scan);
+		if (!nl) {
+			if (p->state == ST_SKIP) {
+				/* drop the partial line; only whole empty lines matter */
+				p->skipped += p->in.len - p->msg_start;
+				buf_setlen(&p->in, p->msg_start);
+				p->scan = p->msg_start;
+				p->skip_midline = 1;
+			} else if (p->in.len - p->msg_start > p->max_msg) {
+				start_skip(p, p->in.len);
+				buf_setlen(&p->in, p->msg_start);
+				p->scan = p->msg_start;
+				p->skip_midline = 1;
+			}
+			break;
+		}
+		size_t off = p->scan;
+		size_t next = (size_t)(nl - p->in.data) + 1;
+		size_t len = next - 1 - off;
+		if (len && p->in.data[off + len - 1] == '\r')
+			len--;
+		p->scan = next;
+		/* A line that began in a dropped fragment of an oversized
+		 * message is never "empty", whatever remains of it. */
+		if (p->state == ST_SKIP && off == p->msg_start && p->skip_midline) {
+			p->skip_midline = 0;
+			if (len == 0)
+				len = 1;
+		}
+		rc = handle_line(p, off, len, next, fn, ctx);
+		if (rc)
+			break;
+	}
+	/* compact: keep only the current partial message */
+	if (p->msg_start > 0) {
+		size_t shift = p->msg_start;
+		buf_consume(&p->in, shift);
+		p->scan -= shift;
+		p->msg_start = 0;
+	}
+	return rc;
+}
+
+int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn fn, void *ctx)
+{
+	const char *c = data;
+	while (n) {
+		size_t avail;
+		char *dst = ami_parser_space(p, n < 65536 ? n : 65536, &avail);
+		size_t k = n < avail ? n : avail;
+		memcpy(dst, c, k);
+		int rc = ami_parser_commit(p, k, fn, ctx);
+		if (rc)
+			return rc;
+		c += k;
+		n -= k;
+	}
+	return 0;
+}
+
+const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
+{
+	for (size_t i = 0; i < m->nhdr; i++) {
+		if (key_is(m->raw, &m->hdr[i], key)) {
+			if (len)
+				*len = m->hdr[i].val_len;
+			return m->raw + m->hdr[i].val_off;
+		}
+	}
+	return NULL;
+}
+
+int ami_value_is(const struct ami_msg *m, const char *key, const char *value)
+{
+	size_t len;
+	const char *v = ami_get(m, key, &len);
+	return v && len == strlen(value) && !strncasecmp(v, value, len);
+}

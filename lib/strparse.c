@@ -1,0 +1,112 @@
+#include "strparse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
+	return -1;
+}
+
+int parse_int_range(const char *s, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
+{
+	char *end;
+	if (!s || !*s || isspace((unsigned char)*s))
+		return fail(err, errlen, "is not an integer");
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (errno == ERANGE || *end)
+		return fail(err, errlen, "is not an integer");
+	if (v < min || v > max) {
+		if (err)
+			snprintf(err, errlen, "must be between %" PRId64 " and %" PRId64, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Parse "<digits>[.<digits>]<unit>" into a double and a unit suffix. */
+static int split_number(const char *s, double *v, const char **unit)
+{
+	char *end;
+	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
+		return -1;
+	errno = 0;
+	*v = strtod(s, &end);
+	if (errno == ERANGE || end == s || *v < 0)
+		return -1;
+	while (*end == ' ')
+		end++;
+	*unit = end;
+	return 0;
+}
+
+static int check_range_u64(double v, uint64_t min, uint64_t max, uint64_t *out, const char *what,
+			   char *err, size_t errlen)
+{
+	if (v > 1.8e19 || (uint64_t)v < min || (uint64_t)v > max) {
+		if (err)
+			snprintf(err, errlen, "must be between %" PRIu64 " and %" PRIu64 " %s", min, max, what);
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	static const struct { const char *name; double mult; } units[] = {
+		{ "", 1 }, { "b", 1 }, { "k", 1024.0 }, { "kb", 1024.0 }, { "kib", 1024.0 },
+		{ "m", 1048576.0 }, { "mb", 1048576.0 }, { "mib", 1048576.0 },
+		{ "g", 1073741824.0 }, { "gb", 1073741824.0 }, { "gib", 1073741824.0 },
+	};
+	double v;
+	const char *unit;
+	if (split_number(s, &v, &unit) < 0)
+		return fail(err, errlen, "is not a size (e.g. 4096, 64KiB, 16MiB)");
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (!strcasecmp(unit, units[i].name))
+			return check_range_u64(v * units[i].mult, min, max, out, "bytes", err, errlen);
+	return fail(err, errlen, "has an unknown size unit (use B, KiB, MiB or GiB)");
+}
+
+int parse_duration_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	static const struct { const char *name; double mult; } units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "min", 60000 },
+		{ "h", 3600000 }, { "d", 86400000 },
+	};
+	double v;
+	const char *unit;
+	if (split_number(s, &v, &unit) < 0)
+		return fail(err, errlen, "is not a duration (e.g. 250ms, 5s, 2m, 1h)");
+	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+		if (!strcmp(unit, units[i].name))
+			return check_range_u64(v * units[i].mult, min, max, out, "milliseconds", err, errlen);
+	return fail(err, errlen, "has an unknown duration unit (use ms, s, m, h or d)");
+}
+
+int parse_bool(const char *s, int *out, char *err, size_t errlen)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i])) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcasecmp(s, no[i])) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return fail(err, errlen, "is not a boolean (use yes/no, true/false, on/off)");
+}
