@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wpointer-arith -Wformat=2 -Wvla -Wno-format-nonliteral -Wno-format-truncation
-CFLAGS += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Ilib $(PKG_CFLAGS) -pthread
+CFLAGS += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Ilib -Icollector $(PKG_CFLAGS) -pthread
 LDLIBS += $(PKG_LIBS) -pthread
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -66,12 +66,12 @@ $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
 # ---------------------------------------------------------------- tests
 CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testutil.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
 # Fuzz targets built without libFuzzer: a main() that replays the corpus.
-$(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/libcdrflow.a
+$(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -80,7 +80,7 @@ $(BUILD)/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c $(BUILD)/.flags
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o
+$(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
@@ -97,10 +97,10 @@ check-asan:
 # libFuzzer builds (clang only)
 FUZZ_BUILD := build-fuzz
 fuzz:
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libcdrflow.a
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libcdrflow.a $(filter-out %/main.o,$(COLLECTOR_SRC:%.c=$(FUZZ_BUILD)/%.o))
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
-	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Icollector -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(COLLECTOR_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
 	@echo "run e.g.: $(FUZZ_BUILD)/fuzz_ami tests/fuzz/corpus/ami -max_total_time=60"
 
 bench: $(PROGRAMS) $(TOOLS)

@@ -42,7 +42,8 @@ void ami_parser_reset(struct ami_parser *p)
 	buf_reset(&p->in);
 	p->msg_start = p->scan = 0;
 	p->skipped = 0;
-	p->skip_midline = 0;
+	p->skip_dropped = 0;
+	p->skip_cr_only = 1;
 	p->state = ST_BANNER;
 	message_reset(p);
 }
@@ -148,7 +149,8 @@ static void start_skip(struct ami_parser *p, size_t upto)
 	p->over_head_len = n < sizeof p->over_head ? n : sizeof p->over_head;
 	memcpy(p->over_head, p->in.data + p->msg_start, p->over_head_len);
 	p->skipped = n;
-	p->skip_midline = 0;
+	p->skip_dropped = 0;
+	p->skip_cr_only = 1;
 	p->state = ST_SKIP;
 	message_reset(p);
 }
@@ -228,6 +230,16 @@ static int handle_line(struct ami_parser *p, size_t off, size_t len, size_t next
 	return rc;
 }
 
+/* Remember what was dropped of a line still being read while skipping, so
+ * that its end can tell whether the whole line was empty ("" or "\r"). */
+static void note_dropped(struct ami_parser *p, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '\r')
+			p->skip_cr_only = 0;
+	p->skip_dropped += n;
+}
+
 int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx)
 {
 	int rc = 0;
@@ -238,15 +250,15 @@ int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx)
 		if (!nl) {
 			if (p->state == ST_SKIP) {
 				/* drop the partial line; only whole empty lines matter */
+				note_dropped(p, start, p->in.len - p->scan);
 				p->skipped += p->in.len - p->msg_start;
 				buf_setlen(&p->in, p->msg_start);
 				p->scan = p->msg_start;
-				p->skip_midline = 1;
 			} else if (p->in.len - p->msg_start > p->max_msg) {
 				start_skip(p, p->in.len);
+				note_dropped(p, start, p->in.len - p->scan);
 				buf_setlen(&p->in, p->msg_start);
 				p->scan = p->msg_start;
-				p->skip_midline = 1;
 			}
 			break;
 		}
@@ -258,10 +270,12 @@ int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx)
 		p->scan = next;
 		/* A line that began in a dropped fragment of an oversized
 		 * message is never "empty", whatever remains of it. */
-		if (p->state == ST_SKIP && off == p->msg_start && p->skip_midline) {
-			p->skip_midline = 0;
-			if (len == 0)
-				len = 1;
+		if (p->state == ST_SKIP && p->skip_dropped) {
+			size_t raw = p->skip_dropped + (next - 1 - off);
+			int empty = raw == 0 || (raw == 1 && p->skip_cr_only && next - 1 == off);
+			len = empty ? 0 : 1;
+			p->skip_dropped = 0;
+			p->skip_cr_only = 1;
 		}
 		rc = handle_line(p, off, len, next, fn, ctx);
 		if (rc)

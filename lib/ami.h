@@ -61,7 +61,8 @@ struct ami_parser {
 	int follows_body;       /* in a "Response: Follows" body, waiting for --END COMMAND-- */
 	int follows_ended;      /* saw --END COMMAND--, waiting for the empty line */
 	size_t skipped;         /* bytes of an oversized message dropped so far */
-	int skip_midline;       /* the last dropped bytes ended inside a line */
+	size_t skip_dropped;    /* bytes of the current line dropped while skipping */
+	int skip_cr_only;       /* ...and they were all CRs */
 	char over_head[128];    /* first bytes of the oversized message, for the report */
 	size_t over_head_len;
 	struct ami_header *hdr; /* index of the current message's headers */

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Collector throughput vs. a plain TCP-to-file copy of the same bytes, side by
+# side in one run (the machine is shared and noisy: compare ratios).
+#
+#   BENCH_EVENTS   minimum events to stream (default 1000000)
+#   BENCH_CAPTURE  capture to repeat (default ../shared/captures/s08_burst/ami.raw.xz)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
+shared=${CDRFLOW_SHARED:-$here/../shared}
+capture=${BENCH_CAPTURE:-$shared/captures/s08_burst/ami.raw.xz}
+want_events=${BENCH_EVENTS:-1000000}
+work=$(mktemp -d "${TMPDIR:-/tmp}/cdrflow-bench.XXXXXX")
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+export CDRFLOW_AMI_SECRET=bench-secret
+
+# how many events/bytes one pass of the capture holds
+python3 "$here/tests/fake_ami.py" --capture "$capture" --list-events > "$work/events"
+per_pass=$(wc -l < "$work/events")
+pass_bytes=$(awk '{s += $2} END {print s}' "$work/events")
+repeat=$(( (want_events + per_pass - 1) / per_pass ))
+events=$(( per_pass * repeat ))
+bytes=$(( pass_bytes * repeat ))
+echo "bench: $events events, $((bytes / 1000000)) MB ($repeat x $(basename "$(dirname "$capture")"))"
+
+start_server() { # $1 = port file
+	python3 "$here/tests/fake_ami.py" --capture "$capture" --repeat "$repeat" --secret bench-secret \
+		--username bench --port-file "$1" > "$work/server.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 400); do [ -s "$1" ] && break; sleep 0.05; done
+	port=$(cat "$1")
+}
+now() { date +%s.%N; }
+
+# 1. raw copy: the ceiling
+start_server "$work/port1"
+t0=$(now)
+"$BUILD/tests/tcpcopy" 127.0.0.1 "$port" bench "$work/raw.out" "$bytes" > /dev/null
+t1=$(now)
+raw_s=$(echo "$t1 - $t0" | bc -l)
+kill "${pids[-1]}" 2>/dev/null || true
+
+# 2. the collector, default settings (fsync: always)
+start_server "$work/port2"
+cat > "$work/collector.yaml" <<YAML
+spool: $work/spool
+collector:
+  status_interval: 0
+  nodes:
+    - name: bench
+      host: 127.0.0.1
+      port: $port
+      username: bench
+      auth: plain
+YAML
+record_bytes=$(( bytes + events * (32 + 5) ))
+t0=$(now)
+"$BUILD/cdrflow-collector" -c "$work/collector.yaml" -q &
+cpid=$!
+pids+=($cpid)
+while :; do
+	total=0 nseg=0
+	for f in "$work"/spool/bench/*.seg; do
+		[ -e "$f" ] || continue
+		total=$(( total + $(stat -c %s "$f") )); nseg=$((nseg + 1))
+	done
+	[ $(( total - nseg * 128 )) -ge "$record_bytes" ] && break
+	sleep 0.02
+done
+t1=$(now)
+rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cpid/status")
+kill -TERM "$cpid"; wait "$cpid"
+col_s=$(echo "$t1 - $t0" | bc -l)
+verify=$("$BUILD/cdrflow-collector" --verify --spool "$work/spool")
+
+awk -v e="$events" -v b="$bytes" -v r="$raw_s" -v c="$col_s" -v rss="$rss_kb" -v v="$verify" 'BEGIN {
+	printf "%-28s %12s %10s %10s\n", "", "events/s", "MB/s", "seconds"
+	printf "%-28s %12.0f %10.1f %10.3f\n", "raw TCP-to-file copy", e / r, b / r / 1e6, r
+	printf "%-28s %12.0f %10.1f %10.3f\n", "cdrflow-collector", e / c, b / c / 1e6, c
+	printf "collector / raw copy: %.2f   (target >= 0.50)\n", r / c
+	printf "collector events/s:   %.2f M (target >= 1 M)\n", e / c / 1e6
+	printf "collector peak RSS:   %.1f MB (target < 8 MB)\n", rss / 1024
+	printf "verify: %s\n", v
+}'

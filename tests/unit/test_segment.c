@@ -1,0 +1,253 @@
+/*
+ * test_segment.c - segment writer/reader: round trip, rotation, torn tails
+ * at every byte, corruption reported with its position.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "segment.h"
+#include "testutil.h"
+#include "xalloc.h"
+
+static void append_events(struct seg_writer *w, uint64_t first_seq, int n, size_t size)
+{
+	char data[4096];
+	for (int i = 0; i < n; i++) {
+		uint64_t seq = first_seq + (uint64_t)i;
+		size_t len = size ? size : 20 + (size_t)(seq * 7919 % 900);
+		for (size_t k = 0; k < len; k++)
+			data[k] = (char)('a' + (seq + k) % 26);
+		size_t rs = seg_record_size(strlen(w->node), len);
+		char *rec = xmalloc(rs);
+		seg_record_encode(rec, seq, 1000 + seq, w->node, strlen(w->node), data, len);
+		char err[256];
+		assert_int_equal(seg_writer_append(w, rec, rs, err, sizeof err), 0);
+		free(rec);
+	}
+}
+
+/* Read every record of a node; check sequence and contents. */
+static uint64_t read_all(const char *dir, uint64_t *last_seq, int *corrupt)
+{
+	struct seg_reader r;
+	struct seg_record rec;
+	uint64_t n = 0, prev = 0;
+	*corrupt = 0;
+	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
+	for (;;) {
+		enum seg_status st = seg_reader_next(&r, &rec);
+		if (st == SEG_END)
+			break;
+		if (st == SEG_CORRUPT) {
+			(*corrupt)++;
+			seg_reader_resync(&r);
+			continue;
+		}
+		assert_int_equal(st, SEG_OK);
+		assert_true(rec.seq > prev);
+		prev = rec.seq;
+		assert_int_equal(rec.recv_us, 1000 + rec.seq);
+		for (size_t k = 0; k < rec.data_len; k++)
+			assert_int_equal(rec.data[k], (char)('a' + (rec.seq + k) % 26));
+		n++;
+	}
+	seg_reader_close(&r);
+	*last_seq = prev;
+	return n;
+}
+
+static void test_round_trip_and_rotation(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer w;
+	struct seg_recovery rec;
+	struct seg_writer_opts o = { 8192, 0 };
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "pbx1", &o, &rec, err, sizeof err), 0);
+	assert_int_equal(w.next_seq, 1);
+	append_events(&w, 1, 200, 0);
+	assert_true(w.segno > 5); /* 200 records of ~500 bytes in 8 KiB segments */
+	assert_int_equal(seg_writer_close(&w), 0);
+
+	char *dir = xasprintf("%s/pbx1", tmp);
+	uint64_t last;
+	int corrupt;
+	assert_int_equal(read_all(dir, &last, &corrupt), 200);
+	assert_int_equal(last, 200);
+	assert_int_equal(corrupt, 0);
+
+	/* reopen: sequence continues, a new segment is started */
+	assert_int_equal(seg_writer_open(&w, tmp, "pbx1", &o, &rec, err, sizeof err), 0);
+	assert_int_equal(rec.last_seq, 200);
+	assert_int_equal(rec.torn_bytes, 0);
+	append_events(&w, w.next_seq, 10, 0);
+	assert_int_equal(seg_writer_close(&w), 0);
+	assert_int_equal(read_all(dir, &last, &corrupt), 210);
+
+	/* resume from a position in the middle */
+	struct seg_reader r;
+	struct seg_record rr;
+	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
+	for (int i = 0; i < 57; i++)
+		assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	struct seg_pos mid = rr.next;
+	seg_reader_close(&r);
+	seg_reader_open(&r, dir, mid);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(rr.seq, 58);
+	seg_reader_close(&r);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	assert_int_equal(stat(path, &st), 0);
+	return st.st_size;
+}
+
+/* Cut the last segment at every byte of its last record: the writer must
+ * truncate exactly the torn record and keep every whole one. */
+static void test_torn_tail_every_byte(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 1 << 20, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	append_events(&w, 1, 5, 100);
+	char *path = xstrdup(w.path);
+	assert_int_equal(seg_writer_close(&w), 0);
+	off_t full = file_size(path);
+	size_t rs = seg_record_size(1, 100);
+	char *copy;
+	size_t len;
+	copy = slurp(path, &len);
+	char *dir = xasprintf("%s/n", tmp);
+	for (size_t cut = 1; cut < rs; cut++) {
+		/* rebuild: one segment with 4 whole records + part of the 5th */
+		rm_rf(dir);
+		mkdir(dir, 0755);
+		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, copy, (size_t)full - cut), (ssize_t)((size_t)full - cut));
+		close(fd);
+		uint64_t last;
+		int corrupt;
+		/* a reader sees 4 records and an incomplete tail, not corruption */
+		assert_int_equal(read_all(dir, &last, &corrupt), 4);
+		assert_int_equal(corrupt, 0);
+		assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+		assert_int_equal(rec.last_seq, 4);
+		assert_int_equal(rec.torn_bytes, rs - cut);
+		assert_int_equal(file_size(path), full - (off_t)rs);
+		append_events(&w, w.next_seq, 1, 100);
+		assert_int_equal(seg_writer_close(&w), 0);
+		assert_int_equal(read_all(dir, &last, &corrupt), 5);
+		assert_int_equal(last, 5);
+		assert_int_equal(corrupt, 0);
+	}
+	/* a zero-filled tail (file extended, data never written) is torn too */
+	rm_rf(dir);
+	mkdir(dir, 0755);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_int_equal(write(fd, copy, (size_t)full), (ssize_t)full);
+	assert_int_equal(ftruncate(fd, full + 4096), 0);
+	close(fd);
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	assert_int_equal(rec.torn_bytes, 4096);
+	assert_int_equal(rec.last_seq, 5);
+	seg_writer_close(&w);
+	free(copy);
+	free(path);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
+/* A flipped bit in a closed segment is reported with its position, the
+ * reader skips to the next valid record, and the writer leaves it alone. */
+static void test_corruption_reported(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 4096, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	append_events(&w, 1, 40, 200);
+	assert_int_equal(seg_writer_close(&w), 0);
+	char *dir = xasprintf("%s/n", tmp);
+	char *seg1 = xasprintf("%s/0000000000000001.seg", dir);
+	size_t rs = seg_record_size(1, 200);
+	off_t where = SEG_HEADER_SIZE + (off_t)rs + 40; /* inside the second record's data */
+	int fd = open(seg1, O_RDWR);
+	unsigned char b;
+	assert_int_equal(pread(fd, &b, 1, where), 1);
+	b ^= 0x10;
+	assert_int_equal(pwrite(fd, &b, 1, where), 1);
+	close(fd);
+
+	struct seg_reader r;
+	struct seg_record rr;
+	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_CORRUPT);
+	char expect[64];
+	snprintf(expect, sizeof expect, "offset %zu: CRC mismatch", (size_t)SEG_HEADER_SIZE + rs);
+	assert_non_null(strstr(r.err, expect));
+	assert_non_null(strstr(r.err, "0000000000000001.seg"));
+	assert_int_equal(seg_reader_resync(&r), rs);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(rr.seq, 3);
+	seg_reader_close(&r);
+	uint64_t last;
+	int corrupt;
+	assert_int_equal(read_all(dir, &last, &corrupt), 39);
+	assert_int_equal(corrupt, 1);
+	free(seg1);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
+static void test_node_names(void **state)
+{
+	(void)state;
+	assert_true(seg_node_name_valid("pbx-1.example_2"));
+	assert_false(seg_node_name_valid(""));
+	assert_false(seg_node_name_valid(".hidden"));
+	assert_false(seg_node_name_valid("a/b"));
+	assert_false(seg_node_name_valid("x y"));
+	char longname[80];
+	memset(longname, 'a', 65);
+	longname[65] = '\0';
+	assert_false(seg_node_name_valid(longname));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip_and_rotation),
+		cmocka_unit_test(test_torn_tail_every_byte),
+		cmocka_unit_test(test_corruption_reported),
+		cmocka_unit_test(test_node_names),
+	};
+	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
+}
