@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install (idempotently) every Debian 12 package cdrflow builds, tests or runs
+# with.  Runs apt-get only when something is missing.  Needs root (or sudo).
+set -euo pipefail
+PACKAGES=(
+	# build
+	build-essential pkg-config clang libclang-rt-14-dev
+	libyaml-dev libssl-dev liblzma-dev
+	# tests and tools they drive
+	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The one test command: install what is missing, build with gcc and clang
+# (warnings are errors), then run every test under ASan+UBSan and normally.
+# Output ends with the overall summary line "cdrflow: N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+jobs=$(nproc 2>/dev/null || echo 2)
+echo "== build (clang, -Werror)"
+make -s -j"$jobs" BUILD=build-clang CC=clang all test-programs
+echo "== build (gcc, -Werror)"
+make -s -j"$jobs" all test-programs
+echo "== tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+make -s -j"$jobs" BUILD=build-asan SANITIZE=address,undefined OPT=-O1 test-programs
+asan_rc=0
+BUILD=build-asan tests/run-tests.sh --quick > build-asan/test.log 2>&1 || asan_rc=$?
+tail -n 1 build-asan/test.log
+if [ $asan_rc -ne 0 ]; then
+	echo "ASan run failed; its log:"
+	cat build-asan/test.log
+fi
+echo "== tests"
+rc=0
+BUILD=build tests/run-tests.sh || rc=$?
+[ $asan_rc -eq 0 ] || rc=1
+exit $rc
