@@ -20,7 +20,12 @@ PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-          -Wpointer-arith -Wformat=2 -Wvla -Wno-format-nonliteral -Wno-format-truncation
+          -Wpointer-arith -Wformat=2 -Wvla -Wno-format-nonliteral
+# snprintf truncation is deliberate everywhere we use it (gcc only warns)
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -q clang && echo 1)
+ifneq ($(CC_IS_CLANG),1)
+WARN   += -Wno-format-truncation
+endif
 CFLAGS += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Ilib -Icollector $(PKG_CFLAGS) -pthread
 LDLIBS += $(PKG_LIBS) -pthread
 ifneq ($(SANITIZE),)

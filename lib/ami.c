@@ -172,6 +172,14 @@ static int handle_line(struct ami_parser *p, size_t off, size_t len, size_t next
 		}
 		return rc;
 	}
+	if (next - p->msg_start > p->max_msg) {
+		start_skip(p, next);
+		p->msg_start = next;
+		if (len == 0) /* the line that overflowed also ended the message */
+			return handle_line(p, off, len, next, fn, ctx);
+		return 0;
+	}
+
 	if (p->state == ST_BANNER) {
 		if (len == 0) {
 			p->msg_start = next;
@@ -184,14 +192,6 @@ static int handle_line(struct ami_parser *p, size_t off, size_t len, size_t next
 			p->msg_start = next;
 			return rc;
 		}
-	}
-
-	if (next - p->msg_start > p->max_msg) {
-		start_skip(p, next);
-		p->msg_start = next;
-		if (len == 0) /* the line that overflowed also ended the message */
-			return handle_line(p, off, len, next, fn, ctx);
-		return 0;
 	}
 
 	if (len == 0) {

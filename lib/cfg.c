@@ -135,9 +135,12 @@ static int load_list(struct loader *l, const struct cfg_key *k, void *obj, yaml_
 	if (seq->type != YAML_SEQUENCE_NODE)
 		return fail_at(l, seq, "%s must be a list", path);
 	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
-	char *items = xcalloc(n ? n : 1, k->item_size);
 	void **slot = field(obj, k);
 	size_t *count = (size_t *)((char *)obj + k->count_offset);
+	for (size_t i = 0; *slot && i < *count; i++)
+		cfg_free(k->item_keys, (char *)*slot + i * k->item_size);
+	free(*slot);
+	char *items = xcalloc(n ? n : 1, k->item_size);
 	*slot = items;
 	*count = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -173,6 +176,11 @@ static int load_mapping(struct loader *l, const struct cfg_key *keys, void *obj,
 		if (!kn || kn->type != YAML_SCALAR_NODE)
 			return fail_at(l, kn, "keys must be plain names");
 		const char *name = (const char *)kn->data.scalar.value;
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *qk = yaml_document_get_node(l->doc, q->key);
+			if (qk && qk->type == YAML_SCALAR_NODE && !strcmp((const char *)qk->data.scalar.value, name))
+				return fail_at(l, kn, "duplicate key \"%s%s%s\"", display_prefix, *display_prefix ? "." : "", name);
+		}
 		char path[256], disp[256];
 		snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", name);
 		snprintf(disp, sizeof disp, "%s%s%s", display_prefix, *display_prefix ? "." : "", name);

@@ -169,6 +169,7 @@ static void test_cfg_errors(void **state)
 	expect_error("collector:\n  nodes:\n    - name: a\n      username: u\n      secret: [x]\n", "collector.nodes[0].secret must be a single value");
 	expect_error("collector:\n  buffer_size: 12 bananas\n", "collector.buffer_size: \"12 bananas\" has an unknown size unit");
 	expect_error("spool: /x\n---\nspool: /y\n", "more than one YAML document");
+	expect_error("collector:\n  fsync: off\ncollector:\n  fsync: off\n", "test.yaml:3:1: duplicate key \"collector\"");
 }
 
 static void test_cfg_env_override(void **state)
