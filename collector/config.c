@@ -29,7 +29,7 @@ static const struct cfg_key node_keys[] = {
 	{ "tls_ca_file", CFG_STRING, N(tls_ca_file), NULL, 0, 0, NULL, "CA bundle to verify the server (default: system store)", 0, NULL, 0, 0 },
 	{ "tls_verify", CFG_BOOL, N(tls_verify), "true", 0, 0, NULL, "verify the server certificate and host name", 0, NULL, 0, 0 },
 	{ "tls_server_name", CFG_STRING, N(tls_server_name), NULL, 0, 0, NULL, "name to verify and send as SNI (default: host)", 0, NULL, 0, 0 },
-	{ "connect_timeout", CFG_DURATION, N(connect_timeout_ms), "5s", 100, 600000, NULL, "TCP connect + TLS + login timeout", 0, NULL, 0, 0 },
+	{ "connect_timeout", CFG_DURATION, N(connect_timeout_ms), "5s", 100, 600000, NULL, "timeout of each step: TCP connect, TLS handshake, AMI banner and login", 0, NULL, 0, 0 },
 	{ "ping_interval", CFG_DURATION, N(ping_interval_ms), "20s", 100, 3600000, NULL, "send Action: Ping this often", 0, NULL, 0, 0 },
 	{ "ping_timeout", CFG_DURATION, N(ping_timeout_ms), "10s", 100, 3600000, NULL, "reconnect if a Ping gets no answer in this time", 0, NULL, 0, 0 },
 	{ "reconnect_min", CFG_DURATION, N(reconnect_min_ms), "500ms", 10, 3600000, NULL, "first reconnect delay (doubles, with jitter)", 0, NULL, 0, 0 },
@@ -49,7 +49,7 @@ const struct cfg_key collector_keys[] = {
 	{ "collector.fsync_interval", CFG_DURATION, C(fsync_interval_ms), "100ms", 1, 60000, NULL, "fsync period for fsync: interval", 0, NULL, 0, 0 },
 	{ "collector.segment_max_size", CFG_SIZE, C(segment_max_size), "64MiB", 4096, (int64_t)1 << 40, NULL, "rotate a segment at about this size", 0, NULL, 0, 0 },
 	{ "collector.segment_max_age", CFG_DURATION, C(segment_max_age_ms), "1h", 1000, (int64_t)366 * 86400000, NULL, "rotate a segment at this age", 0, NULL, 0, 0 },
-	{ "collector.buffer_size", CFG_SIZE, C(buffer_size), "4MiB", 65536, (int64_t)1 << 32, NULL, "memory per node for events waiting for the disk", 0, NULL, 0, 0 },
+	{ "collector.buffer_size", CFG_SIZE, C(buffer_size), "4MiB", 65536, (int64_t)1 << 32, NULL, "memory per node for events waiting for the disk (at least 3 x max_event_size)", 0, NULL, 0, 0 },
 	{ "collector.max_event_size", CFG_SIZE, C(max_event_size), "1MiB", 1024, 64 << 20, NULL, "larger AMI messages are dropped with an error", 0, NULL, 0, 0 },
 	{ "collector.status_interval", CFG_DURATION, C(status_interval_ms), "60s", 0, 86400000, NULL, "period of the status line in the log (0: off)", 0, NULL, 0, 0 },
 	{ "collector.nodes", CFG_LIST, C(nodes), NULL, 0, 0, NULL, "the PBX nodes to collect from", 0, node_keys, sizeof(struct node_config), C(nnodes) },
@@ -69,7 +69,7 @@ int collector_config_load(struct collector_config *cfg, const char *path, char *
 	if (cfg_load(collector_keys, cfg, path, &missing, err, errlen) < 0)
 		return missing ? EXIT_NOINPUT : EXIT_CONFIG;
 	if (log_level_parse(cfg->log_level) < 0) {
-		snprintf(err, errlen, "%s: log.level: \"%s\" must be one of error, warn, info, debug",
+		snprintf(err, errlen, "%s: log.level: \"%s\" must be one of error, warn (or warning), info, debug",
 			 path ? path : "configuration", cfg->log_level);
 		return EXIT_CONFIG;
 	}

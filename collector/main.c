@@ -59,8 +59,9 @@ static void usage(FILE *out)
 		"environment: CDRFLOW_COLLECTOR_FSYNC=off, CDRFLOW_SPOOL=/path, ...\n"
 		"\n"
 		"exit status: 0 ok, 64 usage, 65 corrupt data, 66 missing input, 69 AMI\n"
-		"unreachable, 73 cannot create, 74 write error (disk full), 75 spool locked by\n"
-		"another collector, 77 authentication refused, 78 bad configuration.\n");
+		"unreachable, 70 internal error, 73 cannot create, 74 write error (disk full),\n"
+		"75 spool locked by another collector, 77 authentication refused, 78 bad\n"
+		"configuration.\n");
 }
 
 enum mode { MODE_DAEMON, MODE_CHECK, MODE_REPLAY, MODE_VERIFY, MODE_LIST, MODE_DUMP, MODE_DUMP_CONFIG };
@@ -189,10 +190,16 @@ static int run_replay(const struct collector_config *cfg, const char *capture, c
 	close(lock);
 	if (rc != EXIT_OK) {
 		log_error("%s", err);
+		if (res.events)
+			log_error("stopped after %" PRIu64 " events of \"%s\"; every whole record already stored is intact "
+				  "(check with --verify)", res.events, capture);
 		return rc;
 	}
-	printf("replayed %" PRIu64 " events (%" PRIu64 " bytes) from %s into %s/%s, sequence %" PRIu64 "..%" PRIu64 "\n",
-	       res.events, res.bytes_in, capture, cfg->spool, node, first, first + res.events - 1);
+	if (res.events)
+		printf("replayed %" PRIu64 " events (%" PRIu64 " bytes) from %s into %s/%s, sequence %" PRIu64 "..%" PRIu64 "\n",
+		       res.events, res.bytes_in, capture, cfg->spool, node, first, first + res.events - 1);
+	else
+		printf("replayed 0 events (%" PRIu64 " bytes) from %s: nothing stored\n", res.bytes_in, capture);
 	if (fflush(stdout) != 0) {
 		log_error("cannot write to standard output: %s", strerror(errno));
 		return EXIT_IOERR;
@@ -216,8 +223,8 @@ static int run_check(const struct collector_config *cfg)
 			printf("node %s: ok (%s:%" PRId64 ", AMI %s)\n", n.cfg->name, n.cfg->host, n.cfg->port, n.ami_version);
 		} else {
 			printf("node %s: failed: %s\n", n.cfg->name, n.why);
-			int c = r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
-			if (code == EXIT_OK || c == EXIT_NOPERM)
+			int c = r == SESSION_NO_SECRET ? EXIT_CONFIG : r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+			if (code == EXIT_OK || c > code)
 				code = c;
 		}
 	}
@@ -425,7 +432,7 @@ int main(int argc, char **argv)
 	case MODE_VERIFY:
 	case MODE_LIST:
 	case MODE_DUMP:
-		if (!spool && !config_path) {
+		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
 			rc = usage_error("%s", "--spool DIR is required");
 			break;
 		}
@@ -433,7 +440,7 @@ int main(int argc, char **argv)
 				   mode == MODE_VERIFY ? INSPECT_VERIFY : mode == MODE_LIST ? INSPECT_LIST : INSPECT_DUMP);
 		break;
 	case MODE_REPLAY:
-		if (!spool && !config_path) {
+		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
 			rc = usage_error("%s", "--spool DIR is required with --replay");
 			break;
 		}

@@ -470,8 +470,9 @@ enum session_result session_run(struct node *n)
 	s.secret = node_secret(s.cfg, err, sizeof err);
 	if (!s.secret) {
 		log_error("%s", err);
-		snprintf(s.why, sizeof s.why, "%s", err);
-		return SESSION_AUTH_FAILED;
+		snprintf(n->why, sizeof n->why, "%s", err);
+		n->result = SESSION_NO_SECRET;
+		return SESSION_NO_SECRET;
 	}
 	ami_parser_init(&s.parser, n->max_event_size ? n->max_event_size : (1u << 20));
 
@@ -498,9 +499,11 @@ enum session_result session_run(struct node *n)
 				break;
 			s.next_ping_ms = now + s.cfg->ping_interval_ms;
 		}
-		uint64_t wake = s.state == ST_STREAMING ? s.next_ping_ms : s.deadline_ms;
-		if (s.ping_sent_ms && s.ping_sent_ms + s.cfg->ping_timeout_ms < wake)
-			wake = s.ping_sent_ms + s.cfg->ping_timeout_ms;
+		/* while a Ping is outstanding only its deadline matters */
+		uint64_t wake = s.ping_sent_ms ? s.ping_sent_ms + s.cfg->ping_timeout_ms
+			      : s.state == ST_STREAMING ? s.next_ping_ms : s.deadline_ms;
+		if (s.state != ST_STREAMING && s.state != ST_DONE && s.deadline_ms < wake)
+			wake = s.deadline_ms;
 		int timeout = wake > now ? (int)(wake - now) : 0;
 		if (s.c.ssl && SSL_pending(s.c.ssl))
 			timeout = 0;
@@ -577,7 +580,7 @@ void *node_main(void *arg)
 		if (r == SESSION_STOPPED || r == SESSION_FATAL)
 			break;
 		uint64_t wait;
-		if (r == SESSION_AUTH_FAILED) {
+		if (r == SESSION_AUTH_FAILED || r == SESSION_NO_SECRET) {
 			wait = n->cfg->auth_retry_ms;
 		} else {
 			if (mono_ms() - started > 30000)

@@ -141,8 +141,15 @@ static int write_chunk(struct spool *s, struct chunk *c)
 		backoff = backoff < 1000 ? backoff * 2 : 1000;
 	}
 	atomic_fetch_add(&s->stats.written, c->nrec);
-	if (s->opts.fsync == SEG_FSYNC_ALWAYS)
-		return do_sync(s, c->last_seq) < 0 && s->opts.fail_fast ? -1 : 0;
+	if (s->opts.fsync == SEG_FSYNC_ALWAYS && do_sync(s, c->last_seq) < 0 && s->opts.fail_fast) {
+		int e = errno;
+		pthread_mutex_lock(&s->mu);
+		s->failed = e ? e : EIO;
+		snprintf(s->fail_msg, sizeof s->fail_msg, "cannot fsync segment \"%s\": %s", s->w.path, strerror(s->failed));
+		pthread_cond_broadcast(&s->wake_producer);
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
 	return 0;
 }
 

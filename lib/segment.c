@@ -539,38 +539,75 @@ static int create_segment(struct seg_writer *w, uint64_t segno, char *err, size_
 	return 0;
 }
 
-/* Walk one segment; returns the last record's seq (0 if none) and fills
- * the end of its valid prefix.  st = how the walk ended. */
-static enum seg_status walk_segment(const char *dir, uint64_t segno, uint64_t *last_seq,
-				    uint64_t *valid_end, uint64_t *file_size, int *found_later,
-				    char *err, size_t errlen)
+/* What a walk through one segment found. */
+struct walk {
+	int header_ok;
+	uint64_t size;        /* file size */
+	uint64_t max_seq;     /* highest sequence of any valid record, damage or not */
+	uint64_t prefix_end;  /* end of the leading run of whole, valid records */
+	int corrupt;          /* invalid bytes after prefix_end */
+	int valid_after;      /* ...followed by at least one valid record */
+	int ioerr;
+	char why[512];
+};
+
+static void walk_segment(const char *dir, uint64_t segno, struct walk *wk)
 {
+	memset(wk, 0, sizeof *wk);
+	char *path = seg_path(dir, segno);
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	free(path);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		wk->ioerr = errno ? errno : EIO;
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	wk->size = (uint64_t)st.st_size;
+	unsigned char h[SEG_HEADER_SIZE];
+	char why[128];
+	wk->header_ok = pread_full(fd, h, sizeof h, 0) == (ssize_t)sizeof h &&
+			check_header(h, segno, why, sizeof why) == 0;
+	close(fd);
+	wk->prefix_end = SEG_HEADER_SIZE;
+
 	struct seg_reader r;
 	struct seg_record rec;
-	enum seg_status st;
 	seg_reader_open(&r, dir, (struct seg_pos){ segno, 0 });
-	*last_seq = 0;
-	*valid_end = 0;
-	*found_later = 0;
-	while ((st = seg_reader_next(&r, &rec)) == SEG_OK) {
-		if (rec.pos.segno != segno)
-			break;
-		*last_seq = rec.seq;
-		*valid_end = rec.next.offset;
-	}
-	*file_size = r.file_size;
-	if (r.fd >= 0 && *valid_end == 0)
-		*valid_end = SEG_HEADER_SIZE;
-	if (st == SEG_CORRUPT) {
-		snprintf(err, errlen, "%s", r.err);
-		if (r.fd >= 0) {
-			uint64_t skipped = seg_reader_resync(&r);
-			(void)skipped;
-			*found_later = r.pos.segno == segno && r.pos.offset < r.file_size;
+	for (;;) {
+		enum seg_status s = seg_reader_next(&r, &rec);
+		if (s == SEG_OK) {
+			if (rec.pos.segno != segno)
+				break;
+			if (rec.seq > wk->max_seq)
+				wk->max_seq = rec.seq;
+			if (wk->corrupt)
+				wk->valid_after = 1;
+			else
+				wk->prefix_end = rec.next.offset;
+			continue;
 		}
+		if (s == SEG_END) {
+			if (r.torn_bytes && !wk->corrupt)
+				wk->corrupt = 1;
+			break;
+		}
+		if (s == SEG_IOERR) {
+			wk->ioerr = errno ? errno : EIO;
+			snprintf(wk->why, sizeof wk->why, "%s", r.err);
+			break;
+		}
+		if (!wk->corrupt)
+			snprintf(wk->why, sizeof wk->why, "%s", r.err);
+		wk->corrupt = 1;
+		if (r.fd < 0)
+			break;
+		seg_reader_resync(&r);
+		if (r.pos.segno != segno || r.pos.offset >= r.file_size)
+			break;
 	}
 	seg_reader_close(&r);
-	return st;
 }
 
 int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
@@ -598,28 +635,38 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 	}
 	rec->segments = n;
 	uint64_t last_segno = n ? list[n - 1] : 0;
-	/* Repair the last segment's tail; find the last sequence number. */
+	/* Repair the newest segment's tail, never anything else, and find the
+	 * highest sequence number so numbering continues without reuse. */
 	for (size_t i = n; i-- > 0;) {
-		uint64_t last_seq, valid_end, size;
-		int later;
-		char why[512] = "";
-		enum seg_status st = walk_segment(w->dir, list[i], &last_seq, &valid_end, &size, &later,
-						  why, sizeof why);
+		struct walk wk;
+		walk_segment(w->dir, list[i], &wk);
+		if (wk.ioerr) {
+			errno = wk.ioerr;
+			seterr(err, errlen, "cannot read segment %" PRIu64 " in \"%s\": %s", list[i], w->dir,
+			       strerror(wk.ioerr));
+			free(list);
+			goto fail;
+		}
 		if (i == n - 1) {
-			if (st == SEG_IOERR) {
-				seterr(err, errlen, "cannot read \"%s\": %s", w->dir, strerror(errno));
-				free(list);
-				goto fail;
-			}
-			int torn = (st == SEG_END && size > valid_end) || (st == SEG_CORRUPT && !later);
-			if (st == SEG_CORRUPT && later)
-				rec->damaged = 1; /* leave it alone: verify will report it */
-			if (torn && valid_end >= SEG_HEADER_SIZE) {
-				char *path = seg_path(w->dir, list[i]);
+			char *path = seg_path(w->dir, list[i]);
+			if (wk.size < SEG_HEADER_SIZE) {
+				/* created, but the header never made it: holds nothing */
+				if (unlink(path) < 0 || fsync_dir(w->dir) < 0) {
+					seterr(err, errlen, "cannot remove empty segment \"%s\": %s", path, strerror(errno));
+					free(path);
+					free(list);
+					goto fail;
+				}
+				rec->torn_bytes = wk.size;
+				rec->torn_segno = list[i];
+				rec->segments--;
+				last_segno = i ? list[i - 1] : 0; /* reuse its number: no gap for readers */
+			} else if (!wk.header_ok || (wk.corrupt && wk.valid_after)) {
+				rec->damaged = 1; /* not a torn tail: leave it for --verify */
+			} else if (wk.corrupt && wk.size > wk.prefix_end) {
 				int fd = open(path, O_WRONLY | O_CLOEXEC);
-				if (fd < 0 || ftruncate(fd, (off_t)valid_end) < 0 || fdatasync(fd) < 0) {
-					seterr(err, errlen, "cannot truncate torn tail of \"%s\": %s", path,
-					       strerror(errno));
+				if (fd < 0 || ftruncate(fd, (off_t)wk.prefix_end) < 0 || fdatasync(fd) < 0) {
+					seterr(err, errlen, "cannot truncate torn tail of \"%s\": %s", path, strerror(errno));
 					if (fd >= 0)
 						close(fd);
 					free(path);
@@ -627,21 +674,13 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 					goto fail;
 				}
 				close(fd);
-				free(path);
-				rec->torn_bytes = size - valid_end;
-				rec->torn_segno = list[i];
-			} else if (torn || (st == SEG_CORRUPT && valid_end == 0 && size < SEG_HEADER_SIZE)) {
-				/* header never completed: the file holds nothing */
-				char *path = seg_path(w->dir, list[i]);
-				unlink(path);
-				free(path);
-				fsync_dir(w->dir);
-				rec->torn_bytes = size;
+				rec->torn_bytes = wk.size - wk.prefix_end;
 				rec->torn_segno = list[i];
 			}
+			free(path);
 		}
-		if (last_seq) {
-			rec->last_seq = last_seq;
+		if (wk.max_seq) {
+			rec->last_seq = wk.max_seq;
 			break;
 		}
 	}

@@ -227,6 +227,72 @@ static void test_corruption_reported(void **state)
 	free(tmp);
 }
 
+/* Start-up recovery never destroys whole records and never reuses a
+ * sequence number, whatever state the newest segment is in. */
+static void test_recovery_cases(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 1 << 20, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	char *dir = xasprintf("%s/n", tmp);
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	append_events(&w, 1, 10, 100);
+	char *seg1 = xstrdup(w.path);
+	assert_int_equal(seg_writer_close(&w), 0);
+
+	/* 1. an empty newest segment (crash right after create) is removed */
+	char *seg2 = xasprintf("%s/0000000000000002.seg", dir);
+	FILE *f = fopen(seg2, "w");
+	fputs("CDRF", f);
+	fclose(f);
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	assert_int_equal(rec.last_seq, 10);
+	assert_int_equal(rec.torn_bytes, 4);
+	assert_int_equal(w.segno, 2); /* recreated properly */
+	append_events(&w, w.next_seq, 5, 100);
+	assert_int_equal(seg_writer_close(&w), 0);
+	uint64_t last;
+	int corrupt;
+	assert_int_equal(read_all(dir, &last, &corrupt), 15);
+	assert_int_equal(corrupt, 0);
+
+	/* 2. damage in the middle of the newest segment: left alone, numbering
+	 * continues after the highest sequence found, not after the damage */
+	size_t rs = seg_record_size(1, 100);
+	int fd = open(seg2, O_RDWR);
+	unsigned char b = 0xff;
+	assert_int_equal(pwrite(fd, &b, 1, SEG_HEADER_SIZE + (off_t)rs + 50), 1);
+	close(fd);
+	off_t before = file_size(seg2);
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	assert_true(rec.damaged);
+	assert_int_equal(rec.last_seq, 15);
+	assert_int_equal(w.next_seq, 16);
+	assert_int_equal(file_size(seg2), before);
+	seg_writer_close(&w);
+
+	/* 3. a bad header with data after it is never truncated */
+	char *seg4 = xasprintf("%s/0000000000000004.seg", dir);
+	f = fopen(seg4, "w");
+	for (int i = 0; i < 1000; i++)
+		fputc(i * 7, f);
+	fclose(f);
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	assert_true(rec.damaged);
+	assert_int_equal(file_size(seg4), 1000);
+	assert_int_equal(rec.last_seq, 15);
+	seg_writer_close(&w);
+	free(seg1);
+	free(seg2);
+	free(seg4);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
 static void test_node_names(void **state)
 {
 	(void)state;
@@ -247,6 +313,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip_and_rotation),
 		cmocka_unit_test(test_torn_tail_every_byte),
 		cmocka_unit_test(test_corruption_reported),
+		cmocka_unit_test(test_recovery_cases),
 		cmocka_unit_test(test_node_names),
 	};
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
