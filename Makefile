@@ -15,7 +15,7 @@ OPT      ?= -O2
 PKG      ?= pkg-config
 SANITIZE ?=
 
-PKGS      := yaml-0.1 openssl liblzma
+PKGS      := yaml-0.1 openssl liblzma libpq
 PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
 
@@ -38,16 +38,19 @@ CFLAGS  += -DCDRFLOW_VERSION='"$(VERSION)"'
 
 LIB_SRC := $(wildcard lib/*.c)
 COLLECTOR_SRC := $(wildcard collector/*.c)
+ETL_SRC := $(wildcard etl/*.c)
+SQL_SRC := $(sort $(wildcard sql/[0-9]*.sql))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 COLLECTOR_OBJ := $(COLLECTOR_SRC:%.c=$(BUILD)/%.o)
 COLLECTOR_LIBOBJ := $(filter-out $(BUILD)/collector/main.o,$(COLLECTOR_OBJ))
+ETL_OBJ := $(ETL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/etl/migrations.o
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
-PROGRAMS := $(BUILD)/cdrflow-collector
+PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 TOOLS    := $(BUILD)/tests/tcpcopy
 
 all: $(PROGRAMS)
@@ -66,6 +69,17 @@ $(BUILD)/libcdrflow.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/etl/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
+	@mkdir -p $(@D)
+	@scripts/embed-sql.sh $@ $(SQL_SRC)
+
+$(BUILD)/etl/migrations.o: $(BUILD)/etl/migrations.c $(BUILD)/.flags
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) -Ietl -c $< -o $@
+
+$(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- tests

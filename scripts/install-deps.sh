@@ -5,7 +5,9 @@ set -euo pipefail
 PACKAGES=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev
-	libyaml-dev libssl-dev liblzma-dev
+	libyaml-dev libssl-dev liblzma-dev libpq-dev
+	# the private warehouse cluster (scripts/pg.sh)
+	postgresql-15 postgresql-client-15
 	# tests and tools they drive
 	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
 )
@@ -19,6 +21,13 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
+# cdrflow runs its own private cluster (scripts/pg.sh): do not let the
+# package create and start a system-wide one, unless the admin decided already
+if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+	$SUDO mkdir -p /etc/postgresql-common
+	echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends \
+	-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null

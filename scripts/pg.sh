@@ -24,7 +24,7 @@ port=${CDRFLOW_PGPORT:-54329}
 if [ "$(id -u)" -eq 0 ]; then
 	owner=postgres
 	id "$owner" >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash "$owner"
-	as_owner() { runuser -u "$owner" -- "$@"; }
+	as_owner() { (cd / && runuser -u "$owner" -- "$@"); }
 	chown "$owner" "$dir"
 else
 	owner=$(id -un)

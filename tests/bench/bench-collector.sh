@@ -13,7 +13,7 @@ capture=${BENCH_CAPTURE:-$shared/captures/s08_burst/ami.raw.xz}
 want_events=${BENCH_EVENTS:-1000000}
 work=$(mktemp -d "${TMPDIR:-/tmp}/cdrflow-bench.XXXXXX")
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 export CDRFLOW_AMI_SECRET=bench-secret
 
@@ -41,7 +41,7 @@ t0=$(now)
 "$BUILD/tests/tcpcopy" 127.0.0.1 "$port" bench "$work/raw.out" "$bytes" > /dev/null
 t1=$(now)
 raw_s=$(echo "$t1 - $t0" | bc -l)
-kill "${pids[-1]}" 2>/dev/null || true
+kill -9 "${pids[-1]}" 2>/dev/null || true
 
 # 2. the collector, default settings (fsync: always)
 start_server "$work/port2"

@@ -1,0 +1,92 @@
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "migrations.h"
+#include "pg.h"
+
+/* pg_advisory_lock key: "cdrflow" + 1, arbitrary but fixed */
+#define MIGRATE_LOCK "7310583151"
+
+int migrate_latest(void)
+{
+	int v = 0;
+	for (const struct migration *m = migrations; m->sql; m++)
+		v = m->version;
+	return v;
+}
+
+int migrate_current(PGconn *c, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pg_query_value(c, "SELECT to_regclass('schema_version') IS NOT NULL", &v, err, errlen) < 0)
+		return -1;
+	int exists = v && !strcmp(v, "t");
+	free(v);
+	if (!exists)
+		return 0;
+	if (pg_query_value(c, "SELECT coalesce(max(version), 0) FROM schema_version", &v, err, errlen) < 0)
+		return -1;
+	int n = v ? (int)strtol(v, NULL, 10) : 0;
+	free(v);
+	return n;
+}
+
+static int fail(PGconn *c, char *err, size_t errlen, const char *what)
+{
+	char why[512];
+	snprintf(why, sizeof why, "%s", err);
+	snprintf(err, errlen, "%s: %s", what, why);
+	const char *state = why[0] && why[5] == ':' ? why : NULL;
+	char st[6] = "";
+	if (state)
+		memcpy(st, why, 5);
+	return pg_failure_exit(c, state ? st : NULL);
+}
+
+int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
+{
+	*from = *to = 0;
+	if (pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, errlen) < 0)
+		return fail(c, err, errlen, "cannot take the migration lock");
+	int rc = EXIT_OK;
+	int cur = migrate_current(c, err, errlen);
+	if (cur < 0) {
+		rc = fail(c, err, errlen, "cannot read the schema version");
+		goto out;
+	}
+	*from = *to = cur;
+	if (cur > migrate_latest()) {
+		snprintf(err, errlen, "the database schema is at version %d, newer than this cdrflow-etl knows (%d): "
+			 "upgrade cdrflow", cur, migrate_latest());
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	for (const struct migration *m = migrations; m->sql; m++) {
+		if (m->version <= cur)
+			continue;
+		char ins[256];
+		snprintf(ins, sizeof ins, "INSERT INTO schema_version (version, description) VALUES (%d, '%s')",
+			 m->version, m->description);
+		if (pg_exec(c, "BEGIN", err, errlen) < 0 || pg_exec(c, m->sql, err, errlen) < 0 ||
+		    pg_exec(c, ins, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0) {
+			char what[128];
+			snprintf(what, sizeof what, "migration %04d (%s) failed", m->version, m->description);
+			rc = fail(c, err, errlen, what);
+			char ignored[64];
+			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			goto out;
+		}
+		log_info("applied migration %04d: %s", m->version, m->description);
+		*to = m->version;
+	}
+out:;
+	char ignored[256];
+	if (PQstatus(c) == CONNECTION_OK)
+		pg_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", ignored, sizeof ignored);
+	return rc;
+}

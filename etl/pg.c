@@ -1,0 +1,80 @@
+#include "pg.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "xalloc.h"
+
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] ? ' ' : '\0');
+}
+
+PGconn *pg_connect(const char *conninfo, const char *application, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "application_name", "fallback_application_name", NULL };
+	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, application, application, NULL };
+	/* expand_dbname=1: dbname may hold a whole conninfo string or URI */
+	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
+	if (!c) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+		one_line(err);
+		PQfinish(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void result_error(PGresult *r, PGconn *c, char *err, size_t errlen)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
+	snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", msg && *msg ? msg : PQerrorMessage(c));
+	one_line(err);
+}
+
+int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		result_error(r, c, err, errlen);
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	return 0;
+}
+
+int pg_query_value(PGconn *c, const char *sql, char **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	PGresult *r = PQexec(c, sql);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		result_error(r, c, err, errlen);
+		PQclear(r);
+		return -1;
+	}
+	if (PQntuples(r) > 0 && !PQgetisnull(r, 0, 0))
+		*out = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int pg_failure_exit(PGconn *c, const char *sqlstate)
+{
+	if (!c || PQstatus(c) != CONNECTION_OK)
+		return EXIT_UNAVAILABLE;
+	/* class 08 connection exception, 57P0x shutdown/cannot connect now, 53 resources */
+	if (sqlstate && (!strncmp(sqlstate, "08", 2) || !strncmp(sqlstate, "57P", 3) || !strncmp(sqlstate, "53", 2)))
+		return EXIT_UNAVAILABLE;
+	return EXIT_SOFTWARE;
+}
