@@ -1,13 +1,17 @@
 /*
  * cdrflow-etl - load the collector's segments into the PostgreSQL warehouse.
- * This version manages the warehouse schema (migrate); loading comes next.
  */
 #include <getopt.h>
+#include <inttypes.h>
+#include <time.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "exitcode.h"
+#include "load.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -15,17 +19,24 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: cdrflow-etl migrate [--db CONNINFO]\n"
+		"usage: cdrflow-etl --once [--spool DIR] [--db CONNINFO] [-c FILE]\n"
+		"       cdrflow-etl migrate [--db CONNINFO]\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"\n"
-		"Manages the cdrflow PostgreSQL warehouse.\n"
+		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
+		"exactly once: the rows of each batch and the advanced checkpoint commit in\n"
+		"one transaction.  This version loads every CEL event into cel and the other\n"
+		"analytics events into ami_event; CDR legs and calls are not built yet.\n"
 		"\n"
 		"commands:\n"
+		"  --once           load everything the spool holds now, then exit\n"
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
 		"                   database whose schema is newer than this program)\n"
 		"  version          print the database's schema version and the newest known one\n"
 		"\n"
 		"options:\n"
+		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
+		"  -s, --spool DIR    the collector's spool (overrides the config file)\n"
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
 		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE; put the password in\n"
 		"                     PGPASSWORD or ~/.pgpass, never on the command line)\n"
@@ -34,11 +45,18 @@ static void usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the program version and exit\n"
 		"\n"
-		"exit status: 0 ok, 64 usage, 69 database unreachable (retry later), 70 internal\n"
-		"error, 78 schema newer than this program or bad configuration.\n");
+		"exit status: 0 ok, 64 usage, 65 corrupt segment record (nothing after it loaded),\n"
+		"66 spool missing, 69 database unreachable (retry later), 70 internal error,\n"
+		"75 another cdrflow-etl is running (retry later), 78 bad configuration or a\n"
+		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
+enum { OPT_ONCE = 256 };
+
 static const struct option long_options[] = {
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "config", required_argument, NULL, 'c' },
+	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -55,16 +73,65 @@ static int usage_error(const char *msg, const char *arg)
 	return EXIT_USAGE;
 }
 
+static double mono_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* pg_try_advisory_lock key for loads: two runs never overlap */
+#define LOAD_LOCK "7310583152"
+
+static int run_once(PGconn *conn, const struct etl_config *cfg)
+{
+	char err[1024];
+	int cur = migrate_current(conn, err, sizeof err);
+	if (cur < 0) {
+		log_error("%s", err);
+		return pg_failure_exit(conn, NULL);
+	}
+	if (cur != migrate_latest()) {
+		log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
+			  cur, migrate_latest());
+		return EXIT_CONFIG;
+	}
+	char *got = NULL;
+	if (pg_query_value(conn, "SELECT pg_try_advisory_lock(" LOAD_LOCK ")", &got, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return pg_failure_exit(conn, NULL);
+	}
+	int locked = got && !strcmp(got, "t");
+	free(got);
+	if (!locked) {
+		log_error("another cdrflow-etl is loading into this database; try again later");
+		return EXIT_TEMPFAIL;
+	}
+	struct load_stats st;
+	double t0 = mono_s();
+	int rc = load_once(conn, cfg, isatty(STDERR_FILENO), &st, err, sizeof err);
+	double dt = mono_s() - t0;
+	if (rc != EXIT_OK)
+		log_error("%s", err);
+	printf("etl: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=0 calls=0 batches=%" PRIu64
+	       " seconds=%.3f events/s=%.0f\n",
+	       st.events, st.cel_rows, st.ami_rows, st.batches, dt, dt > 0 ? (double)st.events / dt : 0.0);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("cdrflow-etl");
-	const char *db = NULL;
-	int c;
-	while ((c = getopt_long(argc, argv, "d:vqhV", long_options, NULL)) != -1) {
+	const char *db = NULL, *config_path = NULL, *spool = NULL;
+	int c, once = 0, level = -1;
+	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
+		case OPT_ONCE: once = 1; break;
+		case 'c': config_path = optarg; break;
+		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
-		case 'v': log_set_level(LOG_DEBUG); break;
-		case 'q': log_set_level(LOG_ERROR); break;
+		case 'v': level = LOG_DEBUG; break;
+		case 'q': level = LOG_ERROR; break;
 		case 'h': usage(stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
 		case 'V': printf("cdrflow-etl %s\n", CDRFLOW_VERSION); return EXIT_OK;
 		default:
@@ -72,22 +139,40 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind >= argc)
-		return usage_error("%s", "a command is required (migrate, version)");
-	const char *cmd = argv[optind++];
+	const char *cmd = once ? "once" : NULL;
+	if (optind < argc && !once)
+		cmd = argv[optind++];
+	if (!cmd)
+		return usage_error("%s", "a command is required (--once, migrate, version)");
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (strcmp(cmd, "migrate") && strcmp(cmd, "version"))
+	if (strcmp(cmd, "once") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
 		return usage_error("unknown command \"%s\"", cmd);
 
+	struct etl_config cfg;
 	char err[1024];
+	int rc = etl_config_load(&cfg, config_path, err, sizeof err);
+	if (rc) {
+		log_error("%s", err);
+		etl_config_free(&cfg);
+		return rc;
+	}
+	log_set_level(level >= 0 ? (enum log_level)level : (enum log_level)log_level_parse(cfg.log_level));
+	if (!db && *cfg.conninfo)
+		db = cfg.conninfo;
+	if (spool) {
+		free(cfg.spool);
+		cfg.spool = strdup(spool);
+	}
 	PGconn *conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
 	if (!conn) {
 		log_error("%s", err);
+		etl_config_free(&cfg);
 		return EXIT_UNAVAILABLE;
 	}
-	int rc = EXIT_OK;
-	if (!strcmp(cmd, "version")) {
+	if (!strcmp(cmd, "once")) {
+		rc = run_once(conn, &cfg);
+	} else if (!strcmp(cmd, "version")) {
 		int cur = migrate_current(conn, err, sizeof err);
 		if (cur < 0) {
 			log_error("%s", err);
@@ -106,6 +191,7 @@ int main(int argc, char **argv)
 			printf("schema migrated from version %d to %d\n", from, to);
 	}
 	PQfinish(conn);
+	etl_config_free(&cfg);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;
 	return rc;

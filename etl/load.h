@@ -1,0 +1,21 @@
+/*
+ * load.h - one ETL pass: for each node, read segment records from the
+ * checkpoint, turn them into warehouse rows, COPY them, and advance the
+ * checkpoint in the same transaction (exactly once, whatever crashes).
+ */
+#ifndef CDRFLOW_LOAD_H
+#define CDRFLOW_LOAD_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct load_stats {
+	uint64_t events, cel_rows, ami_rows, batches, bytes;
+};
+
+/* Load everything available now.  Returns an exit code; err says why. */
+int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen);
+
+#endif
