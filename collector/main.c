@@ -223,7 +223,7 @@ static int run_check(const struct collector_config *cfg)
 			printf("node %s: ok (%s:%" PRId64 ", AMI %s)\n", n.cfg->name, n.cfg->host, n.cfg->port, n.ami_version);
 		} else {
 			printf("node %s: failed: %s\n", n.cfg->name, n.why);
-			int c = r == SESSION_NO_SECRET ? EXIT_CONFIG : r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+			int c = r == SESSION_CONFIG ? EXIT_CONFIG : r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 			if (code == EXIT_OK || c > code)
 				code = c;
 		}
@@ -359,6 +359,8 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 int main(int argc, char **argv)
 {
 	log_init("cdrflow-collector");
+	/* a file-size limit must give EFBIG (exit 74), not kill us mid-record */
+	signal(SIGXFSZ, SIG_IGN);
 	const char *config_path = NULL, *capture = NULL, *spool = NULL, *node = NULL, *fsync_opt = NULL;
 	enum mode mode = MODE_DAEMON;
 	int modes = 0, verbose = 0, quiet = 0, c;

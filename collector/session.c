@@ -24,7 +24,10 @@
 
 #define READ_CHUNK (256u << 10)
 
-enum { ST_BANNER, ST_CHALLENGE, ST_LOGIN, ST_STREAMING, ST_DONE };
+enum { ST_BANNER, ST_CHALLENGE, ST_LOGIN, ST_STREAMING, ST_LOGOFF, ST_DONE };
+
+/* After Logoff, how long to keep storing what Asterisk already sent. */
+#define LOGOFF_DRAIN_MS 2000
 
 struct conn {
 	int fd;
@@ -158,6 +161,7 @@ static int tls_handshake(struct sess *s)
 		if (!ok) {
 			snprintf(s->why, sizeof s->why, "cannot load CA certificates \"%s\": %s",
 				 *cfg->tls_ca_file ? cfg->tls_ca_file : "(system)", ssl_error_string());
+			s->result = SESSION_CONFIG;
 			return -1;
 		}
 	}
@@ -411,6 +415,12 @@ static int on_message(void *ctx, const struct ami_msg *m)
 				return send_ping(s);
 			return 0;
 		}
+		if (len == 14 && !memcmp(v, "cdrflow-logoff", 14) && s->state == ST_LOGOFF) {
+			/* Goodbye comes after every event already queued for us */
+			s->state = ST_DONE;
+			s->result = SESSION_STOPPED;
+			return 1;
+		}
 		if (len > 13 && !memcmp(v, "cdrflow-ping-", 13)) {
 			s->ping_sent_ms = 0;
 			if (n->once) {
@@ -471,8 +481,8 @@ enum session_result session_run(struct node *n)
 	if (!s.secret) {
 		log_error("%s", err);
 		snprintf(n->why, sizeof n->why, "%s", err);
-		n->result = SESSION_NO_SECRET;
-		return SESSION_NO_SECRET;
+		n->result = SESSION_CONFIG;
+		return SESSION_CONFIG;
 	}
 	ami_parser_init(&s.parser, n->max_event_size ? n->max_event_size : (1u << 20));
 
@@ -489,12 +499,17 @@ enum session_result session_run(struct node *n)
 				 s.cfg->connect_timeout_ms);
 			break;
 		}
-		if (s.ping_sent_ms && now - s.ping_sent_ms >= s.cfg->ping_timeout_ms) {
+		if (s.state == ST_LOGOFF && now >= s.deadline_ms) {
+			s.result = SESSION_STOPPED;
+			log_warn("node %s: no Goodbye within %d ms of Logoff; closing", s.cfg->name, LOGOFF_DRAIN_MS);
+			break;
+		}
+		if (s.state != ST_LOGOFF && s.ping_sent_ms && now - s.ping_sent_ms >= s.cfg->ping_timeout_ms) {
 			snprintf(s.why, sizeof s.why, "no answer to Ping from %s:%" PRId64 " in %" PRIu64 " ms; the peer is dead",
 				 s.cfg->host, s.cfg->port, s.cfg->ping_timeout_ms);
 			break;
 		}
-		if (s.state == ST_STREAMING && !s.ping_sent_ms && now >= s.next_ping_ms) {
+		if (s.state == ST_STREAMING && !s.ping_sent_ms && now >= s.next_ping_ms && !n->once) {
 			if (send_ping(&s) < 0)
 				break;
 			s.next_ping_ms = now + s.cfg->ping_interval_ms;
@@ -504,21 +519,27 @@ enum session_result session_run(struct node *n)
 			      : s.state == ST_STREAMING ? s.next_ping_ms : s.deadline_ms;
 		if (s.state != ST_STREAMING && s.state != ST_DONE && s.deadline_ms < wake)
 			wake = s.deadline_ms;
+		if (s.state == ST_LOGOFF)
+			wake = s.deadline_ms;
 		int timeout = wake > now ? (int)(wake - now) : 0;
 		if (s.c.ssl && SSL_pending(s.c.ssl))
 			timeout = 0;
 		struct pollfd p[2] = { { s.c.fd, (short)(s.c.want_write ? POLLOUT : POLLIN), 0 },
 				       { n->stop_fd, POLLIN, 0 } };
-		int prc = poll(p, 2, timeout);
+		int prc = poll(p, s.state == ST_LOGOFF ? 1 : 2, timeout);
 		if (prc < 0 && errno != EINTR) {
 			snprintf(s.why, sizeof s.why, "poll: %s", strerror(errno));
 			break;
 		}
-		if (p[1].revents) {
+		if (s.state != ST_LOGOFF && p[1].revents) {
 			s.result = SESSION_STOPPED;
-			if (s.state == ST_STREAMING)
-				(void)conn_write(&s.c, "Action: Logoff\r\nActionID: cdrflow-logoff\r\n\r\n", 44, 200);
-			break;
+			if (s.state != ST_STREAMING ||
+			    conn_write(&s.c, "Action: Logoff\r\nActionID: cdrflow-logoff\r\n\r\n", 44, 200) < 0)
+				break;
+			/* AMI never re-sends: store what is already on its way, up to Goodbye */
+			s.state = ST_LOGOFF;
+			s.deadline_ms = mono_ms() + LOGOFF_DRAIN_MS;
+			continue;
 		}
 		/* drain what the socket has, a bounded amount per wake-up */
 		int stop = 0;
@@ -529,6 +550,11 @@ enum session_result session_run(struct node *n)
 			if (k == -2)
 				break;
 			if (k <= 0) {
+				if (s.state == ST_LOGOFF) {
+					s.result = SESSION_STOPPED;
+					stop = 1;
+					break;
+				}
 				if (k == 0)
 					snprintf(s.why, sizeof s.why, "%s:%" PRId64 " closed the connection", s.cfg->host, s.cfg->port);
 				else
@@ -555,7 +581,7 @@ out:
 		if (pending)
 			log_warn("node %s: discarding a partial message of %zu bytes cut by the disconnect", s.cfg->name, pending);
 	}
-	if (s.result == SESSION_AUTH_FAILED)
+	if (s.result == SESSION_AUTH_FAILED || s.result == SESSION_CONFIG)
 		log_error("node %s: %s", s.cfg->name, s.why);
 	else if (s.result != SESSION_STOPPED && *s.why && !node_wait_stop(n, 0))
 		log_warn("node %s: %s", s.cfg->name, s.why);
@@ -580,7 +606,7 @@ void *node_main(void *arg)
 		if (r == SESSION_STOPPED || r == SESSION_FATAL)
 			break;
 		uint64_t wait;
-		if (r == SESSION_AUTH_FAILED || r == SESSION_NO_SECRET) {
+		if (r == SESSION_AUTH_FAILED || r == SESSION_CONFIG) {
 			wait = n->cfg->auth_retry_ms;
 		} else {
 			if (mono_ms() - started > 30000)

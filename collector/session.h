@@ -18,7 +18,7 @@ enum session_result {
 	SESSION_LOST,        /* connection failed or dropped: retry with backoff */
 	SESSION_AUTH_FAILED, /* login refused: retry slowly */
 	SESSION_FATAL,       /* the spool failed */
-	SESSION_NO_SECRET,   /* no secret could be read: fix the configuration */
+	SESSION_CONFIG,      /* no secret, unreadable CA file...: fix the configuration */
 };
 
 struct node {

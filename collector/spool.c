@@ -106,9 +106,13 @@ static int do_sync(struct spool *s, uint64_t seq)
 static int write_chunk(struct spool *s, struct chunk *c)
 {
 	uint64_t backoff = 100, last_log = 0;
+	size_t done = 0;
 	for (;;) {
 		char err[512];
-		if (seg_writer_append(&s->w, c->data, c->len, err, sizeof err) == 0)
+		size_t written = 0;
+		int rc = seg_writer_append(&s->w, c->data + done, c->len - done, &written, err, sizeof err);
+		done += written;
+		if (rc == 0)
 			break;
 		int e = errno;
 		atomic_fetch_add(&s->stats.write_errors, 1);
@@ -122,7 +126,8 @@ static int write_chunk(struct spool *s, struct chunk *c)
 		}
 		uint64_t now = mono_ms();
 		if (!last_log || now - last_log >= 10000) {
-			log_error("node %s: %s; holding %" PRIu64 " events in memory and retrying", s->node, err, c->nrec);
+			log_error("node %s: %s; holding %" PRIu64 " events in memory and retrying", s->node, err,
+				  atomic_load(&s->stats.events) - atomic_load(&s->stats.written));
 			last_log = now;
 		}
 		pthread_mutex_lock(&s->mu);

@@ -710,12 +710,10 @@ static int too_old(const struct seg_writer *w)
 	return w->opts.max_age_ms && mono_ms() - w->opened_ms >= w->opts.max_age_ms;
 }
 
-int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, char *err, size_t errlen)
+/* Write len bytes at the end of the current segment; on failure truncate
+ * back so no partial record remains. */
+static int write_at_end(struct seg_writer *w, const char *p, size_t len, char *err, size_t errlen)
 {
-	if (w->size > SEG_HEADER_SIZE && (w->size + len > w->opts.max_size || too_old(w)))
-		if (rotate(w, err, errlen) < 0)
-			return -1;
-	const char *p = recs;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t k = pwrite(w->fd, p + done, len - done, (off_t)(w->size + done));
@@ -723,7 +721,6 @@ int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, char *
 			continue;
 		if (k <= 0) {
 			int saved = k < 0 ? errno : EIO;
-			/* leave no partial record behind */
 			if (ftruncate(w->fd, (off_t)w->size) < 0) { /* nothing better to do */ }
 			errno = saved;
 			return seterr(err, errlen, "cannot write segment \"%s\": %s", w->path, strerror(saved));
@@ -731,6 +728,38 @@ int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, char *
 		done += (size_t)k;
 	}
 	w->size += len;
+	return 0;
+}
+
+int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, size_t *written, char *err,
+		      size_t errlen)
+{
+	const char *p = recs;
+	*written = 0;
+	while (len) {
+		size_t first = get32((const unsigned char *)p);
+		if (first < SEG_RECORD_HEADER || first > len)
+			first = len;
+		if (w->size > SEG_HEADER_SIZE && (w->size + first > w->opts.max_size || too_old(w)) &&
+		    rotate(w, err, errlen) < 0)
+			return -1;
+		/* whole records, as many as fit: a segment passes max_size only
+		 * when a single record is larger than what is left */
+		size_t run = 0;
+		while (run < len) {
+			size_t rec = get32((const unsigned char *)p + run);
+			if (rec < SEG_RECORD_HEADER || rec > len - run)
+				rec = len - run; /* not a record stream: write as is */
+			if (run && w->size + run + rec > w->opts.max_size)
+				break;
+			run += rec;
+		}
+		if (write_at_end(w, p, run, err, errlen) < 0)
+			return -1;
+		p += run;
+		len -= run;
+		*written += run;
+	}
 	return 0;
 }
 

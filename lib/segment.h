@@ -79,10 +79,13 @@ struct seg_writer {
  */
 int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 		    const struct seg_writer_opts *opts, struct seg_recovery *rec, char *err, size_t errlen);
-/* Append whole encoded records.  Rotates first if the segment is full or
- * old.  On a failed or short write the file is truncated back so no partial
- * record remains; returns -1 with errno (ENOSPC, EIO, ...). */
-int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, char *err, size_t errlen);
+/* Append whole encoded records, rotating at record boundaries when the
+ * segment is full or old.  On a failed or short write the file is truncated
+ * back so no partial record remains; returns -1 with errno (ENOSPC, EIO,
+ * ...).  *written = bytes appended (whole records), also on failure, so the
+ * caller retries only the rest. */
+int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, size_t *written, char *err,
+		      size_t errlen);
 /* Rotate now if the segment is older than max_age (called on idle ticks). */
 int seg_writer_tick(struct seg_writer *w, char *err, size_t errlen);
 /* fdatasync the current segment. */

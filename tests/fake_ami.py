@@ -22,10 +22,21 @@ connection sends again, whole.
 Log (--log FILE), one line each, flushed as written:
     CONN <n> / REFUSE <n>            connection accepted / refused
     AUTH ok|fail mode=plain|md5 conn=<n>
-    FAULT <name> conn=<n> at=<global index>
+    FAULT <name> conn=<n> at=<global index>   a one-shot fault fired
+    FAULT byte-at-a-time|slow conn=<n> ...    a mode fault applies to conn n
     SENT <global index> <len> <sha1 hex>   an event written whole
     DONE                             every event was sent
     CLOSE <n> <reason>               connection ended
+The SENT lines of a connection come before its CLOSE line.  After a Logoff
+the server writes "Response: Goodbye" after every event it logged as SENT
+on that connection, then closes.
+
+Other options: --repeat N sends the capture's events N times (global index
+0 .. N*events-1); --tag-seq inserts "FakeSeq: <global index>" after each
+event's first line so that repeated events differ; --list-events prints
+"INDEX LEN SHA1 EVENTNAME" for each event that would be sent and exits.
+Without --log the events go out in 256 KiB send() batches straight from one
+buffer (over 1 GB/s on loopback).
 
 Faults (--fault SPEC, repeatable): NAME[:key=value]..., keys after=K
 (whole events sent on that connection first), conn=N|all, size=BYTES,
@@ -366,6 +377,10 @@ class Conn(threading.Thread):
 
     def run(self):
         try:
+            if self.byte_mode:
+                self.srv.log("FAULT byte-at-a-time conn=%d" % self.n)
+            if self.rate is not None:
+                self.srv.log("FAULT slow conn=%d rate=%g" % (self.n, self.rate))
             self.setup()
             self.queue(BANNER)
             self.loop()

@@ -31,7 +31,9 @@ static void append_events(struct seg_writer *w, uint64_t first_seq, int n, size_
 		char *rec = xmalloc(rs);
 		seg_record_encode(rec, seq, 1000 + seq, w->node, strlen(w->node), data, len);
 		char err[256];
-		assert_int_equal(seg_writer_append(w, rec, rs, err, sizeof err), 0);
+		size_t written;
+		assert_int_equal(seg_writer_append(w, rec, rs, &written, err, sizeof err), 0);
+		assert_int_equal(written, rs);
 		free(rec);
 	}
 }
@@ -86,6 +88,14 @@ static void test_round_trip_and_rotation(void **state)
 	assert_int_equal(read_all(dir, &last, &corrupt), 200);
 	assert_int_equal(last, 200);
 	assert_int_equal(corrupt, 0);
+	/* no segment passes max_size when records are smaller than it */
+	for (uint64_t s = 1; s <= 6; s++) {
+		char *path = xasprintf("%s/%016llu.seg", dir, (unsigned long long)s);
+		struct stat sst;
+		assert_int_equal(stat(path, &sst), 0);
+		assert_true(sst.st_size <= 8192);
+		free(path);
+	}
 
 	/* reopen: sequence continues, a new segment is started */
 	assert_int_equal(seg_writer_open(&w, tmp, "pbx1", &o, &rec, err, sizeof err), 0);
@@ -293,6 +303,40 @@ static void test_recovery_cases(void **state)
 	free(tmp);
 }
 
+/* One append of many records is split across segments at record boundaries. */
+static void test_batch_split(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 4096, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	size_t rs = seg_record_size(1, 300), n = 50;
+	char *batch = xmalloc(rs * n), data[300];
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < 300; k++)
+			data[k] = (char)('a' + (i + 1 + k) % 26);
+		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
+	}
+	size_t written;
+	assert_int_equal(seg_writer_append(&w, batch, rs * n, &written, err, sizeof err), 0);
+	assert_int_equal(written, rs * n);
+	assert_true(w.segno >= 5);
+	assert_true(w.size <= 4096);
+	assert_int_equal(seg_writer_close(&w), 0);
+	char *dir = xasprintf("%s/n", tmp);
+	uint64_t last;
+	int corrupt;
+	assert_int_equal(read_all(dir, &last, &corrupt), n);
+	assert_int_equal(corrupt, 0);
+	free(batch);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
 static void test_node_names(void **state)
 {
 	(void)state;
@@ -314,6 +358,7 @@ int main(void)
 		cmocka_unit_test(test_torn_tail_every_byte),
 		cmocka_unit_test(test_corruption_reported),
 		cmocka_unit_test(test_recovery_cases),
+		cmocka_unit_test(test_batch_split),
 		cmocka_unit_test(test_node_names),
 	};
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
