@@ -20,6 +20,7 @@
 
 #include "ami.h"
 #include "log.h"
+#include "strparse.h"
 #include "xalloc.h"
 
 #define READ_CHUNK (256u << 10)
@@ -343,25 +344,6 @@ static int send_ping(struct sess *s)
 	return send_action(s, text);
 }
 
-/* Parse "1795288510.020841" into microseconds; 0 if absent or bad. */
-static uint64_t parse_timestamp_us(const char *v, size_t len)
-{
-	uint64_t sec = 0, usec = 0;
-	size_t i = 0;
-	for (; i < len && v[i] >= '0' && v[i] <= '9'; i++)
-		sec = sec * 10 + (uint64_t)(v[i] - '0');
-	if (i == 0)
-		return 0;
-	if (i < len && v[i] == '.') {
-		int digits = 0;
-		for (i++; i < len && v[i] >= '0' && v[i] <= '9' && digits < 6; i++, digits++)
-			usec = usec * 10 + (uint64_t)(v[i] - '0');
-		while (digits++ < 6)
-			usec *= 10;
-	}
-	return sec * 1000000u + usec;
-}
-
 static int on_message(void *ctx, const struct ami_msg *m)
 {
 	struct sess *s = ctx;
@@ -439,7 +421,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 		s->events++;
 		v = ami_get(m, "Timestamp", &len);
 		if (v) {
-			uint64_t ts = parse_timestamp_us(v, len);
+			uint64_t ts = parse_unix_us(v, len);
 			if (ts)
 				atomic_store(&n->lag_us, (int64_t)(now - ts));
 		}

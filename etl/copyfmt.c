@@ -133,22 +133,3 @@ void json_string_body(struct buf *b, const char *s, size_t n)
 	buf_append(b, clean.data + run, clean.len - run);
 	buf_release(&clean);
 }
-
-uint64_t parse_unix_us(const char *s, size_t n)
-{
-	uint64_t sec = 0, usec = 0;
-	size_t i = 0;
-	for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-		sec = sec * 10 + (uint64_t)(s[i] - '0');
-	if (i == 0 || i > 12)
-		return 0;
-	if (i < n && s[i] == '.') {
-		int digits = 0;
-		for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, digits++)
-			if (digits < 6)
-				usec = usec * 10 + (uint64_t)(s[i] - '0');
-		for (; digits < 6; digits++)
-			usec *= 10;
-	}
-	return sec * 1000000u + usec;
-}

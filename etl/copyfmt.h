@@ -24,7 +24,5 @@ void copy_time_us(struct buf *b, uint64_t us, char sep);
 void json_string_body(struct buf *b, const char *s, size_t n);
 /* Append one valid-UTF-8 copy of s, with invalid sequences replaced. */
 void utf8_sanitize(struct buf *b, const char *s, size_t n);
-/* Parse "sec[.usec]" into microseconds; 0 if not a timestamp. */
-uint64_t parse_unix_us(const char *s, size_t n);
 
 #endif

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pg.h"
 #include "segment.h"
+#include "strparse.h"
 #include "xalloc.h"
 
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */

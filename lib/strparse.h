@@ -19,4 +19,8 @@ int parse_duration_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out, 
 /* yes/no, true/false, on/off, 1/0. */
 int parse_bool(const char *s, int *out, char *err, size_t errlen);
 
+/* Parse an AMI "Timestamp: 1795288510.020841" value (not NUL-terminated)
+ * into unix microseconds; 0 if it is not one. */
+uint64_t parse_unix_us(const char *s, size_t n);
+
 #endif
