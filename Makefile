@@ -47,6 +47,7 @@ LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 COLLECTOR_OBJ := $(COLLECTOR_SRC:%.c=$(BUILD)/%.o)
 COLLECTOR_LIBOBJ := $(filter-out $(BUILD)/collector/main.o,$(COLLECTOR_OBJ))
 ETL_OBJ := $(ETL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/etl/migrations.o
+ETL_LIBOBJ := $(filter-out $(BUILD)/etl/main.o,$(ETL_OBJ))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
@@ -88,6 +89,16 @@ CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
 $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testutil.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+# the ETL's pieces are tested on their own (its config.h would clash with the collector's)
+$(BUILD)/tests/test_etl: $(BUILD)/tests/unit/test_etl.o $(BUILD)/tests/unit/testutil.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_etl.o: tests/unit/test_etl.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
 
 # Fuzz targets built without libFuzzer: a main() that replays the corpus.
 $(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a

@@ -1,0 +1,110 @@
+/*
+ * test_etl.c - COPY text encoding, JSON strings, UTF-8 repair, event filters.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "copyfmt.h"
+#include "strparse.h"
+
+static void test_copy_escaping(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	copy_text(&b, "a\tb\\c\nd\re", 9, '\t');
+	copy_null(&b, '\t');
+	copy_int(&b, -42, '\n');
+	assert_string_equal(b.data, "a\\tb\\\\c\\nd\\re\t\\N\t-42\n");
+	buf_release(&b);
+}
+
+static void test_utf8_repair(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	/* valid multi-byte text passes unchanged */
+	utf8_sanitize(&b, "J\xc3\xbcrgen \xe2\x82\xac \xf0\x9f\x93\x9e", 16);
+	assert_string_equal(b.data, "J\xc3\xbcrgen \xe2\x82\xac \xf0\x9f\x93\x9e");
+	buf_reset(&b);
+	/* a stray byte, an overlong form, a surrogate, a NUL and a cut sequence */
+	utf8_sanitize(&b, "a\xff" "b\xc0\xaf" "c\xed\xa0\x80" "d\0e\xe2\x82", 14);
+	assert_string_equal(b.data, "a\xef\xbf\xbd" "b\xef\xbf\xbd\xef\xbf\xbd" "c\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+				    "d\xef\xbf\xbd" "e\xef\xbf\xbd\xef\xbf\xbd");
+	buf_release(&b);
+}
+
+static void test_json_strings(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	json_string_body(&b, "say \"hi\"\\\x01\xff", 11);
+	assert_string_equal(b.data, "say \\\"hi\\\"\\\\\\u0001\xef\xbf\xbd");
+	buf_release(&b);
+}
+
+static void test_times(void **state)
+{
+	(void)state;
+	assert_int_equal(parse_unix_us("1795288510.020841", 17), 1795288510020841ull);
+	assert_int_equal(parse_unix_us("1795288510.02", 13), 1795288510020000ull);
+	assert_int_equal(parse_unix_us("1795288510", 10), 1795288510000000ull);
+	assert_int_equal(parse_unix_us("x", 1), 0);
+	struct buf b;
+	buf_init(&b, 0);
+	copy_time_us(&b, 1795288510020841ull, '\n');
+	assert_string_equal(b.data, "2026-11-21 19:15:10.020841+00\n");
+	buf_release(&b);
+}
+
+static void test_event_filter(void **state)
+{
+	(void)state;
+	struct etl_config cfg;
+	char err[256];
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", "", 0, err, sizeof err), 0);
+	assert_false(etl_keep_event(&cfg, "VarSet", 6));
+	assert_false(etl_keep_event(&cfg, "CEL", 3));
+	assert_true(etl_keep_event(&cfg, "Hangup", 6));
+	assert_true(etl_keep_event(&cfg, "RTCPSent", 8));
+	etl_config_free(&cfg);
+	const char *yaml = "etl:\n  ami_event_include: Hangup, QueueCallerJoin\n";
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", yaml, strlen(yaml), err, sizeof err), 0);
+	assert_true(etl_keep_event(&cfg, "hangup", 6));
+	assert_true(etl_keep_event(&cfg, "QueueCallerJoin", 15));
+	assert_false(etl_keep_event(&cfg, "RTCPSent", 8));
+	etl_config_free(&cfg);
+	/* the cdr section alone is a valid file; defaults are Asterisk's */
+	yaml = "cdr:\n  unanswered: yes\n  congestion: yes\n  endbeforehexten: no\n  initiatedseconds: no\n";
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", yaml, strlen(yaml), err, sizeof err), 0);
+	assert_true(cfg.cdr_unanswered);
+	assert_false(cfg.cdr_endbeforehexten);
+	etl_config_free(&cfg);
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", "", 0, err, sizeof err), 0);
+	assert_false(cfg.cdr_unanswered);
+	assert_true(cfg.cdr_endbeforehexten);
+	etl_config_free(&cfg);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_copy_escaping),
+		cmocka_unit_test(test_utf8_repair),
+		cmocka_unit_test(test_json_strings),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_event_filter),
+	};
+	return cmocka_run_group_tests_name("etl", tests, NULL, NULL);
+}
