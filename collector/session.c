@@ -49,6 +49,7 @@ struct sess {
 	uint64_t ping_sent_ms; /* 0 = no Ping outstanding */
 	uint64_t next_ping_ms;
 	uint64_t deadline_ms;  /* login must finish by then */
+	uint64_t last_rx_ms;   /* when we last read from the socket (or finished processing) */
 	uint64_t events;
 	char why[256];         /* why the session ended */
 };
@@ -472,6 +473,7 @@ enum session_result session_run(struct node *n)
 		goto out;
 	log_debug("node %s: connected to %s:%" PRId64, s.cfg->name, s.cfg->host, s.cfg->port);
 	s.deadline_ms = mono_ms() + s.cfg->connect_timeout_ms;
+	s.last_rx_ms = mono_ms();
 
 	for (;;) {
 		uint64_t now = mono_ms();
@@ -486,7 +488,12 @@ enum session_result session_run(struct node *n)
 			log_warn("node %s: no Goodbye within %d ms of Logoff; closing", s.cfg->name, LOGOFF_DRAIN_MS);
 			break;
 		}
-		if (s.state != ST_LOGOFF && s.ping_sent_ms && now - s.ping_sent_ms >= s.cfg->ping_timeout_ms) {
+		/* Dead = Ping unanswered and nothing at all received for ping_timeout
+		 * (a Pong can queue behind events we were too busy to read: while the
+		 * disk stalls us, that is our delay, not the peer's), or unanswered
+		 * for 4 x ping_timeout whatever else arrives. */
+		if (s.state != ST_LOGOFF && s.ping_sent_ms && now - s.ping_sent_ms >= s.cfg->ping_timeout_ms &&
+		    (now - s.last_rx_ms >= s.cfg->ping_timeout_ms || now - s.ping_sent_ms >= 4 * s.cfg->ping_timeout_ms)) {
 			snprintf(s.why, sizeof s.why, "no answer to Ping from %s:%" PRId64 " in %" PRIu64 " ms; the peer is dead",
 				 s.cfg->host, s.cfg->port, s.cfg->ping_timeout_ms);
 			break;
@@ -497,8 +504,10 @@ enum session_result session_run(struct node *n)
 			s.next_ping_ms = now + s.cfg->ping_interval_ms;
 		}
 		/* while a Ping is outstanding only its deadline matters */
-		uint64_t wake = s.ping_sent_ms ? s.ping_sent_ms + s.cfg->ping_timeout_ms
-			      : s.state == ST_STREAMING ? s.next_ping_ms : s.deadline_ms;
+		uint64_t ping_deadline = s.ping_sent_ms + s.cfg->ping_timeout_ms;
+		if (s.ping_sent_ms && ping_deadline <= now)
+			ping_deadline = s.last_rx_ms + s.cfg->ping_timeout_ms > now ? s.last_rx_ms + s.cfg->ping_timeout_ms : now + 1;
+		uint64_t wake = s.ping_sent_ms ? ping_deadline : s.state == ST_STREAMING ? s.next_ping_ms : s.deadline_ms;
 		if (s.state != ST_STREAMING && s.state != ST_DONE && s.deadline_ms < wake)
 			wake = s.deadline_ms;
 		if (s.state == ST_LOGOFF)
@@ -524,7 +533,7 @@ enum session_result session_run(struct node *n)
 			continue;
 		}
 		/* drain what the socket has, a bounded amount per wake-up */
-		int stop = 0;
+		int stop = 0, got_any = 0;
 		for (int i = 0; i < 16 && !stop; i++) {
 			size_t avail;
 			char *dst = ami_parser_space(&s.parser, READ_CHUNK, &avail);
@@ -545,6 +554,7 @@ enum session_result session_run(struct node *n)
 				stop = 1;
 				break;
 			}
+			got_any = 1;
 			int rc = ami_parser_commit(&s.parser, (size_t)k, on_message, &s);
 			if (rc) {
 				stop = 1;
@@ -554,6 +564,8 @@ enum session_result session_run(struct node *n)
 		}
 		if (n->spool)
 			spool_batch_end(n->spool);
+		if (got_any)
+			s.last_rx_ms = mono_ms();
 		if (stop)
 			break;
 	}
