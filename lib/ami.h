@@ -28,7 +28,7 @@
 
 enum ami_kind {
 	AMI_BANNER,        /* raw = the banner line, no headers */
-	AMI_EVENT,         /* first header is Event */
+	AMI_EVENT,         /* has an Event header (Asterisk puts it first) */
 	AMI_RESPONSE,      /* first header is Response */
 	AMI_OTHER,         /* anything else with headers (e.g. an echoed Action) */
 	AMI_ERR_GARBAGE,   /* a line outside any message that is not "Key: Value"; dropped */

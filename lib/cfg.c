@@ -281,7 +281,9 @@ static int load_parser(const struct cfg_key *keys, void *obj, const char *name, 
 		/* a second document in one file is almost always a mistake */
 		yaml_document_t extra;
 		if (yaml_parser_load(parser, &extra)) {
-			if (yaml_document_get_root_node(&extra)) {
+			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
+			/* a trailing "---" gives an empty document: harmless */
+			if (r2 && !(r2->type == YAML_SCALAR_NODE && !*(const char *)r2->data.scalar.value)) {
 				snprintf(err, errlen, "%s: more than one YAML document", name);
 				rc = -1;
 			}

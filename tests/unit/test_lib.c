@@ -169,6 +169,12 @@ static void test_cfg_errors(void **state)
 	expect_error("collector:\n  nodes:\n    - name: a\n      username: u\n      secret: [x]\n", "collector.nodes[0].secret must be a single value");
 	expect_error("collector:\n  buffer_size: 12 bananas\n", "collector.buffer_size: \"12 bananas\" has an unknown size unit");
 	expect_error("spool: /x\n---\nspool: /y\n", "more than one YAML document");
+	{
+		struct collector_config ok;
+		char e[256];
+		assert_int_equal(load(&ok, "spool: /x\n---\n", e, sizeof e), 0); /* trailing marker is fine */
+		collector_config_free(&ok);
+	}
 	expect_error("collector:\n  fsync: off\ncollector:\n  fsync: off\n", "test.yaml:3:1: duplicate key \"collector\"");
 }
 
