@@ -18,6 +18,7 @@ struct etl_config {
 	char *ami_event_include;
 	char *ami_event_exclude;
 	uint64_t grace_ms;
+	uint64_t poll_ms;
 	/* cdr.conf options that change Asterisk's CDR output */
 	int cdr_unanswered;
 	int cdr_congestion;

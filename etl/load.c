@@ -17,6 +17,8 @@
 #include "strparse.h"
 #include "xalloc.h"
 
+volatile sig_atomic_t load_stop_requested;
+
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
 	struct buf cel, ami;
@@ -225,14 +227,6 @@ static int copy_in(PGconn *c, const char *sql, const struct buf *rows, char *err
 	return rc;
 }
 
-static int failure(PGconn *c, const char *err)
-{
-	char st[6] = "";
-	if (strlen(err) > 6 && err[5] == ':')
-		memcpy(st, err, 5);
-	return pg_failure_exit(c, st[0] ? st : NULL);
-}
-
 /* One node: batches until the segments have nothing more. */
 static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, struct load_stats *st,
 		     char *err, size_t errlen)
@@ -247,11 +241,11 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 	buf_init(&b.ami, 0);
 	b.cfg = cfg;
 	b.node = node;
-	for (int more = 1; more && rc == EXIT_OK;) {
+	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
 		char sql[512];
 		char *v = NULL;
 		if (pg_exec(c, "BEGIN", err, errlen) < 0) {
-			rc = failure(c, err);
+			rc = pg_error_exit(c, err);
 			break;
 		}
 		char *esc = PQescapeLiteral(c, node, strlen(node));
@@ -259,7 +253,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 			 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE", esc);
 		if (pg_query_value(c, sql, &v, err, errlen) < 0) {
 			PQfreemem(esc);
-			rc = failure(c, err);
+			rc = pg_error_exit(c, err);
 			break;
 		}
 		struct seg_pos pos = { 0, 0 };
@@ -344,7 +338,7 @@ db_fail:
 			char ignored[256];
 			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
 		}
-		rc = failure(c, err);
+		rc = pg_error_exit(c, err);
 	}
 	buf_release(&b.cel);
 	buf_release(&b.ami);

@@ -7,6 +7,7 @@
 #define CDRFLOW_LOAD_H
 
 #include <libpq-fe.h>
+#include <signal.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -14,6 +15,9 @@
 struct load_stats {
 	uint64_t events, cel_rows, ami_rows, batches, bytes;
 };
+
+/* Set (from a signal handler) to stop after the current batch. */
+extern volatile sig_atomic_t load_stop_requested;
 
 /* Load everything available now.  Returns an exit code; err says why. */
 int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen);

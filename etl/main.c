@@ -1,7 +1,9 @@
 /*
  * cdrflow-etl - load the collector's segments into the PostgreSQL warehouse.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cdrflow-etl --once [--spool DIR] [--db CONNINFO] [-c FILE]\n"
+		"       cdrflow-etl --follow [--spool DIR] [--db CONNINFO] [-c FILE]\n"
 		"       cdrflow-etl migrate [--db CONNINFO]\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"\n"
@@ -30,6 +33,9 @@ static void usage(FILE *out)
 		"\n"
 		"commands:\n"
 		"  --once           load everything the spool holds now, then exit\n"
+		"  --follow         load continuously: poll the spool every etl.poll_interval,\n"
+		"                   reconnect to PostgreSQL with backoff; SIGTERM/SIGINT stop\n"
+		"                   after the current batch (exit 0)\n"
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
 		"                   database whose schema is newer than this program)\n"
 		"  version          print the database's schema version and the newest known one\n"
@@ -51,10 +57,11 @@ static void usage(FILE *out)
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
-enum { OPT_ONCE = 256 };
+enum { OPT_ONCE = 256, OPT_FOLLOW };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "follow", no_argument, NULL, OPT_FOLLOW },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -83,26 +90,105 @@ static double mono_s(void)
 /* pg_try_advisory_lock key for loads: two runs never overlap */
 #define LOAD_LOCK "7310583152"
 
+static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
+
 static int run_once(PGconn *conn, const struct etl_config *cfg)
+{
+	return run_once_quiet(conn, cfg, 0);
+}
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	load_stop_requested = 1;
+}
+
+/* Sleep ms, cut short by a stop request. */
+static void nap(uint64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	while (!load_stop_requested && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static int run_follow(const char *db, const struct etl_config *cfg)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_stop; /* no SA_RESTART: sleeps and waits end early */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	PGconn *conn = NULL;
+	uint64_t backoff = 1000;
+	int rc = EXIT_OK, down_logged = 0;
+	log_info("following spool \"%s\" every %" PRIu64 " ms", cfg->spool, cfg->poll_ms);
+	while (!load_stop_requested) {
+		char err[1024];
+		if (!conn) {
+			conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
+			if (!conn) {
+				if (!down_logged++)
+					log_error("%s; retrying", err);
+				nap(backoff);
+				backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+				continue;
+			}
+			if (down_logged)
+				log_info("connected to PostgreSQL again");
+			down_logged = 0;
+			backoff = 1000;
+		}
+		rc = run_once_quiet(conn, cfg, 1);
+		if (rc == EXIT_NOINPUT) { /* no spool yet: the collector will make it */
+			rc = EXIT_OK;
+			nap(cfg->poll_ms > 1000 ? cfg->poll_ms : 1000);
+			continue;
+		}
+		if (rc == EXIT_UNAVAILABLE || rc == EXIT_TEMPFAIL) {
+			/* the server went away, or another loader holds the lock: wait */
+			PQfinish(conn);
+			conn = NULL;
+			rc = EXIT_OK;
+			nap(backoff);
+			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
+			continue;
+		}
+		if (rc != EXIT_OK)
+			break; /* corrupt data or configuration: fix something */
+		nap(cfg->poll_ms);
+	}
+	if (conn)
+		PQfinish(conn);
+	if (rc == EXIT_OK)
+		log_info("stopped");
+	return rc;
+}
+
+static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle)
 {
 	char err[1024];
 	int cur = migrate_current(conn, err, sizeof err);
 	if (cur < 0) {
 		log_error("%s", err);
-		return pg_failure_exit(conn, NULL);
+		return pg_error_exit(conn, err);
 	}
 	if (cur != migrate_latest()) {
 		log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
 			  cur, migrate_latest());
 		return EXIT_CONFIG;
 	}
-	char *got = NULL;
-	if (pg_query_value(conn, "SELECT pg_try_advisory_lock(" LOAD_LOCK ")", &got, err, sizeof err) < 0) {
-		log_error("%s", err);
-		return pg_failure_exit(conn, NULL);
+	/* Wait a little for the lock: a run killed a moment ago may still hold
+	 * it until its server process notices the dead client. */
+	int locked = 1;
+	if (pg_exec(conn, "SET lock_timeout = '15s'", err, sizeof err) < 0 ||
+	    pg_exec(conn, "SELECT pg_advisory_lock(" LOAD_LOCK ")", err, sizeof err) < 0) {
+		if (strncmp(err, "55P03", 5)) { /* lock_not_available */
+			log_error("%s", err);
+			return pg_error_exit(conn, err);
+		}
+		locked = 0;
 	}
-	int locked = got && !strcmp(got, "t");
-	free(got);
+	pg_exec(conn, "SET lock_timeout = 0", err, sizeof err);
 	if (!locked) {
 		log_error("another cdrflow-etl is loading into this database; try again later");
 		return EXIT_TEMPFAIL;
@@ -113,9 +199,18 @@ static int run_once(PGconn *conn, const struct etl_config *cfg)
 	double dt = mono_s() - t0;
 	if (rc != EXIT_OK)
 		log_error("%s", err);
+	if (quiet_when_idle && st.events == 0 && rc == EXIT_OK) {
+		char ignored[128];
+		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+		return rc;
+	}
 	printf("etl: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=0 calls=0 batches=%" PRIu64
 	       " seconds=%.3f events/s=%.0f\n",
 	       st.events, st.cel_rows, st.ami_rows, st.batches, dt, dt > 0 ? (double)st.events / dt : 0.0);
+	fflush(stdout);
+	char ignored[128];
+	if (PQstatus(conn) == CONNECTION_OK)
+		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
 	return rc;
 }
 
@@ -127,6 +222,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
+		case OPT_FOLLOW: once = 2; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -139,14 +235,14 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	const char *cmd = once ? "once" : NULL;
+	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
 	if (optind < argc && !once)
 		cmd = argv[optind++];
 	if (!cmd)
-		return usage_error("%s", "a command is required (--once, migrate, version)");
+		return usage_error("%s", "a command is required (--once, --follow, migrate, version)");
 	if (optind < argc)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (strcmp(cmd, "once") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
+	if (strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
 		return usage_error("unknown command \"%s\"", cmd);
 
 	struct etl_config cfg;
@@ -164,6 +260,11 @@ int main(int argc, char **argv)
 		free(cfg.spool);
 		cfg.spool = strdup(spool);
 	}
+	if (!strcmp(cmd, "follow")) {
+		rc = run_follow(db, &cfg);
+		etl_config_free(&cfg);
+		return rc;
+	}
 	PGconn *conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
 	if (!conn) {
 		log_error("%s", err);
@@ -176,7 +277,7 @@ int main(int argc, char **argv)
 		int cur = migrate_current(conn, err, sizeof err);
 		if (cur < 0) {
 			log_error("%s", err);
-			rc = pg_failure_exit(conn, NULL);
+			rc = pg_error_exit(conn, err);
 		} else {
 			printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
 		}

@@ -41,11 +41,7 @@ static int fail(PGconn *c, char *err, size_t errlen, const char *what)
 	char why[512];
 	snprintf(why, sizeof why, "%s", err);
 	snprintf(err, errlen, "%s: %s", what, why);
-	const char *state = why[0] && why[5] == ':' ? why : NULL;
-	char st[6] = "";
-	if (state)
-		memcpy(st, why, 5);
-	return pg_failure_exit(c, state ? st : NULL);
+	return pg_error_exit(c, why);
 }
 
 int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)

@@ -78,3 +78,15 @@ int pg_failure_exit(PGconn *c, const char *sqlstate)
 		return EXIT_UNAVAILABLE;
 	return EXIT_SOFTWARE;
 }
+
+int pg_error_exit(PGconn *c, const char *err)
+{
+	char st[6] = "";
+	if (err && strlen(err) > 6 && err[5] == ':') {
+		memcpy(st, err, 5);
+		for (int i = 0; i < 5; i++)
+			if (!((st[i] >= '0' && st[i] <= '9') || (st[i] >= 'A' && st[i] <= 'Z')))
+				st[0] = '\0';
+	}
+	return pg_failure_exit(c, st[0] ? st : NULL);
+}

@@ -20,5 +20,8 @@ int pg_query_value(PGconn *c, const char *sql, char **out, char *err, size_t err
 /* The exit code for the last failure on c: EXIT_UNAVAILABLE when the
  * connection is gone or the server is starting/stopping, else EXIT_SOFTWARE. */
 int pg_failure_exit(PGconn *c, const char *sqlstate);
+/* The same, taking the SQLSTATE from an err string made by pg_exec() and
+ * friends ("XXXXX: message"). */
+int pg_error_exit(PGconn *c, const char *err);
 
 #endif

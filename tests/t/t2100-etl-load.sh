@@ -92,6 +92,21 @@ test_expect_success 'a schema that is not migrated is refused (78)' '
 	grep -q "cdrflow-etl migrate" err
 '
 
+test_expect_success '--follow loads new records as they arrive, survives a database restart, stops on SIGTERM' '
+	printf "etl:\n  poll_interval: 100ms\n" >follow.yaml || return 1
+	"$ETL" --follow -c follow.yaml --spool spool3 >follow.out 2>follow.err &
+	fpid=$! && register_pid $fpid &&
+	cdrflow_collector --replay "$S01" --spool spool3 --node f1 >/dev/null &&
+	wait_for "test \$(psql -Atc \"select count(*) from cel where node = '"'"'f1'"'"'\") = $(count_events "$S01" CEL)" 30 &&
+	"$TEST_ROOT/scripts/pg.sh" restart "$PGDIR" >/dev/null &&
+	cdrflow_collector --replay "$S04" --spool spool3 --node f1 >/dev/null &&
+	wait_for "test \$(psql -Atc \"select count(*) from cel where node = '"'"'f1'"'"'\") = $(( $(count_events "$S01" CEL) + $(count_events "$S04" CEL) ))" 60 &&
+	kill -TERM $fpid && { wait $fpid; rc=$?; echo "follow exit $rc"; test $rc = 0; } &&
+	grep -q "info: stopped" follow.err &&
+	test "$(q "select count(*) - count(distinct seq) from cel where node = '"'"'f1'"'"'")" = 0 &&
+	grep -q "^etl: events=" follow.out
+'
+
 test_expect_success 'a config file holding only the cdr section is valid' '
 	printf "cdr:\n  unanswered: yes\n  congestion: yes\n  endbeforehexten: no\n  initiatedseconds: no\n" >cdr.yaml &&
 	"$ETL" --once -c cdr.yaml --spool spool >out &&
