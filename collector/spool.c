@@ -216,8 +216,8 @@ static void *writer_main(void *arg)
 		s->free_list = c;
 		pthread_cond_signal(&s->wake_producer);
 		pthread_mutex_unlock(&s->mu);
-		if (rc < 0 && s->opts.fail_fast)
-			break;
+		if (rc < 0)
+			break; /* failed for good: what follows must not be written after a gap */
 	}
 	return NULL;
 }
@@ -361,7 +361,9 @@ int spool_close(struct spool *s, char *err, size_t errlen)
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
 	if (s->failed) {
-		snprintf(err, errlen, "%s", s->fail_msg);
+		uint64_t lost = atomic_load(&s->stats.events) - atomic_load(&s->stats.written);
+		snprintf(err, errlen, "%s; %" PRIu64 " accepted events could not be stored (every stored one is intact and in order)",
+			 s->fail_msg, lost);
 		rc = -1;
 	}
 	uint64_t last = s->next_seq - 1;

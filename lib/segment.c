@@ -754,8 +754,24 @@ int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, size_t
 				break;
 			run += rec;
 		}
-		if (write_at_end(w, p, run, err, errlen) < 0)
+		if (write_at_end(w, p, run, err, errlen) < 0) {
+			/* disk full in the middle of a run: keep every whole record
+			 * that still fits, so what is stored stays a prefix */
+			int saved = errno;
+			size_t off = 0;
+			while (run > first && off < run) {
+				size_t rec = get32((const unsigned char *)p + off);
+				if (rec < SEG_RECORD_HEADER || rec > run - off)
+					break;
+				char ignored[64];
+				if (write_at_end(w, p + off, rec, ignored, sizeof ignored) < 0)
+					break;
+				off += rec;
+				*written += rec;
+			}
+			errno = saved;
 			return -1;
+		}
 		p += run;
 		len -= run;
 		*written += run;

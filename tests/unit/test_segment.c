@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <signal.h>
+#include <sys/resource.h>
 
 #include "segment.h"
 #include "testutil.h"
@@ -337,6 +339,52 @@ static void test_batch_split(void **state)
 	free(tmp);
 }
 
+/* A write that fails part-way (disk full, file-size limit) keeps every whole
+ * record that fit and reports exactly how much was written. */
+static void test_partial_write_keeps_whole_records(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 1 << 20, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	size_t rs = seg_record_size(1, 300), n = 10;
+	char *batch = xmalloc(rs * n), data[300];
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < 300; k++)
+			data[k] = (char)('a' + (i + 1 + k) % 26);
+		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
+	}
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = SEG_HEADER_SIZE + 3 * rs + rs / 2; /* room for 3.5 records */
+	void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	size_t written = 12345;
+	int rc = seg_writer_append(&w, batch, rs * n, &written, err, sizeof err);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, prev);
+	assert_int_equal(rc, -1);
+	assert_int_equal(written, 3 * rs);
+	assert_int_equal(file_size(w.path), (off_t)(SEG_HEADER_SIZE + 3 * rs));
+	/* the caller retries the rest once there is room */
+	assert_int_equal(seg_writer_append(&w, batch + written, rs * n - written, &written, err, sizeof err), 0);
+	assert_int_equal(seg_writer_close(&w), 0);
+	char *dir = xasprintf("%s/n", tmp);
+	uint64_t last;
+	int corrupt;
+	assert_int_equal(read_all(dir, &last, &corrupt), n);
+	assert_int_equal(last, n);
+	assert_int_equal(corrupt, 0);
+	free(batch);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
 static void test_node_names(void **state)
 {
 	(void)state;
@@ -359,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_corruption_reported),
 		cmocka_unit_test(test_recovery_cases),
 		cmocka_unit_test(test_batch_split),
+		cmocka_unit_test(test_partial_write_keeps_whole_records),
 		cmocka_unit_test(test_node_names),
 	};
 	return cmocka_run_group_tests_name("segment", tests, NULL, NULL);
