@@ -50,6 +50,8 @@ struct sess {
 	uint64_t next_ping_ms;
 	uint64_t deadline_ms;  /* login must finish by then */
 	uint64_t last_rx_ms;   /* when we last read from the socket (or finished processing) */
+	uint64_t batch_us;     /* receive time of the bytes being parsed */
+	int lag_pending;       /* measure lag on the next event */
 	uint64_t events;
 	char why[256];         /* why the session ended */
 };
@@ -413,18 +415,19 @@ static int on_message(void *ctx, const struct ami_msg *m)
 		}
 		return 0;
 	case AMI_EVENT: {
-		uint64_t now = real_us();
-		if (n->spool && spool_add(n->spool, m->raw, m->raw_len, now) < 0) {
+		/* every event of one read() was received at the same moment */
+		if (n->spool && spool_add(n->spool, m->raw, m->raw_len, s->batch_us) < 0) {
 			snprintf(s->why, sizeof s->why, "spool failed");
 			s->result = SESSION_FATAL;
 			return -1;
 		}
 		s->events++;
-		v = ami_get(m, "Timestamp", &len);
-		if (v) {
-			uint64_t ts = parse_unix_us(v, len);
+		if (s->lag_pending) { /* once per read: Timestamp vs receive time */
+			const char *t = memmem(m->raw, m->raw_len, "\nTimestamp: ", 12);
+			uint64_t ts = t ? parse_unix_us(t + 12, m->raw_len - (size_t)(t + 12 - m->raw)) : 0;
 			if (ts)
-				atomic_store(&n->lag_us, (int64_t)(now - ts));
+				atomic_store(&n->lag_us, (int64_t)(s->batch_us - ts));
+			s->lag_pending = 0;
 		}
 		return 0;
 	}
@@ -468,6 +471,7 @@ enum session_result session_run(struct node *n)
 		return SESSION_CONFIG;
 	}
 	ami_parser_init(&s.parser, n->max_event_size ? n->max_event_size : (1u << 20));
+	s.parser.headers_only_first_event = 1; /* events are stored raw; only responses are read */
 
 	if (connect_tcp(&s) < 0 || (s.cfg->tls && tls_handshake(&s) < 0))
 		goto out;
@@ -555,6 +559,8 @@ enum session_result session_run(struct node *n)
 				break;
 			}
 			got_any = 1;
+			s.batch_us = real_us();
+			s.lag_pending = 1;
 			int rc = ami_parser_commit(&s.parser, (size_t)k, on_message, &s);
 			if (rc) {
 				stop = 1;

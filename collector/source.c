@@ -20,6 +20,7 @@
 #define IN_CHUNK (256u << 10)
 
 struct replay {
+	uint64_t batch_us; /* receive time of the chunk being parsed, as live */
 	struct spool *spool;
 	struct replay_result *res;
 	int failed;
@@ -44,7 +45,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 	struct replay *r = ctx;
 	switch (m->kind) {
 	case AMI_EVENT:
-		if (spool_add(r->spool, m->raw, m->raw_len, real_us()) < 0) {
+		if (spool_add(r->spool, m->raw, m->raw_len, r->batch_us) < 0) {
 			r->failed = 1;
 			return -1;
 		}
@@ -90,7 +91,8 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 	uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	struct ami_parser p;
 	ami_parser_init(&p, max_event_size);
-	struct replay r = { spool, res, 0 };
+	struct replay r = { 0, spool, res, 0 };
+	p.headers_only_first_event = 1;
 	unsigned char *in = xmalloc(IN_CHUNK);
 	lzma_stream xz = LZMA_STREAM_INIT;
 	int is_xz = -1, rc = EXIT_OK;
@@ -118,6 +120,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 			if (n == 0)
 				break;
 			res->bytes_in += (uint64_t)n;
+			r.batch_us = real_us();
 			if (ami_parser_feed(&p, in, (size_t)n, on_message, &r))
 				break;
 		} else {
@@ -133,6 +136,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 				lr = lzma_code(&xz, action);
 				size_t got = avail - xz.avail_out;
 				res->bytes_in += got;
+				r.batch_us = real_us();
 				if (got && ami_parser_commit(&p, got, on_message, &r))
 					break;
 				if (lr == LZMA_STREAM_END || (lr != LZMA_OK && lr != LZMA_BUF_ERROR))

@@ -33,6 +33,7 @@ void ami_parser_release(struct ami_parser *p)
 static void message_reset(struct ami_parser *p)
 {
 	p->nhdr = 0;
+	p->first_is_event = 0;
 	p->follows_body = 0;
 	p->follows_ended = 0;
 }
@@ -216,7 +217,11 @@ static int handle_line(struct ami_parser *p, size_t off, size_t len, size_t next
 			(void)index_header(p, rel, len); /* Privilege/ActionID before the raw text */
 		return 0;
 	}
+	if (p->headers_only_first_event && p->first_is_event)
+		return 0; /* the caller wants only the Event header of events */
 	if (index_header(p, rel, len)) {
+		if (p->nhdr == 1 && p->headers_only_first_event && key_is(data + p->msg_start, &p->hdr[0], "Event"))
+			p->first_is_event = 1;
 		if (p->nhdr == 1 && key_is(data + p->msg_start, &p->hdr[0], "Response") &&
 		    val_is(data + p->msg_start, &p->hdr[0], "Follows"))
 			p->follows_body = 1;

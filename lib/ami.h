@@ -67,6 +67,8 @@ struct ami_parser {
 	size_t over_head_len;
 	struct ami_header *hdr; /* index of the current message's headers */
 	size_t nhdr, hdr_cap;
+	int headers_only_first_event; /* option: for events, index only the Event header (fast path) */
+	int first_is_event;
 	char banner[128];       /* "Asterisk Call Manager/9.0.0" ("" until seen) */
 	int version[3];         /* AMI version from the banner, {0,0,0} if none */
 	/* counters since init */

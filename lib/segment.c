@@ -746,6 +746,8 @@ int seg_writer_append(struct seg_writer *w, const void *recs, size_t len, size_t
 		/* whole records, as many as fit: a segment passes max_size only
 		 * when a single record is larger than what is left */
 		size_t run = 0;
+		if (w->size + len <= w->opts.max_size)
+			run = len; /* the common case: all of it fits, no need to walk the records */
 		while (run < len) {
 			size_t rec = get32((const unsigned char *)p + run);
 			if (rec < SEG_RECORD_HEADER || rec > len - run)

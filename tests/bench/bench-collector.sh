@@ -61,14 +61,13 @@ t0=$(now)
 "$BUILD/cdrflow-collector" -c "$work/collector.yaml" -q &
 cpid=$!
 pids+=($cpid)
+# one stat(1) per poll: the poller must not steal the collector's CPU
 while :; do
+	sizes=$(stat -c %s "$work"/spool/bench/*.seg 2>/dev/null) || sizes=
 	total=0 nseg=0
-	for f in "$work"/spool/bench/*.seg; do
-		[ -e "$f" ] || continue
-		total=$(( total + $(stat -c %s "$f") )); nseg=$((nseg + 1))
-	done
+	for s in $sizes; do total=$((total + s)); nseg=$((nseg + 1)); done
 	[ $(( total - nseg * 128 )) -ge "$record_bytes" ] && break
-	sleep 0.02
+	sleep 0.05
 done
 t1=$(now)
 rss_kb=$(awk '/VmHWM/ {print $2}' "/proc/$cpid/status")
