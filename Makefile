@@ -27,7 +27,7 @@ ifneq ($(CC_IS_CLANG),1)
 WARN   += -Wno-format-truncation
 endif
 CFLAGS += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Ilib -Icollector $(PKG_CFLAGS) -pthread
-LDLIBS += $(PKG_LIBS) -pthread
+LDLIBS += $(PKG_LIBS) -lcsv -pthread
 ifneq ($(SANITIZE),)
 CFLAGS  += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=$(SANITIZE)

@@ -13,7 +13,9 @@
 
 #include "config.h"
 #include "exitcode.h"
+#include "importcsv.h"
 #include "load.h"
+#include "segment.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -24,6 +26,8 @@ static void usage(FILE *out)
 		"usage: cdrflow-etl --once [--spool DIR] [--db CONNINFO] [-c FILE]\n"
 		"       cdrflow-etl --follow [--spool DIR] [--db CONNINFO] [-c FILE]\n"
 		"       cdrflow-etl migrate [--db CONNINFO]\n"
+		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
+		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
@@ -39,6 +43,10 @@ static void usage(FILE *out)
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
 		"                   database whose schema is newer than this program)\n"
 		"  version          print the database's schema version and the newest known one\n"
+		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
+		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
+		"                   from the field count), one transaction per file, rows marked\n"
+		"                   imported; a file already imported (same SHA-256) is refused\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
@@ -46,6 +54,12 @@ static void usage(FILE *out)
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
 		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE; put the password in\n"
 		"                     PGPASSWORD or ~/.pgpass, never on the command line)\n"
+		"  --node NAME        import-csv: node stamped on the rows (default: imported)\n"
+		"  --timezone ZONE    import-csv: zone of the file's dates (cdr_csv writes local time,\n"
+		"                     or UTC with usegmtime=yes; default: UTC)\n"
+		"  --no-uniqueid      import-csv: the file has no uniqueid column (loguniqueid=no)\n"
+		"  --no-userfield     import-csv: the file has no userfield column (loguserfield=no)\n"
+		"  --force            import-csv: load a file even if it was imported before\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -57,11 +71,16 @@ static void usage(FILE *out)
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
-enum { OPT_ONCE = 256, OPT_FOLLOW };
+enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "follow", no_argument, NULL, OPT_FOLLOW },
+	{ "node", required_argument, NULL, OPT_NODE },
+	{ "timezone", required_argument, NULL, OPT_TZ },
+	{ "no-uniqueid", no_argument, NULL, OPT_NO_UNIQUEID },
+	{ "no-userfield", no_argument, NULL, OPT_NO_USERFIELD },
+	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -219,10 +238,16 @@ int main(int argc, char **argv)
 	log_init("cdrflow-etl");
 	const char *db = NULL, *config_path = NULL, *spool = NULL;
 	int c, once = 0, level = -1;
+	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
 		case OPT_FOLLOW: once = 2; break;
+		case OPT_NODE: imp.node = optarg; break;
+		case OPT_TZ: imp.timezone = optarg; break;
+		case OPT_NO_UNIQUEID: imp.uniqueid = 0; break;
+		case OPT_NO_USERFIELD: imp.userfield = 0; break;
+		case OPT_FORCE: imp.force = 1; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -240,10 +265,15 @@ int main(int argc, char **argv)
 		cmd = argv[optind++];
 	if (!cmd)
 		return usage_error("%s", "a command is required (--once, --follow, migrate, version)");
-	if (optind < argc)
+	int is_import = !strcmp(cmd, "import-csv");
+	if (is_import && optind >= argc)
+		return usage_error("%s", "import-csv needs at least one Master.csv file");
+	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
+	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
 		return usage_error("unknown command \"%s\"", cmd);
+	if (!seg_node_name_valid(imp.node))
+		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
 
 	struct etl_config cfg;
 	char err[1024];
@@ -271,7 +301,22 @@ int main(int argc, char **argv)
 		etl_config_free(&cfg);
 		return EXIT_UNAVAILABLE;
 	}
-	if (!strcmp(cmd, "once")) {
+	if (is_import) {
+		int cur = migrate_current(conn, err, sizeof err);
+		if (cur != migrate_latest()) {
+			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
+				  cur, migrate_latest());
+			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
+		}
+		for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+			uint64_t rows;
+			rc = import_csv(conn, argv[i], &imp, &rows, err, sizeof err);
+			if (rc != EXIT_OK)
+				log_error("%s", err);
+			else
+				printf("imported %" PRIu64 " legs from %s\n", rows, argv[i]);
+		}
+	} else if (!strcmp(cmd, "once")) {
 		rc = run_once(conn, &cfg);
 	} else if (!strcmp(cmd, "version")) {
 		int cur = migrate_current(conn, err, sizeof err);
