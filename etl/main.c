@@ -16,6 +16,7 @@
 #include "importcsv.h"
 #include "load.h"
 #include "segment.h"
+#include "xalloc.h"
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
@@ -288,7 +289,7 @@ int main(int argc, char **argv)
 		db = cfg.conninfo;
 	if (spool) {
 		free(cfg.spool);
-		cfg.spool = strdup(spool);
+		cfg.spool = xstrdup(spool);
 	}
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
