@@ -40,10 +40,30 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 
 static const char replacement[] = "\xEF\xBF\xBD";
 
+/* Length of the leading run of plain ASCII (no NUL, no high bit). */
+static size_t ascii_prefix(const unsigned char *p, size_t n)
+{
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, p + i, 8);
+		/* any byte >= 0x80, or any zero byte (haszero trick) */
+		if ((w & 0x8080808080808080ull) || ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+			break;
+	}
+	while (i < n && p[i] && p[i] < 0x80)
+		i++;
+	return i;
+}
+
 void utf8_sanitize(struct buf *b, const char *s, size_t n)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = 0, run = 0;
+	size_t i = ascii_prefix(p, n), run = 0;
+	if (i == n) {
+		buf_append(b, s, n);
+		return;
+	}
 	while (i < n) {
 		size_t k = utf8_seq(p + i, n - i);
 		if (k) {
@@ -58,33 +78,47 @@ void utf8_sanitize(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + run, n - run);
 }
 
+/* 0 plain, 1 needs a COPY escape, 2 not plain ASCII (NUL or high bit). */
+static unsigned char copy_class[256];
+static unsigned char json_class[256];
+
+__attribute__((constructor)) static void init_classes(void)
+{
+	for (int i = 0; i < 256; i++) {
+		copy_class[i] = (i == 0 || i >= 0x80) ? 2 : (i == '\\' || i == '\t' || i == '\n' || i == '\r') ? 1 : 0;
+		json_class[i] = (i == 0 || i >= 0x80) ? 2 : (i < 0x20 || i == '"' || i == '\\') ? 1 : 0;
+	}
+}
+
+static void copy_escape_ascii(struct buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (copy_class[ch] != 1)
+			continue;
+		buf_append(b, s + run, i - run);
+		char esc[2] = { '\\', ch == '\\' ? '\\' : ch == '\t' ? 't' : ch == '\n' ? 'n' : 'r' };
+		buf_append(b, esc, 2);
+		run = i + 1;
+	}
+	buf_append(b, s + run, n - run);
+}
+
 void copy_text(struct buf *b, const char *s, size_t n, char sep)
 {
-	size_t start = b->len;
-	utf8_sanitize(b, s, n);
-	/* escape in place into a second pass only when needed */
-	size_t extra = 0;
-	for (size_t i = start; i < b->len; i++) {
-		char c = b->data[i];
-		if (c == '\\' || c == '\t' || c == '\n' || c == '\r')
-			extra++;
-	}
-	if (extra) {
-		size_t old = b->len;
-		buf_grow(b, extra);
-		char *d = b->data;
-		size_t w = old + extra;
-		for (size_t r = old; r-- > start;) {
-			char c = d[r];
-			const char *esc = c == '\\' ? "\\\\" : c == '\t' ? "\\t" : c == '\n' ? "\\n" : c == '\r' ? "\\r" : NULL;
-			if (esc) {
-				d[--w] = esc[1];
-				d[--w] = '\\';
-			} else {
-				d[--w] = c;
-			}
-		}
-		buf_setlen(b, old + extra);
+	/* the common case is plain ASCII: one pass, no copies */
+	int high = 0;
+	for (size_t i = 0; i < n && !high; i++)
+		high = copy_class[(unsigned char)s[i]] == 2;
+	if (!high) {
+		copy_escape_ascii(b, s, n);
+	} else {
+		struct buf clean;
+		buf_init(&clean, 0);
+		utf8_sanitize(&clean, s, n);
+		copy_escape_ascii(b, clean.data, clean.len); /* bytes >= 0x80 pass through */
+		buf_release(&clean);
 	}
 	buf_append(b, &sep, 1);
 }
@@ -97,39 +131,73 @@ void copy_null(struct buf *b, char sep)
 
 void copy_int(struct buf *b, int64_t v, char sep)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof tmp, "%" PRId64 "%c", v, sep);
-	buf_append(b, tmp, (size_t)n);
+	char tmp[24];
+	size_t i = sizeof tmp;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	tmp[--i] = sep;
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[--i] = '-';
+	buf_append(b, tmp + i, sizeof tmp - i);
 }
 
 void copy_time_us(struct buf *b, uint64_t us, char sep)
 {
+	/* rows come in time order: format each second once */
+	static _Thread_local time_t last_sec = -1;
+	static _Thread_local char prefix[24];
 	time_t sec = (time_t)(us / 1000000u);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char tmp[64];
-	int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02d %02d:%02d:%02d.%06u+00%c", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(us % 1000000u), sep);
-	buf_append(b, tmp, (size_t)n);
+	if (sec != last_sec) {
+		struct tm tm;
+		gmtime_r(&sec, &tm);
+		snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
+			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		last_sec = sec;
+	}
+	char tmp[48];
+	memcpy(tmp, prefix, 20);
+	unsigned frac = (unsigned)(us % 1000000u);
+	for (int i = 25; i >= 20; i--) {
+		tmp[i] = (char)('0' + frac % 10);
+		frac /= 10;
+	}
+	memcpy(tmp + 26, "+00", 3);
+	tmp[29] = sep;
+	buf_append(b, tmp, 30);
+}
+
+static void json_escape(struct buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (json_class[ch] != 1)
+			continue;
+		buf_append(b, s + run, i - run);
+		char esc[8];
+		int k = ch == '"' ? snprintf(esc, sizeof esc, "\\\"") : ch == '\\' ? snprintf(esc, sizeof esc, "\\\\")
+			: snprintf(esc, sizeof esc, "\\u%04x", ch);
+		buf_append(b, esc, (size_t)k);
+		run = i + 1;
+	}
+	buf_append(b, s + run, n - run);
 }
 
 void json_string_body(struct buf *b, const char *s, size_t n)
 {
+	int high = 0;
+	for (size_t i = 0; i < n && !high; i++)
+		high = json_class[(unsigned char)s[i]] == 2;
+	if (!high) {
+		json_escape(b, s, n);
+		return;
+	}
 	struct buf clean;
 	buf_init(&clean, 0);
 	utf8_sanitize(&clean, s, n);
-	size_t run = 0;
-	for (size_t i = 0; i < clean.len; i++) {
-		unsigned char c = (unsigned char)clean.data[i];
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		buf_append(b, clean.data + run, i - run);
-		char esc[8];
-		int k = c == '"' ? snprintf(esc, sizeof esc, "\\\"") : c == '\\' ? snprintf(esc, sizeof esc, "\\\\")
-			: snprintf(esc, sizeof esc, "\\u%04x", c);
-		buf_append(b, esc, (size_t)k);
-		run = i + 1;
-	}
-	buf_append(b, clean.data + run, clean.len - run);
+	json_escape(b, clean.data, clean.len);
 	buf_release(&clean);
 }

@@ -22,6 +22,8 @@ volatile sig_atomic_t load_stop_requested;
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
 	struct buf cel, ami;
+	struct buf json; /* scratch for one ami_event's fields */
+	struct ami_parser full; /* full header index of kept events */
 	uint64_t events, cel_rows, ami_rows, last_seq;
 	struct seg_pos next;
 	int months[64]; /* distinct YYYYMM seen, to create partitions first */
@@ -81,36 +83,59 @@ static void add_position(struct buf *row, const struct batch *b)
 	copy_int(row, (int64_t)b->rec.pos.offset, '\n');
 }
 
+/* The cel columns filled from CEL headers, in COPY order after eventtime. */
+static const char *const cel_keys[] = {
+	"UserDefType", "CallerIDname", "CallerIDnum", "CallerIDani", "CallerIDrdnis", "CallerIDdnid", "Exten",
+	"Context", "Channel", "Application", "AppData", "AMAFlags", "AccountCode", "PeerAccount", "UniqueID",
+	"LinkedID", "Userfield", "Peer", "Extra",
+};
+#define N_CEL_KEYS (sizeof cel_keys / sizeof cel_keys[0])
+#define CEL_AMAFLAGS 11
+
+/* Map each header to its column once (first match wins, as ami_get). */
+static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_CEL_KEYS], const struct ami_header **name)
+{
+	static size_t key_len[N_CEL_KEYS];
+	if (!key_len[0])
+		for (size_t k = 0; k < N_CEL_KEYS; k++)
+			key_len[k] = strlen(cel_keys[k]);
+	memset(col, 0, N_CEL_KEYS * sizeof col[0]);
+	*name = NULL;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *key = m->raw + h->key_off;
+		if (!*name && h->key_len == 9 && !strncasecmp(key, "EventName", 9)) {
+			*name = h;
+			continue;
+		}
+		for (size_t k = 0; k < N_CEL_KEYS; k++) {
+			if (!col[k] && h->key_len == key_len[k] && !strncasecmp(key, cel_keys[k], key_len[k])) {
+				col[k] = h;
+				break;
+			}
+		}
+	}
+}
+
 static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 {
 	struct buf *r = &b->cel;
-	size_t len;
-	const char *v;
-	field(r, m, "EventName", '\t');
-	copy_time_us(r, t, '\t');
-	field(r, m, "UserDefType", '\t'); /* present when cel.conf show_user_defined=yes */
-	field(r, m, "CallerIDname", '\t');
-	field(r, m, "CallerIDnum", '\t');
-	field(r, m, "CallerIDani", '\t');
-	field(r, m, "CallerIDrdnis", '\t');
-	field(r, m, "CallerIDdnid", '\t');
-	field(r, m, "Exten", '\t');
-	field(r, m, "Context", '\t');
-	field(r, m, "Channel", '\t');
-	field(r, m, "Application", '\t');
-	field(r, m, "AppData", '\t');
-	v = ami_get(m, "AMAFlags", &len);
-	if (v)
-		copy_int(r, amaflags_number(v, len), '\t');
+	const struct ami_header *col[N_CEL_KEYS], *name;
+	cel_columns(m, col, &name);
+	if (name)
+		copy_text(r, m->raw + name->val_off, name->val_len, '\t');
 	else
 		copy_null(r, '\t');
-	field(r, m, "AccountCode", '\t');
-	field(r, m, "PeerAccount", '\t');
-	field(r, m, "UniqueID", '\t');
-	field(r, m, "LinkedID", '\t');
-	field(r, m, "Userfield", '\t');
-	field(r, m, "Peer", '\t');
-	field(r, m, "Extra", '\t');
+	copy_time_us(r, t, '\t');
+	for (size_t k = 0; k < N_CEL_KEYS; k++) {
+		const struct ami_header *h = col[k];
+		if (!h)
+			copy_null(r, '\t');
+		else if (k == CEL_AMAFLAGS)
+			copy_int(r, amaflags_number(m->raw + h->val_off, h->val_len), '\t');
+		else
+			copy_text(r, m->raw + h->val_off, h->val_len, '\t');
+	}
 	copy_text(r, b->node, strlen(b->node), '\t');
 	add_position(r, b);
 	b->cel_rows++;
@@ -126,17 +151,24 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	field(r, m, "Linkedid", '\t');
 	field(r, m, "Channel", '\t');
 	/* every header as JSON; a repeated key becomes an array, in order */
-	struct buf j;
-	buf_init(&j, 0);
+	struct buf j = b->json; /* reused: no allocation per event */
+	buf_reset(&j);
 	buf_append(&j, "{", 1);
 	int first = 1;
+	/* cheap signatures so that repeated keys are found without n^2 memcmp */
+	uint32_t sig_small[64], *sig = m->nhdr <= 64 ? sig_small : xmalloc(m->nhdr * sizeof *sig);
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
+		sig[i] = h->key_len ? (h->key_len << 16 | (uint32_t)k[0] << 8 | k[h->key_len - 1]) : 0;
+	}
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
 		const char *key = m->raw + h->key_off;
 		int seen = 0, count = 0;
 		for (size_t k = 0; k < m->nhdr; k++) {
 			const struct ami_header *o = &m->hdr[k];
-			if (o->key_len == h->key_len && !memcmp(m->raw + o->key_off, key, h->key_len)) {
+			if (sig[k] == sig[i] && !memcmp(m->raw + o->key_off, key, h->key_len)) {
 				if (k < i)
 					seen = 1;
 				count++;
@@ -167,13 +199,16 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 			buf_append(&j, "]", 1);
 	}
 	buf_append(&j, "}", 1);
+	if (sig != sig_small)
+		free(sig);
 	copy_text(r, j.data, j.len, '\t');
-	buf_release(&j);
+	b->json = j;
 	add_position(r, b);
 	b->ami_rows++;
 }
 
-static int on_event(void *ctx, const struct ami_msg *m)
+/* A kept event, with every header indexed. */
+static int on_full_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
 	if (m->kind != AMI_EVENT)
@@ -189,6 +224,24 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	else if (etl_keep_event(b->cfg, name, len))
 		add_ami_event(b, m, name, len, t);
 	return 0;
+}
+
+/* Every record: the parser indexes only the Event header, so the events
+ * that stay in the segments (most of the bytes) cost no more than framing;
+ * kept ones are parsed again in full. */
+static int on_event(void *ctx, const struct ami_msg *m)
+{
+	struct batch *b = ctx;
+	if (m->kind != AMI_EVENT)
+		return 0;
+	size_t len;
+	const char *name = ami_get(m, "Event", &len);
+	if (!name)
+		return 0;
+	if (!(len == 3 && !memcmp(name, "CEL", 3)) && !etl_keep_event(b->cfg, name, len))
+		return 0;
+	ami_parser_reset(&b->full);
+	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
 }
 
 static int copy_in(PGconn *c, const char *sql, const struct buf *rows, char *err, size_t errlen)
@@ -235,10 +288,13 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 	int rc = EXIT_OK;
 	struct ami_parser p;
 	ami_parser_init(&p, SEG_DATA_MAX);
+	p.headers_only_first_event = 1;
 	struct batch b;
 	memset(&b, 0, sizeof b);
+	ami_parser_init(&b.full, SEG_DATA_MAX);
 	buf_init(&b.cel, 0);
 	buf_init(&b.ami, 0);
+	buf_init(&b.json, 0);
 	b.cfg = cfg;
 	b.node = node;
 	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
@@ -342,8 +398,103 @@ db_fail:
 	}
 	buf_release(&b.cel);
 	buf_release(&b.ami);
+	buf_release(&b.json);
+	ami_parser_release(&b.full);
 	ami_parser_release(&p);
 	free(dir);
+	return rc;
+}
+
+/* The transform alone, for measuring: every record of a node into COPY rows,
+ * no database.  Rows go to the out files when given, else are dropped. */
+static int transform_node(const struct etl_config *cfg, const char *node, FILE *cel_out, FILE *ami_out,
+			  struct load_stats *st, char *err, size_t errlen)
+{
+	char *dir = xasprintf("%s/%s", cfg->spool, node);
+	struct ami_parser p;
+	ami_parser_init(&p, SEG_DATA_MAX);
+	p.headers_only_first_event = 1;
+	struct batch b;
+	memset(&b, 0, sizeof b);
+	ami_parser_init(&b.full, SEG_DATA_MAX);
+	buf_init(&b.cel, 0);
+	buf_init(&b.ami, 0);
+	buf_init(&b.json, 0);
+	b.cfg = cfg;
+	b.node = node;
+	struct seg_reader r;
+	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
+	enum seg_status s;
+	int rc = EXIT_OK;
+	while ((s = seg_reader_next(&r, &b.rec)) == SEG_OK) {
+		ami_parser_reset(&p);
+		ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+		st->events++;
+		st->bytes += b.rec.data_len;
+		if (b.cel.len + b.ami.len >= (4u << 20)) {
+			if ((cel_out && fwrite(b.cel.data, 1, b.cel.len, cel_out) != b.cel.len) ||
+			    (ami_out && fwrite(b.ami.data, 1, b.ami.len, ami_out) != b.ami.len)) {
+				snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
+				rc = EXIT_IOERR;
+				break;
+			}
+			buf_reset(&b.cel);
+			buf_reset(&b.ami);
+		}
+	}
+	if (rc == EXIT_OK && (s == SEG_CORRUPT || s == SEG_IOERR)) {
+		snprintf(err, errlen, "%s", r.err);
+		rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
+	}
+	if (rc == EXIT_OK && ((cel_out && fwrite(b.cel.data, 1, b.cel.len, cel_out) != b.cel.len) ||
+			      (ami_out && fwrite(b.ami.data, 1, b.ami.len, ami_out) != b.ami.len))) {
+		snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
+		rc = EXIT_IOERR;
+	}
+	st->cel_rows += b.cel_rows;
+	st->ami_rows += b.ami_rows;
+	seg_reader_close(&r);
+	buf_release(&b.cel);
+	buf_release(&b.ami);
+	buf_release(&b.json);
+	ami_parser_release(&b.full);
+	ami_parser_release(&p);
+	free(dir);
+	return rc;
+}
+
+int transform_only(const struct etl_config *cfg, const char *copy_dir, struct load_stats *st, char *err, size_t errlen)
+{
+	memset(st, 0, sizeof *st);
+	char **nodes;
+	size_t n;
+	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
+		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+		return EXIT_NOINPUT;
+	}
+	FILE *cel = NULL, *ami = NULL;
+	int rc = EXIT_OK;
+	if (copy_dir) {
+		char *a = xasprintf("%s/cel.copy", copy_dir), *b = xasprintf("%s/ami_event.copy", copy_dir);
+		cel = fopen(a, "wb");
+		ami = fopen(b, "wb");
+		if (!cel || !ami) {
+			snprintf(err, errlen, "cannot create COPY files in \"%s\": %s", copy_dir, strerror(errno));
+			rc = EXIT_CANTCREAT;
+		}
+		free(a);
+		free(b);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (rc == EXIT_OK)
+			rc = transform_node(cfg, nodes[i], cel, ami, st, err, errlen);
+		free(nodes[i]);
+	}
+	free(nodes);
+	if (cel && fclose(cel) != 0 && rc == EXIT_OK)
+		rc = EXIT_IOERR;
+	if (ami && fclose(ami) != 0 && rc == EXIT_OK)
+		rc = EXIT_IOERR;
 	return rc;
 }
 

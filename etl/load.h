@@ -22,4 +22,8 @@ extern volatile sig_atomic_t load_stop_requested;
 /* Load everything available now.  Returns an exit code; err says why. */
 int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen);
 
+/* Measuring aid: run the transform over the whole spool with no database;
+ * with copy_dir, write the COPY rows to copy_dir/{cel,ami_event}.copy. */
+int transform_only(const struct etl_config *cfg, const char *copy_dir, struct load_stats *st, char *err, size_t errlen);
+
 #endif

@@ -44,6 +44,8 @@ static void usage(FILE *out)
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
 		"                   database whose schema is newer than this program)\n"
 		"  version          print the database's schema version and the newest known one\n"
+		"  transform        measuring aid: run the transform over the whole spool without a\n"
+		"                   database and print events/s (--copy-out DIR writes the COPY rows)\n"
 		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
@@ -61,6 +63,7 @@ static void usage(FILE *out)
 		"  --no-uniqueid      import-csv: the file has no uniqueid column (loguniqueid=no)\n"
 		"  --no-userfield     import-csv: the file has no userfield column (loguserfield=no)\n"
 		"  --force            import-csv: load a file even if it was imported before\n"
+		"  --copy-out DIR     transform: write cel.copy and ami_event.copy into DIR\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -72,7 +75,7 @@ static void usage(FILE *out)
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
-enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE };
+enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -82,6 +85,7 @@ static const struct option long_options[] = {
 	{ "no-uniqueid", no_argument, NULL, OPT_NO_UNIQUEID },
 	{ "no-userfield", no_argument, NULL, OPT_NO_USERFIELD },
 	{ "force", no_argument, NULL, OPT_FORCE },
+	{ "copy-out", required_argument, NULL, OPT_COPY_OUT },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -240,6 +244,7 @@ int main(int argc, char **argv)
 	const char *db = NULL, *config_path = NULL, *spool = NULL;
 	int c, once = 0, level = -1;
 	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
+	const char *copy_out = NULL;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
@@ -249,6 +254,7 @@ int main(int argc, char **argv)
 		case OPT_NO_UNIQUEID: imp.uniqueid = 0; break;
 		case OPT_NO_USERFIELD: imp.userfield = 0; break;
 		case OPT_FORCE: imp.force = 1; break;
+		case OPT_COPY_OUT: copy_out = optarg; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -271,7 +277,8 @@ int main(int argc, char **argv)
 		return usage_error("%s", "import-csv needs at least one Master.csv file");
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version"))
+	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
+	    strcmp(cmd, "transform"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
@@ -290,6 +297,19 @@ int main(int argc, char **argv)
 	if (spool) {
 		free(cfg.spool);
 		cfg.spool = xstrdup(spool);
+	}
+	if (!strcmp(cmd, "transform")) {
+		struct load_stats st;
+		double t0 = mono_s();
+		rc = transform_only(&cfg, copy_out, &st, err, sizeof err);
+		double dt = mono_s() - t0;
+		if (rc != EXIT_OK)
+			log_error("%s", err);
+		printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " bytes=%" PRIu64
+		       " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows, st.ami_rows, st.bytes, dt,
+		       dt > 0 ? (double)st.events / dt : 0.0);
+		etl_config_free(&cfg);
+		return fflush(stdout) == 0 ? rc : EXIT_IOERR;
 	}
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
