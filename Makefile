@@ -135,6 +135,7 @@ fuzz:
 
 bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-collector.sh
+	BUILD=$(BUILD) tests/bench/bench-etl.sh
 
 clean:
 	rm -rf build build-asan build-fuzz
