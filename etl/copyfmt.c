@@ -105,21 +105,27 @@ static void copy_escape_ascii(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + run, n - run);
 }
 
+/* Escape s with esc; text that is not plain ASCII is made valid UTF-8 first
+ * (bytes >= 0x80 are never escaped, so the repaired copy passes through). */
+static void append_escaped(struct buf *b, const char *s, size_t n, const unsigned char *cls,
+			   void (*esc)(struct buf *, const char *, size_t))
+{
+	for (size_t i = 0; i < n; i++) {
+		if (cls[(unsigned char)s[i]] == 2) {
+			struct buf clean;
+			buf_init(&clean, 0);
+			utf8_sanitize(&clean, s, n);
+			esc(b, clean.data, clean.len);
+			buf_release(&clean);
+			return;
+		}
+	}
+	esc(b, s, n); /* the common case: plain ASCII, one pass, no copy */
+}
+
 void copy_text(struct buf *b, const char *s, size_t n, char sep)
 {
-	/* the common case is plain ASCII: one pass, no copies */
-	int high = 0;
-	for (size_t i = 0; i < n && !high; i++)
-		high = copy_class[(unsigned char)s[i]] == 2;
-	if (!high) {
-		copy_escape_ascii(b, s, n);
-	} else {
-		struct buf clean;
-		buf_init(&clean, 0);
-		utf8_sanitize(&clean, s, n);
-		copy_escape_ascii(b, clean.data, clean.len); /* bytes >= 0x80 pass through */
-		buf_release(&clean);
-	}
+	append_escaped(b, s, n, copy_class, copy_escape_ascii);
 	buf_append(b, &sep, 1);
 }
 
@@ -188,16 +194,5 @@ static void json_escape(struct buf *b, const char *s, size_t n)
 
 void json_string_body(struct buf *b, const char *s, size_t n)
 {
-	int high = 0;
-	for (size_t i = 0; i < n && !high; i++)
-		high = json_class[(unsigned char)s[i]] == 2;
-	if (!high) {
-		json_escape(b, s, n);
-		return;
-	}
-	struct buf clean;
-	buf_init(&clean, 0);
-	utf8_sanitize(&clean, s, n);
-	json_escape(b, clean.data, clean.len);
-	buf_release(&clean);
+	append_escaped(b, s, n, json_class, json_escape);
 }

@@ -280,6 +280,29 @@ static int copy_in(PGconn *c, const char *sql, const struct buf *rows, char *err
 	return rc;
 }
 
+/* p: the framing parser (Event header only); the batch owns the rest. */
+static void batch_init(struct batch *b, struct ami_parser *p, const struct etl_config *cfg, const char *node)
+{
+	ami_parser_init(p, SEG_DATA_MAX);
+	p->headers_only_first_event = 1;
+	memset(b, 0, sizeof *b);
+	ami_parser_init(&b->full, SEG_DATA_MAX);
+	buf_init(&b->cel, 0);
+	buf_init(&b->ami, 0);
+	buf_init(&b->json, 0);
+	b->cfg = cfg;
+	b->node = node;
+}
+
+static void batch_release(struct batch *b, struct ami_parser *p)
+{
+	buf_release(&b->cel);
+	buf_release(&b->ami);
+	buf_release(&b->json);
+	ami_parser_release(&b->full);
+	ami_parser_release(p);
+}
+
 /* One node: batches until the segments have nothing more. */
 static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, struct load_stats *st,
 		     char *err, size_t errlen)
@@ -287,16 +310,8 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 	char *dir = xasprintf("%s/%s", cfg->spool, node);
 	int rc = EXIT_OK;
 	struct ami_parser p;
-	ami_parser_init(&p, SEG_DATA_MAX);
-	p.headers_only_first_event = 1;
 	struct batch b;
-	memset(&b, 0, sizeof b);
-	ami_parser_init(&b.full, SEG_DATA_MAX);
-	buf_init(&b.cel, 0);
-	buf_init(&b.ami, 0);
-	buf_init(&b.json, 0);
-	b.cfg = cfg;
-	b.node = node;
+	batch_init(&b, &p, cfg, node);
 	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
 		char sql[512];
 		char *v = NULL;
@@ -396,11 +411,7 @@ db_fail:
 		}
 		rc = pg_error_exit(c, err);
 	}
-	buf_release(&b.cel);
-	buf_release(&b.ami);
-	buf_release(&b.json);
-	ami_parser_release(&b.full);
-	ami_parser_release(&p);
+	batch_release(&b, &p);
 	free(dir);
 	return rc;
 }
@@ -412,16 +423,8 @@ static int transform_node(const struct etl_config *cfg, const char *node, FILE *
 {
 	char *dir = xasprintf("%s/%s", cfg->spool, node);
 	struct ami_parser p;
-	ami_parser_init(&p, SEG_DATA_MAX);
-	p.headers_only_first_event = 1;
 	struct batch b;
-	memset(&b, 0, sizeof b);
-	ami_parser_init(&b.full, SEG_DATA_MAX);
-	buf_init(&b.cel, 0);
-	buf_init(&b.ami, 0);
-	buf_init(&b.json, 0);
-	b.cfg = cfg;
-	b.node = node;
+	batch_init(&b, &p, cfg, node);
 	struct seg_reader r;
 	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
 	enum seg_status s;
@@ -454,11 +457,7 @@ static int transform_node(const struct etl_config *cfg, const char *node, FILE *
 	st->cel_rows += b.cel_rows;
 	st->ami_rows += b.ami_rows;
 	seg_reader_close(&r);
-	buf_release(&b.cel);
-	buf_release(&b.ami);
-	buf_release(&b.json);
-	ami_parser_release(&b.full);
-	ami_parser_release(&p);
+	batch_release(&b, &p);
 	free(dir);
 	return rc;
 }
