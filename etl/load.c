@@ -207,21 +207,24 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	b->ami_rows++;
 }
 
-/* A kept event, with every header indexed. */
+static int is_cel(const char *name, size_t len)
+{
+	return len == 3 && !memcmp(name, "CEL", 3);
+}
+
+/* An event on_event() decided to keep, now with every header indexed. */
 static int on_full_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
-	if (m->kind != AMI_EVENT)
-		return 0;
 	size_t len;
-	const char *name = ami_get(m, "Event", &len);
+	const char *name = m->kind == AMI_EVENT ? ami_get(m, "Event", &len) : NULL;
 	if (!name)
 		return 0;
 	uint64_t t = event_time_us(m, b->rec.recv_us);
 	note_month(b, t);
-	if (len == 3 && !memcmp(name, "CEL", 3))
+	if (is_cel(name, len))
 		add_cel(b, m, t);
-	else if (etl_keep_event(b->cfg, name, len))
+	else
 		add_ami_event(b, m, name, len, t);
 	return 0;
 }
@@ -238,8 +241,8 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
-	if (!(len == 3 && !memcmp(name, "CEL", 3)) && !etl_keep_event(b->cfg, name, len))
-		return 0;
+	if (!is_cel(name, len) && !etl_keep_event(b->cfg, name, len))
+		return 0; /* stays in the segments only */
 	ami_parser_reset(&b->full);
 	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
 }

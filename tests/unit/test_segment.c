@@ -305,6 +305,20 @@ static void test_recovery_cases(void **state)
 	free(tmp);
 }
 
+/* n encoded records of node "n" (seq 1..n, 300 data bytes each, the
+ * contents read_all() checks), back to back; the caller frees it. */
+static char *encode_batch(size_t n)
+{
+	size_t rs = seg_record_size(1, 300);
+	char *batch = xmalloc(rs * n), data[300];
+	for (size_t i = 0; i < n; i++) {
+		for (size_t k = 0; k < 300; k++)
+			data[k] = (char)('a' + (i + 1 + k) % 26);
+		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
+	}
+	return batch;
+}
+
 /* One append of many records is split across segments at record boundaries. */
 static void test_batch_split(void **state)
 {
@@ -316,12 +330,7 @@ static void test_batch_split(void **state)
 	char err[256];
 	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
 	size_t rs = seg_record_size(1, 300), n = 50;
-	char *batch = xmalloc(rs * n), data[300];
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < 300; k++)
-			data[k] = (char)('a' + (i + 1 + k) % 26);
-		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
-	}
+	char *batch = encode_batch(n);
 	size_t written;
 	assert_int_equal(seg_writer_append(&w, batch, rs * n, &written, err, sizeof err), 0);
 	assert_int_equal(written, rs * n);
@@ -351,12 +360,7 @@ static void test_partial_write_keeps_whole_records(void **state)
 	char err[256];
 	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
 	size_t rs = seg_record_size(1, 300), n = 10;
-	char *batch = xmalloc(rs * n), data[300];
-	for (size_t i = 0; i < n; i++) {
-		for (size_t k = 0; k < 300; k++)
-			data[k] = (char)('a' + (i + 1 + k) % 26);
-		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
-	}
+	char *batch = encode_batch(n);
 	struct rlimit old, lim;
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
