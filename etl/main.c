@@ -14,6 +14,7 @@
 #include "config.h"
 #include "exitcode.h"
 #include "importcsv.h"
+#include "cdrcsv.h"
 #include "load.h"
 #include "segment.h"
 #include "xalloc.h"
@@ -46,6 +47,9 @@ static void usage(FILE *out)
 		"  version          print the database's schema version and the newest known one\n"
 		"  transform        measuring aid: run the transform over the whole spool without a\n"
 		"                   database and print events/s (--copy-out DIR writes the COPY rows)\n"
+		"  cdr-csv          rebuild the CDR rows from the spool without a database and print\n"
+		"                   them as Asterisk's Master.csv (loguniqueid, loguserfield,\n"
+		"                   newcdrcolumns; dates in UTC), honouring the cdr: settings\n"
 		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
@@ -278,7 +282,7 @@ int main(int argc, char **argv)
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
-	    strcmp(cmd, "transform"))
+	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
@@ -297,6 +301,16 @@ int main(int argc, char **argv)
 	if (spool) {
 		free(cfg.spool);
 		cfg.spool = xstrdup(spool);
+	}
+	if (!strcmp(cmd, "cdr-csv")) {
+		struct cdrcsv_stats cs;
+		rc = cdr_csv(&cfg, stdout, &cs, err, sizeof err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
+		log_info("cdr-csv: events=%" PRIu64 " rows=%" PRIu64 " channels still up=%" PRIu64, cs.events, cs.rows,
+			 cs.live);
+		etl_config_free(&cfg);
+		return rc;
 	}
 	if (!strcmp(cmd, "transform")) {
 		struct load_stats st;

@@ -1,0 +1,657 @@
+/*
+ * cdrfeed.c - AMI events -> cdrengine messages (see cdrfeed.h).
+ *
+ * Events the engine needs are copied (raw bytes and header index) into a
+ * FIFO and run when they leave the reorder window; the copy lives in one
+ * growing byte buffer that is compacted as the FIFO drains, so there is no
+ * allocation per event.
+ */
+#include "cdrfeed.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "buf.h"
+#include "xalloc.h"
+
+/* Events the engine runs on. */
+enum ev {
+	EV_NONE,
+	EV_NEWCHANNEL,
+	EV_NEWSTATE,
+	EV_NEWEXTEN,
+	EV_SNAPSHOT,  /* NewCallerid, NewConnectedLine, NewAccountCode, Rename */
+	EV_VARSET,
+	EV_HANGUP,
+	EV_DIALBEGIN,
+	EV_DIALSTATE,
+	EV_DIALEND,
+	EV_BRIDGEENTER,
+	EV_BRIDGELEAVE,
+	EV_PARKEDCALL,
+	EV_CEL,
+};
+
+static const struct {
+	const char *name;
+	enum ev ev;
+} event_names[] = {
+	{ "Newchannel", EV_NEWCHANNEL }, { "Newstate", EV_NEWSTATE },   { "Newexten", EV_NEWEXTEN },
+	{ "NewCallerid", EV_SNAPSHOT },  { "NewConnectedLine", EV_SNAPSHOT }, { "NewAccountCode", EV_SNAPSHOT },
+	{ "Rename", EV_SNAPSHOT },       { "VarSet", EV_VARSET },       { "Hangup", EV_HANGUP },
+	{ "DialBegin", EV_DIALBEGIN },   { "DialState", EV_DIALSTATE }, { "DialEnd", EV_DIALEND },
+	{ "BridgeEnter", EV_BRIDGEENTER }, { "BridgeLeave", EV_BRIDGELEAVE }, { "ParkedCall", EV_PARKEDCALL },
+	{ "CEL", EV_CEL },
+};
+
+static enum ev event_kind(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
+		if (strlen(event_names[i].name) == len && !memcmp(event_names[i].name, name, len))
+			return event_names[i].ev;
+	return EV_NONE;
+}
+
+bool cdr_feed_wants(const char *name, size_t len)
+{
+	return event_kind(name, len) != EV_NONE;
+}
+
+/* The moments a channel event and a CEL event both report. */
+enum twin { TW_NONE, TW_START, TW_ANSWER, TW_HANGUP, TW_ENTER, TW_EXIT };
+
+struct pending {
+	uint64_t t, stamp;
+	size_t off;       /* into q.data: raw bytes, then the header index */
+	uint32_t raw_len, nhdr;
+	enum ev ev;
+	enum twin twin;
+	bool done;        /* a CEL already used for amaflags only... run anyway */
+};
+
+#define TWIN_SLOTS 8192u
+
+struct twin_slot {
+	bool used;
+	enum twin twin;
+	uint64_t cel_t;   /* a CEL came first: its time */
+	uint64_t qidx;    /* a channel event waits: its absolute FIFO index + 1 */
+	char uid[64];
+};
+
+struct cdr_feed {
+	struct cdr_engine *eng;
+	struct cdr_options opt;
+	bool channelvars;        /* ChanVariable headers seen: VarSet updates snapshots */
+	struct buf q;            /* event copies */
+	struct pending *fifo;    /* ring */
+	size_t cap, head, count; /* head: ring position of the oldest */
+	uint64_t popped;         /* absolute index of fifo[head] */
+	uint64_t newest_t;
+	struct twin_slot *twins;
+	size_t ntwins;
+	uint64_t events, matched;
+};
+
+/* ------------------------------------------------------------ twin matching */
+
+static uint32_t twin_hash(const char *uid, size_t len, enum twin tw)
+{
+	uint32_t h = 2166136261u ^ (uint32_t)tw;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)uid[i]) * 16777619u;
+	return h & (TWIN_SLOTS - 1);
+}
+
+static struct twin_slot *twin_find(struct cdr_feed *f, const char *uid, size_t len, enum twin tw)
+{
+	if (len >= sizeof f->twins[0].uid)
+		return NULL;
+	for (uint32_t i = twin_hash(uid, len, tw), n = 0; n < TWIN_SLOTS; i = (i + 1) & (TWIN_SLOTS - 1), n++) {
+		struct twin_slot *s = &f->twins[i];
+		if (!s->used)
+			return NULL;
+		if (s->twin == tw && !strncmp(s->uid, uid, len) && !s->uid[len])
+			return s;
+	}
+	return NULL;
+}
+
+/* Backward-shift deletion keeps linear probing correct without tombstones. */
+static void twin_delete(struct cdr_feed *f, struct twin_slot *s)
+{
+	uint32_t i = (uint32_t)(s - f->twins);
+	f->twins[i].used = false;
+	f->ntwins--;
+	for (uint32_t j = (i + 1) & (TWIN_SLOTS - 1); f->twins[j].used; j = (j + 1) & (TWIN_SLOTS - 1)) {
+		struct twin_slot *t = &f->twins[j];
+		uint32_t home = twin_hash(t->uid, strlen(t->uid), t->twin);
+		/* move t to i if its home is not cyclically in (i, j] */
+		bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+		if (!in_range) {
+			f->twins[i] = *t;
+			t->used = false;
+			i = j;
+		}
+	}
+}
+
+static struct twin_slot *twin_insert(struct cdr_feed *f, const char *uid, size_t len, enum twin tw)
+{
+	if (len >= sizeof f->twins[0].uid)
+		return NULL;
+	if (f->ntwins >= TWIN_SLOTS / 2) {
+		/* unmatched leftovers (rare): start over rather than grow */
+		memset(f->twins, 0, TWIN_SLOTS * sizeof f->twins[0]);
+		f->ntwins = 0;
+	}
+	uint32_t i = twin_hash(uid, len, tw);
+	while (f->twins[i].used)
+		i = (i + 1) & (TWIN_SLOTS - 1);
+	struct twin_slot *s = &f->twins[i];
+	memset(s, 0, sizeof *s);
+	s->used = true;
+	s->twin = tw;
+	memcpy(s->uid, uid, len);
+	s->uid[len] = '\0';
+	f->ntwins++;
+	return s;
+}
+
+/* ------------------------------------------------------------ header access */
+
+static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, char *out, size_t size)
+{
+	char k[64];
+	snprintf(k, sizeof k, "%s%s", prefix, key);
+	size_t len;
+	const char *v = ami_get(m, k, &len);
+	if (!v) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (len >= size)
+		len = size - 1;
+	memcpy(out, v, len);
+	out[len] = '\0';
+	return len;
+}
+
+static bool has_hdr(const struct ami_msg *m, const char *prefix, const char *key)
+{
+	char k[64];
+	size_t len;
+	snprintf(k, sizeof k, "%s%s", prefix, key);
+	return ami_get(m, k, &len) != NULL;
+}
+
+static int hdr_int(const struct ami_msg *m, const char *prefix, const char *key, int dflt)
+{
+	char v[24];
+	if (!hdr(m, prefix, key, v, sizeof v) || !v[0])
+		return dflt;
+	return atoi(v);
+}
+
+/* AMI prints an empty caller id as "<unknown>". */
+static void unknown_to_empty(char *s)
+{
+	if (!strcmp(s, "<unknown>"))
+		s[0] = '\0';
+}
+
+/* The channel snapshot an event carries (prefix "", "Dest", "Parkee"...),
+ * merged over what we know of the channel (appl/data, flags, amaflags and
+ * creation time are not in the headers).  False if there is none. */
+static bool event_snapshot(struct cdr_feed *f, const struct ami_msg *m, const char *prefix, uint64_t t,
+			   struct cdr_snapshot *s)
+{
+	char uid[CDR_ID];
+	if (!hdr(m, prefix, "Uniqueid", uid, sizeof uid))
+		return false;
+	if (!cdr_engine_snapshot(f->eng, uid, s)) {
+		memset(s, 0, sizeof *s);
+		memcpy(s->uniqueid, uid, sizeof uid);
+		s->created_us = t;
+		s->amaflags = 3; /* AST_AMA_DOCUMENTATION, Asterisk's default */
+	}
+	hdr(m, prefix, "Channel", s->name, sizeof s->name);
+	hdr(m, prefix, "Linkedid", s->linkedid, sizeof s->linkedid);
+	hdr(m, prefix, "CallerIDNum", s->cid_num, sizeof s->cid_num);
+	unknown_to_empty(s->cid_num);
+	hdr(m, prefix, "CallerIDName", s->cid_name, sizeof s->cid_name);
+	unknown_to_empty(s->cid_name);
+	hdr(m, prefix, "AccountCode", s->accountcode, sizeof s->accountcode);
+	hdr(m, prefix, "Context", s->context, sizeof s->context);
+	hdr(m, prefix, "Exten", s->exten, sizeof s->exten);
+	s->priority = hdr_int(m, prefix, "Priority", s->priority);
+	s->state = hdr_int(m, prefix, "ChannelState", s->state);
+	if (!f->channelvars && has_hdr(m, prefix, "ChanVariable"))
+		f->channelvars = true;
+	return true;
+}
+
+/* ------------------------------------------------------------ running events */
+
+static void copy_field(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len >= size)
+		len = size - 1;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
+/* Split s[0..len) at the first sep outside parentheses and quotes, as
+ * ast_app_separate_args() does; returns the position or len. */
+static size_t split_at(const char *s, size_t len, char sep)
+{
+	int depth = 0;
+	bool quote = false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		if (c == '"')
+			quote = !quote;
+		else if (quote)
+			continue;
+		else if (c == '(')
+			depth++;
+		else if (c == ')' && depth > 0)
+			depth--;
+		else if (c == sep && depth == 0)
+			return i;
+	}
+	return len;
+}
+
+/* pbx_checkcondition(): empty is false, a number is its value, text is true. */
+static bool check_condition(const char *s, size_t len)
+{
+	while (len && (*s == ' ' || *s == '\t'))
+		s++, len--;
+	if (!len)
+		return false;
+	char buf[32];
+	copy_field(buf, sizeof buf, s, len);
+	char *end;
+	long v = strtol(buf, &end, 10);
+	if (end != buf)
+		return v != 0;
+	return true;
+}
+
+/* ExecIf(expr?app(args):app(args)) as AMI shows it, expr evaluated: the app
+ * that runs and its arguments (app_exec.c execif_exec), false if none. */
+static bool execif_branch(const char *d, size_t len, char *app, size_t appsize, char *args, size_t argsize)
+{
+	size_t q = split_at(d, len, '?');
+	if (q == len)
+		return false;
+	const char *rest = d + q + 1;
+	size_t rlen = len - q - 1;
+	size_t colon = split_at(rest, rlen, ':');
+	const char *br;
+	size_t blen;
+	if (check_condition(d, q)) {
+		br = rest;
+		blen = colon;
+	} else {
+		if (colon == rlen)
+			return false;
+		br = rest + colon + 1;
+		blen = rlen - colon - 1;
+	}
+	const char *paren = memchr(br, '(', blen);
+	size_t nlen = paren ? (size_t)(paren - br) : blen;
+	while (nlen && (br[nlen - 1] == ' ' || br[nlen - 1] == '\t'))
+		nlen--;
+	if (!nlen)
+		return false;
+	copy_field(app, appsize, br, nlen);
+	if (paren) {
+		const char *a = paren + 1, *close = NULL;
+		for (const char *p = br + blen; p > a; p--)
+			if (p[-1] == ')') {
+				close = p - 1;
+				break;
+			}
+		copy_field(args, argsize, a, close ? (size_t)(close - a) : (size_t)(br + blen - a));
+	} else {
+		args[0] = '\0';
+	}
+	return true;
+}
+
+static void bridge_info(const struct ami_msg *m, struct cdr_bridge_info *b, char *id, char *sub, char *tech)
+{
+	hdr(m, "", "BridgeUniqueid", id, CDR_ID);
+	hdr(m, "", "BridgeType", sub, 32);
+	hdr(m, "", "BridgeTechnology", tech, 32);
+	b->id = id;
+	b->subclass = sub;
+	b->tech = tech;
+	b->nchannels = hdr_int(m, "", "BridgeNumChannels", 0);
+}
+
+static int amaflags_number(const char *v)
+{
+	if (!strcasecmp(v, "OMIT"))
+		return 1;
+	if (!strcasecmp(v, "BILLING"))
+		return 2;
+	if (!strcasecmp(v, "DOCUMENTATION"))
+		return 3;
+	return 0;
+}
+
+static void run_event(struct cdr_feed *f, const struct pending *p, const struct ami_msg *m)
+{
+	struct cdr_engine *e = f->eng;
+	struct cdr_snapshot s, peer;
+	uint64_t t = p->t;
+	cdr_engine_set_stamp(e, p->stamp);
+	switch (p->ev) {
+	case EV_NEWCHANNEL:
+	case EV_NEWSTATE:
+	case EV_SNAPSHOT:
+		if (event_snapshot(f, m, "", t, &s))
+			cdr_engine_channel_update(e, &s, t);
+		break;
+	case EV_VARSET:
+		/* a snapshot update only when manager.conf has channelvars */
+		if (event_snapshot(f, m, "", t, &s) && f->channelvars)
+			cdr_engine_channel_update(e, &s, t);
+		break;
+	case EV_NEWEXTEN: {
+		if (!event_snapshot(f, m, "", t, &s))
+			break;
+		hdr(m, "", "Application", s.appl, sizeof s.appl);
+		hdr(m, "", "AppData", s.data, sizeof s.data);
+		if (!strcmp(s.appl, "AppDial") || !strcmp(s.appl, "AppQueue"))
+			s.flags |= SNAP_OUTGOING;
+		if (!strcmp(s.exten, "h"))
+			s.flags |= SNAP_HANGUP_EXEC;
+		cdr_engine_channel_update(e, &s, t);
+		size_t len;
+		const char *d = ami_get(m, "AppData", &len);
+		char app[CDR_STR], args[CDR_USERFIELD];
+		if (!strcasecmp(s.appl, "ExecIf") && d && execif_branch(d, len, app, sizeof app, args, sizeof args)) {
+			/* the app ExecIf runs is a snapshot update with no Newexten */
+			copy_field(s.appl, sizeof s.appl, app, strlen(app));
+			copy_field(s.data, sizeof s.data, args, strlen(args));
+			cdr_engine_channel_update(e, &s, t);
+			d = args;
+			len = strlen(args);
+		}
+		/* Set(CDR(userfield)=...) */
+		if (!strcasecmp(s.appl, "Set") && d && len > 15 && !strncasecmp(d, "CDR(userfield)=", 15)) {
+			char v[CDR_USERFIELD];
+			copy_field(v, sizeof v, d + 15, len - 15);
+			cdr_engine_userfield(e, s.name, v);
+		}
+		break;
+	}
+	case EV_HANGUP:
+		if (!event_snapshot(f, m, "", t, &s))
+			break;
+		s.cause = hdr_int(m, "", "Cause", 0);
+		s.flags |= SNAP_DEAD;
+		cdr_engine_channel_update(e, &s, t);
+		break;
+	case EV_DIALBEGIN:
+	case EV_DIALSTATE:
+	case EV_DIALEND: {
+		if (!event_snapshot(f, m, "Dest", t, &peer))
+			break;
+		bool has_caller = event_snapshot(f, m, "", t, &s);
+		if (p->ev == EV_DIALBEGIN) {
+			peer.flags |= has_caller ? SNAP_OUTGOING : SNAP_OUTGOING | SNAP_ORIGINATED;
+			peer.flags |= SNAP_FEED_DIALBEGIN;
+		} else if (!(peer.flags & SNAP_FEED_DIALBEGIN)) {
+			/* dialed without a DialBegin: an attended transfer's consult call */
+			peer.flags |= SNAP_OUTGOING;
+		}
+		char status[32] = "";
+		if (p->ev != EV_DIALBEGIN)
+			hdr(m, "", "DialStatus", status, sizeof status);
+		cdr_engine_dial(e, has_caller ? &s : NULL, &peer, status, t);
+		break;
+	}
+	case EV_BRIDGEENTER:
+	case EV_BRIDGELEAVE: {
+		if (!event_snapshot(f, m, "", t, &s))
+			break;
+		struct cdr_bridge_info b;
+		char id[CDR_ID], sub[32], tech[32];
+		bridge_info(m, &b, id, sub, tech);
+		if (p->ev == EV_BRIDGEENTER) {
+			cdr_engine_bridge_enter(e, &s, &b, t);
+		} else {
+			cdr_engine_bridge_leave(e, &s, &b, t);
+			/* bridge_channel.c: a channel that leaves a bridge alive is no longer outgoing */
+			if (strcmp(tech, "holding_bridge"))
+				cdr_engine_channel_flags(e, s.uniqueid, 0, SNAP_OUTGOING);
+		}
+		break;
+	}
+	case EV_PARKEDCALL: {
+		if (!event_snapshot(f, m, "Parkee", t, &s))
+			break;
+		char lot[CDR_STR];
+		hdr(m, "", "ParkingLot", lot, sizeof lot);
+		cdr_engine_parked(e, &s, lot, (unsigned)hdr_int(m, "", "ParkingSpace", 0), t);
+		break;
+	}
+	case EV_CEL: {
+		char uid[CDR_ID], ama[24];
+		if (hdr(m, "", "UniqueID", uid, sizeof uid) && hdr(m, "", "AMAFlags", ama, sizeof ama) &&
+		    cdr_engine_snapshot(e, uid, &s)) {
+			int a = amaflags_number(ama);
+			if (a && a != s.amaflags) {
+				/* not a snapshot update: only the cached value changes */
+				s.amaflags = a;
+				cdr_engine_amaflags(e, uid, a);
+			}
+		}
+		break;
+	}
+	case EV_NONE:
+		break;
+	}
+}
+
+static void pop_one(struct cdr_feed *f)
+{
+	struct pending *p = &f->fifo[f->head];
+	struct ami_msg m;
+	memset(&m, 0, sizeof m);
+	m.kind = AMI_EVENT;
+	m.raw = f->q.data + p->off;
+	m.raw_len = p->raw_len;
+	m.full_len = p->raw_len;
+	m.hdr = (const struct ami_header *)(f->q.data + p->off + ((p->raw_len + 7) & ~(size_t)7));
+	m.nhdr = p->nhdr;
+	if (p->twin != TW_NONE && p->ev != EV_CEL) {
+		/* no twin came: forget that we were waiting for one */
+		char uid[CDR_ID];
+		size_t len = hdr(&m, "", "Uniqueid", uid, sizeof uid);
+		struct twin_slot *s = twin_find(f, uid, len, p->twin);
+		if (s && s->qidx == f->popped + 1)
+			twin_delete(f, s);
+	}
+	run_event(f, p, &m);
+	f->head = (f->head + 1) % f->cap;
+	f->count--;
+	f->popped++;
+	if (!f->count) {
+		buf_reset(&f->q);
+	} else if (f->fifo[f->head].off > (1u << 20) && f->fifo[f->head].off > f->q.len / 2) {
+		/* compact: move what is still waiting to the front */
+		size_t base = f->fifo[f->head].off;
+		buf_consume(&f->q, base);
+		for (size_t i = 0, j = f->head; i < f->count; i++, j = (j + 1) % f->cap)
+			f->fifo[j].off -= base;
+	}
+}
+
+static enum twin twin_of(enum ev ev, const struct ami_msg *m)
+{
+	switch (ev) {
+	case EV_NEWCHANNEL:
+		return TW_START;
+	case EV_NEWSTATE:
+		return hdr_int(m, "", "ChannelState", 0) == 6 ? TW_ANSWER : TW_NONE;
+	case EV_HANGUP:
+		return TW_HANGUP;
+	case EV_BRIDGEENTER:
+		return TW_ENTER;
+	case EV_BRIDGELEAVE:
+		return TW_EXIT;
+	default:
+		return TW_NONE;
+	}
+}
+
+static enum twin cel_twin(const struct ami_msg *m)
+{
+	char name[32];
+	hdr(m, "", "EventName", name, sizeof name);
+	if (!strcmp(name, "CHAN_START"))
+		return TW_START;
+	if (!strcmp(name, "ANSWER"))
+		return TW_ANSWER;
+	if (!strcmp(name, "HANGUP"))
+		return TW_HANGUP;
+	if (!strcmp(name, "BRIDGE_ENTER"))
+		return TW_ENTER;
+	if (!strcmp(name, "BRIDGE_EXIT"))
+		return TW_EXIT;
+	return TW_NONE;
+}
+
+void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
+		    uint64_t stamp)
+{
+	enum ev ev = event_kind(name, len);
+	if (ev == EV_NONE)
+		return;
+	f->events++;
+	if (t > f->newest_t)
+		f->newest_t = t;
+	enum twin tw = ev == EV_CEL ? cel_twin(m) : twin_of(ev, m);
+	char uid[CDR_ID];
+	size_t ulen = tw != TW_NONE ? hdr(m, "", "Uniqueid", uid, sizeof uid) : 0;
+	if (tw != TW_NONE && ev == EV_CEL) {
+		/* a channel event waiting for this CEL takes the earlier time */
+		struct twin_slot *s = twin_find(f, uid, ulen, tw);
+		if (s && s->qidx) {
+			struct pending *p = &f->fifo[(f->head + (s->qidx - 1 - f->popped)) % f->cap];
+			if (t < p->t)
+				p->t = t;
+			twin_delete(f, s);
+			f->matched++;
+		} else if (!s) {
+			s = twin_insert(f, uid, ulen, tw);
+			if (s)
+				s->cel_t = t;
+		}
+	}
+	uint64_t qidx = f->popped + f->count;
+	if (tw != TW_NONE && ev != EV_CEL) {
+		struct twin_slot *s = twin_find(f, uid, ulen, tw);
+		if (s && s->cel_t) {
+			if (s->cel_t < t)
+				t = s->cel_t;
+			twin_delete(f, s);
+			f->matched++;
+		} else if (!s) {
+			s = twin_insert(f, uid, ulen, tw);
+			if (s)
+				s->qidx = qidx + 1;
+		}
+	}
+	/* queue a copy: raw bytes, padding, header index */
+	if (f->count == f->cap) {
+		size_t ncap = f->cap ? 2 * f->cap : 1024;
+		struct pending *n = xmalloc(ncap * sizeof *n);
+		for (size_t i = 0; i < f->count; i++)
+			n[i] = f->fifo[(f->head + i) % f->cap];
+		free(f->fifo);
+		f->fifo = n;
+		f->cap = ncap;
+		f->head = 0;
+	}
+	size_t off = f->q.len;
+	size_t pad = ((m->raw_len + 7) & ~(size_t)7) - m->raw_len;
+	static const char zeros[8];
+	if (buf_append(&f->q, m->raw, m->raw_len) < 0 || buf_append(&f->q, zeros, pad) < 0 ||
+	    buf_append(&f->q, m->hdr, m->nhdr * sizeof m->hdr[0]) < 0)
+		abort(); /* uncapped buffer: cannot fail short of xmalloc dying first */
+	struct pending *p = &f->fifo[(f->head + f->count) % f->cap];
+	memset(p, 0, sizeof *p);
+	p->t = t;
+	p->stamp = stamp;
+	p->off = off;
+	p->raw_len = (uint32_t)m->raw_len;
+	p->nhdr = (uint32_t)m->nhdr;
+	p->ev = ev;
+	p->twin = tw;
+	f->count++;
+	while (f->count > FEED_WINDOW_EVENTS ||
+	       (f->count && f->fifo[f->head].t + FEED_WINDOW_US < f->newest_t))
+		pop_one(f);
+}
+
+void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us)
+{
+	while (f->count && (now_us == UINT64_MAX || f->fifo[f->head].t + 2 * FEED_WINDOW_US < now_us))
+		pop_one(f);
+}
+
+struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, cdr_emit_fn emit, void *arg)
+{
+	struct cdr_feed *f = xcalloc(1, sizeof *f);
+	f->opt = *opt;
+	f->eng = cdr_engine_new(opt, emit, arg);
+	f->twins = xcalloc(TWIN_SLOTS, sizeof *f->twins);
+	buf_init(&f->q, 0);
+	return f;
+}
+
+void cdr_feed_free(struct cdr_feed *f)
+{
+	if (!f)
+		return;
+	cdr_engine_free(f->eng);
+	buf_release(&f->q);
+	free(f->fifo);
+	free(f->twins);
+	free(f);
+}
+
+size_t cdr_feed_expire(struct cdr_feed *f, uint64_t idle_before_us)
+{
+	return cdr_engine_expire(f->eng, idle_before_us);
+}
+
+uint64_t cdr_feed_oldest_stamp(const struct cdr_feed *f)
+{
+	uint64_t oldest;
+	cdr_engine_live(f->eng, &oldest);
+	if (f->count && f->fifo[f->head].stamp < oldest)
+		oldest = f->fifo[f->head].stamp;
+	return oldest;
+}
+
+uint64_t cdr_feed_stream_time(const struct cdr_feed *f)
+{
+	return f->newest_t;
+}
+
+void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st)
+{
+	st->events = f->events;
+	st->cel_matched = f->matched;
+	st->live = cdr_engine_live(f->eng, NULL);
+}

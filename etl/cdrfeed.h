@@ -1,0 +1,73 @@
+/*
+ * cdrfeed.h - turns the AMI event stream into the messages cdrengine.c
+ * runs on (see ../shared/docs/cdr-reconstruction.md).
+ *
+ * What the stream does not say directly is inferred here:
+ *  - the message time: AMI's Timestamp is taken when the event is written,
+ *    after Asterisk's CDR engine saw the message.  A channel event and its
+ *    CEL twin (Newchannel/CHAN_START, Newstate Up/ANSWER, Hangup/HANGUP,
+ *    BridgeEnter/BRIDGE_ENTER, BridgeLeave/BRIDGE_EXIT) are both upper
+ *    bounds; the earlier one is used.  Events wait in a short reorder
+ *    window (FEED_WINDOW_EVENTS events or FEED_WINDOW_US of stream time)
+ *    so that a twin written a little later is still seen;
+ *  - "was this channel dialed" (AST_FLAG_OUTGOING without ORIGINATED):
+ *    the callee of a DialBegin that has a caller, a channel that runs
+ *    AppDial/AppQueue, the peer of a DialEnd/DialState without DialBegin;
+ *    an AMI Originate (DialBegin without a caller) is originated instead;
+ *    leaving a bridge clears it;
+ *  - whether VarSet is a snapshot update: only when manager.conf sets
+ *    channelvars, which shows as ChanVariable headers;
+ *  - amaflags (only CEL carries them), Set(CDR(userfield)=...) from
+ *    Newexten, the h extension (endbeforehexten).
+ *
+ * Everything else is the channel snapshot each channel event carries.
+ */
+#ifndef CDRFLOW_CDRFEED_H
+#define CDRFLOW_CDRFEED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ami.h"
+#include "cdrengine.h"
+
+#define FEED_WINDOW_EVENTS 512
+#define FEED_WINDOW_US 500000u
+
+struct cdr_feed;
+
+struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, cdr_emit_fn emit, void *arg);
+void cdr_feed_free(struct cdr_feed *f);
+
+/* Does the engine need this event (so the caller indexes all its headers)? */
+bool cdr_feed_wants(const char *name, size_t len);
+
+/* One event, every header indexed.  t_us: its Timestamp (or receive time);
+ * stamp: a number increasing along the stream (the record's sequence). */
+void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t_us,
+		    uint64_t stamp);
+
+/* Run the events that waited in the window and are older than
+ * now_us - 2 * FEED_WINDOW_US (UINT64_MAX: all of them, end of input). */
+void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us);
+
+/* Close channels idle since before idle_before_us (0: all), rows flagged
+ * incomplete.  Returns how many. */
+size_t cdr_feed_expire(struct cdr_feed *f, uint64_t idle_before_us);
+
+/* The smallest stamp the engine still depends on: the first event of the
+ * oldest live channel or of the window (UINT64_MAX if none).  Replaying the
+ * stream from there rebuilds the same state. */
+uint64_t cdr_feed_oldest_stamp(const struct cdr_feed *f);
+
+/* The newest event time seen. */
+uint64_t cdr_feed_stream_time(const struct cdr_feed *f);
+
+/* Counters. */
+struct cdr_feed_stats {
+	uint64_t events, cel_matched, live;
+};
+void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st);
+
+#endif
