@@ -84,9 +84,10 @@ struct run {
 	uint64_t recv_us, seq, rows;
 };
 
-static void emit(void *arg, const struct cdr_row *r)
+static void emit(void *arg, const struct cdr_row *r, uint64_t stamp)
 {
 	struct run *run = arg;
+	(void)stamp;
 	cdr_csv_row(run->out, r);
 	run->rows++;
 }
@@ -100,7 +101,7 @@ static int on_msg(void *ctx, const struct ami_msg *m)
 		return 0;
 	const char *ts = ami_get(m, "Timestamp", &tlen);
 	uint64_t t = ts ? parse_unix_us(ts, tlen) : 0;
-	cdr_feed_event(run->feed, m, name, len, t ? t : run->recv_us, run->seq);
+	cdr_feed_event(run->feed, m, name, len, t ? t : run->recv_us, run->seq, run->seq);
 	return 0;
 }
 
@@ -123,7 +124,8 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		}
 		char *dir = xasprintf("%s/%s", cfg->spool, nodes[i]);
 		struct run run = { .out = out };
-		run.feed = cdr_feed_new(&opt, emit, &run);
+		struct cdr_feed_sink sink = { emit, NULL, &run };
+		run.feed = cdr_feed_new(&opt, &sink);
 		ami_parser_init(&run.full, SEG_DATA_MAX);
 		struct seg_reader r;
 		struct seg_record rec;

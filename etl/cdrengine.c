@@ -92,6 +92,10 @@ struct cdr_engine {
 	struct cdr *free_cdrs;
 	struct chan *free_chans;
 	bool incomplete_dispatch;    /* rows emitted now are flagged incomplete */
+	cdr_gone_fn gone;
+	void *gone_arg;
+	cdr_seen_fn seen;
+	void *seen_arg;
 };
 
 /* ------------------------------------------------------------ small helpers */
@@ -144,6 +148,15 @@ static struct chan *chan_find(const struct cdr_engine *e, const char *uniqueid)
 		if (!strcmp(c->snap.uniqueid, uniqueid))
 			return c;
 	return NULL;
+}
+
+/* Replace a channel's cached snapshot, telling the observer about a new linkedid. */
+static void chan_set_snap(struct cdr_engine *e, struct chan *c, const struct cdr_snapshot *s)
+{
+	bool moved = strcmp(c->snap.linkedid, s->linkedid) != 0;
+	c->snap = *s;
+	if (moved && e->seen)
+		e->seen(e->seen_arg, s->uniqueid, s->linkedid, c->incomplete);
 }
 
 static struct bkey *bkey_find(struct cdr_engine *e, const char *name, bool create)
@@ -880,8 +893,16 @@ static struct chan *chan_new(struct cdr_engine *e, const struct cdr_snapshot *s)
 	return c;
 }
 
+static void chan_born(struct cdr_engine *e, struct chan *c)
+{
+	if (e->seen)
+		e->seen(e->seen_arg, c->snap.uniqueid, c->snap.linkedid, c->incomplete);
+}
+
 static void chan_free(struct cdr_engine *e, struct chan *c)
 {
+	if (e->gone)
+		e->gone(e->gone_arg, c->snap.uniqueid);
 	struct chan **pp = &e->chans[hash_nocase(c->snap.uniqueid)];
 	while (*pp != c)
 		pp = &(*pp)->hnext;
@@ -905,6 +926,7 @@ static struct chan *chan_get(struct cdr_engine *e, const struct cdr_snapshot *s,
 		return c;
 	c = chan_new(e, s);
 	c->incomplete = true;
+	chan_born(e, c);
 	if (!(s->flags & SNAP_INTERNAL)) {
 		c->cdr = cdr_alloc(e, c, s, t);
 		c->cdr->is_root = true;
@@ -945,6 +967,18 @@ void cdr_engine_free(struct cdr_engine *e)
 		free(c);
 	}
 	free(e);
+}
+
+void cdr_engine_on_gone(struct cdr_engine *e, cdr_gone_fn fn, void *arg)
+{
+	e->gone = fn;
+	e->gone_arg = arg;
+}
+
+void cdr_engine_on_seen(struct cdr_engine *e, cdr_seen_fn fn, void *arg)
+{
+	e->seen = fn;
+	e->seen_arg = arg;
 }
 
 void cdr_engine_set_stamp(struct cdr_engine *e, uint64_t stamp)
@@ -1040,7 +1074,7 @@ static struct chan *chan_touch(struct cdr_engine *e, const struct cdr_snapshot *
 {
 	struct chan *c = chan_get(e, s, t);
 	if (c) {
-		c->snap = *s;
+		chan_set_snap(e, c, s);
 		c->last_t = t;
 	}
 	return c;
@@ -1053,13 +1087,14 @@ void cdr_engine_channel_update(struct cdr_engine *e, const struct cdr_snapshot *
 	bool had_old = c != NULL;
 	if (!c) {
 		c = chan_new(e, s);
+		chan_born(e, c);
 		if (!(s->flags & SNAP_INTERNAL)) {
 			c->cdr = cdr_alloc(e, c, s, t);
 			c->cdr->is_root = true;
 		}
 	}
 	old = c->snap;
-	c->snap = *s;
+	chan_set_snap(e, c, s);
 	c->last_t = t;
 	if (!(s->flags & SNAP_INTERNAL)) {
 		/* Party A */
@@ -1168,7 +1203,7 @@ void cdr_engine_bridge_leave(struct cdr_engine *e, const struct cdr_snapshot *s,
 	struct chan *c = chan_find(e, s->uniqueid);
 	if (!c || !c->cdr)
 		return;
-	c->snap = *s;
+	chan_set_snap(e, c, s);
 	c->last_t = t;
 	bool left = false;
 	for (struct cdr *it = c->cdr; it; it = it->next) {

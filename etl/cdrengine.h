@@ -99,6 +99,15 @@ struct cdr_engine;
 struct cdr_engine *cdr_engine_new(const struct cdr_options *opt, cdr_emit_fn emit, void *arg);
 void cdr_engine_free(struct cdr_engine *e);
 
+/* Called with a channel's uniqueid when the engine forgets it (hung up or
+ * expired), after its rows were emitted. */
+typedef void (*cdr_gone_fn)(void *arg, const char *uniqueid);
+/* Called when the engine starts tracking a channel, and when a channel's
+ * linkedid changes (incomplete: first seen mid-call). */
+typedef void (*cdr_seen_fn)(void *arg, const char *uniqueid, const char *linkedid, bool incomplete);
+void cdr_engine_on_gone(struct cdr_engine *e, cdr_gone_fn fn, void *arg);
+void cdr_engine_on_seen(struct cdr_engine *e, cdr_seen_fn fn, void *arg);
+
 /* The creation order stamp of CDRs made by the next messages. */
 void cdr_engine_set_stamp(struct cdr_engine *e, uint64_t stamp);
 

@@ -31,6 +31,7 @@ enum ev {
 	EV_BRIDGEENTER,
 	EV_BRIDGELEAVE,
 	EV_PARKEDCALL,
+	EV_TRANSFER,
 	EV_CEL,
 };
 
@@ -43,7 +44,7 @@ static const struct {
 	{ "Rename", EV_SNAPSHOT },       { "VarSet", EV_VARSET },       { "Hangup", EV_HANGUP },
 	{ "DialBegin", EV_DIALBEGIN },   { "DialState", EV_DIALSTATE }, { "DialEnd", EV_DIALEND },
 	{ "BridgeEnter", EV_BRIDGEENTER }, { "BridgeLeave", EV_BRIDGELEAVE }, { "ParkedCall", EV_PARKEDCALL },
-	{ "CEL", EV_CEL },
+	{ "BlindTransfer", EV_TRANSFER }, { "AttendedTransfer", EV_TRANSFER }, { "CEL", EV_CEL },
 };
 
 static enum ev event_kind(const char *name, size_t len)
@@ -63,7 +64,7 @@ bool cdr_feed_wants(const char *name, size_t len)
 enum twin { TW_NONE, TW_START, TW_ANSWER, TW_HANGUP, TW_ENTER, TW_EXIT };
 
 struct pending {
-	uint64_t t, stamp;
+	uint64_t t, stamp, pos;
 	size_t off;       /* into q.data: raw bytes, then the header index */
 	uint32_t raw_len, nhdr;
 	enum ev ev;
@@ -83,6 +84,9 @@ struct twin_slot {
 
 struct cdr_feed {
 	struct cdr_engine *eng;
+	struct callgroups *calls;
+	struct cdr_feed_sink sink;
+	uint64_t cur_stamp, cur_pos;
 	struct cdr_options opt;
 	bool channelvars;        /* ChanVariable headers seen: VarSet updates snapshots */
 	struct buf q;            /* event copies */
@@ -351,6 +355,8 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 	struct cdr_snapshot s, peer;
 	uint64_t t = p->t;
 	cdr_engine_set_stamp(e, p->stamp);
+	f->cur_stamp = p->stamp;
+	f->cur_pos = p->pos;
 	switch (p->ev) {
 	case EV_NEWCHANNEL:
 	case EV_NEWSTATE:
@@ -443,6 +449,12 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		cdr_engine_parked(e, &s, lot, (unsigned)hdr_int(m, "", "ParkingSpace", 0), t);
 		break;
 	}
+	case EV_TRANSFER: {
+		char uid[CDR_ID];
+		if (hdr(m, "", "TransfererUniqueid", uid, sizeof uid) || hdr(m, "", "OrigTransfererUniqueid", uid, sizeof uid))
+			callgroups_transfer(f->calls, uid);
+		break;
+	}
 	case EV_CEL: {
 		char uid[CDR_ID], ama[24];
 		if (hdr(m, "", "UniqueID", uid, sizeof uid) && hdr(m, "", "AMAFlags", ama, sizeof ama) &&
@@ -531,7 +543,7 @@ static enum twin cel_twin(const struct ami_msg *m)
 }
 
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
-		    uint64_t stamp)
+		    uint64_t stamp, uint64_t pos)
 {
 	enum ev ev = event_kind(name, len);
 	if (ev == EV_NONE)
@@ -592,6 +604,7 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 	memset(p, 0, sizeof *p);
 	p->t = t;
 	p->stamp = stamp;
+	p->pos = pos;
 	p->off = off;
 	p->raw_len = (uint32_t)m->raw_len;
 	p->nhdr = (uint32_t)m->nhdr;
@@ -609,11 +622,42 @@ void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us)
 		pop_one(f);
 }
 
-struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, cdr_emit_fn emit, void *arg)
+static void on_leg(void *arg, const struct cdr_row *r)
+{
+	struct cdr_feed *f = arg;
+	callgroups_leg(f->calls, r);
+	if (f->sink.leg)
+		f->sink.leg(f->sink.arg, r, f->cur_stamp);
+}
+
+static void on_call(void *arg, const struct call_row *c)
+{
+	struct cdr_feed *f = arg;
+	if (f->sink.call)
+		f->sink.call(f->sink.arg, c, f->cur_stamp);
+}
+
+static void on_seen(void *arg, const char *uniqueid, const char *linkedid, bool incomplete)
+{
+	struct cdr_feed *f = arg;
+	callgroups_channel(f->calls, uniqueid, linkedid, f->cur_pos, incomplete);
+}
+
+static void on_gone(void *arg, const char *uniqueid)
+{
+	struct cdr_feed *f = arg;
+	callgroups_channel_gone(f->calls, uniqueid);
+}
+
+struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, const struct cdr_feed_sink *sink)
 {
 	struct cdr_feed *f = xcalloc(1, sizeof *f);
 	f->opt = *opt;
-	f->eng = cdr_engine_new(opt, emit, arg);
+	f->sink = *sink;
+	f->eng = cdr_engine_new(opt, on_leg, f);
+	cdr_engine_on_gone(f->eng, on_gone, f);
+	cdr_engine_on_seen(f->eng, on_seen, f);
+	f->calls = callgroups_new(on_call, f);
 	f->twins = xcalloc(TWIN_SLOTS, sizeof *f->twins);
 	buf_init(&f->q, 0);
 	return f;
@@ -623,7 +667,9 @@ void cdr_feed_free(struct cdr_feed *f)
 {
 	if (!f)
 		return;
+	cdr_engine_on_gone(f->eng, NULL, NULL);
 	cdr_engine_free(f->eng);
+	callgroups_free(f->calls);
 	buf_release(&f->q);
 	free(f->fifo);
 	free(f->twins);
@@ -635,13 +681,17 @@ size_t cdr_feed_expire(struct cdr_feed *f, uint64_t idle_before_us)
 	return cdr_engine_expire(f->eng, idle_before_us);
 }
 
-uint64_t cdr_feed_oldest_stamp(const struct cdr_feed *f)
+uint64_t cdr_feed_oldest_pos(const struct cdr_feed *f)
 {
-	uint64_t oldest;
-	cdr_engine_live(f->eng, &oldest);
-	if (f->count && f->fifo[f->head].stamp < oldest)
-		oldest = f->fifo[f->head].stamp;
+	uint64_t oldest = callgroups_oldest_pos(f->calls);
+	if (f->count && f->fifo[f->head].pos < oldest)
+		oldest = f->fifo[f->head].pos;
 	return oldest;
+}
+
+uint64_t cdr_feed_done_stamp(const struct cdr_feed *f)
+{
+	return f->cur_stamp;
 }
 
 uint64_t cdr_feed_stream_time(const struct cdr_feed *f)
@@ -654,4 +704,6 @@ void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st)
 	st->events = f->events;
 	st->cel_matched = f->matched;
 	st->live = cdr_engine_live(f->eng, NULL);
+	st->open_calls = callgroups_open(f->calls);
+	st->waiting = f->count;
 }

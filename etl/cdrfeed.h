@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "ami.h"
+#include "callgroup.h"
 #include "cdrengine.h"
 
 #define FEED_WINDOW_EVENTS 512
@@ -37,16 +38,25 @@
 
 struct cdr_feed;
 
-struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, cdr_emit_fn emit, void *arg);
+/* Where finished legs and calls go.  stamp: that of the event that finished
+ * them (cdr_feed_event's stamp), so a replay can tell what it already sent. */
+struct cdr_feed_sink {
+	void (*leg)(void *arg, const struct cdr_row *r, uint64_t stamp);
+	void (*call)(void *arg, const struct call_row *c, uint64_t stamp);
+	void *arg;
+};
+
+struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, const struct cdr_feed_sink *sink);
 void cdr_feed_free(struct cdr_feed *f);
 
 /* Does the engine need this event (so the caller indexes all its headers)? */
 bool cdr_feed_wants(const char *name, size_t len);
 
 /* One event, every header indexed.  t_us: its Timestamp (or receive time);
- * stamp: a number increasing along the stream (the record's sequence). */
+ * stamp: a number increasing along the stream (the record's sequence);
+ * pos: where to start reading to see this event again (opaque, increasing). */
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t_us,
-		    uint64_t stamp);
+		    uint64_t stamp, uint64_t pos);
 
 /* Run the events that waited in the window and are older than
  * now_us - 2 * FEED_WINDOW_US (UINT64_MAX: all of them, end of input). */
@@ -56,17 +66,19 @@ void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us);
  * incomplete.  Returns how many. */
 size_t cdr_feed_expire(struct cdr_feed *f, uint64_t idle_before_us);
 
-/* The smallest stamp the engine still depends on: the first event of the
- * oldest live channel or of the window (UINT64_MAX if none).  Replaying the
- * stream from there rebuilds the same state. */
-uint64_t cdr_feed_oldest_stamp(const struct cdr_feed *f);
+/* The smallest pos the state depends on: the first event of the oldest open
+ * call or of the window (UINT64_MAX if none).  Replaying the stream from
+ * there rebuilds the same state. */
+uint64_t cdr_feed_oldest_pos(const struct cdr_feed *f);
+/* The stamp of the last event run (0 if none). */
+uint64_t cdr_feed_done_stamp(const struct cdr_feed *f);
 
 /* The newest event time seen. */
 uint64_t cdr_feed_stream_time(const struct cdr_feed *f);
 
 /* Counters. */
 struct cdr_feed_stats {
-	uint64_t events, cel_matched, live;
+	uint64_t events, cel_matched, live, open_calls, waiting;
 };
 void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st);
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "ami.h"
+#include "cdrfeed.h"
 #include "copyfmt.h"
 #include "exitcode.h"
 #include "log.h"
@@ -21,11 +22,15 @@ volatile sig_atomic_t load_stop_requested;
 
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
-	struct buf cel, ami;
+	struct buf cel, ami, cdr, call;
 	struct buf json; /* scratch for one ami_event's fields */
 	struct ami_parser full; /* full header index of kept events */
-	uint64_t events, cel_rows, ami_rows, last_seq;
+	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
+	struct seg_pos load_from;  /* records before this are in cel/ami_event already */
+	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
+	struct cdr_feed *feed;
+	int replaying;             /* the current record is before load_from */
 	int months[64]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
@@ -81,6 +86,94 @@ static void add_position(struct buf *row, const struct batch *b)
 	copy_int(row, (int64_t)b->rec.seq, '\t');
 	copy_int(row, (int64_t)b->rec.pos.segno, '\t');
 	copy_int(row, (int64_t)b->rec.pos.offset, '\n');
+}
+
+/* A record's position as one increasing number (segment files stay far
+ * below 2^40 bytes) and back. */
+static uint64_t pos_tag(struct seg_pos p)
+{
+	return p.segno << 40 | p.offset;
+}
+
+static struct seg_pos tag_pos(uint64_t t)
+{
+	return (struct seg_pos){ t >> 40, t & ((UINT64_C(1) << 40) - 1) };
+}
+
+static int pos_before(struct seg_pos a, struct seg_pos b)
+{
+	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
+}
+
+static void str_col(struct buf *r, const char *s)
+{
+	copy_text(r, s, strlen(s), '\t');
+}
+
+static void time_col(struct buf *r, uint64_t us)
+{
+	if (us)
+		copy_time_us(r, us, '\t');
+	else
+		copy_null(r, '\t');
+}
+
+/* A finished leg: a cdr row, unless an earlier run stored it already. */
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	struct batch *b = arg;
+	if (stamp <= b->written_upto)
+		return;
+	struct buf *r = &b->cdr;
+	note_month(b, x->start_us);
+	copy_time_us(r, x->start_us, '\t');
+	time_col(r, x->answer_us);
+	copy_time_us(r, x->end_us, '\t');
+	str_col(r, x->clid);
+	str_col(r, x->src);
+	str_col(r, x->dst);
+	str_col(r, x->dcontext);
+	str_col(r, x->channel);
+	str_col(r, x->dstchannel);
+	str_col(r, x->lastapp);
+	str_col(r, x->lastdata);
+	copy_int(r, x->duration, '\t');
+	copy_int(r, x->billsec, '\t');
+	str_col(r, cdr_disposition_name(x->disposition));
+	copy_int(r, x->amaflags, '\t');
+	str_col(r, x->accountcode);
+	str_col(r, x->peeraccount);
+	str_col(r, x->uniqueid);
+	str_col(r, x->linkedid);
+	str_col(r, x->userfield);
+	copy_int(r, (int64_t)x->sequence, '\t');
+	str_col(r, b->node);
+	copy_text(r, x->incomplete ? "t" : "f", 1, '\n');
+	b->legs++;
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	struct batch *b = arg;
+	if (stamp <= b->written_upto)
+		return;
+	struct buf *r = &b->call;
+	note_month(b, x->start_us);
+	str_col(r, x->call_id);
+	str_col(r, b->node);
+	copy_time_us(r, x->start_us, '\t');
+	time_col(r, x->end_us);
+	time_col(r, x->first_answer_us);
+	str_col(r, x->src);
+	str_col(r, x->dst);
+	copy_int(r, x->legs, '\t');
+	copy_int(r, x->total_billsec, '\t');
+	copy_int(r, x->duration, '\t');
+	str_col(r, x->outcome);
+	copy_int(r, x->transfers, '\t');
+	str_col(r, x->linkedids);
+	copy_text(r, x->incomplete ? "t" : "f", 1, '\n');
+	b->calls++;
 }
 
 /* The cel columns filled from CEL headers, in COPY order after eventtime. */
@@ -212,7 +305,7 @@ static int is_cel(const char *name, size_t len)
 	return len == 3 && !memcmp(name, "CEL", 3);
 }
 
-/* An event on_event() decided to keep, now with every header indexed. */
+/* An event on_event() decided to look at, now with every header indexed. */
 static int on_full_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
@@ -221,17 +314,23 @@ static int on_full_event(void *ctx, const struct ami_msg *m)
 	if (!name)
 		return 0;
 	uint64_t t = event_time_us(m, b->rec.recv_us);
-	note_month(b, t);
-	if (is_cel(name, len))
+	if (b->feed && cdr_feed_wants(name, len))
+		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
+	if (b->replaying)
+		return 0;
+	if (is_cel(name, len)) {
+		note_month(b, t);
 		add_cel(b, m, t);
-	else
+	} else if (etl_keep_event(b->cfg, name, len)) {
+		note_month(b, t);
 		add_ami_event(b, m, name, len, t);
+	}
 	return 0;
 }
 
 /* Every record: the parser indexes only the Event header, so the events
  * that stay in the segments (most of the bytes) cost no more than framing;
- * kept ones are parsed again in full. */
+ * the ones stored or run by the CDR engine are parsed again in full. */
 static int on_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
@@ -241,7 +340,8 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
-	if (!is_cel(name, len) && !etl_keep_event(b->cfg, name, len))
+	int keep = !b->replaying && (is_cel(name, len) || etl_keep_event(b->cfg, name, len));
+	if (!keep && !(b->feed && cdr_feed_wants(name, len)))
 		return 0; /* stays in the segments only */
 	ami_parser_reset(&b->full);
 	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
@@ -292,6 +392,8 @@ static void batch_init(struct batch *b, struct ami_parser *p, const struct etl_c
 	ami_parser_init(&b->full, SEG_DATA_MAX);
 	buf_init(&b->cel, 0);
 	buf_init(&b->ami, 0);
+	buf_init(&b->cdr, 0);
+	buf_init(&b->call, 0);
 	buf_init(&b->json, 0);
 	b->cfg = cfg;
 	b->node = node;
@@ -301,9 +403,65 @@ static void batch_release(struct batch *b, struct ami_parser *p)
 {
 	buf_release(&b->cel);
 	buf_release(&b->ami);
+	buf_release(&b->cdr);
+	buf_release(&b->call);
 	buf_release(&b->json);
 	ami_parser_release(&b->full);
 	ami_parser_release(p);
+}
+
+static struct cdr_options cdr_opts(const struct etl_config *cfg)
+{
+	struct cdr_options o = { cfg->cdr_unanswered != 0, cfg->cdr_congestion != 0, cfg->cdr_endbeforehexten != 0,
+				 cfg->cdr_initiatedseconds != 0 };
+	return o;
+}
+
+/* The CDR engine of a node outlives a load_once() call (--follow keeps it
+ * warm); it is dropped whenever a transaction fails, and rebuilt from the
+ * checkpoint's cdr position by the next call. */
+struct node_engine {
+	char *node;
+	struct cdr_feed *feed;
+	struct seg_pos next; /* where its input continues */
+};
+static struct node_engine *engines;
+static size_t nengines;
+
+static struct node_engine *node_engine(const char *node)
+{
+	for (size_t i = 0; i < nengines; i++)
+		if (!strcmp(engines[i].node, node))
+			return &engines[i];
+	engines = xrealloc(engines, (nengines + 1) * sizeof *engines);
+	struct node_engine *ne = &engines[nengines++];
+	memset(ne, 0, sizeof *ne);
+	ne->node = xstrdup(node);
+	return ne;
+}
+
+static void node_engine_drop(struct node_engine *ne)
+{
+	cdr_feed_free(ne->feed);
+	ne->feed = NULL;
+}
+
+void load_release(void)
+{
+	for (size_t i = 0; i < nengines; i++) {
+		node_engine_drop(&engines[i]);
+		free(engines[i].node);
+	}
+	free(engines);
+	engines = NULL;
+	nengines = 0;
+}
+
+static uint64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 /* One node: batches until the segments have nothing more. */
@@ -315,24 +473,29 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 	struct ami_parser p;
 	struct batch b;
 	batch_init(&b, &p, cfg, node);
+	struct node_engine *ne = node_engine(node);
 	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
-		char sql[512];
+		char sql[1024];
 		char *v = NULL;
-		if (pg_exec(c, "BEGIN", err, errlen) < 0) {
+		if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
+		    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) "
+			       "ON COMMIT DELETE ROWS", err, errlen) < 0) {
 			rc = pg_error_exit(c, err);
 			break;
 		}
 		char *esc = PQescapeLiteral(c, node, strlen(node));
 		snprintf(sql, sizeof sql,
-			 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE", esc);
+			 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
+			 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE", esc);
 		if (pg_query_value(c, sql, &v, err, errlen) < 0) {
 			PQfreemem(esc);
 			rc = pg_error_exit(c, err);
 			break;
 		}
-		struct seg_pos pos = { 0, 0 };
-		uint64_t last_seq = 0;
-		if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno, &pos.offset, &last_seq) != 3) {
+		struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
+		uint64_t last_seq = 0, done_seq = 0;
+		if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
+				&pos.offset, &last_seq, &cdr_pos.segno, &cdr_pos.offset, &done_seq) != 6) {
 			snprintf(err, errlen, "bad etl_checkpoint row for node %s: \"%s\"", node, v);
 			rc = EXIT_DATAERR;
 		}
@@ -341,19 +504,37 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 			PQfreemem(esc);
 			break;
 		}
+		/* a fresh engine re-reads the open calls' events first (rows they
+		 * finished before done_seq are not written twice) */
+		struct seg_pos from;
+		if (!ne->feed) {
+			struct cdr_options o = cdr_opts(cfg);
+			struct cdr_feed_sink sink = { on_leg, on_call, &b };
+			ne->feed = cdr_feed_new(&o, &sink);
+			from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
+		} else {
+			from = ne->next;
+		}
 		struct seg_reader r;
-		seg_reader_open(&r, dir, pos);
+		seg_reader_open(&r, dir, from);
 		buf_reset(&b.cel);
 		buf_reset(&b.ami);
-		b.events = b.cel_rows = b.ami_rows = 0;
+		buf_reset(&b.cdr);
+		buf_reset(&b.call);
+		b.events = b.cel_rows = b.ami_rows = b.legs = b.calls = 0;
 		b.nmonths = 0;
-		b.next = pos;
+		b.next = from;
 		b.last_seq = last_seq;
+		b.load_from = pos;
+		b.written_upto = done_seq;
+		b.feed = ne->feed;
+		uint64_t loaded = 0;
 		enum seg_status s = SEG_OK;
 		while (b.events < (uint64_t)cfg->batch_events) {
 			s = seg_reader_next(&r, &b.rec);
 			if (s != SEG_OK)
 				break;
+			b.replaying = pos_before(b.rec.pos, b.load_from);
 			ami_parser_reset(&p);
 			if (ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b) != 0 || ami_parser_pending(&p)) {
 				/* a stored record that is not one whole AMI message: keep going, say so */
@@ -361,8 +542,11 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 					 " is not a complete AMI message", node, b.rec.seq, b.rec.pos.segno, b.rec.pos.offset);
 			}
 			b.events++;
-			st->bytes += b.rec.data_len;
-			b.last_seq = b.rec.seq;
+			if (!b.replaying) {
+				loaded++;
+				st->bytes += b.rec.data_len;
+				b.last_seq = b.rec.seq;
+			}
 			b.next = b.rec.next;
 		}
 		if (s == SEG_CORRUPT || s == SEG_IOERR) {
@@ -371,11 +555,24 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 		}
 		more = s == SEG_OK;
 		seg_reader_close(&r);
-		if (b.events == 0) {
+		if (!more) {
+			/* caught up: run what waited for late twins, close lost calls */
+			cdr_feed_flush(ne->feed, wall_us());
+			uint64_t now = cdr_feed_stream_time(ne->feed);
+			if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
+				cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
+		}
+		if (b.events == 0 && !b.legs && !b.calls) {
 			PQfreemem(esc);
 			pg_exec(c, "ROLLBACK", sql, sizeof sql);
 			break;
 		}
+		struct seg_pos load_to = pos_before(b.next, pos) ? pos : b.next;
+		uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
+		struct seg_pos cdr_to = oldest == UINT64_MAX ? b.next : tag_pos(oldest);
+		uint64_t done_to = cdr_feed_done_stamp(ne->feed);
+		if (done_to < done_seq)
+			done_to = done_seq;
 		/* partitions first, then the rows, then the checkpoint: one transaction */
 		for (size_t i = 0; i < b.nmonths && rc != EXIT_SOFTWARE; i++) {
 			snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')",
@@ -388,23 +585,40 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 			       "uniqueid, linkedid, userfield, peer, extra, node, seq, segno, seg_offset) FROM STDIN",
 			    &b.cel, err, errlen) < 0 ||
 		    copy_in(c, "COPY ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, "
-			       "seg_offset) FROM STDIN", &b.ami, err, errlen) < 0)
+			       "seg_offset) FROM STDIN", &b.ami, err, errlen) < 0 ||
+		    copy_in(c, "COPY cdr (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
+			       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
+			       "uniqueid, linkedid, userfield, sequence, node, incomplete) FROM STDIN", &b.cdr, err, errlen) < 0 ||
+		    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
+			       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
+			    &b.call, err, errlen) < 0)
+			goto db_fail;
+		/* calls, and their legs learn which call they belong to: set-based */
+		if (b.calls && (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
+				pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, "
+					   "unnest(linkedids) AS linkedid FROM call_batch) k WHERE cdr.linkedid = "
+					   "k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL", err, errlen) < 0))
 			goto db_fail;
 		snprintf(sql, sizeof sql,
-			 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events) VALUES (%s, %" PRIu64 ", %" PRIu64
-			 ", %" PRIu64 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
+			 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
+			 "cdr_done_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+			 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
 			 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
-			 "updated_at = now()",
-			 esc, b.next.segno, b.next.offset, b.last_seq, b.events);
+			 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
+			 "excluded.cdr_done_seq, updated_at = now()",
+			 esc, load_to.segno, load_to.offset, b.last_seq, loaded, cdr_to.segno, cdr_to.offset, done_to);
 		if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
 			goto db_fail;
 		PQfreemem(esc);
-		st->events += b.events;
+		ne->next = b.next;
+		st->events += loaded;
 		st->cel_rows += b.cel_rows;
 		st->ami_rows += b.ami_rows;
+		st->legs += b.legs;
+		st->calls += b.calls;
 		st->batches++;
-		log_debug("node %s: committed %" PRIu64 " events up to segment %" PRIu64 " offset %" PRIu64, node, b.events,
-			  b.next.segno, b.next.offset);
+		log_debug("node %s: committed %" PRIu64 " events up to segment %" PRIu64 " offset %" PRIu64 ", %" PRIu64
+			  " legs, %" PRIu64 " calls", node, loaded, load_to.segno, load_to.offset, b.legs, b.calls);
 		continue;
 db_fail:
 		PQfreemem(esc);
@@ -412,8 +626,11 @@ db_fail:
 			char ignored[256];
 			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
 		}
+		node_engine_drop(ne);
 		rc = pg_error_exit(c, err);
 	}
+	if (rc != EXIT_OK)
+		node_engine_drop(ne);
 	batch_release(&b, &p);
 	free(dir);
 	return rc;

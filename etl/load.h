@@ -13,7 +13,7 @@
 #include "config.h"
 
 struct load_stats {
-	uint64_t events, cel_rows, ami_rows, batches, bytes;
+	uint64_t events, cel_rows, ami_rows, legs, calls, batches, bytes;
 };
 
 /* Set (from a signal handler) to stop after the current batch. */
@@ -21,6 +21,9 @@ extern volatile sig_atomic_t load_stop_requested;
 
 /* Load everything available now.  Returns an exit code; err says why. */
 int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen);
+
+/* Free the CDR engines kept between load_once() calls. */
+void load_release(void);
 
 /* Measuring aid: run the transform over the whole spool with no database;
  * with copy_dir, write the COPY rows to copy_dir/{cel,ami_event}.copy. */

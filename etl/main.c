@@ -34,8 +34,9 @@ static void usage(FILE *out)
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
 		"exactly once: the rows of each batch and the advanced checkpoint commit in\n"
-		"one transaction.  This version loads every CEL event into cel and the other\n"
-		"analytics events into ami_event; CDR legs and calls are not built yet.\n"
+		"one transaction: every CEL event into cel, the analytics events into\n"
+		"ami_event, and the CDR legs (cdr) and conversations (call) rebuilt from the\n"
+		"channel events by a re-run of Asterisk's own CDR state machine.\n"
 		"\n"
 		"commands:\n"
 		"  --once           load everything the spool holds now, then exit\n"
@@ -232,9 +233,10 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
 		return rc;
 	}
-	printf("etl: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=0 calls=0 batches=%" PRIu64
-	       " seconds=%.3f events/s=%.0f\n",
-	       st.events, st.cel_rows, st.ami_rows, st.batches, dt, dt > 0 ? (double)st.events / dt : 0.0);
+	printf("etl: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64 " calls=%" PRIu64
+	       " batches=%" PRIu64 " seconds=%.3f events/s=%.0f\n",
+	       st.events, st.cel_rows, st.ami_rows, st.legs, st.calls, st.batches, dt,
+	       dt > 0 ? (double)st.events / dt : 0.0);
 	fflush(stdout);
 	char ignored[128];
 	if (PQstatus(conn) == CONNECTION_OK)
@@ -327,6 +329,7 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
+		load_release();
 		etl_config_free(&cfg);
 		return rc;
 	}
@@ -372,6 +375,7 @@ int main(int argc, char **argv)
 			printf("schema migrated from version %d to %d\n", from, to);
 	}
 	PQfinish(conn);
+	load_release();
 	etl_config_free(&cfg);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;

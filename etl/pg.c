@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exitcode.h"
+#include "log.h"
 #include "xalloc.h"
 
 static void one_line(char *s)
@@ -12,6 +13,16 @@ static void one_line(char *s)
 	for (char *p = s; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = (p[1] ? ' ' : '\0');
+}
+
+/* Server notices ("relation already exists, skipping"...) go to the debug log. */
+static void notice(void *arg, const char *msg)
+{
+	(void)arg;
+	char buf[512];
+	snprintf(buf, sizeof buf, "%s", msg);
+	one_line(buf);
+	log_debug("postgres: %s", buf);
 }
 
 PGconn *pg_connect(const char *conninfo, const char *application, char *err, size_t errlen)
@@ -30,6 +41,7 @@ PGconn *pg_connect(const char *conninfo, const char *application, char *err, siz
 		PQfinish(c);
 		return NULL;
 	}
+	PQsetNoticeProcessor(c, notice, NULL);
 	return c;
 }
 
