@@ -342,6 +342,8 @@ struct csv_ctx {
 	int failed;
 	uint32_t line;        /* physical line being fed, 1-based */
 	uint32_t embedded_nl; /* newlines inside the current row's fields */
+	int row_open;         /* a non-blank line was fed since the last row ended */
+	uint32_t row_start;   /* the line it was on */
 	struct buf row;       /* the current row's fields, each NUL-terminated */
 	size_t off[CSV_MAX_FIELDS];
 	size_t nfields;
@@ -536,6 +538,7 @@ static void on_row(int term, void *data)
 	}
 	c->nfields = 0;
 	c->embedded_nl = 0;
+	c->row_open = 0;
 	buf_reset(&c->row);
 }
 
@@ -565,6 +568,10 @@ int rate_deck_parse(struct rate_deck *d, const char *source, const char *data, s
 	while (pos < len && !c.failed) {
 		const char *nl = memchr(data + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (data + pos)) + 1 : len - pos;
+		if (!c.row_open && !(n == 1 || (n == 2 && data[pos] == '\r' && nl))) {
+			c.row_open = 1;
+			c.row_start = c.line;
+		}
 		if (csv_parse(&p, data + pos, n, on_field, on_row, &c) != n) {
 			ctx_fail(&c, c.line, "malformed CSV: %s", csv_strerror(csv_error(&p)));
 			break;
@@ -573,8 +580,10 @@ int rate_deck_parse(struct rate_deck *d, const char *source, const char *data, s
 		if (nl && c.line < UINT32_MAX)
 			c.line++;
 	}
+	/* with CSV_STRICT_FINI this fails only for a quote still open at EOF */
 	if (!c.failed && csv_fini(&p, on_field, on_row, &c) != 0)
-		ctx_fail(&c, c.line, "malformed CSV: %s", csv_strerror(csv_error(&p)));
+		ctx_fail(&c, c.row_open ? c.row_start : c.line,
+			 "malformed CSV: a quoted field is still open at the end of the file");
 	if (!c.failed && !c.have_header)
 		ctx_fail(&c, 1, "no header row (an empty deck)");
 	if (!c.failed)

@@ -93,11 +93,12 @@ void rating_book_init(struct rating_book *b)
 	memset(b, 0, sizeof *b);
 }
 
-static void release_decks(struct rating_book_deck *v, size_t n)
+static void release_decks(struct rating_book_deck **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		rate_trie_release(&v[i].trie);
-		rate_deck_release(&v[i].deck);
+		rate_trie_release(&v[i]->trie);
+		rate_deck_release(&v[i]->deck);
+		free(v[i]);
 	}
 	free(v);
 }
@@ -109,15 +110,15 @@ void rating_book_release(struct rating_book *b)
 	memset(b, 0, sizeof *b);
 }
 
-static const struct rating_book_deck *find(const struct rating_book_deck *v, size_t n, const char *name)
+static const struct rating_book_deck *find(struct rating_book_deck *const *v, size_t n, const char *name)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strcmp(v[i].deck.name, name) == 0)
-			return &v[i];
+		if (strcmp(v[i]->deck.name, name) == 0)
+			return v[i];
 	return NULL;
 }
 
-static int add(struct rating_book_deck **v, size_t *n, const char *what, struct rate_deck *deck, char *err,
+static int add(struct rating_book_deck ***v, size_t *n, const char *what, struct rate_deck *deck, char *err,
 	       size_t errlen)
 {
 	if (!deck->name || !*deck->name)
@@ -128,10 +129,11 @@ static int add(struct rating_book_deck **v, size_t *n, const char *what, struct 
 	if (rate_trie_build(&t, deck, err, errlen))
 		return -1;
 	/* the trie points at deck->entries (heap), so moving the struct is fine */
+	struct rating_book_deck *bd = xmalloc(sizeof *bd);
+	bd->deck = *deck;
+	bd->trie = t;
 	*v = xrealloc(*v, (*n + 1) * sizeof **v);
-	(*v)[*n].deck = *deck;
-	(*v)[*n].trie = t;
-	(*n)++;
+	(*v)[(*n)++] = bd;
 	memset(deck, 0, sizeof *deck);
 	return 0;
 }

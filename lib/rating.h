@@ -73,10 +73,12 @@ struct rating_book_deck {
 	struct rate_trie trie; /* owned, borrows deck's entries */
 };
 
+/* Each deck is allocated on its own, so the trie pointers handed out stay
+ * valid while more decks are added, until rating_book_release(). */
 struct rating_book {
-	struct rating_book_deck *buy;  /* owned array; deck.name = carrier */
+	struct rating_book_deck **buy;  /* owned; deck.name = carrier */
 	size_t n_buy;
-	struct rating_book_deck *sell; /* owned array; deck.name = tenant */
+	struct rating_book_deck **sell; /* owned; deck.name = tenant */
 	size_t n_sell;
 };
 
@@ -91,7 +93,8 @@ void rating_book_release(struct rating_book *b);
  */
 int rating_book_add_buy(struct rating_book *b, struct rate_deck *deck, char *err, size_t errlen);
 int rating_book_add_sell(struct rating_book *b, struct rate_deck *deck, char *err, size_t errlen);
-/* The trie of a carrier / tenant, or NULL if the book has none. */
+/* The trie of a carrier / tenant, or NULL if the book has none; valid
+ * until the book is released. */
 const struct rate_trie *rating_book_buy(const struct rating_book *b, const char *carrier);
 const struct rate_trie *rating_book_sell(const struct rating_book *b, const char *tenant);
 
