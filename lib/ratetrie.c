@@ -17,6 +17,15 @@
 
 #include "xalloc.h"
 
+/* Set bits of every 10-bit value: a child's rank among its siblings.  A
+ * table rather than __builtin_popcount, which without -mpopcnt is a libgcc
+ * call per trie level (measured: ~6% of lookup time). */
+#define P2(n) n, n + 1, n + 1, n + 2
+#define P4(n) P2(n), P2(n + 1), P2(n + 1), P2(n + 2)
+#define P6(n) P4(n), P4(n + 1), P4(n + 1), P4(n + 2)
+#define P8(n) P6(n), P6(n + 1), P6(n + 1), P6(n + 2)
+static const uint8_t popcount10[1024] = {P8(0), P8(1), P8(1), P8(2)};
+
 struct build_node {
 	uint32_t child[10]; /* 0 = none (the root is never anyone's child) */
 	uint32_t first_entry;
@@ -103,6 +112,11 @@ int rate_trie_build(struct rate_trie *t, const struct rate_deck *d, char *err, s
 		head++;
 	}
 	t->n_nodes = b.len;
+	t->spans = xmalloc((d->n ? d->n : 1) * sizeof *t->spans);
+	for (size_t i = 0; i < d->n; i++) {
+		t->spans[i].from = d->entries[i].eff_from;
+		t->spans[i].to = d->entries[i].eff_to;
+	}
 	t->entries = d->entries;
 	t->n_entries = d->n;
 	free(order);
@@ -113,16 +127,17 @@ int rate_trie_build(struct rate_trie *t, const struct rate_deck *d, char *err, s
 void rate_trie_release(struct rate_trie *t)
 {
 	free(t->nodes);
+	free(t->spans);
 	memset(t, 0, sizeof *t);
 }
 
 static const struct rate_entry *effective(const struct rate_trie *t, const struct rate_trie_node *n,
 					  int64_t at)
 {
-	const struct rate_entry *e = t->entries + n->first_entry, *end = e + n->n_entries;
-	for (; e < end; e++)
-		if (e->eff_from <= at && at < e->eff_to)
-			return e;
+	const struct rate_trie_span *s = t->spans + n->first_entry, *end = s + n->n_entries;
+	for (; s < end; s++)
+		if (s->from <= at && at < s->to)
+			return t->entries + (s - t->spans);
 	return NULL;
 }
 
@@ -142,7 +157,7 @@ const struct rate_entry *rate_trie_lookup(const struct rate_trie *t, const char 
 		unsigned dig = (unsigned)(unsigned char)digits[i] - '0';
 		if (dig > 9 || !(n->bitmap >> dig & 1))
 			break;
-		n = &nodes[n->first_child + (unsigned)__builtin_popcount(n->bitmap & ((1u << dig) - 1))];
+		n = &nodes[n->first_child + popcount10[n->bitmap & ((1u << dig) - 1)]];
 		if (n->n_entries)
 			hit[nhit++] = n;
 	}
