@@ -77,9 +77,9 @@ int rate_deck_finish(struct rate_deck *d, const char *source, char *err, size_t 
 
 /*
  * Parse a whole CSV deck held in memory and append its rows to d, then
- * finish it.  source names the input in messages ("carrierA.csv").  On
- * failure the deck keeps whatever it had before the call plus nothing
- * valid can be assumed: release it.
+ * finish it.  source names the input in messages ("carrierA.csv").  Stops
+ * at the first error; the deck may then hold some of the rows and must not
+ * be used, only released.
  */
 int rate_deck_parse(struct rate_deck *d, const char *source, const char *data, size_t len, char *err,
 		    size_t errlen);

@@ -651,6 +651,47 @@ static void test_lcr_whatif(void **state)
 	rate_deck_release(&dc);
 }
 
+/* The example deck and worked examples of docs/rating.md, verbatim. */
+static void test_docs_example(void **state)
+{
+	(void)state;
+	static const char csv[] =
+		"prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to\n"
+		"44,United Kingdom,0.0123,,60/60,,2024-01-01,\n"
+		"447,UK mobile,0.045,0.01,30/6,3,2024-01-01,2024-07-01\n"
+		"447,UK mobile,0.040,0.01,30/6,3,2024-07-01,\n"
+		"+33 6,\"France, mobile\",0.05,,1/1,,2024-01-01T00:00:00Z,\n";
+	struct rate_deck d;
+	struct rate_trie t;
+	deck_from(&d, "carrierA", csv);
+	trie_from(&t, &d);
+	static const struct {
+		const char *num;
+		int64_t at;
+		uint32_t billsec;
+		const char *prefix;
+		int64_t cost;
+	} ex[] = {
+		{"442071234567", T0701, 61, "44", 24600},
+		{"442071234567", T0701, 0, "44", 0},
+		{"447700900123", INT64_C(1709251200), 31, "447", 37000}, /* 2024-03-01 */
+		{"447700900123", INT64_C(1709251200), 3, "447", 0},
+		{"447700900123", INT64_C(1709251200), 4, "447", 32500},
+		{"447700900123", T0701, 31, "447", 34000},
+		{"447700900123", T0701 - 1, 31, "447", 37000},
+		{"33612345678", T0701, 7, "336", 5834},
+		{"447700900123", T2024 - 1, 31, "", 0},
+	};
+	for (size_t i = 0; i < sizeof ex / sizeof ex[0]; i++) {
+		const struct rate_entry *e = rate_trie_lookup(&t, ex[i].num, strlen(ex[i].num), ex[i].at);
+		assert_string_equal(e ? e->prefix : "", ex[i].prefix);
+		if (e)
+			assert_int_equal(rate_cost(e, ex[i].billsec), ex[i].cost);
+	}
+	rate_trie_release(&t);
+	rate_deck_release(&d);
+}
+
 /* ------------------------------------------------------------ cross-check */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15u;
@@ -761,6 +802,7 @@ int main(void)
 		cmocka_unit_test(test_deck_add),
 		cmocka_unit_test(test_rate_leg),
 		cmocka_unit_test(test_lcr_whatif),
+		cmocka_unit_test(test_docs_example),
 		cmocka_unit_test(test_trie_vs_naive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
