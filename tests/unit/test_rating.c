@@ -168,7 +168,7 @@ static struct rate_entry entry(int64_t rate, int64_t fee, uint32_t a, uint32_t b
 	e.incr = b;
 	e.grace = grace;
 	e.eff_to = RATE_TIME_OPEN;
-	strcpy(e.prefix, "1");
+	memcpy(e.prefix, "1", 2);
 	e.prefix_len = 1;
 	return e;
 }
@@ -489,7 +489,7 @@ static void test_deck_add(void **state)
 	char err[256];
 	struct rate_entry e = entry(100000, 0, 60, 60, 0);
 	rate_deck_init(&d, "code");
-	strcpy(e.prefix, "44");
+	memcpy(e.prefix, "44", 3);
 	e.prefix_len = 2;
 	assert_int_equal(rate_deck_add(&d, &e, "UK", err, sizeof err), 0);
 	assert_int_equal(rate_trie_build(&t, &d, err, sizeof err), -1); /* not finished */
@@ -508,6 +508,23 @@ static void test_deck_add(void **state)
 	bad = e;
 	bad.rate_per_min = -1;
 	assert_int_equal(rate_deck_add(&d, &bad, NULL, err, sizeof err), -1);
+	/* a 20-digit prefix matches the first 20 digits of a longer number */
+	struct rate_entry l = e;
+	memcpy(l.prefix, "12345678901234567890", 21);
+	l.prefix_len = 20;
+	assert_int_equal(rate_deck_add(&d, &l, NULL, err, sizeof err), 0);
+	assert_int_equal(rate_deck_finish(&d, NULL, err, sizeof err), 0);
+	trie_from(&t, &d);
+	assert_string_equal(match(&t, "1234567890123456789012345", 0), "12345678901234567890");
+	assert_string_equal(match(&t, "1234567890123456789", 0), "");
+	rate_trie_release(&t);
+	/* an empty deck matches nothing */
+	struct rate_deck empty;
+	rate_deck_init(&empty, "empty");
+	trie_from(&t, &empty);
+	assert_string_equal(match(&t, "4420", 0), "");
+	rate_trie_release(&t);
+	rate_deck_release(&empty);
 	/* a duplicate open-ended entry overlaps */
 	assert_int_equal(rate_deck_add(&d, &e, NULL, err, sizeof err), 0);
 	assert_int_equal(rate_deck_finish(&d, NULL, err, sizeof err), -1);
