@@ -53,6 +53,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 TOOLS    := $(BUILD)/tests/tcpcopy
+TOOLS    += $(BUILD)/tests/bench-rating
 
 all: $(PROGRAMS)
 
@@ -113,6 +114,9 @@ $(BUILD)/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c $(BUILD)/.flags
 $(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/bench-rating: $(BUILD)/tests/bench/bench-rating.o $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
 
 check: test-programs
@@ -136,6 +140,7 @@ fuzz:
 bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-collector.sh
 	BUILD=$(BUILD) tests/bench/bench-etl.sh
+	$(BUILD)/tests/bench-rating
 
 clean:
 	rm -rf build build-asan build-fuzz
