@@ -52,7 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
-TOOLS    := $(BUILD)/tests/tcpcopy
+TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 
 all: $(PROGRAMS)
@@ -84,6 +84,23 @@ $(BUILD)/etl/migrations.o: $(BUILD)/etl/migrations.c $(BUILD)/.flags
 $(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# ---------------------------------------------------------------- report rendering
+# report/*.c -> $(BUILD)/libreport.a; only the report test programs (and later
+# cdrflow-report) link it, so the collector and the ETL do not pull in cairo.
+REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-ft freetype2
+REPORT_CFLAGS := $(shell $(PKG) --cflags $(REPORT_PKGS)) -Ireport
+REPORT_LIBS   := $(shell $(PKG) --libs $(REPORT_PKGS)) -lm
+REPORT_SRC    := $(wildcard report/*.c)
+REPORT_OBJ    := $(REPORT_SRC:%.c=$(BUILD)/%.o)
+
+$(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libreport.a: $(REPORT_OBJ)
+	$(AR) rcs $@ $^
+
 # ---------------------------------------------------------------- tests
 CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -100,6 +117,19 @@ $(BUILD)/tests/unit/test_etl.o: tests/unit/test_etl.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
+
+# the report writers: their own flags and libraries
+$(BUILD)/tests/test_report: $(BUILD)/tests/unit/test_report.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/report-render-demo: $(BUILD)/tests/report/report-render-demo.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
 
 # Fuzz targets built without libFuzzer: a main() that replays the corpus.
 $(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a

@@ -6,10 +6,14 @@ PACKAGES=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev
 	libyaml-dev libssl-dev liblzma-dev libpq-dev
+	# report rendering (report/): XLSX, PDF via cairo + FreeType, CSV, the PDF font
+	libxlsxwriter-dev libcairo2-dev libfreetype-dev libcsv-dev fonts-dejavu-core
 	# the private warehouse cluster (scripts/pg.sh)
 	postgresql-15 postgresql-client-15
 	# tests and tools they drive
 	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
+	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts
+	poppler-utils unzip
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

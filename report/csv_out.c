@@ -1,0 +1,198 @@
+/*
+ * csv_out.c - streamed RFC 4180 CSV: libcsv quotes, we decide what is text.
+ */
+#include "csv_out.h"
+
+#include <csv.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+/* one text cell may not exceed this once cleaned (a runaway value is an
+ * error, not an unbounded allocation) */
+#define CSV_CELL_MAX (64u << 20)
+
+struct csv_out {
+	FILE *fp;
+	struct csv_out_opts o;
+	struct rcol *cols; /* owned copy, names borrowed only during begin */
+	size_t ncols;
+	int state;         /* 0 fresh, 1 in table, 2 table done */
+	int failed;
+	char err[256];
+	struct buf cell;   /* scratch for one cleaned text cell */
+};
+
+__attribute__((format(printf, 2, 3))) static int fail(struct csv_out *w, const char *fmt, ...)
+{
+	if (!w->failed) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(w->err, sizeof w->err, fmt, ap);
+		va_end(ap);
+		w->failed = 1;
+	}
+	return -1;
+}
+
+struct csv_out *csv_out_new(FILE *fp, const struct csv_out_opts *opts)
+{
+	struct csv_out *w = xcalloc(1, sizeof *w);
+	w->fp = fp;
+	if (opts)
+		w->o = *opts;
+	buf_init(&w->cell, CSV_CELL_MAX);
+	return w;
+}
+
+static int put_text(FILE *fp, struct buf *cell, const char *s, int raw)
+{
+	buf_reset(cell);
+	if (!raw && rtext_needs_guard(s) && buf_puts(cell, "'") < 0)
+		return -2;
+	if (rtext_clean(cell, s, 0, 0) < 0)
+		return -2;
+	return csv_fwrite(fp, cell->data, cell->len) == 0 ? 0 : -1;
+}
+
+int csv_out_text_field(FILE *fp, const char *s, int raw)
+{
+	struct buf b;
+	buf_init(&b, CSV_CELL_MAX);
+	int rc = put_text(fp, &b, s, raw);
+	buf_release(&b);
+	return rc == 0 ? 0 : -1;
+}
+
+static int write_error(struct csv_out *w)
+{
+	return fail(w, "cannot write CSV: %s", errno ? strerror(errno) : "I/O error");
+}
+
+int csv_out_table_begin(struct csv_out *w, const char *title, const struct rcol *cols, size_t ncols)
+{
+	(void)title; /* a CSV file has no place for it: the file name carries it */
+	if (w->failed)
+		return -1;
+	if (w->state != 0)
+		return fail(w, "a CSV file holds one table");
+	if (ncols == 0)
+		return fail(w, "a table needs at least one column");
+	w->cols = xcalloc(ncols, sizeof *w->cols);
+	memcpy(w->cols, cols, ncols * sizeof *cols);
+	for (size_t i = 0; i < ncols; i++)
+		w->cols[i].name = NULL; /* borrowed: not kept */
+	w->ncols = ncols;
+	w->state = 1;
+	errno = 0;
+	if (w->o.bom && fputs("\xEF\xBB\xBF", w->fp) == EOF)
+		return write_error(w);
+	for (size_t i = 0; i < ncols; i++) {
+		if (i && putc(',', w->fp) == EOF)
+			return write_error(w);
+		int rc = put_text(w->fp, &w->cell, cols[i].name ? cols[i].name : "", w->o.raw_text);
+		if (rc == -2)
+			return fail(w, "column name %zu is too long", i);
+		if (rc < 0)
+			return write_error(w);
+	}
+	if (fputs("\r\n", w->fp) == EOF)
+		return write_error(w);
+	return 0;
+}
+
+int csv_out_table_row(struct csv_out *w, const struct rval *vals)
+{
+	char num[RVAL_NUMTEXT_MAX];
+	if (w->failed)
+		return -1;
+	if (w->state != 1)
+		return fail(w, "row outside a table");
+	errno = 0;
+	for (size_t i = 0; i < w->ncols; i++) {
+		if (i && putc(',', w->fp) == EOF)
+			return write_error(w);
+		if (vals[i].null)
+			continue;
+		if (w->cols[i].type == RCOL_TEXT) {
+			int rc = put_text(w->fp, &w->cell, vals[i].s, w->o.raw_text);
+			if (rc == -2)
+				return fail(w, "text cell in column %zu is over %u bytes", i, CSV_CELL_MAX);
+			if (rc < 0)
+				return write_error(w);
+		} else {
+			size_t n = rval_format(&w->cols[i], &vals[i], RFMT_PLAIN, num, sizeof num);
+			if (fwrite(num, 1, n, w->fp) != n)
+				return write_error(w);
+		}
+	}
+	if (fputs("\r\n", w->fp) == EOF)
+		return write_error(w);
+	return 0;
+}
+
+int csv_out_table_end(struct csv_out *w)
+{
+	if (w->failed)
+		return -1;
+	if (w->state != 1)
+		return fail(w, "table_end without table_begin");
+	w->state = 2;
+	return 0;
+}
+
+const char *csv_out_error(const struct csv_out *w)
+{
+	return w->failed ? w->err : "";
+}
+
+int csv_out_close(struct csv_out *w, char *err, size_t errlen)
+{
+	if (!w)
+		return 0;
+	errno = 0;
+	if (fflush(w->fp) == EOF || ferror(w->fp))
+		write_error(w);
+	int rc = w->failed ? -1 : 0;
+	if (rc && err && errlen)
+		snprintf(err, errlen, "%s", w->err);
+	buf_release(&w->cell);
+	free(w->cols);
+	free(w);
+	return rc;
+}
+
+/* ------------------------------------------------------------- rsink glue */
+
+static int s_kpis(void *w, const struct rkpi *k, size_t n)
+{
+	(void)k;
+	(void)n;
+	return ((struct csv_out *)w)->failed ? -1 : 0;
+}
+
+static int s_chart(void *w, const struct rchart *c, const struct rmem *m)
+{
+	(void)c;
+	(void)m;
+	return ((struct csv_out *)w)->failed ? -1 : 0;
+}
+
+static int s_begin(void *w, const char *t, const struct rcol *c, size_t n) { return csv_out_table_begin(w, t, c, n); }
+static int s_row(void *w, const struct rval *v) { return csv_out_table_row(w, v); }
+static int s_end(void *w) { return csv_out_table_end(w); }
+static const char *s_error(void *w) { return csv_out_error(w); }
+static int s_close(void *w, char *err, size_t errlen) { return csv_out_close(w, err, errlen); }
+
+static const struct rsink_ops csv_ops = {
+	"csv", s_kpis, s_chart, s_begin, s_row, s_end, s_error, s_close,
+};
+
+struct rsink csv_out_sink(struct csv_out *w)
+{
+	struct rsink s = { &csv_ops, w };
+	return s;
+}

@@ -1,0 +1,345 @@
+/*
+ * table.c - value formatting, UTF-8 hygiene and the bounded in-memory table.
+ */
+#include "table.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xalloc.h"
+
+static const uint64_t pow10u[] = { 1, 10, 100, 1000, 10000, 100000, 1000000 };
+
+static int clamp_scale(int s)
+{
+	return s < 0 ? 0 : s > RCOL_MAX_SCALE ? RCOL_MAX_SCALE : s;
+}
+
+/* micro-units rounded half away from zero to `scale` decimals, in unsigned
+ * arithmetic so INT64_MIN works too */
+static size_t fmt_money(int64_t micro, int scale, char *out, size_t n)
+{
+	int neg = micro < 0;
+	uint64_t a = neg ? (uint64_t)0 - (uint64_t)micro : (uint64_t)micro;
+	uint64_t div = pow10u[RCOL_MAX_SCALE - scale];
+	uint64_t q = a / div, r = a % div;
+	if (r * 2 >= div)
+		q++;
+	int len;
+	if (scale == 0)
+		len = snprintf(out, n, "%s%" PRIu64, neg && q ? "-" : "", q);
+	else
+		len = snprintf(out, n, "%s%" PRIu64 ".%0*" PRIu64, neg && q ? "-" : "", q / pow10u[scale], scale,
+			       q % pow10u[scale]);
+	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+}
+
+static size_t fmt_fixed(double d, int scale, const char *suffix, char *out, size_t n)
+{
+	if (!isfinite(d))
+		d = 0.0; /* NaN/inf have no spreadsheet form: documented as 0 */
+	int len = snprintf(out, n, "%.*f%s", scale, d, suffix);
+	/* "-0.00" is 0 to a reader and must not differ between formats */
+	if (len > 0 && out[0] == '-' && strspn(out + 1, "0.") == strlen(out + 1) - strlen(suffix)) {
+		memmove(out, out + 1, (size_t)len);
+		len--;
+	}
+	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+}
+
+static size_t fmt_timestamp(int64_t us, char *out, size_t n)
+{
+	int64_t sec = us / 1000000;
+	if (us % 1000000 < 0)
+		sec--; /* floor, not truncation toward zero */
+	time_t t = (time_t)sec;
+	struct tm tm;
+	if (gmtime_r(&t, &tm) == NULL)
+		return (size_t)snprintf(out, n, "%s", "");
+	size_t len = strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
+	if (len == 0 && n)
+		out[0] = '\0';
+	return len;
+}
+
+static size_t fmt_duration(int64_t s, enum rfmt f, char *out, size_t n)
+{
+	int len;
+	if (f == RFMT_PLAIN) {
+		len = snprintf(out, n, "%" PRId64, s);
+	} else {
+		uint64_t a = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
+		len = snprintf(out, n, "%s%" PRIu64 ":%02u:%02u", s < 0 ? "-" : "", a / 3600,
+			       (unsigned)(a / 60 % 60), (unsigned)(a % 60));
+	}
+	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+}
+
+size_t rval_format(const struct rcol *c, const struct rval *v, enum rfmt f, char *out, size_t n)
+{
+	if (n == 0)
+		return 0;
+	out[0] = '\0';
+	if (v->null)
+		return 0;
+	int scale = clamp_scale(c->scale);
+	int len;
+	switch (c->type) {
+	case RCOL_TEXT: {
+		size_t l = v->s ? strlen(v->s) : 0;
+		if (l >= n)
+			l = n - 1;
+		if (l)
+			memcpy(out, v->s, l);
+		out[l] = '\0';
+		return l;
+	}
+	case RCOL_INT:
+		len = snprintf(out, n, "%" PRId64, v->i);
+		return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+	case RCOL_MONEY:
+		return fmt_money(v->i, scale, out, n);
+	case RCOL_DECIMAL:
+		return fmt_fixed(v->d, scale, "", out, n);
+	case RCOL_PERCENT:
+		return fmt_fixed(v->d * 100.0, scale, f == RFMT_DISPLAY ? "%" : "", out, n);
+	case RCOL_TIMESTAMP:
+		return fmt_timestamp(v->i, out, n);
+	case RCOL_DURATION:
+		return fmt_duration(v->i, f, out, n);
+	}
+	return 0;
+}
+
+double rval_number(const struct rcol *c, const struct rval *v)
+{
+	char t[RVAL_NUMTEXT_MAX];
+	if (v->null)
+		return 0.0;
+	switch (c->type) {
+	case RCOL_TEXT:
+		return 0.0;
+	case RCOL_INT:
+		return (double)v->i;
+	case RCOL_DURATION:
+		return (double)v->i / 86400.0;
+	case RCOL_TIMESTAMP: {
+		int64_t sec = v->i / 1000000;
+		if (v->i % 1000000 < 0)
+			sec--;
+		return (double)sec;
+	}
+	case RCOL_PERCENT:
+		rval_format(c, v, RFMT_PLAIN, t, sizeof t);
+		return strtod(t, NULL) / 100.0;
+	case RCOL_MONEY:
+	case RCOL_DECIMAL:
+		rval_format(c, v, RFMT_PLAIN, t, sizeof t);
+		return strtod(t, NULL);
+	}
+	return 0.0;
+}
+
+double rval_chart_number(const struct rcol *c, const struct rval *v)
+{
+	if (c->type == RCOL_DURATION)
+		return v->null ? 0.0 : (double)v->i;
+	if (c->type == RCOL_PERCENT) {
+		char t[RVAL_NUMTEXT_MAX];
+		if (v->null)
+			return 0.0;
+		rval_format(c, v, RFMT_PLAIN, t, sizeof t);
+		return strtod(t, NULL); /* percentage points, as labelled */
+	}
+	return rval_number(c, v);
+}
+
+int rcol_is_numeric(enum rcol_type t)
+{
+	return t == RCOL_INT || t == RCOL_MONEY || t == RCOL_DECIMAL || t == RCOL_DURATION || t == RCOL_PERCENT;
+}
+
+const char *rcol_type_name(enum rcol_type t)
+{
+	switch (t) {
+	case RCOL_TEXT: return "text";
+	case RCOL_INT: return "int";
+	case RCOL_MONEY: return "money";
+	case RCOL_DECIMAL: return "decimal";
+	case RCOL_TIMESTAMP: return "timestamp";
+	case RCOL_DURATION: return "duration";
+	case RCOL_PERCENT: return "percent";
+	}
+	return "?";
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 if invalid.
+ * Rejects overlongs, surrogates and code points over U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p)
+{
+	unsigned c = p[0];
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		return (p[1] & 0xC0) == 0x80 ? 2 : 0;
+	if (c >= 0xE0 && c <= 0xEF) {
+		unsigned lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 ? 3 : 0;
+	}
+	if (c >= 0xF0 && c <= 0xF4) {
+		unsigned lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
+		return p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80 ? 4 : 0;
+	}
+	return 0;
+}
+
+long rtext_clean(struct buf *out, const char *s, size_t maxbytes, unsigned flags)
+{
+	static const char repl[] = "\xEF\xBF\xBD";
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t used = 0;
+	long chars = 0;
+	while (*p) {
+		size_t k = utf8_seq(p); /* reads at most up to the NUL: p[i] is checked in order */
+		const char *src = (const char *)p;
+		size_t outk = k, adv = k;
+		char sp = ' ';
+		if (k == 0) {
+			src = repl;
+			outk = 3;
+			adv = 1;
+		} else if ((flags & RTEXT_NO_CTRL) && k == 1 && (*p < 0x20 || *p == 0x7F)) {
+			src = &sp;
+		}
+		if (maxbytes && used + outk > maxbytes)
+			break;
+		if (buf_append(out, src, outk) < 0)
+			return -1;
+		used += outk;
+		chars++;
+		p += adv;
+	}
+	return chars;
+}
+
+size_t utf8_chars(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p & 0xC0) != 0x80)
+			n++;
+	return n;
+}
+
+int rtext_needs_guard(const char *s)
+{
+	return s && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+}
+
+/* ------------------------------------------------------------- rmem */
+
+int rmem_init(struct rmem *m, const struct rcol *cols, size_t ncols, size_t max_rows)
+{
+	memset(m, 0, sizeof *m);
+	if (ncols == 0 || ncols > RMEM_MAX_COLS || max_rows == 0)
+		return -1;
+	m->cols = xcalloc(ncols, sizeof *m->cols);
+	for (size_t i = 0; i < ncols; i++) {
+		m->cols[i] = cols[i];
+		m->cols[i].name = xstrdup(cols[i].name ? cols[i].name : "");
+		m->cols[i].scale = clamp_scale(cols[i].scale);
+	}
+	m->ncols = ncols;
+	m->max_rows = max_rows;
+	return 0;
+}
+
+int rmem_push(struct rmem *m, const struct rval *vals)
+{
+	if (m->nrows >= m->max_rows)
+		return -1;
+	m->vals = xrealloc(m->vals, (m->nrows + 1) * m->ncols * sizeof *m->vals);
+	struct rval *row = m->vals + m->nrows * m->ncols;
+	for (size_t i = 0; i < m->ncols; i++) {
+		row[i] = vals[i];
+		row[i].s = NULL;
+		if (m->cols[i].type == RCOL_TEXT && !vals[i].null) {
+			struct buf b;
+			buf_init(&b, 0);
+			rtext_clean(&b, vals[i].s, RMEM_TEXT_MAX, 0);
+			row[i].s = buf_detach(&b, NULL);
+		}
+	}
+	m->nrows++;
+	return 0;
+}
+
+const struct rval *rmem_row(const struct rmem *m, size_t row)
+{
+	return row < m->nrows ? m->vals + row * m->ncols : NULL;
+}
+
+void rmem_release(struct rmem *m)
+{
+	for (size_t r = 0; r < m->nrows; r++)
+		for (size_t c = 0; c < m->ncols; c++)
+			free((char *)m->vals[r * m->ncols + c].s);
+	for (size_t c = 0; c < m->ncols; c++)
+		free((char *)m->cols[c].name);
+	free(m->vals);
+	free(m->cols);
+	memset(m, 0, sizeof *m);
+}
+
+/* ------------------------------------------------------------- charts */
+
+const char *rchart_kind_name(enum rchart_kind k)
+{
+	switch (k) {
+	case RCHART_BAR: return "bar";
+	case RCHART_LINE: return "line";
+	case RCHART_STACKED: return "stacked";
+	case RCHART_DONUT: return "donut";
+	}
+	return "?";
+}
+
+int rchart_check(const struct rchart *c, const struct rmem *m, char *err, size_t errlen)
+{
+	if (c->cat_col >= m->ncols) {
+		snprintf(err, errlen, "chart \"%s\": category column %zu out of range", c->title ? c->title : "",
+			 c->cat_col);
+		return -1;
+	}
+	if (c->nseries == 0 || c->nseries > RCHART_MAX_SERIES) {
+		snprintf(err, errlen, "chart \"%s\": needs 1 to %d series", c->title ? c->title : "",
+			 RCHART_MAX_SERIES);
+		return -1;
+	}
+	for (size_t i = 0; i < c->nseries; i++) {
+		size_t k = c->series_cols[i];
+		if (k >= m->ncols || !rcol_is_numeric(m->cols[k].type)) {
+			snprintf(err, errlen, "chart \"%s\": series %zu is not a numeric column", c->title ? c->title : "", i);
+			return -1;
+		}
+	}
+	if (m->nrows == 0 || m->nrows > RCHART_MAX_CATS) {
+		snprintf(err, errlen, "chart \"%s\": needs 1 to %d categories, has %zu", c->title ? c->title : "",
+			 RCHART_MAX_CATS, m->nrows);
+		return -1;
+	}
+	if (c->kind == RCHART_DONUT) {
+		const struct rcol *sc = &m->cols[c->series_cols[0]];
+		for (size_t r = 0; r < m->nrows; r++)
+			if (rval_chart_number(sc, &rmem_row(m, r)[c->series_cols[0]]) < 0) {
+				snprintf(err, errlen, "chart \"%s\": a donut cannot show negative values",
+					 c->title ? c->title : "");
+				return -1;
+			}
+	}
+	return 0;
+}
