@@ -23,6 +23,8 @@ const struct cfg_key etl_keys[] = {
 	{ "cdr.initiatedseconds", CFG_BOOL, E(cdr_initiatedseconds), "no", 0, 0, NULL, "cdr.conf initiatedseconds", 0, NULL, 0, 0 },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "report", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
+	{ "fraud", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },      /* fraudcfg.c checks it */
+	{ "alerts", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },     /* fraudcfg.c checks it */
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
 };
 #undef E

@@ -479,6 +479,8 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 		char *v = NULL;
 		if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
 		    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) "
+			       "ON COMMIT DELETE ROWS", err, errlen) < 0 ||
+		    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) "
 			       "ON COMMIT DELETE ROWS", err, errlen) < 0) {
 			rc = pg_error_exit(c, err);
 			break;
@@ -586,18 +588,25 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 			    &b.cel, err, errlen) < 0 ||
 		    copy_in(c, "COPY ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, "
 			       "seg_offset) FROM STDIN", &b.ami, err, errlen) < 0 ||
-		    copy_in(c, "COPY cdr (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
+		    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
 			       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
 			       "uniqueid, linkedid, userfield, sequence, node, incomplete) FROM STDIN", &b.cdr, err, errlen) < 0 ||
 		    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
 			       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
 			    &b.call, err, errlen) < 0)
 			goto db_fail;
-		/* calls, and their legs learn which call they belong to: set-based */
+		/* legs and calls go through the batch tables the analytics steps read;
+		 * legs learn which call they belong to: all set-based */
+		if (b.legs && pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+			goto db_fail;
 		if (b.calls && (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 				pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, "
 					   "unnest(linkedids) AS linkedid FROM call_batch) k WHERE cdr.linkedid = "
 					   "k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL", err, errlen) < 0))
+			goto db_fail;
+		snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, last_seq,
+			 b.last_seq);
+		if (pg_exec(c, sql, err, errlen) < 0)
 			goto db_fail;
 		snprintf(sql, sizeof sql,
 			 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
