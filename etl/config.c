@@ -6,6 +6,50 @@
 #include "exitcode.h"
 #include "log.h"
 
+#define R(f) offsetof(struct tenant_rule, f)
+static const struct cfg_key tenant_rule_keys[] = {
+	{ "tenant", CFG_STRING, R(tenant), NULL, 0, 0, NULL, "the tenant this rule assigns", CFG_REQUIRED, NULL, 0, 0 },
+	{ "accountcode", CFG_STRING, R(accountcode), NULL, 0, 0, NULL, "glob on the leg's accountcode", 0, NULL, 0, 0 },
+	{ "context", CFG_STRING, R(context), NULL, 0, 0, NULL, "glob on the leg's dcontext", 0, NULL, 0, 0 },
+	{ "channel", CFG_STRING, R(channel), NULL, 0, 0, NULL, "glob on the leg's channel or dstchannel", 0, NULL, 0, 0 },
+	{ "did", CFG_STRING, R(did), NULL, 0, 0, NULL, "glob on the leg's dst, as dialled or E.164", 0, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef R
+#define A(f) offsetof(struct tenant_allowance, f)
+static const struct cfg_key allowance_keys[] = {
+	{ "tenant", CFG_STRING, A(tenant), NULL, 0, 0, NULL, "tenant", CFG_REQUIRED, NULL, 0, 0 },
+	{ "minutes", CFG_INT, A(minutes), NULL, 0, INT64_C(1000000000), NULL, "minutes per calendar month", CFG_REQUIRED, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef A
+#define P(f) offsetof(struct number_plan, f)
+static const struct cfg_key plan_keys[] = {
+	{ "tenant", CFG_STRING, P(tenant), "", 0, 0, NULL, "tenant this plan is for (empty: every other tenant)", 0, NULL, 0, 0 },
+	{ "country_code", CFG_STRING, P(country_code), NULL, 0, 0, NULL, "country calling code, e.g. 44", CFG_REQUIRED, NULL, 0, 0 },
+	{ "national_prefix", CFG_STRING, P(national_prefix), "0", 0, 0, NULL, "trunk prefix of national numbers", 0, NULL, 0, 0 },
+	{ "international_prefix", CFG_STRING, P(international_prefix), "00", 0, 0, NULL, "international access prefix (00, 011)", 0, NULL, 0, 0 },
+	{ "strip_prefixes", CFG_STRING, P(strip_prefixes), NULL, 0, 0, NULL, "comma-separated tech prefixes removed first (e.g. 9 for an outside line)", 0, NULL, 0, 0 },
+	{ "min_length", CFG_INT, P(min_length), "7", 1, 15, NULL, "shorter digit strings are extensions, not numbers", 0, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef P
+#define B(f) offsetof(struct carrier_deck, f)
+static const struct cfg_key carrier_keys[] = {
+	{ "carrier", CFG_STRING, B(carrier), NULL, 0, 0, NULL, "carrier name", CFG_REQUIRED, NULL, 0, 0 },
+	{ "deck", CFG_STRING, B(deck), NULL, 0, 0, NULL, "rate deck CSV (docs/rating.md)", CFG_REQUIRED, NULL, 0, 0 },
+	{ "trunk", CFG_STRING, B(trunk), NULL, 0, 0, NULL, "glob on dstchannel: legs leaving by this carrier", CFG_REQUIRED, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef B
+#define S(f) offsetof(struct tenant_deck, f)
+static const struct cfg_key sell_keys[] = {
+	{ "tenant", CFG_STRING, S(tenant), NULL, 0, 0, NULL, "tenant", CFG_REQUIRED, NULL, 0, 0 },
+	{ "deck", CFG_STRING, S(deck), NULL, 0, 0, NULL, "rate deck CSV the tenant is charged by", CFG_REQUIRED, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef S
+
 #define E(f) offsetof(struct etl_config, f)
 const struct cfg_key etl_keys[] = {
 	{ "spool", CFG_STRING, E(spool), "/var/spool/cdrflow", 0, 0, NULL, "the collector's spool directory", 0, NULL, 0, 0 },
@@ -21,7 +65,15 @@ const struct cfg_key etl_keys[] = {
 	{ "cdr.congestion", CFG_BOOL, E(cdr_congestion), "no", 0, 0, NULL, "cdr.conf congestion", 0, NULL, 0, 0 },
 	{ "cdr.endbeforehexten", CFG_BOOL, E(cdr_endbeforehexten), "yes", 0, 0, NULL, "cdr.conf endbeforehexten", 0, NULL, 0, 0 },
 	{ "cdr.initiatedseconds", CFG_BOOL, E(cdr_initiatedseconds), "no", 0, 0, NULL, "cdr.conf initiatedseconds", 0, NULL, 0, 0 },
+	{ "tenants.default", CFG_STRING, E(tenant_default), NULL, 0, 0, NULL, "tenant of legs no rule matches (empty: none)", 0, NULL, 0, 0 },
+	{ "tenants.rules", CFG_LIST, E(tenant_rules), NULL, 0, 0, NULL, "tenant assignment rules, first match wins", 0, tenant_rule_keys, sizeof(struct tenant_rule), E(n_tenant_rules) },
+	{ "tenants.allowances", CFG_LIST, E(allowances), NULL, 0, 0, NULL, "minutes per tenant per calendar month", 0, allowance_keys, sizeof(struct tenant_allowance), E(n_allowances) },
+	{ "tenants.trunks", CFG_STRING, E(trunks), NULL, 0, 0, NULL, "comma-separated globs of trunk channels (decides direction)", 0, NULL, 0, 0 },
+	{ "numbering", CFG_LIST, E(plans), NULL, 0, 0, NULL, "numbering plans: how numbers become E.164", 0, plan_keys, sizeof(struct number_plan), E(n_plans) },
+	{ "rating.buy", CFG_LIST, E(carriers), NULL, 0, 0, NULL, "carrier rate decks (cost)", 0, carrier_keys, sizeof(struct carrier_deck), E(n_carriers) },
+	{ "rating.sell", CFG_LIST, E(sells), NULL, 0, 0, NULL, "tenant rate decks (price)", 0, sell_keys, sizeof(struct tenant_deck), E(n_sells) },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
+	{ "delivery", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "report", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "fraud", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },      /* fraudcfg.c checks it */
 	{ "alerts", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },     /* fraudcfg.c checks it */

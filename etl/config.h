@@ -9,6 +9,44 @@
 
 #include "cfg.h"
 
+/* tenants.rules[]: the first rule whose given fields all match names the tenant */
+struct tenant_rule {
+	char *tenant;
+	char *accountcode; /* glob on the leg's accountcode (Party A) */
+	char *context;     /* glob on dcontext */
+	char *channel;     /* glob on channel or dstchannel (trunk or extension) */
+	char *did;         /* glob on dst, as dialled or as E.164 */
+};
+
+/* tenants.allowances[]: prepaid-style minutes per billing month */
+struct tenant_allowance {
+	char *tenant;
+	int64_t minutes;
+};
+
+/* numbering[]: how a tenant's numbers become E.164 ("" = every other tenant) */
+struct number_plan {
+	char *tenant;
+	char *country_code;         /* e.g. 44 */
+	char *national_prefix;      /* e.g. 0 */
+	char *international_prefix; /* e.g. 00 or 011 */
+	char *strip_prefixes;       /* comma-separated tech prefixes removed first, e.g. 9 */
+	int64_t min_length;         /* shorter digit strings are extensions, not numbers */
+};
+
+/* rating.buy[]: a carrier's deck and the trunk(s) its traffic leaves by */
+struct carrier_deck {
+	char *carrier;
+	char *deck;  /* CSV file (docs/rating.md) */
+	char *trunk; /* glob on dstchannel, e.g. SIP/carrierX-* */
+};
+
+/* rating.sell[]: a tenant's price list */
+struct tenant_deck {
+	char *tenant;
+	char *deck;
+};
+
 struct etl_config {
 	char *spool;
 	char *log_level;
@@ -24,6 +62,19 @@ struct etl_config {
 	int cdr_congestion;
 	int cdr_endbeforehexten;
 	int cdr_initiatedseconds;
+	/* tenants, numbers, rating (legclass.c) */
+	char *tenant_default;
+	struct tenant_rule *tenant_rules;
+	size_t n_tenant_rules;
+	struct tenant_allowance *allowances;
+	size_t n_allowances;
+	char *trunks; /* comma-separated globs: channels that are trunks (direction) */
+	struct number_plan *plans;
+	size_t n_plans;
+	struct carrier_deck *carriers;
+	size_t n_carriers;
+	struct tenant_deck *sells;
+	size_t n_sells;
 };
 
 extern const struct cfg_key etl_keys[];

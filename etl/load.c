@@ -12,6 +12,7 @@
 #include "cdrfeed.h"
 #include "copyfmt.h"
 #include "exitcode.h"
+#include "legclass.h"
 #include "log.h"
 #include "pg.h"
 #include "segment.h"
@@ -30,6 +31,7 @@ struct batch {
 	struct seg_pos load_from;  /* records before this are in cel/ami_event already */
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
+	const struct legclass *lc;
 	int replaying;             /* the current record is before load_from */
 	int months[64]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
@@ -110,6 +112,22 @@ static void str_col(struct buf *r, const char *s)
 	copy_text(r, s, strlen(s), '\t');
 }
 
+static void opt_col(struct buf *r, const char *s)
+{
+	if (s)
+		copy_text(r, s, strlen(s), '\t');
+	else
+		copy_null(r, '\t');
+}
+
+static void money_col(struct buf *r, bool has, int64_t v)
+{
+	if (has)
+		copy_int(r, v, '\t');
+	else
+		copy_null(r, '\t');
+}
+
 static void time_col(struct buf *r, uint64_t us)
 {
 	if (us)
@@ -148,7 +166,23 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	str_col(r, x->userfield);
 	copy_int(r, (int64_t)x->sequence, '\t');
 	str_col(r, b->node);
-	copy_text(r, x->incomplete ? "t" : "f", 1, '\n');
+	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
+	struct leg_extra e;
+	legclass_apply(b->lc, x, &e);
+	opt_col(r, e.tenant);
+	str_col(r, e.direction);
+	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
+	opt_col(r, e.dst_e164[0] ? e.dst_e164 : NULL);
+	opt_col(r, e.carrier);
+	opt_col(r, e.rate_status);
+	money_col(r, e.has_buy, e.buy);
+	money_col(r, e.has_sell, e.sell);
+	money_col(r, e.has_margin, e.margin);
+	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
+	if (e.sell_prefix[0])
+		copy_text(r, e.sell_prefix, strlen(e.sell_prefix), '\n');
+	else
+		copy_null(r, '\n');
 	b->legs++;
 }
 
@@ -465,8 +499,8 @@ static uint64_t wall_us(void)
 }
 
 /* One node: batches until the segments have nothing more. */
-static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, struct load_stats *st,
-		     char *err, size_t errlen)
+static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const char *node,
+		     struct load_stats *st, char *err, size_t errlen)
 {
 	char *dir = xasprintf("%s/%s", cfg->spool, node);
 	int rc = EXIT_OK;
@@ -474,6 +508,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 	struct batch b;
 	batch_init(&b, &p, cfg, node);
 	struct node_engine *ne = node_engine(node);
+	b.lc = lc;
 	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
 		char sql[1024];
 		char *v = NULL;
@@ -590,7 +625,9 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 			       "seg_offset) FROM STDIN", &b.ami, err, errlen) < 0 ||
 		    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
 			       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
-			       "uniqueid, linkedid, userfield, sequence, node, incomplete) FROM STDIN", &b.cdr, err, errlen) < 0 ||
+			       "uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, "
+			       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
+			       "FROM STDIN", &b.cdr, err, errlen) < 0 ||
 		    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
 			       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
 			    &b.call, err, errlen) < 0)
@@ -602,7 +639,16 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const char *node, 
 		if (b.calls && (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 				pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, "
 					   "unnest(linkedids) AS linkedid FROM call_batch) k WHERE cdr.linkedid = "
-					   "k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL", err, errlen) < 0))
+					   "k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL", err, errlen) < 0 ||
+				pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
+					   "sell_cost = k.sell FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
+					   "l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
+					   "bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
+					   "'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
+					   "ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell "
+					   "FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
+					   "BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
+					   "call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
 			goto db_fail;
 		snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, last_seq,
 			 b.last_seq);
@@ -647,13 +693,18 @@ db_fail:
 
 /* The transform alone, for measuring: every record of a node into COPY rows,
  * no database.  Rows go to the out files when given, else are dropped. */
-static int transform_node(const struct etl_config *cfg, const char *node, FILE *cel_out, FILE *ami_out,
-			  struct load_stats *st, char *err, size_t errlen)
+static int transform_node(const struct etl_config *cfg, const struct legclass *lc, const char *node, FILE *cel_out,
+			  FILE *ami_out, struct load_stats *st, char *err, size_t errlen)
 {
 	char *dir = xasprintf("%s/%s", cfg->spool, node);
 	struct ami_parser p;
 	struct batch b;
 	batch_init(&b, &p, cfg, node);
+	/* the CDR engine too, so the measure is the whole transform */
+	struct cdr_options o = cdr_opts(cfg);
+	struct cdr_feed_sink sink = { on_leg, on_call, &b };
+	b.feed = cdr_feed_new(&o, &sink);
+	b.lc = lc;
 	struct seg_reader r;
 	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
 	enum seg_status s;
@@ -663,7 +714,7 @@ static int transform_node(const struct etl_config *cfg, const char *node, FILE *
 		ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
 		st->events++;
 		st->bytes += b.rec.data_len;
-		if (b.cel.len + b.ami.len >= (4u << 20)) {
+		if (b.cel.len + b.ami.len + b.cdr.len + b.call.len >= (4u << 20)) {
 			if ((cel_out && fwrite(b.cel.data, 1, b.cel.len, cel_out) != b.cel.len) ||
 			    (ami_out && fwrite(b.ami.data, 1, b.ami.len, ami_out) != b.ami.len)) {
 				snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
@@ -672,8 +723,11 @@ static int transform_node(const struct etl_config *cfg, const char *node, FILE *
 			}
 			buf_reset(&b.cel);
 			buf_reset(&b.ami);
+			buf_reset(&b.cdr);
+			buf_reset(&b.call);
 		}
 	}
+	cdr_feed_flush(b.feed, UINT64_MAX);
 	if (rc == EXIT_OK && (s == SEG_CORRUPT || s == SEG_IOERR)) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
@@ -685,13 +739,16 @@ static int transform_node(const struct etl_config *cfg, const char *node, FILE *
 	}
 	st->cel_rows += b.cel_rows;
 	st->ami_rows += b.ami_rows;
+	st->legs += b.legs;
+	st->calls += b.calls;
 	seg_reader_close(&r);
+	cdr_feed_free(b.feed);
 	batch_release(&b, &p);
 	free(dir);
 	return rc;
 }
 
-int transform_only(const struct etl_config *cfg, const char *copy_dir, struct load_stats *st, char *err, size_t errlen)
+int transform_only(const struct etl_config *cfg, const struct legclass *lc, const char *copy_dir, struct load_stats *st, char *err, size_t errlen)
 {
 	memset(st, 0, sizeof *st);
 	char **nodes;
@@ -715,7 +772,7 @@ int transform_only(const struct etl_config *cfg, const char *copy_dir, struct lo
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK)
-			rc = transform_node(cfg, nodes[i], cel, ami, st, err, errlen);
+			rc = transform_node(cfg, lc, nodes[i], cel, ami, st, err, errlen);
 		free(nodes[i]);
 	}
 	free(nodes);
@@ -726,7 +783,8 @@ int transform_only(const struct etl_config *cfg, const char *copy_dir, struct lo
 	return rc;
 }
 
-int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen)
+int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
+	      char *err, size_t errlen)
 {
 	(void)progress;
 	memset(st, 0, sizeof *st);
@@ -739,7 +797,7 @@ int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK)
-			rc = load_node(c, cfg, nodes[i], st, err, errlen);
+			rc = load_node(c, cfg, lc, nodes[i], st, err, errlen);
 		free(nodes[i]);
 	}
 	free(nodes);

@@ -20,13 +20,15 @@ struct load_stats {
 extern volatile sig_atomic_t load_stop_requested;
 
 /* Load everything available now.  Returns an exit code; err says why. */
-int load_once(PGconn *c, const struct etl_config *cfg, int progress, struct load_stats *st, char *err, size_t errlen);
+struct legclass;
+int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
+	      char *err, size_t errlen);
 
 /* Free the CDR engines kept between load_once() calls. */
 void load_release(void);
 
 /* Measuring aid: run the transform over the whole spool with no database;
  * with copy_dir, write the COPY rows to copy_dir/{cel,ami_event}.copy. */
-int transform_only(const struct etl_config *cfg, const char *copy_dir, struct load_stats *st, char *err, size_t errlen);
+int transform_only(const struct etl_config *cfg, const struct legclass *lc, const char *copy_dir, struct load_stats *st, char *err, size_t errlen);
 
 #endif

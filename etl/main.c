@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
+#include "legclass.h"
 #include "load.h"
 #include "segment.h"
 #include "xalloc.h"
@@ -121,6 +122,38 @@ static double mono_s(void)
 
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
+/* Tenants, numbering and rate decks: built once per process. */
+static struct legclass legclass;
+
+/* tenants.allowances -> tenant_allowance, replaced as a whole. */
+static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err, size_t errlen)
+{
+	if (pg_exec(conn, "BEGIN", err, errlen) < 0 || pg_exec(conn, "DELETE FROM tenant_allowance", err, errlen) < 0)
+		goto fail;
+	for (size_t i = 0; i < cfg->n_allowances; i++) {
+		const char *v[2] = { cfg->allowances[i].tenant, NULL };
+		char minutes[24];
+		snprintf(minutes, sizeof minutes, "%" PRId64, cfg->allowances[i].minutes);
+		v[1] = minutes;
+		PGresult *r = PQexecParams(conn, "INSERT INTO tenant_allowance (tenant, minutes) VALUES ($1, $2) "
+					   "ON CONFLICT (tenant) DO UPDATE SET minutes = excluded.minutes",
+					   2, NULL, v, NULL, NULL, 0);
+		int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			snprintf(err, errlen, "tenant_allowance: %s", PQerrorMessage(conn));
+		PQclear(r);
+		if (!ok)
+			goto fail;
+	}
+	if (pg_exec(conn, "COMMIT", err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:;
+	char ignored[128];
+	pg_exec(conn, "ROLLBACK", ignored, sizeof ignored);
+	return -1;
+}
+
 static int run_once(PGconn *conn, const struct etl_config *cfg)
 {
 	return run_once_quiet(conn, cfg, 0);
@@ -224,7 +257,13 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	}
 	struct load_stats st;
 	double t0 = mono_s();
-	int rc = load_once(conn, cfg, isatty(STDERR_FILENO), &st, err, sizeof err);
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0) {
+		log_error("%s", err);
+		char ignored[128];
+		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+		return pg_error_exit(conn, err);
+	}
+	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
 	double dt = mono_s() - t0;
 	if (rc != EXIT_OK)
 		log_error("%s", err);
@@ -314,28 +353,39 @@ int main(int argc, char **argv)
 		etl_config_free(&cfg);
 		return rc;
 	}
+	if (!strcmp(cmd, "follow") || !strcmp(cmd, "once") || !strcmp(cmd, "transform")) {
+		if (legclass_init(&legclass, &cfg, err, sizeof err) < 0) {
+			log_error("%s", err);
+			etl_config_free(&cfg);
+			return EXIT_CONFIG;
+		}
+	}
 	if (!strcmp(cmd, "transform")) {
 		struct load_stats st;
 		double t0 = mono_s();
-		rc = transform_only(&cfg, copy_out, &st, err, sizeof err);
+		rc = transform_only(&cfg, &legclass, copy_out, &st, err, sizeof err);
 		double dt = mono_s() - t0;
 		if (rc != EXIT_OK)
 			log_error("%s", err);
-		printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " bytes=%" PRIu64
-		       " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows, st.ami_rows, st.bytes, dt,
-		       dt > 0 ? (double)st.events / dt : 0.0);
+		printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64
+		       " calls=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows,
+		       st.ami_rows, st.legs, st.calls, st.bytes, dt, dt > 0 ? (double)st.events / dt : 0.0);
+		load_release();
+		legclass_release(&legclass);
 		etl_config_free(&cfg);
 		return fflush(stdout) == 0 ? rc : EXIT_IOERR;
 	}
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
 		load_release();
+		legclass_release(&legclass);
 		etl_config_free(&cfg);
 		return rc;
 	}
 	PGconn *conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
 	if (!conn) {
 		log_error("%s", err);
+		legclass_release(&legclass);
 		etl_config_free(&cfg);
 		return EXIT_UNAVAILABLE;
 	}
@@ -376,6 +426,7 @@ int main(int argc, char **argv)
 	}
 	PQfinish(conn);
 	load_release();
+	legclass_release(&legclass);
 	etl_config_free(&cfg);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;

@@ -1,0 +1,230 @@
+/*
+ * legclass.c - tenant, direction, E.164 and rating of a leg (legclass.h).
+ */
+#include "legclass.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xalloc.h"
+
+static bool glob_ok(const char *pattern, const char *value)
+{
+	return !pattern || !*pattern || (value && fnmatch(pattern, value, 0) == 0);
+}
+
+static char **split_list(const char *s, size_t *n)
+{
+	char **v = NULL;
+	*n = 0;
+	if (!s)
+		return NULL;
+	const char *p = s;
+	while (*p) {
+		while (*p == ',' || *p == ' ')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',')
+			e++;
+		size_t len = (size_t)(e - p);
+		while (len && p[len - 1] == ' ')
+			len--;
+		if (len) {
+			v = xrealloc(v, (*n + 1) * sizeof *v);
+			v[(*n)++] = xstrndup(p, len);
+		}
+		p = e;
+	}
+	return v;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int legclass_init(struct legclass *lc, const struct etl_config *cfg, char *err, size_t errlen)
+{
+	memset(lc, 0, sizeof *lc);
+	lc->cfg = cfg;
+	rating_book_init(&lc->book);
+	lc->trunks = split_list(cfg->trunks, &lc->ntrunks);
+	for (size_t i = 0; i < cfg->n_carriers; i++) {
+		struct rate_deck d;
+		rate_deck_init(&d, cfg->carriers[i].carrier);
+		if (rate_deck_load(&d, cfg->carriers[i].deck, err, errlen) < 0 ||
+		    rating_book_add_buy(&lc->book, &d, err, errlen) < 0) {
+			rate_deck_release(&d);
+			legclass_release(lc);
+			return -1;
+		}
+	}
+	for (size_t i = 0; i < cfg->n_sells; i++) {
+		struct rate_deck d;
+		rate_deck_init(&d, cfg->sells[i].tenant);
+		if (rate_deck_load(&d, cfg->sells[i].deck, err, errlen) < 0 ||
+		    rating_book_add_sell(&lc->book, &d, err, errlen) < 0) {
+			rate_deck_release(&d);
+			legclass_release(lc);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void legclass_release(struct legclass *lc)
+{
+	rating_book_release(&lc->book);
+	free_list(lc->trunks, lc->ntrunks);
+	lc->trunks = NULL;
+	lc->ntrunks = 0;
+}
+
+static const struct number_plan *plan_for(const struct etl_config *cfg, const char *tenant)
+{
+	const struct number_plan *dflt = NULL;
+	for (size_t i = 0; i < cfg->n_plans; i++) {
+		const struct number_plan *p = &cfg->plans[i];
+		if (tenant && p->tenant && *p->tenant && !strcmp(p->tenant, tenant))
+			return p;
+		if ((!p->tenant || !*p->tenant) && !dflt)
+			dflt = p;
+	}
+	return dflt;
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	return prefix && *prefix && !strncmp(s, prefix, strlen(prefix));
+}
+
+void legclass_e164(const struct etl_config *cfg, const char *tenant, const char *number, char *out)
+{
+	char d[64];
+	size_t n = 0;
+	bool plus = false;
+	out[0] = '\0';
+	/* digits only; a leading + (after spaces) means already international */
+	for (const char *p = number; *p && n + 1 < sizeof d; p++) {
+		if (*p >= '0' && *p <= '9')
+			d[n++] = *p;
+		else if (*p == '+' && n == 0)
+			plus = true;
+		else if (*p == ' ' || *p == '-' || *p == '.' || *p == '(' || *p == ')')
+			continue;
+		else
+			return; /* letters, *, #: not a number */
+	}
+	d[n] = '\0';
+	if (!n)
+		return;
+	if (plus) {
+		if (n >= 7 && n <= 15)
+			snprintf(out, 24, "+%s", d);
+		return;
+	}
+	const struct number_plan *p = plan_for(cfg, tenant);
+	if (!p)
+		return;
+	const char *s = d;
+	/* tech prefixes first (outside-line digit...), the longest that matches */
+	size_t nstrip;
+	char **strip = split_list(p->strip_prefixes, &nstrip);
+	size_t best = 0;
+	for (size_t i = 0; i < nstrip; i++)
+		if (starts(s, strip[i]) && strlen(strip[i]) > best)
+			best = strlen(strip[i]);
+	free_list(strip, nstrip);
+	s += best;
+	if ((int64_t)strlen(s) < p->min_length)
+		return; /* an extension or a short code */
+	char buf[64];
+	if (starts(s, p->international_prefix))
+		snprintf(buf, sizeof buf, "%s", s + strlen(p->international_prefix));
+	else if (starts(s, p->national_prefix))
+		snprintf(buf, sizeof buf, "%s%s", p->country_code, s + strlen(p->national_prefix));
+	else
+		snprintf(buf, sizeof buf, "%s%s", p->country_code, s); /* a national number dialled without prefix */
+	size_t len = strlen(buf);
+	if (len >= 7 && len <= 15)
+		snprintf(out, 24, "+%s", buf);
+}
+
+static bool is_trunk(const struct legclass *lc, const char *channel)
+{
+	for (size_t i = 0; i < lc->ntrunks; i++)
+		if (channel[0] && fnmatch(lc->trunks[i], channel, 0) == 0)
+			return true;
+	return false;
+}
+
+static const char *tenant_of(const struct etl_config *cfg, const struct cdr_row *r, const char *dst_e164)
+{
+	for (size_t i = 0; i < cfg->n_tenant_rules; i++) {
+		const struct tenant_rule *t = &cfg->tenant_rules[i];
+		if (!glob_ok(t->accountcode, r->accountcode) || !glob_ok(t->context, r->dcontext))
+			continue;
+		if (t->channel && *t->channel && !glob_ok(t->channel, r->channel) && !glob_ok(t->channel, r->dstchannel))
+			continue;
+		if (t->did && *t->did && !glob_ok(t->did, r->dst) && !(dst_e164[0] && glob_ok(t->did, dst_e164)))
+			continue;
+		return t->tenant;
+	}
+	return cfg->tenant_default && *cfg->tenant_default ? cfg->tenant_default : NULL;
+}
+
+void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct leg_extra *x)
+{
+	const struct etl_config *cfg = lc->cfg;
+	memset(x, 0, sizeof *x);
+	/* E.164 under the default plan first (a DID rule may need it), then the tenant's */
+	legclass_e164(cfg, NULL, r->dst, x->dst_e164);
+	x->tenant = tenant_of(cfg, r, x->dst_e164);
+	legclass_e164(cfg, x->tenant, r->dst, x->dst_e164);
+	legclass_e164(cfg, x->tenant, r->src, x->src_e164);
+	if (!lc->ntrunks)
+		x->direction = "unknown";
+	else if (is_trunk(lc, r->channel))
+		x->direction = "inbound";
+	else if (is_trunk(lc, r->dstchannel))
+		x->direction = "outbound";
+	else
+		x->direction = "internal";
+	/* rating: legs that left by a carrier's trunk */
+	const struct carrier_deck *car = NULL;
+	for (size_t i = 0; i < cfg->n_carriers && !car; i++)
+		if (r->dstchannel[0] && fnmatch(cfg->carriers[i].trunk, r->dstchannel, 0) == 0)
+			car = &cfg->carriers[i];
+	if (!car)
+		return;
+	x->carrier = car->carrier;
+	const char *num = x->dst_e164[0] ? x->dst_e164 + 1 : r->dst;
+	struct rating_leg leg = { num, strlen(num), (int64_t)(r->start_us / 1000000u),
+				  r->billsec > 0 ? (uint32_t)r->billsec : 0 };
+	const struct rate_trie *buy = rating_book_buy(&lc->book, car->carrier);
+	const struct rate_trie *sell = x->tenant ? rating_book_sell(&lc->book, x->tenant) : NULL;
+	struct rating_result res;
+	enum rating_status st = rating_rate_leg(buy, sell, &leg, &res);
+	x->rate_status = rating_status_name(st);
+	if (res.buy_entry) {
+		x->has_buy = true;
+		x->buy = res.buy;
+		snprintf(x->buy_prefix, sizeof x->buy_prefix, "%s", res.buy_entry->prefix);
+	}
+	if (res.sell_entry) {
+		x->has_sell = true;
+		x->sell = res.sell;
+		snprintf(x->sell_prefix, sizeof x->sell_prefix, "%s", res.sell_entry->prefix);
+	}
+	if (st == RATING_RATED) {
+		x->has_margin = true;
+		x->margin = res.margin;
+	}
+	if (st == RATING_NOT_BILLABLE) {
+		x->has_buy = x->has_sell = x->has_margin = true; /* all zero: nothing to charge */
+	}
+}

@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # test bodies are single-quoted on purpose: eval'ed later
+test_description='tenants, E.164 numbers, direction and rating of every leg (s07 trunk and tenant capture)'
+. "$(dirname "$0")/../lib/test-lib.sh"
+require_collector
+ETL=$CDRFLOW_BUILD/cdrflow-etl
+[ -x "$ETL" ] || bail_out "no $ETL (run make)"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skip_all "PostgreSQL server binaries are not installed"
+S07=$(capture_path s07_trunk_tenant) || bail_out "captures not found"
+
+PGDIR=$(mktemp -d /tmp/cdrflow-t4200.XXXXXX)
+export CDRFLOW_PGPORT=$(free_port)
+trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+"$ETL" migrate >/dev/null || bail_out "migrate failed"
+q() { psql -Atc "$1"; }
+EXPECT=$TEST_ROOT/tests/rating/expect-costs.py
+
+cat >buy.csv <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+882,International networks,0.50,,60/60,,2020-01-01,
+8823,Premium satellite,1.20,0.05,1/1,,2020-01-01,
+239,Sao Tome,0.30,,30/6,3,2020-01-01,
+447,UK mobile,0.02,,60/1,,2020-01-01,
+CSV
+cat >sell-a.csv <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+882,International networks,0.90,,60/60,,2020-01-01,
+88239,Premium satellite,2.40,0.10,1/1,,2020-01-01,
+239,Sao Tome,0.45,,60/60,,2020-01-01,
+CSV
+cat >etl.yaml <<YAML
+cdr:
+  unanswered: yes
+  congestion: yes
+  endbeforehexten: no
+tenants:
+  trunks: "SIP/loop-*"
+  rules:
+    - tenant: tenantA
+      accountcode: tenantA
+    - tenant: tenantB
+      accountcode: tenantB
+    - tenant: carrier
+      context: carrier
+  allowances:
+    - tenant: tenantA
+      minutes: 2
+numbering:
+  - country_code: "44"
+    national_prefix: "0"
+    international_prefix: "00"
+  - tenant: tenantB
+    country_code: "31"
+    strip_prefixes: "9"
+rating:
+  buy:
+    - carrier: loopcarrier
+      deck: $PWD/buy.csv
+      trunk: "SIP/loop-*"
+  sell:
+    - tenant: tenantA
+      deck: $PWD/sell-a.csv
+YAML
+
+test_expect_success 'load s07 with tenants, numbering and rating configured' '
+	"$TEST_ROOT/tests/truth/strip-cdr.py" "$S07" s07.raw &&
+	cdrflow_collector --replay s07.raw --spool spool --node pbx >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool spool >out &&
+	grep "^etl: .* legs=43 " out
+'
+
+test_expect_success 'every leg gets the tenant its accountcode or context names' '
+	test "$(q "select count(*) from cdr where accountcode = '"'"'tenantA'"'"' and tenant is distinct from '"'"'tenantA'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where accountcode = '"'"'tenantB'"'"' and tenant is distinct from '"'"'tenantB'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where dcontext = '"'"'carrier'"'"' and accountcode = '"'"''"'"'")" -gt 0 &&
+	test "$(q "select count(*) from cdr where dcontext = '"'"'carrier'"'"' and accountcode = '"'"''"'"' and tenant is distinct from '"'"'carrier'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where accountcode = '"'"'carrier-sim'"'"' and tenant is not null")" = 0
+'
+
+test_expect_success 'direction: trunk channel in = inbound, trunk dstchannel = outbound' '
+	test "$(q "select count(*) from cdr where channel like '"'"'SIP/loop-%'"'"' and direction <> '"'"'inbound'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where channel not like '"'"'SIP/loop-%'"'"' and dstchannel like '"'"'SIP/loop-%'"'"' and direction <> '"'"'outbound'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where direction = '"'"'outbound'"'"'")" -ge 8 &&
+	test "$(q "select count(*) from cdr where channel not like '"'"'SIP/loop-%'"'"' and dstchannel not like '"'"'SIP/loop-%'"'"' and direction <> '"'"'internal'"'"'")" = 0
+'
+
+test_expect_success 'numbers become E.164 under the tenant plan, originals kept' '
+	test "$(q "select dst_e164 from cdr where dst = '"'"'00881631234567'"'"' limit 1")" = "+881631234567" &&
+	test "$(q "select dst_e164 from cdr where dst = '"'"'+442079460101'"'"' limit 1")" = "+442079460101" &&
+	test "$(q "select src_e164 from cdr where src = '"'"'+4930901820'"'"' limit 1")" = "+4930901820" &&
+	test "$(q "select count(*) from cdr where src = '"'"'1001'"'"' and src_e164 is not null")" = 0 &&
+	test "$(q "select count(*) from cdr where dst = '"'"'talk'"'"' and dst_e164 is not null")" = 0
+'
+
+test_expect_success 'outbound carrier legs: buy and sell cost as the decks say, margin = sell - buy' '
+	q "select dst_e164, billsec, extract(epoch from calldate)::bigint, tenant, rate_status,
+		coalesce(buy_cost::text, '"'"'-'"'"'), coalesce(sell_cost::text, '"'"'-'"'"'), coalesce(margin::text, '"'"'-'"'"')
+		from cdr where carrier = '"'"'loopcarrier'"'"'" | tr "|" " " >rated &&
+	test $(wc -l <rated) -ge 8 &&
+	while read -r num bill start tenant status buy sell margin; do
+		digits=${num#+} &&
+		eb=$("$EXPECT" buy.csv "$digits" "$bill" "$start") &&
+		if [ "$tenant" = tenantA ]; then es=$("$EXPECT" sell-a.csv "$digits" "$bill" "$start"); else es=none; fi &&
+		if [ "$bill" = 0 ]; then
+			test "$status $buy $sell $margin" = "not_billable 0 0 0"
+		elif [ "$eb" = none ]; then
+			test "$status $buy" = "no_buy_rate -"
+		elif [ "$es" = none ]; then
+			test "$status $buy $margin" = "no_sell_rate ${eb#* } -"
+		else
+			test "$status $buy $sell $margin" = "rated ${eb#* } ${es#* } $(( ${es#* } - ${eb#* } ))"
+		fi || { echo "leg $num $bill s $tenant: got $status $buy $sell $margin, deck says buy=$eb sell=$es"; return 1; }
+	done <rated &&
+	grep -q "^+8823" rated && grep -q "rated" rated && grep -q "no_sell_rate" rated && grep -q "not_billable" rated
+'
+
+test_expect_success 'legs that did not leave by a carrier are not rated (not silently zero)' '
+	test "$(q "select count(*) from cdr where carrier is null and (rate_status is not null or buy_cost is not null)")" = 0
+'
+
+test_expect_success 'calls carry tenant, direction and the sum of their legs'"'"' costs' '
+	test "$(q "select count(*) from call where direction = '"'"'unknown'"'"'")" = 0 &&
+	test "$(q "select count(*) from call c where buy_cost is distinct from (select sum(buy_cost) from cdr where call_id = c.call_id)")" = 0 &&
+	test "$(q "select count(*) from call where tenant = '"'"'tenantA'"'"' and direction = '"'"'outbound'"'"'")" -ge 3
+'
+
+test_expect_success 'allowances from the configuration; minutes used per tenant and month' '
+	test "$(q "select minutes from tenant_allowance where tenant = '"'"'tenantA'"'"'")" = 2 &&
+	used=$(q "select sum((billsec + 59) / 60) from cdr where tenant = '"'"'tenantA'"'"' and carrier is not null and billsec > 0") &&
+	test "$(q "select minutes || '"'"' '"'"' || allowance from tenant_usage where tenant = '"'"'tenantA'"'"'")" = "$used 2"
+'
+
+test_expect_success 'a deck that does not load is a configuration error (78), nothing loaded' '
+	sed "s#$PWD/buy.csv#$PWD/missing.csv#" etl.yaml >bad.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad.yaml --spool spool 2>err &&
+	grep -q "missing.csv" err
+'
+
+test_done
