@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
+#include "lcr.h"
 #include "legclass.h"
 #include "load.h"
 #include "segment.h"
@@ -32,6 +33,8 @@ static void usage(FILE *out)
 		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
+		"       cdrflow-etl lcr --from TIME --to TIME [-c FILE] [--db CONNINFO]\n"
+		"       cdrflow-etl cdr-csv [--spool DIR] [-c FILE]\n"
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
 		"exactly once: the rows of each batch and the advanced checkpoint commit in\n"
@@ -52,6 +55,8 @@ static void usage(FILE *out)
 		"  cdr-csv          rebuild the CDR rows from the spool without a database and print\n"
 		"                   them as Asterisk's Master.csv (loguniqueid, loguserfield,\n"
 		"                   newcdrcolumns; dates in UTC), honouring the cdr: settings\n"
+		"  lcr              least-cost-routing what-if: what the carrier legs of --from..--to\n"
+		"                   would have cost on each rating.buy deck, and routed leg by leg\n"
 		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
@@ -70,6 +75,8 @@ static void usage(FILE *out)
 		"  --no-userfield     import-csv: the file has no userfield column (loguserfield=no)\n"
 		"  --force            import-csv: load a file even if it was imported before\n"
 		"  --copy-out DIR     transform: write cel.copy and ami_event.copy into DIR\n"
+		"  --from TIME        lcr: start of the period (inclusive), e.g. 2026-11-01\n"
+		"  --to TIME          lcr: end of the period (exclusive)\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -81,7 +88,7 @@ static void usage(FILE *out)
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
-enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT };
+enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -92,6 +99,8 @@ static const struct option long_options[] = {
 	{ "no-userfield", no_argument, NULL, OPT_NO_USERFIELD },
 	{ "force", no_argument, NULL, OPT_FORCE },
 	{ "copy-out", required_argument, NULL, OPT_COPY_OUT },
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -289,7 +298,7 @@ int main(int argc, char **argv)
 	const char *db = NULL, *config_path = NULL, *spool = NULL;
 	int c, once = 0, level = -1;
 	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
-	const char *copy_out = NULL;
+	const char *copy_out = NULL, *from = NULL, *to = NULL;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
@@ -300,6 +309,8 @@ int main(int argc, char **argv)
 		case OPT_NO_USERFIELD: imp.userfield = 0; break;
 		case OPT_FORCE: imp.force = 1; break;
 		case OPT_COPY_OUT: copy_out = optarg; break;
+		case OPT_FROM: from = optarg; break;
+		case OPT_TO: to = optarg; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -323,7 +334,7 @@ int main(int argc, char **argv)
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
-	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv"))
+	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "lcr"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
@@ -353,7 +364,11 @@ int main(int argc, char **argv)
 		etl_config_free(&cfg);
 		return rc;
 	}
-	if (!strcmp(cmd, "follow") || !strcmp(cmd, "once") || !strcmp(cmd, "transform")) {
+	if (!strcmp(cmd, "lcr") && (!from || !to)) {
+		etl_config_free(&cfg);
+		return usage_error("%s", "lcr needs --from and --to");
+	}
+	if (!strcmp(cmd, "follow") || !strcmp(cmd, "once") || !strcmp(cmd, "transform") || !strcmp(cmd, "lcr")) {
 		if (legclass_init(&legclass, &cfg, err, sizeof err) < 0) {
 			log_error("%s", err);
 			etl_config_free(&cfg);
@@ -406,6 +421,10 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "once")) {
 		rc = run_once(conn, &cfg);
+	} else if (!strcmp(cmd, "lcr")) {
+		rc = lcr_report(conn, &legclass, from, to, stdout, err, sizeof err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
 	} else if (!strcmp(cmd, "version")) {
 		int cur = migrate_current(conn, err, sizeof err);
 		if (cur < 0) {
@@ -415,14 +434,14 @@ int main(int argc, char **argv)
 			printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
 		}
 	} else {
-		int from, to;
-		rc = migrate_run(conn, &from, &to, err, sizeof err);
+		int v_from, v_to;
+		rc = migrate_run(conn, &v_from, &v_to, err, sizeof err);
 		if (rc != EXIT_OK)
 			log_error("%s", err);
-		else if (from == to)
-			printf("schema is up to date at version %d\n", to);
+		else if (v_from == v_to)
+			printf("schema is up to date at version %d\n", v_to);
 		else
-			printf("schema migrated from version %d to %d\n", from, to);
+			printf("schema migrated from version %d to %d\n", v_from, v_to);
 	}
 	PQfinish(conn);
 	load_release();

@@ -29,6 +29,10 @@ prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effec
 88239,Premium satellite,2.40,0.10,1/1,,2020-01-01,
 239,Sao Tome,0.45,,60/60,,2020-01-01,
 CSV
+cat >buy-b.csv <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+88,International networks,0.40,,1/1,,2020-01-01,
+CSV
 cat >etl.yaml <<YAML
 cdr:
   unanswered: yes
@@ -58,6 +62,9 @@ rating:
     - carrier: loopcarrier
       deck: $PWD/buy.csv
       trunk: "SIP/loop-*"
+    - carrier: cheapcarrier
+      deck: $PWD/buy-b.csv
+      trunk: "DAHDI/never-*"
   sell:
     - tenant: tenantA
       deck: $PWD/sell-a.csv
@@ -129,6 +136,32 @@ test_expect_success 'allowances from the configuration; minutes used per tenant 
 	test "$(q "select minutes from tenant_allowance where tenant = '"'"'tenantA'"'"'")" = 2 &&
 	used=$(q "select sum((billsec + 59) / 60) from cdr where tenant = '"'"'tenantA'"'"' and carrier is not null and billsec > 0") &&
 	test "$(q "select minutes || '"'"' '"'"' || allowance from tenant_usage where tenant = '"'"'tenantA'"'"'")" = "$used 2"
+'
+
+test_expect_success 'LCR what-if: each deck'"'"'s total is what its rates make of the same legs' '
+	"$ETL" lcr -c etl.yaml --from 2020-01-01 --to 2100-01-01 >lcr &&
+	cat lcr &&
+	q "select coalesce(ltrim(dst_e164, '"'"'+'"'"'), dst), billsec, extract(epoch from calldate)::bigint from cdr
+		where carrier is not null and billsec > 0" | tr "|" " " >legs &&
+	test $(wc -l <legs) -ge 5 &&
+	for deck in buy buy-b; do
+		total=0 rated=0 &&
+		while read -r num bill start; do
+			e=$("$EXPECT" $deck.csv "$num" "$bill" "$start") &&
+			if [ "$e" != none ]; then total=$((total + ${e#* })) rated=$((rated + 1)); fi || return 1
+		done <legs &&
+		name=$([ $deck = buy ] && echo loopcarrier || echo cheapcarrier) &&
+		line=$(grep "^$name " lcr) &&
+		set -- $line &&
+		test "$(printf "%d.%06d" $((total / 1000000)) $((total % 1000000)))" = "$2" &&
+		test "$rated" = "$3" || return 1
+	done &&
+	grep -q "^lcr: $(wc -l <legs) carrier legs" lcr
+'
+
+test_expect_success 'lcr: a bad period is a usage error (64)' '
+	test_exit_code 64 "$ETL" lcr -c etl.yaml --from yesterdayish --to 2100-01-01 2>err &&
+	test_exit_code 64 "$ETL" lcr -c etl.yaml --from 2020-01-01
 '
 
 test_expect_success 'a deck that does not load is a configuration error (78), nothing loaded' '
