@@ -166,12 +166,23 @@ static struct twin_slot *twin_insert(struct cdr_feed *f, const char *uid, size_t
 
 /* ------------------------------------------------------------ header access */
 
+static const char *prefixed(const char *prefix, const char *key, char *buf, size_t size)
+{
+	if (!*prefix)
+		return key;
+	size_t pl = strlen(prefix), kl = strlen(key);
+	if (pl + kl >= size)
+		return key;
+	memcpy(buf, prefix, pl);
+	memcpy(buf + pl, key, kl + 1);
+	return buf;
+}
+
 static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, char *out, size_t size)
 {
 	char k[64];
-	snprintf(k, sizeof k, "%s%s", prefix, key);
 	size_t len;
-	const char *v = ami_get(m, k, &len);
+	const char *v = ami_get(m, prefixed(prefix, key, k, sizeof k), &len);
 	if (!v) {
 		out[0] = '\0';
 		return 0;
@@ -181,14 +192,6 @@ static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, 
 	memcpy(out, v, len);
 	out[len] = '\0';
 	return len;
-}
-
-static bool has_hdr(const struct ami_msg *m, const char *prefix, const char *key)
-{
-	char k[64];
-	size_t len;
-	snprintf(k, sizeof k, "%s%s", prefix, key);
-	return ami_get(m, k, &len) != NULL;
 }
 
 static int hdr_int(const struct ami_msg *m, const char *prefix, const char *key, int dflt)
@@ -206,33 +209,87 @@ static void unknown_to_empty(char *s)
 		s[0] = '\0';
 }
 
+/* The snapshot headers of a channel event, found in one pass. */
+enum { SF_UNIQUEID, SF_CHANNEL, SF_LINKEDID, SF_CIDNUM, SF_CIDNAME, SF_ACCOUNT, SF_CONTEXT, SF_EXTEN,
+       SF_PRIORITY, SF_STATE, SF_CHANVAR, SF_N };
+static const char *const snap_keys[SF_N] = { "Uniqueid", "Channel", "Linkedid", "CallerIDNum", "CallerIDName",
+					     "AccountCode", "Context", "Exten", "Priority", "ChannelState",
+					     "ChanVariable" };
+
+static void snap_headers(const struct ami_msg *m, const char *prefix, const struct ami_header *out[SF_N])
+{
+	static size_t klen[SF_N];
+	if (!klen[0])
+		for (size_t i = 0; i < SF_N; i++)
+			klen[i] = strlen(snap_keys[i]);
+	size_t plen = strlen(prefix);
+	memset(out, 0, SF_N * sizeof out[0]);
+	for (size_t h = 0; h < m->nhdr; h++) {
+		const char *key = m->raw + m->hdr[h].key_off;
+		size_t kl = m->hdr[h].key_len;
+		if (kl <= plen || (plen && strncasecmp(key, prefix, plen)))
+			continue;
+		key += plen;
+		kl -= plen;
+		for (size_t i = 0; i < SF_N; i++)
+			if (!out[i] && kl == klen[i] && (key[0] | 32) == (snap_keys[i][0] | 32) &&
+			    !strncasecmp(key, snap_keys[i], kl)) {
+				out[i] = &m->hdr[h];
+				break;
+			}
+	}
+}
+
+static void snap_str(const struct ami_msg *m, const struct ami_header *h, char *out, size_t size)
+{
+	if (!h) {
+		out[0] = '\0';
+		return;
+	}
+	size_t len = h->val_len < size ? h->val_len : size - 1;
+	memcpy(out, m->raw + h->val_off, len);
+	out[len] = '\0';
+}
+
+static int snap_int(const struct ami_msg *m, const struct ami_header *h, int dflt)
+{
+	if (!h || !h->val_len)
+		return dflt;
+	char v[24];
+	snap_str(m, h, v, sizeof v);
+	return atoi(v);
+}
+
 /* The channel snapshot an event carries (prefix "", "Dest", "Parkee"...),
  * merged over what we know of the channel (appl/data, flags, amaflags and
  * creation time are not in the headers).  False if there is none. */
 static bool event_snapshot(struct cdr_feed *f, const struct ami_msg *m, const char *prefix, uint64_t t,
 			   struct cdr_snapshot *s)
 {
-	char uid[CDR_ID];
-	if (!hdr(m, prefix, "Uniqueid", uid, sizeof uid))
+	const struct ami_header *h[SF_N];
+	snap_headers(m, prefix, h);
+	if (!h[SF_UNIQUEID] || !h[SF_UNIQUEID]->val_len)
 		return false;
+	char uid[CDR_ID];
+	snap_str(m, h[SF_UNIQUEID], uid, sizeof uid);
 	if (!cdr_engine_snapshot(f->eng, uid, s)) {
 		memset(s, 0, sizeof *s);
 		memcpy(s->uniqueid, uid, sizeof uid);
 		s->created_us = t;
 		s->amaflags = 3; /* AST_AMA_DOCUMENTATION, Asterisk's default */
 	}
-	hdr(m, prefix, "Channel", s->name, sizeof s->name);
-	hdr(m, prefix, "Linkedid", s->linkedid, sizeof s->linkedid);
-	hdr(m, prefix, "CallerIDNum", s->cid_num, sizeof s->cid_num);
+	snap_str(m, h[SF_CHANNEL], s->name, sizeof s->name);
+	snap_str(m, h[SF_LINKEDID], s->linkedid, sizeof s->linkedid);
+	snap_str(m, h[SF_CIDNUM], s->cid_num, sizeof s->cid_num);
 	unknown_to_empty(s->cid_num);
-	hdr(m, prefix, "CallerIDName", s->cid_name, sizeof s->cid_name);
+	snap_str(m, h[SF_CIDNAME], s->cid_name, sizeof s->cid_name);
 	unknown_to_empty(s->cid_name);
-	hdr(m, prefix, "AccountCode", s->accountcode, sizeof s->accountcode);
-	hdr(m, prefix, "Context", s->context, sizeof s->context);
-	hdr(m, prefix, "Exten", s->exten, sizeof s->exten);
-	s->priority = hdr_int(m, prefix, "Priority", s->priority);
-	s->state = hdr_int(m, prefix, "ChannelState", s->state);
-	if (!f->channelvars && has_hdr(m, prefix, "ChanVariable"))
+	snap_str(m, h[SF_ACCOUNT], s->accountcode, sizeof s->accountcode);
+	snap_str(m, h[SF_CONTEXT], s->context, sizeof s->context);
+	snap_str(m, h[SF_EXTEN], s->exten, sizeof s->exten);
+	s->priority = snap_int(m, h[SF_PRIORITY], s->priority);
+	s->state = snap_int(m, h[SF_STATE], s->state);
+	if (h[SF_CHANVAR])
 		f->channelvars = true;
 	return true;
 }

@@ -120,6 +120,12 @@ test_have_prereq() {
 	return 0
 }
 
+# The body runs inside this function, so a "return 1" in it ends the body
+# (as in git's test_eval_inner_), not test_expect_success.
+test_run_body_() {
+	eval "$1"
+}
+
 # Run one test: test_expect_success [PREREQ] 'description' 'body'
 test_expect_success() {
 	local prereq='' desc body rc out
@@ -136,14 +142,14 @@ test_expect_success() {
 	if [ "$TEST_VERBOSE" = 1 ]; then
 		say "# run $test_count: $desc"
 		if [ "$TEST_TRACE" = 1 ]; then set -x; fi
-		eval "$body" > >(tee "$out") 2>&1 9>&1 </dev/null
+		test_run_body_ "$body" > >(tee "$out") 2>&1 9>&1 </dev/null
 		rc=$?
 		{ set +x; } 2>/dev/null
 	else
 		# eval in this shell, output to a file (a subshell would lose
 		# background pids and exported variables)
 		if [ "$TEST_TRACE" = 1 ]; then set -x; fi
-		eval "$body" >"$out" 2>&1 9>&1 </dev/null
+		test_run_body_ "$body" >"$out" 2>&1 9>&1 </dev/null
 		rc=$?
 		{ set +x; } 2>/dev/null
 	fi
@@ -166,6 +172,10 @@ test_expect_success() {
 
 test_done() {
 	say "1..$test_count"
+	if [ $((test_passed + test_failed + test_skipped)) -ne "$test_count" ]; then
+		say "# $test_count tests ran but only $((test_passed + test_failed + test_skipped)) reported: a body left early"
+		test_failed=$((test_failed + 1))
+	fi
 	if [ "$test_skipped" -gt 0 ]; then
 		say "# skipped $test_skipped"
 	fi
