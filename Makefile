@@ -109,11 +109,12 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testutil
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
 # the ETL's pieces are tested on their own (its config.h would clash with the collector's)
-$(BUILD)/tests/test_etl: $(BUILD)/tests/unit/test_etl.o $(BUILD)/tests/unit/testutil.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
+ETL_UNIT := $(BUILD)/tests/test_etl $(BUILD)/tests/test_cdr
+$(ETL_UNIT): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_etl.o: tests/unit/test_etl.c $(BUILD)/.flags
+$(ETL_UNIT:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.o): $(BUILD)/tests/unit/%.o: tests/unit/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@

@@ -1,0 +1,480 @@
+/*
+ * test_cdr.c - the CDR engine (cdrengine.c) and its AMI feed (cdrfeed.c)
+ * on small, hand-made call flows whose rows follow from cdr.c's rules
+ * (each expectation is traced in a comment).  The real captures are the
+ * truth test (t2300); these pin the rules one by one.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ami.h"
+#include "cdrengine.h"
+#include "cdrfeed.h"
+
+#define MAXROWS 16
+#define S(x) ((uint64_t)(x) * 1000000u)
+#define T0 S(1800000000)
+
+struct row {
+	char channel[CDR_STR], dstchannel[CDR_STR], lastapp[CDR_STR], lastdata[CDR_STR], dst[CDR_STR];
+	char userfield[CDR_USERFIELD], clid[CDR_STR];
+	long duration, billsec;
+	int disposition, amaflags;
+	uint64_t start, answer, end;
+	bool incomplete;
+};
+
+struct rows {
+	struct row r[MAXROWS];
+	int n;
+	int calls;
+	char call_outcome[32];
+	long call_legs;
+};
+
+static void keep(void *arg, const struct cdr_row *x)
+{
+	struct rows *rs = arg;
+	assert_true(rs->n < MAXROWS);
+	struct row *r = &rs->r[rs->n++];
+	snprintf(r->channel, sizeof r->channel, "%s", x->channel);
+	snprintf(r->dstchannel, sizeof r->dstchannel, "%s", x->dstchannel);
+	snprintf(r->lastapp, sizeof r->lastapp, "%s", x->lastapp);
+	snprintf(r->lastdata, sizeof r->lastdata, "%s", x->lastdata);
+	snprintf(r->dst, sizeof r->dst, "%s", x->dst);
+	snprintf(r->userfield, sizeof r->userfield, "%s", x->userfield);
+	snprintf(r->clid, sizeof r->clid, "%s", x->clid);
+	r->duration = x->duration;
+	r->billsec = x->billsec;
+	r->disposition = x->disposition;
+	r->amaflags = x->amaflags;
+	r->start = x->start_us;
+	r->answer = x->answer_us;
+	r->end = x->end_us;
+	r->incomplete = x->incomplete;
+}
+
+static struct cdr_snapshot snap(const char *name, const char *uid, const char *linkedid, int state, uint64_t created)
+{
+	struct cdr_snapshot s;
+	memset(&s, 0, sizeof s);
+	snprintf(s.name, sizeof s.name, "%s", name);
+	snprintf(s.uniqueid, sizeof s.uniqueid, "%s", uid);
+	snprintf(s.linkedid, sizeof s.linkedid, "%s", linkedid);
+	snprintf(s.cid_num, sizeof s.cid_num, "100");
+	snprintf(s.cid_name, sizeof s.cid_name, "Alice");
+	snprintf(s.context, sizeof s.context, "from-phones");
+	snprintf(s.exten, sizeof s.exten, "200");
+	s.priority = 1;
+	s.state = state;
+	s.amaflags = 3;
+	s.created_us = created;
+	return s;
+}
+
+static void update(struct cdr_engine *e, struct cdr_snapshot *s, uint64_t t)
+{
+	cdr_engine_channel_update(e, s, t);
+}
+
+/* A dials B, B answers, they talk, B hangs up: one row, Party A = A. */
+struct flow {
+	struct cdr_snapshot a, b;
+};
+
+static void answered_flow(struct cdr_engine *e, struct flow *f, const char *dialstatus, int bcause)
+{
+	f->a = snap("SIP/a-00000001", "pbx-1.1", "pbx-1.1", 4, T0);
+	update(e, &f->a, T0);
+	f->a.priority = 2;
+	snprintf(f->a.appl, sizeof f->a.appl, "Dial");
+	snprintf(f->a.data, sizeof f->a.data, "SIP/b,30");
+	update(e, &f->a, T0 + S(1) / 10);
+	f->b = snap("SIP/b-00000002", "pbx-1.2", "pbx-1.1", 0, T0 + S(2) / 10);
+	f->b.flags = SNAP_OUTGOING;
+	update(e, &f->b, T0 + S(2) / 10);
+	cdr_engine_dial(e, &f->a, &f->b, "", T0 + S(2) / 10);
+	if (strcmp(dialstatus, "ANSWER")) {
+		cdr_engine_dial(e, &f->a, &f->b, dialstatus, T0 + S(3));
+		f->b.flags |= SNAP_DEAD;
+		f->b.cause = bcause;
+		update(e, &f->b, T0 + S(3));
+		return;
+	}
+	f->b.state = 6;
+	update(e, &f->b, T0 + S(3));
+	cdr_engine_dial(e, &f->a, &f->b, "ANSWER", T0 + S(3));
+	f->a.state = 6;
+	update(e, &f->a, T0 + S(31) / 10);
+	struct cdr_bridge_info br = { "br-1", "basic", "simple_bridge", 1 };
+	cdr_engine_bridge_enter(e, &f->b, &br, T0 + S(32) / 10);
+	br.nchannels = 2;
+	cdr_engine_bridge_enter(e, &f->a, &br, T0 + S(32) / 10 + 10);
+	br.nchannels = 1;
+	cdr_engine_bridge_leave(e, &f->b, &br, T0 + S(105) / 10);
+	f->b.flags |= SNAP_DEAD;
+	f->b.cause = bcause;
+	update(e, &f->b, T0 + S(105) / 10 + 10);
+	br.nchannels = 0;
+	cdr_engine_bridge_leave(e, &f->a, &br, T0 + S(106) / 10);
+}
+
+static void hangup(struct cdr_engine *e, struct cdr_snapshot *s, int cause, uint64_t t)
+{
+	s->flags |= SNAP_DEAD;
+	s->cause = cause;
+	update(e, s, t);
+}
+
+static void test_answered_call(void **state)
+{
+	(void)state;
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, false };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct flow f;
+	answered_flow(e, &f, "ANSWER", 16);
+	assert_int_equal(rs.n, 0); /* rows go out when Party A hangs up */
+	hangup(e, &f.a, 16, T0 + S(107) / 10);
+	/* B's own CDR is dialed with no Party B: discarded.  A's: answered when A
+	 * went Up (3.1 s), ended when its Party B left the bridge (10.5 s). */
+	assert_int_equal(rs.n, 1);
+	struct row *r = &rs.r[0];
+	assert_string_equal(r->channel, "SIP/a-00000001");
+	assert_string_equal(r->dstchannel, "SIP/b-00000002");
+	assert_string_equal(r->lastapp, "Dial");
+	assert_string_equal(r->lastdata, "SIP/b,30");
+	assert_string_equal(r->dst, "200");
+	assert_string_equal(r->clid, "\"Alice\" <100>");
+	assert_int_equal(r->disposition, CDR_ANSWERED);
+	assert_int_equal(r->start, T0);
+	assert_int_equal(r->answer, T0 + S(31) / 10);
+	assert_int_equal(r->end, T0 + S(105) / 10);
+	assert_int_equal(r->duration, 10); /* floor(10.5) */
+	assert_int_equal(r->billsec, 7);   /* floor(7.4) */
+	assert_int_equal(cdr_engine_live(e, NULL), 0);
+	cdr_engine_free(e);
+}
+
+static void test_initiatedseconds(void **state)
+{
+	(void)state;
+	/* billsec 7.4 s: rounded up only from .5, so it stays 7; make it 7.6 */
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, true };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct flow f;
+	answered_flow(e, &f, "ANSWER", 16);
+	hangup(e, &f.a, 16, T0 + S(107) / 10);
+	assert_int_equal(rs.r[0].billsec, 7);
+	cdr_engine_free(e);
+
+	memset(&rs, 0, sizeof rs);
+	e = cdr_engine_new(&o, keep, &rs);
+	f.a = snap("SIP/a-1", "u.1", "u.1", 6, T0);
+	update(e, &f.a, T0); /* Up from the start: answered at creation */
+	hangup(e, &f.a, 16, T0 + S(76) / 10);
+	assert_int_equal(rs.n, 1);
+	assert_int_equal(rs.r[0].billsec, 8); /* 7.6 s with initiatedseconds */
+	assert_int_equal(rs.r[0].duration, 7);
+	cdr_engine_free(e);
+}
+
+static void test_busy_and_unanswered(void **state)
+{
+	(void)state;
+	for (int unanswered = 0; unanswered <= 1; unanswered++) {
+		struct rows rs = { 0 };
+		struct cdr_options o = { unanswered != 0, false, false, false };
+		struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+		struct flow f;
+		answered_flow(e, &f, "BUSY", 17);
+		/* the dialplan goes on to Busy(): a CEP change after a finalized
+		 * Dial CDR makes a new one */
+		f.a.priority = 3;
+		snprintf(f.a.appl, sizeof f.a.appl, "Busy");
+		snprintf(f.a.data, sizeof f.a.data, "2");
+		update(e, &f.a, T0 + S(4));
+		hangup(e, &f.a, 17, T0 + S(6));
+		/* row 1: A -> B BUSY (a B party: always logged); row 2: A alone,
+		 * lastapp Busy, cause 17 -> BUSY, dropped when unanswered=no */
+		assert_int_equal(rs.n, unanswered ? 2 : 1);
+		assert_string_equal(rs.r[0].dstchannel, "SIP/b-00000002");
+		assert_int_equal(rs.r[0].disposition, CDR_BUSY);
+		assert_string_equal(rs.r[0].lastapp, "Dial");
+		if (unanswered) {
+			assert_string_equal(rs.r[1].dstchannel, "");
+			assert_string_equal(rs.r[1].lastapp, "Busy");
+			assert_int_equal(rs.r[1].disposition, CDR_BUSY);
+			assert_int_equal(rs.r[1].start, T0 + S(4));
+			assert_int_equal(rs.r[1].duration, 2);
+		}
+		cdr_engine_free(e);
+	}
+}
+
+static void test_congestion_option(void **state)
+{
+	(void)state;
+	for (int congestion = 0; congestion <= 1; congestion++) {
+		struct rows rs = { 0 };
+		struct cdr_options o = { true, congestion != 0, false, false };
+		struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+		struct flow f;
+		answered_flow(e, &f, "CONGESTION", 34);
+		hangup(e, &f.a, 34, T0 + S(5));
+		assert_true(rs.n >= 1);
+		assert_int_equal(rs.r[0].disposition, congestion ? CDR_CONGESTION : CDR_FAILED);
+		cdr_engine_free(e);
+	}
+	assert_string_equal(cdr_disposition_name(CDR_NULL), "NO ANSWER");
+	assert_string_equal(cdr_disposition_name(CDR_CONGESTION), "CONGESTION");
+}
+
+static void test_originated_and_dialed(void **state)
+{
+	(void)state;
+	/* a dialed channel that never gets a Party B leaves no row; an originated
+	 * one (OUTGOING + ORIGINATED) does */
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, false };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct cdr_snapshot d = snap("Local/1@x-1;1", "d.1", "d.1", 0, T0);
+	d.flags = SNAP_OUTGOING;
+	update(e, &d, T0);
+	hangup(e, &d, 16, T0 + S(1));
+	assert_int_equal(rs.n, 0);
+	struct cdr_snapshot g = snap("Local/2@x-2;1", "g.1", "g.1", 0, T0);
+	update(e, &g, T0);
+	g.flags = SNAP_OUTGOING | SNAP_ORIGINATED;
+	cdr_engine_dial(e, NULL, &g, "", T0 + 10);
+	hangup(e, &g, 16, T0 + S(1));
+	assert_int_equal(rs.n, 1);
+	assert_string_equal(rs.r[0].channel, "Local/2@x-2;1");
+	cdr_engine_free(e);
+}
+
+static void test_three_party_bridge(void **state)
+{
+	(void)state;
+	/* three undialed channels in one bridge: every pair gets a row, Party A
+	 * the older channel (cdr.c: 3-way -> 3 rows) */
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, false };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct cdr_snapshot c[3];
+	const char *names[3] = { "SIP/x-1", "SIP/y-2", "SIP/z-3" };
+	const char *uids[3] = { "c.1", "c.2", "c.3" };
+	struct cdr_bridge_info br = { "conf", "confbridge", "softmix", 0 };
+	for (int i = 0; i < 3; i++) {
+		c[i] = snap(names[i], uids[i], uids[i], 6, T0 + S(i));
+		update(e, &c[i], T0 + S(i));
+	}
+	for (int i = 0; i < 3; i++) {
+		br.nchannels = i + 1;
+		cdr_engine_bridge_enter(e, &c[i], &br, T0 + S(10 + i));
+	}
+	for (int i = 0; i < 3; i++) {
+		br.nchannels = 2 - i;
+		cdr_engine_bridge_leave(e, &c[i], &br, T0 + S(30 + i));
+		hangup(e, &c[i], 16, T0 + S(30 + i) + 5);
+	}
+	int pairs = 0;
+	for (int i = 0; i < rs.n; i++)
+		if (rs.r[i].dstchannel[0])
+			pairs++;
+	assert_int_equal(pairs, 3);
+	for (int i = 0; i < rs.n; i++)
+		if (!strcmp(rs.r[i].channel, "SIP/z-3"))
+			assert_string_equal(rs.r[i].dstchannel, ""); /* the youngest is never Party A of a pair */
+	cdr_engine_free(e);
+}
+
+static void test_userfield_and_expire(void **state)
+{
+	(void)state;
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, false };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct cdr_snapshot a = snap("SIP/lost-1", "l.1", "l.1", 6, T0);
+	update(e, &a, T0);
+	cdr_engine_userfield(e, "SIP/lost-1", "tag-42");
+	assert_int_equal(cdr_engine_expire(e, T0), 0); /* heard of at T0: not idle before T0 */
+	assert_int_equal(cdr_engine_expire(e, T0 + 1), 1);
+	assert_int_equal(rs.n, 1);
+	assert_true(rs.r[0].incomplete);
+	assert_string_equal(rs.r[0].userfield, "tag-42");
+	assert_int_equal(rs.r[0].end, T0);
+	assert_int_equal(cdr_engine_live(e, NULL), 0);
+	cdr_engine_free(e);
+}
+
+static void test_parked(void **state)
+{
+	(void)state;
+	struct rows rs = { 0 };
+	struct cdr_options o = { true, false, false, false };
+	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+	struct cdr_snapshot p = snap("SIP/p-1", "p.1", "p.1", 6, T0);
+	update(e, &p, T0);
+	struct cdr_bridge_info br = { "park-lot", "parking", "holding_bridge", 1 };
+	cdr_engine_bridge_enter(e, &p, &br, T0 + S(1));
+	cdr_engine_parked(e, &p, "default", 701, T0 + S(1) + 5);
+	cdr_engine_bridge_leave(e, &p, &br, T0 + S(20));
+	hangup(e, &p, 16, T0 + S(21));
+	int parked = 0;
+	for (int i = 0; i < rs.n; i++)
+		if (!strcmp(rs.r[i].lastapp, "Park")) {
+			parked++;
+			assert_string_equal(rs.r[i].lastdata, "default:701");
+		}
+	assert_int_equal(parked, 1);
+	cdr_engine_free(e);
+}
+
+/* ------------------------------------------------------------ the feed, from AMI text */
+
+struct feedrun {
+	struct cdr_feed *f;
+	uint64_t stamp;
+	struct rows rows;
+};
+
+static void feed_leg(void *arg, const struct cdr_row *r, uint64_t stamp)
+{
+	(void)stamp;
+	keep(&((struct feedrun *)arg)->rows, r);
+}
+
+static void feed_call(void *arg, const struct call_row *c, uint64_t stamp)
+{
+	(void)stamp;
+	struct feedrun *fr = arg;
+	fr->rows.calls++;
+	snprintf(fr->rows.call_outcome, sizeof fr->rows.call_outcome, "%s", c->outcome);
+	fr->rows.call_legs = c->legs;
+}
+
+static int on_msg(void *ctx, const struct ami_msg *m)
+{
+	struct feedrun *fr = ctx;
+	size_t len, tl;
+	const char *name = ami_get(m, "Event", &len);
+	const char *ts = ami_get(m, "Timestamp", &tl);
+	if (!name || !ts)
+		return 0;
+	char tbuf[32];
+	snprintf(tbuf, sizeof tbuf, "%.*s", (int)tl, ts);
+	uint64_t t = (uint64_t)(strtod(tbuf, NULL) * 1e6 + 0.5);
+	fr->stamp++;
+	cdr_feed_event(fr->f, m, name, len, t, fr->stamp, fr->stamp);
+	return 0;
+}
+
+static void feed_text(struct feedrun *fr, const char *text)
+{
+	struct ami_parser p;
+	ami_parser_init(&p, 1 << 20);
+	/* one message per feed call, as the ETL does with segment records */
+	const char *s = text;
+	while (*s) {
+		const char *e = strstr(s, "\r\n\r\n");
+		assert_non_null(e);
+		e += 4;
+		ami_parser_reset(&p);
+		assert_int_equal(ami_parser_feed(&p, s, (size_t)(e - s), on_msg, fr), 0);
+		s = e;
+	}
+	ami_parser_release(&p);
+}
+
+#define CHAN(name, uid, state, ctx, exten, prio) \
+	"Channel: " name "\r\nChannelState: " state "\r\nCallerIDNum: 100\r\nCallerIDName: Alice\r\n" \
+	"AccountCode: acct\r\nContext: " ctx "\r\nExten: " exten "\r\nPriority: " prio "\r\n" \
+	"Uniqueid: " uid "\r\nLinkedid: " uid "\r\n"
+
+static void test_feed_execif_twins_amaflags(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { true, true, false, false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	/* the CEL twin of Newchannel is written 2 ms earlier: the start is its time;
+	 * ExecIf runs Busy with no Newexten; amaflags only come with CEL */
+	feed_text(&fr,
+		  "Event: CEL\r\nTimestamp: 1800000000.098000\r\nEventName: CHAN_START\r\nUniqueID: x.1\r\n"
+		  "AMAFlags: BILLING\r\n\r\n"
+		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/x-1", "x.1", "4", "in", "5", "1") "\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.200000\r\n" CHAN("SIP/x-1", "x.1", "4", "in", "5", "2")
+		  "Application: Set\r\nAppData: CDR(userfield)=u-7\r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.300000\r\n" CHAN("SIP/x-1", "x.1", "4", "in", "5", "3")
+		  "Application: ExecIf\r\nAppData: 1?Busy(2):Congestion(3)\r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000002.400000\r\n" CHAN("SIP/x-1", "x.1", "4", "in", "5", "3")
+		  "Cause: 17\r\nCause-txt: User busy\r\n\r\n");
+	assert_int_equal(fr.rows.n, 0); /* still in the reorder window */
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 1);
+	struct row *r = &fr.rows.r[0];
+	assert_string_equal(r->lastapp, "Busy");
+	assert_string_equal(r->lastdata, "2");
+	assert_string_equal(r->userfield, "u-7");
+	assert_int_equal(r->amaflags, 2);
+	assert_int_equal(r->start, S(1800000000) + 98000);
+	assert_int_equal(r->disposition, CDR_BUSY);
+	assert_int_equal(r->duration, 2); /* 2.398 s */
+	assert_int_equal(fr.rows.calls, 1);
+	assert_string_equal(fr.rows.call_outcome, "busy");
+	assert_int_equal(fr.rows.call_legs, 1);
+	assert_int_equal(cdr_feed_oldest_pos(fr.f), UINT64_MAX);
+	cdr_feed_free(fr.f);
+}
+
+static void test_feed_execif_false_branch(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { true, true, false, false };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	feed_text(&fr,
+		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "1") "\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.300000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "2")
+		  "Application: ExecIf\r\nAppData: 0?Busy(2):Congestion(3)\r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.400000\r\n" CHAN("SIP/z-1", "z.1", "4", "in", "5", "2")
+		  "Application: ExecIf\r\nAppData: 0?Busy(2)\r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "2")
+		  "Cause: 34\r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/z-1", "z.1", "4", "in", "5", "2")
+		  "Cause: 16\r\n\r\n");
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 2);
+	assert_string_equal(fr.rows.r[0].lastapp, "Congestion"); /* the false branch ran */
+	assert_string_equal(fr.rows.r[0].lastdata, "3");
+	assert_int_equal(fr.rows.r[0].disposition, CDR_CONGESTION);
+	assert_string_equal(fr.rows.r[1].lastapp, "ExecIf"); /* nothing ran */
+	cdr_feed_free(fr.f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_answered_call),
+		cmocka_unit_test(test_initiatedseconds),
+		cmocka_unit_test(test_busy_and_unanswered),
+		cmocka_unit_test(test_congestion_option),
+		cmocka_unit_test(test_originated_and_dialed),
+		cmocka_unit_test(test_three_party_bridge),
+		cmocka_unit_test(test_userfield_and_expire),
+		cmocka_unit_test(test_parked),
+		cmocka_unit_test(test_feed_execif_twins_amaflags),
+		cmocka_unit_test(test_feed_execif_false_branch),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
