@@ -491,7 +491,9 @@ DECLARE
 	v_outb text[] := fraud_setting_list('outbound_contexts');
 	v_inb text[] := fraud_setting_list('inbound_contexts');
 BEGIN
-	DROP TABLE IF EXISTS pg_temp.fraud_att;
+	IF to_regclass('pg_temp.fraud_att') IS NOT NULL THEN
+		DROP TABLE pg_temp.fraud_att;
+	END IF;
 	SELECT min(calldate), max("end") INTO v_lo, v_hi FROM cdr_batch;
 	SELECT coalesce(max(w), '0')
 	INTO v_fwd
@@ -545,7 +547,9 @@ $$;
 CREATE FUNCTION fraud_hit_table() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-	DROP TABLE IF EXISTS pg_temp.fraud_hit;
+	IF to_regclass('pg_temp.fraud_hit') IS NOT NULL THEN
+		DROP TABLE pg_temp.fraud_hit;
+	END IF;
 	CREATE TEMP TABLE fraud_hit (
 		rule text NOT NULL, tenant text NOT NULL, subject text NOT NULL,
 		window_start timestamptz NOT NULL, window_end timestamptz NOT NULL,
@@ -831,7 +835,7 @@ BEGIN
 		GROUP BY 1, 2;
 	IF r.name IS NOT NULL AND r.enabled THEN
 		INSERT INTO fraud_hit (rule, tenant, subject, window_start, window_end, evidence, details)
-		SELECT r.name, d.tenant, d.period || ' ' || lvl || '%', d.ws, d.we, d.ev,
+		SELECT r.name, d.tenant, d.period || ':' || lvl || '%', d.ws, d.we, d.ev,
 		       jsonb_build_object('level', lvl, 'used_minutes', round((coalesce(u.billsec, 0) + d.add) / 60.0, 2),
 					  'allowance_minutes', lim, 'period', d.period)
 		FROM fraud_usage_delta d
@@ -928,7 +932,7 @@ BEGIN
 				jsonb_build_object('source', e.kind, 'state', e.state, 'previous', v_prev, 'node', e.node,
 					'down_since', (SELECT min(h.eventtime) FROM endpoint_state_history h
 						       WHERE h.node = e.node AND h.kind = e.kind AND h.endpoint = e.endpoint
-							 AND h.detail = e.detail AND h.seq < e.seq
+							 AND h.detail = e.detail AND h.seq < e.seq AND h.reachable = false
 							 AND h.eventtime >= coalesce((SELECT max(h2.eventtime) FROM endpoint_state_history h2
 									WHERE h2.node = e.node AND h2.kind = e.kind AND h2.endpoint = e.endpoint
 									  AND h2.detail = e.detail AND h2.seq < e.seq AND h2.reachable),
