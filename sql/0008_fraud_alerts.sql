@@ -521,7 +521,7 @@ BEGIN
 		       min(d.calldate) AS start, max(d."end") AS "end",
 		       max(d.billsec) AS billsec, max(d.duration) AS duration,
 		       bool_or(d.disposition = 'ANSWERED') AS answered,
-		       sum((d.j->>'sell_cost')::numeric) / 1000000 AS cost,
+		       round(sum((d.j->>'sell_cost')::numeric) / 1000000, 6) AS cost,
 		       bool_or(d.in_batch) AS in_batch,
 		       coalesce(fraud_e164(max(d.j->>'dst_e164')), fraud_e164(d.dst)) AS dst_e164,
 		       coalesce(fraud_e164(max(d.j->>'src_e164')), fraud_e164(min(d.src))) AS src_e164
