@@ -858,6 +858,12 @@ END $$;
 -- for the endpoint_unreachable / endpoint_recovered rules, hits on the
 -- transitions of reachability: known-reachable or unknown -> unreachable,
 -- unreachable -> reachable (the last known reachability before the event).
+-- Reachable: PeerStatus Reachable/Registered/Lagged, ContactStatus
+-- Reachable/Created/Updated/NonQualified, Registry Registered, a device
+-- state other than UNAVAILABLE/INVALID/UNKNOWN.  Unreachable: PeerStatus
+-- Unreachable/Unregistered/Rejected, ContactStatus Unreachable/Removed,
+-- Registry Rejected/Failed/Unregistered/Timeout/No Authentication, device
+-- UNAVAILABLE.  Local/ devices (dialplan, not endpoints) get history only.
 CREATE FUNCTION fraud_state_step(p_node text, p_seq_lo bigint, p_seq_hi bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -899,8 +905,8 @@ BEGIN
 			    WHEN 'registry' THEN CASE WHEN ch.state = 'Registered' THEN true
 						      WHEN ch.state IN ('Rejected', 'Failed', 'Unregistered', 'Timeout',
 									'No Authentication') THEN false END
-			    ELSE CASE WHEN ch.state IN ('UNAVAILABLE', 'INVALID') THEN false
-				      WHEN ch.state = 'UNKNOWN' THEN NULL ELSE true END
+			    ELSE CASE WHEN ch.state = 'UNAVAILABLE' THEN false
+				      WHEN ch.state IN ('UNKNOWN', 'INVALID') THEN NULL ELSE true END
 		       END AS reachable
 		FROM ch WHERE ch.batch_prev IS DISTINCT FROM ch.state
 		ORDER BY ch.seq
@@ -920,6 +926,10 @@ BEGIN
 		END IF;
 		INSERT INTO endpoint_state_history (node, kind, endpoint, detail, state, reachable, prev_state, eventtime, seq, fields)
 		VALUES (e.node, e.kind, e.endpoint, e.detail, e.state, e.reachable, v_prev, e.eventtime, e.seq, e.fields);
+		-- Local channels are dialplan, not endpoints: history only
+		IF e.endpoint LIKE 'Local/%' THEN
+			CONTINUE;
+		END IF;
 		IF e.reachable = false AND v_known IS DISTINCT FROM false AND ru.name IS NOT NULL
 		   AND coalesce(ru.params->'sources', '["peer", "contact", "registry", "device"]') ? e.kind THEN
 			INSERT INTO fraud_hit VALUES (ru.name, '', e.endpoint || CASE WHEN e.detail <> '' THEN ' ' || e.detail ELSE '' END,
