@@ -54,6 +54,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
+TOOLS    += $(BUILD)/tests/fraud-sync
 
 all: $(PROGRAMS)
 
@@ -146,6 +147,15 @@ $(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/bench-rating: $(BUILD)/tests/bench/bench-rating.o $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# fraud rules: load + sync a fraud:/alerts: config (the ETL's own objects, its include path)
+$(BUILD)/tests/fraud/fraud-sync.o: tests/fraud/fraud-sync.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/fraud-sync: $(BUILD)/tests/fraud/fraud-sync.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
