@@ -167,14 +167,15 @@ static int is_plain_ascii(const char *s)
 	return 1;
 }
 
-/* RFC 2047 B encoded-words, at most 45 input bytes (60 base64 chars, 72 in
- * all) each, never splitting a UTF-8 sequence; words are folded onto
+/* RFC 2047 B encoded-words, at most 39 input bytes (52 base64 chars, 64 in
+ * all) each, so that even after "Subject: " a line stays within 78
+ * characters; never splitting a UTF-8 sequence; words are folded onto
  * continuation lines. */
 static int put_encoded_words(struct buf *o, const char *s)
 {
 	size_t n = strlen(s), i = 0;
 	while (i < n) {
-		size_t k = n - i < 45 ? n - i : 45;
+		size_t k = n - i < 39 ? n - i : 39;
 		while (k > 1 && i + k < n && ((unsigned char)s[i + k] & 0xC0) == 0x80)
 			k--;
 		if (i && buf_puts(o, "\r\n ") < 0)
@@ -198,6 +199,17 @@ static int put_text_header(struct buf *o, const char *name, const char *value)
 		return -1;
 	}
 	return buf_puts(o, "\r\n");
+}
+
+/* an RFC 5322 quoted-string */
+static int put_quoted(struct buf *o, const char *s)
+{
+	if (buf_puts(o, "\"") < 0)
+		return -1;
+	for (; *s; s++)
+		if ((*s == '"' || *s == '\\') ? buf_printf(o, "\\%c", *s) < 0 : buf_append(o, s, 1) < 0)
+			return -1;
+	return buf_puts(o, "\"");
 }
 
 /* From/To: each "Name <addr>" entry with a non-ASCII name gets it encoded */
@@ -227,8 +239,10 @@ static int put_address_header(struct buf *o, const char *name, const char *list,
 			if (lt && ns < ne) {
 				char *dn = xstrndup(ns, (size_t)(ne - ns));
 				int rc = 0;
-				if (is_plain_ascii(dn))
+				if (is_plain_ascii(dn) && !strpbrk(dn, "()<>[]:;@\\,.\""))
 					rc = buf_puts(o, dn);
+				else if (is_plain_ascii(dn))
+					rc = put_quoted(o, dn);
 				else
 					rc = put_encoded_words(o, dn);
 				free(dn);
@@ -326,15 +340,17 @@ static int put_attachment(struct buf *o, const char *boundary, const struct mail
 		return -1;
 	}
 	int rc = -1;
+	/* the XLSX type is 65 characters: fold before it to stay within 78 */
+	const char *fold = strlen("Content-Type: ") + strlen(type) + 1 > 78 ? "\r\n " : " ";
 	if (buf_printf(o, "--%s\r\n", boundary) < 0)
 		goto out;
 	if (safe_quoted(fname)) {
-		if (buf_printf(o, "Content-Type: %s; name=\"%s\"\r\nContent-Disposition: attachment; filename=\"%s\"\r\n",
-			       type, fname, fname) < 0)
+		if (buf_printf(o, "Content-Type:%s%s;\r\n name=\"%s\"\r\nContent-Disposition: attachment;\r\n filename=\"%s\"\r\n",
+			       fold, type, fname, fname) < 0)
 			goto out;
 	} else {
 		/* RFC 2231 for the disposition; an encoded-word name= for old readers */
-		if (buf_printf(o, "Content-Type: %s;\r\n name=\"", type) < 0 || put_encoded_words(o, fname) < 0 ||
+		if (buf_printf(o, "Content-Type:%s%s;\r\n name=\"", fold, type) < 0 || put_encoded_words(o, fname) < 0 ||
 		    buf_puts(o, "\"\r\nContent-Disposition: attachment;\r\n filename*=UTF-8''") < 0)
 			goto out;
 		for (const unsigned char *p = (const unsigned char *)fname; *p; p++) {
@@ -424,11 +440,11 @@ int mail_build(const struct mail_msg *m, struct buf *out, char *err, size_t errl
 			goto out;
 	}
 	if (buf_puts(out, "MIME-Version: 1.0\r\nX-Mailer: cdrflow\r\n") < 0 ||
-	    buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n", outer) < 0 ||
+	    buf_printf(out, "Content-Type: multipart/mixed;\r\n boundary=\"%s\"\r\n\r\n", outer) < 0 ||
 	    buf_puts(out, "This is a multi-part message in MIME format.\r\n\r\n") < 0)
 		goto out;
 	if (m->html) {
-		if (buf_printf(out, "--%s\r\nContent-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n", outer,
+		if (buf_printf(out, "--%s\r\nContent-Type: multipart/alternative;\r\n boundary=\"%s\"\r\n\r\n", outer,
 			       inner) < 0 ||
 		    put_text_part(out, inner, "text/plain", m->text) < 0 ||
 		    put_text_part(out, inner, "text/html", m->html) < 0 || buf_printf(out, "--%s--\r\n", inner) < 0)

@@ -363,7 +363,7 @@ int main(int argc, char **argv)
 		free(o.attach);
 		return EXIT_USAGE;
 	}
-	struct delivery_cfg c;
+	struct delivery_cfg c = { 0 };
 	char err[512];
 	int missing = 0;
 	if (cfg_load(delivery_cfg_keys, &c, o.config, &missing, err, sizeof err) < 0) {
