@@ -124,7 +124,11 @@ $(BUILD)/tests/test_report: $(BUILD)/tests/unit/test_report.o $(BUILD)/tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
+$(BUILD)/tests/test_delivery: $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@

@@ -216,7 +216,7 @@ test_expect_success AIOSMTPD 'mail: a plain-text only message, ASCII names' '
 	check_mail "$(newest "$SMTP_MD")" att/report.csv
 '
 
-test_expect_success 'mail: a missing attachment exits 66 and sends nothing; a bad recipient 78' '
+test_expect_success 'mail: a missing attachment exits 66 and sends nothing; a bad recipient address 65' '
 	cfg m8.yaml MPORT=9 SPOOL=$TRASH/spool8 &&
 	test_exit_code 66 "$DELIVER" mail -c m8.yaml --attach no/such.pdf >out 2>err &&
 	grep -q "no/such.pdf" err &&
