@@ -154,7 +154,7 @@ test_expect_success AIOSMTPD 'mail: a later run with the right password delivers
 	test "$(msgs spool/mail)" = 0
 '
 
-test_expect_success AIOSMTPD 'mail: STARTTLS is required: without a CA that trusts the server it is not sent (69, queued)' '
+test_expect_success AIOSMTPD 'mail: the certificate is verified: with no CA that trusts the server nothing is sent (69, queued)' '
 	cfg m3.yaml MCA= SPOOL=$TRASH/spool3 &&
 	before=$(received "$SMTP_MD") &&
 	test_exit_code 69 send_mail m3.yaml >out 2>err &&
@@ -173,6 +173,17 @@ test_expect_success AIOSMTPD 'mail: implicit TLS (smtps) with AUTH' '
 	check_mail "$(newest "$SMTP_MD")" --html "${ALL_ATT[@]}" &&
 	grep -q "\"tls\": true, \"auth_user\": \"reporter\"" "$SMTP_LOG" &&
 	test "$(msgs spool4/mail)" = 0
+'
+
+test_expect_success AIOSMTPD 'mail: tls starttls never falls back to clear text when the server offers no STARTTLS' '
+	stop_pid $SMTP_PID &&
+	start_smtp none &&
+	cfg m4b.yaml SPOOL=$TRASH/spool4b &&
+	test_exit_code 69 send_mail m4b.yaml >out 2>err &&
+	cat err &&
+	test "$(received "$SMTP_MD")" = 0 &&
+	test ! -s "$SMTP_LOG.auth" &&
+	test "$(msgs spool4b/mail)" = 1
 '
 
 test_expect_success AIOSMTPD 'mail: server down exits 69 and queues; a later run delivers once it is up' '
