@@ -55,6 +55,7 @@ PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 TOOLS    += $(BUILD)/tests/fraud-sync
+TOOLS    += $(BUILD)/tests/deliver
 
 all: $(PROGRAMS)
 
@@ -88,7 +89,7 @@ $(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
 # ---------------------------------------------------------------- report rendering
 # report/*.c -> $(BUILD)/libreport.a; only the report test programs (and later
 # cdrflow-report) link it, so the collector and the ETL do not pull in cairo.
-REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-ft freetype2
+REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-ft freetype2 libcurl
 REPORT_CFLAGS := $(shell $(PKG) --cflags $(REPORT_PKGS)) -Ireport
 REPORT_LIBS   := $(shell $(PKG) --libs $(REPORT_PKGS)) -lm
 REPORT_SRC    := $(wildcard report/*.c)
@@ -125,12 +126,25 @@ $(BUILD)/tests/test_report: $(BUILD)/tests/unit/test_report.o $(BUILD)/tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
+$(BUILD)/tests/test_delivery: $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
+
+$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/report-render-demo: $(BUILD)/tests/report/report-render-demo.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
+
+# delivery (mail, webhook, spool, alerts) driven from the command line: tests/t/t5100
+$(BUILD)/tests/delivery/deliver.o: tests/delivery/deliver.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/deliver: $(BUILD)/tests/delivery/deliver.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
 
 # Fuzz targets built without libFuzzer: a main() that replays the corpus.

@@ -8,12 +8,16 @@ PACKAGES=(
 	libyaml-dev libssl-dev liblzma-dev libpq-dev
 	# report rendering (report/): XLSX, PDF via cairo + FreeType, CSV, the PDF font
 	libxlsxwriter-dev libcairo2-dev libfreetype-dev libcsv-dev fonts-dejavu-core
+	# delivery (report/mail.c, webhook.c): SMTP and HTTP through libcurl
+	libcurl4-openssl-dev
 	# the private warehouse cluster (scripts/pg.sh)
 	postgresql-15 postgresql-client-15
 	# tests and tools they drive
 	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
 	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts
 	poppler-utils unzip
+	# delivery tests: a real SMTP server (aiosmtpd, run by the system python3)
+	python3-aiosmtpd
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
