@@ -15,6 +15,7 @@
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
+#include "fraudcfg.h"
 #include "lcr.h"
 #include "legclass.h"
 #include "load.h"
@@ -133,6 +134,8 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 
 /* Tenants, numbering and rate decks: built once per process. */
 static struct legclass legclass;
+/* The fraud: and alerts: sections, synced into fraud_rule at every run. */
+static struct fraud_config fraud_cfg;
 
 /* tenants.allowances -> tenant_allowance, replaced as a whole. */
 static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err, size_t errlen)
@@ -266,7 +269,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	}
 	struct load_stats st;
 	double t0 = mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0) {
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
 		char ignored[128];
 		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
@@ -374,6 +377,14 @@ int main(int argc, char **argv)
 			etl_config_free(&cfg);
 			return EXIT_CONFIG;
 		}
+		if ((config_path ? fraud_config_load(config_path, &fraud_cfg, err, sizeof err)
+				 : fraud_config_load_string("defaults", "", 0, &fraud_cfg, err, sizeof err)) < 0) {
+			log_error("%s", err);
+			fraud_config_free(&fraud_cfg);
+			legclass_release(&legclass);
+			etl_config_free(&cfg);
+			return EXIT_CONFIG;
+		}
 	}
 	if (!strcmp(cmd, "transform")) {
 		struct load_stats st;
@@ -394,6 +405,7 @@ int main(int argc, char **argv)
 		rc = run_follow(db, &cfg);
 		load_release();
 		legclass_release(&legclass);
+		fraud_config_free(&fraud_cfg);
 		etl_config_free(&cfg);
 		return rc;
 	}
@@ -401,6 +413,7 @@ int main(int argc, char **argv)
 	if (!conn) {
 		log_error("%s", err);
 		legclass_release(&legclass);
+		fraud_config_free(&fraud_cfg);
 		etl_config_free(&cfg);
 		return EXIT_UNAVAILABLE;
 	}
@@ -446,6 +459,7 @@ int main(int argc, char **argv)
 	PQfinish(conn);
 	load_release();
 	legclass_release(&legclass);
+	fraud_config_free(&fraud_cfg);
 	etl_config_free(&cfg);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;
