@@ -1,6 +1,7 @@
 #include "load.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,10 @@ struct batch {
 	struct ami_parser full; /* full header index of kept events */
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
+	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
+	struct seg_pos load_to, cdr_to; /* the checkpoint it commits */
+	uint64_t done_to, loaded, bytes;
+	int more;                  /* records may follow */
 	struct seg_pos load_from;  /* records before this are in cel/ami_event already */
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
@@ -137,9 +142,10 @@ static void time_col(struct buf *r, uint64_t us)
 }
 
 /* A finished leg: a cdr row, unless an earlier run stored it already. */
+/* The feed's sink argument: where the batch being built is. */
 static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 {
-	struct batch *b = arg;
+	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	struct buf *r = &b->cdr;
@@ -188,7 +194,7 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 
 static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 {
-	struct batch *b = arg;
+	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	struct buf *r = &b->call;
@@ -418,10 +424,15 @@ static int copy_in(PGconn *c, const char *sql, const struct buf *rows, char *err
 }
 
 /* p: the framing parser (Event header only); the batch owns the rest. */
-static void batch_init(struct batch *b, struct ami_parser *p, const struct etl_config *cfg, const char *node)
+/* The framing parser: it indexes only the Event header (the fast path). */
+static void framing_init(struct ami_parser *p)
 {
 	ami_parser_init(p, SEG_DATA_MAX);
 	p->headers_only_first_event = 1;
+}
+
+static void batch_init(struct batch *b, const struct etl_config *cfg, const char *node)
+{
 	memset(b, 0, sizeof *b);
 	ami_parser_init(&b->full, SEG_DATA_MAX);
 	buf_init(&b->cel, 0);
@@ -433,7 +444,7 @@ static void batch_init(struct batch *b, struct ami_parser *p, const struct etl_c
 	b->node = node;
 }
 
-static void batch_release(struct batch *b, struct ami_parser *p)
+static void batch_release(struct batch *b)
 {
 	buf_release(&b->cel);
 	buf_release(&b->ami);
@@ -441,7 +452,6 @@ static void batch_release(struct batch *b, struct ami_parser *p)
 	buf_release(&b->call);
 	buf_release(&b->json);
 	ami_parser_release(&b->full);
-	ami_parser_release(p);
 }
 
 static struct cdr_options cdr_opts(const struct etl_config *cfg)
@@ -458,19 +468,20 @@ struct node_engine {
 	char *node;
 	struct cdr_feed *feed;
 	struct seg_pos next; /* where its input continues */
+	struct batch *cur;   /* the batch its legs and calls go to */
 };
-static struct node_engine *engines;
+static struct node_engine **engines;
 static size_t nengines;
 
 static struct node_engine *node_engine(const char *node)
 {
 	for (size_t i = 0; i < nengines; i++)
-		if (!strcmp(engines[i].node, node))
-			return &engines[i];
+		if (!strcmp(engines[i]->node, node))
+			return engines[i];
 	engines = xrealloc(engines, (nengines + 1) * sizeof *engines);
-	struct node_engine *ne = &engines[nengines++];
-	memset(ne, 0, sizeof *ne);
+	struct node_engine *ne = xcalloc(1, sizeof *ne); /* stable address: the feed points at ne->cur */
 	ne->node = xstrdup(node);
+	engines[nengines++] = ne;
 	return ne;
 }
 
@@ -483,8 +494,9 @@ static void node_engine_drop(struct node_engine *ne)
 void load_release(void)
 {
 	for (size_t i = 0; i < nengines; i++) {
-		node_engine_drop(&engines[i]);
-		free(engines[i].node);
+		node_engine_drop(engines[i]);
+		free(engines[i]->node);
+		free(engines[i]);
 	}
 	free(engines);
 	engines = NULL;
@@ -498,211 +510,397 @@ static uint64_t wall_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* On a terminal: one line rewritten after every batch. */
+static int show_progress;
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void progress_line(const char *node, const struct load_stats *st, double t0)
+{
+	double dt = now_s() - t0;
+	fprintf(stderr, "\r%s: %" PRIu64 " events, %" PRIu64 " legs, %" PRIu64 " calls, %.0f events/s   ", node,
+		st->events, st->legs, st->calls, dt > 0 ? (double)st->events / dt : 0.0);
+	fflush(stderr);
+}
+
+/*
+ * The pipeline: a producer thread reads records and builds batch N+1 (COPY
+ * rows, the CDR engine's legs and calls, the checkpoint it will commit)
+ * while this thread sends batch N to PostgreSQL.  Two batch slots; the
+ * producer owns the feed and the reader, the consumer only the connection.
+ * Exactly-once is unchanged: a batch's rows and its checkpoint still commit
+ * in one transaction, in order; if one fails, everything built after it is
+ * thrown away with the engine, and the next run starts from the checkpoint.
+ */
+struct pipeline {
+	const struct etl_config *cfg;
+	const char *node, *dir;
+	struct node_engine *ne;
+	uint64_t written_upto;
+	struct seg_pos load_pos; /* the load position after the last batch built */
+	uint64_t last_seq;
+	struct seg_reader r;
+	struct ami_parser p;
+	struct batch slot[2];
+	int ready[2];
+	int prod_i, cons_i;
+	int finished, stop;
+	int rc;
+	char err[1024];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+/* Build one batch into b; returns 0, or -1 when there was nothing to build. */
+static int build_batch(struct pipeline *pl, struct batch *b)
+{
+	const struct etl_config *cfg = pl->cfg;
+	struct node_engine *ne = pl->ne;
+	buf_reset(&b->cel);
+	buf_reset(&b->ami);
+	buf_reset(&b->cdr);
+	buf_reset(&b->call);
+	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = 0;
+	b->nmonths = 0;
+	b->start = pl->load_pos;
+	b->next = pl->r.pos;
+	b->last_seq = pl->last_seq;
+	b->written_upto = pl->written_upto;
+	b->feed = ne->feed;
+	ne->cur = b;
+	enum seg_status s = SEG_OK;
+	while (b->events < (uint64_t)cfg->batch_events) {
+		s = seg_reader_next(&pl->r, &b->rec);
+		if (s != SEG_OK)
+			break;
+		b->replaying = pos_before(b->rec.pos, b->load_from);
+		ami_parser_reset(&pl->p);
+		if (ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b) != 0 ||
+		    ami_parser_pending(&pl->p)) {
+			/* a stored record that is not one whole AMI message: keep going, say so */
+			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
+				 " is not a complete AMI message", pl->node, b->rec.seq, b->rec.pos.segno,
+				 b->rec.pos.offset);
+		}
+		b->events++;
+		if (!b->replaying) {
+			b->loaded++;
+			b->bytes += b->rec.data_len;
+			b->last_seq = b->rec.seq;
+		}
+		b->next = b->rec.next;
+	}
+	if (s == SEG_CORRUPT || s == SEG_IOERR) {
+		snprintf(pl->err, sizeof pl->err, "%s", pl->r.err);
+		pl->rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
+	}
+	b->more = s == SEG_OK;
+	if (!b->more) {
+		/* caught up: run what waited for late twins, close lost calls */
+		cdr_feed_flush(ne->feed, wall_us());
+		uint64_t now = cdr_feed_stream_time(ne->feed);
+		if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
+			cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
+	}
+	if (b->events == 0 && !b->legs && !b->calls)
+		return -1;
+	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
+	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
+	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
+	b->done_to = cdr_feed_done_stamp(ne->feed);
+	if (b->done_to < pl->written_upto)
+		b->done_to = pl->written_upto;
+	pl->load_pos = b->load_to;
+	pl->last_seq = b->last_seq;
+	return 0;
+}
+
+static void *producer(void *arg)
+{
+	struct pipeline *pl = arg;
+	for (;;) {
+		pthread_mutex_lock(&pl->mu);
+		while (pl->ready[pl->prod_i] && !pl->stop)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		int stop = pl->stop;
+		pthread_mutex_unlock(&pl->mu);
+		if (stop)
+			break;
+		struct batch *b = &pl->slot[pl->prod_i];
+		int built = build_batch(pl, b) == 0;
+		pthread_mutex_lock(&pl->mu);
+		if (built) {
+			pl->ready[pl->prod_i] = 1;
+			pl->prod_i ^= 1;
+		}
+		int done = !built || !b->more || pl->rc != EXIT_OK;
+		if (done)
+			pl->finished = 1;
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+		if (done)
+			break;
+	}
+	pl->ne->cur = NULL;
+	return NULL;
+}
+
+/* Send one built batch and its checkpoint in one transaction. */
+static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
+{
+	char sql[1024];
+	char *v = NULL;
+	if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
+	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+		    err, errlen) < 0 ||
+	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+		    err, errlen) < 0)
+		return -1;
+	char *esc = PQescapeLiteral(c, pl->node, strlen(pl->node));
+	if (!esc) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		return -1;
+	}
+	/* the checkpoint is where this batch starts: nobody else moved it */
+	snprintf(sql, sizeof sql,
+		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE",
+		 esc);
+	if (pg_query_value(c, sql, &v, err, errlen) < 0)
+		goto fail;
+	struct seg_pos at = { 0, 0 };
+	uint64_t seq_lo = 0;
+	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &at.segno, &at.offset, &seq_lo) != 3)
+		at.segno = UINT64_MAX;
+	free(v);
+	if (at.segno != b->start.segno || at.offset != b->start.offset) {
+		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
+		goto fail;
+	}
+	for (size_t i = 0; i < b->nmonths; i++) {
+		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
+			 b->months[i] % 100);
+		if (pg_exec(c, sql, err, errlen) < 0)
+			goto fail;
+	}
+	if (copy_in(c, "COPY cel (eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, "
+		       "cid_dnid, exten, context, channame, appname, appdata, amaflags, accountcode, peeraccount, "
+		       "uniqueid, linkedid, userfield, peer, extra, node, seq, segno, seg_offset) FROM STDIN",
+		    &b->cel, err, errlen) < 0 ||
+	    copy_in(c, "COPY ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, "
+		       "seg_offset) FROM STDIN", &b->ami, err, errlen) < 0 ||
+	    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
+		       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
+		       "uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, "
+		       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
+		       "FROM STDIN", &b->cdr, err, errlen) < 0 ||
+	    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
+		       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
+		    &b->call, err, errlen) < 0)
+		goto fail;
+	/* legs and calls go through the batch tables the analytics steps read;
+	 * legs learn which call they belong to: all set-based */
+	if (b->legs && pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+		goto fail;
+	if (b->calls &&
+	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
+	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
+		     err, errlen) < 0 ||
+	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
+			"sell_cost = k.sell FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
+			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
+			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
+			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
+			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell "
+			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
+			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
+			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
+		goto fail;
+	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
+		 b->last_seq);
+	if (pg_exec(c, sql, err, errlen) < 0)
+		goto fail;
+	snprintf(sql, sizeof sql,
+		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
+		 "cdr_done_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
+		 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
+		 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
+		 "excluded.cdr_done_seq, updated_at = now()",
+		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
+		 b->done_to);
+	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
+		goto fail;
+	PQfreemem(esc);
+	return 0;
+fail:
+	PQfreemem(esc);
+	{
+		char ignored[256];
+		pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+	}
+	return -1;
+}
+
 /* One node: batches until the segments have nothing more. */
 static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const char *node,
 		     struct load_stats *st, char *err, size_t errlen)
 {
-	char *dir = xasprintf("%s/%s", cfg->spool, node);
-	int rc = EXIT_OK;
-	struct ami_parser p;
-	struct batch b;
-	batch_init(&b, &p, cfg, node);
+	double t0 = now_s();
 	struct node_engine *ne = node_engine(node);
-	b.lc = lc;
-	for (int more = 1; more && rc == EXIT_OK && !load_stop_requested;) {
-		char sql[1024];
-		char *v = NULL;
-		if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
-		    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) "
-			       "ON COMMIT DELETE ROWS", err, errlen) < 0 ||
-		    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) "
-			       "ON COMMIT DELETE ROWS", err, errlen) < 0) {
-			rc = pg_error_exit(c, err);
-			break;
-		}
-		char *esc = PQescapeLiteral(c, node, strlen(node));
-		snprintf(sql, sizeof sql,
-			 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
-			 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE", esc);
-		if (pg_query_value(c, sql, &v, err, errlen) < 0) {
-			PQfreemem(esc);
-			rc = pg_error_exit(c, err);
-			break;
-		}
-		struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
-		uint64_t last_seq = 0, done_seq = 0;
-		if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
-				&pos.offset, &last_seq, &cdr_pos.segno, &cdr_pos.offset, &done_seq) != 6) {
-			snprintf(err, errlen, "bad etl_checkpoint row for node %s: \"%s\"", node, v);
-			rc = EXIT_DATAERR;
-		}
-		free(v);
-		if (rc) {
-			PQfreemem(esc);
-			break;
-		}
-		/* a fresh engine re-reads the open calls' events first (rows they
-		 * finished before done_seq are not written twice) */
-		struct seg_pos from;
-		if (!ne->feed) {
-			struct cdr_options o = cdr_opts(cfg);
-			struct cdr_feed_sink sink = { on_leg, on_call, &b };
-			ne->feed = cdr_feed_new(&o, &sink);
-			from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
-		} else {
-			from = ne->next;
-		}
-		struct seg_reader r;
-		seg_reader_open(&r, dir, from);
-		buf_reset(&b.cel);
-		buf_reset(&b.ami);
-		buf_reset(&b.cdr);
-		buf_reset(&b.call);
-		b.events = b.cel_rows = b.ami_rows = b.legs = b.calls = 0;
-		b.nmonths = 0;
-		b.next = from;
-		b.last_seq = last_seq;
-		b.load_from = pos;
-		b.written_upto = done_seq;
-		b.feed = ne->feed;
-		uint64_t loaded = 0;
-		enum seg_status s = SEG_OK;
-		while (b.events < (uint64_t)cfg->batch_events) {
-			s = seg_reader_next(&r, &b.rec);
-			if (s != SEG_OK)
-				break;
-			b.replaying = pos_before(b.rec.pos, b.load_from);
-			ami_parser_reset(&p);
-			if (ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b) != 0 || ami_parser_pending(&p)) {
-				/* a stored record that is not one whole AMI message: keep going, say so */
-				log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
-					 " is not a complete AMI message", node, b.rec.seq, b.rec.pos.segno, b.rec.pos.offset);
-			}
-			b.events++;
-			if (!b.replaying) {
-				loaded++;
-				st->bytes += b.rec.data_len;
-				b.last_seq = b.rec.seq;
-			}
-			b.next = b.rec.next;
-		}
-		if (s == SEG_CORRUPT || s == SEG_IOERR) {
-			snprintf(err, errlen, "%s", r.err);
-			rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
-		}
-		more = s == SEG_OK;
-		seg_reader_close(&r);
-		if (!more) {
-			/* caught up: run what waited for late twins, close lost calls */
-			cdr_feed_flush(ne->feed, wall_us());
-			uint64_t now = cdr_feed_stream_time(ne->feed);
-			if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
-				cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
-		}
-		if (b.events == 0 && !b.legs && !b.calls) {
-			PQfreemem(esc);
-			pg_exec(c, "ROLLBACK", sql, sizeof sql);
-			break;
-		}
-		struct seg_pos load_to = pos_before(b.next, pos) ? pos : b.next;
-		uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
-		struct seg_pos cdr_to = oldest == UINT64_MAX ? b.next : tag_pos(oldest);
-		uint64_t done_to = cdr_feed_done_stamp(ne->feed);
-		if (done_to < done_seq)
-			done_to = done_seq;
-		/* partitions first, then the rows, then the checkpoint: one transaction */
-		for (size_t i = 0; i < b.nmonths && rc != EXIT_SOFTWARE; i++) {
-			snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')",
-				 b.months[i] / 100, b.months[i] % 100);
-			if (pg_exec(c, sql, err, errlen) < 0)
-				goto db_fail;
-		}
-		if (copy_in(c, "COPY cel (eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, "
-			       "cid_dnid, exten, context, channame, appname, appdata, amaflags, accountcode, peeraccount, "
-			       "uniqueid, linkedid, userfield, peer, extra, node, seq, segno, seg_offset) FROM STDIN",
-			    &b.cel, err, errlen) < 0 ||
-		    copy_in(c, "COPY ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, "
-			       "seg_offset) FROM STDIN", &b.ami, err, errlen) < 0 ||
-		    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
-			       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
-			       "uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, "
-			       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
-			       "FROM STDIN", &b.cdr, err, errlen) < 0 ||
-		    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
-			       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
-			    &b.call, err, errlen) < 0)
-			goto db_fail;
-		/* legs and calls go through the batch tables the analytics steps read;
-		 * legs learn which call they belong to: all set-based */
-		if (b.legs && pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-			goto db_fail;
-		if (b.calls && (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
-				pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, "
-					   "unnest(linkedids) AS linkedid FROM call_batch) k WHERE cdr.linkedid = "
-					   "k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL", err, errlen) < 0 ||
-				pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-					   "sell_cost = k.sell FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
-					   "l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
-					   "bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
-					   "'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-					   "ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell "
-					   "FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
-					   "BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
-					   "call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
-			goto db_fail;
-		snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, last_seq,
-			 b.last_seq);
-		if (pg_exec(c, sql, err, errlen) < 0)
-			goto db_fail;
-		snprintf(sql, sizeof sql,
-			 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
-			 "cdr_done_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-			 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
-			 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
-			 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
-			 "excluded.cdr_done_seq, updated_at = now()",
-			 esc, load_to.segno, load_to.offset, b.last_seq, loaded, cdr_to.segno, cdr_to.offset, done_to);
-		if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
-			goto db_fail;
-		PQfreemem(esc);
-		ne->next = b.next;
-		st->events += loaded;
-		st->cel_rows += b.cel_rows;
-		st->ami_rows += b.ami_rows;
-		st->legs += b.legs;
-		st->calls += b.calls;
-		st->batches++;
-		log_debug("node %s: committed %" PRIu64 " events up to segment %" PRIu64 " offset %" PRIu64 ", %" PRIu64
-			  " legs, %" PRIu64 " calls", node, loaded, load_to.segno, load_to.offset, b.legs, b.calls);
-		continue;
-db_fail:
-		PQfreemem(esc);
-		{
-			char ignored[256];
-			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
-		}
-		node_engine_drop(ne);
-		rc = pg_error_exit(c, err);
+	/* where to start: the checkpoint (we hold the load lock: it stays put) */
+	char sql[512], *v = NULL;
+	char *esc = PQescapeLiteral(c, node, strlen(node));
+	if (!esc) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		return pg_error_exit(c, err);
 	}
-	if (rc != EXIT_OK)
+	snprintf(sql, sizeof sql,
+		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
+		 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s", esc);
+	PQfreemem(esc);
+	if (pg_query_value(c, sql, &v, err, errlen) < 0)
+		return pg_error_exit(c, err);
+	struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
+	uint64_t last_seq = 0, done_seq = 0;
+	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
+			&pos.offset, &last_seq, &cdr_pos.segno, &cdr_pos.offset, &done_seq) != 6) {
+		snprintf(err, errlen, "bad etl_checkpoint row for node %s: \"%s\"", node, v);
+		free(v);
+		return EXIT_DATAERR;
+	}
+	free(v);
+
+	struct pipeline *pl = xcalloc(1, sizeof *pl);
+	pl->cfg = cfg;
+	pl->node = node;
+	char *dir = xasprintf("%s/%s", cfg->spool, node);
+	pl->dir = dir;
+	pl->ne = ne;
+	pl->written_upto = done_seq;
+	pl->load_pos = pos;
+	pl->last_seq = last_seq;
+	pl->rc = EXIT_OK;
+	/* a fresh engine re-reads the open calls' events first (rows they
+	 * finished before done_seq are not written twice) */
+	struct seg_pos from;
+	if (!ne->feed) {
+		struct cdr_options o = cdr_opts(cfg);
+		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur };
+		ne->feed = cdr_feed_new(&o, &sink);
+		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
+	} else {
+		from = ne->next;
+	}
+	seg_reader_open(&pl->r, dir, from);
+	framing_init(&pl->p);
+	for (int i = 0; i < 2; i++) {
+		batch_init(&pl->slot[i], cfg, node);
+		pl->slot[i].lc = lc;
+		pl->slot[i].load_from = pos;
+	}
+	pthread_mutex_init(&pl->mu, NULL);
+	pthread_cond_init(&pl->cv, NULL);
+	pthread_t th;
+	int rc = EXIT_OK;
+	if (pthread_create(&th, NULL, producer, pl) != 0) {
+		snprintf(err, errlen, "cannot start the producer thread");
+		rc = EXIT_SOFTWARE;
+		goto out;
+	}
+	for (;;) {
+		pthread_mutex_lock(&pl->mu);
+		while (!pl->ready[pl->cons_i] && !pl->finished)
+			pthread_cond_wait(&pl->cv, &pl->mu);
+		int have = pl->ready[pl->cons_i];
+		pthread_mutex_unlock(&pl->mu);
+		if (!have || load_stop_requested)
+			break;
+		struct batch *b = &pl->slot[pl->cons_i];
+		if (commit_batch(c, pl, b, err, errlen) < 0) {
+			rc = pg_error_exit(c, err);
+			break;
+		}
+		ne->next = b->next;
+		st->events += b->loaded;
+		st->bytes += b->bytes;
+		st->cel_rows += b->cel_rows;
+		st->ami_rows += b->ami_rows;
+		st->legs += b->legs;
+		st->calls += b->calls;
+		st->batches++;
+		if (show_progress)
+			progress_line(node, st, t0);
+		log_debug("node %s: committed %" PRIu64 " events up to segment %" PRIu64 " offset %" PRIu64
+			  ", %" PRIu64 " legs, %" PRIu64 " calls", node, b->loaded, b->load_to.segno, b->load_to.offset,
+			  b->legs, b->calls);
+		pthread_mutex_lock(&pl->mu);
+		pl->ready[pl->cons_i] = 0;
+		pl->cons_i ^= 1;
+		pthread_cond_broadcast(&pl->cv);
+		pthread_mutex_unlock(&pl->mu);
+	}
+	pthread_mutex_lock(&pl->mu);
+	int built_unsent = pl->ready[0] || pl->ready[1];
+	pl->stop = 1;
+	pthread_cond_broadcast(&pl->cv);
+	pthread_mutex_unlock(&pl->mu);
+	pthread_join(th, NULL);
+	if (rc == EXIT_OK && pl->rc != EXIT_OK) {
+		rc = pl->rc;
+		snprintf(err, errlen, "%s", pl->err);
+	}
+	/* an engine that ran ahead of what is committed cannot be kept */
+	if (rc != EXIT_OK || built_unsent || pl->ready[0] || pl->ready[1] || !pl->finished)
 		node_engine_drop(ne);
-	batch_release(&b, &p);
+out:
+	seg_reader_close(&pl->r);
+	ami_parser_release(&pl->p);
+	for (int i = 0; i < 2; i++)
+		batch_release(&pl->slot[i]);
+	pthread_mutex_destroy(&pl->mu);
+	pthread_cond_destroy(&pl->cv);
+	free(pl);
 	free(dir);
 	return rc;
 }
 
+/* The COPY streams of the transform, in the order of copy_names. */
+enum { OUT_CEL, OUT_AMI, OUT_CDR, OUT_CALL, N_OUT };
+static const char *const copy_names[N_OUT] = { "cel", "ami_event", "cdr", "call" };
+
+static int flush_copy(struct batch *b, FILE *const out[N_OUT], char *err, size_t errlen)
+{
+	struct buf *bufs[N_OUT] = { &b->cel, &b->ami, &b->cdr, &b->call };
+	for (int i = 0; i < N_OUT; i++) {
+		if (out[i] && fwrite(bufs[i]->data, 1, bufs[i]->len, out[i]) != bufs[i]->len) {
+			snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
+			return EXIT_IOERR;
+		}
+		buf_reset(bufs[i]);
+	}
+	return EXIT_OK;
+}
+
 /* The transform alone, for measuring: every record of a node into COPY rows,
  * no database.  Rows go to the out files when given, else are dropped. */
-static int transform_node(const struct etl_config *cfg, const struct legclass *lc, const char *node, FILE *cel_out,
-			  FILE *ami_out, struct load_stats *st, char *err, size_t errlen)
+static int transform_node(const struct etl_config *cfg, const struct legclass *lc, const char *node,
+			  FILE *const out[N_OUT], struct load_stats *st, char *err, size_t errlen)
 {
 	char *dir = xasprintf("%s/%s", cfg->spool, node);
 	struct ami_parser p;
 	struct batch b;
-	batch_init(&b, &p, cfg, node);
+	framing_init(&p);
+	batch_init(&b, cfg, node);
 	/* the CDR engine too, so the measure is the whole transform */
 	struct cdr_options o = cdr_opts(cfg);
-	struct cdr_feed_sink sink = { on_leg, on_call, &b };
+	struct batch *cur = &b;
+	struct cdr_feed_sink sink = { on_leg, on_call, &cur };
 	b.feed = cdr_feed_new(&o, &sink);
 	b.lc = lc;
 	struct seg_reader r;
@@ -714,41 +912,31 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 		ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
 		st->events++;
 		st->bytes += b.rec.data_len;
-		if (b.cel.len + b.ami.len + b.cdr.len + b.call.len >= (4u << 20)) {
-			if ((cel_out && fwrite(b.cel.data, 1, b.cel.len, cel_out) != b.cel.len) ||
-			    (ami_out && fwrite(b.ami.data, 1, b.ami.len, ami_out) != b.ami.len)) {
-				snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
-				rc = EXIT_IOERR;
-				break;
-			}
-			buf_reset(&b.cel);
-			buf_reset(&b.ami);
-			buf_reset(&b.cdr);
-			buf_reset(&b.call);
-		}
+		if (b.cel.len + b.ami.len + b.cdr.len + b.call.len >= (4u << 20) &&
+		    (rc = flush_copy(&b, out, err, errlen)) != EXIT_OK)
+			break;
 	}
 	cdr_feed_flush(b.feed, UINT64_MAX);
 	if (rc == EXIT_OK && (s == SEG_CORRUPT || s == SEG_IOERR)) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
 	}
-	if (rc == EXIT_OK && ((cel_out && fwrite(b.cel.data, 1, b.cel.len, cel_out) != b.cel.len) ||
-			      (ami_out && fwrite(b.ami.data, 1, b.ami.len, ami_out) != b.ami.len))) {
-		snprintf(err, errlen, "cannot write COPY output: %s", strerror(errno));
-		rc = EXIT_IOERR;
-	}
+	if (rc == EXIT_OK)
+		rc = flush_copy(&b, out, err, errlen);
 	st->cel_rows += b.cel_rows;
 	st->ami_rows += b.ami_rows;
 	st->legs += b.legs;
 	st->calls += b.calls;
 	seg_reader_close(&r);
 	cdr_feed_free(b.feed);
-	batch_release(&b, &p);
+	batch_release(&b);
+	ami_parser_release(&p);
 	free(dir);
 	return rc;
 }
 
-int transform_only(const struct etl_config *cfg, const struct legclass *lc, const char *copy_dir, struct load_stats *st, char *err, size_t errlen)
+int transform_only(const struct etl_config *cfg, const struct legclass *lc, const char *copy_dir, struct load_stats *st,
+		   char *err, size_t errlen)
 {
 	memset(st, 0, sizeof *st);
 	char **nodes;
@@ -757,36 +945,32 @@ int transform_only(const struct etl_config *cfg, const struct legclass *lc, cons
 		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
 		return EXIT_NOINPUT;
 	}
-	FILE *cel = NULL, *ami = NULL;
+	FILE *out[N_OUT] = { NULL };
 	int rc = EXIT_OK;
-	if (copy_dir) {
-		char *a = xasprintf("%s/cel.copy", copy_dir), *b = xasprintf("%s/ami_event.copy", copy_dir);
-		cel = fopen(a, "wb");
-		ami = fopen(b, "wb");
-		if (!cel || !ami) {
-			snprintf(err, errlen, "cannot create COPY files in \"%s\": %s", copy_dir, strerror(errno));
+	for (int i = 0; copy_dir && i < N_OUT && rc == EXIT_OK; i++) {
+		char *path = xasprintf("%s/%s.copy", copy_dir, copy_names[i]);
+		if (!(out[i] = fopen(path, "wb"))) {
+			snprintf(err, errlen, "cannot create \"%s\": %s", path, strerror(errno));
 			rc = EXIT_CANTCREAT;
 		}
-		free(a);
-		free(b);
+		free(path);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK)
-			rc = transform_node(cfg, lc, nodes[i], cel, ami, st, err, errlen);
+			rc = transform_node(cfg, lc, nodes[i], out, st, err, errlen);
 		free(nodes[i]);
 	}
 	free(nodes);
-	if (cel && fclose(cel) != 0 && rc == EXIT_OK)
-		rc = EXIT_IOERR;
-	if (ami && fclose(ami) != 0 && rc == EXIT_OK)
-		rc = EXIT_IOERR;
+	for (int i = 0; i < N_OUT; i++)
+		if (out[i] && fclose(out[i]) != 0 && rc == EXIT_OK)
+			rc = EXIT_IOERR;
 	return rc;
 }
 
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
 	      char *err, size_t errlen)
 {
-	(void)progress;
+	show_progress = progress;
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
@@ -801,5 +985,7 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 		free(nodes[i]);
 	}
 	free(nodes);
+	if (show_progress && st->batches)
+		fputc('\n', stderr);
 	return rc;
 }

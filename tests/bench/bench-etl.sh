@@ -26,40 +26,84 @@ pgenv=$("$here/scripts/pg.sh" start "$work/pg") || { echo "bench-etl: cannot sta
 eval "$pgenv"
 "$BUILD/cdrflow-etl" migrate -q >/dev/null
 
-t0=$(now)
-"$BUILD/cdrflow-etl" transform --spool "$work/spool" > "$work/transform.out"
-t1=$(now)
-transform_s=$(echo "$t1 - $t0" | bc -l)
-read -r n_events n_cel n_ami < <(sed -n 's/.*events=\([0-9]*\) cel=\([0-9]*\) ami_event=\([0-9]*\).*/\1 \2 \3/p' "$work/transform.out")
+# the analytics configuration the bench runs with: tenants, trunks, rating
+cat >"$work/decks.csv" <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+88,International networks,0.50,,60/60,,2020-01-01,
+882,International networks,0.60,0.01,1/1,,2020-01-01,
+239,Sao Tome,0.30,,30/6,3,2020-01-01,
+44,United Kingdom,0.01,,60/1,,2020-01-01,
+CSV
+cat >"$work/etl.yaml" <<YAML
+cdr: { unanswered: yes, congestion: yes, endbeforehexten: no }
+tenants:
+  trunks: "SIP/loop-*"
+  rules:
+    - { tenant: tenantA, accountcode: tenantA }
+    - { tenant: tenantB, accountcode: tenantB }
+numbering:
+  - { country_code: "44", national_prefix: "0", international_prefix: "00" }
+rating:
+  buy:
+    - { carrier: loop, deck: $work/decks.csv, trunk: "SIP/loop-*" }
+  sell:
+    - { tenant: tenantA, deck: $work/decks.csv }
+    - { tenant: tenantB, deck: $work/decks.csv }
+YAML
+cfg=(-c "$work/etl.yaml")
 
 t0=$(now)
-/usr/bin/time -f "%M" -o "$work/rss" "$BUILD/cdrflow-etl" --once --spool "$work/spool" > "$work/etl.out"
+"$BUILD/cdrflow-etl" transform "${cfg[@]}" --spool "$work/spool" > "$work/transform.out"
+t1=$(now)
+transform_s=$(echo "$t1 - $t0" | bc -l)
+read -r n_events n_cel n_ami n_legs n_calls < <(sed -n 's/.*events=\([0-9]*\) cel=\([0-9]*\) ami_event=\([0-9]*\) legs=\([0-9]*\) calls=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$work/transform.out")
+
+fresh_db() {
+	psql -qc "drop schema public cascade; create schema public" >/dev/null 2>&1
+	"$BUILD/cdrflow-etl" migrate -q >/dev/null
+}
+
+# end to end with every analytics step (QoS, queues, fraud rules...) and rating
+t0=$(now)
+/usr/bin/time -f "%M" -o "$work/rss" "$BUILD/cdrflow-etl" --once "${cfg[@]}" --spool "$work/spool" > "$work/etl.out"
 t1=$(now)
 etl_s=$(echo "$t1 - $t0" | bc -l)
 rss_kb=$(tail -n 1 "$work/rss")
 
+# the same without the analytics steps and without rating
+fresh_db
+psql -qc "delete from analytics_step" >/dev/null
+printf 'cdr: { unanswered: yes, congestion: yes, endbeforehexten: no }\n' >"$work/plain.yaml"
+t0=$(now)
+"$BUILD/cdrflow-etl" --once -c "$work/plain.yaml" --spool "$work/spool" > "$work/etl-plain.out"
+t1=$(now)
+plain_s=$(echo "$t1 - $t0" | bc -l)
+
 # the very same rows, straight from files into fresh tables
 mkdir -p "$work/copy"
-"$BUILD/cdrflow-etl" transform --spool "$work/spool" --copy-out "$work/copy" >/dev/null
-psql -qc "drop schema public cascade; create schema public" >/dev/null 2>&1
-"$BUILD/cdrflow-etl" migrate -q >/dev/null
-psql -qAtc "select cdrflow_ensure_month(min(eventtime)) from (select now() as eventtime) x" >/dev/null
+"$BUILD/cdrflow-etl" transform "${cfg[@]}" --spool "$work/spool" --copy-out "$work/copy" >/dev/null
+fresh_db
 months=$(cut -f2 "$work/copy/cel.copy" | cut -c1-7 | sort -u)
 for m in $months; do psql -qAtc "select cdrflow_ensure_month('$m-15 00:00:00+00')" >/dev/null; done
 t0=$(now)
 psql -q -1 -v ON_ERROR_STOP=1 \
 	-c "\\copy cel (eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, cid_dnid, exten, context, channame, appname, appdata, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, peer, extra, node, seq, segno, seg_offset) from '$work/copy/cel.copy'" \
-	-c "\\copy ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, seg_offset) from '$work/copy/ami_event.copy'"
+	-c "\\copy ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, seg_offset) from '$work/copy/ami_event.copy'" \
+	-c "\\copy cdr (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) from '$work/copy/cdr.copy'" \
+	-c "\\copy call (call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, linkedids, incomplete) from '$work/copy/call.copy'"
 t1=$(now)
 copy_s=$(echo "$t1 - $t0" | bc -l)
-rows=$(psql -Atc "select (select count(*) from cel) + (select count(*) from ami_event)")
+rows=$(psql -Atc "select (select count(*) from cel) + (select count(*) from ami_event) + (select count(*) from cdr) + (select count(*) from call)")
 
-awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v rows="$rows" -v tr="$transform_s" -v et="$etl_s" -v cp="$copy_s" -v rss="$rss_kb" 'BEGIN {
-	printf "events %d -> cel %d + ami_event %d rows (raw COPY loaded %d)\n", e, c, a, rows
-	printf "%-40s %10s %12s\n", "", "seconds", "events/s"
-	printf "%-40s %10.2f %12.0f   (target >= 1 M)\n", "transform alone (no database)", tr, e / tr
-	printf "%-40s %10.2f %12.0f\n", "cdrflow-etl --once end to end", et, e / et
-	printf "%-40s %10.2f %12s\n", "raw COPY of the same rows", cp, "-"
-	printf "end to end / raw COPY: %.2f (target <= 1.3)\n", et / cp
+awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v l="$n_legs" -v k="$n_calls" -v rows="$rows" -v tr="$transform_s" \
+    -v et="$etl_s" -v pl="$plain_s" -v cp="$copy_s" -v rss="$rss_kb" 'BEGIN {
+	printf "events %d -> cel %d + ami_event %d + cdr %d legs + call %d rows (raw COPY loaded %d)\n", e, c, a, l, k, rows
+	printf "%-48s %10s %12s\n", "", "seconds", "events/s"
+	printf "%-48s %10.2f %12.0f\n", "transform alone (no database, CDR engine included)", tr, e / tr
+	printf "%-48s %10.2f %12.0f\n", "cdrflow-etl --once, analytics and rating", et, e / et
+	printf "%-48s %10.2f %12.0f\n", "cdrflow-etl --once, no analytics steps/rating", pl, e / pl
+	printf "%-48s %10.2f %12s\n", "raw COPY of the same rows", cp, "-"
+	printf "end to end (no analytics) / raw COPY: %.2f (target <= 1.3)\n", pl / cp
+	printf "analytics on / off: %.2f (target <= 1.25)\n", et / pl
 	printf "etl peak RSS: %.1f MB (target < 64 MB)\n", rss / 1024
 }'
