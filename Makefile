@@ -54,6 +54,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
+TOOLS    += $(BUILD)/tests/retention-run
 
 all: $(PROGRAMS)
 
@@ -146,6 +147,15 @@ $(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o $(BUILD)/libcdrflow.a
 
 $(BUILD)/tests/bench-rating: $(BUILD)/tests/bench/bench-rating.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# retention until cdrflow-etl has its command (the ETL's headers: -Ietl)
+$(BUILD)/tests/retention-run: $(BUILD)/tests/rollup/retention-run.o $(BUILD)/etl/retention.o $(BUILD)/etl/pg.o $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/rollup/retention-run.o: tests/rollup/retention-run.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
 
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
 

@@ -315,14 +315,20 @@ CREATE TABLE tenant_role (
 	tenant text NOT NULL CHECK (tenant <> '')
 );
 
--- The tenant of the connected role (NULL: none).  SECURITY DEFINER so
--- readers need no access to tenant_role; the schema is pinned (pg_temp
--- last) so a reader cannot shadow tenant_role with a temporary table.
+-- Readers may read their own mapping row only.  The policies below name
+-- tenant_role directly: a policy's tables are bound when it is created, so
+-- a reader's temporary table cannot shadow it.  (Not a SECURITY DEFINER
+-- function: inside one current_user is the owner, not the reader.)
+ALTER TABLE tenant_role ENABLE ROW LEVEL SECURITY;
+CREATE POLICY tenant_reader ON tenant_role FOR SELECT TO cdrflow_reader USING (role = current_user);
+GRANT SELECT ON tenant_role TO cdrflow_reader;
+
+-- The tenant of the connected role (NULL: none), for reports and psql.
 DO $$
 BEGIN
 	EXECUTE format($f$
 		CREATE FUNCTION cdrflow_current_tenant() RETURNS text
-		LANGUAGE sql STABLE SECURITY DEFINER SET search_path = %1$I, pg_temp AS
+		LANGUAGE sql STABLE SET search_path = %1$I, pg_temp AS
 		'SELECT tenant FROM %1$I.tenant_role WHERE role = current_user'$f$, current_schema());
 END $$;
 
@@ -345,7 +351,7 @@ BEGIN
 		EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', r.tbl);
 		IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = r.tbl AND polname = 'tenant_reader') THEN
 			EXECUTE format('CREATE POLICY tenant_reader ON %s FOR SELECT TO cdrflow_reader '
-				       'USING (tenant = (SELECT cdrflow_current_tenant()))', r.tbl);
+				       'USING (tenant = (SELECT r.tenant FROM tenant_role r WHERE r.role = current_user))', r.tbl);
 		END IF;
 		EXECUTE format('GRANT SELECT ON %s TO cdrflow_reader', r.tbl);
 	END LOOP;
@@ -359,7 +365,7 @@ BEGIN
 		IF NOT EXISTS (SELECT 1 FROM pg_policy WHERE polrelid = r.tbl AND polname = 'tenant_reader') THEN
 			EXECUTE format('CREATE POLICY tenant_reader ON %s FOR SELECT TO cdrflow_reader '
 				       'USING (linkedid IS NOT NULL AND EXISTS (SELECT 1 FROM cdr l WHERE l.linkedid = %I.linkedid '
-				       'AND l.node = %I.node AND l.tenant = (SELECT cdrflow_current_tenant())))',
+				       'AND l.node = %I.node AND l.tenant = (SELECT r.tenant FROM tenant_role r WHERE r.role = current_user)))',
 				       r.tbl, r.relname, r.relname);
 		END IF;
 		EXECUTE format('GRANT SELECT ON %s TO cdrflow_reader', r.tbl);
