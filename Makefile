@@ -56,6 +56,7 @@ TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 TOOLS    += $(BUILD)/tests/fraud-sync
 TOOLS    += $(BUILD)/tests/deliver
+TOOLS    += $(BUILD)/tests/retention-run
 
 all: $(PROGRAMS)
 
@@ -163,13 +164,16 @@ $(BUILD)/tests/tcpcopy: $(BUILD)/tests/bench/tcpcopy.o $(BUILD)/libcdrflow.a
 $(BUILD)/tests/bench-rating: $(BUILD)/tests/bench/bench-rating.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# fraud rules: load + sync a fraud:/alerts: config (the ETL's own objects, its include path)
-$(BUILD)/tests/fraud/fraud-sync.o: tests/fraud/fraud-sync.c $(BUILD)/.flags
+# test drivers built with the ETL's own objects and include path
+$(BUILD)/tests/fraud/fraud-sync.o $(BUILD)/tests/rollup/retention-run.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/fraud-sync: $(BUILD)/tests/fraud/fraud-sync.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/retention-run: $(BUILD)/tests/rollup/retention-run.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
