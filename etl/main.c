@@ -17,6 +17,7 @@
 #include "cdrcsv.h"
 #include "fraudcfg.h"
 #include "lcr.h"
+#include "retention.h"
 #include "legclass.h"
 #include "load.h"
 #include "segment.h"
@@ -35,6 +36,7 @@ static void usage(FILE *out)
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"       cdrflow-etl lcr --from TIME --to TIME [-c FILE] [--db CONNINFO]\n"
+		"       cdrflow-etl retention --keep AGE [--dry-run] [--db CONNINFO]\n"
 		"       cdrflow-etl cdr-csv [--spool DIR] [-c FILE]\n"
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
@@ -56,6 +58,9 @@ static void usage(FILE *out)
 		"  cdr-csv          rebuild the CDR rows from the spool without a database and print\n"
 		"                   them as Asterisk's Master.csv (loguniqueid, loguserfield,\n"
 		"                   newcdrcolumns; dates in UTC), honouring the cdr: settings\n"
+		"  retention        drop whole monthly partitions older than --keep (13mo, 400d, 2y),\n"
+		"                   never DELETE; --dry-run lists them; rows left in a default partition\n"
+		"                   are reported, not deleted; rollups are kept\n"
 		"  lcr              least-cost-routing what-if: what the carrier legs of --from..--to\n"
 		"                   would have cost on each rating.buy deck, and routed leg by leg\n"
 		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
@@ -78,6 +83,8 @@ static void usage(FILE *out)
 		"  --copy-out DIR     transform: write cel.copy and ami_event.copy into DIR\n"
 		"  --from TIME        lcr: start of the period (inclusive), e.g. 2026-11-01\n"
 		"  --to TIME          lcr: end of the period (exclusive)\n"
+		"  --keep AGE         retention: how much to keep (13mo, 400d, 2y)\n"
+		"  --dry-run          retention: only list what would be dropped\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -89,7 +96,8 @@ static void usage(FILE *out)
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
 }
 
-enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO };
+enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO,
+       OPT_KEEP, OPT_DRY_RUN };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -102,6 +110,8 @@ static const struct option long_options[] = {
 	{ "copy-out", required_argument, NULL, OPT_COPY_OUT },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "to", required_argument, NULL, OPT_TO },
+	{ "keep", required_argument, NULL, OPT_KEEP },
+	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -301,7 +311,8 @@ int main(int argc, char **argv)
 	const char *db = NULL, *config_path = NULL, *spool = NULL;
 	int c, once = 0, level = -1;
 	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
-	const char *copy_out = NULL, *from = NULL, *to = NULL;
+	const char *copy_out = NULL, *from = NULL, *to = NULL, *keep = NULL;
+	int dry_run = 0;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
@@ -314,6 +325,8 @@ int main(int argc, char **argv)
 		case OPT_COPY_OUT: copy_out = optarg; break;
 		case OPT_FROM: from = optarg; break;
 		case OPT_TO: to = optarg; break;
+		case OPT_KEEP: keep = optarg; break;
+		case OPT_DRY_RUN: dry_run = 1; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -337,7 +350,8 @@ int main(int argc, char **argv)
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
-	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "lcr"))
+	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "lcr") &&
+	    strcmp(cmd, "retention"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
@@ -366,6 +380,11 @@ int main(int argc, char **argv)
 			 cs.live);
 		etl_config_free(&cfg);
 		return rc;
+	}
+	int keep_months = 0;
+	if (!strcmp(cmd, "retention") && (!keep || retention_parse_keep(keep, &keep_months) < 0)) {
+		etl_config_free(&cfg);
+		return usage_error("%s", "retention needs --keep N with a unit, e.g. 13mo, 400d or 2y (at least one month)");
 	}
 	if (!strcmp(cmd, "lcr") && (!from || !to)) {
 		etl_config_free(&cfg);
@@ -434,6 +453,11 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "once")) {
 		rc = run_once(conn, &cfg);
+	} else if (!strcmp(cmd, "retention")) {
+		int r = retention_run(conn, keep_months, dry_run, stdout, err, sizeof err);
+		rc = r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pg_error_exit(conn, err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
 	} else if (!strcmp(cmd, "lcr")) {
 		rc = lcr_report(conn, &legclass, from, to, stdout, err, sizeof err);
 		if (rc != EXIT_OK)

@@ -386,4 +386,19 @@ test_expect_success 'a non-superuser ETL owner loads and sees every row (no FORC
 	test "$(PGUSER=owned_b PGDATABASE=owned psql -X -Atc "select sum(legs) from rollup_hourly")" = "$b"
 '
 
+test_expect_success 'cdrflow-etl retention: the command drops old months, keeps recent rows, refuses a bare number' '
+	q "select cdrflow_ensure_month('"'"'2019-03-10'"'"')" >/dev/null &&
+	test "$(q "select count(*) from pg_class where relname = '"'"'cdr_y2019m03'"'"'")" = 1 &&
+	before=$(q "select count(*) from cdr where calldate > now() - interval '"'"'12 months'"'"'") &&
+	"$ETL" retention --keep 13mo --dry-run >dry &&
+	grep -q "would drop cdr_y2019m03" dry &&
+	test "$(q "select count(*) from pg_class where relname = '"'"'cdr_y2019m03'"'"'")" = 1 &&
+	"$ETL" retention --keep 13mo >out &&
+	grep -q "^drop cdr_y2019m03" out &&
+	test "$(q "select count(*) from pg_class where relname = '"'"'cdr_y2019m03'"'"'")" = 0 &&
+	test "$(q "select count(*) from cdr where calldate > now() - interval '"'"'12 months'"'"'")" = "$before" &&
+	test_exit_code 64 "$ETL" retention --keep 13 &&
+	test_exit_code 64 "$ETL" retention
+'
+
 test_done
