@@ -650,11 +650,36 @@ static void *producer(void *arg)
 	return NULL;
 }
 
+/* Months whose partitions this process created or found, so that a batch
+ * asks PostgreSQL only about new ones.  A partition dropped behind our back
+ * (retention) is not a problem: rows then go to the default partition. */
+static int known_months[64];
+static size_t nknown_months;
+
+static int month_known(int ym)
+{
+	for (size_t i = 0; i < nknown_months; i++)
+		if (known_months[i] == ym)
+			return 1;
+	return 0;
+}
+
+static void month_remember(int ym)
+{
+	if (month_known(ym))
+		return;
+	if (nknown_months == sizeof known_months / sizeof known_months[0])
+		nknown_months = 0; /* forget; asking again is only slower */
+	known_months[nknown_months++] = ym;
+}
+
 /* Send one built batch and its checkpoint in one transaction. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
 	char *v = NULL;
+	int pending_months[64];
+	size_t npending = 0;
 	if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
 	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
 		    err, errlen) < 0 ||
@@ -682,10 +707,13 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		goto fail;
 	}
 	for (size_t i = 0; i < b->nmonths; i++) {
+		if (month_known(b->months[i]))
+			continue;
 		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
 			 b->months[i] % 100);
 		if (pg_exec(c, sql, err, errlen) < 0)
 			goto fail;
+		pending_months[npending++] = b->months[i];
 	}
 	if (copy_in(c, "COPY cel (eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, "
 		       "cid_dnid, exten, context, channame, appname, appdata, amaflags, accountcode, peeraccount, "
@@ -736,6 +764,9 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 b->done_to);
 	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
+	/* the partitions exist now (committed): no need to ask again */
+	for (size_t i = 0; i < npending; i++)
+		month_remember(pending_months[i]);
 	PQfreemem(esc);
 	return 0;
 fail:
