@@ -2,8 +2,9 @@
 # The main job on the embedded default: install what is missing, build, replay
 # bundled real Asterisk 20 AMI captures through cdrflow-collector into a local
 # spool, verify it, print what was stored, then start a private PostgreSQL
-# cluster, migrate the warehouse, load the spool with cdrflow-etl and show
-# what landed (the cluster is stopped at the end).
+# cluster, migrate the warehouse, load the spool with cdrflow-etl (legs and
+# calls rebuilt with Asterisk's CDR state machine, tenants, rating, QoS,
+# queues, fraud alerts) and show what landed (the cluster is stopped at the end).
 #
 #   scripts/demo.sh [CAPTURE...]     (default: tests/data/*.ami.raw.xz)
 set -euo pipefail
@@ -45,15 +46,32 @@ psql -qAtc "drop schema public cascade; create schema public" >/dev/null 2>&1 ||
 echo
 echo "== warehouse (PostgreSQL in $pgdir)"
 build/cdrflow-etl migrate
-build/cdrflow-etl --once --spool "$spool"
+build/cdrflow-etl --once -c tests/data/demo/cdrflow.yaml --spool "$spool"
 echo
-echo "== CEL events per type"
-psql -c "select eventtype, count(*) from cel group by 1 order by 2 desc"
-echo "== analytics events kept in ami_event (top 12)"
-psql -c "select event, count(*) from ami_event group by 1 order by 2 desc limit 12"
-echo "== one call's CEL timeline (the first linkedid)"
-psql -c "select to_char(eventtime, 'HH24:MI:SS.US') as time, eventtype, channame, appname, exten
-         from cel where linkedid = (select linkedid from cel order by eventtime limit 1) order by eventtime"
+echo "== legs rebuilt from the channel events vs. the Cdr events Asterisk itself sent"
+psql -c "select node, (select count(*) from cdr c where c.node = a.node) as legs_rebuilt,
+         count(*) as asterisk_cdr_events from ami_event a where event = 'Cdr' group by node order by node"
+echo "== legs per disposition"
+psql -c "select disposition, count(*), sum(billsec) as billsec from cdr group by 1 order by 2 desc"
+echo "== calls (conversations) by outcome and direction"
+psql -c "select outcome, direction, count(*), sum(total_billsec) as talk_seconds, sum(transfers) as transfers
+         from call group by 1, 2 order by 3 desc"
+echo "== billing per tenant (micro-units shown as currency)"
+psql -c "select tenant, count(*) filter (where rate_status = 'rated') as rated_legs,
+         count(*) filter (where rate_status like 'no_%') as unrated_legs,
+         round(sum(buy_cost) / 1e6, 4) as buy, round(sum(sell_cost) / 1e6, 4) as sell,
+         round(sum(margin) / 1e6, 4) as margin from cdr where carrier is not null group by 1 order by 1"
+echo "== usage against allowance"
+psql -c "select tenant, to_char(month, 'YYYY-MM') as month, minutes, allowance, used_pct from tenant_usage order by 1"
+echo "== voice quality (RTCP, simplified E-model)"
+psql -c "select direction, count(*) as legs, round(avg(mos)::numeric, 2) as avg_mos, round(min(mos)::numeric, 2) as min_mos,
+         round(max(loss_pct)::numeric, 2) as max_loss_pct from qos_leg group by 1 order by 1"
+echo "== queues"
+psql -c "select node, queue, offered, answered, abandoned, timeouts, round(sl_pct::numeric, 1) as sl_pct,
+         round(asa_s::numeric, 1) as asa_s, max_wait_s, round(aht_s::numeric, 1) as aht_s
+         from cdrflow_queue_stats(now() - interval '10 years', now() + interval '1 day', interval '10000 days')"
+echo "== alerts"
+psql -c "select rule, severity, tenant, subject, hits, array_length(evidence, 1) as calls from alert order by id"
 echo
 echo "spool: $(pwd)/$spool  (inspect with: build/cdrflow-collector --dump --spool $spool | less)"
 echo "warehouse: stopped at exit; restart with: eval \"\$(scripts/pg.sh start $pgdir)\"; psql"

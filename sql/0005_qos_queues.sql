@@ -131,7 +131,7 @@ LANGUAGE sql AS $$
 		       CASE WHEN q.reports > 0 THEN q.fraction_lost_sum / 2.56 / q.reports END AS loss_frac
 		FROM qos_leg q JOIN leg l USING (node, uniqueid)
 	), m AS (
-		SELECT r.*, least(coalesce(loss_cum, loss_frac), 100) AS loss,
+		SELECT r.*, least(coalesce(loss_cum, loss_frac), 100) AS loss, -- least() skips NULLs: guarded below
 		       CASE WHEN loss_cum IS NOT NULL THEN 'cumulative' WHEN loss_frac IS NOT NULL THEN 'fraction' END
 			 AS loss_method
 		FROM r
@@ -139,7 +139,7 @@ LANGUAGE sql AS $$
 	UPDATE qos_leg q SET
 		clock_rate = m.clock,
 		clock_source = m.clock_source,
-		loss_pct = m.loss,
+		loss_pct = CASE WHEN coalesce(m.loss_cum, m.loss_frac) IS NOT NULL THEN m.loss END, -- no report: unknown, not 100 %
 		loss_method = m.loss_method,
 		loss_pct_fraction = m.loss_frac,
 		jitter_ms = CASE WHEN q.reports > 0 THEN q.jitter_ts_sum * 1000.0 / m.clock / q.reports END,

@@ -138,6 +138,11 @@ test_expect_success 'allowances from the configuration; minutes used per tenant 
 	test "$(q "select minutes || '"'"' '"'"' || allowance from tenant_usage where tenant = '"'"'tenantA'"'"'")" = "$used 2"
 '
 
+test_expect_success 'QoS: a direction without any RTCP report has unknown loss and MOS, not 100 %' '
+	test "$(q "select count(*) from qos_leg where reports = 0")" -gt 0 &&
+	test "$(q "select count(*) from qos_leg where reports = 0 and (loss_pct is not null or mos is not null)")" = 0
+'
+
 test_expect_success 'LCR what-if: each deck'"'"'s total is what its rates make of the same legs' '
 	"$ETL" lcr -c etl.yaml --from 2020-01-01 --to 2100-01-01 >lcr &&
 	cat lcr &&
