@@ -210,7 +210,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 		}
 		ch.cat_col = (size_t)cat;
 		if (s->nseries) {
-			for (size_t i = 0; i < s->nseries && i < RCHART_MAX_SERIES; i++) {
+			for (size_t i = 0; i < s->nseries && i < TPL_CHART_MAX_SERIES; i++) {
 				int c = find_col(s, &k.m, s->series[i]);
 				if (c < 0) {
 					snprintf(err, errlen, "%s (%s): series \"%s\" is not a column of the query", s->id,
@@ -221,7 +221,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 				ch.series_cols[ch.nseries++] = (size_t)c;
 			}
 		} else {
-			for (size_t i = 0; i < k.m.ncols && ch.nseries < RCHART_MAX_SERIES; i++)
+			for (size_t i = 0; i < k.m.ncols && ch.nseries < TPL_CHART_MAX_SERIES; i++)
 				if (i != ch.cat_col && rcol_is_numeric(k.m.cols[i].type))
 					ch.series_cols[ch.nseries++] = i;
 		}

@@ -513,6 +513,8 @@ static int load_section(struct parser *p, yaml_node_t *m, yaml_node_t *queries, 
 		return -1;
 	if (!s->title)
 		s->title = xstrdup("");
+	if (s->nseries > TPL_CHART_MAX_SERIES)
+		return fail_at(p, get(p, m, "series"), "%s.series: at most %d series", what, TPL_CHART_MAX_SERIES);
 	if (s->id) {
 		if (!valid_name(s->id) && !strchr(s->id, '-'))
 			return fail_at(p, m, "%s.id \"%s\" must be lower-case letters, digits, - and _", what, s->id);

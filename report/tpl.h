@@ -58,6 +58,10 @@ struct tpl_source {
 	struct tpl_sql sql;
 };
 
+/* Series per chart: what every writer can draw (the XLSX data block is
+ * narrower than RCHART_MAX_SERIES). */
+#define TPL_CHART_MAX_SERIES 4
+
 enum tpl_stype { TPL_S_KPIS, TPL_S_CHART, TPL_S_TABLE };
 enum tpl_missing { TPL_MISSING_FAIL, TPL_MISSING_NOTE };
 
