@@ -209,6 +209,21 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 			return EXIT_DATAERR;
 		}
 		ch.cat_col = (size_t)cat;
+		if (k.m.nrows == 0) { /* nothing to draw: say so where the chart would be */
+			log_info("%s: section %s: no data, no chart", r->t->name, s->id);
+			static const struct rcol note = { "note", RCOL_TEXT, 0 };
+			char msg[300];
+			snprintf(msg, sizeof msg, "No data in this period.");
+			struct rval v = rval_text(msg);
+			for (size_t i = 0; i < r->nsinks && rc == EXIT_OK; i++)
+				if (rsink_table_begin(&r->sinks[i], s->title, &note, 1) < 0 ||
+				    rsink_table_row(&r->sinks[i], &v) < 0 || rsink_table_end(&r->sinks[i]) < 0)
+					rc = sinks_fail(r, s->id, err, errlen);
+			if (rc == EXIT_OK && (r->formats & TPL_FMT_CSV))
+				rc = csv_of_rmem(r, s, &k.m, err, errlen);
+			rmem_release(&k.m);
+			return rc;
+		}
 		if (s->nseries) {
 			for (size_t i = 0; i < s->nseries && i < TPL_CHART_MAX_SERIES; i++) {
 				int c = find_col(s, &k.m, s->series[i]);
