@@ -415,13 +415,27 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 
 /* "YYYY-MM-DD HH:MM:SS[.ffffff][+ZZ[:ZZ]]": the wall-clock time as
  * microseconds since 1970 (the zone suffix is the session's, dropped). */
+static int digits_at(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
 static int parse_ts(const char *s, int64_t *out)
 {
-	int y, mo, d, h, mi, sec, n = 0;
-	if (sscanf(s, "%4d-%2d-%2d %2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6)
-		return -1;
+	int y, mo, d, h, mi, sec;
+	if (strlen(s) < 19 || digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
+	    digits_at(s + 8, 2, &d) < 0 || s[10] != ' ' || digits_at(s + 11, 2, &h) < 0 || s[13] != ':' ||
+	    digits_at(s + 14, 2, &mi) < 0 || s[16] != ':' || digits_at(s + 17, 2, &sec) < 0)
+		return -1; /* also infinity, -infinity and years past 9999 */
 	int64_t us = 0;
-	const char *p = s + n;
+	const char *p = s + 19;
 	if (*p == '.') {
 		int digits = 0;
 		for (p++; isdigit((unsigned char)*p); p++, digits++)

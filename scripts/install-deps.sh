@@ -14,6 +14,8 @@ PACKAGES=(
 	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
 	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts
 	poppler-utils unzip
+	# t5200 and bench-report: peak RSS of a streamed export (/usr/bin/time -v)
+	time
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
