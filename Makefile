@@ -52,6 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
+PROGRAMS += $(BUILD)/cdrflow-report
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 TOOLS    += $(BUILD)/tests/fraud-sync
@@ -95,6 +96,7 @@ REPORT_CFLAGS := $(shell $(PKG) --cflags $(REPORT_PKGS)) -Ireport
 REPORT_LIBS   := $(shell $(PKG) --libs $(REPORT_PKGS)) -lm
 REPORT_SRC    := $(wildcard report/*.c)
 REPORT_OBJ    := $(REPORT_SRC:%.c=$(BUILD)/%.o)
+REPORT_OBJ    := $(filter-out $(BUILD)/report/main.o,$(REPORT_OBJ))
 
 $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
@@ -103,6 +105,9 @@ $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
 
 $(BUILD)/libreport.a: $(REPORT_OBJ)
 	$(AR) rcs $@ $^
+
+$(BUILD)/cdrflow-report: $(BUILD)/report/main.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
 
 # ---------------------------------------------------------------- tests
 CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -200,6 +205,7 @@ bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-collector.sh
 	BUILD=$(BUILD) tests/bench/bench-etl.sh
 	$(BUILD)/tests/bench-rating
+	BUILD=$(BUILD) tests/bench/bench-report.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -18,6 +18,8 @@ PACKAGES=(
 	poppler-utils unzip
 	# delivery tests: a real SMTP server (aiosmtpd, run by the system python3)
 	python3-aiosmtpd
+	# t5200 and bench-report: peak RSS of a streamed export (/usr/bin/time -v)
+	time
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

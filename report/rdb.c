@@ -1,0 +1,615 @@
+#include "rdb.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "exitcode.h"
+#include "xalloc.h"
+
+/* PostgreSQL type OIDs (pg_type.dat; stable across versions) */
+#define OID_BOOL 16
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_TEXT 25
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_DATE 1082
+#define OID_TIMESTAMP 1114
+#define OID_TIMESTAMPTZ 1184
+#define OID_INTERVAL 1186
+#define OID_NUMERIC 1700
+
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] ? ' ' : '\0');
+}
+
+/* The exit code and message for a failed result r (may be NULL) on c. */
+static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c);
+	snprintf(err, errlen, "%s: %s%s%s", what, state ? state : "", state ? ": " : "", msg);
+	one_line(err);
+	if (PQstatus(c) != CONNECTION_OK)
+		return EXIT_UNAVAILABLE;
+	if (!state)
+		return EXIT_SOFTWARE;
+	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
+		return EXIT_UNAVAILABLE;
+	if (!strcmp(state, "57014") || !strncmp(state, "40", 2) || !strcmp(state, "55P03"))
+		return EXIT_TEMPFAIL;
+	if (!strncmp(state, "42", 2) || !strncmp(state, "0A", 2) || !strncmp(state, "22", 2) ||
+	    !strncmp(state, "21", 2) || !strncmp(state, "P0", 2) || !strncmp(state, "25", 2))
+		return EXIT_DATAERR;
+	if (!strncmp(state, "28", 2))
+		return EXIT_NOPERM;
+	return EXIT_SOFTWARE;
+}
+
+int rdb_conninfo_has_password(const char *conninfo)
+{
+	if (!conninfo || !*conninfo)
+		return 0;
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
+	if (!opts) {
+		PQfreemem(perr);
+		return 0; /* PQconnectdb will say what is wrong */
+	}
+	int has = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		if (!strcmp(o->keyword, "password") && o->val && *o->val)
+			has = 1;
+	PQconninfoFree(opts);
+	return has;
+}
+
+static void notice(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg; /* server notices are not the report's business */
+}
+
+int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		int rc = fail_result(c, r, sql, err, errlen);
+		PQclear(r);
+		return rc;
+	}
+	PQclear(r);
+	return EXIT_OK;
+}
+
+int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "application_name", NULL };
+	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, "cdrflow-report", NULL };
+	*out = NULL;
+	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
+	if (!c) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return EXIT_UNAVAILABLE;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		const char *m = PQerrorMessage(c);
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
+		one_line(err);
+		/* a refused password is not "retry later" */
+		int rc = strstr(m, "password authentication failed") || strstr(m, "no password supplied") ? EXIT_NOPERM
+													  : EXIT_UNAVAILABLE;
+		PQfinish(c);
+		return rc;
+	}
+	PQsetNoticeProcessor(c, notice, NULL);
+	int rc = rdb_exec(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1", err, errlen);
+	if (rc == EXIT_OK) {
+		const char *pv[1] = { tz };
+		PGresult *r = PQexecParams(c, "SELECT set_config('TimeZone', $1, false)", 1, NULL, pv, NULL, NULL, 0);
+		if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+			rc = fail_result(c, r, "time zone", err, errlen);
+			if (rc == EXIT_DATAERR) {
+				snprintf(err, errlen, "unknown time zone \"%s\" (use an IANA name such as Europe/Berlin, or UTC)", tz);
+				rc = EXIT_USAGE;
+			}
+		}
+		PQclear(r);
+	}
+	if (rc != EXIT_OK) {
+		PQfinish(c);
+		return rc;
+	}
+	*out = c;
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------- periods */
+
+static int is_digits(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!isdigit((unsigned char)s[i]))
+			return 0;
+	return 1;
+}
+
+static int is_date(const char *s)
+{
+	return strlen(s) == 10 && is_digits(s, 4) && s[4] == '-' && is_digits(s + 5, 2) && s[7] == '-' && is_digits(s + 8, 2);
+}
+
+static int is_month(const char *s)
+{
+	return strlen(s) == 7 && is_digits(s, 4) && s[4] == '-' && is_digits(s + 5, 2);
+}
+
+static const struct {
+	const char *name, *lo, *hi;
+} named_periods[] = {
+	{ "today", "current_date::timestamptz", "(current_date + 1)::timestamptz" },
+	{ "yesterday", "(current_date - 1)::timestamptz", "current_date::timestamptz" },
+	{ "last-7-days", "(current_date - 7)::timestamptz", "current_date::timestamptz" },
+	{ "this-month", "date_trunc('month', current_date::timestamptz)",
+	  "date_trunc('month', current_date::timestamptz) + interval '1 month'" },
+	{ "last-month", "date_trunc('month', current_date::timestamptz) - interval '1 month'",
+	  "date_trunc('month', current_date::timestamptz)" },
+};
+
+int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct rdb_period *p, char *err,
+	       size_t errlen)
+{
+	const char *lo = NULL, *hi = NULL;
+	char a[64] = "", b[64] = "";
+	memset(p, 0, sizeof *p);
+	const char *dots = strstr(from, "..");
+	for (size_t i = 0; i < sizeof named_periods / sizeof named_periods[0]; i++)
+		if (!strcmp(from, named_periods[i].name)) {
+			lo = named_periods[i].lo;
+			hi = named_periods[i].hi;
+		}
+	if (lo || dots || is_month(from)) {
+		if (to) {
+			snprintf(err, errlen, "--to goes with a date or a time in --from, not with the period \"%s\"", from);
+			return EXIT_USAGE;
+		}
+	}
+	if (lo) {
+		/* named */
+	} else if (dots) {
+		snprintf(a, sizeof a, "%.*s", (int)(dots - from), from);
+		snprintf(b, sizeof b, "%s", dots + 2);
+		if (!is_date(a) || !is_date(b)) {
+			snprintf(err, errlen, "bad period \"%s\": want YYYY-MM-DD..YYYY-MM-DD", from);
+			return EXIT_USAGE;
+		}
+		lo = "$1::date::timestamptz";
+		hi = "($2::date + 1)::timestamptz";
+	} else if (is_month(from)) {
+		snprintf(a, sizeof a, "%s-01", from);
+		lo = "$1::date::timestamptz";
+		hi = "$1::date::timestamptz + interval '1 month'";
+	} else if (isdigit((unsigned char)from[0]) && strlen(from) < sizeof a) {
+		snprintf(a, sizeof a, "%s", from);
+		lo = is_date(from) ? "$1::date::timestamptz" : "$1::timestamptz";
+		if (!to) {
+			if (!is_date(from)) {
+				snprintf(err, errlen, "--from \"%s\" is a time: give --to as well", from);
+				return EXIT_USAGE;
+			}
+			hi = "($1::date + 1)::timestamptz";
+		} else {
+			if (!isdigit((unsigned char)to[0]) || strlen(to) >= sizeof b) {
+				snprintf(err, errlen, "bad --to \"%s\": want YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][+ZZ]", to);
+				return EXIT_USAGE;
+			}
+			snprintf(b, sizeof b, "%s", to);
+			hi = is_date(to) ? "($2::date + 1)::timestamptz" : "$2::timestamptz";
+		}
+	} else {
+		snprintf(err, errlen,
+			 "bad period \"%s\": want today, yesterday, last-7-days, this-month, last-month, YYYY-MM, "
+			 "YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD or a time",
+			 from);
+		return EXIT_USAGE;
+	}
+	char sql[1024];
+	snprintf(sql, sizeof sql,
+		 "SELECT lo::text, hi::text, lo < hi, lo = date_trunc('day', lo) AND hi = date_trunc('day', hi), "
+		 "to_char(lo, 'YYYY-MM-DD'), to_char(hi - interval '1 day', 'YYYY-MM-DD'), "
+		 "to_char(lo, 'YYYY-MM-DD\"T\"HH24MI'), to_char(hi, 'YYYY-MM-DD\"T\"HH24MI'), "
+		 "to_char(lo, 'YYYY-MM-DD HH24:MI'), to_char(hi, 'YYYY-MM-DD HH24:MI') "
+		 "FROM (SELECT (%s)::timestamptz AS lo, (%s)::timestamptz AS hi) p",
+		 lo, hi);
+	const Oid types[2] = { OID_TEXT, OID_TEXT };
+	const char *vals[2] = { a, b };
+	PGresult *r = PQexecParams(c, sql, 2, types, vals, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		int rc = fail_result(c, r, "period", err, errlen);
+		PQclear(r);
+		if (rc == EXIT_DATAERR) {
+			snprintf(err, errlen, "bad period \"%s%s%s\": not a valid date or time", from, to ? "\" .. \"" : "",
+				 to ? to : "");
+			rc = EXIT_USAGE;
+		}
+		return rc;
+	}
+	if (strcmp(PQgetvalue(r, 0, 2), "t") != 0) {
+		snprintf(err, errlen, "empty period: %s is not before %s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
+		PQclear(r);
+		return EXIT_USAGE;
+	}
+	snprintf(p->from, sizeof p->from, "%s", PQgetvalue(r, 0, 0));
+	snprintf(p->to, sizeof p->to, "%s", PQgetvalue(r, 0, 1));
+	if (!strcmp(PQgetvalue(r, 0, 3), "t")) {
+		snprintf(p->from_lbl, sizeof p->from_lbl, "%s", PQgetvalue(r, 0, 4));
+		snprintf(p->to_lbl, sizeof p->to_lbl, "%s", PQgetvalue(r, 0, 5));
+		if (!strcmp(p->from_lbl, p->to_lbl))
+			snprintf(p->display, sizeof p->display, "%s (%s)", p->from_lbl, tz);
+		else
+			snprintf(p->display, sizeof p->display, "%s .. %s (%s)", p->from_lbl, p->to_lbl, tz);
+	} else {
+		snprintf(p->from_lbl, sizeof p->from_lbl, "%s", PQgetvalue(r, 0, 6));
+		snprintf(p->to_lbl, sizeof p->to_lbl, "%s", PQgetvalue(r, 0, 7));
+		snprintf(p->display, sizeof p->display, "%s .. %s (%s, end exclusive)", PQgetvalue(r, 0, 8),
+			 PQgetvalue(r, 0, 9), tz);
+	}
+	PQclear(r);
+	return EXIT_OK;
+}
+
+static Oid ptype_oid(enum tpl_ptype t)
+{
+	switch (t) {
+	case TPL_P_TEXT: return OID_TEXT;
+	case TPL_P_INT: return OID_INT8;
+	case TPL_P_BOOL: return OID_BOOL;
+	case TPL_P_DATE: return OID_DATE;
+	case TPL_P_INTERVAL: return OID_INTERVAL;
+	case TPL_P_TIMESTAMPTZ: return OID_TIMESTAMPTZ;
+	}
+	return 0;
+}
+
+int rdb_check_value(PGconn *c, enum tpl_ptype type, const char *value, char *err, size_t errlen)
+{
+	const Oid t = ptype_oid(type);
+	const char *v[1] = { value };
+	PGresult *r = PQexecParams(c, "SELECT $1", 1, &t, v, NULL, NULL, 0);
+	int rc = EXIT_OK;
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		rc = fail_result(c, r, "parameter", err, errlen);
+		if (rc == EXIT_DATAERR) {
+			snprintf(err, errlen, "\"%s\" is not a valid %s", value, tpl_ptype_name(type));
+			rc = EXIT_USAGE;
+		}
+	}
+	PQclear(r);
+	return rc;
+}
+
+int rdb_relation_exists(PGconn *c, const char *name, int *exists, char *err, size_t errlen)
+{
+	const char *v[1] = { name };
+	*exists = 0;
+	PGresult *r = PQexecParams(c, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, v, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		int rc = fail_result(c, r, "relation check", err, errlen);
+		PQclear(r);
+		return rc;
+	}
+	*exists = !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	return EXIT_OK;
+}
+
+/* ------------------------------------------------------------- typing */
+
+static int ends_with_ci(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && !strcasecmp(s + n - m, suffix);
+}
+
+static int money_name(const char *name)
+{
+	return ends_with_ci(name, "cost") || ends_with_ci(name, "margin");
+}
+
+void rdb_auto_type(unsigned oid, int typmod, const char *name, struct rcol *out)
+{
+	out->name = name;
+	out->scale = 0;
+	switch (oid) {
+	case OID_INT2:
+	case OID_INT4:
+	case OID_INT8:
+		out->type = money_name(name) ? RCOL_MONEY : RCOL_INT;
+		out->scale = out->type == RCOL_MONEY ? 2 : 0;
+		return;
+	case OID_NUMERIC:
+	case OID_FLOAT4:
+	case OID_FLOAT8:
+		if (money_name(name)) {
+			out->type = RCOL_MONEY;
+			out->scale = 2;
+			return;
+		}
+		if (oid == OID_NUMERIC && typmod >= 4) { /* numeric(p, s): typmod = (p << 16 | s) + 4 */
+			int s = (typmod - 4) & 0xffff;
+			out->type = s == 0 ? RCOL_INT : RCOL_DECIMAL;
+			out->scale = s > RCOL_MAX_SCALE ? RCOL_MAX_SCALE : s;
+			return;
+		}
+		out->type = RCOL_DECIMAL;
+		out->scale = 2;
+		return;
+	case OID_TIMESTAMP:
+	case OID_TIMESTAMPTZ:
+		out->type = RCOL_TIMESTAMP;
+		return;
+	default:
+		out->type = RCOL_TEXT;
+		return;
+	}
+}
+
+/* A decimal text ("-12", "3.5", "1e6") rounded half away from zero to an
+ * integer; 0, or -1 if it is not a finite number in int64 range. */
+static int parse_round_i64(const char *s, int64_t *out)
+{
+	const char *p = s;
+	int neg = 0;
+	if (*p == '-' || *p == '+')
+		neg = *p++ == '-';
+	if (!isdigit((unsigned char)*p) && !(*p == '.' && isdigit((unsigned char)p[1])))
+		return -1;
+	if (strpbrk(p, "eE")) {
+		char *end;
+		double d = strtod(s, &end);
+		if (*end || !isfinite(d) || fabs(d) >= 9.2e18)
+			return -1;
+		*out = llround(d);
+		return 0;
+	}
+	uint64_t v = 0;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return -1;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (*p == '.') {
+		p++;
+		if (isdigit((unsigned char)*p) && *p >= '5')
+			v++;
+		while (isdigit((unsigned char)*p))
+			p++;
+	}
+	if (*p || v > (uint64_t)INT64_MAX)
+		return -1;
+	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	const int64_t era = (y >= 0 ? y : y - 399) / 400;
+	const unsigned yoe = (unsigned)(y - era * 400);
+	const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+	const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + (int64_t)doe - 719468;
+}
+
+/* "YYYY-MM-DD HH:MM:SS[.ffffff][+ZZ[:ZZ]]": the wall-clock time as
+ * microseconds since 1970 (the zone suffix is the session's, dropped). */
+static int digits_at(const char *s, int n, int *out)
+{
+	int v = 0;
+	for (int i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_ts(const char *s, int64_t *out)
+{
+	int y, mo, d, h, mi, sec;
+	if (strlen(s) < 19 || digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
+	    digits_at(s + 8, 2, &d) < 0 || s[10] != ' ' || digits_at(s + 11, 2, &h) < 0 || s[13] != ':' ||
+	    digits_at(s + 14, 2, &mi) < 0 || s[16] != ':' || digits_at(s + 17, 2, &sec) < 0)
+		return -1; /* also infinity, -infinity and years past 9999 */
+	int64_t us = 0;
+	const char *p = s + 19;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (digits < 6)
+				us = us * 10 + (*p - '0');
+		for (; digits < 6; digits++)
+			us *= 10;
+	}
+	if (strstr(p, "BC"))
+		return -1;
+	*out = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) * INT64_C(1000000) + us;
+	return 0;
+}
+
+/* ------------------------------------------------------------- streaming */
+
+struct colconv {
+	struct rcol col;
+	unsigned oid;
+	int is_bool;
+};
+
+static struct rval convert(const struct colconv *cc, PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return rval_null();
+	const char *s = PQgetvalue(r, row, col);
+	int64_t i;
+	switch (cc->col.type) {
+	case RCOL_TEXT:
+		if (cc->is_bool)
+			return rval_text(!strcmp(s, "t") ? "true" : "false");
+		return rval_text(s);
+	case RCOL_INT:
+	case RCOL_MONEY:
+	case RCOL_DURATION:
+		return parse_round_i64(s, &i) == 0 ? rval_int(i) : rval_null();
+	case RCOL_DECIMAL:
+	case RCOL_PERCENT: {
+		char *end;
+		double d = strtod(s, &end);
+		return *end || !isfinite(d) ? rval_null() : rval_dbl(d);
+	}
+	case RCOL_TIMESTAMP:
+		return parse_ts(s, &i) == 0 ? rval_int(i) : rval_null();
+	}
+	return rval_null();
+}
+
+static void drain(PGconn *c)
+{
+	PGresult *r;
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
+}
+
+int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, const enum tpl_ptype *types,
+	       const struct tpl_column *defs, size_t ndefs, const struct rdb_cb *cb, unsigned long long *rows,
+	       char *err, size_t errlen)
+{
+	Oid oids[64];
+	if (rows)
+		*rows = 0;
+	if (sql->nparams > 64) {
+		snprintf(err, errlen, "%s: more than 64 parameters", sql->where);
+		return EXIT_DATAERR;
+	}
+	for (size_t i = 0; i < sql->nparams; i++)
+		oids[i] = ptype_oid(types[i]);
+	if (!PQsendQueryParams(c, sql->text, (int)sql->nparams, oids, values, NULL, NULL, 0)) {
+		snprintf(err, errlen, "%s: cannot send the query: %s", sql->where, PQerrorMessage(c));
+		one_line(err);
+		return PQstatus(c) != CONNECTION_OK ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
+	}
+	if (!PQsetSingleRowMode(c)) {
+		drain(c);
+		snprintf(err, errlen, "%s: cannot switch to single-row mode", sql->where);
+		return EXIT_SOFTWARE;
+	}
+	struct colconv *cc = NULL;
+	struct rcol *cols = NULL;
+	struct rval *vals = NULL;
+	size_t ncols = 0;
+	int rc = EXIT_OK, begun = 0;
+	unsigned long long n = 0;
+	PGresult *r;
+	while ((r = PQgetResult(c)) != NULL) {
+		ExecStatusType st = PQresultStatus(r);
+		if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
+			if (rc == EXIT_OK)
+				rc = fail_result(c, r, sql->where, err, errlen);
+			PQclear(r);
+			continue;
+		}
+		if (rc != EXIT_OK) { /* cancelled: throw the rest away */
+			PQclear(r);
+			continue;
+		}
+		if (!begun) {
+			begun = 1;
+			ncols = (size_t)PQnfields(r);
+			cc = xcalloc(ncols ? ncols : 1, sizeof *cc);
+			cols = xcalloc(ncols ? ncols : 1, sizeof *cols);
+			vals = xcalloc(ncols ? ncols : 1, sizeof *vals);
+			for (size_t k = 0; k < ncols; k++) {
+				const char *name = PQfname(r, (int)k);
+				cc[k].oid = PQftype(r, (int)k);
+				cc[k].is_bool = cc[k].oid == OID_BOOL;
+				rdb_auto_type(cc[k].oid, PQfmod(r, (int)k), name, &cc[k].col);
+				for (size_t d = 0; d < ndefs; d++) {
+					if (strcmp(defs[d].name, name))
+						continue;
+					if (defs[d].label)
+						cc[k].col.name = defs[d].label;
+					if (defs[d].has_type) {
+						cc[k].col.type = defs[d].type;
+						cc[k].col.scale = defs[d].type == RCOL_MONEY || defs[d].type == RCOL_DECIMAL ? 2
+								  : defs[d].type == RCOL_PERCENT		    ? 1
+														    : 0;
+					}
+					if (defs[d].scale >= 0)
+						cc[k].col.scale = defs[d].scale;
+				}
+				if (cc[k].is_bool)
+					cc[k].col.type = RCOL_TEXT;
+				cols[k] = cc[k].col;
+			}
+			for (size_t d = 0; d < ndefs && rc == EXIT_OK; d++) {
+				size_t k;
+				for (k = 0; k < ncols; k++)
+					if (!strcmp(defs[d].name, PQfname(r, (int)k)))
+						break;
+				if (k == ncols) {
+					snprintf(err, errlen, "%s: columns: \"%s\" is not a column of the query", sql->where,
+						 defs[d].name);
+					rc = EXIT_DATAERR;
+				}
+			}
+			if (rc == EXIT_OK && cb->begin(cb->arg, cols, ncols, err, errlen) < 0)
+				rc = EXIT_IOERR;
+			if (rc != EXIT_OK) {
+				PGcancel *cn = PQgetCancel(c);
+				char e[256];
+				if (cn) {
+					PQcancel(cn, e, sizeof e);
+					PQfreeCancel(cn);
+				}
+			}
+		}
+		if (rc == EXIT_OK && st == PGRES_SINGLE_TUPLE) {
+			for (size_t k = 0; k < ncols; k++)
+				vals[k] = convert(&cc[k], r, 0, (int)k);
+			if (cb->row(cb->arg, vals, err, errlen) < 0) {
+				rc = EXIT_IOERR;
+				PGcancel *cn = PQgetCancel(c);
+				char e[256];
+				if (cn) {
+					PQcancel(cn, e, sizeof e);
+					PQfreeCancel(cn);
+				}
+			} else
+				n++;
+		}
+		PQclear(r);
+	}
+	free(cc);
+	free(cols);
+	free(vals);
+	if (rows)
+		*rows = n;
+	if (rc == EXIT_OK && PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "%s: connection lost: %s", sql->where, PQerrorMessage(c));
+		one_line(err);
+		rc = EXIT_UNAVAILABLE;
+	}
+	return rc;
+}

@@ -1,0 +1,76 @@
+/*
+ * rdb.h - cdrflow-report's side of PostgreSQL: connect, resolve the report
+ * period in the report's time zone, stream a query's rows as typed report
+ * values, and say which exit code a failure deserves.
+ *
+ * Rows are streamed in libpq's single-row mode, so a query's result never
+ * sits in memory as a whole: each row is converted and handed to a callback,
+ * then freed.  Column types come from the result's type OIDs (see
+ * rdb_auto_type()) unless the template sets them.
+ *
+ * Every function returns EXIT_OK or an exit code of lib/exitcode.h with a
+ * one-line message in err (never a password).
+ */
+#ifndef CDRFLOW_REPORT_RDB_H
+#define CDRFLOW_REPORT_RDB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "table.h"
+#include "tpl.h"
+
+/* Connect (conninfo NULL/"" = the PG* environment), set the session time
+ * zone to tz and ISO date output.  *out is the connection on EXIT_OK.
+ * Unreachable -> EXIT_UNAVAILABLE; unknown zone -> EXIT_USAGE. */
+int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, size_t errlen);
+
+/* 1 if conninfo carries a password (refused on the command line). */
+int rdb_conninfo_has_password(const char *conninfo);
+
+struct rdb_period {
+	char from[64], to[64];         /* timestamptz text, to exclusive: the :from/:to values */
+	char from_lbl[32], to_lbl[32]; /* for file names: dates (to inclusive) or YYYY-MM-DDTHHMM */
+	char display[160];             /* "2026-11-01 .. 2026-11-30 (Europe/Berlin)" */
+};
+
+/* Resolve a period in the session's time zone.  from: a named period
+ * (today, yesterday, last-7-days, this-month, last-month), a date, a month
+ * (YYYY-MM), a range D1..D2, or a timestamp; to: NULL, or the end (a date
+ * is inclusive, a timestamp exclusive).  EXIT_USAGE for a bad period. */
+int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct rdb_period *p, char *err,
+	       size_t errlen);
+
+/* Check that value is a valid literal of the parameter's type (via a cast
+ * on the server).  EXIT_USAGE if not. */
+int rdb_check_value(PGconn *c, enum tpl_ptype type, const char *value, char *err, size_t errlen);
+
+/* Does the relation exist (to_regclass)?  *exists set on EXIT_OK. */
+int rdb_relation_exists(PGconn *c, const char *name, int *exists, char *err, size_t errlen);
+
+/* Run SQL without rows (BEGIN, COMMIT, SET). */
+int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen);
+
+/* The report type of a result column from its type OID, typmod and name
+ * (money columns are named *cost or *margin, in micro-units). */
+void rdb_auto_type(unsigned oid, int typmod, const char *name, struct rcol *out);
+
+/* Callbacks of rdb_stream(): begin once with the typed columns (also for an
+ * empty result), row once per row.  Values and names are borrowed for the
+ * call.  Return 0, or -1 with a message in err to stop the query. */
+struct rdb_cb {
+	int (*begin)(void *arg, const struct rcol *cols, size_t ncols, char *err, size_t errlen);
+	int (*row)(void *arg, const struct rval *vals, char *err, size_t errlen);
+	void *arg;
+};
+
+/* Stream sql with its parameters (values[i] NULL = SQL NULL; types[i] the
+ * parameter types), typing columns by defs where listed.  A def naming no
+ * column of the result is a template error (EXIT_DATAERR).  A callback
+ * failure stops the query (cancelled) and returns EXIT_IOERR.  *rows (may
+ * be NULL) gets the number of rows streamed. */
+int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, const enum tpl_ptype *types,
+	       const struct tpl_column *defs, size_t ndefs, const struct rdb_cb *cb, unsigned long long *rows,
+	       char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,659 @@
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "csv_out.h"
+#include "exitcode.h"
+#include "fsx.h"
+#include "log.h"
+#include "xalloc.h"
+#include "xlsx_out.h"
+
+/* An output file in the making: written to tmp, renamed to final at the end. */
+struct outfile {
+	char *tmp, *final;
+	unsigned format;
+	const char *section;
+};
+
+struct run {
+	PGconn *c;
+	const struct tpl *t;
+	const struct run_opts *o;
+	unsigned formats;
+	/* parameter values by name: from, to, tz, then the template's */
+	const char **names, **values;
+	enum tpl_ptype *types;
+	size_t nvalues;
+	struct rdb_period period;
+	char base[256]; /* <template>-<from>-<to> */
+	struct outfile *files;
+	size_t nfiles;
+	struct rsink sinks[2]; /* PDF, XLSX: the whole report */
+	size_t nsinks;
+	unsigned long long rows;
+};
+
+static struct outfile *add_file(struct run *r, unsigned format, const char *section, const char *ext)
+{
+	r->files = xrealloc(r->files, (r->nfiles + 1) * sizeof *r->files);
+	struct outfile *f = &r->files[r->nfiles++];
+	f->format = format;
+	f->section = section;
+	if (section)
+		f->final = xasprintf("%s/%s-%s.%s", r->o->out_dir, r->base, section, ext);
+	else
+		f->final = xasprintf("%s/%s.%s", r->o->out_dir, r->base, ext);
+	const char *slash = strrchr(f->final, '/');
+	f->tmp = xasprintf("%.*s/.%s.%ld.part", (int)(slash - f->final), f->final, slash + 1, (long)getpid());
+	return f;
+}
+
+/* The values of sql's parameters, in $ order. */
+static void bind(struct run *r, const struct tpl_sql *sql, const char **vals, enum tpl_ptype *types)
+{
+	for (size_t i = 0; i < sql->nparams; i++) {
+		vals[i] = NULL;
+		types[i] = TPL_P_TEXT;
+		for (size_t k = 0; k < r->nvalues; k++)
+			if (!strcmp(r->names[k], sql->params[i])) {
+				vals[i] = r->values[k];
+				types[i] = r->types[k];
+			}
+	}
+}
+
+/* ------------------------------------------------------------- collecting */
+
+struct collect {
+	struct rmem m;
+	int inited, full;
+	size_t max;
+};
+
+static int collect_begin(void *arg, const struct rcol *cols, size_t ncols, char *err, size_t errlen)
+{
+	struct collect *k = arg;
+	if (ncols == 0 || ncols > RMEM_MAX_COLS) {
+		snprintf(err, errlen, "the query returns %zu columns (1..%d allowed here)", ncols, RMEM_MAX_COLS);
+		k->full = 1;
+		return -1;
+	}
+	if (rmem_init(&k->m, cols, ncols, k->max) < 0) {
+		snprintf(err, errlen, "cannot hold the result");
+		return -1;
+	}
+	k->inited = 1;
+	return 0;
+}
+
+static int collect_row(void *arg, const struct rval *vals, char *err, size_t errlen)
+{
+	struct collect *k = arg;
+	if (rmem_push(&k->m, vals) < 0) {
+		snprintf(err, errlen, "the query returns more than %zu rows (add a LIMIT)", k->max);
+		k->full = 1;
+		return -1;
+	}
+	return 0;
+}
+
+/* CSV of a small in-memory table (a KPI row or a chart's data). */
+static int csv_of_rmem(struct run *r, const struct tpl_section *s, const struct rmem *m, char *err, size_t errlen)
+{
+	struct outfile *f = add_file(r, TPL_FMT_CSV, r->t->nsections == 1 ? NULL : s->id, "csv");
+	FILE *fp = fopen(f->tmp, "wb");
+	if (!fp) {
+		snprintf(err, errlen, "cannot create \"%s\": %s", f->tmp, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	struct csv_out *w = csv_out_new(fp, NULL);
+	int rc = csv_out_table_begin(w, s->title, m->cols, m->ncols);
+	for (size_t i = 0; i < m->nrows && rc == 0; i++)
+		rc = csv_out_table_row(w, rmem_row(m, i));
+	if (rc == 0)
+		rc = csv_out_table_end(w);
+	char e[256];
+	if (csv_out_close(w, e, sizeof e) < 0 && rc == 0)
+		rc = -1;
+	if (rc < 0)
+		snprintf(err, errlen, "%s: %s", f->tmp, e);
+	if (fclose(fp) != 0 && rc == 0) {
+		snprintf(err, errlen, "%s: %s", f->tmp, strerror(errno));
+		rc = -1;
+	}
+	return rc < 0 ? EXIT_IOERR : EXIT_OK;
+}
+
+static int sinks_fail(struct run *r, const char *what, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->nsinks; i++) {
+		const char *e = rsink_error(&r->sinks[i]);
+		if (e && *e) {
+			snprintf(err, errlen, "%s: %s: %s", what, r->sinks[i].ops->name, e);
+			return EXIT_IOERR;
+		}
+	}
+	snprintf(err, errlen, "%s: a writer failed", what);
+	return EXIT_IOERR;
+}
+
+/* Column index of a template column name (SQL name or label) in m. */
+static int find_col(const struct tpl_section *s, const struct rmem *m, const char *name)
+{
+	const char *label = name;
+	for (size_t d = 0; d < s->ncolumns; d++)
+		if (!strcmp(s->columns[d].name, name) && s->columns[d].label)
+			label = s->columns[d].label;
+	for (size_t i = 0; i < m->ncols; i++)
+		if (!strcmp(m->cols[i].name, label) || !strcmp(m->cols[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int run_collect(struct run *r, const struct tpl_section *s, const struct tpl_sql *sql, char *err, size_t errlen)
+{
+	struct collect k;
+	memset(&k, 0, sizeof k);
+	k.max = s->type == TPL_S_KPIS ? 1 : RCHART_MAX_CATS;
+	const char *vals[64];
+	enum tpl_ptype types[64];
+	if (sql->nparams > 64) {
+		snprintf(err, errlen, "%s: too many parameters", sql->where);
+		return EXIT_DATAERR;
+	}
+	bind(r, sql, vals, types);
+	struct rdb_cb cb = { collect_begin, collect_row, &k };
+	char e[512];
+	int rc = rdb_stream(r->c, sql, vals, types, s->columns, s->ncolumns, &cb, NULL, e, sizeof e);
+	if (rc != EXIT_OK) {
+		if (k.full)
+			rc = EXIT_DATAERR;
+		snprintf(err, errlen, "%s (%s): %s", s->id, sql->where, e);
+		if (k.inited)
+			rmem_release(&k.m);
+		return rc;
+	}
+	if (s->type == TPL_S_KPIS) {
+		struct rkpi kp[RMEM_MAX_COLS];
+		for (size_t i = 0; i < k.m.ncols; i++) {
+			kp[i].col = k.m.cols[i];
+			kp[i].value = k.m.nrows ? rmem_row(&k.m, 0)[i] : rval_null();
+		}
+		if (k.m.nrows == 0) { /* no row: one row of NULLs in the CSV too */
+			struct rval nulls[RMEM_MAX_COLS];
+			for (size_t i = 0; i < k.m.ncols; i++)
+				nulls[i] = rval_null();
+			rmem_push(&k.m, nulls);
+		}
+		for (size_t i = 0; i < r->nsinks && rc == EXIT_OK; i++)
+			if (rsink_kpis(&r->sinks[i], kp, k.m.ncols) < 0)
+				rc = sinks_fail(r, s->id, err, errlen);
+	} else {
+		struct rchart ch;
+		memset(&ch, 0, sizeof ch);
+		ch.kind = s->kind;
+		ch.title = s->title;
+		ch.y_title = s->y_title;
+		int cat = s->category ? find_col(s, &k.m, s->category) : 0;
+		if (cat < 0) {
+			snprintf(err, errlen, "%s (%s): category \"%s\" is not a column of the query", s->id, s->where,
+				 s->category);
+			rmem_release(&k.m);
+			return EXIT_DATAERR;
+		}
+		ch.cat_col = (size_t)cat;
+		if (k.m.nrows == 0) { /* nothing to draw: say so where the chart would be */
+			log_info("%s: section %s: no data, no chart", r->t->name, s->id);
+			static const struct rcol note = { "note", RCOL_TEXT, 0 };
+			char msg[300];
+			snprintf(msg, sizeof msg, "No data in this period.");
+			struct rval v = rval_text(msg);
+			for (size_t i = 0; i < r->nsinks && rc == EXIT_OK; i++)
+				if (rsink_table_begin(&r->sinks[i], s->title, &note, 1) < 0 ||
+				    rsink_table_row(&r->sinks[i], &v) < 0 || rsink_table_end(&r->sinks[i]) < 0)
+					rc = sinks_fail(r, s->id, err, errlen);
+			if (rc == EXIT_OK && (r->formats & TPL_FMT_CSV))
+				rc = csv_of_rmem(r, s, &k.m, err, errlen);
+			rmem_release(&k.m);
+			return rc;
+		}
+		if (s->nseries) {
+			for (size_t i = 0; i < s->nseries && i < TPL_CHART_MAX_SERIES; i++) {
+				int c = find_col(s, &k.m, s->series[i]);
+				if (c < 0) {
+					snprintf(err, errlen, "%s (%s): series \"%s\" is not a column of the query", s->id,
+						 s->where, s->series[i]);
+					rmem_release(&k.m);
+					return EXIT_DATAERR;
+				}
+				ch.series_cols[ch.nseries++] = (size_t)c;
+			}
+		} else {
+			for (size_t i = 0; i < k.m.ncols && ch.nseries < TPL_CHART_MAX_SERIES; i++)
+				if (i != ch.cat_col && rcol_is_numeric(k.m.cols[i].type))
+					ch.series_cols[ch.nseries++] = i;
+		}
+		char why[256];
+		if (rchart_check(&ch, &k.m, why, sizeof why) < 0) {
+			snprintf(err, errlen, "%s (%s): %s", s->id, s->where, why);
+			rmem_release(&k.m);
+			return EXIT_DATAERR;
+		}
+		for (size_t i = 0; i < r->nsinks && rc == EXIT_OK; i++)
+			if (rsink_chart(&r->sinks[i], &ch, &k.m) < 0)
+				rc = sinks_fail(r, s->id, err, errlen);
+	}
+	if (rc == EXIT_OK && (r->formats & TPL_FMT_CSV))
+		rc = csv_of_rmem(r, s, &k.m, err, errlen);
+	rmem_release(&k.m);
+	return rc;
+}
+
+/* ------------------------------------------------------------- streaming tables */
+
+struct tablectx {
+	struct run *r;
+	const struct tpl_section *s;
+	struct rsink sinks[3];
+	size_t nsinks;
+	FILE *csvfp;
+	struct outfile *csvf;
+	int csv_begun;
+};
+
+static int table_begin(void *arg, const struct rcol *cols, size_t ncols, char *err, size_t errlen)
+{
+	struct tablectx *x = arg;
+	if (ncols == 0) {
+		snprintf(err, errlen, "the query returns no columns");
+		return -1;
+	}
+	for (size_t i = 0; i < x->nsinks; i++)
+		if (rsink_table_begin(&x->sinks[i], x->s->title, cols, ncols) < 0) {
+			snprintf(err, errlen, "%s: %s", x->sinks[i].ops->name, rsink_error(&x->sinks[i]));
+			return -1;
+		}
+	return 0;
+}
+
+static int table_row(void *arg, const struct rval *vals, char *err, size_t errlen)
+{
+	struct tablectx *x = arg;
+	for (size_t i = 0; i < x->nsinks; i++)
+		if (rsink_table_row(&x->sinks[i], vals) < 0) {
+			snprintf(err, errlen, "%s: %s", x->sinks[i].ops->name, rsink_error(&x->sinks[i]));
+			return -1;
+		}
+	return 0;
+}
+
+/* Open this section's CSV (if CSV is wanted) and add it to x->sinks. */
+static int table_open_csv(struct tablectx *x, char *err, size_t errlen)
+{
+	struct run *r = x->r;
+	for (size_t i = 0; i < r->nsinks; i++)
+		x->sinks[x->nsinks++] = r->sinks[i];
+	if (!(r->formats & TPL_FMT_CSV))
+		return EXIT_OK;
+	x->csvf = add_file(r, TPL_FMT_CSV, r->t->nsections == 1 ? NULL : x->s->id, "csv");
+	x->csvfp = fopen(x->csvf->tmp, "wb");
+	if (!x->csvfp) {
+		snprintf(err, errlen, "cannot create \"%s\": %s", x->csvf->tmp, strerror(errno));
+		return EXIT_CANTCREAT;
+	}
+	setvbuf(x->csvfp, NULL, _IOFBF, 1 << 16);
+	x->sinks[x->nsinks++] = csv_out_sink(csv_out_new(x->csvfp, NULL));
+	x->csv_begun = 1;
+	return EXIT_OK;
+}
+
+/* End the table on every sink and close the CSV; rc is the result so far. */
+static int table_finish(struct tablectx *x, int rc, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < x->nsinks; i++) {
+		int is_csv = x->csv_begun && i == x->nsinks - 1;
+		if (rc == EXIT_OK && rsink_table_end(&x->sinks[i]) < 0) {
+			snprintf(err, errlen, "%s: %s: %s", x->s->id, x->sinks[i].ops->name, rsink_error(&x->sinks[i]));
+			rc = EXIT_IOERR;
+		}
+		if (is_csv) {
+			char e[256];
+			if (rsink_close(&x->sinks[i], e, sizeof e) < 0 && rc == EXIT_OK) {
+				snprintf(err, errlen, "%s: %s", x->csvf->tmp, e);
+				rc = EXIT_IOERR;
+			}
+		}
+	}
+	if (x->csvfp) {
+		if (rc == EXIT_OK && fsync(fileno(x->csvfp)) != 0) {
+			snprintf(err, errlen, "%s: %s", x->csvf->tmp, strerror(errno));
+			rc = EXIT_IOERR;
+		}
+		if (fclose(x->csvfp) != 0 && rc == EXIT_OK) {
+			snprintf(err, errlen, "%s: %s", x->csvf->tmp, strerror(errno));
+			rc = EXIT_IOERR;
+		}
+	}
+	return rc;
+}
+
+static int run_table(struct run *r, const struct tpl_section *s, const struct tpl_sql *sql, char *err, size_t errlen)
+{
+	struct tablectx x;
+	memset(&x, 0, sizeof x);
+	x.r = r;
+	x.s = s;
+	const char *vals[64];
+	enum tpl_ptype types[64];
+	if (sql->nparams > 64) {
+		snprintf(err, errlen, "%s: too many parameters", sql->where);
+		return EXIT_DATAERR;
+	}
+	bind(r, sql, vals, types);
+	int rc = table_open_csv(&x, err, errlen);
+	if (rc == EXIT_OK) {
+		struct rdb_cb cb = { table_begin, table_row, &x };
+		unsigned long long n = 0;
+		char e[512];
+		rc = rdb_stream(r->c, sql, vals, types, s->columns, s->ncolumns, &cb, &n, e, sizeof e);
+		if (rc != EXIT_OK)
+			snprintf(err, errlen, "%s: %s", s->id, e);
+		r->rows += n;
+		log_info("%s: section %s: %llu rows", r->t->name, s->id, n);
+	}
+	return table_finish(&x, rc, err, errlen);
+}
+
+/* A section whose relations are missing, with when_missing: note. */
+static int run_note(struct run *r, const struct tpl_section *s, const char *missing, char *err, size_t errlen)
+{
+	struct tablectx x;
+	memset(&x, 0, sizeof x);
+	x.r = r;
+	x.s = s;
+	char msg[512];
+	snprintf(msg, sizeof msg, "Not available: this database has no \"%s\" (a newer cdrflow schema is needed).",
+		 missing);
+	static const struct rcol col = { "note", RCOL_TEXT, 0 };
+	struct rval v = rval_text(msg);
+	int rc = table_open_csv(&x, err, errlen);
+	if (rc == EXIT_OK && (table_begin(&x, &col, 1, err, errlen) < 0 || table_row(&x, &v, err, errlen) < 0))
+		rc = EXIT_IOERR;
+	return table_finish(&x, rc, err, errlen);
+}
+
+/* ------------------------------------------------------------- the run */
+
+static int check_params(struct run *r, char *err, size_t errlen)
+{
+	const struct tpl *t = r->t;
+	const struct run_opts *o = r->o;
+	size_t n = 3 + t->nparams;
+	r->names = xcalloc(n, sizeof *r->names);
+	r->values = xcalloc(n, sizeof *r->values);
+	r->types = xcalloc(n, sizeof *r->types);
+	r->names[0] = TPL_BUILTIN_FROM;
+	r->values[0] = r->period.from;
+	r->types[0] = TPL_P_TIMESTAMPTZ;
+	r->names[1] = TPL_BUILTIN_TO;
+	r->values[1] = r->period.to;
+	r->types[1] = TPL_P_TIMESTAMPTZ;
+	r->names[2] = TPL_BUILTIN_TZ;
+	r->values[2] = o->tz;
+	r->types[2] = TPL_P_TEXT;
+	r->nvalues = 3;
+	for (size_t i = 0; i < o->nparams; i++) {
+		if (!tpl_find_param(t, o->param_names[i])) {
+			size_t m = (size_t)snprintf(err, errlen, "--param %s: template %s has no such parameter (it has:",
+						    o->param_names[i], t->name);
+			for (size_t k = 0; k < t->nparams && m < errlen; k++)
+				m += (size_t)snprintf(err + m, errlen - m, " %s", t->params[k].name);
+			if (m < errlen)
+				snprintf(err + m, errlen - m, "%s)", t->nparams ? "" : " none");
+			return EXIT_USAGE;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (!strcmp(o->param_names[k], o->param_names[i])) {
+				snprintf(err, errlen, "--param %s given twice", o->param_names[i]);
+				return EXIT_USAGE;
+			}
+	}
+	for (size_t i = 0; i < t->nparams; i++) {
+		const struct tpl_param *p = &t->params[i];
+		const char *v = p->def;
+		for (size_t k = 0; k < o->nparams; k++)
+			if (!strcmp(o->param_names[k], p->name))
+				v = o->param_values[k];
+		if (!v && p->required) {
+			snprintf(err, errlen, "template %s needs --param %s=%s (%s)", t->name, p->name,
+				 tpl_ptype_name(p->type), p->help);
+			return EXIT_USAGE;
+		}
+		if (v && p->choices) {
+			int ok = 0;
+			for (size_t k = 0; p->choices[k]; k++)
+				ok |= !strcmp(p->choices[k], v);
+			if (!ok) {
+				snprintf(err, errlen, "--param %s: \"%s\" is not one of the template's choices", p->name, v);
+				return EXIT_USAGE;
+			}
+		}
+		if (v && p->type != TPL_P_TEXT) {
+			char e[256];
+			int rc = rdb_check_value(r->c, p->type, v, e, sizeof e);
+			if (rc != EXIT_OK) {
+				snprintf(err, errlen, "--param %s: %s", p->name, e);
+				return rc;
+			}
+		}
+		r->names[r->nvalues] = p->name;
+		r->values[r->nvalues] = v;
+		r->types[r->nvalues] = p->type;
+		r->nvalues++;
+	}
+	return EXIT_OK;
+}
+
+/* Pick each section's source: the first whose relations all exist.
+ * chosen[i] = source index, or -1 (note) with missing[i] the relation. */
+static int choose_sources(struct run *r, int *chosen, const char **missing, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < r->t->nsections; i++) {
+		const struct tpl_section *s = &r->t->sections[i];
+		chosen[i] = -1;
+		missing[i] = NULL;
+		for (size_t j = 0; j < s->nsources && chosen[i] < 0; j++) {
+			const struct tpl_source *src = &s->sources[j];
+			const char *lacks = NULL;
+			for (size_t k = 0; k < src->nrequires && !lacks; k++) {
+				int ex;
+				int rc = rdb_relation_exists(r->c, src->requires[k], &ex, err, errlen);
+				if (rc != EXIT_OK)
+					return rc;
+				if (!ex)
+					lacks = src->requires[k];
+			}
+			if (!lacks) {
+				chosen[i] = (int)j;
+				if (s->nsources > 1)
+					log_info("%s: section %s: source %zu of %zu (%s%s)", r->t->name, s->id, j + 1,
+						 s->nsources, src->nrequires ? "needs " : "base tables",
+						 src->nrequires ? src->requires[0] : "");
+			} else if (j == s->nsources - 1)
+				missing[i] = lacks;
+		}
+		if (chosen[i] < 0 && s->when_missing == TPL_MISSING_FAIL) {
+			snprintf(err, errlen,
+				 "template %s, section %s (%s): needs relation \"%s\", which this database lacks "
+				 "(a newer cdrflow schema: run cdrflow-etl migrate)",
+				 r->t->name, s->id, s->where, missing[i]);
+			return EXIT_CONFIG;
+		}
+		if (chosen[i] < 0)
+			log_warn("%s: section %s: \"%s\" does not exist, the report says so", r->t->name, s->id, missing[i]);
+	}
+	return EXIT_OK;
+}
+
+static int open_sinks(struct run *r, char *err, size_t errlen)
+{
+	char gen[96] = "";
+	PGresult *q = PQexec(r->c, "SELECT to_char(now(), 'YYYY-MM-DD HH24:MI')");
+	if (q && PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) == 1)
+		snprintf(gen, sizeof gen, "generated %s %s by cdrflow-report", PQgetvalue(q, 0, 0), r->o->tz);
+	PQclear(q);
+	struct rmeta meta = { r->t->title, r->period.display, gen };
+	if (r->formats & TPL_FMT_PDF) {
+		size_t maxrows = 0;
+		for (size_t i = 0; i < r->t->nsections; i++)
+			if (r->t->sections[i].pdf_max_rows > maxrows)
+				maxrows = r->t->sections[i].pdf_max_rows;
+		struct pdf_out_opts po = { r->o->paper, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL, maxrows,
+					   NULL };
+		struct outfile *f = add_file(r, TPL_FMT_PDF, NULL, "pdf");
+		struct pdf_out *p = pdf_out_new(f->tmp, &meta, &po, err, errlen);
+		if (!p)
+			return strstr(err, "font") ? EXIT_CONFIG : EXIT_CANTCREAT;
+		r->sinks[r->nsinks++] = pdf_out_sink(p);
+	}
+	if (r->formats & TPL_FMT_XLSX) {
+		struct xlsx_out_opts xo = { r->t->xlsx_constant_memory, 0, NULL, 0 };
+		struct outfile *f = add_file(r, TPL_FMT_XLSX, NULL, "xlsx");
+		struct xlsx_out *x = xlsx_out_new(f->tmp, &meta, &xo, err, errlen);
+		if (!x)
+			return EXIT_CANTCREAT;
+		r->sinks[r->nsinks++] = xlsx_out_sink(x);
+	}
+	return EXIT_OK;
+}
+
+static void cleanup_files(struct run *r)
+{
+	for (size_t i = 0; i < r->nfiles; i++) {
+		unlink(r->files[i].tmp);
+		char *pt = xasprintf("%s.tmp", r->files[i].tmp);
+		unlink(pt);
+		free(pt);
+	}
+}
+
+static int check_out_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (mkdir_p(dir, 0777) < 0 || stat(dir, &st) < 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) != 0) {
+		snprintf(err, errlen, "cannot create output in \"%s\": %s", dir, strerror(errno ? errno : ENOTDIR));
+		return EXIT_CANTCREAT;
+	}
+	return EXIT_OK;
+}
+
+int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct run_result *res, char *err,
+	       size_t errlen)
+{
+	struct run r;
+	memset(&r, 0, sizeof r);
+	memset(res, 0, sizeof *res);
+	r.c = c;
+	r.t = t;
+	r.o = o;
+	r.formats = o->formats ? o->formats : t->formats;
+	const char *from = o->from ? o->from : t->period ? t->period : "yesterday";
+	int rc = rdb_period(c, from, o->from ? o->to : NULL, o->tz, &r.period, err, errlen);
+	if (rc == EXIT_OK)
+		rc = check_params(&r, err, errlen);
+	if (rc == EXIT_OK)
+		rc = check_out_dir(o->out_dir, err, errlen);
+	snprintf(r.base, sizeof r.base, "%s-%s-%s", t->name, r.period.from_lbl, r.period.to_lbl);
+	if (rc == EXIT_OK)
+		rc = rdb_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err, errlen);
+	int *chosen = xcalloc(t->nsections, sizeof *chosen);
+	const char **missing = xcalloc(t->nsections, sizeof *missing);
+	if (rc == EXIT_OK)
+		rc = choose_sources(&r, chosen, missing, err, errlen);
+	if (rc == EXIT_OK)
+		rc = open_sinks(&r, err, errlen);
+	for (size_t i = 0; i < t->nsections && rc == EXIT_OK; i++) {
+		const struct tpl_section *s = &t->sections[i];
+		if (chosen[i] < 0)
+			rc = run_note(&r, s, missing[i], err, errlen);
+		else if (s->type == TPL_S_TABLE)
+			rc = run_table(&r, s, &s->sources[chosen[i]].sql, err, errlen);
+		else
+			rc = run_collect(&r, s, &s->sources[chosen[i]].sql, err, errlen);
+	}
+	for (size_t i = 0; i < r.nsinks; i++) {
+		char e[256];
+		if (rsink_close(&r.sinks[i], e, sizeof e) < 0 && rc == EXIT_OK) {
+			snprintf(err, errlen, "%s: %s", r.sinks[i].ops->name, e);
+			rc = EXIT_IOERR;
+		}
+	}
+	if (PQtransactionStatus(c) != PQTRANS_IDLE) {
+		char e[256];
+		int rc2 = rdb_exec(c, rc == EXIT_OK ? "COMMIT" : "ROLLBACK", e, sizeof e);
+		if (rc == EXIT_OK && rc2 != EXIT_OK) {
+			snprintf(err, errlen, "%s", e);
+			rc = rc2;
+		}
+	}
+	/* all complete: rename every file into place */
+	size_t renamed = 0;
+	for (size_t i = 0; i < r.nfiles && rc == EXIT_OK; i++) {
+		int fd = open(r.files[i].tmp, O_RDONLY);
+		if (fd >= 0) {
+			(void)fsync(fd); /* the PDF and XLSX writers do not fsync */
+			close(fd);
+		}
+		if (rename(r.files[i].tmp, r.files[i].final) != 0) {
+			snprintf(err, errlen, "cannot rename \"%s\" to \"%s\": %s", r.files[i].tmp, r.files[i].final,
+				 strerror(errno));
+			rc = EXIT_CANTCREAT;
+		} else
+			renamed++;
+	}
+	if (rc == EXIT_OK && r.nfiles && fsync_dir(o->out_dir) < 0)
+		log_warn("cannot fsync \"%s\": %s", o->out_dir, strerror(errno));
+	if (rc != EXIT_OK) {
+		cleanup_files(&r);
+		for (size_t i = 0; i < renamed; i++) /* all or nothing */
+			unlink(r.files[i].final);
+	}
+	res->period = r.period;
+	res->rows = r.rows;
+	if (rc == EXIT_OK) {
+		res->files = xcalloc(r.nfiles ? r.nfiles : 1, sizeof *res->files);
+		for (size_t i = 0; i < r.nfiles; i++) {
+			res->files[i].path = r.files[i].final;
+			res->files[i].format = r.files[i].format;
+			res->files[i].section = r.files[i].section;
+			r.files[i].final = NULL;
+		}
+		res->nfiles = r.nfiles;
+	}
+	for (size_t i = 0; i < r.nfiles; i++) {
+		free(r.files[i].tmp);
+		free(r.files[i].final);
+	}
+	free(r.files);
+	free(chosen);
+	free(missing);
+	free(r.names);
+	free(r.values);
+	free(r.types);
+	return rc;
+}
+
+void run_result_release(struct run_result *res)
+{
+	for (size_t i = 0; i < res->nfiles; i++)
+		free((char *)res->files[i].path);
+	free(res->files);
+	memset(res, 0, sizeof *res);
+}

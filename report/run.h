@@ -1,0 +1,49 @@
+/*
+ * run.h - run one report template: resolve the period and parameters, run
+ * every section's query once inside one read-only REPEATABLE READ
+ * transaction (one snapshot for the whole report), and feed each result to
+ * every requested format at the same time, so PDF, CSV and XLSX show the
+ * same figures.
+ *
+ * Files: <out>/<template>-<from>-<to>.pdf and .xlsx (the whole report), and
+ * one CSV per section: <template>-<from>-<to>.csv when the template has one
+ * section, else <template>-<from>-<to>-<section id>.csv.  Each is written to
+ * a hidden temporary file in <out> first; all are renamed into place only
+ * when every one of them is complete.
+ */
+#ifndef CDRFLOW_REPORT_RUN_H
+#define CDRFLOW_REPORT_RUN_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "deliver.h"
+#include "pdf_out.h"
+#include "rdb.h"
+#include "tpl.h"
+
+struct run_opts {
+	const char *out_dir;
+	unsigned formats;          /* TPL_FMT_*; 0 = the template's */
+	enum pdf_paper paper;
+	const char *font_dir;      /* NULL or "" = the default */
+	const char *tz;
+	const char *from, *to;     /* NULL = the template's period, else yesterday */
+	char **param_names, **param_values; /* from --param k=v */
+	size_t nparams;
+};
+
+struct run_result {
+	struct report_output *files; /* the written files (paths owned) */
+	size_t nfiles;
+	struct rdb_period period;
+	unsigned long long rows;     /* table rows streamed, all sections */
+};
+
+/* EXIT_OK, or an exit code with a one-line message in err; on failure no
+ * output file is left behind. */
+int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct run_result *res, char *err,
+	       size_t errlen);
+void run_result_release(struct run_result *res);
+
+#endif
