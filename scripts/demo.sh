@@ -72,6 +72,17 @@ psql -c "select node, queue, offered, answered, abandoned, timeouts, round(sl_pc
          from cdrflow_queue_stats(now() - interval '10 years', now() + interval '1 day', interval '10000 days')"
 echo "== alerts"
 psql -c "select rule, severity, tenant, subject, hits, array_length(evidence, 1) as calls from alert order by id"
+
+# ---- reports over the captured day, every template, every format
+echo
+echo "== reports (cdrflow-report, templates/*.yaml) in demo/reports"
+rm -rf demo/reports
+mkdir -p demo/reports
+day=$(psql -qAtc "select to_char(min(calldate) at time zone 'UTC', 'YYYY-MM-DD') from cdr")
+for t in templates/*.yaml; do
+	name=$(basename "$t" .yaml)
+	build/cdrflow-report run "$name" --templates templates --from "$day" --out demo/reports
+done
 echo
 echo "spool: $(pwd)/$spool  (inspect with: build/cdrflow-collector --dump --spool $spool | less)"
 echo "warehouse: stopped at exit; restart with: eval \"\$(scripts/pg.sh start $pgdir)\"; psql"
