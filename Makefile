@@ -52,6 +52,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
+PROGRAMS += $(BUILD)/cdrflow-query $(BUILD)/cdrflow
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 
@@ -82,6 +83,16 @@ $(BUILD)/etl/migrations.o: $(BUILD)/etl/migrations.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) -Ietl -c $< -o $@
 
 $(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------- analyst CLI, dispatcher
+QUERY_SRC := $(wildcard query/*.c)
+QUERY_OBJ := $(QUERY_SRC:%.c=$(BUILD)/%.o)
+
+$(BUILD)/cdrflow-query: $(QUERY_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cdrflow: $(BUILD)/tools/cdrflow.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- report rendering
