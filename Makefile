@@ -182,6 +182,7 @@ bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-collector.sh
 	BUILD=$(BUILD) tests/bench/bench-etl.sh
 	$(BUILD)/tests/bench-rating
+	BUILD=$(BUILD) tests/bench/bench-query.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -289,7 +289,7 @@ int main(int argc, char **argv)
 	int rc = check_schema(conn);
 	if (rc == EXIT_OK)
 		rc = resolve_period(conn, &o);
-	if (rc == EXIT_OK && !strcmp(o.period ? o.period : "", "") && o.from) {
+	if (rc == EXIT_OK && o.from) {
 		/* an empty or reversed period is a mistake worth saying */
 		struct qsql q;
 		char *lt = NULL;
