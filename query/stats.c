@@ -120,7 +120,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		}
 	}
 	const char *source = use_rollup ? "rollup_hourly_v" : "cdr+call";
-	if (o->fmt == QOUT_TABLE && o->header)
+	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
 	if (o->verbose)
 		log_info("stats from %s%s%s", source, use_rollup ? "" : ": ", use_rollup ? "" : why);

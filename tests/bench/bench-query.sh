@@ -49,7 +49,7 @@ run() { # label, args...
 }
 W="--from 2026-10-01 --to 2026-10-08"
 M="--from 2026-09-01 --to 2026-11-01"
-run "calls, one week, first 1000" calls $W -f csv
+run "calls, one week, first 1000" calls $W -f csv -q
 run "calls --dst 4420, one week, all" calls --dst 4420 $W -n 0 -f csv
 run "calls --dst 4420, two months, all" calls --dst 4420 $M -n 0 -f csv
 run "calls --tenant tenant7, one week, all" calls --tenant tenant7 $W -n 0 -f csv
