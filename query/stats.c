@@ -8,7 +8,8 @@
  *
  * Source: rollup_hourly_v (migration 0009) when it exists with the columns
  * used here, the period is on whole UTC hours and the zone's offset is whole
- * hours; else the legs themselves (cdr joined to call), with the same
+ * hours; else the legs themselves (cdr rows that have a call_id; the
+ * call's direction is looked up only for legs without one), with the same
  * definitions.  --source rollup|base forces one.
  */
 #include <stdlib.h>
@@ -167,12 +168,14 @@ int q_stats(PGconn *c, const struct qopts *o)
 			      " x.dial::int AS calls, (x.dial AND l.disposition = 'ANSWERED')::int AS answered,"
 			      " CASE WHEN x.dial AND l.disposition = 'ANSWERED' THEN l.billsec ELSE 0 END AS billsec,"
 			      " l.sell_cost"
-			      " FROM cdr l JOIN call k ON k.call_id = l.call_id AND k.node = l.node"
+			      " FROM cdr l"
 			      " CROSS JOIN LATERAL (SELECT"
 			      " coalesce(l.dstchannel, '') <> '' OR coalesce(l.lastapp, '') IN ('Dial', 'Queue') AS dial,"
-			      " coalesce(nullif(nullif(l.direction, ''), 'unknown'), nullif(k.direction, ''), 'unknown') AS dir,"
+			      /* the call's direction only when the leg has none (an index probe) */
+			      " coalesce(nullif(nullif(l.direction, ''), 'unknown'), (SELECT nullif(k.direction, '') FROM call k"
+			      " WHERE k.call_id = l.call_id AND k.node = l.node LIMIT 1), 'unknown') AS dir,"
 			      " " PEER("l.channel") " AS a, " PEER("l.dstchannel") " AS b) x"
-			      " WHERE l.calldate >= ");
+			      " WHERE l.call_id IS NOT NULL AND l.calldate >= ");
 		qsql_param(&q, o->from_ts);
 		qsql_text(&q, "::timestamptz AND l.calldate < ");
 		qsql_param(&q, o->to_ts);
