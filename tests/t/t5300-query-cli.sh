@@ -23,7 +23,7 @@ command -v groff >/dev/null 2>&1 && test_set_prereq GROFF
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t5300.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; test_cleanup' EXIT
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -Atc "$1"; }
@@ -395,6 +395,7 @@ test_expect_success GNU_TIME 'speed: --limit 0 streams 500 000 calls in bounded 
 		read -r kb secs <rss.$f &&
 		echo "--limit 0 -f $f: $(wc -l <big.$f) lines, max RSS $kb KiB, $secs s" >>"$TRASH/timings" &&
 		test "$(wc -l <big.$f)" = 500000 &&
+		rm -f big.$f &&
 		test "$kb" -lt 30000 || return 1
 	done
 '
