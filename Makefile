@@ -53,6 +53,7 @@ FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 PROGRAMS += $(BUILD)/cdrflow-report
+PROGRAMS += $(BUILD)/cdrflow-query $(BUILD)/cdrflow
 TOOLS    := $(BUILD)/tests/tcpcopy $(BUILD)/tests/report-render-demo
 TOOLS    += $(BUILD)/tests/bench-rating
 TOOLS    += $(BUILD)/tests/fraud-sync
@@ -86,6 +87,16 @@ $(BUILD)/etl/migrations.o: $(BUILD)/etl/migrations.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) -Ietl -c $< -o $@
 
 $(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# ---------------------------------------------------------------- analyst CLI, dispatcher
+QUERY_SRC := $(wildcard query/*.c)
+QUERY_OBJ := $(QUERY_SRC:%.c=$(BUILD)/%.o)
+
+$(BUILD)/cdrflow-query: $(QUERY_OBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/cdrflow: $(BUILD)/tools/cdrflow.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # ---------------------------------------------------------------- report rendering
@@ -206,6 +217,7 @@ bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-etl.sh
 	$(BUILD)/tests/bench-rating
 	BUILD=$(BUILD) tests/bench/bench-report.sh
+	BUILD=$(BUILD) tests/bench/bench-query.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,0 +1,384 @@
+/*
+ * flow.c - "cdrflow-query flow LINKEDID": a call's CEL events as a ladder.
+ *
+ * The events are those of every channel (uniqueid) that ever carried one of
+ * the call's linkedids (call.linkedids when the linkedid belongs to a call in
+ * the warehouse, else the linkedid alone), ordered by event time.  Each
+ * channel is a column (A, B, ... in order of first event; the legend gives
+ * the full channel name); each shown event is a row: its time relative to
+ * the first event, a marker in its channel's column, a line between the
+ * columns of bridged channels or from the transferer to the transferee, and
+ * a note.  A column shows '|' while its channel exists (CHAN_START ..
+ * CHAN_END).  Markers (docs/query.md):
+ *
+ *   +  CHAN_START        A  ANSWER            X  HANGUP (cause in the note)
+ *   o==o BRIDGE_ENTER    o--o BRIDGE_EXIT     [ ]  bridge enter/exit, no peer
+ *   T~~>  BLINDTRANSFER / ATTENDEDTRANSFER (to the transferee / target)
+ *   P  PARK_START        p  PARK_END          .  CHAN_END (with --all-events)
+ *   *  any other event (with --all-events)
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "exitcode.h"
+#include "log.h"
+#include "qdb.h"
+#include "query.h"
+#include "xalloc.h"
+
+#define COLW 6 /* characters per channel column */
+
+struct chan {
+	char *uniqueid;
+	char *name; /* first name seen */
+	char *last_name;
+	char label[4];
+	int alive;
+};
+
+struct flow {
+	struct chan *ch;
+	size_t nch, cap;
+};
+
+static void col_label(size_t i, char *out)
+{
+	if (i < 26)
+		snprintf(out, 4, "%c", (char)('A' + i));
+	else
+		snprintf(out, 4, "%c%c", (char)('A' + (i / 26 - 1) % 26), (char)('A' + i % 26));
+}
+
+static long find_uid(const struct flow *f, const char *uid)
+{
+	for (size_t i = 0; i < f->nch; i++)
+		if (!strcmp(f->ch[i].uniqueid, uid))
+			return (long)i;
+	return -1;
+}
+
+static long find_name(const struct flow *f, const char *name)
+{
+	if (!name || !*name)
+		return -1;
+	for (size_t i = 0; i < f->nch; i++)
+		if (!strcmp(f->ch[i].last_name, name) || !strcmp(f->ch[i].name, name))
+			return (long)i;
+	return -1;
+}
+
+static long add_chan(struct flow *f, const char *uid, const char *name)
+{
+	long i = find_uid(f, uid);
+	if (i >= 0) {
+		if (strcmp(f->ch[i].last_name, name)) {
+			free(f->ch[i].last_name);
+			f->ch[i].last_name = xstrdup(name);
+		}
+		return i;
+	}
+	if (f->nch == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 8;
+		f->ch = xrealloc(f->ch, f->cap * sizeof *f->ch);
+	}
+	struct chan *c = &f->ch[f->nch];
+	memset(c, 0, sizeof *c);
+	c->uniqueid = xstrdup(uid);
+	c->name = xstrdup(name);
+	c->last_name = xstrdup(name);
+	col_label(f->nch, c->label);
+	return (long)f->nch++;
+}
+
+/* The string value of "key" in a flat JSON object (CEL extra), or NULL;
+ * numbers are returned as written.  malloc'ed. */
+static char *json_get(const char *json, const char *key)
+{
+	if (!json || !*json)
+		return NULL;
+	char pat[96];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *p = strstr(json, pat);
+	if (!p)
+		return NULL;
+	p += strlen(pat);
+	while (*p == ' ')
+		p++;
+	struct buf b;
+	buf_init(&b, 4096);
+	if (*p == '"') {
+		for (p++; *p && *p != '"'; p++) {
+			if (*p == '\\' && p[1])
+				p++;
+			if (buf_append(&b, p, 1) < 0)
+				break;
+		}
+	} else {
+		while (*p && *p != ',' && *p != '}' && buf_append(&b, p, 1) == 0)
+			p++;
+	}
+	return buf_detach(&b, NULL);
+}
+
+static const char *cause_name(int cause)
+{
+	switch (cause) {
+	case 1: return "Unallocated number";
+	case 3: return "No route to destination";
+	case 16: return "Normal Clearing";
+	case 17: return "User busy";
+	case 18: return "No user responding";
+	case 19: return "No answer";
+	case 20: return "Subscriber absent";
+	case 21: return "Call rejected";
+	case 22: return "Number changed";
+	case 27: return "Destination out of order";
+	case 28: return "Invalid number format";
+	case 31: return "Normal, unspecified";
+	case 34: return "No circuit available";
+	case 38: return "Network out of order";
+	case 41: return "Temporary failure";
+	case 42: return "Switching equipment congestion";
+	case 58: return "Bearer capability not available";
+	case 102: return "Recovery on timer expiry";
+	case 127: return "Interworking, unspecified";
+	default: return "";
+	}
+}
+
+static int shown_by_default(const char *ev)
+{
+	static const char *const shown[] = { "CHAN_START", "ANSWER", "BRIDGE_ENTER", "BRIDGE_EXIT", "BLINDTRANSFER",
+					     "ATTENDEDTRANSFER", "PARK_START", "PARK_END", "HANGUP", "PICKUP",
+					     "FORWARD", "LOCAL_OPTIMIZE", "USER_DEFINED", NULL };
+	for (int i = 0; shown[i]; i++)
+		if (!strcmp(ev, shown[i]))
+			return 1;
+	return 0;
+}
+
+/* Draw a connection between columns a and b (a != b) on line l. */
+static void connect_cols(char *l, long a, long b, char fill, char end_a, char end_b)
+{
+	long pa = a * COLW + COLW / 2, pb = b * COLW + COLW / 2;
+	long lo = pa < pb ? pa : pb, hi = pa < pb ? pb : pa;
+	for (long p = lo + 1; p < hi; p++)
+		l[p] = fill;
+	l[pa] = end_a;
+	l[pb] = end_b;
+	if (end_b == '>' && pb < pa) /* arrow pointing left */
+		l[pb] = '<';
+}
+
+/* the columns of a comma-separated peer list */
+static size_t peer_cols(const struct flow *f, const char *peers, long *out, size_t max)
+{
+	size_t n = 0;
+	if (!peers)
+		return 0;
+	char *copy = xstrdup(peers), *save = NULL;
+	for (char *t = strtok_r(copy, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save)) {
+		long i = find_name(f, t);
+		if (i >= 0)
+			out[n++] = i;
+	}
+	free(copy);
+	return n;
+}
+
+static void rstrip(char *s)
+{
+	size_t n = strlen(s);
+	while (n && s[n - 1] == ' ')
+		s[--n] = '\0';
+}
+
+int q_flow(PGconn *c, const struct qopts *o)
+{
+	char err[1024];
+	int rc = EXIT_OK;
+	struct qsql q;
+	PGresult *call = NULL, *ev = NULL;
+	struct flow f = { NULL, 0, 0 };
+	char *line = NULL;
+
+	/* the call, if the linkedid belongs to one */
+	qsql_init(&q);
+	qsql_text(&q, "SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node FROM call k WHERE k.linkedids @> ARRAY[");
+	qsql_param(&q, o->linkedid);
+	qsql_text(&q, "]::text[] ORDER BY k.start LIMIT 1");
+	if (qdb_exec(c, &q, &call, err, sizeof err) < 0)
+		goto fail;
+	qsql_release(&q);
+
+	qsql_init(&q);
+	qsql_text(&q, "WITH ids AS (SELECT coalesce((SELECT k.linkedids FROM call k WHERE k.linkedids @> ARRAY[");
+	size_t pid = qsql_param(&q, o->linkedid);
+	qsql_text(&q, "]::text[] ORDER BY k.start LIMIT 1), ARRAY[");
+	qsql_ref(&q, pid);
+	qsql_text(&q, "]::text[]) AS a),"
+		      " u AS (SELECT DISTINCT e.uniqueid FROM cel e, ids WHERE e.linkedid = ANY (ids.a)),"
+		      " ev AS (SELECT e.* FROM cel e WHERE e.uniqueid IN (SELECT uniqueid FROM u))"
+		      " SELECT e.eventtype, to_char(e.eventtime, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
+		      " to_char(extract(epoch FROM e.eventtime - min(e.eventtime) OVER ()), 'FM999990.000'),"
+		      " e.channame, e.uniqueid, coalesce(e.peer, ''), coalesce(e.extra, ''), coalesce(e.exten, ''),"
+		      " coalesce(e.context, ''), e.linkedid"
+		      " FROM ev e ORDER BY e.eventtime, e.node, e.seq");
+	if (qdb_exec(c, &q, &ev, err, sizeof err) < 0)
+		goto fail;
+	int n = PQntuples(ev);
+	if (n == 0) {
+		log_error("no CEL events for linkedid \"%s\"", o->linkedid);
+		rc = EXIT_NOINPUT;
+		goto out;
+	}
+	/* columns: channels in order of first event */
+	for (int i = 0; i < n; i++)
+		add_chan(&f, PQgetvalue(ev, i, 4), PQgetvalue(ev, i, 3));
+	for (size_t i = 0; i < f.nch; i++) { /* names as first seen, for the legend */
+		free(f.ch[i].last_name);
+		f.ch[i].last_name = xstrdup(f.ch[i].name);
+	}
+
+	FILE *out = o->out;
+	if (PQntuples(call) > 0)
+		fprintf(out, "call %s (node %s, linkedids %s): src %s dst %s, %s\n", PQgetvalue(call, 0, 0),
+			PQgetvalue(call, 0, 5), PQgetvalue(call, 0, 1), PQgetvalue(call, 0, 2), PQgetvalue(call, 0, 3),
+			PQgetvalue(call, 0, 4));
+	else
+		fprintf(out, "linkedid %s (not in table call)\n", o->linkedid);
+	fprintf(out, "first event %s, %d events, %zu channels\n", PQgetvalue(ev, 0, 1), n, f.nch);
+	for (size_t i = 0; i < f.nch; i++)
+		fprintf(out, "  %-2s = %s (%s)\n", f.ch[i].label, f.ch[i].name, f.ch[i].uniqueid);
+	fputc('\n', out);
+
+	size_t width = f.nch * COLW;
+	line = xmalloc(width + 1);
+	/* header: the column labels */
+	memset(line, ' ', width);
+	line[width] = '\0';
+	for (size_t i = 0; i < f.nch; i++)
+		memcpy(line + i * COLW + COLW / 2, f.ch[i].label, strlen(f.ch[i].label));
+	rstrip(line);
+	fprintf(out, "%10s  %s\n", "", line);
+
+	long peers[64];
+	for (int r = 0; r < n; r++) {
+		const char *type = PQgetvalue(ev, r, 0), *rel = PQgetvalue(ev, r, 2), *name = PQgetvalue(ev, r, 3);
+		const char *extra = PQgetvalue(ev, r, 6), *peer = PQgetvalue(ev, r, 5);
+		long col = add_chan(&f, PQgetvalue(ev, r, 4), name);
+		struct chan *ch = &f.ch[col];
+		int is_start = !strcmp(type, "CHAN_START");
+		if (is_start)
+			ch->alive = 1;
+		int show = o->all_events || shown_by_default(type);
+		if (!strcmp(type, "CHAN_END") && !o->all_events) {
+			ch->alive = 0;
+			continue;
+		}
+		if (!show)
+			continue;
+		memset(line, ' ', width);
+		line[width] = '\0';
+		for (size_t i = 0; i < f.nch; i++)
+			if (f.ch[i].alive)
+				line[i * COLW + COLW / 2] = '|';
+		long pos = col * COLW + COLW / 2;
+		struct buf note;
+		buf_init(&note, 0);
+		buf_printf(&note, "%s %s", type, ch->label);
+		if (is_start) {
+			line[pos] = '+';
+			buf_printf(&note, " %s", name);
+			if (*PQgetvalue(ev, r, 7))
+				buf_printf(&note, " exten %s@%s", PQgetvalue(ev, r, 7), PQgetvalue(ev, r, 8));
+		} else if (!strcmp(type, "ANSWER")) {
+			line[pos] = 'A';
+		} else if (!strcmp(type, "BRIDGE_ENTER") || !strcmp(type, "BRIDGE_EXIT")) {
+			int enter = type[7] == 'E' && type[8] == 'N';
+			size_t np = peer_cols(&f, peer, peers, sizeof peers / sizeof peers[0]);
+			if (np == 0)
+				line[pos] = enter ? '[' : ']';
+			for (size_t k = 0; k < np; k++) {
+				if (peers[k] == col)
+					continue;
+				connect_cols(line, col, peers[k], enter ? '=' : '-', 'o', 'o');
+				buf_printf(&note, "%s%s", k ? "," : " <-> ", f.ch[peers[k]].label);
+			}
+			if (np == 0)
+				line[pos] = enter ? '[' : ']';
+			char *tech = json_get(extra, "bridge_technology");
+			if (tech && *tech)
+				buf_printf(&note, " (%s)", tech);
+			free(tech);
+		} else if (!strcmp(type, "BLINDTRANSFER") || !strcmp(type, "ATTENDEDTRANSFER")) {
+			char *tee = json_get(extra, "transferee_channel_name");
+			char *target = json_get(extra, "transfer_target_channel_name");
+			char *ext = json_get(extra, "extension"), *ctx = json_get(extra, "context");
+			long tc = find_name(&f, tee);
+			long gc = find_name(&f, target);
+			if (tc >= 0 && tc != col)
+				connect_cols(line, col, tc, '~', 'T', '>');
+			line[pos] = 'T';
+			buf_printf(&note, " transfers %s", tc >= 0 ? f.ch[tc].label : (tee && *tee ? tee : "?"));
+			if (gc >= 0)
+				buf_printf(&note, " to %s", f.ch[gc].label);
+			else if (target && *target)
+				buf_printf(&note, " to %s", target);
+			else if (ext && *ext)
+				buf_printf(&note, " to %s@%s", ext, ctx ? ctx : "");
+			free(tee);
+			free(target);
+			free(ext);
+			free(ctx);
+		} else if (!strcmp(type, "HANGUP")) {
+			line[pos] = 'X';
+			char *cause = json_get(extra, "hangupcause"), *ds = json_get(extra, "dialstatus");
+			if (cause && *cause)
+				buf_printf(&note, " cause %s %s", cause, cause_name(atoi(cause)));
+			if (ds && *ds)
+				buf_printf(&note, " dialstatus %s", ds);
+			free(cause);
+			free(ds);
+		} else if (!strcmp(type, "PARK_START") || !strcmp(type, "PARK_END")) {
+			line[pos] = type[5] == 'S' ? 'P' : 'p';
+		} else if (!strcmp(type, "CHAN_END")) {
+			line[pos] = '.';
+			ch->alive = 0;
+		} else {
+			line[pos] = '*';
+			if (*extra)
+				buf_printf(&note, " %s", extra);
+		}
+		rstrip(line);
+		char t[24];
+		snprintf(t, sizeof t, "+%ss", rel);
+		if (fprintf(out, "%10s  %-*s  %s\n", t, (int)width, line, note.data) < 0) {
+			buf_release(&note);
+			rc = EXIT_IOERR;
+			goto out;
+		}
+		buf_release(&note);
+	}
+	if (fflush(out) != 0 || ferror(out)) {
+		log_error("cannot write the output");
+		rc = EXIT_IOERR;
+	}
+	goto out;
+fail:
+	log_error("flow query failed: %s", err);
+	rc = qdb_failure_exit(c, err);
+out:
+	qsql_release(&q);
+	PQclear(call);
+	PQclear(ev);
+	for (size_t i = 0; i < f.nch; i++) {
+		free(f.ch[i].uniqueid);
+		free(f.ch[i].name);
+		free(f.ch[i].last_name);
+	}
+	free(f.ch);
+	free(line);
+	return rc;
+}

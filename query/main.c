@@ -1,0 +1,325 @@
+/*
+ * cdrflow-query - the analyst's command line: calls, stats, flow.
+ * See docs/query.md and cdrflow-query(1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "qdb.h"
+#include "query.h"
+#include "strparse.h"
+#include "xalloc.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: cdrflow-query calls [PERIOD] [--src NUM] [--dst PREFIX] [--dst-raw PREFIX]\n"
+	      "                           [--disposition D] [--tenant T] [--trunk T] [--min-billsec N]\n"
+	      "                           [--legs] [--format F] [--limit N] [--explain]\n"
+	      "       cdrflow-query stats --by hour|day|tenant|trunk|destination [PERIOD] [--tenant T]\n"
+	      "                           [--trunk T] [--source auto|rollup|base] [--format F] [--explain]\n"
+	      "       cdrflow-query flow LINKEDID [--all-events]\n"
+	      "  PERIOD: --from TIME [--to TIME] | --period NAME, in --tz ZONE\n"
+	      "\n"
+	      "Reads the cdrflow warehouse: calls lists one line per call (table call) or\n"
+	      "per leg (--legs, table cdr); stats sums calls, answered, ASR, ACD, billsec and\n"
+	      "sell cost per hour, day, tenant, trunk or destination country (from the\n"
+	      "rollup_hourly_v view when it exists, else from the legs); flow draws a call's\n"
+	      "CEL events as a ladder, one column per channel.  Results are streamed.\n"
+	      "\n"
+	      "options:\n"
+	      "      --from TIME        start of the period (inclusive), e.g. 2026-11-01 or\n"
+	      "                         \"2026-11-01 08:00\"; in --tz unless it carries an offset\n"
+	      "      --to TIME          end of the period (exclusive; default: now)\n"
+	      "      --period NAME      today, yesterday, last-7-days (the 7 days before today),\n"
+	      "                         this-month or last-month, in --tz (default: today)\n"
+	      "      --tz ZONE          time zone of the period and of the times shown\n"
+	      "                         (default: UTC), e.g. Europe/Berlin\n"
+	      "      --src NUM          calling number; a trailing * makes it a prefix\n"
+	      "      --dst PREFIX       dialled number prefix in E.164 (4420, +4420 or +4420*)\n"
+	      "      --dst-raw PREFIX   prefix of the dialled string as Asterisk wrote it (cdr.dst)\n"
+	      "      --disposition D    answered, busy, no_answer, failed or congestion\n"
+	      "      --tenant T         tenant name\n"
+	      "      --trunk T          a leg's channel or dstchannel is on trunk T (e.g. SIP/loop)\n"
+	      "      --min-billsec N    billed seconds at least N\n"
+	      "      --legs             calls: one line per leg (cdr) instead of per call\n"
+	      "      --by KEY           stats: hour, day, tenant, trunk or destination\n"
+	      "      --source S         stats: auto (default), rollup or base\n"
+	      "      --all-events       flow: show every CEL event, not only the call's milestones\n"
+	      "  -f, --format F         table (default), csv (RFC 4180), json (one object per\n"
+	      "                         line) or json-array\n"
+	      "      --no-header        table and csv: no header line\n"
+	      "  -n, --limit N          calls: at most N rows (default 1000; 0 = no limit)\n"
+	      "      --explain          print the query plan (EXPLAIN, FORMAT JSON) instead of rows\n"
+	      "  -d, --db CONNINFO      libpq connection string or URI (default: the PG*\n"
+	      "                         environment; passwords in PGPASSWORD or ~/.pgpass)\n"
+	      "  -v, --verbose          log debug messages (the SQL and its parameters)\n"
+	      "  -q, --quiet            log errors only\n"
+	      "  -h, --help             show this help and exit\n"
+	      "  -V, --version          show the program version and exit\n"
+	      "\n"
+	      "exit status: 0 ok, 64 usage (also a bad time, zone or number), 66 flow: no\n"
+	      "such linkedid, 69 database unreachable (retry later), 70 internal error, 74\n"
+	      "cannot write the output, 78 the database schema needs 'cdrflow-etl migrate'.\n",
+	      out);
+}
+
+enum {
+	OPT_FROM = 256, OPT_TO, OPT_PERIOD, OPT_TZ, OPT_SRC, OPT_DST, OPT_DST_RAW, OPT_DISPOSITION, OPT_TENANT,
+	OPT_TRUNK, OPT_MIN_BILLSEC, OPT_LEGS, OPT_BY, OPT_SOURCE, OPT_ALL_EVENTS, OPT_NO_HEADER, OPT_EXPLAIN,
+};
+
+static const struct option long_options[] = {
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "period", required_argument, NULL, OPT_PERIOD },
+	{ "tz", required_argument, NULL, OPT_TZ },
+	{ "src", required_argument, NULL, OPT_SRC },
+	{ "dst", required_argument, NULL, OPT_DST },
+	{ "dst-raw", required_argument, NULL, OPT_DST_RAW },
+	{ "disposition", required_argument, NULL, OPT_DISPOSITION },
+	{ "tenant", required_argument, NULL, OPT_TENANT },
+	{ "trunk", required_argument, NULL, OPT_TRUNK },
+	{ "min-billsec", required_argument, NULL, OPT_MIN_BILLSEC },
+	{ "legs", no_argument, NULL, OPT_LEGS },
+	{ "by", required_argument, NULL, OPT_BY },
+	{ "source", required_argument, NULL, OPT_SOURCE },
+	{ "all-events", no_argument, NULL, OPT_ALL_EVENTS },
+	{ "format", required_argument, NULL, 'f' },
+	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
+	{ "limit", required_argument, NULL, 'n' },
+	{ "explain", no_argument, NULL, OPT_EXPLAIN },
+	{ "db", required_argument, NULL, 'd' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "cdrflow-query: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'cdrflow-query --help' for more information.\n");
+	return EXIT_USAGE;
+}
+
+static const char *const periods[] = { "today", "yesterday", "last-7-days", "this-month", "last-month", NULL };
+
+/* Session settings, then the period as two timestamptz strings. */
+static int resolve_period(PGconn *c, struct qopts *o)
+{
+	char err[1024];
+	struct qsql q;
+	PGresult *r;
+	qsql_init(&q);
+	qsql_text(&q, "SELECT set_config('TimeZone', ");
+	qsql_param(&q, o->tz);
+	qsql_text(&q, ", false), set_config('DateStyle', 'ISO, YMD', false), set_config('IntervalStyle', 'postgres', false)");
+	int rc = qdb_exec(c, &q, &r, err, sizeof err);
+	qsql_release(&q);
+	if (rc < 0) {
+		log_error("--tz \"%s\": %s", o->tz, err);
+		return qdb_failure_exit(c, err);
+	}
+	PQclear(r);
+	qsql_init(&q);
+	if (o->from) {
+		qsql_text(&q, "SELECT ");
+		qsql_param(&q, o->from);
+		qsql_text(&q, "::timestamptz, ");
+		if (o->to) {
+			qsql_param(&q, o->to);
+			qsql_text(&q, "::timestamptz");
+		} else {
+			qsql_text(&q, "now()");
+		}
+	} else {
+		qsql_text(&q, "SELECT CASE p WHEN 'today' THEN d WHEN 'yesterday' THEN d - interval '1 day'"
+			      " WHEN 'last-7-days' THEN d - interval '7 days' WHEN 'this-month' THEN m"
+			      " WHEN 'last-month' THEN m - interval '1 month' END,"
+			      " CASE p WHEN 'today' THEN d + interval '1 day' WHEN 'yesterday' THEN d"
+			      " WHEN 'last-7-days' THEN d WHEN 'this-month' THEN m + interval '1 month'"
+			      " WHEN 'last-month' THEN m END"
+			      " FROM (SELECT date_trunc('day', now()) AS d, date_trunc('month', now()) AS m, ");
+		qsql_param(&q, o->period);
+		qsql_text(&q, "::text AS p) b");
+	}
+	rc = qdb_exec(c, &q, &r, err, sizeof err);
+	qsql_release(&q);
+	if (rc < 0) {
+		log_error("bad period: %s", err);
+		return qdb_failure_exit(c, err);
+	}
+	o->from_ts = xstrdup(PQgetvalue(r, 0, 0));
+	o->to_ts = xstrdup(PQgetvalue(r, 0, 1));
+	PQclear(r);
+	log_debug("period [%s, %s) tz %s", o->from_ts, o->to_ts, o->tz);
+	return EXIT_OK;
+}
+
+/* the schema must have the tables this program reads */
+static int check_schema(PGconn *c)
+{
+	char err[1024];
+	int h = q_has_column(c, "call", "linkedids", err, sizeof err);
+	if (h < 0) {
+		log_error("%s", err);
+		return qdb_failure_exit(c, err);
+	}
+	if (!h) {
+		log_error("the database has no cdrflow warehouse (table call): run 'cdrflow-etl migrate'");
+		return EXIT_CONFIG;
+	}
+	return EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("cdrflow-query");
+	struct qopts o;
+	memset(&o, 0, sizeof o);
+	o.tz = "UTC";
+	o.source = "auto";
+	o.header = 1;
+	o.limit = 1000;
+	o.fmt = QOUT_TABLE;
+	o.out = stdout;
+	const char *db = NULL;
+	int level = -1, c;
+	char err[256];
+	int64_t v;
+	while ((c = getopt_long(argc, argv, "f:n:d:vqhV", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_FROM: o.from = optarg; break;
+		case OPT_TO: o.to = optarg; break;
+		case OPT_PERIOD: o.period = optarg; break;
+		case OPT_TZ: o.tz = optarg; break;
+		case OPT_SRC: o.src = optarg; break;
+		case OPT_DST: o.dst = optarg; break;
+		case OPT_DST_RAW: o.dst_raw = optarg; break;
+		case OPT_DISPOSITION: o.disposition = optarg; break;
+		case OPT_TENANT: o.tenant = optarg; break;
+		case OPT_TRUNK: o.trunk = optarg; break;
+		case OPT_MIN_BILLSEC:
+			if (parse_int_range(optarg, 0, 2147483647, &v, err, sizeof err) < 0)
+				return usage_error("--min-billsec \"%s\": %s", optarg, err);
+			o.min_billsec = optarg;
+			break;
+		case OPT_LEGS: o.legs = 1; break;
+		case OPT_BY: o.by = optarg; break;
+		case OPT_SOURCE: o.source = optarg; break;
+		case OPT_ALL_EVENTS: o.all_events = 1; break;
+		case OPT_NO_HEADER: o.header = 0; break;
+		case OPT_EXPLAIN: o.explain = 1; break;
+		case 'f':
+			if (qout_format_parse(optarg, &o.fmt) < 0)
+				return usage_error("unknown --format \"%s\" (table, csv, json, json-array)", optarg);
+			o.fmt_set = 1;
+			break;
+		case 'n':
+			if (parse_int_range(optarg, 0, INT64_MAX, &v, err, sizeof err) < 0)
+				return usage_error("--limit \"%s\": %s", optarg, err);
+			o.limit = v;
+			break;
+		case 'd': db = optarg; break;
+		case 'v': level = LOG_DEBUG; o.verbose = 1; break;
+		case 'q': level = LOG_ERROR; o.quiet = 1; break;
+		case 'h': usage(stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+		case 'V': printf("cdrflow-query %s\n", CDRFLOW_VERSION); return EXIT_OK;
+		default:
+			fprintf(stderr, "Try 'cdrflow-query --help' for more information.\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (level >= 0)
+		log_set_level((enum log_level)level);
+	if (optind >= argc)
+		return usage_error("%s", "a command is required (calls, stats, flow)");
+	const char *cmd = argv[optind++];
+	if (!strcmp(cmd, "flow")) {
+		if (optind >= argc)
+			return usage_error("%s", "flow needs a LINKEDID");
+		o.linkedid = argv[optind++];
+		if (o.fmt_set && o.fmt != QOUT_TABLE)
+			return usage_error("%s", "flow prints a ladder only (no --format)");
+	} else if (strcmp(cmd, "calls") && strcmp(cmd, "stats")) {
+		return usage_error("unknown command \"%s\" (calls, stats, flow)", cmd);
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument \"%s\"", argv[optind]);
+	if (o.period && (o.from || o.to))
+		return usage_error("%s", "--period and --from/--to exclude each other");
+	if (o.to && !o.from)
+		return usage_error("%s", "--to needs --from");
+	if (o.period) {
+		int ok = 0;
+		for (int i = 0; periods[i]; i++)
+			ok |= !strcmp(o.period, periods[i]);
+		if (!ok)
+			return usage_error("unknown --period \"%s\" (today, yesterday, last-7-days, this-month, last-month)",
+					   o.period);
+	}
+	if (!o.from && !o.period)
+		o.period = "today";
+	if (strcmp(o.source, "auto") && strcmp(o.source, "rollup") && strcmp(o.source, "base"))
+		return usage_error("unknown --source \"%s\" (auto, rollup, base)", o.source);
+	if (!strcmp(cmd, "stats") && !o.by)
+		return usage_error("%s", "stats needs --by hour|day|tenant|trunk|destination");
+	if (strcmp(cmd, "stats") && o.by)
+		return usage_error("%s", "--by is for stats");
+	if (!strcmp(cmd, "stats") && (o.src || o.dst || o.dst_raw || o.disposition || o.min_billsec || o.legs))
+		return usage_error("%s", "stats takes --tenant and --trunk as filters only");
+
+	char cerr[1024];
+	PGconn *conn = qdb_connect(db, cerr, sizeof cerr);
+	if (!conn) {
+		log_error("%s", cerr);
+		return EXIT_UNAVAILABLE;
+	}
+	int rc = check_schema(conn);
+	if (rc == EXIT_OK)
+		rc = resolve_period(conn, &o);
+	if (rc == EXIT_OK && o.from) {
+		/* an empty or reversed period is a mistake worth saying */
+		struct qsql q;
+		char *lt = NULL;
+		qsql_init(&q);
+		qsql_text(&q, "SELECT ");
+		qsql_param(&q, o.from_ts);
+		qsql_text(&q, "::timestamptz < ");
+		qsql_param(&q, o.to_ts);
+		qsql_text(&q, "::timestamptz");
+		if (qdb_value(conn, &q, &lt, cerr, sizeof cerr) == 0 && lt && strcmp(lt, "t")) {
+			log_error("the period is empty: --from %s is not before --to %s", o.from_ts, o.to_ts);
+			rc = EXIT_USAGE;
+		}
+		free(lt);
+		qsql_release(&q);
+	}
+	if (rc == EXIT_OK) {
+		if (o.verbose)
+			log_info("period [%s, %s) tz %s", o.from_ts, o.to_ts, o.tz);
+		if (!strcmp(cmd, "calls"))
+			rc = q_calls(conn, &o);
+		else if (!strcmp(cmd, "stats"))
+			rc = q_stats(conn, &o);
+		else
+			rc = q_flow(conn, &o);
+	}
+	PQfinish(conn);
+	free(o.from_ts);
+	free(o.to_ts);
+	if (fflush(stdout) != 0 && rc == EXIT_OK)
+		rc = EXIT_IOERR;
+	return rc;
+}

@@ -1,0 +1,182 @@
+#include "qdb.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "exitcode.h"
+#include "log.h"
+#include "xalloc.h"
+
+void qsql_init(struct qsql *q)
+{
+	buf_init(&q->sql, 0);
+	q->n = q->cap = 0;
+	q->params = NULL;
+}
+
+void qsql_release(struct qsql *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->params[i]);
+	free(q->params);
+	buf_release(&q->sql);
+	qsql_init(q);
+}
+
+void qsql_text(struct qsql *q, const char *sql)
+{
+	if (buf_puts(&q->sql, sql) < 0)
+		abort(); /* no cap: cannot happen */
+}
+
+size_t qsql_param(struct qsql *q, const char *value)
+{
+	if (q->n == q->cap) {
+		q->cap = q->cap ? q->cap * 2 : 8;
+		q->params = xrealloc(q->params, q->cap * sizeof *q->params);
+	}
+	q->params[q->n++] = value ? xstrdup(value) : NULL;
+	qsql_ref(q, q->n);
+	return q->n;
+}
+
+void qsql_ref(struct qsql *q, size_t n)
+{
+	if (buf_printf(&q->sql, "$%zu", n) < 0)
+		abort();
+}
+
+static void one_line(char *s)
+{
+	for (char *p = s; *p; p++)
+		if (*p == '\n' || *p == '\r')
+			*p = (p[1] ? ' ' : '\0');
+}
+
+static void notice(void *arg, const char *msg)
+{
+	(void)arg;
+	char b[512];
+	snprintf(b, sizeof b, "%s", msg);
+	one_line(b);
+	log_debug("postgres: %s", b);
+}
+
+PGconn *qdb_connect(const char *conninfo, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "fallback_application_name", NULL };
+	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, "cdrflow-query", NULL };
+	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
+	if (!c) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	if (PQstatus(c) != CONNECTION_OK) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
+		one_line(err);
+		PQfinish(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c, notice, NULL);
+	return c;
+}
+
+static void result_error(const PGresult *r, PGconn *c, char *err, size_t errlen)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = r ? PQresultErrorMessage(r) : NULL;
+	if (!msg || !*msg)
+		msg = PQerrorMessage(c);
+	snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", msg);
+	one_line(err);
+}
+
+static int send_query(PGconn *c, const struct qsql *q, char *err, size_t errlen)
+{
+	log_debug("sql: %s", q->sql.data);
+	for (size_t i = 0; i < q->n; i++)
+		log_debug("  $%zu = %s", i + 1, q->params[i] ? q->params[i] : "NULL");
+	if (!PQsendQueryParams(c, q->sql.data, (int)q->n, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
+		result_error(NULL, c, err, errlen);
+		return -1;
+	}
+	return 0;
+}
+
+int qdb_stream(PGconn *c, const struct qsql *q, const struct qdb_sink *sink, char *err, size_t errlen)
+{
+	if (send_query(c, q, err, errlen) < 0)
+		return -1;
+	if (!PQsetSingleRowMode(c))
+		log_warn("single-row mode refused: the result is read whole");
+	int rc = 0, begun = 0;
+	PGresult *r;
+	while ((r = PQgetResult(c))) {
+		ExecStatusType st = PQresultStatus(r);
+		if (rc == 0 && (st == PGRES_SINGLE_TUPLE || st == PGRES_TUPLES_OK)) {
+			if (!begun) {
+				begun = 1;
+				rc = sink->begin ? sink->begin(sink->arg, r) : 0;
+			}
+			for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+				rc = sink->row(sink->arg, r, i);
+		} else if (rc == 0 && st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+			result_error(r, c, err, errlen);
+			rc = -1;
+		}
+		PQclear(r);
+		if (rc != 0 && PQisBusy(c)) {
+			/* the sink failed (stdout closed): stop the query, drain */
+			PGcancel *cn = PQgetCancel(c);
+			char e[128];
+			if (cn) {
+				PQcancel(cn, e, sizeof e);
+				PQfreeCancel(cn);
+			}
+		}
+	}
+	return rc;
+}
+
+int qdb_exec(PGconn *c, const struct qsql *q, PGresult **out, char *err, size_t errlen)
+{
+	log_debug("sql: %s", q->sql.data);
+	PGresult *r = PQexecParams(c, q->sql.data, (int)q->n, NULL, (const char *const *)q->params, NULL, NULL, 0);
+	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+		result_error(r, c, err, errlen);
+		PQclear(r);
+		*out = NULL;
+		return -1;
+	}
+	*out = r;
+	return 0;
+}
+
+int qdb_value(PGconn *c, const struct qsql *q, char **out, char *err, size_t errlen)
+{
+	PGresult *r;
+	*out = NULL;
+	if (qdb_exec(c, q, &r, err, errlen) < 0)
+		return -1;
+	if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+		*out = xstrdup(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return 0;
+}
+
+int qdb_failure_exit(PGconn *c, const char *err)
+{
+	if (!c || PQstatus(c) != CONNECTION_OK)
+		return EXIT_UNAVAILABLE;
+	if (err && strlen(err) > 6 && err[5] == ':') {
+		if (!strncmp(err, "08", 2) || !strncmp(err, "57P", 3) || !strncmp(err, "53", 2))
+			return EXIT_UNAVAILABLE;
+		if (!strncmp(err, "22", 2))
+			return EXIT_USAGE;
+		if (!strncmp(err, "42P01", 5) || !strncmp(err, "42703", 5) || !strncmp(err, "42883", 5))
+			return EXIT_CONFIG;
+	}
+	return EXIT_SOFTWARE;
+}
