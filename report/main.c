@@ -394,7 +394,8 @@ int main(int argc, char **argv)
 		rc = missing ? EXIT_NOINPUT : EXIT_CONFIG;
 		goto out_cfg;
 	}
-	cfg.dlv.conninfo = cfg.conninfo; /* borrowed: keys owns database.conninfo once */
+	/* borrowed (the key table owns database.conninfo once): retry marks alerts there */
+	cfg.dlv.conninfo = db ? (char *)db : cfg.conninfo;
 	int lvl = log_level_parse(cfg.log_level);
 	if (lvl < 0) {
 		log_error("%s: log.level \"%s\" must be one of error, warn, info, debug", cfgpath ? cfgpath : "configuration",

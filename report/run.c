@@ -664,6 +664,7 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 		res->kpis = r.kpis;
 		res->nkpis = r.nkpis;
 		r.kpis = NULL;
+		r.nkpis = 0;
 	}
 	free_kpis(r.kpis, r.nkpis);
 	for (size_t i = 0; i < r.nfiles; i++) {
