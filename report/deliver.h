@@ -1,19 +1,34 @@
 /*
- * deliver.h - the hook through which `cdrflow-report run --deliver` hands
- * the files it wrote to delivery (e-mail, webhook).
+ * deliver.h - how `cdrflow-report run --deliver` hands the files it wrote to
+ * delivery (e-mail, webhook), and the `retry` and `alerts` commands.
  *
- * This file is the seam: the runner calls report_deliver() once, after every
- * output file has been renamed into place, with the template's delivery
- * settings and the list of files.  The implementation in deliver.c is a
- * stub that says delivery is not built in; report/mail.c and
- * report/webhook.c plug in here.
+ * The runner prepares a delivery before the report is built
+ * (report_deliver_prepare: recipients, server and secrets are checked, so a
+ * bad configuration fails before any query runs), then calls
+ * report_deliver() once, after every output file has been renamed into
+ * place.  What goes where is the template's delivery section (struct
+ * tpl_delivery); how (server, URL, secrets, spool) is the configuration's
+ * report.delivery.* (struct delivery_cfg).
+ *
+ * Mail: one message, text + HTML summary (title, period, KPI tiles, the
+ * files with their sizes), the selected files attached (mail.h).  Webhook:
+ * one "report.ready" JSON event describing the files (name, format, size,
+ * sha256; never their contents).  Both carry the idempotency key
+ * report_deliver_key() derives from the template, the period, the
+ * delivered formats and the parameters.  What a peer does not accept waits
+ * in the outbox (outbox.h) for `cdrflow-report retry`; the report files
+ * themselves stay where the run wrote them.
  */
 #ifndef CDRFLOW_REPORT_DELIVER_H
 #define CDRFLOW_REPORT_DELIVER_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
+#include <stdio.h>
 
+#include "delivery_cfg.h"
 #include "tpl.h"
+#include "webhook.h"
 
 /* One written file. */
 struct report_output {
@@ -22,22 +37,75 @@ struct report_output {
 	const char *section; /* CSV: the section id; NULL for PDF/XLSX */
 };
 
+/* One KPI tile as the PDF shows it. */
+struct report_kpi {
+	char *section; /* the KPI section's title */
+	char *label;
+	char *value;   /* RFMT_DISPLAY text ("" for NULL) */
+};
+
 /* What a delivery knows about the run besides the files. */
 struct report_run_info {
 	const char *template_name;
 	const char *title;
-	const char *period;  /* "2026-11-01 .. 2026-11-30 (UTC)" */
+	const char *period;    /* "2026-11-01 .. 2026-11-30 (UTC)" */
 	const char *from, *to; /* the period as timestamptz text, to exclusive */
+	const char *tz;
+	char *const *param_names, *const *param_values; /* the --param values given */
+	size_t nparams;
+	const struct report_kpi *kpis;
+	size_t nkpis;
 };
 
-/* 1 if this build can deliver (checked before a run starts, so that
- * --deliver fails early instead of after the report was built). */
+/* A prepared delivery.  Owns its strings and secrets. */
+struct report_delivery {
+	const struct delivery_cfg *cfg;
+	const struct tpl_delivery *tpl;
+	int mail, webhook;   /* channels in use */
+	char *to;            /* To: header ("a@x, B <b@y>") */
+	char **rcpt;         /* envelope recipients */
+	size_t nrcpt;
+	char *from_addr;     /* envelope sender */
+	char *password;      /* SMTP password ("" without AUTH) */
+	struct webhook w;
+	int w_open;
+};
+
+/* 1 if this build can deliver (checked before a run starts). */
 int report_deliver_available(void);
 
-/* Deliver files[0..n) as d says (d->formats selects which; NULL = all).
- * Returns EXIT_OK or an exit code of lib/exitcode.h with a one-line
- * message in err (EXIT_UNAVAILABLE: a peer is down, retry later). */
-int report_deliver(const struct tpl_delivery *d, const struct report_run_info *info,
+/* Check the channels the template asks for against the configuration and
+ * load the secrets.  recipients: --recipients (a comma-separated list) or
+ * NULL: the template's, else report.delivery.mail.to.  Returns EXIT_OK, or
+ * EXIT_CONFIG (a channel is not configured, a secret is missing),
+ * EXIT_USAGE (a bad --recipients) with a message in err.  libcurl must be
+ * initialised (curl_global_init).  Release with report_deliver_release()
+ * whatever it returned. */
+int report_deliver_prepare(struct report_delivery *rd, const struct delivery_cfg *cfg, const struct tpl_delivery *d,
+			   const char *recipients, char *err, size_t errlen);
+void report_deliver_release(struct report_delivery *rd);
+
+/* The idempotency key of a run's delivery: "report-<template>-" and the
+ * first 32 hex digits of SHA-256 over the template name, from, to, the
+ * formats delivered ("pdf,csv,xlsx" order) and the --param values sorted
+ * by name; rcpt (NULL for the webhook) adds the mail's recipients.  At most
+ * OUTBOX_KEY_MAX bytes. */
+void report_deliver_key(const struct report_run_info *info, unsigned formats, const char *rcpt, char *out,
+			size_t outlen);
+
+/* Deliver files[0..n) (those of the delivery's formats) on every channel
+ * of rd.  Returns the merged exit code (delivery.h): 0 delivered, 69
+ * queued, 77 queued after an auth refusal, 65 rejected (in dead/) or bad
+ * input, 66 a file vanished, 74 the spool failed; err says why. */
+int report_deliver(struct report_delivery *rd, const struct report_run_info *info,
 		   const struct report_output *files, size_t n, char *err, size_t errlen);
+
+/* `cdrflow-report retry`: retry the mail and the webhook spool; one summary
+ * line per channel on out.  Returns the merged exit code. */
+int report_retry(const struct delivery_cfg *cfg, FILE *out);
+
+/* `cdrflow-report alerts`: alerts_deliver() with the configuration's webhook
+ * and spool; a summary line on out. */
+int report_alerts(PGconn *c, const struct delivery_cfg *cfg, size_t limit, FILE *out);
 
 #endif

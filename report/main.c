@@ -3,6 +3,7 @@
  * write PDF, CSV and XLSX files (docs/report.md).
  */
 #include <ctype.h>
+#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -14,6 +15,7 @@
 
 #include "cfg.h"
 #include "deliver.h"
+#include "delivery_cfg.h"
 #include "exitcode.h"
 #include "log.h"
 #include "rdb.h"
@@ -30,6 +32,7 @@ struct report_config {
 	char *tz;
 	int paper;
 	char *font_dir;
+	struct delivery_cfg dlv; /* report.delivery.* (its conninfo is unused: database.conninfo is above) */
 };
 
 static const char *const papers[] = { "a4", "letter", NULL };
@@ -58,6 +61,27 @@ static const struct cfg_key report_keys[] = {
 };
 #undef E
 
+/* report_keys plus delivery_cfg_keys' report.delivery.* entries, offsets
+ * shifted to where struct report_config embeds struct delivery_cfg. */
+static struct cfg_key *config_keys(void)
+{
+	size_t n = 0, m = 0;
+	while (report_keys[n].path)
+		n++;
+	while (delivery_cfg_keys[m].path)
+		m++;
+	struct cfg_key *k = xcalloc(n + m + 1, sizeof *k);
+	memcpy(k, report_keys, n * sizeof *k);
+	for (size_t i = 0; i < m; i++) {
+		if (strncmp(delivery_cfg_keys[i].path, "report.delivery.", 16))
+			continue; /* database.conninfo and the other programs' sections: report_keys has them */
+		k[n] = delivery_cfg_keys[i];
+		k[n].offset += offsetof(struct report_config, dlv);
+		n++;
+	}
+	return k; /* ends with a zeroed entry: { NULL } */
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -65,6 +89,8 @@ static void usage(FILE *out)
 		"                          [--tz ZONE] [--format pdf,csv,xlsx] [--out DIR] [--deliver]\n"
 		"                          [-c FILE] [--db CONNINFO] [--templates DIR] [--paper a4|letter]\n"
 		"       cdrflow-report list [-c FILE] [--templates DIR]\n"
+		"       cdrflow-report retry [-c FILE]\n"
+		"       cdrflow-report alerts [--limit N] [-c FILE] [--db CONNINFO]\n"
 		"\n"
 		"Runs a report template (templates/NAME.yaml, see docs/report.md) against the\n"
 		"cdrflow warehouse and writes <template>-<from>-<to>.pdf/.xlsx and one CSV per\n"
@@ -75,6 +101,9 @@ static void usage(FILE *out)
 		"  run TEMPLATE       build the report (TEMPLATE: a name in the templates\n"
 		"                     directory, or a path to a .yaml file)\n"
 		"  list               list the templates with their parameters\n"
+		"  retry              send what the delivery spool holds (mail and webhook)\n"
+		"  alerts             post the undelivered rows of the alert table to the\n"
+		"                     webhook (key alert-<id>), then mark them delivered\n"
 		"\n"
 		"options:\n"
 		"  -p, --param NAME=VALUE  a template parameter (repeatable); sent to the\n"
@@ -88,6 +117,10 @@ static void usage(FILE *out)
 		"  -f, --format LIST  comma-separated: pdf, csv, xlsx (default: the template's)\n"
 		"  -o, --out DIR      output directory (default: report.out_dir, else .)\n"
 		"  --deliver          deliver the files as the template's delivery section says\n"
+		"                     (report.delivery.* in the configuration: server, URL, spool)\n"
+		"  --recipients LIST  with --deliver: mail these (comma-separated) instead of the\n"
+		"                     template's recipients\n"
+		"  --limit N          alerts: at most N rows (default: all)\n"
 		"  --paper SIZE       PDF paper: a4 or letter (default: report.paper)\n"
 		"  --templates DIR    templates directory (default: report.templates_dir)\n"
 		"  -c, --config FILE  YAML configuration (database and report sections)\n"
@@ -101,10 +134,14 @@ static void usage(FILE *out)
 		"exit status: 0 ok, 64 usage (bad option, period or parameter), 65 bad template,\n"
 		"66 template or config file not found, 69 database unreachable (retry later),\n"
 		"70 internal error, 73 cannot create output, 74 write error, 78 bad configuration\n"
-		"or a database that lacks a relation the template needs.\n");
+		"or a database that lacks a relation the template needs.\n"
+		"Delivery (--deliver, retry, alerts): 0 delivered, 69 queued in the spool for\n"
+		"'retry' (the report files stay), 77 credentials refused (queued), 65 rejected\n"
+		"for good (kept in the spool's dead/), 74 the spool failed, 75 another run holds\n"
+		"the spool, 78 delivery not configured or a secret missing.\n");
 }
 
-enum { OPT_FROM = 256, OPT_TO, OPT_TZ, OPT_DELIVER, OPT_PAPER, OPT_TEMPLATES };
+enum { OPT_FROM = 256, OPT_TO, OPT_TZ, OPT_DELIVER, OPT_PAPER, OPT_TEMPLATES, OPT_RECIPIENTS, OPT_LIMIT };
 
 static const struct option long_options[] = {
 	{ "param", required_argument, NULL, 'p' },
@@ -114,6 +151,8 @@ static const struct option long_options[] = {
 	{ "format", required_argument, NULL, 'f' },
 	{ "out", required_argument, NULL, 'o' },
 	{ "deliver", no_argument, NULL, OPT_DELIVER },
+	{ "recipients", required_argument, NULL, OPT_RECIPIENTS },
+	{ "limit", required_argument, NULL, OPT_LIMIT },
 	{ "paper", required_argument, NULL, OPT_PAPER },
 	{ "templates", required_argument, NULL, OPT_TEMPLATES },
 	{ "config", required_argument, NULL, 'c' },
@@ -227,14 +266,53 @@ static int list_templates(const char *dir)
 	return rc;
 }
 
+static int parse_limit(const char *s, size_t *out)
+{
+	char *e;
+	errno = 0;
+	unsigned long long v = strtoull(s, &e, 10);
+	if (errno || e == s || *e || *s == '-' || v > SIZE_MAX)
+		return -1;
+	*out = (size_t)v;
+	return 0;
+}
+
+/* `retry` and `alerts`: the delivery spool and the alert table. */
+static int run_delivery_cmd(const char *cmd, struct report_config *cfg, const char *db, const char *zone,
+			    size_t limit)
+{
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
+		return EXIT_SOFTWARE;
+	}
+	int rc;
+	if (!strcmp(cmd, "retry")) {
+		rc = report_retry(&cfg->dlv, stdout);
+	} else {
+		PGconn *c = NULL;
+		char err[1024];
+		rc = rdb_connect(db ? db : cfg->conninfo, zone, &c, err, sizeof err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
+		else
+			rc = report_alerts(c, &cfg->dlv, limit, stdout);
+		if (c)
+			PQfinish(c);
+	}
+	curl_global_cleanup();
+	if (fflush(stdout) != 0 && rc == EXIT_OK)
+		rc = EXIT_IOERR;
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	log_init("cdrflow-report");
 	const char *cfgpath = NULL, *db = NULL, *out = NULL, *tz = NULL, *paper = NULL, *tdir = NULL, *fmt = NULL;
-	const char *from = NULL, *to = NULL;
+	const char *from = NULL, *to = NULL, *recipients = NULL, *limit_arg = NULL;
 	int deliver = 0, verbose = 0, quiet = 0, o;
 	char **pnames = NULL, **pvalues = NULL;
-	size_t np = 0;
+	size_t np = 0, limit = 0;
 	while ((o = getopt_long(argc, argv, "p:f:o:c:d:vqhV", long_options, NULL)) != -1) {
 		switch (o) {
 		case 'p': {
@@ -261,6 +339,8 @@ int main(int argc, char **argv)
 		case 'f': fmt = optarg; break;
 		case 'o': out = optarg; break;
 		case OPT_DELIVER: deliver = 1; break;
+		case OPT_RECIPIENTS: recipients = optarg; break;
+		case OPT_LIMIT: limit_arg = optarg; break;
 		case OPT_PAPER: paper = optarg; break;
 		case OPT_TEMPLATES: tdir = optarg; break;
 		case 'c': cfgpath = optarg; break;
@@ -276,13 +356,15 @@ int main(int argc, char **argv)
 	const char *cmd = optind < argc ? argv[optind] : NULL;
 	unsigned formats = 0;
 	char err[1024];
+	int is_run = cmd && !strcmp(cmd, "run"), is_list = cmd && !strcmp(cmd, "list");
+	int is_dlv = cmd && (!strcmp(cmd, "retry") || !strcmp(cmd, "alerts"));
 	if (!cmd)
-		rc = usage_error("%s", "a command is required (run or list)");
-	else if (strcmp(cmd, "run") && strcmp(cmd, "list"))
-		rc = usage_error("unknown command \"%s\" (run or list)", cmd);
-	else if (!strcmp(cmd, "run") && optind + 2 != argc)
+		rc = usage_error("%s", "a command is required (run, list, retry or alerts)");
+	else if (!is_run && !is_list && !is_dlv)
+		rc = usage_error("unknown command \"%s\" (run, list, retry or alerts)", cmd);
+	else if (is_run && optind + 2 != argc)
 		rc = usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
-	else if (!strcmp(cmd, "list") && optind + 1 != argc)
+	else if (!is_run && optind + 1 != argc)
 		rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 	else if (to && !from)
 		rc = usage_error("%s", "--to needs --from");
@@ -294,18 +376,26 @@ int main(int argc, char **argv)
 		rc = usage_error("%s", "--db must not carry a password (it would show in ps): use PGPASSWORD or ~/.pgpass");
 	else if (deliver && !report_deliver_available())
 		rc = usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
+	else if (recipients && !deliver)
+		rc = usage_error("%s", "--recipients needs --deliver");
+	else if (limit_arg && strcmp(cmd, "alerts"))
+		rc = usage_error("%s", "--limit is an option of alerts");
+	else if (limit_arg && parse_limit(limit_arg, &limit) < 0)
+		rc = usage_error("--limit \"%s\": want a number of alerts (0: all)", limit_arg);
 	if (rc != EXIT_OK)
 		goto out_params;
 
+	struct cfg_key *keys = config_keys();
 	struct report_config cfg;
 	memset(&cfg, 0, sizeof cfg);
 	int missing = 0;
-	if (cfg_load(report_keys, &cfg, cfgpath, &missing, err, sizeof err) < 0) {
+	if (cfg_load(keys, &cfg, cfgpath, &missing, err, sizeof err) < 0) {
 		log_error("%s", err);
-		cfg_free(report_keys, &cfg);
 		rc = missing ? EXIT_NOINPUT : EXIT_CONFIG;
-		goto out_params;
+		goto out_cfg;
 	}
+	/* borrowed (the key table owns database.conninfo once): retry marks alerts there */
+	cfg.dlv.conninfo = db ? (char *)db : cfg.conninfo;
 	int lvl = log_level_parse(cfg.log_level);
 	if (lvl < 0) {
 		log_error("%s: log.level \"%s\" must be one of error, warn, info, debug", cfgpath ? cfgpath : "configuration",
@@ -322,10 +412,14 @@ int main(int argc, char **argv)
 	if (!tdir)
 		tdir = cfg.templates_dir;
 
-	if (!strcmp(cmd, "list")) {
+	if (is_list) {
 		rc = list_templates(tdir);
 		if (fflush(stdout) != 0 && rc == EXIT_OK)
 			rc = EXIT_IOERR;
+		goto out_cfg;
+	}
+	if (is_dlv) {
+		rc = run_delivery_cmd(cmd, &cfg, db, tz ? tz : cfg.tz, limit);
 		goto out_cfg;
 	}
 
@@ -344,10 +438,26 @@ int main(int argc, char **argv)
 		rc = EXIT_DATAERR;
 		goto out_cfg;
 	}
+	struct report_delivery rd;
+	memset(&rd, 0, sizeof rd);
+	int curl_up = 0;
 	if (deliver && !t->has_delivery) {
 		log_error("--deliver: template %s has no delivery section", t->name);
 		rc = EXIT_USAGE;
 		goto out_tpl;
+	}
+	if (deliver) { /* fail on a bad delivery set-up before the report is built */
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			log_error("cannot initialise libcurl");
+			rc = EXIT_SOFTWARE;
+			goto out_tpl;
+		}
+		curl_up = 1;
+		rc = report_deliver_prepare(&rd, &cfg.dlv, &t->delivery, recipients, err, sizeof err);
+		if (rc != EXIT_OK) {
+			log_error("--deliver: %s", err);
+			goto out_tpl;
+		}
 	}
 	PGconn *c = NULL;
 	const char *zone = tz ? tz : cfg.tz;
@@ -373,6 +483,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	rc = report_run(c, t, &ro, &res, err, sizeof err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	PQfinish(c);
 	if (rc != EXIT_OK) {
 		log_error("%s", err);
 	} else {
@@ -384,18 +495,33 @@ int main(int argc, char **argv)
 		if (fflush(stdout) != 0)
 			rc = EXIT_IOERR;
 		if (rc == EXIT_OK && deliver) {
-			struct report_run_info info = { t->name, t->title, res.period.display, res.period.from, res.period.to };
-			rc = report_deliver(&t->delivery, &info, res.files, res.nfiles, err, sizeof err);
-			if (rc != EXIT_OK)
-				log_error("%s", err);
+			struct report_run_info info = {
+				.template_name = t->name,
+				.title = t->title,
+				.period = res.period.display,
+				.from = res.period.from,
+				.to = res.period.to,
+				.tz = zone,
+				.param_names = pnames,
+				.param_values = pvalues,
+				.nparams = np,
+				.kpis = res.kpis,
+				.nkpis = res.nkpis,
+			};
+			/* the errors are logged where they happen; the files stay on disk either way */
+			rc = report_deliver(&rd, &info, res.files, res.nfiles, err, sizeof err);
 		}
 		run_result_release(&res);
 	}
-	PQfinish(c);
 out_tpl:
+	report_deliver_release(&rd);
+	if (curl_up)
+		curl_global_cleanup();
 	tpl_free(t);
 out_cfg:
-	cfg_free(report_keys, &cfg);
+	cfg.dlv.conninfo = NULL;
+	cfg_free(keys, &cfg);
+	free(keys);
 out_params:
 	for (size_t i = 0; i < np; i++) {
 		free(pnames[i]);

@@ -38,7 +38,31 @@ struct run {
 	struct rsink sinks[2]; /* PDF, XLSX: the whole report */
 	size_t nsinks;
 	unsigned long long rows;
+	struct report_kpi *kpis; /* every KPI tile, as shown (for delivery) */
+	size_t nkpis;
 };
+
+/* Keep a KPI tile's label and shown value for the delivery summary. */
+static void keep_kpi(struct run *r, const struct tpl_section *s, const struct rkpi *k)
+{
+	char v[RMEM_TEXT_MAX + RVAL_NUMTEXT_MAX];
+	rval_format(&k->col, &k->value, RFMT_DISPLAY, v, sizeof v);
+	r->kpis = xrealloc(r->kpis, (r->nkpis + 1) * sizeof *r->kpis);
+	struct report_kpi *o = &r->kpis[r->nkpis++];
+	o->section = xstrdup(s->title);
+	o->label = xstrdup(k->col.name);
+	o->value = xstrdup(v);
+}
+
+static void free_kpis(struct report_kpi *k, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(k[i].section);
+		free(k[i].label);
+		free(k[i].value);
+	}
+	free(k);
+}
 
 static struct outfile *add_file(struct run *r, unsigned format, const char *section, const char *ext)
 {
@@ -185,6 +209,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 		for (size_t i = 0; i < k.m.ncols; i++) {
 			kp[i].col = k.m.cols[i];
 			kp[i].value = k.m.nrows ? rmem_row(&k.m, 0)[i] : rval_null();
+			keep_kpi(r, s, &kp[i]);
 		}
 		if (k.m.nrows == 0) { /* no row: one row of NULLs in the CSV too */
 			struct rval nulls[RMEM_MAX_COLS];
@@ -636,7 +661,12 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 			r.files[i].final = NULL;
 		}
 		res->nfiles = r.nfiles;
+		res->kpis = r.kpis;
+		res->nkpis = r.nkpis;
+		r.kpis = NULL;
+		r.nkpis = 0;
 	}
+	free_kpis(r.kpis, r.nkpis);
 	for (size_t i = 0; i < r.nfiles; i++) {
 		free(r.files[i].tmp);
 		free(r.files[i].final);
@@ -655,5 +685,6 @@ void run_result_release(struct run_result *res)
 	for (size_t i = 0; i < res->nfiles; i++)
 		free((char *)res->files[i].path);
 	free(res->files);
+	free_kpis(res->kpis, res->nkpis);
 	memset(res, 0, sizeof *res);
 }

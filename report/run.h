@@ -38,6 +38,8 @@ struct run_result {
 	size_t nfiles;
 	struct rdb_period period;
 	unsigned long long rows;     /* table rows streamed, all sections */
+	struct report_kpi *kpis;     /* every KPI tile as shown in the PDF (owned) */
+	size_t nkpis;
 };
 
 /* EXIT_OK, or an exit code with a one-line message in err; on failure no

@@ -613,24 +613,37 @@ static int load_param(struct parser *p, yaml_node_t *m, size_t idx, struct tpl_p
 
 static int load_delivery(struct parser *p, yaml_node_t *m, struct tpl_delivery *d)
 {
-	static const char *const keys[] = { "recipients", "webhook", "subject", "formats", NULL };
+	static const char *const keys[] = { "recipients", "mail", "webhook", "subject", "formats", NULL };
+	if (m->type != YAML_MAPPING_NODE)
+		return fail_at(p, m, "delivery must be a mapping (recipients, mail, webhook, subject, formats)");
+	d->mail = -1;
+	yaml_node_t *wh = get(p, m, "webhook");
+	if (wh && wh->type == YAML_SCALAR_NODE && (!strncmp(scalar_of(wh), "https://", 8) || !strncmp(scalar_of(wh), "http://", 7)))
+		return fail_at(p, wh,
+			       "delivery.webhook is yes or no: the URL is report.delivery.webhook.url in the configuration "
+			       "(a queued event is retried there)");
 	if (check_keys(p, m, keys, "delivery") < 0 ||
 	    get_strlist(p, m, "recipients", "delivery", &d->recipients, &d->nrecipients) < 0 ||
-	    get_str(p, m, "webhook", "delivery", 0, &d->webhook) < 0 || get_str(p, m, "subject", "delivery", 0, &d->subject) < 0 ||
+	    get_bool(p, m, "mail", "delivery", &d->mail) < 0 || get_bool(p, m, "webhook", "delivery", &d->webhook) < 0 ||
+	    get_str(p, m, "subject", "delivery", 0, &d->subject) < 0 ||
 	    get_strlist(p, m, "formats", "delivery", &d->formats, &d->nformats) < 0)
 		return -1;
 	for (size_t i = 0; i < d->nrecipients; i++)
-		if (!strchr(d->recipients[i], '@'))
-			return fail_at(p, get(p, m, "recipients"), "delivery.recipients: \"%s\" is not an e-mail address",
-				       d->recipients[i]);
-	if (d->webhook && strncmp(d->webhook, "https://", 8) && strncmp(d->webhook, "http://", 7))
-		return fail_at(p, get(p, m, "webhook"), "delivery.webhook must be an http:// or https:// URL");
+		if (!strchr(d->recipients[i], '@') || strpbrk(d->recipients[i], "\r\n,"))
+			return fail_at(p, get(p, m, "recipients"),
+				       "delivery.recipients: \"%s\" is not one e-mail address", d->recipients[i]);
+	if (d->subject && strpbrk(d->subject, "\r\n"))
+		return fail_at(p, get(p, m, "subject"), "delivery.subject must be one line");
+	if (d->mail < 0)
+		d->mail = d->nrecipients > 0;
 	for (size_t i = 0; i < d->nformats; i++) {
 		unsigned f;
 		char why[128];
 		if (tpl_parse_formats(d->formats[i], &f, why, sizeof why) < 0)
 			return fail_at(p, get(p, m, "formats"), "delivery.formats: %s", why);
 	}
+	if (!d->mail && !d->webhook)
+		return fail_at(p, m, "delivery: neither mail (recipients, mail: yes) nor webhook: yes");
 	return 0;
 }
 
@@ -818,7 +831,6 @@ void tpl_free(struct tpl *t)
 	}
 	free(t->sections);
 	free_strlist(t->delivery.recipients, t->delivery.nrecipients);
-	free(t->delivery.webhook);
 	free(t->delivery.subject);
 	free_strlist(t->delivery.formats, t->delivery.nformats);
 	free(t);

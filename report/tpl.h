@@ -86,11 +86,15 @@ struct tpl_section {
 	char *where;         /* "file:line" */
 };
 
+/* The template's delivery: section (docs/report.md, DELIVERY).  Where and
+ * how (server, URL, secrets, spool) is the configuration's
+ * report.delivery.*; the template only says what goes to whom. */
 struct tpl_delivery {
-	char **recipients; /* e-mail addresses */
+	char **recipients; /* e-mail addresses ("a@x" or "Name <a@x>"); none: report.delivery.mail.to */
 	size_t nrecipients;
-	char *webhook;     /* URL, or NULL */
-	char *subject;     /* NULL = the title and period */
+	int mail;          /* send mail (`mail:`; default: yes when recipients are listed) */
+	int webhook;       /* post a "report ready" event to report.delivery.webhook.url */
+	char *subject;     /* NULL = "<title> <period>" */
 	char **formats;    /* which files to deliver (NULL = every one written) */
 	size_t nformats;
 };
