@@ -487,6 +487,8 @@ EOF
 # ---------------------------------------------------------------- prerequisites
 
 if [ "$(id -u)" = 0 ]; then test_set_prereq ROOT; fi
+# ASan's quarantine keeps freed memory: peak-RSS bounds only hold without it
+if ! ldd "$CDRFLOW_BUILD/cdrflow-etl" 2>/dev/null | grep -q 'lib[at]san'; then test_set_prereq NOT_SANITIZED; fi
 if command -v "$PYTHON" >/dev/null 2>&1; then test_set_prereq PYTHON; fi
 
 # Every collector test needs the binary: a missing one is an error, not a skip
