@@ -377,8 +377,6 @@ END $$;
 -- nothing to insert.
 CREATE INDEX ami_event_state_ev_idx ON ami_event (node, seq)
 	WHERE event IN ('PeerStatus', 'ContactStatus', 'Registry', 'DeviceStateChange');
-CREATE INDEX ami_event_rtcp_ev_idx ON ami_event (node, seq)
-	WHERE event IN ('RTCPSent', 'RTCPReceived');
 CREATE INDEX ami_event_queue_ev_idx ON ami_event (node, seq)
 	WHERE event IN ('QueueCallerJoin', 'QueueCallerLeave', 'QueueCallerAbandon', 'AgentCalled', 'AgentConnect',
 			'AgentComplete', 'AgentRingNoAnswer');
