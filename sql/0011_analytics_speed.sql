@@ -1,10 +1,10 @@
 -- 0011_analytics_speed.sql - the analytics steps, same results, less work.
 --
 -- The steps of 0005 (QoS, queues), 0008 (fraud) and 0009 (rollups) made a
--- load 2x slower than without them.  What each function read was measured
--- with EXPLAIN (ANALYZE, BUFFERS) and pg_stat_user_functions (see the commit
--- message of this migration and docs/metrics.md "Analytics cost"); the fixes
--- below change how the results are computed, never what they are:
+-- load about 2x slower than without them.  What each function read was
+-- measured with pg_stat_user_functions, pg_stat_statements and EXPLAIN
+-- (ANALYZE, BUFFERS) (docs/metrics.md "Analytics cost"); the fixes below
+-- change how the results are computed, never what they are:
 --
 --  * fraud_build_attempts re-read (and turned into JSON) every leg of the
 --    last max(rule window, max_call_duration) = 4 h on every batch, even
@@ -14,13 +14,19 @@
 --    is all an attempt of this batch can be made of.
 --  * fraud_e164, cdrflow_e164, cdrflow_trunk were SQL functions with a FROM
 --    clause: never inlined, one executor start per call (25,000 calls per
---    3 batches).  Now single expressions, inlined by the planner.
---  * fraud_state_step ran 3 queries per state change; it now reads the
---    previous state of each endpoint once and decides in memory, then
---    inserts the changes in one statement (same rows, same order).
+--    3 batches of s08).  Now single expressions, inlined by the planner.
+--  * fraud_state_step ran 3 statements per state change; it now reads the
+--    latest rows of each endpoint once and decides in memory, then inserts
+--    the changes in one statement (same rows, same order, same ids).
 --  * cdrflow_qos_update_calls joined every qos_leg row of the node with
 --    every call of the batch through "= ANY(linkedids)" (no index usable);
---    it now goes through the linkedid indexes.
+--    it now goes through the (node, linkedid) index.
+--  * partial indexes give the queue and endpoint-state steps their own
+--    events of the batch without reading all the others.
+--
+-- Plans are chosen for tables without statistics too: during a first bulk
+-- load autovacuum has not analyzed anything yet, and every "rows=1"
+-- estimate turned a join into a nested loop over whole tables.
 
 -- Some functions below use the per-batch temporary tables.
 SET LOCAL check_function_bodies = off;
@@ -374,7 +380,9 @@ END $$;
 -- every event of the batch (all 100,000 of a full batch) to keep a few.
 -- One partial index per family holds only its events (the lists are the
 -- steps' own, so the planner proves the predicates); other events cost
--- nothing to insert.
+-- nothing to insert.  Not for RTCPSent/RTCPReceived: cdrflow_qos_step sums
+-- doubles (RTT, in the order the rows arrive), and another scan order
+-- changes the last bits of rtt_ms/latency_ms; that read stays as it was.
 CREATE INDEX ami_event_state_ev_idx ON ami_event (node, seq)
 	WHERE event IN ('PeerStatus', 'ContactStatus', 'Registry', 'DeviceStateChange');
 CREATE INDEX ami_event_queue_ev_idx ON ami_event (node, seq)
