@@ -239,27 +239,23 @@ BEGIN
 										'No Authentication') THEN false END
 				    ELSE CASE WHEN ch.state = 'UNAVAILABLE' THEN false
 					      WHEN ch.state IN ('UNKNOWN', 'INVALID') THEN NULL ELSE true END
-			       END AS reachable
+			       END AS reachable,
+			       row_number() OVER (PARTITION BY ch.kind, ch.endpoint, ch.detail ORDER BY ch.seq) AS rn
 			FROM ch WHERE ch.batch_prev IS DISTINCT FROM ch.state
-		), k AS (
-			SELECT DISTINCT c.node, c.kind, c.endpoint, c.detail FROM c
-		), pre AS MATERIALIZED (
-			-- one pair of index probes per endpoint, not per change
-			SELECT k.node, k.kind, k.endpoint, k.detail,
-			       t.state AS t_state, t.eventtime AS t_time, t.seq AS t_seq,
-			       r.reachable AS r_val, r.eventtime AS r_time, r.seq AS r_seq
-			FROM k
-			LEFT JOIN LATERAL (SELECT h.state, h.eventtime, h.seq FROM endpoint_state_history h
-					   WHERE h.node = k.node AND h.kind = k.kind AND h.endpoint = k.endpoint AND h.detail = k.detail
-					   ORDER BY h.eventtime DESC, h.seq DESC LIMIT 1) t ON true
-			LEFT JOIN LATERAL (SELECT h.reachable, h.eventtime, h.seq FROM endpoint_state_history h
-					   WHERE h.node = k.node AND h.kind = k.kind AND h.endpoint = k.endpoint AND h.detail = k.detail
-					     AND h.reachable IS NOT NULL
-					   ORDER BY h.eventtime DESC, h.seq DESC LIMIT 1) r ON true
 		)
+		-- the endpoint's latest rows, probed at its first change only
 		SELECT c.seq, c.kind, c.endpoint, c.detail, c.state, c.reachable, c.eventtime, c.fields,
-		       pre.t_state, pre.t_time, pre.t_seq, pre.r_val, pre.r_time, pre.r_seq
-		FROM c JOIN pre ON pre.node = c.node AND pre.kind = c.kind AND pre.endpoint = c.endpoint AND pre.detail = c.detail
+		       t.state AS t_state, t.eventtime AS t_time, t.seq AS t_seq,
+		       r.reachable AS r_val, r.eventtime AS r_time, r.seq AS r_seq
+		FROM c
+		LEFT JOIN LATERAL (SELECT h.state, h.eventtime, h.seq FROM endpoint_state_history h
+				   WHERE c.rn = 1 AND h.node = c.node AND h.kind = c.kind AND h.endpoint = c.endpoint
+				     AND h.detail = c.detail
+				   ORDER BY h.eventtime DESC, h.seq DESC LIMIT 1) t ON true
+		LEFT JOIN LATERAL (SELECT h.reachable, h.eventtime, h.seq FROM endpoint_state_history h
+				   WHERE c.rn = 1 AND h.node = c.node AND h.kind = c.kind AND h.endpoint = c.endpoint
+				     AND h.detail = c.detail AND h.reachable IS NOT NULL
+				   ORDER BY h.eventtime DESC, h.seq DESC LIMIT 1) r ON true
 		ORDER BY c.kind, c.endpoint, c.detail, c.seq
 	LOOP
 		IF n = 0 OR e.kind <> k_kind OR e.endpoint <> k_endpoint OR e.detail <> k_detail THEN
@@ -381,8 +377,11 @@ END $$;
 -- One partial index per family holds only its events (the lists are the
 -- steps' own, so the planner proves the predicates); other events cost
 -- nothing to insert.  Not for RTCPSent/RTCPReceived: cdrflow_qos_step sums
--- doubles (RTT, in the order the rows arrive), and another scan order
--- changes the last bits of rtt_ms/latency_ms; that read stays as it was.
+-- doubles (RTT, jitter) in whatever order the scan returns the rows, so a
+-- different plan changes the last bits of rtt_sum_s and what derives from
+-- it (0.002 vs 0.0019999999999999996).  0005 already had that property
+-- (its own results differ in those bits between a bitmap and an index
+-- scan); this migration leaves that read as it is.
 CREATE INDEX ami_event_state_ev_idx ON ami_event (node, seq)
 	WHERE event IN ('PeerStatus', 'ContactStatus', 'Registry', 'DeviceStateChange');
 CREATE INDEX ami_event_queue_ev_idx ON ami_event (node, seq)
