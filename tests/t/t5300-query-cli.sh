@@ -477,7 +477,7 @@ test_expect_success ETL_RETENTION 'crontab: cdrflow-etl retention --keep exists'
 '
 
 test_expect_success REPORT 'crontab: cdrflow-report run ... --deliver uses flags it has' '
-	for a in $(grep "cdrflow-report" cron.cmds | sed "s/.*cdrflow-report run [a-z]* //" | tr " " "\n" | grep "^-" | sort -u); do
+	for a in $(grep "cdrflow-report" cron.cmds | sed "s/.*cdrflow-report run [a-z0-9-]* //" | tr " " "\n" | grep "^-" | sort -u); do
 		check_flags cdrflow-report $a || return 1
 	done
 '
