@@ -169,6 +169,14 @@ test_expect_success 'lcr: a bad period is a usage error (64)' '
 	test_exit_code 64 "$ETL" lcr -c etl.yaml --from 2020-01-01
 '
 
+test_expect_success 'the allowance alert falls back to tenants.allowances (one place to configure it)' '
+	test "$(q "select fraud_tenant_limit_value('"'"'tenantA'"'"', '"'"'allowance_minutes'"'"')")" = 2 &&
+	test "$(q "select fraud_tenant_limit_value('"'"'nobody'"'"', '"'"'allowance_minutes'"'"') is null")" = t &&
+	q "insert into fraud_tenant_limit (tenant, allowance_minutes) values ('"'"'tenantA'"'"', 7)" >/dev/null &&
+	test "$(q "select fraud_tenant_limit_value('"'"'tenantA'"'"', '"'"'allowance_minutes'"'"')")" = 7 &&
+	q "delete from fraud_tenant_limit where tenant = '"'"'tenantA'"'"'" >/dev/null
+'
+
 test_expect_success 'a deck that does not load is a configuration error (78), nothing loaded' '
 	sed "s#$PWD/buy.csv#$PWD/missing.csv#" etl.yaml >bad.yaml &&
 	test_exit_code 78 "$ETL" --once -c bad.yaml --spool spool 2>err &&
