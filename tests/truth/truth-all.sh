@@ -4,7 +4,6 @@
 # compare them with Asterisk's Master.csv on every column but sequence (cdr-diff.py).
 # Per-capture details land in $OUT (default /tmp/truth-out)/NAME.cmp.
 B=${1:-build}; B=$(cd "$B" && pwd); H=$(cd "$(dirname "$0")" && pwd)
-B=${1:-/work/main/build}; H=$(cd "$(dirname "$0")" && pwd)
 C=${CDRFLOW_SHARED:-$H/../../../shared}/captures
 out=${OUT:-/tmp/truth-out}; rm -rf $out; mkdir -p $out
 for d in $(cd $C && ls -d s0* v* a22* testsuite/*/); do
