@@ -114,8 +114,7 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
 		return EXIT_NOINPUT;
 	}
-	struct cdr_options opt = { cfg->cdr_unanswered != 0, cfg->cdr_congestion != 0, cfg->cdr_endbeforehexten != 0,
-				   cfg->cdr_initiatedseconds != 0 };
+	struct cdr_options opt = etl_cdr_options(cfg);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (rc != EXIT_OK) {

@@ -65,6 +65,9 @@ const struct cfg_key etl_keys[] = {
 	{ "cdr.congestion", CFG_BOOL, E(cdr_congestion), "no", 0, 0, NULL, "cdr.conf congestion", 0, NULL, 0, 0 },
 	{ "cdr.endbeforehexten", CFG_BOOL, E(cdr_endbeforehexten), "yes", 0, 0, NULL, "cdr.conf endbeforehexten", 0, NULL, 0, 0 },
 	{ "cdr.initiatedseconds", CFG_BOOL, E(cdr_initiatedseconds), "no", 0, 0, NULL, "cdr.conf initiatedseconds", 0, NULL, 0, 0 },
+	{ "cdr.channeldefaultenabled", CFG_BOOL, E(cdr_channeldefaultenabled), "yes", 0, 0, NULL, "cdr.conf channeldefaultenabled", 0, NULL, 0, 0 },
+	{ "cdr.ignorestatechanges", CFG_BOOL, E(cdr_ignorestatechanges), "no", 0, 0, NULL, "cdr.conf ignorestatechanges", 0, NULL, 0, 0 },
+	{ "cdr.ignoredialchanges", CFG_BOOL, E(cdr_ignoredialchanges), "no", 0, 0, NULL, "cdr.conf ignoredialchanges", 0, NULL, 0, 0 },
 	{ "tenants.default", CFG_STRING, E(tenant_default), NULL, 0, 0, NULL, "tenant of legs no rule matches (empty: none)", 0, NULL, 0, 0 },
 	{ "tenants.rules", CFG_LIST, E(tenant_rules), NULL, 0, 0, NULL, "tenant assignment rules, first match wins", 0, tenant_rule_keys, sizeof(struct tenant_rule), E(n_tenant_rules) },
 	{ "tenants.allowances", CFG_LIST, E(allowances), NULL, 0, 0, NULL, "minutes per tenant per calendar month", 0, allowance_keys, sizeof(struct tenant_allowance), E(n_allowances) },
@@ -121,4 +124,18 @@ int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len)
 	if (*cfg->ami_event_include && !in_list(cfg->ami_event_include, name, len))
 		return 0;
 	return !in_list(cfg->ami_event_exclude, name, len);
+}
+
+struct cdr_options etl_cdr_options(const struct etl_config *cfg)
+{
+	struct cdr_options o = {
+		.unanswered = cfg->cdr_unanswered != 0,
+		.congestion = cfg->cdr_congestion != 0,
+		.endbeforehexten = cfg->cdr_endbeforehexten != 0,
+		.initiatedseconds = cfg->cdr_initiatedseconds != 0,
+		.nochanneldefault = cfg->cdr_channeldefaultenabled == 0,
+		.ignorestatechanges = cfg->cdr_ignorestatechanges != 0,
+		.ignoredialchanges = cfg->cdr_ignoredialchanges != 0,
+	};
+	return o;
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cdrengine.h"
 #include "cfg.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
@@ -62,6 +63,9 @@ struct etl_config {
 	int cdr_congestion;
 	int cdr_endbeforehexten;
 	int cdr_initiatedseconds;
+	int cdr_channeldefaultenabled;
+	int cdr_ignorestatechanges;
+	int cdr_ignoredialchanges;
 	/* tenants, numbers, rating (legclass.c) */
 	char *tenant_default;
 	struct tenant_rule *tenant_rules;
@@ -82,6 +86,8 @@ extern const struct cfg_key etl_keys[];
 /* Returns 0, EXIT_NOINPUT or EXIT_CONFIG with a message in err. */
 int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t errlen);
 void etl_config_free(struct etl_config *cfg);
+/* The cdr: section as the CDR engine's options (the one place that maps them). */
+struct cdr_options etl_cdr_options(const struct etl_config *cfg);
 /* Is this AMI event name kept in ami_event under the include/exclude lists? */
 int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len);
 

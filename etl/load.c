@@ -454,12 +454,6 @@ static void batch_release(struct batch *b)
 	ami_parser_release(&b->full);
 }
 
-static struct cdr_options cdr_opts(const struct etl_config *cfg)
-{
-	struct cdr_options o = { cfg->cdr_unanswered != 0, cfg->cdr_congestion != 0, cfg->cdr_endbeforehexten != 0,
-				 cfg->cdr_initiatedseconds != 0 };
-	return o;
-}
 
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it
  * warm); it is dropped whenever a transaction fails, and rebuilt from the
@@ -821,7 +815,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	 * finished before done_seq are not written twice) */
 	struct seg_pos from;
 	if (!ne->feed) {
-		struct cdr_options o = cdr_opts(cfg);
+		struct cdr_options o = etl_cdr_options(cfg);
 		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur };
 		ne->feed = cdr_feed_new(&o, &sink);
 		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
@@ -929,7 +923,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	framing_init(&p);
 	batch_init(&b, cfg, node);
 	/* the CDR engine too, so the measure is the whole transform */
-	struct cdr_options o = cdr_opts(cfg);
+	struct cdr_options o = etl_cdr_options(cfg);
 	struct batch *cur = &b;
 	struct cdr_feed_sink sink = { on_leg, on_call, &cur };
 	b.feed = cdr_feed_new(&o, &sink);

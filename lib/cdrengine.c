@@ -25,7 +25,8 @@
 
 enum cstate { ST_SINGLE, ST_DIAL, ST_DIALED_PENDING, ST_BRIDGED, ST_PARKED, ST_FINALIZED };
 
-enum { CF_LOCK_APP = 1u << 0 };
+/* cdr_object flags: Asterisk's AST_CDR_FLAG_* / AST_CDR_LOCK_APP values */
+enum { CF_LOCK_APP = 1u << 7 };
 
 enum bridge_enter_result { BE_ONLY_PARTY, BE_OBTAINED_PARTY_B, BE_NO_PARTY_B, BE_NEED_CDR };
 
@@ -34,7 +35,7 @@ struct chan;
 struct party {
 	struct cdr_snapshot snap;
 	bool set;
-	unsigned flags; /* AST_CDR_FLAG_PARTY_A: never set from AMI, kept for pick_party_a */
+	unsigned flags; /* CDR_PROP_PARTY_A (CDR_PROP(party_a)) for pick_party_a */
 	char userfield[CDR_USERFIELD];
 };
 
@@ -350,6 +351,9 @@ static struct cdr *create_and_append(struct cdr_engine *e, struct cdr *cdr, uint
 	SET(n->data, last->data);
 	SET(n->context, last->context);
 	SET(n->exten, last->exten);
+	/* a CDR that disables all future ones keeps the chain disabled */
+	if (last->flags & CDR_PROP_DISABLE_ALL)
+		n->flags |= CDR_PROP_DISABLE_ALL;
 	party_copy(&n->a, &last->a);
 	struct cdr *it = cdr;
 	for (; it->next; it = it->next)
@@ -442,9 +446,9 @@ static bool pick_left(const struct party *l, const struct party *r)
 		return true;
 	if (ld && !rd)
 		return false;
-	if ((l->flags & 1) && !(r->flags & 1))
+	if ((l->flags & CDR_PROP_PARTY_A) && !(r->flags & CDR_PROP_PARTY_A))
 		return true;
-	if (!(l->flags & 1) && (r->flags & 1))
+	if (!(l->flags & CDR_PROP_PARTY_A) && (r->flags & CDR_PROP_PARTY_A))
 		return false;
 	if (l->snap.created_us / 1000000 != r->snap.created_us / 1000000)
 		return l->snap.created_us / 1000000 < r->snap.created_us / 1000000;
@@ -459,9 +463,11 @@ static int base_process_party_a(struct cdr_engine *e, struct cdr *cdr, const str
 		finalize(e, cdr);
 		return 0;
 	}
-	/* AMI cannot show AST_FLAG_SUBROUTINE_EXEC: context/exten always follow */
-	SET(cdr->context, s->context);
-	SET(cdr->exten, s->exten);
+	/* context/exten only outside subroutines, or in hang-up logic */
+	if (!(s->flags & SNAP_SUBROUTINE) || (s->flags & SNAP_HANGUP_EXEC)) {
+		SET(cdr->context, s->context);
+		SET(cdr->exten, s->exten);
+	}
 	cdr->a.snap = *s;
 	if (!(cdr->flags & CF_LOCK_APP) && s->appl[0] && (strncasecmp(s->appl, "appdial", 7) || !cdr->appl[0])) {
 		SET(cdr->appl, s->appl);
@@ -866,6 +872,9 @@ static void dispatch(struct cdr_engine *e, struct cdr *root)
 		/* post_cdr: unanswered=no drops unanswered rows lacking either channel */
 		if (!e->opt.unanswered && r.disposition < CDR_ANSWERED && (!r.channel[0] || !r.dstchannel[0]))
 			continue;
+		/* post_cdr: CDR_PROP(disable), NoCDR() */
+		if (it->flags & CDR_PROP_DISABLE)
+			continue;
 		e->emit(e->emit_arg, &r);
 	}
 }
@@ -930,6 +939,8 @@ static struct chan *chan_get(struct cdr_engine *e, const struct cdr_snapshot *s,
 	if (!(s->flags & SNAP_INTERNAL)) {
 		c->cdr = cdr_alloc(e, c, s, t);
 		c->cdr->is_root = true;
+		if (e->opt.nochanneldefault)
+			c->cdr->flags |= CDR_PROP_DISABLE_ALL;
 	}
 	return c;
 }
@@ -1003,6 +1014,17 @@ void cdr_engine_amaflags(struct cdr_engine *e, const char *uniqueid, int amaflag
 	struct chan *c = chan_find(e, uniqueid);
 	if (c)
 		c->snap.amaflags = amaflags;
+}
+
+void cdr_engine_amend(struct cdr_engine *e, const struct cdr_snapshot *s)
+{
+	struct chan *c = chan_find(e, s->uniqueid);
+	if (!c)
+		return;
+	c->snap.flags = s->flags;
+	c->snap.gosub_depth = s->gosub_depth;
+	c->snap.gosub_saved = s->gosub_saved;
+	c->snap.amaflags = s->amaflags;
 }
 
 void cdr_engine_channel_flags(struct cdr_engine *e, const char *uniqueid, unsigned set, unsigned clear)
@@ -1091,6 +1113,8 @@ void cdr_engine_channel_update(struct cdr_engine *e, const struct cdr_snapshot *
 		if (!(s->flags & SNAP_INTERNAL)) {
 			c->cdr = cdr_alloc(e, c, s, t);
 			c->cdr->is_root = true;
+			if (e->opt.nochanneldefault)
+				c->cdr->flags |= CDR_PROP_DISABLE_ALL;
 		}
 	}
 	old = c->snap;
@@ -1139,14 +1163,19 @@ void cdr_engine_dial(struct cdr_engine *e, const struct cdr_snapshot *caller, co
 	for (struct cdr *it = c->cdr; it; it = it->next) {
 		it->lastevent = t;
 		if (begin) {
-			if (has_dial_begin(it))
+			if (has_dial_begin(it) && !e->opt.ignoredialchanges)
 				res &= process_dial_begin(e, it, caller, peer);
 		} else if (end) {
-			if (has_dial_end(it))
+			if (!has_dial_end(it))
+				continue;
+			if (e->opt.ignoredialchanges)
+				it->disposition = dial_status_to_disposition(e, dialstatus);
+			else
 				process_dial_end(e, it, caller, peer, dialstatus);
 		}
 	}
-	if (res && begin) {
+	/* with ignoredialchanges a channel keeps one CDR */
+	if (res && begin && !e->opt.ignoredialchanges) {
 		struct cdr *n = create_and_append(e, c->cdr, t);
 		process_dial_begin(e, n, caller, peer);
 	}
@@ -1160,6 +1189,8 @@ static bool bridge_filtered(const struct cdr_bridge_info *b)
 void cdr_engine_bridge_enter(struct cdr_engine *e, const struct cdr_snapshot *s, const struct cdr_bridge_info *b,
 			     uint64_t t)
 {
+	if (e->opt.ignorestatechanges)
+		return; /* cdr.c does not subscribe to bridge messages */
 	struct bridge *br = bridge_find(e, b->id, true);
 	bridge_add(br, s->uniqueid);
 	bridge_order(br);
@@ -1192,6 +1223,8 @@ static void party_b_left_bridge_cb(struct cdr_engine *e, struct cdr *cdr, void *
 void cdr_engine_bridge_leave(struct cdr_engine *e, const struct cdr_snapshot *s, const struct cdr_bridge_info *b,
 			     uint64_t t)
 {
+	if (e->opt.ignorestatechanges)
+		return;
 	struct bridge *br = bridge_find(e, b->id, false);
 	if (br) {
 		bridge_remove(br, s->uniqueid);
@@ -1255,7 +1288,7 @@ static void base_process_parked_channel(struct cdr_engine *e, struct cdr *cdr, c
 void cdr_engine_parked(struct cdr_engine *e, const struct cdr_snapshot *parkee, const char *lot, unsigned space,
 		       uint64_t t)
 {
-	if (parkee->flags & SNAP_INTERNAL)
+	if ((parkee->flags & SNAP_INTERNAL) || e->opt.ignorestatechanges)
 		return;
 	struct chan *c = chan_touch(e, parkee, t);
 	if (!c || !c->cdr)
@@ -1281,20 +1314,91 @@ static void userfield_party_b_cb(struct cdr_engine *e, struct cdr *cdr, void *ar
 		SET(cdr->b.userfield, (const char *)arg);
 }
 
+/* cdr_object_get_by_name: the chain whose Party A has this channel name. */
+static struct cdr *cdr_by_name(struct cdr_engine *e, const char *channel_name)
+{
+	for (struct chan *c = e->live.next; c != &e->live; c = c->next)
+		if (c->cdr && !strcasecmp(c->cdr->a.snap.name, channel_name))
+			return c->cdr;
+	return NULL;
+}
+
 void cdr_engine_userfield(struct cdr_engine *e, const char *channel_name, const char *value)
 {
-	/* cdr_object_get_by_name: the channel whose Party A name matches */
-	for (struct chan *c = e->live.next; c != &e->live; c = c->next) {
-		if (!c->cdr || strcasecmp(c->cdr->a.snap.name, channel_name))
+	struct cdr *root = cdr_by_name(e, channel_name);
+	for (struct cdr *it = root; it; it = it->next) {
+		if (it->st == ST_FINALIZED && it->next)
 			continue;
-		for (struct cdr *it = c->cdr; it; it = it->next) {
-			if (it->st == ST_FINALIZED && it->next)
-				continue;
-			SET(it->a.userfield, value);
-		}
-		break;
+		SET(it->a.userfield, value);
 	}
 	for_party_b(e, channel_name, userfield_party_b_cb, (void *)value);
+}
+
+void cdr_engine_set_property(struct cdr_engine *e, const char *channel_name, unsigned prop)
+{
+	for (struct cdr *it = cdr_by_name(e, channel_name); it; it = it->next) {
+		if (it->st == ST_FINALIZED)
+			continue;
+		it->flags |= prop;
+		it->a.flags |= prop;
+	}
+}
+
+void cdr_engine_clear_property(struct cdr_engine *e, const char *channel_name, unsigned prop)
+{
+	/* sic: only the CDR's flags, Party A keeps a party_a mark (cdr.c) */
+	for (struct cdr *it = cdr_by_name(e, channel_name); it; it = it->next)
+		if (it->st != ST_FINALIZED)
+			it->flags &= ~prop;
+}
+
+void cdr_engine_reset(struct cdr_engine *e, const char *channel_name, uint64_t t)
+{
+	/* every CDR of the chain, finalized ones too: they end again at hang-up */
+	for (struct cdr *it = cdr_by_name(e, channel_name); it; it = it->next) {
+		it->start = t;
+		it->end = 0;
+		it->answer = 0;
+		it->lastevent = t;
+		check_party_a_answer(it);
+	}
+}
+
+void cdr_engine_fork(struct cdr_engine *e, const char *channel_name, unsigned options, uint64_t t)
+{
+	struct cdr *root = cdr_by_name(e, channel_name);
+	if (!root)
+		return;
+	struct cdr *last = root->last;
+	if (last->st == ST_FINALIZED)
+		return; /* things are already dying */
+	struct cdr *n = create_and_append(e, root, t);
+	n->st = last->st; /* the state is copied, not entered */
+	SET(n->bridge, root->bridge);
+	SET(n->appl, root->appl);
+	SET(n->data, root->data);
+	SET(n->context, root->context);
+	SET(n->exten, root->exten);
+	n->flags = root->flags & ~CF_LOCK_APP;
+	if (last->b.set) {
+		party_copy(&n->b, &last->b);
+		cdr_all_relink(e, n);
+	}
+	n->start = last->start;
+	n->answer = last->answer;
+	n->lastevent = t;
+	if ((options & CDR_FORK_SET_ANSWER) && n->a.snap.state == 6)
+		n->answer = t;
+	if (options & CDR_FORK_RESET) {
+		n->answer = t;
+		n->start = t;
+	}
+	if (options & CDR_FORK_FINALIZE)
+		for (struct cdr *it = root; it != n; it = it->next)
+			if (it->st != ST_FINALIZED) {
+				finalize(e, it);
+				transition(e, it, ST_FINALIZED, true);
+			}
 }
 
 size_t cdr_engine_expire(struct cdr_engine *e, uint64_t idle_before_us)

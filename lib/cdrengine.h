@@ -32,7 +32,14 @@ enum {
 	SNAP_HANGUP_EXEC = 1u << 3, /* running the h extension */
 	SNAP_INTERNAL = 1u << 4,    /* AST_CHAN_TP_INTERNAL: never gets a CDR */
 	SNAP_FEED_DIALBEGIN = 1u << 5, /* cdrfeed's own: a DialBegin named it as peer */
+	SNAP_SUBROUTINE = 1u << 6,  /* AST_FLAG_SUBROUTINE_EXEC: running a Gosub */
+	SNAP_FEED_GOSUB = 1u << 7,  /* cdrfeed's own: Gosub ran, its frame not yet pushed */
+	SNAP_FEED_GOTO = 1u << 8,   /* cdrfeed's own: dialed by Dial(...,G(...)) */
 };
+
+/* The Gosub return stack of a channel as far as cdr.c can see it: the
+ * SUBROUTINE flag each frame restores on Return (bit i = frame i). */
+#define SNAP_GOSUB_DEPTH 64
 
 /* What cdr.c reads from an ast_channel_snapshot. */
 struct cdr_snapshot {
@@ -51,6 +58,8 @@ struct cdr_snapshot {
 	int cause;      /* hangup cause, 0 = none */
 	int amaflags;   /* 1 OMIT, 2 BILLING, 3 DOCUMENTATION */
 	unsigned flags; /* SNAP_* */
+	unsigned gosub_depth;  /* frames on the Gosub stack (cdrfeed keeps it) */
+	uint64_t gosub_saved;  /* SUBROUTINE flag saved by each frame */
 	uint64_t created_us;
 };
 
@@ -75,12 +84,31 @@ struct cdr_row {
 	bool incomplete;     /* the channel was seen mid-call or closed by the grace period */
 };
 
-/* cdr.conf [general] settings that change the rows. */
+/* cdr.conf [general] settings that change the rows (names as in cdr.conf;
+ * a zeroed struct is Asterisk's defaults except endbeforehexten). */
 struct cdr_options {
-	bool unanswered;       /* default no */
-	bool congestion;       /* default no */
-	bool endbeforehexten;  /* default yes */
-	bool initiatedseconds; /* default no */
+	bool unanswered;         /* default no */
+	bool congestion;         /* default no */
+	bool endbeforehexten;    /* default yes */
+	bool initiatedseconds;   /* default no */
+	bool nochanneldefault;   /* channeldefaultenabled = no (default yes) */
+	bool ignorestatechanges; /* default no: bridge and parking messages ignored */
+	bool ignoredialchanges;  /* default no: dial messages only set the disposition */
+};
+
+/* CDR properties (CDR_PROP(), NoCDR): Asterisk's AST_CDR_FLAG_* values. */
+enum {
+	CDR_PROP_DISABLE = 1u << 1,     /* this CDR is not posted */
+	CDR_PROP_DISABLE_ALL = 3u << 1, /* nor are the CDRs that follow */
+	CDR_PROP_PARTY_A = 1u << 3,     /* always Party A in a pairing */
+};
+
+/* ForkCDR options (app_forkcdr.c). */
+enum {
+	CDR_FORK_KEEP_VARS = 1u << 0,  /* v */
+	CDR_FORK_FINALIZE = 1u << 4,   /* e */
+	CDR_FORK_SET_ANSWER = 1u << 5, /* a */
+	CDR_FORK_RESET = 1u << 6,      /* r */
 };
 
 struct cdr_bridge_info {
@@ -120,6 +148,10 @@ void cdr_engine_channel_update(struct cdr_engine *e, const struct cdr_snapshot *
 /* Set a live channel's amaflags (carried by CEL only). */
 void cdr_engine_amaflags(struct cdr_engine *e, const char *uniqueid, int amaflags);
 void cdr_engine_channel_flags(struct cdr_engine *e, const char *uniqueid, unsigned set, unsigned clear);
+/* Replace what the feed keeps in a live channel's cached snapshot (flags,
+ * Gosub stack, amaflags) without a snapshot update: the change shows in the
+ * next update, as a channel flag set without a publish does in Asterisk. */
+void cdr_engine_amend(struct cdr_engine *e, const struct cdr_snapshot *s);
 void cdr_engine_dial(struct cdr_engine *e, const struct cdr_snapshot *caller, const struct cdr_snapshot *peer,
 		     const char *dialstatus, uint64_t t);
 void cdr_engine_bridge_enter(struct cdr_engine *e, const struct cdr_snapshot *s, const struct cdr_bridge_info *b,
@@ -130,6 +162,13 @@ void cdr_engine_parked(struct cdr_engine *e, const struct cdr_snapshot *parkee, 
 		       uint64_t t);
 /* Set(CDR(userfield)=value) on a channel. */
 void cdr_engine_userfield(struct cdr_engine *e, const char *channel_name, const char *value);
+/* CDR_PROP(name)=1 / =0 and NoCDR() (ast_cdr_set_property/clear_property). */
+void cdr_engine_set_property(struct cdr_engine *e, const char *channel_name, unsigned prop);
+void cdr_engine_clear_property(struct cdr_engine *e, const char *channel_name, unsigned prop);
+/* ResetCDR() at time t (ast_cdr_reset). */
+void cdr_engine_reset(struct cdr_engine *e, const char *channel_name, uint64_t t);
+/* ForkCDR(options) at time t (ast_cdr_fork). */
+void cdr_engine_fork(struct cdr_engine *e, const char *channel_name, unsigned options, uint64_t t);
 
 /* Close every channel whose last message is older than idle_before_us (or
  * all when 0): finalize and emit its rows flagged incomplete.  Returns the

@@ -33,6 +33,8 @@ enum ev {
 	EV_PARKEDCALL,
 	EV_TRANSFER,
 	EV_CEL,
+	EV_ORIGINATE,     /* OriginateResponse: the application an Originate runs */
+	EV_HANGUPHANDLER, /* HangupHandlerRun: hang-up logic */
 };
 
 static const struct {
@@ -45,6 +47,7 @@ static const struct {
 	{ "DialBegin", EV_DIALBEGIN },   { "DialState", EV_DIALSTATE }, { "DialEnd", EV_DIALEND },
 	{ "BridgeEnter", EV_BRIDGEENTER }, { "BridgeLeave", EV_BRIDGELEAVE }, { "ParkedCall", EV_PARKEDCALL },
 	{ "BlindTransfer", EV_TRANSFER }, { "AttendedTransfer", EV_TRANSFER }, { "CEL", EV_CEL },
+	{ "OriginateResponse", EV_ORIGINATE }, { "HangupHandlerRun", EV_HANGUPHANDLER },
 };
 
 static enum ev event_kind(const char *name, size_t len)
@@ -102,6 +105,14 @@ struct cdr_feed {
 		int amaflags;
 	} early_ama[32];
 	unsigned early_ama_next;
+	/* Originate to an application: the app each originated channel runs,
+	 * noted when its OriginateResponse is read (it may follow the answer) */
+	struct {
+		char uid[64];
+		char app[CDR_STR], data[CDR_STR];
+		bool used;
+	} orig_app[64];
+	unsigned orig_app_next;
 	uint64_t events, matched;
 };
 
@@ -315,6 +326,7 @@ static void copy_field(char *dst, size_t size, const char *src, size_t len)
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 }
+#define SET_FIELD(dst, src) copy_field((dst), sizeof(dst), (src), strlen(src))
 
 /* Split s[0..len) at the first sep outside parentheses and quotes, as
  * ast_app_separate_args() does; returns the position or len. */
@@ -418,6 +430,209 @@ static int amaflags_number(const char *v)
 	return 0;
 }
 
+/* Variables set inside an ast_channel_stage_snapshot() block that ends
+ * right after them (bridge.c, app_dial.c, app_queue.c, parking): the block
+ * publishes a channel snapshot even when manager.conf has no channelvars. */
+static bool staged_variable(const char *var)
+{
+	static const char *const staged[] = { "BRIDGEPEER", "BRIDGEPVTCALLID", "DIALEDPEERNUMBER", "RINGTIME_MS",
+					      "PROGRESSTIME_MS", "DIALEDTIME_MS", "PARKER_FLAT" };
+	for (size_t i = 0; i < sizeof staged / sizeof staged[0]; i++)
+		if (!strcmp(var, staged[i]))
+			return true;
+	return false;
+}
+
+/* ast_true(): yes, true, y, t, 1, on. */
+static bool ast_true_str(const char *v)
+{
+	static const char *const yes[] = { "yes", "true", "y", "t", "1", "on" };
+	for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
+		if (!strcasecmp(v, yes[i]))
+			return true;
+	return false;
+}
+
+/* "NAME(ARG[,...])" with NAME matched case-insensitively: ARG's first field. */
+static bool func_arg(const char *lhs, size_t len, const char *name, char *arg, size_t size)
+{
+	size_t nl = strlen(name);
+	while (len && (*lhs == ' ' || *lhs == '\t'))
+		lhs++, len--;
+	if (len < nl + 2 || strncasecmp(lhs, name, nl) || lhs[nl] != '(' || lhs[len - 1] != ')')
+		return false;
+	const char *a = lhs + nl + 1;
+	size_t alen = len - nl - 2;
+	alen = split_at(a, alen, ',');
+	while (alen && (a[alen - 1] == ' ' || a[alen - 1] == '\t'))
+		alen--;
+	copy_field(arg, size, a, alen);
+	return true;
+}
+
+/* Is option letter opt in an app's option string (letters, some with (args))? */
+static bool has_option(const char *opts, size_t len, char opt)
+{
+	int depth = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (opts[i] == '(')
+			depth++;
+		else if (opts[i] == ')' && depth > 0)
+			depth--;
+		else if (!depth && opts[i] == opt)
+			return true;
+	}
+	return false;
+}
+
+/* The n-th comma-separated argument of an app's data (0-based). */
+static bool app_arg(const char *d, size_t len, unsigned n, const char **arg, size_t *alen)
+{
+	for (;;) {
+		size_t end = split_at(d, len, ',');
+		if (!n) {
+			*arg = d;
+			*alen = end;
+			return true;
+		}
+		if (end == len)
+			return false;
+		d += end + 1;
+		len -= end + 1;
+		n--;
+	}
+}
+
+/* Does a Dial() with this data carry option opt (Dial(dest,timeout,options))? */
+static bool dial_option(const struct cdr_snapshot *caller, char opt)
+{
+	const char *o;
+	size_t olen;
+	if (strcmp(caller->appl, "Dial"))
+		return false;
+	return app_arg(caller->data, strlen(caller->data), 2, &o, &olen) && has_option(o, olen, opt);
+}
+
+/* Gosub pushes a frame saving the SUBROUTINE flag and sets it; Return
+ * restores the saved flag, StackPop drops the frame and keeps the flag. */
+static void gosub_push(struct cdr_snapshot *s)
+{
+	if (s->gosub_depth < SNAP_GOSUB_DEPTH) {
+		uint64_t bit = 1ull << s->gosub_depth;
+		s->gosub_saved = (s->flags & SNAP_SUBROUTINE) ? s->gosub_saved | bit : s->gosub_saved & ~bit;
+	}
+	s->gosub_depth++;
+	s->flags |= SNAP_SUBROUTINE;
+	s->flags &= ~(unsigned)SNAP_FEED_GOSUB;
+}
+
+static void gosub_pop(struct cdr_snapshot *s, bool restore)
+{
+	if (!s->gosub_depth)
+		return;
+	s->gosub_depth--;
+	if (restore && s->gosub_depth < SNAP_GOSUB_DEPTH) {
+		if (s->gosub_saved & (1ull << s->gosub_depth))
+			s->flags |= SNAP_SUBROUTINE;
+		else
+			s->flags &= ~(unsigned)SNAP_SUBROUTINE;
+	}
+}
+
+/* One Set() assignment NAME=value that changes a CDR (func_cdr.c). */
+static void apply_assignment(struct cdr_feed *f, struct cdr_snapshot *s, const char *d, size_t len)
+{
+	struct cdr_engine *e = f->eng;
+	size_t eq = split_at(d, len, '=');
+	if (eq == len)
+		return;
+	char arg[32], value[CDR_USERFIELD];
+	copy_field(value, sizeof value, d + eq + 1, len - eq - 1);
+	if (func_arg(d, eq, "CDR", arg, sizeof arg)) {
+		if (!strcasecmp(arg, "userfield")) {
+			cdr_engine_userfield(e, s->name, value);
+		} else if (!strcasecmp(arg, "amaflags")) {
+			int a = value[0] >= '0' && value[0] <= '9' ? atoi(value) : amaflags_number(value);
+			s->amaflags = a;
+			cdr_engine_amend(e, s);
+		}
+		/* accountcode shows as NewAccountCode; peeraccount is ignored by Asterisk */
+	} else if (func_arg(d, eq, "CHANNEL", arg, sizeof arg)) {
+		if (!strcasecmp(arg, "amaflags")) {
+			s->amaflags = amaflags_number(value);
+			cdr_engine_amend(e, s);
+		}
+	} else if (func_arg(d, eq, "CDR_PROP", arg, sizeof arg) && value[0]) {
+		unsigned prop = !strcasecmp(arg, "disable") ? CDR_PROP_DISABLE_ALL
+			      : !strcasecmp(arg, "party_a") ? CDR_PROP_PARTY_A : 0;
+		if (prop && ast_true_str(value))
+			cdr_engine_set_property(e, s->name, prop);
+		else if (prop)
+			cdr_engine_clear_property(e, s->name, prop);
+	}
+}
+
+/* What an application that just started on a channel does to its CDRs and
+ * to what cdr.c sees of it next.  s: the channel's snapshot as cached. */
+static void run_app(struct cdr_feed *f, struct cdr_snapshot *s, const char *app, const char *d, size_t len,
+		    uint64_t t)
+{
+	struct cdr_engine *e = f->eng;
+	if (!strcasecmp(app, "Set")) {
+		apply_assignment(f, s, d, len);
+	} else if (!strcasecmp(app, "MSet")) {
+		for (;;) {
+			size_t end = split_at(d, len, ',');
+			apply_assignment(f, s, d, end);
+			if (end == len)
+				break;
+			d += end + 1;
+			len -= end + 1;
+		}
+	} else if (!strcasecmp(app, "NoCDR")) {
+		cdr_engine_set_property(e, s->name, CDR_PROP_DISABLE_ALL);
+	} else if (!strcasecmp(app, "ResetCDR")) {
+		if (has_option(d, len, 'e'))
+			cdr_engine_clear_property(e, s->name, CDR_PROP_DISABLE_ALL);
+		cdr_engine_reset(e, s->name, t);
+	} else if (!strcasecmp(app, "ForkCDR")) {
+		unsigned o = 0;
+		o |= has_option(d, len, 'a') ? CDR_FORK_SET_ANSWER : 0;
+		o |= has_option(d, len, 'e') ? CDR_FORK_FINALIZE : 0;
+		o |= has_option(d, len, 'r') ? CDR_FORK_RESET : 0;
+		o |= has_option(d, len, 'v') ? CDR_FORK_KEEP_VARS : 0;
+		cdr_engine_fork(e, s->name, o, t);
+	} else if (!strcasecmp(app, "Gosub")) {
+		/* the frame is pushed (and the flag set) after its ARGn/ARGC VarSets */
+		s->flags |= SNAP_FEED_GOSUB;
+		cdr_engine_amend(e, s);
+	} else if (!strcasecmp(app, "Return")) {
+		gosub_pop(s, true);
+		cdr_engine_amend(e, s);
+	} else if (!strcasecmp(app, "StackPop")) {
+		gosub_pop(s, false);
+		cdr_engine_amend(e, s);
+	}
+}
+
+/* The application an originated channel runs (OriginateResponse), as the
+ * snapshot update pbx_exec() publishes: no Newexten shows it. */
+static void originate_app_apply(struct cdr_feed *f, const char *uid, uint64_t t)
+{
+	for (size_t i = 0; i < sizeof f->orig_app / sizeof f->orig_app[0]; i++) {
+		if (f->orig_app[i].used || strcmp(f->orig_app[i].uid, uid))
+			continue;
+		struct cdr_snapshot s;
+		if (!cdr_engine_snapshot(f->eng, uid, &s) || !(s.flags & SNAP_ORIGINATED) || s.state != 6)
+			return;
+		f->orig_app[i].used = true;
+		SET_FIELD(s.appl, f->orig_app[i].app);
+		SET_FIELD(s.data, f->orig_app[i].data);
+		cdr_engine_channel_update(f->eng, &s, t);
+		return;
+	}
+}
+
 static void run_event(struct cdr_feed *f, const struct pending *p, const struct ami_msg *m)
 {
 	struct cdr_engine *e = f->eng;
@@ -433,25 +648,48 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		if (event_snapshot(f, m, "", t, &s))
 			cdr_engine_channel_update(e, &s, t);
 		break;
-	case EV_VARSET:
+	case EV_VARSET: {
 		/* a snapshot update only when manager.conf has channelvars */
-		if (event_snapshot(f, m, "", t, &s) && f->channelvars)
+		if (!event_snapshot(f, m, "", t, &s))
+			break;
+		char var[32];
+		hdr(m, "", "Variable", var, sizeof var);
+		if (f->channelvars || staged_variable(var))
 			cdr_engine_channel_update(e, &s, t);
+		/* Gosub's last frame variable: the SUBROUTINE flag is set right after */
+		if (!strcmp(var, "ARGC") &&
+		    cdr_engine_snapshot(e, s.uniqueid, &s)) {
+			gosub_push(&s);
+			cdr_engine_amend(e, &s);
+		}
 		break;
+	}
 	case EV_NEWEXTEN: {
 		if (!event_snapshot(f, m, "", t, &s))
 			break;
+		struct cdr_snapshot old;
+		bool known = cdr_engine_snapshot(e, s.uniqueid, &old);
 		hdr(m, "", "Application", s.appl, sizeof s.appl);
 		hdr(m, "", "AppData", s.data, sizeof s.data);
 		if (!strcmp(s.appl, "AppDial") || !strcmp(s.appl, "AppQueue"))
 			s.flags |= SNAP_OUTGOING;
 		if (!strcmp(s.exten, "h"))
 			s.flags |= SNAP_HANGUP_EXEC;
+		/* a Gosub whose ARGC VarSet we did not see (VarSet disabled) */
+		if (s.flags & SNAP_FEED_GOSUB)
+			gosub_push(&s);
+		/* Dial(...,G(...)): the callee leaves for the dialplan, no longer outgoing */
+		if ((s.flags & SNAP_FEED_GOTO) && known &&
+		    (strcmp(old.context, s.context) || strcmp(old.exten, s.exten) || old.priority != s.priority))
+			s.flags &= ~(unsigned)(SNAP_OUTGOING | SNAP_FEED_GOTO);
 		cdr_engine_channel_update(e, &s, t);
 		size_t len;
 		const char *d = ami_get(m, "AppData", &len);
 		char app[CDR_STR], args[CDR_USERFIELD];
-		if (!strcasecmp(s.appl, "ExecIf") && d && execif_branch(d, len, app, sizeof app, args, sizeof args)) {
+		copy_field(app, sizeof app, s.appl, strlen(s.appl));
+		if (!strcasecmp(s.appl, "ExecIf")) {
+			if (!d || !execif_branch(d, len, app, sizeof app, args, sizeof args))
+				break;
 			/* the app ExecIf runs is a snapshot update with no Newexten */
 			copy_field(s.appl, sizeof s.appl, app, strlen(app));
 			copy_field(s.data, sizeof s.data, args, strlen(args));
@@ -459,11 +697,20 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 			d = args;
 			len = strlen(args);
 		}
-		/* Set(CDR(userfield)=...) */
-		if (!strcasecmp(s.appl, "Set") && d && len > 15 && !strncasecmp(d, "CDR(userfield)=", 15)) {
-			char v[CDR_USERFIELD];
-			copy_field(v, sizeof v, d + 15, len - 15);
-			cdr_engine_userfield(e, s.name, v);
+		run_app(f, &s, app, d ? d : "", d ? len : 0, t);
+		break;
+	}
+	case EV_ORIGINATE: {
+		char uid[CDR_ID];
+		if (hdr(m, "", "Uniqueid", uid, sizeof uid))
+			originate_app_apply(f, uid, t);
+		break;
+	}
+	case EV_HANGUPHANDLER: {
+		char uid[CDR_ID];
+		if (hdr(m, "", "Uniqueid", uid, sizeof uid) && cdr_engine_snapshot(e, uid, &s)) {
+			s.flags |= SNAP_HANGUP_EXEC;
+			cdr_engine_amend(e, &s);
 		}
 		break;
 	}
@@ -483,6 +730,10 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		if (p->ev == EV_DIALBEGIN) {
 			peer.flags |= has_caller ? SNAP_OUTGOING : SNAP_OUTGOING | SNAP_ORIGINATED;
 			peer.flags |= SNAP_FEED_DIALBEGIN;
+			if (has_caller && dial_option(&s, 'G'))
+				peer.flags |= SNAP_FEED_GOTO;
+			if (has_caller && dial_option(&s, 'U'))
+				peer.flags |= SNAP_FEED_GOSUB; /* the callee runs a Gosub when answered */
 		} else if (!(peer.flags & SNAP_FEED_DIALBEGIN)) {
 			/* dialed without a DialBegin: an attended transfer's consult call */
 			peer.flags |= SNAP_OUTGOING;
@@ -491,6 +742,8 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		if (p->ev != EV_DIALBEGIN)
 			hdr(m, "", "DialStatus", status, sizeof status);
 		cdr_engine_dial(e, has_caller ? &s : NULL, &peer, status, t);
+		if (!strcmp(status, "ANSWER") && !has_caller)
+			originate_app_apply(f, peer.uniqueid, t);
 		break;
 	}
 	case EV_BRIDGEENTER:
@@ -617,6 +870,22 @@ static enum twin cel_twin(const struct ami_msg *m)
 	return TW_NONE;
 }
 
+/* Note the application of a successful Originate when the response is read:
+ * it may come after the channel answered, within the reorder window. */
+static void originate_note(struct cdr_feed *f, const struct ami_msg *m)
+{
+	char resp[16], uid[CDR_ID], app[CDR_STR];
+	if (!hdr(m, "", "Response", resp, sizeof resp) || strcmp(resp, "Success") ||
+	    !hdr(m, "", "Application", app, sizeof app) || !hdr(m, "", "Uniqueid", uid, sizeof uid) ||
+	    strlen(uid) >= sizeof f->orig_app[0].uid)
+		return;
+	unsigned i = f->orig_app_next++ % (sizeof f->orig_app / sizeof f->orig_app[0]);
+	SET_FIELD(f->orig_app[i].uid, uid);
+	SET_FIELD(f->orig_app[i].app, app);
+	hdr(m, "", "Data", f->orig_app[i].data, sizeof f->orig_app[i].data);
+	f->orig_app[i].used = false;
+}
+
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
 		    uint64_t stamp, uint64_t pos)
 {
@@ -624,6 +893,8 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 	if (ev == EV_NONE)
 		return;
 	f->events++;
+	if (ev == EV_ORIGINATE)
+		originate_note(f, m);
 	if (t > f->newest_t)
 		f->newest_t = t;
 	enum twin tw = ev == EV_CEL ? cel_twin(m) : twin_of(ev, m);

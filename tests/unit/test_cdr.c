@@ -136,7 +136,7 @@ static void test_answered_call(void **state)
 {
 	(void)state;
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct flow f;
 	answered_flow(e, &f, "ANSWER", 16);
@@ -167,7 +167,7 @@ static void test_initiatedseconds(void **state)
 	(void)state;
 	/* billsec 7.4 s: rounded up only from .5, so it stays 7; make it 7.6 */
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, true };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = true };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct flow f;
 	answered_flow(e, &f, "ANSWER", 16);
@@ -191,7 +191,7 @@ static void test_busy_and_unanswered(void **state)
 	(void)state;
 	for (int unanswered = 0; unanswered <= 1; unanswered++) {
 		struct rows rs = { 0 };
-		struct cdr_options o = { unanswered != 0, false, false, false };
+		struct cdr_options o = { .unanswered = unanswered != 0, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 		struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 		struct flow f;
 		answered_flow(e, &f, "BUSY", 17);
@@ -224,7 +224,7 @@ static void test_congestion_option(void **state)
 	(void)state;
 	for (int congestion = 0; congestion <= 1; congestion++) {
 		struct rows rs = { 0 };
-		struct cdr_options o = { true, congestion != 0, false, false };
+		struct cdr_options o = { .unanswered = true, .congestion = congestion != 0, .endbeforehexten = false, .initiatedseconds = false };
 		struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 		struct flow f;
 		answered_flow(e, &f, "CONGESTION", 34);
@@ -243,7 +243,7 @@ static void test_originated_and_dialed(void **state)
 	/* a dialed channel that never gets a Party B leaves no row; an originated
 	 * one (OUTGOING + ORIGINATED) does */
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct cdr_snapshot d = snap("Local/1@x-1;1", "d.1", "d.1", 0, T0);
 	d.flags = SNAP_OUTGOING;
@@ -266,7 +266,7 @@ static void test_three_party_bridge(void **state)
 	/* three undialed channels in one bridge: every pair gets a row, Party A
 	 * the older channel (cdr.c: 3-way -> 3 rows) */
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct cdr_snapshot c[3];
 	const char *names[3] = { "SIP/x-1", "SIP/y-2", "SIP/z-3" };
@@ -300,7 +300,7 @@ static void test_userfield_and_expire(void **state)
 {
 	(void)state;
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct cdr_snapshot a = snap("SIP/lost-1", "l.1", "l.1", 6, T0);
 	update(e, &a, T0);
@@ -319,7 +319,7 @@ static void test_parked(void **state)
 {
 	(void)state;
 	struct rows rs = { 0 };
-	struct cdr_options o = { true, false, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = false, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
 	struct cdr_snapshot p = snap("SIP/p-1", "p.1", "p.1", 6, T0);
 	update(e, &p, T0);
@@ -403,7 +403,7 @@ static void test_feed_execif_twins_amaflags(void **state)
 {
 	(void)state;
 	struct feedrun fr = { 0 };
-	struct cdr_options o = { true, true, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr };
 	fr.f = cdr_feed_new(&o, &sink);
 	/* the CEL twin of Newchannel is written 2 ms earlier: the start is its time;
@@ -440,7 +440,7 @@ static void test_feed_execif_false_branch(void **state)
 {
 	(void)state;
 	struct feedrun fr = { 0 };
-	struct cdr_options o = { true, true, false, false };
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
 	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
