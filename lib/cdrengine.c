@@ -68,6 +68,7 @@ struct chan {
 	struct cdr *cdr;             /* chain root; NULL for internal channels */
 	uint64_t first_stamp, last_t;
 	bool incomplete;
+	bool bridged;                /* in a bridge other than a parking or holding one */
 };
 
 struct bridge {
@@ -1000,6 +1001,12 @@ void cdr_engine_set_stamp(struct cdr_engine *e, uint64_t stamp)
 	}
 }
 
+bool cdr_engine_bridged(const struct cdr_engine *e, const char *uniqueid)
+{
+	const struct chan *c = chan_find(e, uniqueid);
+	return c && c->bridged;
+}
+
 bool cdr_engine_snapshot(const struct cdr_engine *e, const char *uniqueid, struct cdr_snapshot *out)
 {
 	const struct chan *c = chan_find(e, uniqueid);
@@ -1199,6 +1206,7 @@ void cdr_engine_bridge_enter(struct cdr_engine *e, const struct cdr_snapshot *s,
 	struct chan *c = chan_touch(e, s, t);
 	if (!c || !c->cdr)
 		return;
+	c->bridged = strcmp(b->subclass, "parking") != 0;
 	struct bridge_ctx bc = { br, b };
 	if (!strcmp(b->subclass, "parking"))
 		handle_parking_bridge_enter(e, c, s, t);
@@ -1238,6 +1246,7 @@ void cdr_engine_bridge_leave(struct cdr_engine *e, const struct cdr_snapshot *s,
 		return;
 	chan_set_snap(e, c, s);
 	c->last_t = t;
+	c->bridged = false;
 	bool left = false;
 	for (struct cdr *it = c->cdr; it; it = it->next) {
 		it->lastevent = t;

@@ -139,6 +139,9 @@ void cdr_engine_on_seen(struct cdr_engine *e, cdr_seen_fn fn, void *arg);
 /* The creation order stamp of CDRs made by the next messages. */
 void cdr_engine_set_stamp(struct cdr_engine *e, uint64_t stamp);
 
+/* Is a live channel in a bridge (not a parking or holding one)? */
+bool cdr_engine_bridged(const struct cdr_engine *e, const char *uniqueid);
+
 /* The current snapshot of a live channel (copied into *out), false if unknown. */
 bool cdr_engine_snapshot(const struct cdr_engine *e, const char *uniqueid, struct cdr_snapshot *out);
 

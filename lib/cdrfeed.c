@@ -113,6 +113,16 @@ struct cdr_feed {
 		bool used;
 	} orig_app[64];
 	unsigned orig_app_next;
+	/* ParkedCall of a channel still in its bridge: Asterisk publishes it
+	 * after the BridgeLeave (pull from the old bridge, then push into the
+	 * parking one); AMI may write it first.  Held until that leave. */
+	struct parked_hold {
+		bool used;
+		struct cdr_snapshot parkee;
+		char lot[CDR_STR];
+		unsigned space;
+		uint64_t t;
+	} parked[8];
 	uint64_t events, matched;
 };
 
@@ -443,6 +453,32 @@ static bool staged_variable(const char *var)
 	return false;
 }
 
+/* A channel's creation message time t, bounded by its Uniqueid
+ * ("[systemname-]<epoch>.<n>", the epoch read when Asterisk allocated the
+ * channel, just before publishing it): an event written just past a second
+ * boundary belongs to the second before when the Uniqueid says so. */
+static uint64_t creation_time(const char *uid, uint64_t t)
+{
+	const char *p = strrchr(uid, '-');
+	p = p ? p + 1 : uid;
+	uint64_t sec = 0;
+	size_t n = 0;
+	for (; p[n] >= '0' && p[n] <= '9' && n < 12; n++)
+		sec = sec * 10 + (uint64_t)(p[n] - '0');
+	if (!n || p[n] != '.')
+		return t; /* a custom ChannelId: no clock in it */
+	uint64_t last = sec * 1000000 + 999999;
+	/* Only a boundary case.  Allocation comes before the publish (one
+	 * second after the Uniqueid's is possible: 315 us and more past the
+	 * boundary were the next second in the captures), and AMI writes the
+	 * event 10 us to 1.5 ms after the publish (17 and 39 us past the
+	 * boundary were still the Uniqueid's second): within 100 us, the
+	 * Uniqueid's second wins. */
+	if (t > last && t - last <= 100)
+		return last;
+	return t;
+}
+
 /* ast_true(): yes, true, y, t, 1, on. */
 static bool ast_true_str(const char *v)
 {
@@ -633,6 +669,39 @@ static void originate_app_apply(struct cdr_feed *f, const char *uid, uint64_t t)
 	}
 }
 
+/* Run a held ParkedCall of this channel now (at no earlier than t). */
+static void parked_release(struct cdr_feed *f, const char *uid, uint64_t t)
+{
+	for (size_t i = 0; i < sizeof f->parked / sizeof f->parked[0]; i++) {
+		struct parked_hold *h = &f->parked[i];
+		if (!h->used || strcmp(h->parkee.uniqueid, uid))
+			continue;
+		h->used = false;
+		/* the message carries the snapshot of when it is published: now */
+		struct cdr_snapshot now;
+		if (!cdr_engine_snapshot(f->eng, uid, &now))
+			now = h->parkee;
+		cdr_engine_parked(f->eng, &now, h->lot, h->space, h->t > t ? h->t : t);
+	}
+}
+
+static bool parked_hold(struct cdr_feed *f, const struct cdr_snapshot *s, const char *lot, unsigned space,
+			uint64_t t)
+{
+	for (size_t i = 0; i < sizeof f->parked / sizeof f->parked[0]; i++) {
+		struct parked_hold *h = &f->parked[i];
+		if (h->used)
+			continue;
+		h->used = true;
+		h->parkee = *s;
+		SET_FIELD(h->lot, lot);
+		h->space = space;
+		h->t = t;
+		return true;
+	}
+	return false;
+}
+
 static void run_event(struct cdr_feed *f, const struct pending *p, const struct ami_msg *m)
 {
 	struct cdr_engine *e = f->eng;
@@ -642,7 +711,15 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 	f->cur_stamp = p->stamp;
 	f->cur_pos = p->pos;
 	switch (p->ev) {
-	case EV_NEWCHANNEL:
+	case EV_NEWCHANNEL: {
+		/* the Uniqueid tells the second the channel was created in */
+		char uid[CDR_ID];
+		if (hdr(m, "", "Uniqueid", uid, sizeof uid))
+			t = creation_time(uid, t);
+		if (event_snapshot(f, m, "", t, &s))
+			cdr_engine_channel_update(e, &s, t);
+		break;
+	}
 	case EV_NEWSTATE:
 	case EV_SNAPSHOT:
 		if (event_snapshot(f, m, "", t, &s))
@@ -717,6 +794,7 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 	case EV_HANGUP:
 		if (!event_snapshot(f, m, "", t, &s))
 			break;
+		parked_release(f, s.uniqueid, t);
 		s.cause = hdr_int(m, "", "Cause", 0);
 		s.flags |= SNAP_DEAD;
 		cdr_engine_channel_update(e, &s, t);
@@ -754,9 +832,11 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		char id[CDR_ID], sub[32], tech[32];
 		bridge_info(m, &b, id, sub, tech);
 		if (p->ev == EV_BRIDGEENTER) {
+			parked_release(f, s.uniqueid, t);
 			cdr_engine_bridge_enter(e, &s, &b, t);
 		} else {
 			cdr_engine_bridge_leave(e, &s, &b, t);
+			parked_release(f, s.uniqueid, t);
 			/* bridge_channel.c: a channel that leaves a bridge alive is no longer outgoing */
 			if (strcmp(tech, "holding_bridge"))
 				cdr_engine_channel_flags(e, s.uniqueid, 0, SNAP_OUTGOING);
@@ -768,7 +848,9 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 			break;
 		char lot[CDR_STR];
 		hdr(m, "", "ParkingLot", lot, sizeof lot);
-		cdr_engine_parked(e, &s, lot, (unsigned)hdr_int(m, "", "ParkingSpace", 0), t);
+		unsigned space = (unsigned)hdr_int(m, "", "ParkingSpace", 0);
+		if (!cdr_engine_bridged(e, s.uniqueid) || !parked_hold(f, &s, lot, space, t))
+			cdr_engine_parked(e, &s, lot, space, t);
 		break;
 	}
 	case EV_TRANSFER: {
