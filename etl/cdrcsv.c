@@ -12,6 +12,7 @@
 #include "ami.h"
 #include "cdrfeed.h"
 #include "exitcode.h"
+#include "log.h"
 #include "segment.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -145,6 +146,12 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		cdr_feed_flush(run.feed, UINT64_MAX);
 		struct cdr_feed_stats fs;
 		cdr_feed_stats(run.feed, &fs);
+		for (int k = 0; k < CAVEAT_N; k++) {
+			const struct cdr_feed_caveat *c = cdr_feed_caveat(run.feed, (enum cdr_caveat)k);
+			if (c->count)
+				log_warn("node %s: %" PRIu64 " leg(s), e.g. %s: %s", nodes[i], c->count, c->example,
+					 cdr_feed_caveat_text((enum cdr_caveat)k));
+		}
 		st->live += fs.live;
 		st->rows += run.rows;
 		cdr_feed_free(run.feed);

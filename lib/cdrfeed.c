@@ -123,6 +123,7 @@ struct cdr_feed {
 		unsigned space;
 		uint64_t t;
 	} parked[8];
+	struct cdr_feed_caveat caveats[CAVEAT_N];
 	uint64_t events, matched;
 };
 
@@ -669,6 +670,31 @@ static void originate_app_apply(struct cdr_feed *f, const char *uid, uint64_t t)
 	}
 }
 
+static void caveat_note(struct cdr_feed *f, enum cdr_caveat k, const char *channel)
+{
+	struct cdr_feed_caveat *c = &f->caveats[k];
+	if (!c->count++)
+		SET_FIELD(c->example, channel);
+}
+
+const struct cdr_feed_caveat *cdr_feed_caveat(const struct cdr_feed *f, enum cdr_caveat k)
+{
+	return &f->caveats[k];
+}
+
+const char *cdr_feed_caveat_text(enum cdr_caveat k)
+{
+	switch (k) {
+	case CAVEAT_ORIGINATE_APP:
+		return "lastapp/lastdata unknown for channels an AMI Originate sent straight to an application "
+		       "(no OriginateResponse was received): send the Originate action with 'Async: true' so "
+		       "Asterisk sends OriginateResponse to every session with read = call";
+	case CAVEAT_N:
+		break;
+	}
+	return "";
+}
+
 /* Run a held ParkedCall of this channel now (at no earlier than t). */
 static void parked_release(struct cdr_feed *f, const char *uid, uint64_t t)
 {
@@ -795,6 +821,9 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		if (!event_snapshot(f, m, "", t, &s))
 			break;
 		parked_release(f, s.uniqueid, t);
+		/* answered, originated, never ran dialplan: an application we cannot name */
+		if ((s.flags & SNAP_ORIGINATED) && s.state == 6 && !strncasecmp(s.appl, "AppDial", 7))
+			caveat_note(f, CAVEAT_ORIGINATE_APP, s.name);
 		s.cause = hdr_int(m, "", "Cause", 0);
 		s.flags |= SNAP_DEAD;
 		cdr_engine_channel_update(e, &s, t);

@@ -76,6 +76,21 @@ uint64_t cdr_feed_done_stamp(const struct cdr_feed *f);
 /* The newest event time seen. */
 uint64_t cdr_feed_stream_time(const struct cdr_feed *f);
 
+/* What the stream did not say, for rows that were written anyway: each
+ * kind counted with the first channel it concerned, so a run can warn once
+ * with the setting that fixes it (cdr_feed_caveat_text). */
+enum cdr_caveat {
+	CAVEAT_ORIGINATE_APP, /* lastapp/lastdata of an Originate to an application */
+	CAVEAT_N
+};
+struct cdr_feed_caveat {
+	uint64_t count;
+	char example[CDR_STR];
+};
+const struct cdr_feed_caveat *cdr_feed_caveat(const struct cdr_feed *f, enum cdr_caveat k);
+/* What is unknown and the Asterisk setting that restores it. */
+const char *cdr_feed_caveat_text(enum cdr_caveat k);
+
 /* Counters. */
 struct cdr_feed_stats {
 	uint64_t events, cel_matched, live, open_calls, waiting;
