@@ -462,6 +462,144 @@ static void test_feed_execif_false_branch(void **state)
 	cdr_feed_free(fr.f);
 }
 
+/* A Gosub in the dialplan: cdr.c keeps context/exten out of subroutines
+ * (AST_FLAG_SUBROUTINE_EXEC, set after the ARGn/ARGC variables); with
+ * channelvars those VarSets are snapshot updates made before the flag is
+ * set, so Asterisk records the subroutine's location then. */
+static void gosub_run(bool channelvars, const char *want_dst)
+{
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	const char *cv = channelvars ? "ChanVariable: TAG=x\r\n" : "";
+	char text[4096];
+	snprintf(text, sizeof text,
+		 "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/g-1", "g.1", "6", "in", "5", "1") "%s\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000000.200000\r\n" CHAN("SIP/g-1", "g.1", "6", "in", "5", "2")
+		 "%sApplication: Gosub\r\nAppData: sub,s,1(a)\r\n\r\n"
+		 "Event: VarSet\r\nTimestamp: 1800000000.200100\r\n" CHAN("SIP/g-1", "g.1", "6", "sub", "s", "1")
+		 "%sVariable: ARG1\r\nValue: a\r\n\r\n"
+		 "Event: VarSet\r\nTimestamp: 1800000000.200200\r\n" CHAN("SIP/g-1", "g.1", "6", "sub", "s", "1")
+		 "%sVariable: ARGC\r\nValue: 1\r\n\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000000.300000\r\n" CHAN("SIP/g-1", "g.1", "6", "sub", "s", "1")
+		 "%sApplication: Playback\r\nAppData: beep\r\n\r\n"
+		 "Event: Hangup\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/g-1", "g.1", "6", "sub", "s", "1")
+		 "%sCause: 16\r\n\r\n",
+		 cv, cv, cv, cv, cv, cv);
+	feed_text(&fr, text);
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 1);
+	assert_string_equal(fr.rows.r[0].dst, want_dst); /* hung up inside the subroutine */
+	assert_string_equal(fr.rows.r[0].lastapp, "Playback");
+	cdr_feed_free(fr.f);
+}
+
+/* Return restores the flag: the location is recorded again. */
+static void test_feed_gosub(void **state)
+{
+	(void)state;
+	gosub_run(false, "5");
+	gosub_run(true, "s");
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	feed_text(&fr,
+		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "5", "1") "\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.200000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "5", "2")
+		  "Application: Gosub\r\nAppData: sub,s,1\r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.300000\r\n" CHAN("SIP/r-1", "r.1", "6", "sub", "s", "1")
+		  "Application: Return\r\nAppData: \r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.400000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "7", "1")
+		  "Application: Hangup\r\nAppData: \r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "7", "1")
+		  "Cause: 16\r\n\r\n");
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 1);
+	assert_string_equal(fr.rows.r[0].dst, "7"); /* VarSet ARGC missing: the frame is pushed at the next Newexten */
+	cdr_feed_free(fr.f);
+}
+
+/* NoCDR() drops the channel's rows; ForkCDR(e) ends the current row and
+ * starts a copy with the same start whose app may change again. */
+static void test_feed_nocdr_forkcdr(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	feed_text(&fr,
+		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/n-1", "n.1", "6", "in", "5", "1") "\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000000.200000\r\n" CHAN("SIP/n-1", "n.1", "6", "in", "5", "2")
+		  "Application: NoCDR\r\nAppData: \r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/n-1", "n.1", "6", "in", "5", "2")
+		  "Cause: 16\r\n\r\n"
+		  "Event: Newchannel\r\nTimestamp: 1800000010.100000\r\n" CHAN("SIP/f-1", "f.1", "6", "in", "5", "1") "\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000010.200000\r\n" CHAN("SIP/f-1", "f.1", "6", "in", "5", "2")
+		  "Application: Playback\r\nAppData: hello\r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000013.300000\r\n" CHAN("SIP/f-1", "f.1", "6", "in", "5", "3")
+		  "Application: ForkCDR\r\nAppData: e\r\n\r\n"
+		  "Event: Newexten\r\nTimestamp: 1800000013.400000\r\n" CHAN("SIP/f-1", "f.1", "6", "in", "5", "4")
+		  "Application: Hangup\r\nAppData: \r\n\r\n"
+		  "Event: Hangup\r\nTimestamp: 1800000017.500000\r\n" CHAN("SIP/f-1", "f.1", "6", "in", "5", "4")
+		  "Cause: 16\r\n\r\n");
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 2); /* none of SIP/n-1 */
+	assert_string_equal(fr.rows.r[0].channel, "SIP/f-1");
+	assert_string_equal(fr.rows.r[0].lastapp, "ForkCDR");
+	assert_string_equal(fr.rows.r[0].lastdata, "e");
+	assert_int_equal(fr.rows.r[0].duration, 3);
+	assert_string_equal(fr.rows.r[1].lastapp, "Hangup");
+	assert_int_equal(fr.rows.r[1].start, S(1800000010) + 100000);
+	assert_int_equal(fr.rows.r[1].duration, 7);
+	cdr_feed_free(fr.f);
+}
+
+/* An AMI Originate straight to an application: pbx_exec() shows it in no
+ * Newexten; OriginateResponse names it.  Without one it is a caveat. */
+static void originate_run(bool response)
+{
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	fr.f = cdr_feed_new(&o, &sink);
+	char text[4096];
+	snprintf(text, sizeof text,
+		 "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/o-1", "o.1", "0", "in", "5", "1") "\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000000.100100\r\n" CHAN("SIP/o-1", "o.1", "0", "in", "5", "1")
+		 "Application: AppDial2\r\nAppData: (Outgoing Line)\r\n\r\n"
+		 "Event: DialBegin\r\nTimestamp: 1800000000.100200\r\nDestChannel: SIP/o-1\r\nDestChannelState: 0\r\n"
+		 "DestUniqueid: o.1\r\nDestLinkedid: o.1\r\nDialString: o\r\n\r\n"
+		 "Event: Newstate\r\nTimestamp: 1800000002.000000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "1") "\r\n"
+		 "Event: DialEnd\r\nTimestamp: 1800000002.000100\r\nDestChannel: SIP/o-1\r\nDestChannelState: 6\r\n"
+		 "DestUniqueid: o.1\r\nDestLinkedid: o.1\r\nDialStatus: ANSWER\r\n\r\n"
+		 "%s"
+		 "Event: Hangup\r\nTimestamp: 1800000005.000000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "1")
+		 "Cause: 16\r\n\r\n",
+		 response ? "Event: OriginateResponse\r\nTimestamp: 1800000002.000300\r\nResponse: Success\r\n"
+			    "Channel: SIP/o\r\nApplication: Playback\r\nData: tt-monkeys\r\nReason: 4\r\nUniqueid: o.1\r\n\r\n"
+			  : "");
+	feed_text(&fr, text);
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 1);
+	assert_string_equal(fr.rows.r[0].lastapp, response ? "Playback" : "AppDial2");
+	assert_int_equal(cdr_feed_caveat(fr.f, CAVEAT_ORIGINATE_APP)->count, response ? 0 : 1);
+	if (response)
+		assert_string_equal(fr.rows.r[0].lastdata, "tt-monkeys");
+	else
+		assert_string_equal(cdr_feed_caveat(fr.f, CAVEAT_ORIGINATE_APP)->example, "SIP/o-1");
+	cdr_feed_free(fr.f);
+}
+
+static void test_feed_originate_app(void **state)
+{
+	(void)state;
+	originate_run(true);
+	originate_run(false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -475,6 +613,9 @@ int main(void)
 		cmocka_unit_test(test_parked),
 		cmocka_unit_test(test_feed_execif_twins_amaflags),
 		cmocka_unit_test(test_feed_execif_false_branch),
+		cmocka_unit_test(test_feed_gosub),
+		cmocka_unit_test(test_feed_nocdr_forkcdr),
+		cmocka_unit_test(test_feed_originate_app),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
