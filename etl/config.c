@@ -68,6 +68,7 @@ const struct cfg_key etl_keys[] = {
 	{ "cdr.channeldefaultenabled", CFG_BOOL, E(cdr_channeldefaultenabled), "yes", 0, 0, NULL, "cdr.conf channeldefaultenabled", 0, NULL, 0, 0 },
 	{ "cdr.ignorestatechanges", CFG_BOOL, E(cdr_ignorestatechanges), "no", 0, 0, NULL, "cdr.conf ignorestatechanges", 0, NULL, 0, 0 },
 	{ "cdr.ignoredialchanges", CFG_BOOL, E(cdr_ignoredialchanges), "no", 0, 0, NULL, "cdr.conf ignoredialchanges", 0, NULL, 0, 0 },
+	{ "cdr.canceldispositionenabled", CFG_BOOL, E(cdr_canceldispositionenabled), "no", 0, 0, NULL, "cdr.conf canceldispositionenabled (Asterisk 20.7+)", 0, NULL, 0, 0 },
 	{ "tenants.default", CFG_STRING, E(tenant_default), NULL, 0, 0, NULL, "tenant of legs no rule matches (empty: none)", 0, NULL, 0, 0 },
 	{ "tenants.rules", CFG_LIST, E(tenant_rules), NULL, 0, 0, NULL, "tenant assignment rules, first match wins", 0, tenant_rule_keys, sizeof(struct tenant_rule), E(n_tenant_rules) },
 	{ "tenants.allowances", CFG_LIST, E(allowances), NULL, 0, 0, NULL, "minutes per tenant per calendar month", 0, allowance_keys, sizeof(struct tenant_allowance), E(n_allowances) },
@@ -136,6 +137,7 @@ struct cdr_options etl_cdr_options(const struct etl_config *cfg)
 		.nochanneldefault = cfg->cdr_channeldefaultenabled == 0,
 		.ignorestatechanges = cfg->cdr_ignorestatechanges != 0,
 		.ignoredialchanges = cfg->cdr_ignoredialchanges != 0,
+		.canceldisposition = cfg->cdr_canceldispositionenabled != 0,
 	};
 	return o;
 }

@@ -66,6 +66,7 @@ struct etl_config {
 	int cdr_channeldefaultenabled;
 	int cdr_ignorestatechanges;
 	int cdr_ignoredialchanges;
+	int cdr_canceldispositionenabled;
 	/* tenants, numbers, rating (legclass.c) */
 	char *tenant_default;
 	struct tenant_rule *tenant_rules;

@@ -138,6 +138,8 @@ const char *cdr_disposition_name(int d)
 		return "ANSWERED";
 	case CDR_CONGESTION:
 		return "CONGESTION";
+	case CDR_CANCEL:
+		return "CANCEL";
 	}
 	return "UNKNOWN";
 }
@@ -566,7 +568,9 @@ static int dial_status_to_disposition(struct cdr_engine *e, const char *st)
 		return CDR_ANSWERED;
 	if (!strcmp(st, "BUSY"))
 		return CDR_BUSY;
-	if (!strcmp(st, "CANCEL") || !strcmp(st, "NOANSWER"))
+	if (!strcmp(st, "CANCEL"))
+		return e->opt.canceldisposition ? CDR_CANCEL : CDR_NOANSWER;
+	if (!strcmp(st, "NOANSWER"))
 		return CDR_NOANSWER;
 	if (!strcmp(st, "CONGESTION"))
 		return e->opt.congestion ? CDR_CONGESTION : CDR_FAILED;

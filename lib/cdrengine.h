@@ -70,6 +70,7 @@ enum cdr_disposition {
 	CDR_BUSY = 1 << 2,
 	CDR_ANSWERED = 1 << 3,
 	CDR_CONGESTION = 1 << 4,
+	CDR_CANCEL = 1 << 5, /* canceldispositionenabled: a Dial the caller cancelled */
 };
 const char *cdr_disposition_name(int disposition);
 
@@ -94,6 +95,7 @@ struct cdr_options {
 	bool nochanneldefault;   /* channeldefaultenabled = no (default yes) */
 	bool ignorestatechanges; /* default no: bridge and parking messages ignored */
 	bool ignoredialchanges;  /* default no: dial messages only set the disposition */
+	bool canceldisposition;  /* canceldispositionenabled (default no): CANCEL, not NO ANSWER */
 };
 
 /* CDR properties (CDR_PROP(), NoCDR): Asterisk's AST_CDR_FLAG_* values. */

@@ -219,6 +219,25 @@ static void test_busy_and_unanswered(void **state)
 	}
 }
 
+/* canceldispositionenabled: a Dial the caller cancelled is CANCEL, not NO ANSWER. */
+static void test_cancel_disposition(void **state)
+{
+	(void)state;
+	for (int cancel = 0; cancel <= 1; cancel++) {
+		struct rows rs = { 0 };
+		struct cdr_options o = { .unanswered = true, .canceldisposition = cancel != 0 };
+		struct cdr_engine *e = cdr_engine_new(&o, keep, &rs);
+		struct flow f;
+		answered_flow(e, &f, "CANCEL", 16);
+		hangup(e, &f.a, 16, T0 + S(4));
+		assert_true(rs.n >= 1);
+		assert_string_equal(rs.r[0].dstchannel, "SIP/b-00000002");
+		assert_int_equal(rs.r[0].disposition, cancel ? CDR_CANCEL : CDR_NOANSWER);
+		assert_string_equal(cdr_disposition_name(rs.r[0].disposition), cancel ? "CANCEL" : "NO ANSWER");
+		cdr_engine_free(e);
+	}
+}
+
 static void test_congestion_option(void **state)
 {
 	(void)state;
@@ -607,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_initiatedseconds),
 		cmocka_unit_test(test_busy_and_unanswered),
 		cmocka_unit_test(test_congestion_option),
+		cmocka_unit_test(test_cancel_disposition),
 		cmocka_unit_test(test_originated_and_dialed),
 		cmocka_unit_test(test_three_party_bridge),
 		cmocka_unit_test(test_userfield_and_expire),
