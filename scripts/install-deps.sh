@@ -13,7 +13,7 @@ PACKAGES=(
 	# the private warehouse cluster (scripts/pg.sh)
 	postgresql-15 postgresql-client-15
 	# tests and tools they drive
-	libcmocka-dev python3 openssl xz-utils bc procps util-linux e2fsprogs
+	libcmocka-dev python3 python3-yaml openssl xz-utils bc procps util-linux e2fsprogs
 	# cron/ and systemd units (t5300): flock (util-linux), systemd-analyze verify, man pages
 	systemd groff-base time
 	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts
