@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct cdr_options o = { .unanswered = data[0] & 1, .congestion = data[0] & 2, .endbeforehexten = data[0] & 4,
 				 .initiatedseconds = data[0] & 8, .nochanneldefault = data[0] & 16,
-				 .ignorestatechanges = data[0] & 32, .ignoredialchanges = data[0] & 64 };
+				 .ignorestatechanges = data[0] & 32, .ignoredialchanges = data[0] & 64,
+				 .canceldisposition = data[0] & 128 };
 	struct run run = { NULL, 0, 0 };
 	struct cdr_feed_sink sink = { leg, call, &run };
 	run.f = cdr_feed_new(&o, &sink);
