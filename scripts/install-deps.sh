@@ -10,8 +10,9 @@ PACKAGES=(
 	libxlsxwriter-dev libcairo2-dev libfreetype-dev libcsv-dev fonts-dejavu-core
 	# delivery (report/mail.c, webhook.c): SMTP and HTTP through libcurl
 	libcurl4-openssl-dev
-	# the private warehouse cluster (scripts/pg.sh)
-	postgresql-15 postgresql-client-15
+	# the private warehouse cluster (scripts/pg.sh); Citus built from ../shared/vendor
+	# for scripts/citus.sh needs the server headers (same version as the server) and these
+	postgresql-15 postgresql-client-15 postgresql-server-dev-15 liblz4-dev libzstd-dev libkrb5-dev
 	# tests and tools they drive
 	libcmocka-dev python3 python3-yaml openssl xz-utils bc procps util-linux e2fsprogs
 	# cron/ and systemd units (t5300): flock (util-linux), systemd-analyze verify, man pages
