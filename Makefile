@@ -35,6 +35,10 @@ endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CFLAGS  += -DCDRFLOW_VERSION='"$(VERSION)"'
+# installed data (report templates): the programs' default search path
+PREFIX ?= /usr/local
+DATADIR ?= $(PREFIX)/share/cdrflow
+CFLAGS  += -DCDRFLOW_DATADIR='"$(DATADIR)"'
 
 LIB_SRC := $(wildcard lib/*.c)
 COLLECTOR_SRC := $(wildcard collector/*.c)
@@ -222,11 +226,11 @@ bench: $(PROGRAMS) $(TOOLS)
 clean:
 	rm -rf build build-asan build-fuzz
 
-PREFIX ?= /usr/local
 install: $(PROGRAMS)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(DATADIR)/templates
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 docs/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 templates/*.yaml $(DESTDIR)$(DATADIR)/templates/
 
 .PHONY: all check check-unit check-asan fuzz bench clean install test-programs FORCE
 .SECONDARY:

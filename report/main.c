@@ -2,6 +2,10 @@
  * cdrflow-report - run report templates against the cdrflow warehouse and
  * write PDF, CSV and XLSX files (docs/report.md).
  */
+#ifndef CDRFLOW_DATADIR
+#define CDRFLOW_DATADIR "/usr/local/share/cdrflow" /* make sets it from PREFIX */
+#endif
+
 #include <ctype.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -42,7 +46,7 @@ static const struct cfg_key report_keys[] = {
 	{ "database.conninfo", CFG_STRING, E(conninfo), NULL, 0, 0, NULL, "libpq connection string (empty: the PG* environment); keep passwords in PGPASSWORD or ~/.pgpass", 0, NULL, 0, 0 },
 	{ "log.level", CFG_STRING, E(log_level), "info", 0, 0, NULL, "error, warn, info or debug", 0, NULL, 0, 0 },
 	{ "log.file", CFG_STRING, E(log_file), NULL, 0, 0, NULL, "log file (empty: stderr)", 0, NULL, 0, 0 },
-	{ "report.templates_dir", CFG_STRING, E(templates_dir), "templates", 0, 0, NULL, "directory of the report templates (NAME.yaml)", 0, NULL, 0, 0 },
+	{ "report.templates_dir", CFG_STRING, E(templates_dir), CDRFLOW_DATADIR "/templates", 0, 0, NULL, "directory of the report templates (NAME.yaml; default: where make install puts them)", 0, NULL, 0, 0 },
 	{ "report.out_dir", CFG_STRING, E(out_dir), ".", 0, 0, NULL, "directory the report files are written to", 0, NULL, 0, 0 },
 	{ "report.tz", CFG_STRING, E(tz), "UTC", 0, 0, NULL, "time zone of periods and times in reports (IANA name)", 0, NULL, 0, 0 },
 	{ "report.paper", CFG_ENUM, E(paper), "a4", 0, 0, papers, "PDF paper size: a4 or letter", 0, NULL, 0, 0 },

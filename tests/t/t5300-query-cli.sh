@@ -454,13 +454,15 @@ check_flags() {
 test_expect_success 'crontab: every job runs under flock -n/-w on its own lock file, five time fields' '
 	cron_commands >cron.cmds &&
 	cat cron.cmds &&
-	test_line_count cron.cmds = 5 &&
-	! grep -v "^flock -\\(n -E 0\\|w [0-9]*\\) /run/lock/cdrflow-[a-z]*\\.lock cdrflow-[a-z]* " cron.cmds &&
+	test_line_count cron.cmds = 7 &&
+	! grep -v "^flock -\\(n -E 0\\|w [0-9]*\\) /run/lock/cdrflow-[a-z-]*\\.lock cdrflow-[a-z]* " cron.cmds &&
 	grep -Ev "^[[:space:]]*(#|$|[A-Z_]+=)" "$TEST_ROOT/cron/cdrflow.crontab" |
 		awk "NF < 8 { exit 1 } { for (i = 1; i <= 5; i++) if (\$i !~ /^[0-9*,\\/-]+$/) exit 1 }" &&
 	grep -q "cdrflow-etl --once" cron.cmds &&
 	grep -q "cdrflow-etl retention --keep 13mo" cron.cmds &&
-	grep -q "cdrflow-report run .* --deliver" cron.cmds &&
+	grep -q "cdrflow-report run .* --out /var/lib/cdrflow/reports --deliver" cron.cmds &&
+	grep -q "cdrflow-report retry " cron.cmds &&
+	grep -q "cdrflow-report alerts " cron.cmds &&
 	grep -q "cdrflow-collector -q -c" cron.cmds
 '
 
@@ -477,7 +479,7 @@ test_expect_success ETL_RETENTION 'crontab: cdrflow-etl retention --keep exists'
 '
 
 test_expect_success REPORT 'crontab: cdrflow-report run ... --deliver uses flags it has' '
-	for a in $(grep "cdrflow-report" cron.cmds | sed "s/.*cdrflow-report run [a-z0-9-]* //" | tr " " "\n" | grep "^-" | sort -u); do
+	for a in $(grep "cdrflow-report" cron.cmds | sed "s/.*cdrflow-report \(run [a-z0-9-]*\|retry\|alerts\) //" | tr " " "\n" | grep "^-" | sort -u); do
 		check_flags cdrflow-report $a || return 1
 	done
 '
@@ -514,7 +516,7 @@ test_expect_success 'systemd units: every timer starts an existing service; serv
 		test "$s" = "${t%.timer}.service" && test -f "$s" &&
 		grep -q "^OnCalendar=" $t && grep -q "^Persistent=true" $t || return 1
 	done &&
-	test "$(ls *.timer | wc -l)" = 4 &&
+	test "$(ls *.timer | wc -l)" = 6 &&
 	grep -q "^Restart=always" cdrflow-collector.service &&
 	for s in *.service; do
 		grep -q "^NoNewPrivileges=yes" $s && grep -q "^ProtectSystem=strict" $s && grep -q "^User=cdrflow" $s &&
@@ -522,7 +524,15 @@ test_expect_success 'systemd units: every timer starts an existing service; serv
 	done &&
 	grep -q "ExecStart=.*cdrflow-etl --once" cdrflow-etl.service &&
 	grep -q "ExecStart=.*cdrflow-etl retention --keep 13mo" cdrflow-retention.service &&
-	grep -q "ExecStart=.*cdrflow-report run .*--deliver" cdrflow-report-daily.service cdrflow-report-monthly.service
+	grep -q "ExecStart=.*cdrflow-report run .*--out /var/lib/cdrflow/reports --deliver" cdrflow-report-daily.service cdrflow-report-monthly.service &&
+	grep -q "ExecStart=.*cdrflow-report retry " cdrflow-report-retry.service &&
+	grep -q "ExecStart=.*cdrflow-report alerts " cdrflow-report-alerts.service
+'
+
+test_expect_success 'make install puts the templates where cdrflow-report looks by default' '
+	make -C "$TEST_ROOT" -n install DESTDIR=/inst PREFIX=/usr/local >install.cmds 2>/dev/null &&
+	grep -q "install -m 644 templates/\*.yaml /inst/usr/local/share/cdrflow/templates/" install.cmds &&
+	strings "$CDRFLOW_BUILD/cdrflow-report" | grep -qx "/usr/local/share/cdrflow/templates"
 '
 
 # ---------------------------------------------------------------- docs
