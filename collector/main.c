@@ -390,6 +390,8 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (modes > 1)
 		return usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
+	/* the daemon logs with time and pid; the one-shot modes like a command */
+	log_set_cli(mode != MODE_DAEMON);
 	if ((mode == MODE_DAEMON || mode == MODE_CHECK) && !config_path)
 		return usage_error("%s", "a configuration file is required (-c FILE); see --help");
 	if (node && !seg_node_name_valid(node))

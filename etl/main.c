@@ -340,6 +340,8 @@ int main(int argc, char **argv)
 		}
 	}
 	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
+	/* only --follow is a daemon: the rest print "cdrflow-etl: message" */
+	log_set_cli(once != 2);
 	if (optind < argc && !once)
 		cmd = argv[optind++];
 	if (!cmd)

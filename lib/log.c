@@ -16,6 +16,7 @@ static const char *progname = "cdrflow";
 static _Atomic int level = LOG_INFO;
 static _Atomic int log_fd = STDERR_FILENO;
 static char *log_path;
+static _Atomic int cli_style;
 static pthread_mutex_t reopen_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warning", "info", "debug" };
@@ -24,6 +25,11 @@ void log_init(const char *name)
 {
 	const char *slash = strrchr(name, '/');
 	progname = slash ? slash + 1 : name;
+}
+
+void log_set_cli(int cli)
+{
+	cli_style = cli != 0;
 }
 
 const char *log_progname(void)
@@ -89,11 +95,17 @@ void log_vmsg(enum log_level l, const char *fmt, va_list ap)
 	char line[2048];
 	struct timespec ts;
 	struct tm tm;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	int n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, ts.tv_nsec / 1000000, progname, (long)getpid(), level_names[l]);
+	int n;
+	if (cli_style && !log_path) {
+		n = l == LOG_ERROR ? snprintf(line, sizeof line, "%s: ", progname)
+				   : snprintf(line, sizeof line, "%s: %s: ", progname, level_names[l]);
+	} else {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		n = snprintf(line, sizeof line, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%ld]: %s: ", tm.tm_year + 1900,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, progname,
+			     (long)getpid(), level_names[l]);
+	}
 	if (n < 0 || (size_t)n >= sizeof line)
 		n = 0;
 	int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);

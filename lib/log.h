@@ -14,6 +14,10 @@
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 void log_init(const char *progname);
+/* Interactive commands print "program: message" (errors) and
+ * "program: level: message"; daemons and their log files keep the
+ * timestamped "TIME program[pid]: level: message" (the default). */
+void log_set_cli(int cli);
 const char *log_progname(void);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);

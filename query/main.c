@@ -186,6 +186,7 @@ static int check_schema(PGconn *c)
 int main(int argc, char **argv)
 {
 	log_init("cdrflow-query");
+	log_set_cli(1);
 	struct qopts o;
 	memset(&o, 0, sizeof o);
 	o.tz = "UTC";

@@ -312,6 +312,7 @@ static int run_delivery_cmd(const char *cmd, struct report_config *cfg, const ch
 int main(int argc, char **argv)
 {
 	log_init("cdrflow-report");
+	log_set_cli(1);
 	const char *cfgpath = NULL, *db = NULL, *out = NULL, *tz = NULL, *paper = NULL, *tdir = NULL, *fmt = NULL;
 	const char *from = NULL, *to = NULL, *recipients = NULL, *limit_arg = NULL;
 	int deliver = 0, verbose = 0, quiet = 0, o;

@@ -535,6 +535,15 @@ test_expect_success 'make install puts the templates where cdrflow-report looks 
 	strings "$CDRFLOW_BUILD/cdrflow-report" | grep -qx "/usr/local/share/cdrflow/templates"
 '
 
+test_expect_success 'interactive commands print "program: message", no daemon log prefix' '
+	test_expect_code_any() { "$@"; test $? != 0; } &&
+	test_expect_code_any "$Q" calls --db "host=/nonexistent-cdrflow" 2>q.err &&
+	head -1 q.err | grep -q "^cdrflow-query: cannot connect" &&
+	test_expect_code_any "$ETL" version --db "host=/nonexistent-cdrflow" 2>e.err &&
+	head -1 e.err | grep -q "^cdrflow-etl: " &&
+	! grep -q "\[[0-9]*\]: " q.err e.err
+'
+
 # ---------------------------------------------------------------- docs
 
 test_expect_success 'docs: every option of cdrflow-query --help is in its man page and docs/query.md' '
