@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct cdr_options o = { data[0] & 1, data[0] & 2, data[0] & 4, data[0] & 8 };
 	struct run run = { NULL, 0, 0 };
-	struct cdr_feed_sink sink = { leg, call, &run };
+	struct cdr_feed_sink sink = { leg, call, &run, NULL };
 	run.f = cdr_feed_new(&o, &sink);
 	struct ami_parser p;
 	ami_parser_init(&p, 4096);

@@ -404,7 +404,7 @@ static void test_feed_execif_twins_amaflags(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { true, true, false, false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	/* the CEL twin of Newchannel is written 2 ms earlier: the start is its time;
 	 * ExecIf runs Busy with no Newexten; amaflags only come with CEL */
@@ -441,7 +441,7 @@ static void test_feed_execif_false_branch(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { true, true, false, false };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "1") "\r\n"
