@@ -743,8 +743,23 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		goto fail;
 	/* legs and calls go through the batch tables the analytics steps read;
 	 * legs learn which call they belong to: all set-based */
-	if (b->legs && pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-		goto fail;
+	if (b->legs) {
+		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
+		 * dropped from the batch with a warning rather than failing every
+		 * run from here on */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+				   &dup, err, errlen) < 0)
+			goto fail;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
+				 dup);
+		free(dup);
+		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+			goto fail;
+	}
 	if (b->calls &&
 	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
