@@ -760,6 +760,19 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
 			goto fail;
 	}
+	if (b->calls) {
+		/* nor a call (same node, call_id and start) */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+				   &dup, err, errlen) < 0)
+			goto fail;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
+				 pl->node, dup);
+		free(dup);
+	}
 	if (b->calls &&
 	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""clock-fault.py IN OUT MODE [N]
+"""clock-fault.py IN OUT MODE [N|EVENT]
 
 Copy a raw AMI capture (plain or .xz), without its "Event: Cdr" messages,
 with hostile Timestamp headers, to test what cdrflow does with a PBX clock
-that misbehaves.  N (default: the middle event) is the index of the event
-with a Timestamp that is changed.  MODE:
+that misbehaves.  The event changed is the N-th with a Timestamp, or the
+middle one named EVENT (e.g. BridgeEnter), or the middle one.  MODE:
 
   future    the event is stamped one year ahead (a clock that jumped)
   backwards the event is stamped one hour back
@@ -31,7 +31,12 @@ def main():
         data = f.read()
     chunks = [c for c in re.split(rb"(?<=\r\n\r\n)", data) if not c.startswith(b"Event: Cdr\r\n")]
     stamped = [i for i, c in enumerate(chunks) if c.startswith(b"Event: ") and b"\r\nTimestamp: " in c]
-    k = int(sys.argv[4]) if len(sys.argv) == 5 else len(stamped) // 2
+    k = len(stamped) // 2
+    if len(sys.argv) == 5 and sys.argv[4].isdigit():
+        k = int(sys.argv[4])
+    elif len(sys.argv) == 5:
+        named = [j for j, i in enumerate(stamped) if chunks[i].startswith(b"Event: %s\r\n" % sys.argv[4].encode())]
+        k = named[len(named) // 2]
     target = stamped[k]
     ts = re.compile(rb"\r\nTimestamp: ([^\r]*)")
 
