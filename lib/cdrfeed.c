@@ -76,6 +76,8 @@ struct pending {
 
 #define TWIN_SLOTS 8192u
 #define FEED_FLAGGED 256
+/* This many events in a row without a Timestamp: the stream has none now. */
+#define FEED_NO_TS_STREAK 64u
 
 /* How an event's time is known. */
 enum tsrc {
@@ -133,6 +135,7 @@ struct cdr_feed {
 	uint64_t spopped;        /* events that left the stage */
 	uint64_t run_first;      /* no Timestamp: absolute stage index of the open read run */
 	bool run_open, seen_ts;
+	unsigned no_ts_streak;   /* events in a row without a Timestamp header */
 	uint64_t prev_run_t, prev_run_pos; /* the read before the open run */
 	bool have_prev_run;
 	uint64_t clock;          /* the stream's clock: newest time accepted in line */
@@ -1047,8 +1050,18 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 	size_t tl;
 	const char *tv = ami_get(m, "Timestamp", &tl);
 	enum tsrc src = !tv ? TS_RECV : parse_unix_us(tv, tl) ? TS_HEADER : TS_BAD;
-	if (src == TS_HEADER)
+	if (src == TS_HEADER) {
 		f->seen_ts = true;
+		f->no_ts_streak = 0;
+	} else if (src == TS_RECV && f->seen_ts && ++f->no_ts_streak >= FEED_NO_TS_STREAK) {
+		/* manager.conf changed (timestampevents = no): receive times from now on */
+		f->seen_ts = false;
+		if (f->sink.clock)
+			f->sink.clock(f->sink.arg,
+				      "events stopped carrying a Timestamp header (manager.conf timestampevents = no?): "
+				      "times are the collector's receive times from here on",
+				      stamp);
+	}
 	stage_push(f, m, ev, t, src, stamp, pos);
 	stage_drain(f, false);
 }
