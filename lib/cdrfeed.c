@@ -1075,6 +1075,11 @@ void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us)
 	stage_drain(f, end);
 	while (f->count && (now_us == UINT64_MAX || f->fifo[f->head].t + 2 * FEED_WINDOW_US < now_us))
 		pop_one(f);
+	if (end && f->ntwins) {
+		/* the end: no channel event will come for a waiting CEL twin */
+		memset(f->twins, 0, TWIN_SLOTS * sizeof f->twins[0]);
+		f->ntwins = 0;
+	}
 }
 
 static void on_leg(void *arg, const struct cdr_row *r)
