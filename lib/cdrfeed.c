@@ -72,6 +72,7 @@ struct pending {
 	enum ev ev;
 	enum twin twin;
 	bool done;        /* a CEL already used for amaflags only... run anyway */
+	bool odd;         /* its time was made up (clock stage): its twin's wins */
 };
 
 #define TWIN_SLOTS 8192u
@@ -666,12 +667,14 @@ static enum twin cel_twin(const struct ami_msg *m)
 
 /* An event whose time is decided: twin matching, then the reorder window. */
 static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev, uint64_t t, uint64_t stamp,
-			uint64_t pos)
+			uint64_t pos, bool odd)
 {
 	f->inserted++;
 	if (t > f->newest_t)
 		f->newest_t = t;
 	enum twin tw = ev == EV_CEL ? cel_twin(m) : twin_of(ev, m);
+	if (odd && ev == EV_CEL)
+		tw = TW_NONE; /* a made-up time is nobody's better bound */
 	char uid[CDR_ID];
 	size_t ulen = tw != TW_NONE ? hdr(m, "", "Uniqueid", uid, sizeof uid) : 0;
 	if (tw != TW_NONE && ev == EV_CEL) {
@@ -679,7 +682,7 @@ static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev,
 		struct twin_slot *s = twin_find(f, uid, ulen, tw);
 		if (s && s->qidx) {
 			struct pending *p = &f->fifo[(f->head + (s->qidx - 1 - f->popped)) % f->cap];
-			if (t < p->t)
+			if (t < p->t || p->odd)
 				p->t = t;
 			twin_delete(f, s);
 			f->matched++;
@@ -702,7 +705,7 @@ static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev,
 			s = NULL;
 		}
 		if (s && s->cel_t) {
-			if (s->cel_t < t)
+			if (s->cel_t < t || odd)
 				t = s->cel_t;
 			/* a resumed run must read the CEL again to decide the same */
 			if (s->cel_pos < pos)
@@ -742,6 +745,7 @@ static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev,
 	p->nhdr = (uint32_t)m->nhdr;
 	p->ev = ev;
 	p->twin = tw;
+	p->odd = odd;
 	f->count++;
 	while (f->count > FEED_WINDOW_EVENTS ||
 	       (f->count && f->fifo[f->head].t + FEED_WINDOW_US < f->newest_t))
@@ -936,11 +940,35 @@ static void odd_event(struct cdr_feed *f, const struct staged *e, const struct a
 	char msg[512];
 	snprintf(msg, sizeof msg,
 		 "event %s (record %" PRIu64 ") of channel %s (uniqueid %s, call %s): %s%s%s%s; it runs at %" PRIu64
-		 ".%06" PRIu64 ", the stream's clock, and its call is flagged clock_fault%s",
+		 ".%06" PRIu64 " (the time of the events after it) and its call is flagged clock_fault%s",
 		 name, e->stamp, *chan ? chan : "-", *uid ? uid : "-", *link ? link : "-", why,
 		 *ts ? " (Timestamp: " : "", ts, *ts ? ")" : "", used / 1000000u, used % 1000000u,
 		 f->odd_events == 20 ? " (further odd events: every 1000th is reported)" : "");
 	f->sink.clock(f->sink.arg, msg, e->stamp);
+}
+
+/* The time an odd event at the head runs at: that of the first event after
+ * it with a Timestamp in line with the clock (the odd event came just
+ * before it; the clock may be an idle gap old), else the clock.  False if
+ * none is staged yet and more may come. */
+static bool odd_time(struct cdr_feed *f, bool end, uint64_t *t)
+{
+	for (uint64_t i = 1; i < f->scount; i++) {
+		const struct staged *x = st_at(f, f->spopped + i);
+		if (!x->ready)
+			break;
+		if (x->src == TS_HEADER && (!f->have_clock || tdist(x->t, f->clock) <= FEED_CLOCK_JUMP_US)) {
+			*t = f->have_clock && x->t < f->clock ? f->clock : x->t;
+			return true;
+		}
+		if (i >= FEED_CLOCK_LOOKAHEAD)
+			break;
+	}
+	if (!end && f->scount <= FEED_CLOCK_LOOKAHEAD)
+		return false;
+	if (f->have_clock)
+		*t = f->clock;
+	return true;
 }
 
 /* Decide the times of the events at the head of the stage and pass them on
@@ -959,20 +987,8 @@ static void stage_drain(struct cdr_feed *f, bool end)
 			why = "it has no Timestamp (the others have)";
 		if (why) {
 			/* a receive time, good enough when it agrees with the clock */
-			if (!f->have_clock || tdist(t, f->clock) > FEED_CLOCK_JUMP_US) {
-				uint64_t s = f->have_clock ? f->clock : 0;
-				for (uint64_t i = 1; !s && i < f->scount; i++) {
-					struct staged *x = st_at(f, f->spopped + i);
-					if (!x->ready && !end)
-						break;
-					if (x->src == TS_HEADER)
-						s = x->t;
-				}
-				if (!s && !end)
-					return; /* wait for a sane successor */
-				if (s)
-					t = s;
-			}
+			if ((!f->have_clock || tdist(t, f->clock) > FEED_CLOCK_JUMP_US) && !odd_time(f, end, &t))
+				return; /* wait for the events after it */
 		} else if (!f->have_clock || tdist(t, f->clock) > FEED_CLOCK_JUMP_US) {
 			/* out of line: what do the events after it say? */
 			unsigned count = 0, agree = 0;
@@ -1004,17 +1020,8 @@ static void stage_drain(struct cdr_feed *f, bool end)
 			} else {
 				why = t > f->clock ? "its time is ahead of the stream's clock"
 						   : "its time is behind the stream's clock";
-				if (f->have_clock) {
-					t = f->clock;
-				} else {
-					for (uint64_t i = 1; i < f->scount; i++) {
-						struct staged *x = st_at(f, f->spopped + i);
-						if (x->ready && x->src == TS_HEADER) {
-							t = x->t;
-							break;
-						}
-					}
-				}
+				if (!odd_time(f, true, &t))
+					return; /* not reached: end = true always decides */
 			}
 		}
 		struct ami_msg m;
@@ -1025,7 +1032,7 @@ static void stage_drain(struct cdr_feed *f, bool end)
 			f->clock = t;
 			f->have_clock = true;
 		}
-		feed_insert(f, &m, e->ev, t, e->stamp, e->rpos);
+		feed_insert(f, &m, e->ev, t, e->stamp, e->rpos, why != NULL);
 		f->shead = (f->shead + 1) % f->scap;
 		f->scount--;
 		f->spopped++;

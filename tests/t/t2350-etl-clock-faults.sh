@@ -107,6 +107,32 @@ test_expect_success 'a clock set one hour ahead mid-stream: no leg lost, none tw
 	test "$(count call step)" = 7
 '
 
+test_expect_success 'a clock set back one hour: no leg lost, none twice, none incomplete, one warning' '
+	"$FAULT" "$(capture_path s05_transfer)" back.raw stepback BridgeEnter 2>/dev/null &&
+	cdrflow_collector --replay back.raw --spool sp_back --node back >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool sp_back >/dev/null 2>err &&
+	"$ETL" --once -c etl.yaml --spool sp_back >/dev/null 2>>err &&
+	grep "warning: node back: the stream.s clock went back 3599 s at record" err &&
+	test_line_count err = 1 &&
+	test "$(count cdr back)" = "$(wc -l <"$(oracle s05_transfer)")" &&
+	test "$(count cdr back incomplete)" = 0 &&
+	test "$(count call back)" = 7
+'
+
+test_expect_success 'every tenth Timestamp garbage: every leg once, none incomplete, warnings capped' '
+	"$FAULT" "$(capture_path s05_transfer)" ten.raw every10 2>/dev/null &&
+	cdrflow_collector --replay ten.raw --spool sp_ten --node ten >/dev/null &&
+	"$ETL" --once -c small.yaml --spool sp_ten >/dev/null 2>err &&
+	test_line_count err -le 21 &&
+	grep "further odd events: every 1000th is reported" err &&
+	test "$(count cdr ten)" = "$(wc -l <"$(oracle s05_transfer)")" &&
+	test "$(count cdr ten incomplete)" = 0 &&
+	test "$(count call ten)" = 7 &&
+	export_legs ten >ten.ours &&
+	{ cdrdiff --label ten "$(oracle s05_transfer)" ten.ours >ten.cmp; tail -1 ten.cmp; } &&
+	test "$(field missing ten.cmp)" = 0 && test "$(field extra ten.cmp)" = 0 && test "$(field differs ten.cmp)" = 0
+'
+
 test_expect_success 'a future event does not stop later calls: s05 with one future event, then s01, in two runs' '
 	"$FAULT" "$(capture_path s05_transfer)" f1.raw future Newchannel 2>/dev/null &&
 	cdrflow_collector --replay f1.raw --spool sp_later --node later >/dev/null &&

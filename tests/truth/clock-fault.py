@@ -12,6 +12,8 @@ middle one named EVENT (e.g. BridgeEnter), or the middle one.  MODE:
   garbage   the event's Timestamp is "not-a-time"
   missing   the event has no Timestamp header
   step      from event N on, every Timestamp is one hour ahead (a clock set)
+  stepback  from event N on, every Timestamp is one hour back (a clock set back)
+  every10   every tenth Timestamp is garbage
   none      every Timestamp header is removed (timestampevents = no)
 
 Prints the changed event's Event and Uniqueid on stderr."""
@@ -19,7 +21,7 @@ import lzma
 import re
 import sys
 
-MODES = ("future", "backwards", "negative", "garbage", "missing", "step", "none")
+MODES = ("future", "backwards", "negative", "garbage", "missing", "step", "stepback", "every10", "none")
 
 
 def main():
@@ -49,6 +51,11 @@ def main():
             c = ts.sub(b"", c, count=1)
         elif mode == "step" and j >= k:
             c = shift(c, 3600)
+        elif mode == "stepback" and j >= k:
+            c = shift(c, -3600)
+        elif mode == "every10":
+            if j % 10 == 9:
+                c = ts.sub(b"\r\nTimestamp: ???", c, count=1)
         elif i == target:
             if mode == "future":
                 c = shift(c, 365 * 86400)

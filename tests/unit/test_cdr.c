@@ -489,8 +489,8 @@ static void odd_timestamp(const char *odd, bool drop_header)
 	struct row *r = &fr.rows.r[0];
 	assert_false(r->incomplete);
 	assert_true(r->clock_fault);
-	/* answered at the clock's time (the Newexten before it), ended in time */
-	assert_int_equal(r->answer, S(1800000000) + 200000);
+	/* answered at the time of the event after it (the Newexten), ended in time */
+	assert_int_equal(r->answer, S(1800000000) + 400000);
 	assert_int_equal(r->end, S(1800000003) + 450000);
 	assert_int_equal(r->billsec, 3);
 	assert_false(fr.rows.r[1].clock_fault);
