@@ -212,6 +212,18 @@ test_expect_success 'v1 live spool read as it grew, in 25 steps, some runs kille
 	test_cmp uninterrupted resumed
 '
 
+test_expect_success 'every tenth Timestamp garbage, fed in 15 pieces: rows byte-identical to one load' '
+	"$STRIP" ten.raw tenp 15 &&
+	for i in $(seq 1 15); do
+		cdrflow_collector --replay tenp.$i --spool sp_tenp --node tenp >/dev/null &&
+		"$ETL" --once -c small.yaml --spool sp_tenp >/dev/null 2>&1 || return 1
+	done &&
+	dump_rows ten >ten.rows &&
+	dump_rows tenp >tenp.rows &&
+	test_line_count ten.rows = 39 &&
+	test_cmp ten.rows tenp.rows
+'
+
 test_expect_success 's08 (40 calls/s) fed in 20 pieces: rows byte-identical to one load (CEL twins across resumes)' '
 	"$STRIP" "$(capture_path s08_burst)" s08.raw &&
 	"$STRIP" "$(capture_path s08_burst)" s08p 20 &&
