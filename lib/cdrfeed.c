@@ -77,8 +77,6 @@ struct pending {
 
 #define TWIN_SLOTS 8192u
 #define FEED_FLAGGED 256
-/* This many events in a row without a Timestamp: the stream has none now. */
-#define FEED_NO_TS_STREAK 64u
 
 /* How an event's time is known. */
 enum tsrc {

@@ -44,6 +44,8 @@
 /* Without Timestamp headers: the most time one event of a read() is spread
  * back over. */
 #define FEED_RUN_PACE_US 250u
+/* This many events in a row without a Timestamp: the stream has none now. */
+#define FEED_NO_TS_STREAK 64u
 
 struct cdr_feed;
 

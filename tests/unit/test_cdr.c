@@ -17,7 +17,7 @@
 #include "cdrengine.h"
 #include "cdrfeed.h"
 
-#define MAXROWS 16
+#define MAXROWS 128
 #define S(x) ((uint64_t)(x) * 1000000u)
 #define T0 S(1800000000)
 
@@ -587,6 +587,51 @@ static void test_feed_clock_receive_runs(void **state)
 	cdr_feed_free(fr.f);
 }
 
+/* Timestamps switched off mid-stream (timestampevents = no after a reload):
+ * after FEED_NO_TS_STREAK events without one, receive times are the clock,
+ * said once; the calls after it are not flagged. */
+static void test_feed_clock_switched_off(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { true, true, false, false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	fr.f = cdr_feed_new(&o, &sink);
+	char text[1 << 16];
+	size_t n = 0;
+	for (unsigned i = 0; i < 5; i++) /* a clock first */
+		n += (size_t)snprintf(text + n, sizeof text - n,
+				      "Event: Newchannel\r\nTimestamp: 1800000000.%06u\r\nChannel: SIP/a-%u\r\n"
+				      "ChannelState: 4\r\nUniqueid: a.%u\r\nLinkedid: a.%u\r\n\r\n"
+				      "Event: Hangup\r\nTimestamp: 1800000001.%06u\r\nChannel: SIP/a-%u\r\n"
+				      "ChannelState: 4\r\nUniqueid: a.%u\r\nLinkedid: a.%u\r\nCause: 16\r\n\r\n",
+				      i, i, i, i, i, i, i, i);
+	feed_text(&fr, text);
+	n = 0;
+	for (unsigned i = 0; i < FEED_NO_TS_STREAK + 40; i++) {
+		char uid[32], chan[32];
+		snprintf(uid, sizeof uid, "b.%u", i);
+		snprintf(chan, sizeof chan, "SIP/b-%u", i);
+		n += (size_t)snprintf(text + n, sizeof text - n,
+				      "Event: Newchannel\r\nChannel: %s\r\nChannelState: 4\r\nUniqueid: %s\r\n"
+				      "Linkedid: %s\r\nContext: in\r\nExten: 5\r\nPriority: 1\r\n\r\n",
+				      chan, uid, uid);
+		assert_true(n < sizeof text);
+	}
+	fr.recv = S(1800000002);
+	feed_text(&fr, text);
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	cdr_feed_expire(fr.f, 0);
+	/* 63 flagged, the switch said, the rest plain receive times */
+	assert_int_equal(fr.rows.n, 5 + FEED_NO_TS_STREAK + 40);
+	int flagged = 0;
+	for (int i = 0; i < fr.rows.n; i++)
+		flagged += fr.rows.r[i].clock_fault;
+	assert_int_equal(flagged, FEED_NO_TS_STREAK - 1);
+	assert_non_null(strstr(fr.warning, "stopped carrying a Timestamp header") ? fr.warning : NULL);
+	cdr_feed_free(fr.f);
+}
+
 /* A CEL twin that came before its channel event is where a resumed run must
  * start reading, so that it takes the same (earlier) time. */
 static void test_feed_twin_resume_pos(void **state)
@@ -651,6 +696,7 @@ int main(void)
 		cmocka_unit_test(test_feed_clock_garbage),
 		cmocka_unit_test(test_feed_clock_receive_runs),
 		cmocka_unit_test(test_feed_twin_resume_pos),
+		cmocka_unit_test(test_feed_clock_switched_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
