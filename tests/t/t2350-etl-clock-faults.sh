@@ -239,4 +239,19 @@ test_expect_success 's08 (40 calls/s) fed in 20 pieces: rows byte-identical to o
 	test_cmp whole.rows pieces.rows
 '
 
+test_expect_success 's08 under a kill -9 loop (batches of 3000): rows byte-identical to one load' '
+	cp -r sp_whole sp_killed &&
+	mv sp_killed/s08 sp_killed/s08k &&
+	{ printf "etl:\n  batch_events: 3000\n"; cat etl.yaml; } >mid.yaml &&
+	for i in $(seq 1 12); do
+		"$ETL" --once -c mid.yaml --spool sp_killed >/dev/null 2>&1 &
+		pid=$!
+		sleep 0.$((RANDOM % 9 + 1))
+		kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
+	done &&
+	"$ETL" --once -c mid.yaml --spool sp_killed >/dev/null &&
+	dump_rows s08k >killed.rows &&
+	test_cmp whole.rows killed.rows
+'
+
 test_done
