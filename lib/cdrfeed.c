@@ -762,8 +762,10 @@ static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev,
  *  - a time more than FEED_CLOCK_JUMP_US away from the stream's clock is
  *    judged by the FEED_CLOCK_LOOKAHEAD events after it: if most of them
  *    agree with it, the clock moved (an idle gap, a clock that was set);
- *    otherwise the event is odd: it runs at the stream's clock and its
- *    channel's legs and call are flagged clock_fault;
+ *    otherwise the event is odd: it runs at the time of the first event
+ *    after it that is in line (else at the clock), its made-up time never
+ *    wins a twin match, and its channel's legs and call are flagged
+ *    clock_fault;
  *  - a Timestamp that is not a time, or missing in a stream that has them,
  *    is odd as well.
  * The decisions depend only on the events themselves (never on where a run
@@ -902,7 +904,7 @@ static void stage_push(struct cdr_feed *f, const struct ami_msg *m, enum ev ev, 
 
 static bool is_flagged(const struct cdr_feed *f, const char *id)
 {
-	if (!id || !*id)
+	if (!f->odd_events || !id || !*id)
 		return false;
 	for (size_t i = 0; i < FEED_FLAGGED; i++)
 		if (f->flagged[i][0] && !strcmp(f->flagged[i], id))
@@ -923,10 +925,7 @@ static void odd_event(struct cdr_feed *f, const struct staged *e, const struct a
 {
 	char name[32], chan[CDR_STR], uid[CDR_ID], link[CDR_ID], ts[40];
 	hdr(m, "", "Event", name, sizeof name);
-	if (e->ev == EV_CEL)
-		hdr(m, "", "Channel", chan, sizeof chan);
-	else
-		hdr(m, "", "Channel", chan, sizeof chan);
+	hdr(m, "", "Channel", chan, sizeof chan);
 	hdr(m, "", "Uniqueid", uid, sizeof uid);
 	hdr(m, "", "Linkedid", link, sizeof link);
 	hdr(m, "", "Timestamp", ts, sizeof ts);
