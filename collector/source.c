@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ami.h"
+#include "buf.h"
 #include "exitcode.h"
 #include "fsx.h"
 #include "log.h"
@@ -19,12 +20,71 @@
 
 #define IN_CHUNK (256u << 10)
 
+/* A replay's receive times are replay times, not when the PBX sent the
+ * events: only events that carry their own Timestamp (manager.conf
+ * timestampevents = yes) have a clock.  The first events are held back
+ * until one with a Timestamp shows; a capture whose first REPLAY_CLOCK_PROBE
+ * events (or all of them) have none is refused with nothing stored.
+ * FullyBooted never has one (sent before timestamps apply). */
+#define REPLAY_CLOCK_PROBE 64
+
 struct replay {
 	uint64_t batch_us; /* receive time of the chunk being parsed, as live */
 	struct spool *spool;
 	struct replay_result *res;
 	int failed;
+	int clock_seen, no_clock; /* a Timestamp header seen / refused: none */
+	struct buf held;          /* events held until then: [u32 len][u64 us][bytes] */
+	unsigned nheld;
 };
+
+static int store(struct replay *r, const char *raw, size_t len, uint64_t us)
+{
+	if (spool_add(r->spool, raw, len, us) < 0) {
+		r->failed = 1;
+		return -1;
+	}
+	r->res->events++;
+	return 0;
+}
+
+static int release_held(struct replay *r)
+{
+	size_t off = 0;
+	while (off < r->held.len) {
+		uint32_t len;
+		uint64_t us;
+		memcpy(&len, r->held.data + off, sizeof len);
+		memcpy(&us, r->held.data + off + sizeof len, sizeof us);
+		if (store(r, r->held.data + off + sizeof len + sizeof us, len, us) < 0)
+			return -1;
+		off += sizeof len + sizeof us + len;
+	}
+	buf_reset(&r->held);
+	r->nheld = 0;
+	return 0;
+}
+
+static int replay_event(struct replay *r, const struct ami_msg *m)
+{
+	if (r->clock_seen)
+		return store(r, m->raw, m->raw_len, r->batch_us);
+	if (memmem(m->raw, m->raw_len, "\nTimestamp: ", 12) || memmem(m->raw, m->raw_len, "\ntimestamp: ", 12)) {
+		r->clock_seen = 1;
+		if (release_held(r) < 0)
+			return -1;
+		return store(r, m->raw, m->raw_len, r->batch_us);
+	}
+	uint32_t len = (uint32_t)m->raw_len;
+	if (buf_append(&r->held, &len, sizeof len) < 0 || buf_append(&r->held, &r->batch_us, sizeof r->batch_us) < 0 ||
+	    buf_append(&r->held, m->raw, m->raw_len) < 0)
+		abort(); /* uncapped buffer */
+	if (!(m->raw_len >= 19 && !memcmp(m->raw, "Event: FullyBooted", 18)) && ++r->nheld >= REPLAY_CLOCK_PROBE) {
+		r->no_clock = 1;
+		return -1;
+	}
+	return 0;
+}
 
 static uint64_t real_us(void)
 {
@@ -45,11 +105,8 @@ static int on_message(void *ctx, const struct ami_msg *m)
 	struct replay *r = ctx;
 	switch (m->kind) {
 	case AMI_EVENT:
-		if (spool_add(r->spool, m->raw, m->raw_len, r->batch_us) < 0) {
-			r->failed = 1;
+		if (replay_event(r, m) < 0)
 			return -1;
-		}
-		r->res->events++;
 		break;
 	case AMI_RESPONSE: r->res->responses++; break;
 	case AMI_ERR_GARBAGE:
@@ -91,7 +148,8 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 	uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	struct ami_parser p;
 	ami_parser_init(&p, max_event_size);
-	struct replay r = { 0, spool, res, 0 };
+	struct replay r = { 0, spool, res, 0, 0, 0, { 0 }, 0 };
+	buf_init(&r.held, 0);
 	p.headers_only_first_event = 1;
 	unsigned char *in = xmalloc(IN_CHUNK);
 	lzma_stream xz = LZMA_STREAM_INIT;
@@ -144,7 +202,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 				if (action == LZMA_FINISH && got == 0)
 					break;
 			}
-			if (r.failed)
+			if (r.failed || r.no_clock)
 				break;
 			if (lr != LZMA_OK && lr != LZMA_STREAM_END && !(lr == LZMA_BUF_ERROR && n)) {
 				snprintf(err, errlen, "capture \"%s\" is not a valid xz file (lzma error %d)", path, (int)lr);
@@ -160,6 +218,19 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 			last_shown = done;
 		}
 	}
+	if (rc == EXIT_OK && !r.failed && !r.clock_seen && r.nheld)
+		r.no_clock = 1; /* the whole capture: events, none with a Timestamp */
+	if (r.no_clock && rc == EXIT_OK) {
+		snprintf(err, errlen,
+			 "capture \"%s\": no event carries a Timestamp header (manager.conf timestampevents = no, "
+			 "Asterisk's default): a replay has no clock (receive times would be replay times and every "
+			 "duration made up), so nothing is stored; load the live collector's spool instead, or record "
+			 "with timestampevents = yes", path);
+		rc = EXIT_DATAERR;
+	} else if (rc == EXIT_OK && !r.failed && r.nheld && release_held(&r) < 0) {
+		r.failed = 1; /* only FullyBooted-like events held: store them */
+	}
+	buf_release(&r.held);
 	spool_batch_end(spool);
 	if (r.failed && rc == EXIT_OK) {
 		char why[512];

@@ -80,6 +80,7 @@ void cdr_csv_row(FILE *out, const struct cdr_row *r)
 
 struct run {
 	FILE *out;
+	const char *node;
 	struct cdr_feed *feed;
 	struct ami_parser full;
 	uint64_t recv_us, seq, rows;
@@ -91,6 +92,13 @@ static void emit(void *arg, const struct cdr_row *r, uint64_t stamp)
 	(void)stamp;
 	cdr_csv_row(run->out, r);
 	run->rows++;
+}
+
+static void clock_warn(void *arg, const char *msg, uint64_t stamp)
+{
+	struct run *run = arg;
+	(void)stamp;
+	log_warn("node %s: %s", run->node, msg);
 }
 
 static int on_msg(void *ctx, const struct ami_msg *m)
@@ -123,8 +131,8 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 			continue;
 		}
 		char *dir = xasprintf("%s/%s", cfg->spool, nodes[i]);
-		struct run run = { .out = out };
-		struct cdr_feed_sink sink = { emit, NULL, &run };
+		struct run run = { .out = out, .node = nodes[i] };
+		struct cdr_feed_sink sink = { emit, NULL, &run, clock_warn };
 		run.feed = cdr_feed_new(&opt, &sink);
 		ami_parser_init(&run.full, SEG_DATA_MAX);
 		struct seg_reader r;

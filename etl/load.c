@@ -173,6 +173,7 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	copy_int(r, (int64_t)x->sequence, '\t');
 	str_col(r, b->node);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
+	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
 	struct leg_extra e;
 	legclass_apply(b->lc, x, &e);
 	opt_col(r, e.tenant);
@@ -190,6 +191,15 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	else
 		copy_null(r, '\n');
 	b->legs++;
+}
+
+/* A warning about the node's clock, said once: not again by a run that
+ * re-reads events an earlier run already ran. */
+static void on_clock(void *arg, const char *msg, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp > b->written_upto)
+		log_warn("node %s: %s", b->node, msg);
 }
 
 static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
@@ -212,7 +222,8 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	str_col(r, x->outcome);
 	copy_int(r, x->transfers, '\t');
 	str_col(r, x->linkedids);
-	copy_text(r, x->incomplete ? "t" : "f", 1, '\n');
+	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
+	copy_text(r, x->clock_fault ? "t" : "f", 1, '\n');
 	b->calls++;
 }
 
@@ -717,17 +728,45 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		       "seg_offset) FROM STDIN", &b->ami, err, errlen) < 0 ||
 	    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
 		       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
-		       "uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, "
+		       "uniqueid, linkedid, userfield, sequence, node, incomplete, clock_fault, tenant, direction, src_e164, "
 		       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
 		       "FROM STDIN", &b->cdr, err, errlen) < 0 ||
 	    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
-		       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
+		       "total_billsec, duration, outcome, transfers, linkedids, incomplete, clock_fault) FROM STDIN",
 		    &b->call, err, errlen) < 0)
 		goto fail;
 	/* legs and calls go through the batch tables the analytics steps read;
 	 * legs learn which call they belong to: all set-based */
-	if (b->legs && pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-		goto fail;
+	if (b->legs) {
+		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
+		 * dropped from the batch with a warning rather than failing every
+		 * run from here on */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+				   &dup, err, errlen) < 0)
+			goto fail;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
+				 dup);
+		free(dup);
+		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+			goto fail;
+	}
+	if (b->calls) {
+		/* nor a call (same node, call_id and start) */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+				   &dup, err, errlen) < 0)
+			goto fail;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
+				 pl->node, dup);
+		free(dup);
+	}
 	if (b->calls &&
 	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
@@ -816,7 +855,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	struct seg_pos from;
 	if (!ne->feed) {
 		struct cdr_options o = etl_cdr_options(cfg);
-		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur };
+		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock };
 		ne->feed = cdr_feed_new(&o, &sink);
 		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
 	} else {
@@ -925,7 +964,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	/* the CDR engine too, so the measure is the whole transform */
 	struct cdr_options o = etl_cdr_options(cfg);
 	struct batch *cur = &b;
-	struct cdr_feed_sink sink = { on_leg, on_call, &cur };
+	struct cdr_feed_sink sink = { on_leg, on_call, &cur, on_clock };
 	b.feed = cdr_feed_new(&o, &sink);
 	b.lc = lc;
 	struct seg_reader r;

@@ -23,6 +23,7 @@ struct call_row {
 	long legs, total_billsec, duration, transfers;
 	const char *outcome;   /* answered, busy, congestion, failed, no_answer */
 	bool incomplete;
+	bool clock_fault;      /* an event of the call had an odd time (cdrfeed.c sets it) */
 };
 
 typedef void (*call_emit_fn)(void *arg, const struct call_row *row);

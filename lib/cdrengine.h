@@ -83,6 +83,7 @@ struct cdr_row {
 	int disposition, amaflags;
 	uint64_t sequence;   /* creation order (not Asterisk's process-global counter) */
 	bool incomplete;     /* the channel was seen mid-call or closed by the grace period */
+	bool clock_fault;    /* an event of its call had an odd time (cdrfeed.c sets it) */
 };
 
 /* cdr.conf [general] settings that change the rows (names as in cdr.conf;

@@ -8,12 +8,14 @@
  */
 #include "cdrfeed.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "buf.h"
+#include "strparse.h"
 #include "xalloc.h"
 
 /* Events the engine runs on. */
@@ -73,14 +75,35 @@ struct pending {
 	enum ev ev;
 	enum twin twin;
 	bool done;        /* a CEL already used for amaflags only... run anyway */
+	bool odd;         /* its time was made up (clock stage): its twin's wins */
 };
 
 #define TWIN_SLOTS 8192u
+#define FEED_FLAGGED 256
+
+/* How an event's time is known. */
+enum tsrc {
+	TS_HEADER,  /* its Timestamp header */
+	TS_RECV,    /* no Timestamp header: the collector's receive time */
+	TS_BAD,     /* a Timestamp header that is not a time: receive time */
+};
+
+/* An event waiting in the clock stage. */
+struct staged {
+	uint64_t t, stamp, pos, rpos; /* rpos: where a replay must start to decide t the same */
+	size_t off;
+	uint32_t raw_len, nhdr;
+	enum ev ev;
+	enum tsrc src;
+	bool ready;                   /* t is final except for the jump check */
+	int64_t uid_sec;              /* Newchannel: the second in its Uniqueid (-1: none) */
+};
 
 struct twin_slot {
 	bool used;
 	enum twin twin;
 	uint64_t cel_t;   /* a CEL came first: its time */
+	uint64_t cel_pos, cel_idx; /* ... its pos, and feed_insert count then */
 	uint64_t qidx;    /* a channel event waits: its absolute FIFO index + 1 */
 	char uid[64];
 };
@@ -125,6 +148,23 @@ struct cdr_feed {
 	} parked[8];
 	struct cdr_feed_caveat caveats[CAVEAT_N];
 	uint64_t events, matched;
+	uint64_t inserted;       /* events through feed_insert (twin distances) */
+	/* the clock stage: events wait here until their time is decided */
+	struct buf sq;
+	struct staged *stage;    /* ring */
+	size_t scap, shead, scount;
+	uint64_t spopped;        /* events that left the stage */
+	uint64_t run_first;      /* no Timestamp: absolute stage index of the open read run */
+	bool run_open, seen_ts;
+	unsigned no_ts_streak;   /* events in a row without a Timestamp header */
+	uint64_t prev_run_t, prev_run_pos; /* the read before the open run */
+	bool have_prev_run;
+	uint64_t clock;          /* the stream's clock: newest time accepted in line */
+	bool have_clock;
+	/* channels and linkedids of events whose time was odd (flag their rows) */
+	char flagged[FEED_FLAGGED][CDR_ID];
+	unsigned flagged_next;
+	uint64_t odd_events;
 };
 
 /* ------------------------------------------------------------ twin matching */
@@ -174,6 +214,12 @@ static struct twin_slot *twin_insert(struct cdr_feed *f, const char *uid, size_t
 {
 	if (len >= sizeof f->twins[0].uid)
 		return NULL;
+	if (f->ntwins >= TWIN_SLOTS / 2) {
+		/* CEL twins too old to match any more go first */
+		for (uint32_t i = 0; i < TWIN_SLOTS; i++)
+			while (f->twins[i].used && f->twins[i].cel_t && f->inserted - f->twins[i].cel_idx > FEED_TWIN_SPAN)
+				twin_delete(f, &f->twins[i]);
+	}
 	if (f->ntwins >= TWIN_SLOTS / 2) {
 		/* unmatched leftovers (rare): start over rather than grow */
 		memset(f->twins, 0, TWIN_SLOTS * sizeof f->twins[0]);
@@ -997,18 +1043,18 @@ static void originate_note(struct cdr_feed *f, const struct ami_msg *m)
 	f->orig_app[i].used = false;
 }
 
-void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
-		    uint64_t stamp, uint64_t pos)
+/* An event whose time is decided: twin matching, then the reorder window. */
+static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev, uint64_t t, uint64_t stamp,
+			uint64_t pos, bool odd)
 {
-	enum ev ev = event_kind(name, len);
-	if (ev == EV_NONE)
-		return;
-	f->events++;
+	f->inserted++;
 	if (ev == EV_ORIGINATE)
 		originate_note(f, m);
 	if (t > f->newest_t)
 		f->newest_t = t;
 	enum twin tw = ev == EV_CEL ? cel_twin(m) : twin_of(ev, m);
+	if (odd && ev == EV_CEL)
+		tw = TW_NONE; /* a made-up time is nobody's better bound */
 	char uid[CDR_ID];
 	size_t ulen = tw != TW_NONE ? hdr(m, "", "Uniqueid", uid, sizeof uid) : 0;
 	if (tw != TW_NONE && ev == EV_CEL) {
@@ -1016,22 +1062,34 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 		struct twin_slot *s = twin_find(f, uid, ulen, tw);
 		if (s && s->qidx) {
 			struct pending *p = &f->fifo[(f->head + (s->qidx - 1 - f->popped)) % f->cap];
-			if (t < p->t)
+			if (t < p->t || p->odd)
 				p->t = t;
 			twin_delete(f, s);
 			f->matched++;
 		} else if (!s) {
 			s = twin_insert(f, uid, ulen, tw);
-			if (s)
+			if (s) {
 				s->cel_t = t;
+				s->cel_pos = pos;
+				s->cel_idx = f->inserted;
+			}
 		}
 	}
 	uint64_t qidx = f->popped + f->count;
 	if (tw != TW_NONE && ev != EV_CEL) {
 		struct twin_slot *s = twin_find(f, uid, ulen, tw);
+		if (s && s->cel_t && f->inserted - s->cel_idx > FEED_TWIN_SPAN) {
+			/* too far back to be this event's twin (and a resumed run,
+			 * which may not read that far back, must decide the same) */
+			twin_delete(f, s);
+			s = NULL;
+		}
 		if (s && s->cel_t) {
-			if (s->cel_t < t)
+			if (s->cel_t < t || odd)
 				t = s->cel_t;
+			/* a resumed run must read the CEL again to decide the same */
+			if (s->cel_pos < pos)
+				pos = s->cel_pos;
 			twin_delete(f, s);
 			f->matched++;
 		} else if (!s) {
@@ -1067,31 +1125,374 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 	p->nhdr = (uint32_t)m->nhdr;
 	p->ev = ev;
 	p->twin = tw;
+	p->odd = odd;
 	f->count++;
 	while (f->count > FEED_WINDOW_EVENTS ||
 	       (f->count && f->fifo[f->head].t + FEED_WINDOW_US < f->newest_t))
 		pop_one(f);
 }
 
+/* ------------------------------------------------------------ the clock stage
+ *
+ * Every event waits here until its time is decided, so that the reorder
+ * window, the grace period and the rows only ever see times in line with
+ * the stream:
+ *  - without a Timestamp header the time is the collector's receive time,
+ *    shared by all the records of one read(): such a run is spread back
+ *    over the time since the previous read (at most FEED_RUN_PACE_US per
+ *    event), within the second each new channel's Uniqueid names;
+ *  - a time more than FEED_CLOCK_JUMP_US away from the stream's clock is
+ *    judged by the FEED_CLOCK_LOOKAHEAD events after it: if most of them
+ *    agree with it, the clock moved (an idle gap, a clock that was set);
+ *    otherwise the event is odd: it runs at the time of the first event
+ *    after it that is in line (else at the clock), its made-up time never
+ *    wins a twin match, and its channel's legs and call are flagged
+ *    clock_fault;
+ *  - a Timestamp that is not a time, or missing in a stream that has them,
+ *    is odd as well.
+ * The decisions depend only on the events themselves (never on where a run
+ * stopped reading), and each event carries the position a resumed run must
+ * read from to decide the same (rpos). */
+
+static uint64_t tdist(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+static struct staged *st_at(struct cdr_feed *f, uint64_t abs)
+{
+	return &f->stage[(f->shead + (size_t)(abs - f->spopped)) % f->scap];
+}
+
+static void stage_msg(const struct cdr_feed *f, const struct staged *e, struct ami_msg *m)
+{
+	memset(m, 0, sizeof *m);
+	m->kind = AMI_EVENT;
+	m->raw = f->sq.data + e->off;
+	m->raw_len = e->raw_len;
+	m->full_len = e->raw_len;
+	m->hdr = (const struct ami_header *)(f->sq.data + e->off + ((e->raw_len + 7) & ~(size_t)7));
+	m->nhdr = e->nhdr;
+}
+
+/* The second Asterisk created the channel in, from its Uniqueid
+ * ([systemname-]epoch.n); -1 if it does not look like one. */
+static int64_t uid_second(const struct ami_msg *m)
+{
+	char uid[CDR_ID];
+	if (!hdr(m, "", "Uniqueid", uid, sizeof uid))
+		return -1;
+	const char *d = strrchr(uid, '-');
+	d = d ? d + 1 : uid;
+	int64_t v = 0;
+	int n = 0;
+	for (; *d >= '0' && *d <= '9' && n < 12; d++, n++)
+		v = v * 10 + (*d - '0');
+	return n >= 9 && n <= 11 && *d == '.' ? v : -1;
+}
+
+/* The records of one read(): spread them over the time since the previous
+ * read, at most FEED_RUN_PACE_US each, then within the seconds their
+ * channels' Uniqueids name (a Newchannel of second S is at or after S and
+ * before S + 1, and so is the order of the stream). */
+static void run_close(struct cdr_feed *f)
+{
+	uint64_t end = f->spopped + f->scount, n = end - f->run_first;
+	f->run_open = false;
+	if (!n)
+		return;
+	struct staged *first = st_at(f, f->run_first);
+	uint64_t r = first->t;
+	uint64_t span = n * FEED_RUN_PACE_US < r ? n * FEED_RUN_PACE_US : r;
+	uint64_t lo = r - span;
+	if (f->have_prev_run && f->prev_run_t < r && f->prev_run_t > lo)
+		lo = f->prev_run_t;
+	uint64_t ctx = f->have_prev_run ? f->prev_run_pos : first->pos;
+	for (uint64_t i = 0; i < n; i++) {
+		struct staged *e = st_at(f, f->run_first + i);
+		e->t = lo + (r - lo) * (i + 1) / n;
+		if (ctx < e->rpos)
+			e->rpos = ctx;
+	}
+	/* a Uniqueid's second counts only when the clocks look alike (the
+	 * PBX's second not after, and at most 2 s before, the receive time) */
+	uint64_t ceil = UINT64_MAX;
+	for (uint64_t i = n; i-- > 0;) {
+		struct staged *e = st_at(f, f->run_first + i);
+		if (e->uid_sec >= 0 && (uint64_t)e->uid_sec * 1000000u <= r && r < ((uint64_t)e->uid_sec + 2) * 1000000u &&
+		    ((uint64_t)e->uid_sec + 1) * 1000000u - 1 < ceil)
+			ceil = ((uint64_t)e->uid_sec + 1) * 1000000u - 1;
+		if (e->t > ceil)
+			e->t = ceil;
+	}
+	uint64_t floor = 0, prev = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		struct staged *e = st_at(f, f->run_first + i);
+		if (e->uid_sec >= 0 && (uint64_t)e->uid_sec * 1000000u <= r && r < ((uint64_t)e->uid_sec + 2) * 1000000u &&
+		    (uint64_t)e->uid_sec * 1000000u > floor)
+			floor = (uint64_t)e->uid_sec * 1000000u;
+		if (e->t < floor)
+			e->t = floor;
+		if (e->t < prev)
+			e->t = prev;
+		prev = e->t;
+		e->ready = true;
+	}
+	f->prev_run_t = r;
+	f->prev_run_pos = st_at(f, end - 1)->pos;
+	f->have_prev_run = true;
+}
+
+static void stage_push(struct cdr_feed *f, const struct ami_msg *m, enum ev ev, uint64_t t, enum tsrc src,
+		       uint64_t stamp, uint64_t pos)
+{
+	bool in_run = src == TS_RECV && !f->seen_ts;
+	if (f->run_open && (!in_run || st_at(f, f->run_first)->t != t))
+		run_close(f);
+	if (f->scount == f->scap) {
+		size_t ncap = f->scap ? 2 * f->scap : 256;
+		struct staged *n = xmalloc(ncap * sizeof *n);
+		for (size_t i = 0; i < f->scount; i++)
+			n[i] = f->stage[(f->shead + i) % f->scap];
+		free(f->stage);
+		f->stage = n;
+		f->scap = ncap;
+		f->shead = 0;
+	}
+	size_t off = f->sq.len;
+	size_t pad = ((m->raw_len + 7) & ~(size_t)7) - m->raw_len;
+	static const char zeros[8];
+	if (buf_append(&f->sq, m->raw, m->raw_len) < 0 || buf_append(&f->sq, zeros, pad) < 0 ||
+	    buf_append(&f->sq, m->hdr, m->nhdr * sizeof m->hdr[0]) < 0)
+		abort(); /* uncapped buffer: cannot fail short of xmalloc dying first */
+	struct staged *e = &f->stage[(f->shead + f->scount) % f->scap];
+	memset(e, 0, sizeof *e);
+	e->t = t;
+	e->stamp = stamp;
+	e->pos = e->rpos = pos;
+	e->off = off;
+	e->raw_len = (uint32_t)m->raw_len;
+	e->nhdr = (uint32_t)m->nhdr;
+	e->ev = ev;
+	e->src = src;
+	e->uid_sec = ev == EV_NEWCHANNEL || (ev == EV_CEL && cel_twin(m) == TW_START) ? uid_second(m) : -1;
+	e->ready = !in_run;
+	if (in_run && !f->run_open) {
+		f->run_open = true;
+		f->run_first = f->spopped + f->scount;
+	}
+	f->scount++;
+}
+
+static bool is_flagged(const struct cdr_feed *f, const char *id)
+{
+	if (!f->odd_events || !id || !*id)
+		return false;
+	for (size_t i = 0; i < FEED_FLAGGED; i++)
+		if (f->flagged[i][0] && !strcmp(f->flagged[i], id))
+			return true;
+	return false;
+}
+
+static void flag_id(struct cdr_feed *f, const char *id)
+{
+	if (!*id || is_flagged(f, id))
+		return;
+	snprintf(f->flagged[f->flagged_next++ % FEED_FLAGGED], CDR_ID, "%s", id);
+}
+
+/* An odd event: flag its channel and call, and say so. */
+static void odd_event(struct cdr_feed *f, const struct staged *e, const struct ami_msg *m, const char *why,
+		      uint64_t used)
+{
+	char name[32], chan[CDR_STR], uid[CDR_ID], link[CDR_ID], ts[40];
+	hdr(m, "", "Event", name, sizeof name);
+	hdr(m, "", "Channel", chan, sizeof chan);
+	hdr(m, "", "Uniqueid", uid, sizeof uid);
+	hdr(m, "", "Linkedid", link, sizeof link);
+	hdr(m, "", "Timestamp", ts, sizeof ts);
+	flag_id(f, uid);
+	flag_id(f, link);
+	f->odd_events++;
+	if (!f->sink.clock || (f->odd_events > 20 && f->odd_events % 1000))
+		return;
+	char msg[512];
+	snprintf(msg, sizeof msg,
+		 "event %s (record %" PRIu64 ") of channel %s (uniqueid %s, call %s): %s%s%s%s; it runs at %" PRIu64
+		 ".%06" PRIu64 " (the time of the events after it) and its call is flagged clock_fault%s",
+		 name, e->stamp, *chan ? chan : "-", *uid ? uid : "-", *link ? link : "-", why,
+		 *ts ? " (Timestamp: " : "", ts, *ts ? ")" : "", used / 1000000u, used % 1000000u,
+		 f->odd_events == 20 ? " (further odd events: every 1000th is reported)" : "");
+	f->sink.clock(f->sink.arg, msg, e->stamp);
+}
+
+/* The time an odd event at the head runs at: that of the first event after
+ * it with a Timestamp in line with the clock (the odd event came just
+ * before it; the clock may be an idle gap old), else the clock.  False if
+ * none is staged yet and more may come. */
+static bool odd_time(struct cdr_feed *f, bool end, uint64_t *t)
+{
+	for (uint64_t i = 1; i < f->scount; i++) {
+		const struct staged *x = st_at(f, f->spopped + i);
+		if (!x->ready)
+			break;
+		if (x->src == TS_HEADER && (!f->have_clock || tdist(x->t, f->clock) <= FEED_CLOCK_JUMP_US)) {
+			*t = f->have_clock && x->t < f->clock ? f->clock : x->t;
+			return true;
+		}
+		if (i >= FEED_CLOCK_LOOKAHEAD)
+			break;
+	}
+	if (!end && f->scount <= FEED_CLOCK_LOOKAHEAD)
+		return false;
+	if (f->have_clock)
+		*t = f->clock;
+	return true;
+}
+
+/* Decide the times of the events at the head of the stage and pass them on
+ * (end: nothing more will come). */
+static void stage_drain(struct cdr_feed *f, bool end)
+{
+	while (f->scount) {
+		struct staged *e = st_at(f, f->spopped);
+		if (!e->ready)
+			break;
+		uint64_t t = e->t;
+		const char *why = NULL;
+		if (e->src == TS_BAD)
+			why = "its Timestamp is not a time";
+		else if (e->src == TS_RECV && f->seen_ts)
+			why = "it has no Timestamp (the others have)";
+		if (why) {
+			/* a receive time, good enough when it agrees with the clock */
+			if ((!f->have_clock || tdist(t, f->clock) > FEED_CLOCK_JUMP_US) && !odd_time(f, end, &t))
+				return; /* wait for the events after it */
+		} else if (!f->have_clock || tdist(t, f->clock) > FEED_CLOCK_JUMP_US) {
+			/* out of line: what do the events after it say? */
+			unsigned count = 0, agree = 0;
+			for (uint64_t i = 1; count < FEED_CLOCK_LOOKAHEAD && i < f->scount; i++) {
+				struct staged *x = st_at(f, f->spopped + i);
+				if (!x->ready)
+					break;
+				if (x->src == TS_BAD || (x->src == TS_RECV && f->seen_ts))
+					continue;
+				count++;
+				if (tdist(x->t, t) <= FEED_CLOCK_JUMP_US)
+					agree++;
+			}
+			if (count < FEED_CLOCK_LOOKAHEAD && !end)
+				return; /* wait */
+			if ((count ? 2 * agree > count : !f->have_clock)) {
+				/* the clock moved (or starts here) */
+				if (f->have_clock && t < f->clock && f->sink.clock) {
+					char msg[160];
+					snprintf(msg, sizeof msg,
+						 "the stream's clock went back %" PRIu64 " s at record %" PRIu64
+						 " (the PBX's clock was set back?)",
+						 (f->clock - t) / 1000000u, e->stamp);
+					f->sink.clock(f->sink.arg, msg, e->stamp);
+				}
+				f->clock = t;
+				f->newest_t = t;
+				f->have_clock = true;
+			} else {
+				why = t > f->clock ? "its time is ahead of the stream's clock"
+						   : "its time is behind the stream's clock";
+				if (!odd_time(f, true, &t))
+					return; /* not reached: end = true always decides */
+			}
+		}
+		struct ami_msg m;
+		stage_msg(f, e, &m);
+		if (why)
+			odd_event(f, e, &m, why, t);
+		else if (!f->have_clock || t > f->clock) {
+			f->clock = t;
+			f->have_clock = true;
+		}
+		feed_insert(f, &m, e->ev, t, e->stamp, e->rpos, why != NULL);
+		f->shead = (f->shead + 1) % f->scap;
+		f->scount--;
+		f->spopped++;
+		if (!f->scount)
+			buf_reset(&f->sq);
+		else if (st_at(f, f->spopped)->off > (1u << 20) && st_at(f, f->spopped)->off > f->sq.len / 2) {
+			size_t base = st_at(f, f->spopped)->off;
+			buf_consume(&f->sq, base);
+			for (uint64_t i = 0; i < f->scount; i++)
+				st_at(f, f->spopped + i)->off -= base;
+		}
+	}
+}
+
+void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
+		    uint64_t stamp, uint64_t pos)
+{
+	enum ev ev = event_kind(name, len);
+	if (ev == EV_NONE)
+		return;
+	f->events++;
+	size_t tl;
+	const char *tv = ami_get(m, "Timestamp", &tl);
+	enum tsrc src = !tv ? TS_RECV : parse_unix_us(tv, tl) ? TS_HEADER : TS_BAD;
+	if (src == TS_HEADER) {
+		f->seen_ts = true;
+		f->no_ts_streak = 0;
+	} else if (src == TS_RECV && f->seen_ts && ++f->no_ts_streak >= FEED_NO_TS_STREAK) {
+		/* manager.conf changed (timestampevents = no): receive times from now on */
+		f->seen_ts = false;
+		if (f->sink.clock)
+			f->sink.clock(f->sink.arg,
+				      "events stopped carrying a Timestamp header (manager.conf timestampevents = no?): "
+				      "times are the collector's receive times from here on",
+				      stamp);
+	}
+	stage_push(f, m, ev, t, src, stamp, pos);
+	stage_drain(f, false);
+}
+
 void cdr_feed_flush(struct cdr_feed *f, uint64_t now_us)
 {
+	bool end = now_us == UINT64_MAX;
+	/* a read's records are all stored within a moment of the read */
+	if (f->run_open && (end || st_at(f, f->run_first)->t + 2 * FEED_WINDOW_US < now_us))
+		run_close(f);
+	stage_drain(f, end);
 	while (f->count && (now_us == UINT64_MAX || f->fifo[f->head].t + 2 * FEED_WINDOW_US < now_us))
 		pop_one(f);
+	if (end && f->ntwins) {
+		/* the end: no channel event will come for a waiting CEL twin */
+		memset(f->twins, 0, TWIN_SLOTS * sizeof f->twins[0]);
+		f->ntwins = 0;
+	}
 }
 
 static void on_leg(void *arg, const struct cdr_row *r)
 {
 	struct cdr_feed *f = arg;
-	callgroups_leg(f->calls, r);
+	struct cdr_row row = *r;
+	if (is_flagged(f, r->uniqueid) || is_flagged(f, r->linkedid))
+		row.clock_fault = true;
+	callgroups_leg(f->calls, &row);
 	if (f->sink.leg)
-		f->sink.leg(f->sink.arg, r, f->cur_stamp);
+		f->sink.leg(f->sink.arg, &row, f->cur_stamp);
 }
 
 static void on_call(void *arg, const struct call_row *c)
 {
 	struct cdr_feed *f = arg;
+	struct call_row row = *c;
+	if (!row.clock_fault && f->odd_events)
+		for (size_t i = 0; i < FEED_FLAGGED && !row.clock_fault; i++)
+			if (f->flagged[i][0]) {
+				char q[CDR_ID + 3];
+				snprintf(q, sizeof q, "\"%s\"", f->flagged[i]);
+				if (strstr(row.linkedids, q) || !strcmp(row.call_id, f->flagged[i]))
+					row.clock_fault = true;
+			}
 	if (f->sink.call)
-		f->sink.call(f->sink.arg, c, f->cur_stamp);
+		f->sink.call(f->sink.arg, &row, f->cur_stamp);
 }
 
 static void on_seen(void *arg, const char *uniqueid, const char *linkedid, bool incomplete)
@@ -1117,6 +1518,7 @@ struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, const struct cdr_fe
 	f->calls = callgroups_new(on_call, f);
 	f->twins = xcalloc(TWIN_SLOTS, sizeof *f->twins);
 	buf_init(&f->q, 0);
+	buf_init(&f->sq, 0);
 	return f;
 }
 
@@ -1128,6 +1530,8 @@ void cdr_feed_free(struct cdr_feed *f)
 	cdr_engine_free(f->eng);
 	callgroups_free(f->calls);
 	buf_release(&f->q);
+	buf_release(&f->sq);
+	free(f->stage);
 	free(f->fifo);
 	free(f->twins);
 	free(f);
@@ -1143,6 +1547,19 @@ uint64_t cdr_feed_oldest_pos(const struct cdr_feed *f)
 	uint64_t oldest = callgroups_oldest_pos(f->calls);
 	if (f->count && f->fifo[f->head].pos < oldest)
 		oldest = f->fifo[f->head].pos;
+	/* events whose time is not decided yet, and the read before them */
+	for (size_t i = 0; i < f->scount; i++)
+		if (f->stage[(f->shead + i) % f->scap].rpos < oldest)
+			oldest = f->stage[(f->shead + i) % f->scap].rpos;
+	if (f->run_open && f->have_prev_run && f->prev_run_pos < oldest)
+		oldest = f->prev_run_pos;
+	/* CEL events still waiting for their channel event's twin */
+	if (f->ntwins)
+		for (size_t i = 0; i < TWIN_SLOTS; i++) {
+			const struct twin_slot *s = &f->twins[i];
+			if (s->used && s->cel_t && f->inserted - s->cel_idx <= FEED_TWIN_SPAN && s->cel_pos < oldest)
+				oldest = s->cel_pos;
+		}
 	return oldest;
 }
 
@@ -1162,5 +1579,6 @@ void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st)
 	st->cel_matched = f->matched;
 	st->live = cdr_engine_live(f->eng, NULL);
 	st->open_calls = callgroups_open(f->calls);
-	st->waiting = f->count;
+	st->waiting = f->count + f->scount;
+	st->clock_faults = f->odd_events;
 }

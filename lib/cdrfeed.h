@@ -35,6 +35,17 @@
 
 #define FEED_WINDOW_EVENTS 512
 #define FEED_WINDOW_US 500000u
+/* A CEL event is a channel event's twin only within this many events. */
+#define FEED_TWIN_SPAN 2048u
+/* The clock stage (see cdrfeed.c): a time this far from the stream's clock
+ * is judged by the events after it. */
+#define FEED_CLOCK_JUMP_US (60u * 1000000u)
+#define FEED_CLOCK_LOOKAHEAD 8u
+/* Without Timestamp headers: the most time one event of a read() is spread
+ * back over. */
+#define FEED_RUN_PACE_US 250u
+/* This many events in a row without a Timestamp: the stream has none now. */
+#define FEED_NO_TS_STREAK 64u
 
 struct cdr_feed;
 
@@ -44,6 +55,9 @@ struct cdr_feed_sink {
 	void (*leg)(void *arg, const struct cdr_row *r, uint64_t stamp);
 	void (*call)(void *arg, const struct call_row *c, uint64_t stamp);
 	void *arg;
+	/* optional: a warning about the stream's clock (an odd event, named);
+	 * stamp: the event's, so a replay can tell what it already said */
+	void (*clock)(void *arg, const char *msg, uint64_t stamp);
 };
 
 struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, const struct cdr_feed_sink *sink);
@@ -94,6 +108,7 @@ const char *cdr_feed_caveat_text(enum cdr_caveat k);
 /* Counters. */
 struct cdr_feed_stats {
 	uint64_t events, cel_matched, live, open_calls, waiting;
+	uint64_t clock_faults; /* events whose time was odd */
 };
 void cdr_feed_stats(const struct cdr_feed *f, struct cdr_feed_stats *st);
 

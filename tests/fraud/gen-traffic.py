@@ -321,6 +321,10 @@ def emit_sql(g, out):
             rows.append("(" + ", ".join(lit(row[c]) for c in cols) + ")")
         out.write("INSERT INTO cdr_batch (%s) VALUES\n  %s;\n" % (", ".join('"end"' if c == "end" else c for c in cols),
                                                               ",\n  ".join(rows)))
+        # a leg is stored once per (node, sequence) (0014_leg_once): number them after
+        # what the node holds, as the engine's creation order would
+        out.write("UPDATE cdr_batch SET sequence = sequence + "
+                  "(SELECT coalesce(max(sequence), 0) FROM cdr WHERE node = 'gen');\n")
         out.write("INSERT INTO cdr SELECT * FROM cdr_batch;\n")
         out.write("SELECT cdrflow_after_batch('gen', 0, 0);\n")
         out.write("COMMIT;\n")

@@ -17,7 +17,7 @@
 #include "cdrengine.h"
 #include "cdrfeed.h"
 
-#define MAXROWS 16
+#define MAXROWS 128
 #define S(x) ((uint64_t)(x) * 1000000u)
 #define T0 S(1800000000)
 
@@ -27,7 +27,7 @@ struct row {
 	long duration, billsec;
 	int disposition, amaflags;
 	uint64_t start, answer, end;
-	bool incomplete;
+	bool incomplete, clock_fault;
 };
 
 struct rows {
@@ -58,6 +58,7 @@ static void keep(void *arg, const struct cdr_row *x)
 	r->answer = x->answer_us;
 	r->end = x->end_us;
 	r->incomplete = x->incomplete;
+	r->clock_fault = x->clock_fault;
 }
 
 static struct cdr_snapshot snap(const char *name, const char *uid, const char *linkedid, int state, uint64_t created)
@@ -362,7 +363,10 @@ static void test_parked(void **state)
 struct feedrun {
 	struct cdr_feed *f;
 	uint64_t stamp;
+	uint64_t recv;  /* receive time for events without a (valid) Timestamp; 0: skip them */
 	struct rows rows;
+	int warnings;
+	char warning[512];
 };
 
 static void feed_leg(void *arg, const struct cdr_row *r, uint64_t stamp)
@@ -386,11 +390,12 @@ static int on_msg(void *ctx, const struct ami_msg *m)
 	size_t len, tl;
 	const char *name = ami_get(m, "Event", &len);
 	const char *ts = ami_get(m, "Timestamp", &tl);
-	if (!name || !ts)
+	if (!name || (!ts && !fr->recv))
 		return 0;
 	char tbuf[32];
-	snprintf(tbuf, sizeof tbuf, "%.*s", (int)tl, ts);
-	uint64_t t = (uint64_t)(strtod(tbuf, NULL) * 1e6 + 0.5);
+	snprintf(tbuf, sizeof tbuf, "%.*s", ts ? (int)tl : 0, ts ? ts : "");
+	double d = strtod(tbuf, NULL);
+	uint64_t t = d > 0 ? (uint64_t)(d * 1e6 + 0.5) : fr->recv; /* as the ETL: else the receive time */
 	fr->stamp++;
 	cdr_feed_event(fr->f, m, name, len, t, fr->stamp, fr->stamp);
 	return 0;
@@ -423,7 +428,7 @@ static void test_feed_execif_twins_amaflags(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	/* the CEL twin of Newchannel is written 2 ms earlier: the start is its time;
 	 * ExecIf runs Busy with no Newexten; amaflags only come with CEL */
@@ -455,12 +460,223 @@ static void test_feed_execif_twins_amaflags(void **state)
 	cdr_feed_free(fr.f);
 }
 
+static void feed_warn(void *arg, const char *msg, uint64_t stamp)
+{
+	(void)stamp;
+	struct feedrun *fr = arg;
+	fr->warnings++;
+	snprintf(fr->warning, sizeof fr->warning, "%s", msg);
+}
+
+/* One call, Timestamps 1800000000 + n/10 s, with an odd one in the middle:
+ * the call is written, exact, its later legs flagged, one warning. */
+static void odd_timestamp(const char *odd, bool drop_header)
+{
+	struct feedrun fr = { 0 };
+	fr.recv = S(1900000000); /* a replay: receive times far from the PBX's clock */
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	fr.f = cdr_feed_new(&o, &sink);
+	char text[8192], ts[64];
+	snprintf(ts, sizeof ts, "%s%s%s", drop_header ? "" : "Timestamp: ", odd, drop_header ? "" : "\r\n");
+	snprintf(text, sizeof text,
+		 "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/o-1", "o.1", "4", "in", "5", "1") "\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000000.200000\r\n" CHAN("SIP/o-1", "o.1", "4", "in", "5", "1")
+		 "Application: Answer\r\nAppData: \r\n\r\n"
+		 "Event: Newstate\r\n%s" CHAN("SIP/o-1", "o.1", "6", "in", "5", "1") "\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000000.400000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "2")
+		 "Application: Wait\r\nAppData: 3\r\n\r\n"
+		 "Event: VarSet\r\nTimestamp: 1800000001.000000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "2")
+		 "Variable: A\r\nValue: 1\r\n\r\n"
+		 "Event: VarSet\r\nTimestamp: 1800000002.000000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "2")
+		 "Variable: A\r\nValue: 2\r\n\r\n"
+		 "Event: VarSet\r\nTimestamp: 1800000003.000000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "2")
+		 "Variable: A\r\nValue: 3\r\n\r\n"
+		 "Event: Hangup\r\nTimestamp: 1800000003.450000\r\n" CHAN("SIP/o-1", "o.1", "6", "in", "5", "2")
+		 "Cause: 16\r\n\r\n"
+		 /* another call after it, untouched */
+		 "Event: Newchannel\r\nTimestamp: 1800000004.000000\r\n" CHAN("SIP/p-1", "p.1", "4", "in", "5", "1") "\r\n"
+		 "Event: Newexten\r\nTimestamp: 1800000004.100000\r\n" CHAN("SIP/p-1", "p.1", "4", "in", "5", "1")
+		 "Application: Busy\r\nAppData: \r\n\r\n"
+		 "Event: Hangup\r\nTimestamp: 1800000006.200000\r\n" CHAN("SIP/p-1", "p.1", "4", "in", "5", "1")
+		 "Cause: 17\r\n\r\n",
+		 ts);
+	feed_text(&fr, text);
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.rows.n, 2);
+	assert_int_equal(fr.rows.calls, 2);
+	struct row *r = &fr.rows.r[0];
+	assert_false(r->incomplete);
+	assert_true(r->clock_fault);
+	/* answered at the time of the event after it (the Newexten), ended in time */
+	assert_int_equal(r->answer, S(1800000000) + 400000);
+	assert_int_equal(r->end, S(1800000003) + 450000);
+	assert_int_equal(r->billsec, 3);
+	assert_false(fr.rows.r[1].clock_fault);
+	assert_int_equal(fr.rows.r[1].duration, 2);
+	assert_int_equal(fr.warnings, 1);
+	assert_non_null(strstr(fr.warning, "event Newstate (record 3) of channel SIP/o-1 (uniqueid o.1"));
+	cdr_feed_free(fr.f);
+}
+
+static void test_feed_clock_future(void **state)
+{
+	(void)state;
+	odd_timestamp("1831536000.300000", false); /* a year ahead */
+}
+
+static void test_feed_clock_backwards(void **state)
+{
+	(void)state;
+	odd_timestamp("1799996400.300000", false); /* an hour back */
+}
+
+static void test_feed_clock_garbage(void **state)
+{
+	(void)state;
+	odd_timestamp("-12.5", false);
+	odd_timestamp("soon", false);
+	odd_timestamp("", true); /* missing */
+}
+
+/* Without Timestamps the records of one read() share a receive time: they
+ * are spread back over the gap since the previous read (FEED_RUN_PACE_US at
+ * most each), never before the second their channels' Uniqueids name. */
+static void test_feed_clock_receive_runs(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	fr.f = cdr_feed_new(&o, &sink);
+	fr.recv = S(1800000000) + 900000; /* an earlier read */
+	feed_text(&fr, "Event: Newchannel\r\n" CHAN("SIP/q-0", "1800000000.1", "4", "in", "5", "1") "\r\n");
+	/* one read of four events, 300 ms later, just past a second boundary */
+	fr.recv = S(1800000001) + 200000;
+	feed_text(&fr, "Event: Newchannel\r\n" CHAN("SIP/r-1", "1800000001.2", "4", "in", "5", "1") "\r\n"
+		       "Event: Newexten\r\n" CHAN("SIP/r-1", "1800000001.2", "4", "in", "5", "1")
+		       "Application: Wait\r\nAppData: 5\r\n\r\n"
+		       "Event: Newchannel\r\n" CHAN("SIP/s-1", "1800000001.3", "4", "in", "5", "1") "\r\n"
+		       "Event: Hangup\r\n" CHAN("SIP/q-0", "1800000000.1", "4", "in", "5", "1") "Cause: 16\r\n\r\n");
+	fr.recv = S(1800000006) + 100000;
+	feed_text(&fr, "Event: Hangup\r\n" CHAN("SIP/r-1", "1800000001.2", "4", "in", "5", "1") "Cause: 16\r\n\r\n"
+		       "Event: Hangup\r\n" CHAN("SIP/s-1", "1800000001.3", "4", "in", "5", "1") "Cause: 16\r\n\r\n");
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	assert_int_equal(fr.warnings, 0);
+	assert_int_equal(fr.rows.n, 3);
+	/* the run: 4 events over 4 * FEED_RUN_PACE_US before the read, in order,
+	 * none before 1800000001 (their Uniqueids) */
+	const struct row *q = NULL, *r = NULL, *s = NULL;
+	for (int i = 0; i < fr.rows.n; i++) {
+		if (!strcmp(fr.rows.r[i].channel, "SIP/q-0"))
+			q = &fr.rows.r[i];
+		if (!strcmp(fr.rows.r[i].channel, "SIP/r-1"))
+			r = &fr.rows.r[i];
+		if (!strcmp(fr.rows.r[i].channel, "SIP/s-1"))
+			s = &fr.rows.r[i];
+	}
+	assert_non_null(q);
+	assert_non_null(r);
+	assert_non_null(s);
+	uint64_t lo = S(1800000001) + 200000 - 4 * FEED_RUN_PACE_US;
+	assert_int_equal(r->start, lo + 1 * FEED_RUN_PACE_US);
+	assert_int_equal(s->start, lo + 3 * FEED_RUN_PACE_US);
+	assert_int_equal(q->end, S(1800000001) + 200000);
+	/* the second read's first event is spread back over the pace, not the 5 s gap */
+	assert_int_equal(r->end, S(1800000006) + 100000 - FEED_RUN_PACE_US);
+	assert_int_equal(s->end, S(1800000006) + 100000);
+
+	/* a read whose spread would reach before its channel's second: floored */
+	struct feedrun f2 = { 0 };
+	struct cdr_feed_sink sink2 = { feed_leg, NULL, &f2, NULL };
+	f2.f = cdr_feed_new(&o, &sink2);
+	f2.recv = S(1800000000);
+	feed_text(&f2, "Event: Newexten\r\n" CHAN("SIP/t-0", "1799999999.9", "4", "in", "5", "1")
+		       "Application: Wait\r\nAppData: 5\r\n\r\n");
+	f2.recv = S(1800000000) + 1000;
+	feed_text(&f2, "Event: VarSet\r\n" CHAN("SIP/t-0", "1799999999.9", "4", "in", "5", "1") "Variable: x\r\n\r\n"
+		       "Event: VarSet\r\n" CHAN("SIP/t-0", "1799999999.9", "4", "in", "5", "1") "Variable: y\r\n\r\n"
+		       "Event: Newchannel\r\n" CHAN("SIP/u-1", "1800000000.10", "4", "in", "5", "1") "\r\n");
+	f2.recv = S(1800000003);
+	feed_text(&f2, "Event: Hangup\r\n" CHAN("SIP/u-1", "1800000000.10", "4", "in", "5", "1") "Cause: 16\r\n\r\n");
+	cdr_feed_flush(f2.f, UINT64_MAX);
+	assert_int_equal(f2.rows.n, 1);
+	assert_int_equal(f2.rows.r[0].start, S(1800000000) + 1000);
+	cdr_feed_free(f2.f);
+	cdr_feed_free(fr.f);
+}
+
+/* Timestamps switched off mid-stream (timestampevents = no after a reload):
+ * after FEED_NO_TS_STREAK events without one, receive times are the clock,
+ * said once; the calls after it are not flagged. */
+static void test_feed_clock_switched_off(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	fr.f = cdr_feed_new(&o, &sink);
+	char text[1 << 16];
+	size_t n = 0;
+	for (unsigned i = 0; i < 5; i++) /* a clock first */
+		n += (size_t)snprintf(text + n, sizeof text - n,
+				      "Event: Newchannel\r\nTimestamp: 1800000000.%06u\r\nChannel: SIP/a-%u\r\n"
+				      "ChannelState: 4\r\nUniqueid: a.%u\r\nLinkedid: a.%u\r\n\r\n"
+				      "Event: Hangup\r\nTimestamp: 1800000001.%06u\r\nChannel: SIP/a-%u\r\n"
+				      "ChannelState: 4\r\nUniqueid: a.%u\r\nLinkedid: a.%u\r\nCause: 16\r\n\r\n",
+				      i, i, i, i, i, i, i, i);
+	feed_text(&fr, text);
+	n = 0;
+	for (unsigned i = 0; i < FEED_NO_TS_STREAK + 40; i++) {
+		char uid[32], chan[32];
+		snprintf(uid, sizeof uid, "b.%u", i);
+		snprintf(chan, sizeof chan, "SIP/b-%u", i);
+		n += (size_t)snprintf(text + n, sizeof text - n,
+				      "Event: Newchannel\r\nChannel: %s\r\nChannelState: 4\r\nUniqueid: %s\r\n"
+				      "Linkedid: %s\r\nContext: in\r\nExten: 5\r\nPriority: 1\r\n\r\n",
+				      chan, uid, uid);
+		assert_true(n < sizeof text);
+	}
+	fr.recv = S(1800000002);
+	feed_text(&fr, text);
+	cdr_feed_flush(fr.f, UINT64_MAX);
+	cdr_feed_expire(fr.f, 0);
+	/* 63 flagged, the switch said, the rest plain receive times */
+	assert_int_equal(fr.rows.n, 5 + FEED_NO_TS_STREAK + 40);
+	int flagged = 0;
+	for (int i = 0; i < fr.rows.n; i++)
+		flagged += fr.rows.r[i].clock_fault;
+	assert_int_equal(flagged, FEED_NO_TS_STREAK - 1);
+	assert_non_null(strstr(fr.warning, "stopped carrying a Timestamp header") ? fr.warning : NULL);
+	cdr_feed_free(fr.f);
+}
+
+/* A CEL twin that came before its channel event is where a resumed run must
+ * start reading, so that it takes the same (earlier) time. */
+static void test_feed_twin_resume_pos(void **state)
+{
+	(void)state;
+	struct feedrun fr = { 0 };
+	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL };
+	fr.f = cdr_feed_new(&o, &sink);
+	feed_text(&fr, "Event: CEL\r\nTimestamp: 1800000000.098000\r\nEventName: CHAN_START\r\nUniqueID: w.1\r\n"
+		       "AMAFlags: DOCUMENTATION\r\n\r\n");
+	cdr_feed_flush(fr.f, S(1800000100));
+	assert_int_equal(cdr_feed_oldest_pos(fr.f), 1); /* the CEL's */
+	feed_text(&fr, "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/w-1", "w.1", "4", "in", "5", "1")
+		       "\r\n");
+	cdr_feed_flush(fr.f, S(1800000100));
+	assert_int_equal(cdr_feed_oldest_pos(fr.f), 1); /* the open call starts at its twin */
+	cdr_feed_free(fr.f);
+}
+
 static void test_feed_execif_false_branch(void **state)
 {
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "1") "\r\n"
@@ -489,7 +705,7 @@ static void gosub_run(bool channelvars, const char *want_dst)
 {
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	const char *cv = channelvars ? "ChanVariable: TAG=x\r\n" : "";
 	char text[4096];
@@ -522,7 +738,7 @@ static void test_feed_gosub(void **state)
 	gosub_run(true, "s");
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "5", "1") "\r\n"
@@ -547,7 +763,7 @@ static void test_feed_nocdr_forkcdr(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/n-1", "n.1", "6", "in", "5", "1") "\r\n"
@@ -582,7 +798,7 @@ static void originate_run(bool response)
 {
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	char text[4096];
 	snprintf(text, sizeof text,
@@ -636,6 +852,12 @@ int main(void)
 		cmocka_unit_test(test_feed_gosub),
 		cmocka_unit_test(test_feed_nocdr_forkcdr),
 		cmocka_unit_test(test_feed_originate_app),
+		cmocka_unit_test(test_feed_clock_future),
+		cmocka_unit_test(test_feed_clock_backwards),
+		cmocka_unit_test(test_feed_clock_garbage),
+		cmocka_unit_test(test_feed_clock_receive_runs),
+		cmocka_unit_test(test_feed_twin_resume_pos),
+		cmocka_unit_test(test_feed_clock_switched_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
