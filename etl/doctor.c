@@ -238,29 +238,40 @@ void doctor_warn(const char *node, const struct amidoctor *ad, uint32_t *warned)
 
 /* ---- commands ---- */
 
+/* Merge the two sorted lists: counts, and with out the first disagreements. */
+static void merge(FILE *out, const struct scan *s, size_t *same, size_t *only_a, size_t *only_r)
+{
+	size_t i = 0, j = 0, shown = 0;
+	*same = *only_a = *only_r = 0;
+	while (i < s->asterisk.n || j < s->rebuilt.n) {
+		int c = i == s->asterisk.n ? 1 : j == s->rebuilt.n ? -1 : strcmp(s->asterisk.v[i], s->rebuilt.v[j]);
+		if (c == 0) {
+			(*same)++, i++, j++;
+			continue;
+		}
+		if (out && shown++ < 6)
+			fprintf(out, "    %s %s\n", c < 0 ? "only Asterisk's:" : "only rebuilt:   ",
+				c < 0 ? s->asterisk.v[i] : s->rebuilt.v[j]);
+		if (c < 0)
+			(*only_a)++, i++;
+		else
+			(*only_r)++, j++;
+	}
+}
+
 static void self_check(FILE *out, struct scan *s)
 {
 	qsort(s->rebuilt.v, s->rebuilt.n, sizeof *s->rebuilt.v, cmp_str);
 	qsort(s->asterisk.v, s->asterisk.n, sizeof *s->asterisk.v, cmp_str);
-	size_t i = 0, j = 0, same = 0, only_a = 0, only_r = 0, shown = 0;
-	while (i < s->asterisk.n || j < s->rebuilt.n) {
-		int c = i == s->asterisk.n ? 1 : j == s->rebuilt.n ? -1 : strcmp(s->asterisk.v[i], s->rebuilt.v[j]);
-		if (c == 0) {
-			same++, i++, j++;
-			continue;
-		}
-		if (shown++ < 5)
-			fprintf(out, "    %s %s\n", c < 0 ? "asterisk:" : "rebuilt: ", c < 0 ? s->asterisk.v[i] : s->rebuilt.v[j]);
-		if (c < 0)
-			only_a++, i++;
-		else
-			only_r++, j++;
-	}
+	size_t same, only_a, only_r;
+	merge(NULL, s, &same, &only_a, &only_r);
 	fprintf(out, "  self-check against Event: Cdr (uniqueid|channel|dstchannel|lastapp|lastdata|disposition|duration|"
 		     "billsec|userfield): %zu Asterisk rows, %zu rebuilt, %zu identical, %zu only Asterisk's, %zu only "
 		     "rebuilt%s\n",
 		s->asterisk.n, s->rebuilt.n, same, only_a, only_r,
-		only_a || only_r ? " (cdr: settings must match cdr.conf; the rows never come from Event: Cdr)" : "");
+		only_a || only_r ? " (cdr: settings must match cdr.conf; the rows never come from Event: Cdr):" : "");
+	if (only_a || only_r)
+		merge(out, s, &same, &only_a, &only_r);
 }
 
 int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t errlen)

@@ -425,12 +425,12 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 		break;
 	case AI_BRIDGE:
 		if (!d->ev[E_BRIDGEENTER]) {
-			uint64_t ev = d->cel[C_BRIDGE_ENTER] + d->dialend_answer + d->ev[E_CONFBRIDGEJOIN];
+			uint64_t ev = d->cel[C_BRIDGE_ENTER] + d->ev[E_AGENTCONNECT] + d->ev[E_CONFBRIDGEJOIN];
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
-			EVID(ev ? "not received although channels were bridged (%llu CEL BRIDGE_ENTER, %llu DialEnd ANSWER, "
+			EVID(ev ? "not received although channels were bridged (%llu CEL BRIDGE_ENTER, %llu AgentConnect, "
 				  "%llu ConfbridgeJoin)"
-				: "no bridge was seen (%llu CEL BRIDGE_ENTER, %llu DialEnd ANSWER, %llu ConfbridgeJoin)",
-			     (unsigned long long)d->cel[C_BRIDGE_ENTER], (unsigned long long)d->dialend_answer,
+				: "no bridge was seen (%llu CEL BRIDGE_ENTER, %llu AgentConnect, %llu ConfbridgeJoin)",
+			     (unsigned long long)d->cel[C_BRIDGE_ENTER], (unsigned long long)d->ev[E_AGENTCONNECT],
 			     (unsigned long long)d->ev[E_CONFBRIDGEJOIN]);
 		} else {
 			EVID("%llu BridgeEnter, %llu BridgeLeave", (unsigned long long)d->ev[E_BRIDGEENTER],
