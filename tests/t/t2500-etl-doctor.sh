@@ -165,6 +165,53 @@ test_expect_success 'cdr-csv warns once per node, the rows on stdout unchanged' 
 	grep -c . s01.csv >n && test "$(cat n)" = 18
 '
 
+# ---------------------------------------------------------------- cdrflow-collector --check over AMI
+export CDRFLOW_AMI_SECRET=secret
+
+test_expect_success 'collector --check: banner, Timestamp, channelvars, disabledevents, read classes, CEL' '
+	start_fake_ami --capture "$(raw v2_disabledevents)" --disabledevents Newexten,VarSet --read-perm system,call,cdr &&
+	write_config chk.yaml port=$FAKE_PORT &&
+	timeout -s KILL 20 "$CDRFLOW_COLLECTOR" -c chk.yaml --check >chk.out 2>chk.err &&
+	cat chk.out &&
+	grep -q "^node pbx1: ok (127.0.0.1:$FAKE_PORT, AMI 9.0.0)" chk.out &&
+	grep -q "^node pbx1: banner \"Asterisk Call Manager/9.0.0\"" chk.out &&
+	grep -q "^node pbx1: events during the check: [0-9]*, [0-9]* with a Timestamp header" chk.out &&
+	grep -q "^node pbx1: timestampevents: Yes$" chk.out &&
+	grep -q "^node pbx1: channelvars: CALLTAG,TENANT$" chk.out &&
+	grep -q "^node pbx1: disabledevents: Newexten,VarSet  warning: cdrflow needs these events" chk.out &&
+	grep -q "^node pbx1: read classes of the user: system,call,cdr  warning: missing dialplan,agent,reporting" chk.out &&
+	grep -q "^node pbx1: CEL: Enabled, events CHAN_START," chk.out &&
+	stop_fake_ami
+'
+
+test_expect_success 'collector --check: timestampevents = no, no channelvars, CEL off, each with its fix' '
+	start_fake_ami --capture "$(raw v1_timestampevents_no)" &&
+	write_config chk1.yaml port=$FAKE_PORT &&
+	timeout -s KILL 20 "$CDRFLOW_COLLECTOR" -c chk1.yaml --check >chk1.out 2>chk1.err &&
+	grep -q "^node pbx1: timestampevents: No  warning: .*timestampevents = yes" chk1.out &&
+	grep -q "^node pbx1: events during the check: [1-9][0-9]*, 0 with a Timestamp header" chk1.out &&
+	stop_fake_ami &&
+	start_fake_ami --capture "$(raw v3_no_channelvars)" &&
+	write_config chk3.yaml port=$FAKE_PORT &&
+	timeout -s KILL 20 "$CDRFLOW_COLLECTOR" -c chk3.yaml --check >chk3.out 2>chk3.err &&
+	grep -q "^node pbx1: channelvars: (none)  warning: .*channelvars = " chk3.out &&
+	stop_fake_ami &&
+	start_fake_ami --capture "$(raw v4_cel_disabled)" &&
+	write_config chk4.yaml port=$FAKE_PORT &&
+	timeout -s KILL 20 "$CDRFLOW_COLLECTOR" -c chk4.yaml --check >chk4.out 2>chk4.err &&
+	grep -q "^node pbx1: CEL: Disabled  warning: .*cel.conf" chk4.out &&
+	stop_fake_ami
+'
+
+test_expect_success 'collector --check: a user without write=command is told so, the check still passes' '
+	start_fake_ami --capture "$(raw s01_answered)" --no-command &&
+	write_config chkn.yaml port=$FAKE_PORT &&
+	timeout -s KILL 20 "$CDRFLOW_COLLECTOR" -c chkn.yaml --check >chkn.out 2>chkn.err &&
+	grep -q "^node pbx1: ok " chkn.out &&
+	grep -q "^node pbx1: manager show settings: refused (the AMI user lacks write=command); run cdrflow-etl doctor" chkn.out &&
+	stop_fake_ami
+'
+
 if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then test_set_prereq PG; fi
 if test_have_prereq PG; then
 	PGDIR=$(mktemp -d /tmp/cdrflow-t2500.XXXXXX)
