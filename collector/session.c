@@ -429,16 +429,30 @@ static void check_response(struct node_check *c, const struct ami_msg *m, const 
 	*state = lines ? 1 : -1;
 }
 
+/* Only the Event header is indexed on the streaming path: look at the raw bytes. */
+static const char *raw_value(const struct ami_msg *m, const char *key, size_t *len)
+{
+	size_t kl = strlen(key);
+	const char *p = memmem(m->raw, m->raw_len, key, kl);
+	if (!p)
+		return NULL;
+	p += kl;
+	const char *end = m->raw + m->raw_len, *e = p;
+	while (e < end && *e != '\r' && *e != '\n')
+		e++;
+	*len = (size_t)(e - p);
+	return p;
+}
+
 static void check_event(struct node_check *c, const struct ami_msg *m)
 {
 	size_t len;
-	const char *v = ami_get(m, "Event", &len);
-	if (v && len == 11 && !memcmp(v, "FullyBooted", 11))
+	if (m->raw_len >= 18 && !memcmp(m->raw, "Event: FullyBooted", 18))
 		return; /* never has a Timestamp */
 	c->events++;
-	if (ami_get(m, "Timestamp", &len))
+	if (raw_value(m, "\nTimestamp: ", &len))
 		c->events_ts++;
-	v = ami_get(m, "Privilege", &len);
+	const char *v = raw_value(m, "\nPrivilege: ", &len);
 	for (size_t i = 0; v && i < len;) {
 		size_t j = i;
 		while (j < len && v[j] != ',')
