@@ -149,7 +149,8 @@ static int scan_range(const char *node_dir, struct seg_pos from, const struct se
 		(*records)++;
 	}
 	int rc = EXIT_OK;
-	if (st == SEG_CORRUPT || st == SEG_IOERR) {
+	/* bad data at or past `to` is not this scan's: the load reports it */
+	if ((st == SEG_CORRUPT || st == SEG_IOERR) && !(to && !pos_before(r.pos, *to))) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = st == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
 	}
@@ -342,9 +343,11 @@ int doctor_warn_spool(const char *spool, char *err, size_t errlen)
 			struct amidoctor *ad = adoc_new();
 			uint64_t records;
 			uint32_t warned = 0;
+			/* corrupt or unreadable data: warn on what was read; cdr-csv reports the error */
 			rc = doctor_scan(dir, (struct seg_pos){ 0, 0 }, NULL, ad, NULL, &records, err, errlen);
-			if (rc == EXIT_OK)
-				doctor_warn(nodes[i], ad, &warned);
+			doctor_warn(nodes[i], ad, &warned);
+			if (rc == EXIT_DATAERR || rc == EXIT_IOERR)
+				rc = EXIT_OK;
 			adoc_free(ad);
 			free(dir);
 		}
