@@ -42,20 +42,46 @@ static const char *const class_names[] = {
 };
 #define N_CLASSES (sizeof class_names / sizeof class_names[0])
 
+/* A count, and where its first event was: evidence proves an absence only
+ * once the stream went on long enough for the missing event to have come
+ * (a load that ends between a DialEnd and its VarSet proves nothing). */
+struct cnt {
+	uint64_t n, first_idx, first_us;
+};
+#define SETTLE_EVENTS 200
+#define SETTLE_US 2000000u
+
 struct amidoctor {
-	uint64_t events, with_ts, channel_events, chanvar_events;
-	uint64_t ev[E_N], cel[C_N];
-	uint64_t prio2;            /* channel events at priority >= 2: dialplan ran */
-	uint64_t dialbegin_caller; /* DialBegin with a caller channel: the Dial app ran */
-	uint64_t dialend_caller;   /* DialEnd with a caller: Dial set DIALSTATUS (VarSet) */
-	uint64_t dialend_answer;   /* DialEnd ANSWER: a bridge followed */
-	uint64_t up;               /* Newstate to Up */
-	uint64_t sip_up;           /* SIP/PJSIP channels answered: RTP, so RTCP */
-	uint64_t app_dial, app_queue, app_set; /* Newexten applications */
+	uint64_t events, with_ts, chanvar_events;
+	struct cnt channel_events;
+	struct cnt ev[E_N], cel[C_N];
+	struct cnt prio2;            /* channel events at priority >= 2: dialplan ran */
+	struct cnt dialbegin_caller; /* DialBegin with a caller channel: the Dial app ran */
+	struct cnt dialend_caller;   /* DialEnd with a caller: Dial set DIALSTATUS (VarSet) */
+	struct cnt dialend_answer;   /* DialEnd ANSWER */
+	struct cnt up;               /* Newstate to Up */
+	struct cnt sip_up;           /* SIP/PJSIP channels answered: RTP, so RTCP */
+	struct cnt app_dial, app_queue, app_set; /* Newexten applications */
 	uint32_t classes;
 	uint64_t first_us, last_us;
 	int64_t max_skew_us;       /* |receive time - EventTV| */
 };
+
+static void bump(struct amidoctor *d, struct cnt *c, uint64_t t)
+{
+	if (!c->n++) {
+		c->first_idx = d->events;
+		c->first_us = t;
+	}
+}
+
+/* The count, if the stream went on far enough past its first event. */
+static uint64_t proof(const struct amidoctor *d, const struct cnt *c)
+{
+	if (!c->n)
+		return 0;
+	return d->events >= c->first_idx + SETTLE_EVENTS || d->last_us >= c->first_us + SETTLE_US ? c->n : 0;
+}
 
 static const struct adoc_info infos[AI_N] = {
 	[AI_TIMESTAMP] = { "timestamp", "Timestamp header",
@@ -209,13 +235,13 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 			e = (enum ev)k;
 			break;
 		}
-	if (e != E_N)
-		d->ev[e]++;
 	const char *v = ami_get(m, "Privilege", &l2);
 	if (v)
 		note_classes(d, v, l2);
-	if (e == E_FULLYBOOTED)
+	if (e == E_FULLYBOOTED) {
+		d->ev[e].n++;
 		return; /* sent straight after login, never with a Timestamp */
+	}
 	d->events++;
 	v = ami_get(m, "Timestamp", &l2);
 	uint64_t t = v ? parse_unix_us(v, l2) : 0;
@@ -223,6 +249,8 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		d->with_ts++;
 	if (!t)
 		t = recv_us;
+	if (e != E_N)
+		bump(d, &d->ev[e], t);
 	if (t && (!d->first_us || t < d->first_us))
 		d->first_us = t;
 	if (t > d->last_us)
@@ -240,7 +268,7 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 	size_t chan_len = l2;
 	const char *uid = ami_get(m, "Uniqueid", &l2);
 	if (chan && uid && e != E_CEL) {
-		d->channel_events++;
+		bump(d, &d->channel_events, t);
 		int chanvar = 0;
 		for (size_t h = 0; h < m->nhdr && !chanvar; h++)
 			if (starts(m->raw + m->hdr[h].key_off, m->hdr[h].key_len, "ChanVariable"))
@@ -248,36 +276,36 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		d->chanvar_events += (uint64_t)chanvar;
 		v = ami_get(m, "Priority", &l2);
 		if (num(v, l2) >= 2)
-			d->prio2++;
+			bump(d, &d->prio2, t);
 	}
 	switch (e) {
 	case E_NEWSTATE:
 		v = ami_get(m, "ChannelState", &l2);
 		if (num(v, l2) == 6) {
-			d->up++;
+			bump(d, &d->up, t);
 			if (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/"))
-				d->sip_up++;
+				bump(d, &d->sip_up, t);
 		}
 		break;
 	case E_NEWEXTEN:
 		v = ami_get(m, "Application", &l2);
 		if (is(v, l2, "Dial"))
-			d->app_dial++;
+			bump(d, &d->app_dial, t);
 		else if (is(v, l2, "Queue"))
-			d->app_queue++;
+			bump(d, &d->app_queue, t);
 		else if (is(v, l2, "Set") || is(v, l2, "MSet"))
-			d->app_set++;
+			bump(d, &d->app_set, t);
 		break;
 	case E_DIALBEGIN:
 		if (chan && chan_len)
-			d->dialbegin_caller++;
+			bump(d, &d->dialbegin_caller, t);
 		break;
 	case E_DIALEND:
 		if (chan && chan_len)
-			d->dialend_caller++;
+			bump(d, &d->dialend_caller, t);
 		v = ami_get(m, "DialStatus", &l2);
 		if (is(v, l2, "ANSWER"))
-			d->dialend_answer++;
+			bump(d, &d->dialend_answer, t);
 		break;
 	case E_CEL: {
 		v = ami_get(m, "EventName", &l2);
@@ -287,7 +315,7 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 				c = k;
 				break;
 			}
-		d->cel[c]++;
+		bump(d, &d->cel[c], t);
 		break;
 	}
 	default: break;
@@ -304,17 +332,17 @@ static int cel_types_missing(const struct amidoctor *d, char *out, size_t outlen
 		uint64_t activity;
 		int rows;
 	} need[] = {
-		{ C_CHAN_START, d->ev[E_NEWCHANNEL], 1 }, { C_ANSWER, d->up, 1 },
-		{ C_HANGUP, d->ev[E_HANGUP], 1 },         { C_CHAN_END, d->ev[E_HANGUP], 0 },
-		{ C_BRIDGE_ENTER, d->ev[E_BRIDGEENTER], 1 }, { C_BRIDGE_EXIT, d->ev[E_BRIDGELEAVE], 1 },
-		{ C_LINKEDID_END, d->ev[E_HANGUP], 0 },   { C_PARK_START, d->ev[E_PARKEDCALL], 0 },
+		{ C_CHAN_START, proof(d, &d->ev[E_NEWCHANNEL]), 1 }, { C_ANSWER, proof(d, &d->up), 1 },
+		{ C_HANGUP, proof(d, &d->ev[E_HANGUP]), 1 },         { C_CHAN_END, proof(d, &d->ev[E_HANGUP]), 0 },
+		{ C_BRIDGE_ENTER, proof(d, &d->ev[E_BRIDGEENTER]), 1 }, { C_BRIDGE_EXIT, proof(d, &d->ev[E_BRIDGELEAVE]), 1 },
+		{ C_LINKEDID_END, proof(d, &d->ev[E_HANGUP]), 0 },   { C_PARK_START, proof(d, &d->ev[E_PARKEDCALL]), 0 },
 	};
 	int n = 0;
 	size_t off = 0;
 	out[0] = '\0';
 	*rows = 0;
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
-		if (d->cel[need[i].cel] || !need[i].activity)
+		if (d->cel[need[i].cel].n || !need[i].activity)
 			continue;
 		int w = snprintf(out + off, outlen - off, "%s%s", n ? ", " : "", cel_names[need[i].cel]);
 		if (w > 0 && (size_t)w < outlen - off)
@@ -346,111 +374,115 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 		}
 		break;
 	case AI_CHANNEL:
-		if (!d->ev[E_NEWCHANNEL] && !d->ev[E_HANGUP]) {
-			v->state = d->channel_events || d->cel[C_CHAN_START] ? ADOC_MISSING : ADOC_NOT_SEEN;
+		if (!d->ev[E_NEWCHANNEL].n && !d->ev[E_HANGUP].n) {
+			v->state = proof(d, &d->channel_events) || proof(d, &d->cel[C_CHAN_START]) ? ADOC_MISSING : ADOC_NOT_SEEN;
 			EVID(v->state == ADOC_MISSING ? "%llu other channel events, %llu CEL CHAN_START"
 						       : "no channel activity (%llu channel events, %llu CEL CHAN_START)",
-			     (unsigned long long)d->channel_events, (unsigned long long)d->cel[C_CHAN_START]);
+			     (unsigned long long)d->channel_events.n, (unsigned long long)d->cel[C_CHAN_START].n);
 		} else {
-			EVID("%llu Newchannel, %llu Hangup", (unsigned long long)d->ev[E_NEWCHANNEL],
-			     (unsigned long long)d->ev[E_HANGUP]);
+			EVID("%llu Newchannel, %llu Hangup", (unsigned long long)d->ev[E_NEWCHANNEL].n,
+			     (unsigned long long)d->ev[E_HANGUP].n);
 		}
 		break;
 	case AI_NEWSTATE:
-		if (!d->ev[E_NEWSTATE]) {
-			uint64_t ev = d->cel[C_ANSWER] + d->dialend_answer;
+		if (!d->ev[E_NEWSTATE].n) {
+			uint64_t ev = proof(d, &d->cel[C_ANSWER]) + proof(d, &d->dialend_answer);
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
 			EVID(ev ? "not received although channels answered (%llu CEL ANSWER, %llu DialEnd ANSWER)"
-				: "no answered channel seen", (unsigned long long)d->cel[C_ANSWER],
-			     (unsigned long long)d->dialend_answer);
+				: "no answered channel seen", (unsigned long long)d->cel[C_ANSWER].n,
+			     (unsigned long long)d->dialend_answer.n);
 		} else {
-			EVID("%llu events (%llu to Up)", (unsigned long long)d->ev[E_NEWSTATE], (unsigned long long)d->up);
+			EVID("%llu events (%llu to Up)", (unsigned long long)d->ev[E_NEWSTATE].n, (unsigned long long)d->up.n);
 		}
 		break;
 	case AI_NEWEXTEN:
-		if (!d->ev[E_NEWEXTEN]) {
-			uint64_t ev = d->prio2 + d->dialbegin_caller + d->cel[C_APP_START];
+		if (!d->ev[E_NEWEXTEN].n) {
+			uint64_t ev = proof(d, &d->prio2) + proof(d, &d->dialbegin_caller) + proof(d, &d->cel[C_APP_START]);
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
 			if (ev)
 				EVID("not received although channels ran dialplan (%llu channel events at priority >= 2, "
 				     "%llu DialBegin from a caller): %s",
-				     (unsigned long long)d->prio2, (unsigned long long)d->dialbegin_caller,
+				     (unsigned long long)d->prio2.n, (unsigned long long)d->dialbegin_caller.n,
 				     dialplan_class ? "disabledevents or an eventfilter drops it"
 						    : "disabledevents, or the user's read= lacks dialplan");
+			else if (d->prio2.n + d->dialbegin_caller.n)
+				EVID("channels ran dialplan just before the stream ends: too early to tell");
 			else
 				EVID("no channel was seen running dialplan (%llu channel events)",
-				     (unsigned long long)d->channel_events);
+				     (unsigned long long)d->channel_events.n);
 		} else {
-			EVID("%llu events", (unsigned long long)d->ev[E_NEWEXTEN]);
+			EVID("%llu events", (unsigned long long)d->ev[E_NEWEXTEN].n);
 		}
 		break;
 	case AI_VARSET:
-		if (!d->ev[E_VARSET]) {
-			uint64_t ev = d->dialend_caller + d->app_set;
+		if (!d->ev[E_VARSET].n) {
+			uint64_t ev = proof(d, &d->dialend_caller) + proof(d, &d->app_set);
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
 			if (ev)
 				EVID("not received although variables were set (%llu DialEnd from a caller set DIALSTATUS, "
 				     "%llu Newexten Set/MSet): %s",
-				     (unsigned long long)d->dialend_caller, (unsigned long long)d->app_set,
+				     (unsigned long long)d->dialend_caller.n, (unsigned long long)d->app_set.n,
 				     dialplan_class ? "disabledevents or an eventfilter drops it"
 						    : "disabledevents, or the user's read= lacks dialplan");
+			else if (d->dialend_caller.n + d->app_set.n)
+				EVID("a Dial ended or a Set ran just before the stream ends: too early to tell");
 			else
 				EVID("no variable change was seen (no Dial, no Set)");
 		} else {
-			EVID("%llu events", (unsigned long long)d->ev[E_VARSET]);
+			EVID("%llu events", (unsigned long long)d->ev[E_VARSET].n);
 		}
 		break;
 	case AI_CHANVARIABLE:
 		if (!d->chanvar_events) {
-			v->state = d->channel_events ? ADOC_MISSING : ADOC_NOT_SEEN;
-			EVID(d->channel_events ? "none of %llu channel events carries a ChanVariable header: manager.conf "
+			v->state = d->channel_events.n ? ADOC_MISSING : ADOC_NOT_SEEN; /* the header rides on the event itself */
+			EVID(d->channel_events.n ? "none of %llu channel events carries a ChanVariable header: manager.conf "
 						 "has no channelvars"
-					       : "no channel events (%llu)", (unsigned long long)d->channel_events);
+					       : "no channel events (%llu)", (unsigned long long)d->channel_events.n);
 		} else {
 			EVID("on %llu of %llu channel events", (unsigned long long)d->chanvar_events,
-			     (unsigned long long)d->channel_events);
+			     (unsigned long long)d->channel_events.n);
 		}
 		break;
 	case AI_DIAL:
-		if (!d->ev[E_DIALBEGIN] && !d->ev[E_DIALEND]) {
-			uint64_t ev = d->app_dial + d->app_queue;
+		if (!d->ev[E_DIALBEGIN].n && !d->ev[E_DIALEND].n) {
+			uint64_t ev = proof(d, &d->app_dial) + proof(d, &d->app_queue);
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
 			EVID(ev ? "not received although Dial/Queue ran (%llu Newexten Dial, %llu Queue)"
 				: "no Dial or Queue was seen (%llu Newexten Dial, %llu Queue)",
-			     (unsigned long long)d->app_dial, (unsigned long long)d->app_queue);
+			     (unsigned long long)d->app_dial.n, (unsigned long long)d->app_queue.n);
 		} else {
-			EVID("%llu DialBegin, %llu DialEnd", (unsigned long long)d->ev[E_DIALBEGIN],
-			     (unsigned long long)d->ev[E_DIALEND]);
+			EVID("%llu DialBegin, %llu DialEnd", (unsigned long long)d->ev[E_DIALBEGIN].n,
+			     (unsigned long long)d->ev[E_DIALEND].n);
 		}
 		break;
 	case AI_BRIDGE:
-		if (!d->ev[E_BRIDGEENTER]) {
-			uint64_t ev = d->cel[C_BRIDGE_ENTER] + d->ev[E_AGENTCONNECT] + d->ev[E_CONFBRIDGEJOIN];
+		if (!d->ev[E_BRIDGEENTER].n) {
+			uint64_t ev = proof(d, &d->cel[C_BRIDGE_ENTER]) + proof(d, &d->ev[E_AGENTCONNECT]) + proof(d, &d->ev[E_CONFBRIDGEJOIN]);
 			v->state = ev ? ADOC_MISSING : ADOC_NOT_SEEN;
 			EVID(ev ? "not received although channels were bridged (%llu CEL BRIDGE_ENTER, %llu AgentConnect, "
 				  "%llu ConfbridgeJoin)"
 				: "no bridge was seen (%llu CEL BRIDGE_ENTER, %llu AgentConnect, %llu ConfbridgeJoin)",
-			     (unsigned long long)d->cel[C_BRIDGE_ENTER], (unsigned long long)d->ev[E_AGENTCONNECT],
-			     (unsigned long long)d->ev[E_CONFBRIDGEJOIN]);
+			     (unsigned long long)d->cel[C_BRIDGE_ENTER].n, (unsigned long long)d->ev[E_AGENTCONNECT].n,
+			     (unsigned long long)d->ev[E_CONFBRIDGEJOIN].n);
 		} else {
-			EVID("%llu BridgeEnter, %llu BridgeLeave", (unsigned long long)d->ev[E_BRIDGEENTER],
-			     (unsigned long long)d->ev[E_BRIDGELEAVE]);
+			EVID("%llu BridgeEnter, %llu BridgeLeave", (unsigned long long)d->ev[E_BRIDGEENTER].n,
+			     (unsigned long long)d->ev[E_BRIDGELEAVE].n);
 		}
 		break;
 	case AI_CEL:
-		if (!d->ev[E_CEL]) {
-			uint64_t ch = d->ev[E_NEWCHANNEL] + d->ev[E_HANGUP];
+		if (!d->ev[E_CEL].n) {
+			uint64_t ch = proof(d, &d->ev[E_NEWCHANNEL]) + proof(d, &d->ev[E_HANGUP]);
 			v->state = ch ? ADOC_MISSING : ADOC_NOT_SEEN;
 			EVID(ch ? "no CEL event although %llu channels were created and %llu hung up: CEL is off "
 				  "(cel.conf enable = no, or cel_manager off)"
-				: "no channel activity", (unsigned long long)d->ev[E_NEWCHANNEL],
-			     (unsigned long long)d->ev[E_HANGUP]);
+				: "no channel activity", (unsigned long long)d->ev[E_NEWCHANNEL].n,
+			     (unsigned long long)d->ev[E_HANGUP].n);
 		} else {
-			EVID("%llu events", (unsigned long long)d->ev[E_CEL]);
+			EVID("%llu events", (unsigned long long)d->ev[E_CEL].n);
 		}
 		break;
 	case AI_CEL_TYPES: {
-		if (!d->ev[E_CEL]) {
+		if (!d->ev[E_CEL].n) {
 			v->state = ADOC_NOT_SEEN;
 			EVID("no CEL events");
 			break;
@@ -463,47 +495,47 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 			EVID("not received although their activity happened: %s (cel.conf events= leaves them out)", miss);
 			return;
 		}
-		EVID("every type whose activity happened%s", d->cel[C_APP_START] ? "" : " (no APP_START/APP_END: cel.conf "
+		EVID("every type whose activity happened%s", d->cel[C_APP_START].n ? "" : " (no APP_START/APP_END: cel.conf "
 											"apps lists no application; "
 											"cdrflow does not need them)");
 		break;
 	}
 	case AI_ORIGINATE:
-		if (!d->ev[E_ORIGINATERESPONSE]) {
+		if (!d->ev[E_ORIGINATERESPONSE].n) {
 			v->state = ADOC_NOT_SEEN;
 			EVID("no OriginateResponse (no AMI Originate with Async, or call class filtered; cannot tell)");
 		} else {
-			EVID("%llu events", (unsigned long long)d->ev[E_ORIGINATERESPONSE]);
+			EVID("%llu events", (unsigned long long)d->ev[E_ORIGINATERESPONSE].n);
 		}
 		break;
 	case AI_QUEUE:
-		if (!d->ev[E_QUEUECALLERJOIN] && !d->ev[E_AGENTCALLED]) {
-			v->state = d->app_queue ? ADOC_MISSING : ADOC_NOT_SEEN;
-			EVID(d->app_queue ? "not received although Queue() ran %llu times"
-					  : "no queue call seen (%llu Newexten Queue)", (unsigned long long)d->app_queue);
+		if (!d->ev[E_QUEUECALLERJOIN].n && !d->ev[E_AGENTCALLED].n) {
+			v->state = proof(d, &d->app_queue) ? ADOC_MISSING : ADOC_NOT_SEEN;
+			EVID(d->app_queue.n ? "not received although Queue() ran %llu times"
+					  : "no queue call seen (%llu Newexten Queue)", (unsigned long long)d->app_queue.n);
 		} else {
 			EVID("%llu QueueCallerJoin, %llu AgentCalled, %llu AgentConnect",
-			     (unsigned long long)d->ev[E_QUEUECALLERJOIN], (unsigned long long)d->ev[E_AGENTCALLED],
-			     (unsigned long long)d->ev[E_AGENTCONNECT]);
+			     (unsigned long long)d->ev[E_QUEUECALLERJOIN].n, (unsigned long long)d->ev[E_AGENTCALLED].n,
+			     (unsigned long long)d->ev[E_AGENTCONNECT].n);
 		}
 		break;
 	case AI_RTCP:
-		if (!d->ev[E_RTCPSENT] && !d->ev[E_RTCPRECEIVED]) {
+		if (!d->ev[E_RTCPSENT].n && !d->ev[E_RTCPRECEIVED].n) {
 			v->state = ADOC_NOT_SEEN;
-			EVID(d->sip_up ? "none although %llu SIP/PJSIP channels answered (short calls send none; "
+			EVID(d->sip_up.n ? "none although %llu SIP/PJSIP channels answered (short calls send none; "
 					 "otherwise reporting class filtered or RTCP off)"
-				       : "no answered SIP/PJSIP channel (%llu)", (unsigned long long)d->sip_up);
+				       : "no answered SIP/PJSIP channel (%llu)", (unsigned long long)d->sip_up.n);
 		} else {
-			EVID("%llu RTCPSent, %llu RTCPReceived", (unsigned long long)d->ev[E_RTCPSENT],
-			     (unsigned long long)d->ev[E_RTCPRECEIVED]);
+			EVID("%llu RTCPSent, %llu RTCPReceived", (unsigned long long)d->ev[E_RTCPSENT].n,
+			     (unsigned long long)d->ev[E_RTCPRECEIVED].n);
 		}
 		break;
 	case AI_CDR:
-		if (!d->ev[E_CDR]) {
+		if (!d->ev[E_CDR].n) {
 			v->state = ADOC_NOT_SEEN;
 			EVID("no Event: Cdr: no self-check possible (rows never come from it)");
 		} else {
-			EVID("%llu events (for the self-check only)", (unsigned long long)d->ev[E_CDR]);
+			EVID("%llu events (for the self-check only)", (unsigned long long)d->ev[E_CDR].n);
 		}
 		break;
 	case AI_N: break;
@@ -541,8 +573,8 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	memset(s, 0, sizeof *s);
 	s->events = d->events;
 	s->with_timestamp = d->with_ts;
-	s->channel_events = d->channel_events;
-	s->cdr_events = d->ev[E_CDR];
+	s->channel_events = d->channel_events.n;
+	s->cdr_events = d->ev[E_CDR].n;
 	s->first_us = d->first_us;
 	s->last_us = d->last_us;
 	s->clock_is_receive = d->events && !d->with_ts;
@@ -557,10 +589,10 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	}
 	off = 0;
 	for (int k = 0; k < C_N; k++) {
-		if (!d->cel[k])
+		if (!d->cel[k].n)
 			continue;
 		int w = snprintf(s->cel_types + off, sizeof s->cel_types - off, "%s%s=%llu", off ? " " : "", cel_names[k],
-				 (unsigned long long)d->cel[k]);
+				 (unsigned long long)d->cel[k].n);
 		if (w > 0 && (size_t)w < sizeof s->cel_types - off)
 			off += (size_t)w;
 	}

@@ -148,11 +148,25 @@ test_expect_success 'a channel that never left priority 1 does not prove Newexte
 		done
 	} >short.raw &&
 	cdrflow_collector --replay short.raw --spool sp-short --node short >/dev/null &&
-	test_exit_code 79 "$ETL" doctor --spool sp-short >short.doc &&
+	"$ETL" doctor --spool sp-short >short.doc &&
 	test "$(status_of short.doc Newexten)" = "not seen" &&
 	test "$(status_of short.doc VarSet)" = "not seen" &&
 	test "$(status_of short.doc "Timestamp header")" = present &&
-	test "$(status_of short.doc CEL)" = MISSING
+	test "$(status_of short.doc CEL)" = "not seen"
+'
+test_expect_success 'a spool that ends right after a DialEnd proves nothing yet; the first 5 s of v2 prove Newexten only' '
+	printf "Asterisk Call Manager/9.0.0\r\nEvent: DialEnd\r\nPrivilege: call,all\r\nTimestamp: 1796535900.000001\r\nChannel: SIP/a-1\r\nUniqueid: x1\r\nDialStatus: BUSY\r\nChanVariable: TENANT=\r\n\r\n" >dialend.raw &&
+	cdrflow_collector --replay dialend.raw --spool sp-dialend --node d >/dev/null &&
+	"$ETL" doctor --spool sp-dialend >dialend.doc &&
+	test "$(status_of dialend.doc VarSet)" = "not seen" &&
+	grep -F "  VarSet " dialend.doc | grep -q "too early to tell" &&
+	"$STRIP" "$(raw v2_disabledevents)" v2cut 40 &&
+	cdrflow_collector --replay v2cut.1 --spool sp-cut --node cut >/dev/null &&
+	test_exit_code 79 "$ETL" doctor --spool sp-cut >cut.doc &&
+	grep "^node cut" cut.doc &&
+	test "$(status_of cut.doc Newexten)" = MISSING &&
+	test "$(status_of cut.doc VarSet)" = "not seen" &&
+	grep -F "  VarSet " cut.doc | grep -q "no variable change was seen (no Dial, no Set)"
 '
 
 test_expect_success 'cdr-csv warns once per node, the rows on stdout unchanged' '
