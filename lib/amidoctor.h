@@ -9,7 +9,9 @@
  * VarSet absent while Dial set DIALSTATUS (a DialEnd from a caller); no
  * Timestamp header on any event; no ChanVariable header on any channel
  * event; no CEL event although channels exist.  An input with no such
- * evidence is NOT_SEEN (no such activity), never "disabled".
+ * evidence is NOT_SEEN (no such activity), never "disabled".  Evidence
+ * counts only once the stream went on 2 s or 200 events past its first
+ * event: a spool that ends between a DialEnd and its VarSet proves nothing.
  */
 #ifndef CDRFLOW_AMIDOCTOR_H
 #define CDRFLOW_AMIDOCTOR_H
