@@ -117,10 +117,11 @@ static int store(PGconn *c, const char *node, enum adoc_input i, const struct ad
 	PGresult *r = PQexecParams(c,
 				   "UPDATE input_caveat SET period_start = least(period_start, to_timestamp($3::bigint / 1e6)), "
 				   "period_end = greatest(period_end, to_timestamp($4::bigint / 1e6)), evidence = $5, "
+				   "ami_name = $6, affects_rows = $7::boolean, caveat = $8, restore = $9, "
 				   "last_seen = now() WHERE node = $1 AND input = $2 "
 				   "AND period_end >= to_timestamp($3::bigint / 1e6) - interval '1 hour' "
 				   "AND period_start <= to_timestamp($4::bigint / 1e6) + interval '1 hour'",
-				   5, NULL, p, NULL, NULL, 0);
+				   9, NULL, p, NULL, NULL, 0);
 	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
 	int updated = ok && strcmp(PQcmdTuples(r), "0") != 0;
 	PQclear(r);

@@ -218,7 +218,7 @@ void doctor_print(FILE *out, const char *node, const struct amidoctor *ad)
 void doctor_caveat_text(char *out, size_t outlen, const char *node, enum adoc_input i)
 {
 	const struct adoc_info *in = adoc_info(i);
-	snprintf(out, outlen, "%s unknown for node %s: %s not received", in->lost, node, in->name);
+	snprintf(out, outlen, "%s unknown for node %s: %s not received", in->brief, node, in->name);
 }
 
 void doctor_warn(const char *node, const struct amidoctor *ad, uint32_t *warned)

@@ -88,50 +88,64 @@ static const struct adoc_info infos[AI_N] = {
 			   "the PBX's clock: start, answer, end, duration and billsec come from the collector's receive "
 			   "time (live: legs can shift by a second at boundaries; a replay has no clock at all); every "
 			   "analytics time",
+			   "exact start, answer and end times",
 			   "manager.conf [general]: timestampevents = yes", true },
 	[AI_CHANNEL] = { "channel", "Newchannel, Hangup", "every CDR row and call: nothing can be rebuilt",
+			 "every CDR row",
 			 "manager.conf [<user>]: read = ...,call,... (no eventfilter or disabledevents dropping them)",
 			 true },
 	[AI_NEWSTATE] = { "newstate", "Newstate", "CDR answer, billsec and disposition ANSWERED",
+			  "answer time and billsec",
 			  "manager.conf [<user>]: read = ...,call,...; Newstate not in disabledevents", true },
 	[AI_NEWEXTEN] = { "newexten", "Newexten",
 			  "CDR lastapp, lastdata and userfield (Set(CDR(userfield))), dst/dcontext changes, the h "
 			  "extension (endbeforehexten), NoCDR/ResetCDR/ForkCDR/CDR_PROP, rows after Dial (Busy, "
 			  "Congestion, Hangup); flow analytics (the dialplan path)",
+			  "lastapp, lastdata, userfield and the rows after Dial",
 			  "manager.conf [general]: remove Newexten from disabledevents; [<user>] read = ...,dialplan,...",
 			  true },
 	[AI_VARSET] = { "varset", "VarSet",
 			"party snapshot updates between channel events (with channelvars: ConfBridge pairings, Dial "
 			"U()/G() subroutine rows); DIALSTATUS and QUEUESTATUS analytics",
+			"snapshot updates between channel events",
 			"manager.conf [general]: remove VarSet from disabledevents; [<user>] read = ...,dialplan,...", true },
 	[AI_CHANVARIABLE] = { "channelvars", "ChanVariable header (channelvars)",
 			      "Asterisk publishes a snapshot on every variable change when channelvars is set and its "
 			      "CDR engine sees them: without it 3-party ConfBridge pairings start early and Dial "
 			      "subroutine rows differ; the CALLTAG/TENANT tags on events",
+			      "ConfBridge and Dial-subroutine row times",
 			      "manager.conf [general]: channelvars = CALLTAG,TENANT (any list of variables)", true },
 	[AI_DIAL] = { "dial", "DialBegin, DialEnd", "CDR dstchannel, disposition (NO ANSWER, BUSY, CONGESTION), fork rows",
+		      "dstchannel and dial dispositions",
 		      "manager.conf [<user>]: read = ...,call,...; DialBegin/DialEnd not in disabledevents", true },
 	[AI_BRIDGE] = { "bridge", "BridgeEnter, BridgeLeave",
 			"CDR pairing (dstchannel), answered legs, transfers and conferences",
+			"pairings (dstchannel) and answered legs",
 			"manager.conf [<user>]: read = ...,call,...; Bridge events not in disabledevents", true },
 	[AI_CEL] = { "cel", "CEL",
 		     "amaflags (only CEL carries them), the earlier of the CEL/channel-event twin times (start, answer, "
 		     "end at second boundaries); the cel table",
+		     "amaflags, CEL-twin times and the cel table",
 		     "cel.conf [general]: enable = yes, events = ALL; [manager] enabled = yes", true },
 	[AI_CEL_TYPES] = { "cel-types", "CEL event types",
 			   "the twin times of the missing types (CHAN_START start, ANSWER answer, HANGUP end, "
 			   "BRIDGE_ENTER/EXIT pairing times); LINKEDID_END call completion in the cel table",
+			   "the times of the missing CEL types",
 			   "cel.conf [general]: events = ALL", true },
 	[AI_ORIGINATE] = { "originate", "OriginateResponse",
 			   "the outcome of AMI Originates (failed originates, Originate to an application: its "
 			   "lastapp/lastdata)",
+			   "AMI Originate outcomes",
 			   "manager.conf [<user>]: read = ...,call,... (originators use Async: true)", false },
 	[AI_QUEUE] = { "queue", "QueueCallerJoin, AgentCalled, ...",
 		       "queue and agent analytics (service level, abandons, agent performance reports)",
+		       "queue and agent figures",
 		       "manager.conf [<user>]: read = ...,agent,...", false },
 	[AI_RTCP] = { "rtcp", "RTCPSent, RTCPReceived", "QoS analytics (jitter, loss, RTT, MES)",
+		      "QoS figures",
 		      "manager.conf [<user>]: read = ...,reporting,...; RTCP not disabled on the SIP peers", false },
 	[AI_CDR] = { "cdr", "Cdr (cdr_manager)", "only the doctor's self-check against Asterisk's own rows",
+		     "the self-check",
 		     "cdr_manager.conf [general]: enabled = yes; [<user>] read = ...,cdr,...", false },
 };
 

@@ -46,6 +46,7 @@ struct adoc_info {
 	const char *key;     /* stable identifier stored with a caveat, e.g. "newexten" */
 	const char *name;    /* the AMI name(s), e.g. "Newexten" */
 	const char *lost;    /* what is lost without it */
+	const char *brief;   /* the same in a few words, for a caveat: "lastapp, lastdata, userfield" */
 	const char *restore; /* the configuration line that restores it */
 	bool rows;           /* missing it changes CDR rows (not only analytics) */
 };
