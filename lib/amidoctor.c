@@ -383,6 +383,11 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 			     d->max_skew_us > 60000000 ? "; receive times are not the PBX's (EventTV differs): a replay, "
 							 "no clock at all"
 						       : "");
+		} else if ((d->events - d->with_ts) * 100 > d->events) {
+			/* more than 1 %: timestampevents changed while the spool was written, or something strips it */
+			v->state = ADOC_MISSING;
+			EVID("only %llu of %llu events carry a Timestamp header: timestampevents changed during the spool?",
+			     (unsigned long long)d->with_ts, (unsigned long long)d->events);
 		} else {
 			EVID("%llu of %llu events", (unsigned long long)d->with_ts, (unsigned long long)d->events);
 		}
