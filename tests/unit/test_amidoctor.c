@@ -121,6 +121,21 @@ static void test_timestamp_channelvars_cel(void **state)
 	adoc_free(d);
 }
 
+static void test_timestamp_on_part_only(void **state)
+{
+	(void)state;
+	struct amidoctor *d = adoc_new();
+	struct adoc_verdict v;
+	for (int i = 0; i < 99; i++)
+		feed(d, LATER);
+	feed(d, "Event: DeviceStateChange\nPrivilege: call,all\nDevice: SIP/a\n\n");
+	assert_int_equal(state_of(d, AI_TIMESTAMP, &v), ADOC_PRESENT); /* 1 of 100: tolerated */
+	feed(d, "Event: DeviceStateChange\nPrivilege: call,all\nDevice: SIP/a\n\n");
+	assert_int_equal(state_of(d, AI_TIMESTAMP, &v), ADOC_MISSING);
+	assert_non_null(strstr(v.evidence, "only 99 of 101"));
+	adoc_free(d);
+}
+
 static void test_cel_types(void **state)
 {
 	(void)state;
@@ -160,6 +175,7 @@ int main(void)
 		cmocka_unit_test(test_newexten_needs_proof),
 		cmocka_unit_test(test_varset_dial_proves),
 		cmocka_unit_test(test_timestamp_channelvars_cel),
+		cmocka_unit_test(test_timestamp_on_part_only),
 		cmocka_unit_test(test_cel_types),
 		cmocka_unit_test(test_queue_is_analytics_only),
 	};
