@@ -30,7 +30,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cdrflow-collector -c FILE                     run the collector daemon\n"
-		"       cdrflow-collector -c FILE --check             connect, log in and Ping each node once\n"
+		"       cdrflow-collector -c FILE --check             connect, log in, report the AMI settings, Ping\n"
 		"       cdrflow-collector --replay CAPTURE --spool DIR [--node NAME]\n"
 		"       cdrflow-collector --verify --spool DIR [--node NAME]\n"
 		"       cdrflow-collector --list --spool DIR [--node NAME]\n"
@@ -41,7 +41,8 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  -c, --config FILE     YAML configuration (see cdrflow-collector(1))\n"
-		"      --check           with -c: connect, log in, Ping once per node, then exit\n"
+		"      --check           with -c: connect, log in, report what the PBX sends (Timestamp,\n"
+		"                        channelvars, disabledevents, read classes, CEL), Ping, exit\n"
 		"      --replay CAPTURE  store every event of a raw AMI byte capture (plain or .xz; - = stdin)\n"
 		"      --spool DIR       spool directory (overrides the config file's spool)\n"
 		"      --node NAME       node name for --replay (default: local) or to restrict --verify/--list/--dump\n"
