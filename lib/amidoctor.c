@@ -49,6 +49,8 @@ struct cnt {
 	uint64_t n, first_idx, first_us;
 };
 #define SETTLE_EVENTS 200
+#define RTCP_LONG_US 15000000u /* Asterisk sends RTCP every 5 s by default */
+#define UP_SLOTS 4096u
 #define SETTLE_US 2000000u
 
 struct amidoctor {
@@ -61,6 +63,11 @@ struct amidoctor {
 	struct cnt dialend_answer;   /* DialEnd ANSWER */
 	struct cnt up;               /* Newstate to Up */
 	struct cnt sip_up;           /* SIP/PJSIP channels answered: RTP, so RTCP */
+	struct cnt sip_long;         /* ...and up for RTCP_LONG_US or more: RTCP reports were due */
+	struct upslot {              /* answered SIP/PJSIP channels still up (open addressing) */
+		uint32_t hash;       /* 0 = free */
+		uint64_t up_us;
+	} *ups;
 	struct cnt app_dial, app_queue, app_set; /* Newexten applications */
 	uint32_t classes;
 	uint64_t first_us, last_us;
@@ -171,7 +178,50 @@ struct amidoctor *adoc_new(void)
 
 void adoc_free(struct amidoctor *d)
 {
+	if (d)
+		free(d->ups);
 	free(d);
+}
+
+static uint32_t uid_hash(const char *v, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)v[i]) * 16777619u;
+	return h ? h : 1;
+}
+
+/* Remember when an SIP/PJSIP channel answered (a full table forgets: this is only evidence). */
+static void up_note(struct amidoctor *d, const char *uid, size_t len, uint64_t t)
+{
+	if (!d->ups)
+		d->ups = xcalloc(UP_SLOTS, sizeof *d->ups);
+	uint32_t h = uid_hash(uid, len);
+	for (uint32_t i = 0; i < 16; i++) {
+		struct upslot *u = &d->ups[(h + i) % UP_SLOTS];
+		if (!u->hash || u->hash == h) {
+			u->hash = h;
+			u->up_us = t;
+			return;
+		}
+	}
+}
+
+/* At hang-up: how long was it up (0 if not tracked)?  Frees the slot. */
+static uint64_t up_take(struct amidoctor *d, const char *uid, size_t len, uint64_t t)
+{
+	if (!d->ups)
+		return 0;
+	uint32_t h = uid_hash(uid, len);
+	for (uint32_t i = 0; i < 16; i++) {
+		struct upslot *u = &d->ups[(h + i) % UP_SLOTS];
+		if (u->hash == h) {
+			uint64_t up = u->up_us;
+			u->hash = 0;
+			return t > up ? t - up : 0;
+		}
+	}
+	return 0;
 }
 
 static int is(const char *v, size_t len, const char *s)
@@ -297,10 +347,21 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		v = ami_get(m, "ChannelState", &l2);
 		if (num(v, l2) == 6) {
 			bump(d, &d->up, t);
-			if (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/"))
+			if (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) {
 				bump(d, &d->sip_up, t);
+				const char *u = ami_get(m, "Uniqueid", &l2);
+				if (u)
+					up_note(d, u, l2, t);
+			}
 		}
 		break;
+	case E_HANGUP: {
+		const char *u = ami_get(m, "Uniqueid", &l2);
+		if (u && (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) &&
+		    up_take(d, u, l2, t) >= RTCP_LONG_US)
+			bump(d, &d->sip_long, t);
+		break;
+	}
 	case E_NEWEXTEN:
 		v = ami_get(m, "Application", &l2);
 		if (is(v, l2, "Dial"))
@@ -540,9 +601,15 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 		break;
 	case AI_RTCP:
 		if (!d->ev[E_RTCPSENT].n && !d->ev[E_RTCPRECEIVED].n) {
+			if (proof(d, &d->sip_long)) {
+				v->state = ADOC_MISSING;
+				EVID("none although %llu SIP/PJSIP channels were up 15 s or more: the user's read= lacks "
+				     "reporting, or the media bypassed Asterisk (directmedia), or RTCP is off",
+				     (unsigned long long)d->sip_long.n);
+				break;
+			}
 			v->state = ADOC_NOT_SEEN;
-			EVID(d->sip_up.n ? "none although %llu SIP/PJSIP channels answered (short calls send none; "
-					 "otherwise reporting class filtered or RTCP off)"
+			EVID(d->sip_up.n ? "none, and no SIP/PJSIP channel stayed up 15 s (%llu answered; RTCP comes every 5 s)"
 				       : "no answered SIP/PJSIP channel (%llu)", (unsigned long long)d->sip_up.n);
 		} else {
 			EVID("%llu RTCPSent, %llu RTCPReceived", (unsigned long long)d->ev[E_RTCPSENT].n,

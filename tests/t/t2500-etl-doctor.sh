@@ -169,6 +169,17 @@ test_expect_success 'a spool that ends right after a DialEnd proves nothing yet;
 	grep -F "  VarSet " cut.doc | grep -q "no variable change was seen (no Dial, no Set)"
 '
 
+test_expect_success 'RTCP filtered out of s03 (long SIP calls): missing, analytics only, exit 0' '
+	"$PYTHON" -c "import re, sys; d = open(sys.argv[1], \"rb\").read(); sys.stdout.buffer.write(b\"\".join(p for p in re.split(rb\"(?<=\r\n\r\n)\", d) if not p.startswith(b\"Event: RTCP\")))" \
+		"$(raw s03_sip_rtp)" >nortcp.raw &&
+	! grep -q "^Event: RTCP" nortcp.raw &&
+	cdrflow_collector --replay nortcp.raw --spool sp-nortcp --node nortcp >/dev/null &&
+	"$ETL" doctor -c s03_sip_rtp.yaml --spool sp-nortcp >nortcp.doc &&
+	test "$(status_of nortcp.doc "RTCPSent, RTCPReceived")" = MISSING &&
+	grep -A1 -F "  RTCPSent, RTCPReceived " nortcp.doc | grep -q "affects: analytics only" &&
+	grep -q "verdict: rows unaffected; some analytics inputs missing" nortcp.doc
+'
+
 test_expect_success 'cdr-csv warns once per node, the rows on stdout unchanged' '
 	mkdir both && cp -r sp-v2_disabledevents/v2_disabledevents sp-s01_answered/s01_answered both/ &&
 	"$ETL" cdr-csv -c s01_answered.yaml --spool both >both.csv 2>both.err &&

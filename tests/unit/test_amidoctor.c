@@ -136,6 +136,25 @@ static void test_timestamp_on_part_only(void **state)
 	adoc_free(d);
 }
 
+static void test_rtcp(void **state)
+{
+	(void)state;
+	struct amidoctor *d = adoc_new();
+	struct adoc_verdict v;
+	feed(d, CHAN("Newstate", "1", "ChannelState: 6\n")
+		"Event: Hangup\nPrivilege: call,all\nTimestamp: 1796535905.000001\nChannel: SIP/a-1\nUniqueid: u1\n\n" LATER);
+	assert_int_equal(state_of(d, AI_RTCP, &v), ADOC_NOT_SEEN); /* up 5 s: maybe no report was due */
+	feed(d, "Event: Newstate\nPrivilege: call,all\nTimestamp: 1796535906.0\nChannel: PJSIP/b-2\nUniqueid: u2\n"
+		"ChannelState: 6\n\n"
+		"Event: Hangup\nPrivilege: call,all\nTimestamp: 1796535926.0\nChannel: PJSIP/b-2\nUniqueid: u2\n\n"
+		"Event: DeviceStateChange\nPrivilege: call,all\nTimestamp: 1796535929.0\nDevice: SIP/a\n\n");
+	assert_int_equal(state_of(d, AI_RTCP, &v), ADOC_MISSING);
+	assert_false(v.rows);
+	feed(d, "Event: RTCPSent\nPrivilege: reporting,all\nTimestamp: 1796535930.0\nChannel: PJSIP/b-2\nUniqueid: u2\n\n");
+	assert_int_equal(state_of(d, AI_RTCP, &v), ADOC_PRESENT);
+	adoc_free(d);
+}
+
 static void test_cel_types(void **state)
 {
 	(void)state;
@@ -176,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_varset_dial_proves),
 		cmocka_unit_test(test_timestamp_channelvars_cel),
 		cmocka_unit_test(test_timestamp_on_part_only),
+		cmocka_unit_test(test_rtcp),
 		cmocka_unit_test(test_cel_types),
 		cmocka_unit_test(test_queue_is_analytics_only),
 	};
