@@ -20,6 +20,7 @@ struct node_state {
 	char *node;
 	struct amidoctor *ad; /* everything this process read of the node */
 	uint32_t warned;      /* inputs already warned about */
+	uint32_t stored;      /* inputs already kept in input_caveat by this process */
 	struct seg_pos before;
 };
 
@@ -152,6 +153,8 @@ static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, st
 		struct adoc_summary sm;
 		adoc_summary(range, &sm);
 		uint32_t missing = adoc_missing_all(ns->ad);
+		struct adoc_summary all; /* everything this process read of the node */
+		adoc_summary(ns->ad, &all);
 		if (missing && sm.first_us) {
 			if (pg_exec(c, "BEGIN", err, errlen) < 0)
 				rc = -1;
@@ -160,13 +163,17 @@ static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, st
 					continue;
 				struct adoc_verdict v;
 				adoc_verdict(ns->ad, (enum adoc_input)i, &v);
-				rc = store(c, ns->node, (enum adoc_input)i, &v, sm.first_us, sm.last_us, err, errlen);
+				/* the proof may have come only now: the first caveat covers all this process read */
+				uint64_t from = ns->stored & (1u << i) ? sm.first_us : all.first_us;
+				rc = store(c, ns->node, (enum adoc_input)i, &v, from ? from : sm.first_us, sm.last_us, err, errlen);
 			}
 			char ignored[128];
 			if (rc == 0 && pg_exec(c, "COMMIT", err, errlen) < 0)
 				rc = -1;
 			else if (rc < 0)
 				pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			if (rc == 0)
+				ns->stored |= missing;
 		}
 	}
 	adoc_free(range);
