@@ -441,8 +441,8 @@ void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verd
 		} else if (!d->with_ts) {
 			v->state = ADOC_MISSING;
 			EVID("none of %llu events carries a Timestamp header%s", (unsigned long long)d->events,
-			     d->max_skew_us > 60000000 ? "; receive times are not the PBX's (EventTV differs): a replay, "
-							 "no clock at all"
+			     d->max_skew_us > 60000000 ? "; receive times are over a minute from the PBX's EventTV: a "
+							 "replay, no clock at all (or the clocks are apart)"
 						       : "");
 		} else if ((d->events - d->with_ts) * 100 > d->events) {
 			/* more than 1 %: timestampevents changed while the spool was written, or something strips it */
