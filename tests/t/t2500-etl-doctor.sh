@@ -31,6 +31,14 @@ status_of() {
 		if (k == n) { split(substr($0, 38), a, " "); print (a[1] == "not") ? "not seen" : a[1]; exit } }' "$1"
 }
 
+test_expect_success 'doctor: no spool is 66, an extra argument 64, an empty spool 0' '
+	test_exit_code 66 "$ETL" doctor --spool "$TRASH/none" >out 2>err &&
+	grep -q "cannot read spool" err &&
+	test_exit_code 64 "$ETL" doctor extra >out 2>err &&
+	mkdir empty && "$ETL" doctor --spool empty >out &&
+	grep -q "no nodes" out
+'
+
 test_expect_success 'every shared capture replays into its own spool' '
 	for c in $CAPTURES; do
 		n=$(name $c) &&
