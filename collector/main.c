@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,7 +30,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cdrflow-collector -c FILE                     run the collector daemon\n"
-		"       cdrflow-collector -c FILE --check             connect, log in and Ping each node once\n"
+		"       cdrflow-collector -c FILE --check             connect, log in, report the AMI settings, Ping\n"
 		"       cdrflow-collector --replay CAPTURE --spool DIR [--node NAME]\n"
 		"       cdrflow-collector --verify --spool DIR [--node NAME]\n"
 		"       cdrflow-collector --list --spool DIR [--node NAME]\n"
@@ -40,7 +41,8 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  -c, --config FILE     YAML configuration (see cdrflow-collector(1))\n"
-		"      --check           with -c: connect, log in, Ping once per node, then exit\n"
+		"      --check           with -c: connect, log in, report what the PBX sends (Timestamp,\n"
+		"                        channelvars, disabledevents, read classes, CEL), Ping, exit\n"
 		"      --replay CAPTURE  store every event of a raw AMI byte capture (plain or .xz; - = stdin)\n"
 		"      --spool DIR       spool directory (overrides the config file's spool)\n"
 		"      --node NAME       node name for --replay (default: local) or to restrict --verify/--list/--dump\n"
@@ -207,6 +209,74 @@ static int run_replay(const struct collector_config *cfg, const char *capture, c
 	return EXIT_OK;
 }
 
+static int class_in(const char *list, const char *cls)
+{
+	size_t n = strlen(cls);
+	for (const char *p = list; (p = strstr(p, cls)) != NULL; p += n)
+		if ((p == list || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	return 0;
+}
+
+/* What --check learnt over AMI about the inputs cdrflow relies on
+ * (cdrflow-etl doctor says the same from the spool; docs/asterisk-setup.md). */
+static void print_check(const char *node, const struct node_check *c)
+{
+	printf("node %s: banner \"%s\"\n", node, c->banner);
+	printf("node %s: events during the check: %" PRIu64 ", %" PRIu64 " with a Timestamp header", node, c->events,
+	       c->events_ts);
+	if (c->classes) {
+		printf("; classes seen:");
+		for (unsigned k = 0, first = 1; k < check_nclasses; k++)
+			if (c->classes & (1u << k)) {
+				printf("%s%s", first ? " " : ",", check_class_names[k]);
+				first = 0;
+			}
+	}
+	printf("\n");
+	if (c->settings == 1) {
+		int ts = !strcasecmp(c->timestampevents, "yes");
+		printf("node %s: timestampevents: %s%s\n", node, *c->timestampevents ? c->timestampevents : "(not shown)",
+		       ts ? "" : "  warning: events carry no Timestamp header; CDR times fall back to the receive time "
+			       "(manager.conf [general]: timestampevents = yes)");
+		printf("node %s: channelvars: %s%s\n", node, *c->channelvars ? c->channelvars : "(none)",
+		       *c->channelvars ? "" : "  warning: no ChanVariable headers (manager.conf [general]: channelvars = "
+					     "CALLTAG,TENANT)");
+		int dis = *c->disabledevents && strcasecmp(c->disabledevents, "none") && strcmp(c->disabledevents, "-");
+		printf("node %s: disabledevents: %s%s\n", node, dis ? c->disabledevents : "(none)",
+		       dis && (strstr(c->disabledevents, "Newexten") || strstr(c->disabledevents, "VarSet") ||
+			       strstr(c->disabledevents, "Newstate") || strstr(c->disabledevents, "Dial") ||
+			       strstr(c->disabledevents, "Bridge") || strstr(c->disabledevents, "Hangup") ||
+			       strstr(c->disabledevents, "Newchannel"))
+			       ? "  warning: cdrflow needs these events for the CDR rows (remove them from disabledevents)"
+			       : "");
+	} else {
+		printf("node %s: manager show settings: %s\n", node,
+		       c->settings < 0 ? "refused (the AMI user lacks write=command); run cdrflow-etl doctor on the spool"
+				       : "no answer");
+	}
+	if (c->user == 1) {
+		static const char *const need[] = { "call", "dialplan", "agent", "reporting", "cdr" };
+		char miss[128] = "";
+		if (!class_in(c->read_perm, "all"))
+			for (size_t k = 0; k < sizeof need / sizeof need[0]; k++)
+				if (!class_in(c->read_perm, need[k]))
+					snprintf(miss + strlen(miss), sizeof miss - strlen(miss), "%s%s", *miss ? "," : "", need[k]);
+		printf("node %s: read classes of the user: %s%s%s%s\n", node, *c->read_perm ? c->read_perm : "(not shown)",
+		       *miss ? "  warning: missing " : "", miss, *miss ? " (manager.conf [<user>]: read = ...)" : "");
+	} else {
+		printf("node %s: manager show user: %s\n", node, c->user < 0 ? "refused" : "no answer");
+	}
+	if (c->cel == 1) {
+		int on = !strcasecmp(c->cel_logging, "Enabled");
+		printf("node %s: CEL: %s%s%s%s\n", node, *c->cel_logging ? c->cel_logging : "(not shown)",
+		       *c->cel_events ? ", events " : "", c->cel_events,
+		       on ? "" : "  warning: no CEL events (cel.conf [general]: enable = yes, events = ALL)");
+	} else {
+		printf("node %s: cel show status: %s\n", node, c->cel < 0 ? "refused" : "no answer");
+	}
+}
+
 static int run_check(const struct collector_config *cfg)
 {
 	int code = EXIT_OK;
@@ -221,6 +291,7 @@ static int run_check(const struct collector_config *cfg)
 		enum session_result r = session_run(&n);
 		if (r == SESSION_STOPPED) {
 			printf("node %s: ok (%s:%" PRId64 ", AMI %s)\n", n.cfg->name, n.cfg->host, n.cfg->port, n.ami_version);
+			print_check(n.cfg->name, &n.check);
 		} else {
 			printf("node %s: failed: %s\n", n.cfg->name, n.why);
 			int c = r == SESSION_CONFIG ? EXIT_CONFIG : r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,6 +348,122 @@ static int send_ping(struct sess *s)
 	return send_action(s, text);
 }
 
+const char *const check_class_names[] = {
+	"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf", "reporting",
+	"cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message",
+};
+const unsigned check_nclasses = sizeof check_class_names / sizeof check_class_names[0];
+
+/* --check: ask the PBX how its AMI is set up (needs write=command; a refusal is reported, not fatal). */
+static int send_check(struct sess *s)
+{
+	char text[256];
+	snprintf(text, sizeof text, "Action: Command\r\nActionID: cdrflow-check-user\r\nCommand: manager show user %s\r\n\r\n",
+		 s->cfg->username);
+	if (send_action(s, "Action: Command\r\nActionID: cdrflow-check-settings\r\nCommand: manager show settings\r\n\r\n") < 0 ||
+	    send_action(s, text) < 0 ||
+	    send_action(s, "Action: Command\r\nActionID: cdrflow-check-cel\r\nCommand: cel show status\r\n\r\n") < 0)
+		return -1;
+	return send_ping(s);
+}
+
+static void copy_trim(char *dst, size_t dstlen, const char *v, size_t len)
+{
+	while (len && (*v == ' ' || *v == '\t'))
+		v++, len--;
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t' || v[len - 1] == '\r'))
+		len--;
+	if (len >= dstlen)
+		len = dstlen - 1;
+	memcpy(dst, v, len);
+	dst[len] = '\0';
+}
+
+static void append_item(char *dst, size_t dstlen, const char *item)
+{
+	size_t off = strlen(dst);
+	snprintf(dst + off, dstlen - off, "%s%s", off ? "," : "", item);
+}
+
+/* One "Output: <line>" of a check command: "Key: value" lines. */
+static void check_line(struct node_check *c, const char *which, const char *line, size_t len)
+{
+	const char *colon = memchr(line, ':', len);
+	if (!colon)
+		return;
+	char key[64], val[512];
+	copy_trim(key, sizeof key, line, (size_t)(colon - line));
+	copy_trim(val, sizeof val, colon + 1, len - (size_t)(colon + 1 - line));
+	if (!strcmp(which, "settings")) {
+		if (!strcasecmp(key, "Timestamp events"))
+			snprintf(c->timestampevents, sizeof c->timestampevents, "%s", val);
+		else if (!strcasecmp(key, "Channel vars"))
+			snprintf(c->channelvars, sizeof c->channelvars, "%s", val);
+		else if (!strcasecmp(key, "Disabled events"))
+			snprintf(c->disabledevents, sizeof c->disabledevents, "%s", val);
+	} else if (!strcmp(which, "user")) {
+		if (!strcasecmp(key, "read perm"))
+			snprintf(c->read_perm, sizeof c->read_perm, "%s", val);
+	} else if (!strcasecmp(key, "CEL Logging")) {
+		snprintf(c->cel_logging, sizeof c->cel_logging, "%s", val);
+	} else if (!strcasecmp(key, "CEL Tracking Event")) {
+		append_item(c->cel_events, sizeof c->cel_events, val);
+	}
+}
+
+static void check_response(struct node_check *c, const struct ami_msg *m, const char *which)
+{
+	int *state = !strcmp(which, "settings") ? &c->settings : !strcmp(which, "user") ? &c->user : &c->cel;
+	if (!ami_value_is(m, "Response", "Success")) {
+		*state = -1;
+		return;
+	}
+	int lines = 0;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		if (h->key_len == 6 && !strncasecmp(m->raw + h->key_off, "Output", 6)) {
+			check_line(c, which, m->raw + h->val_off, h->val_len);
+			lines++;
+		}
+	}
+	*state = lines ? 1 : -1;
+}
+
+/* Only the Event header is indexed on the streaming path: look at the raw bytes. */
+static const char *raw_value(const struct ami_msg *m, const char *key, size_t *len)
+{
+	size_t kl = strlen(key);
+	const char *p = memmem(m->raw, m->raw_len, key, kl);
+	if (!p)
+		return NULL;
+	p += kl;
+	const char *end = m->raw + m->raw_len, *e = p;
+	while (e < end && *e != '\r' && *e != '\n')
+		e++;
+	*len = (size_t)(e - p);
+	return p;
+}
+
+static void check_event(struct node_check *c, const struct ami_msg *m)
+{
+	size_t len;
+	if (m->raw_len >= 18 && !memcmp(m->raw, "Event: FullyBooted", 18))
+		return; /* never has a Timestamp */
+	c->events++;
+	if (raw_value(m, "\nTimestamp: ", &len))
+		c->events_ts++;
+	const char *v = raw_value(m, "\nPrivilege: ", &len);
+	for (size_t i = 0; v && i < len;) {
+		size_t j = i;
+		while (j < len && v[j] != ',')
+			j++;
+		for (unsigned k = 0; k < check_nclasses; k++)
+			if (strlen(check_class_names[k]) == j - i && !memcmp(v + i, check_class_names[k], j - i))
+				c->classes |= 1u << k;
+		i = j + 1;
+	}
+}
+
 static int on_message(void *ctx, const struct ami_msg *m)
 {
 	struct sess *s = ctx;
@@ -357,6 +474,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 	case AMI_BANNER:
 		snprintf(n->ami_version, sizeof n->ami_version, "%d.%d.%d", s->parser.version[0],
 			 s->parser.version[1], s->parser.version[2]);
+		snprintf(n->check.banner, sizeof n->check.banner, "%s", s->parser.banner);
 		if (s->state != ST_BANNER)
 			return 0;
 		if (s->cfg->auth == AUTH_MD5) {
@@ -397,7 +515,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 				 s->cfg->port, s->cfg->username, n->ami_version, s->c.ssl ? ", TLS" : "");
 			s->next_ping_ms = mono_ms() + s->cfg->ping_interval_ms;
 			if (n->once)
-				return send_ping(s);
+				return send_check(s);
 			return 0;
 		}
 		if (len == 14 && !memcmp(v, "cdrflow-logoff", 14) && s->state == ST_LOGOFF) {
@@ -405,6 +523,12 @@ static int on_message(void *ctx, const struct ami_msg *m)
 			s->state = ST_DONE;
 			s->result = SESSION_STOPPED;
 			return 1;
+		}
+		if (len > 14 && !memcmp(v, "cdrflow-check-", 14) && n->once) {
+			char which[16];
+			copy_trim(which, sizeof which, v + 14, len - 14);
+			check_response(&n->check, m, which);
+			return 0;
 		}
 		if (len > 13 && !memcmp(v, "cdrflow-ping-", 13)) {
 			s->ping_sent_ms = 0;
@@ -422,6 +546,8 @@ static int on_message(void *ctx, const struct ami_msg *m)
 			return -1;
 		}
 		s->events++;
+		if (n->once)
+			check_event(&n->check, m);
 		if (s->lag_pending) { /* once per read: Timestamp vs receive time */
 			const char *t = memmem(m->raw, m->raw_len, "\nTimestamp: ", 12);
 			uint64_t ts = t ? parse_unix_us(t + 12, m->raw_len - (size_t)(t + 12 - m->raw)) : 0;

@@ -21,6 +21,19 @@ enum session_result {
 	SESSION_CONFIG,      /* no secret, unreadable CA file...: fix the configuration */
 };
 
+/* --check: what the PBX says over AMI about the inputs cdrflow relies on. */
+struct node_check {
+	char banner[128];            /* "Asterisk Call Manager/9.0.0" */
+	uint64_t events, events_ts;  /* events received during the check; with a Timestamp header */
+	uint32_t classes;            /* Privilege classes of those events (bit i = check_class_names[i]) */
+	int settings, user, cel;     /* 0 = no answer, 1 = answered, -1 = refused (the user lacks write=command) */
+	char timestampevents[16], channelvars[256], disabledevents[256]; /* manager show settings */
+	char read_perm[512];         /* manager show user <username> */
+	char cel_logging[32], cel_events[512]; /* cel show status */
+};
+extern const char *const check_class_names[];
+extern const unsigned check_nclasses;
+
 struct node {
 	const struct node_config *cfg;
 	struct spool *spool;
@@ -36,6 +49,7 @@ struct node {
 	enum session_result result;   /* of the last session (for --check) */
 	char why[256];                /* why the last session ended */
 	char ami_version[32];
+	struct node_check check;      /* --check only */
 };
 
 /* Run one connection until it ends. */

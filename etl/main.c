@@ -15,6 +15,8 @@
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
+#include "caveat.h"
+#include "doctor.h"
 #include "fraudcfg.h"
 #include "lcr.h"
 #include "retention.h"
@@ -38,6 +40,7 @@ static void usage(FILE *out)
 		"       cdrflow-etl lcr --from TIME --to TIME [-c FILE] [--db CONNINFO]\n"
 		"       cdrflow-etl retention --keep AGE [--dry-run] [--db CONNINFO]\n"
 		"       cdrflow-etl cdr-csv [--spool DIR] [-c FILE]\n"
+		"       cdrflow-etl doctor [--spool DIR] [-c FILE]\n"
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
 		"exactly once: the rows of each batch and the advanced checkpoint commit in\n"
@@ -58,6 +61,15 @@ static void usage(FILE *out)
 		"  cdr-csv          rebuild the CDR rows from the spool without a database and print\n"
 		"                   them as Asterisk's Master.csv (loguniqueid, loguserfield,\n"
 		"                   newcdrcolumns; dates in UTC), honouring the cdr: settings\n"
+		"  doctor           read the spool and print, per node, every AMI input cdrflow\n"
+		"                   relies on (Timestamp, Newexten, VarSet, ChanVariable, CEL and its\n"
+		"                   event types, DialBegin/DialEnd, Bridge*, Queue/Agent, RTCP,\n"
+		"                   OriginateResponse, Cdr), whether it is present, missing (the\n"
+		"                   activity happened, the event did not come) or not seen, what is\n"
+		"                   lost without it and the manager.conf/cel.conf line that restores\n"
+		"                   it; with Event: Cdr in the spool, a self-check of the rebuilt rows.\n"
+		"                   --once, --follow and cdr-csv print the same as warning: lines once\n"
+		"                   per node and run; --once/--follow keep them in input_caveat\n"
 		"  retention        drop whole monthly partitions older than --keep (13mo, 400d, 2y),\n"
 		"                   never DELETE; --dry-run lists them; rows left in a default partition\n"
 		"                   are reported, not deleted; rollups are kept\n"
@@ -93,7 +105,8 @@ static void usage(FILE *out)
 		"exit status: 0 ok, 64 usage, 65 corrupt segment record (nothing after it loaded),\n"
 		"66 spool missing, 69 database unreachable (retry later), 70 internal error,\n"
 		"75 another cdrflow-etl is running (retry later), 78 bad configuration or a\n"
-		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program).\n");
+		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program),\n"
+		"79 doctor: an input that changes the CDR rows is missing on a node.\n");
 }
 
 enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO,
@@ -146,6 +159,8 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 static struct legclass legclass;
 /* The fraud: and alerts: sections, synced into fraud_rule at every run. */
 static struct fraud_config fraud_cfg;
+/* What the doctor learnt of each node in this process (warnings once). */
+static struct caveat_run *caveats;
 
 /* tenants.allowances -> tenant_allowance, replaced as a whole. */
 static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err, size_t errlen)
@@ -285,10 +300,17 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
 		return pg_error_exit(conn, err);
 	}
+	/* the doctor reads what this run loads: warnings once per node, caveats kept */
+	if (!caveats)
+		caveats = caveat_run_new();
+	char cerr[1024];
+	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
 	double dt = mono_s() - t0;
 	if (rc != EXIT_OK)
 		log_error("%s", err);
+	if (cav < 0 || (PQstatus(conn) == CONNECTION_OK && caveat_after(caveats, conn, cfg->spool, cerr, sizeof cerr) < 0))
+		log_warn("doctor: %s", cerr);
 	if (quiet_when_idle && st.events == 0 && rc == EXIT_OK) {
 		char ignored[128];
 		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
@@ -352,7 +374,7 @@ int main(int argc, char **argv)
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
-	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "lcr") &&
+	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "doctor") && strcmp(cmd, "lcr") &&
 	    strcmp(cmd, "retention"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
@@ -373,8 +395,18 @@ int main(int argc, char **argv)
 		free(cfg.spool);
 		cfg.spool = xstrdup(spool);
 	}
+	if (!strcmp(cmd, "doctor")) {
+		rc = doctor_command(&cfg, stdout, err, sizeof err);
+		if (rc != EXIT_OK && rc != EXIT_DEGRADED)
+			log_error("%s", err);
+		etl_config_free(&cfg);
+		return rc;
+	}
 	if (!strcmp(cmd, "cdr-csv")) {
 		struct cdrcsv_stats cs;
+		/* degraded inputs: say so before the rows (exit code unchanged) */
+		if (doctor_warn_spool(cfg.spool, err, sizeof err) != EXIT_OK)
+			log_warn("doctor: %s", err);
 		rc = cdr_csv(&cfg, stdout, &cs, err, sizeof err);
 		if (rc != EXIT_OK)
 			log_error("%s", err);
@@ -425,6 +457,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
 		load_release();
+		caveat_run_free(caveats);
 		legclass_release(&legclass);
 		fraud_config_free(&fraud_cfg);
 		etl_config_free(&cfg);
@@ -484,6 +517,7 @@ int main(int argc, char **argv)
 	}
 	PQfinish(conn);
 	load_release();
+	caveat_run_free(caveats);
 	legclass_release(&legclass);
 	fraud_config_free(&fraud_cfg);
 	etl_config_free(&cfg);

@@ -21,6 +21,7 @@ enum cdrflow_exit {
 	EXIT_TEMPFAIL = 75,    /* temporary failure (lock held by another run): retry later */
 	EXIT_NOPERM = 77,      /* authentication refused by a peer */
 	EXIT_CONFIG = 78,      /* bad configuration file or setting */
+	EXIT_DEGRADED = 79,    /* doctor: the PBX does not send an input that changes the CDR rows */
 };
 
 #endif

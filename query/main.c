@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "exitcode.h"
+#include "caveatdb.h"
 #include "log.h"
 #include "qdb.h"
 #include "query.h"
@@ -306,6 +307,12 @@ int main(int argc, char **argv)
 		}
 		free(lt);
 		qsql_release(&q);
+	}
+	if (rc == EXIT_OK && o.from_ts) { /* inputs the PBX did not send in the period */
+		size_t ncav;
+		char e[512];
+		if (caveats_print(conn, o.from_ts, o.to_ts, stderr, "cdrflow-query: warning: caveat: ", &ncav, e, sizeof e) < 0)
+			log_warn("cannot read the input caveats of the period: %s", e);
 	}
 	if (rc == EXIT_OK) {
 		if (o.verbose)

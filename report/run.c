@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "caveatdb.h"
 #include "csv_out.h"
 #include "exitcode.h"
 #include "fsx.h"
@@ -596,6 +597,13 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 	if (rc == EXIT_OK)
 		rc = check_out_dir(o->out_dir, err, errlen);
 	snprintf(r.base, sizeof r.base, "%s-%s-%s", t->name, r.period.from_lbl, r.period.to_lbl);
+	if (rc == EXIT_OK) { /* inputs the PBX did not send in this period: say so with the data */
+		size_t ncav;
+		char e[512];
+		if (caveats_print(c, r.period.from, r.period.to, stderr, "cdrflow-report: warning: caveat: ", &ncav, e,
+				  sizeof e) < 0)
+			log_warn("cannot read the input caveats of the period: %s", e);
+	}
 	if (rc == EXIT_OK)
 		rc = rdb_exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", err, errlen);
 	int *chosen = xcalloc(t->nsections, sizeof *chosen);

@@ -31,6 +31,12 @@ The SENT lines of a connection come before its CLOSE line.  After a Logoff
 the server writes "Response: Goodbye" after every event it logged as SENT
 on that connection, then closes.
 
+Command answers "core show version", and for cdrflow-collector --check
+"manager show settings" (Timestamp events and Channel vars as the capture
+shows them, Disabled events from --disabledevents), "manager show user NAME"
+(read perm from --read-perm) and "cel show status" (Enabled when the capture
+has CEL events); --no-command refuses every Command (Permission denied).
+
 Other options: --repeat N sends the capture's events N times (global index
 0 .. N*events-1); --tag-seq inserts "FakeSeq: <global index>" after each
 event's first line so that repeated events differ; --list-events prints
@@ -255,6 +261,11 @@ class Server:
             ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ctx.load_cert_chain(args.tls_cert, args.tls_key or None)
             self.tls = ctx
+        # what "manager show settings" / "cel show status" answer: from the capture
+        self.has_timestamp = re.search(rb"\nTimestamp: ", self.blob) is not None
+        self.chanvars = sorted(set(m.decode("ascii", "replace") for m in
+                                   re.findall(rb"\nChanVariable(?:\([^)]*\))?: ([A-Za-z0-9_]+)=", self.blob[:4 << 20])))
+        self.has_cel = b"\nEvent: CEL\r" in self.blob or self.blob.startswith(b"Event: CEL\r")
         self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind(("127.0.0.1", args.port))
@@ -263,6 +274,15 @@ class Server:
         if self.total == 0:
             self.log("DONE")
             self.done_logged = True
+
+    def settings_lines(self):
+        a = self.args
+        return ["", "Global Settings:", "----------------",
+                "  Manager (AMI):             Yes",
+                "  Timestamp events:          %s" % ("Yes" if self.has_timestamp else "No"),
+                "  Channel vars:              %s" % ",".join(self.chanvars),
+                "  Disabled events:           %s" % (a.disabledevents or "none"),
+                "  Debug:                     No"]
 
     # events in the (repeated) stream
     def event_bytes(self, g):
@@ -522,8 +542,26 @@ class Conn(threading.Thread):
         elif action == "command":
             cmd = h.get("command", "")
             out = [("Message", "Command output follows")]
+            a = self.srv.args
+            if a.no_command:
+                self.queue(response("Error", aid, ("Message", "Permission denied")))
+                return
             if cmd.startswith("core show version"):
                 out.append(("Output", "Asterisk GIT-20-fake built by fake_ami.py"))
+            elif cmd.strip() == "manager show settings":
+                out += [("Output", line) for line in self.srv.settings_lines()]
+            elif cmd.startswith("manager show user "):
+                out += [("Output", ""), ("Output", "          username: %s" % cmd.split()[-1]),
+                        ("Output", "            secret: <Set>"), ("Output", "         read perm: %s" % a.read_perm),
+                        ("Output", "        write perm: %s" % a.read_perm)]
+            elif cmd.strip() == "cel show status":
+                if self.srv.has_cel:
+                    out += [("Output", "CEL Logging: Enabled")]
+                    out += [("Output", "CEL Tracking Event: %s" % e) for e in
+                            ("CHAN_START", "CHAN_END", "ANSWER", "HANGUP", "BRIDGE_ENTER", "BRIDGE_EXIT", "LINKEDID_END")]
+                    out += [("Output", "CEL Event Subscriber: Manager Event")]
+                else:
+                    out += [("Output", "CEL Logging: Disabled")]
             else:
                 out.append(("Output", "No such command '%s' (type 'core show help %s' for other possible commands)" % (cmd, cmd)))
             self.queue(response("Success", aid, *out))
@@ -779,6 +817,12 @@ def build_parser():
                    help="close a connection this many seconds after the last event (default: never)")
     p.add_argument("--auth-fail-delay", type=float, default=0.1,
                    help="seconds to wait before answering a failed login (Asterisk: 1)")
+    p.add_argument("--disabledevents", default="",
+                   help="what 'manager show settings' reports as Disabled events (default: none)")
+    p.add_argument("--read-perm", default="system,call,log,verbose,command,agent,user,config,dtmf,reporting,cdr,"
+                   "dialplan,originate,agi,cc,aoc,test,security,message,all",
+                   help="read perm that 'manager show user' reports")
+    p.add_argument("--no-command", action="store_true", help="refuse Action: Command (a user without write=command)")
     p.add_argument("--list-events", action="store_true",
                    help="print 'INDEX LEN SHA1 EVENTNAME' for each event that would be sent, and exit")
     p.add_argument("--self-test", action="store_true", help="run the built-in self-test and exit")

@@ -212,13 +212,13 @@ test_expect_success '--deliver: STARTTLS + AUTH mail with PDF, XLSX and every CS
 	cfg r.yaml &&
 	"$REPORT" -c r.yaml run daily-traffic --from "$DAY" --deliver >paths 2>err &&
 	cat paths err &&
-	test "$(wc -l <paths)" = 5 &&
-	grep -q "\.pdf\$" paths && grep -q "\.xlsx\$" paths && test "$(grep -c "\.csv\$" paths)" = 3 &&
+	test "$(wc -l <paths)" = 6 &&
+	grep -q "\.pdf\$" paths && grep -q "\.xlsx\$" paths && test "$(grep -c "\.csv\$" paths)" = 4 &&
 	test "$(received "$SMTP_MD")" = 1 &&
 	mapfile -t FILES <paths &&
 	"$PYTHON" "$D/check_mail.py" "$(newest "$SMTP_MD")" --subject "$SUBJECT" --to noc@example.invalid \
 		--html "${FILES[@]}" >chk &&
-	cat chk && test_line_count chk = 5 &&
+	cat chk && test_line_count chk = 6 &&
 	"$PYTHON" -c "import json,sys; d=json.loads(open(sys.argv[1]).readline()); \
 		assert d[\"tls\"] is True and d[\"auth_user\"] == \"reporter\", d; \
 		assert d[\"mail_from\"] == \"reports@example.com\" and d[\"rcpt_tos\"] == [\"noc@example.invalid\"], d" \
@@ -280,7 +280,7 @@ test_expect_success 'SMTP down: exit 69, the mail waits in the outbox, the files
 	test_exit_code 69 "$REPORT" -c r.yaml run daily-traffic --from "$DAY" --deliver -o out2 >paths2 2>err2 &&
 	cat err2 &&
 	grep -q "queued" err2 &&
-	test "$(wc -l <paths2)" = 5 &&
+	test "$(wc -l <paths2)" = 6 &&
 	while read -r f; do test -s "$f" || return 1; done <paths2 &&
 	for f in out2/*; do sha "$f"; done >out2.sha &&
 	test "$(msgs spool/mail)" = 1 &&

@@ -1,0 +1,200 @@
+/*
+ * caveat.c - degraded inputs of each loaded range: warnings and input_caveat.
+ */
+#include "caveat.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "amidoctor.h"
+#include "doctor.h"
+#include "exitcode.h"
+#include "pg.h"
+#include "segment.h"
+#include "xalloc.h"
+
+struct node_state {
+	char *node;
+	struct amidoctor *ad; /* everything this process read of the node */
+	uint32_t warned;      /* inputs already warned about */
+	uint32_t stored;      /* inputs already kept in input_caveat by this process */
+	struct seg_pos before;
+};
+
+struct caveat_run {
+	struct node_state *v;
+	size_t n;
+};
+
+struct caveat_run *caveat_run_new(void)
+{
+	return xcalloc(1, sizeof(struct caveat_run));
+}
+
+void caveat_run_free(struct caveat_run *cr)
+{
+	if (!cr)
+		return;
+	for (size_t i = 0; i < cr->n; i++) {
+		free(cr->v[i].node);
+		adoc_free(cr->v[i].ad);
+	}
+	free(cr->v);
+	free(cr);
+}
+
+static struct node_state *node_state(struct caveat_run *cr, const char *node)
+{
+	for (size_t i = 0; i < cr->n; i++)
+		if (!strcmp(cr->v[i].node, node))
+			return &cr->v[i];
+	cr->v = xrealloc(cr->v, (cr->n + 1) * sizeof *cr->v);
+	struct node_state *ns = &cr->v[cr->n++];
+	memset(ns, 0, sizeof *ns);
+	ns->node = xstrdup(node);
+	ns->ad = adoc_new();
+	return ns;
+}
+
+/* Every node's checkpoint: calls fn for each row. */
+static int checkpoints(PGconn *c, void (*fn)(void *arg, const char *node, struct seg_pos p), void *arg, char *err,
+		       size_t errlen)
+{
+	PGresult *r = PQexec(c, "SELECT node, segno, seg_offset FROM etl_checkpoint");
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "etl_checkpoint: %s", PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct seg_pos p = { strtoull(PQgetvalue(r, i, 1), NULL, 10), strtoull(PQgetvalue(r, i, 2), NULL, 10) };
+		fn(arg, PQgetvalue(r, i, 0), p);
+	}
+	PQclear(r);
+	return 0;
+}
+
+static void set_before(void *arg, const char *node, struct seg_pos p)
+{
+	node_state(arg, node)->before = p;
+}
+
+int caveat_before(struct caveat_run *cr, PGconn *c, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cr->n; i++)
+		cr->v[i].before = (struct seg_pos){ 0, 0 };
+	return checkpoints(c, set_before, cr, err, errlen);
+}
+
+struct after {
+	char **node;
+	struct seg_pos *pos;
+	size_t n;
+};
+
+static void add_after(void *arg, const char *node, struct seg_pos p)
+{
+	struct after *a = arg;
+	a->node = xrealloc(a->node, (a->n + 1) * sizeof *a->node);
+	a->pos = xrealloc(a->pos, (a->n + 1) * sizeof *a->pos);
+	a->node[a->n] = xstrdup(node);
+	a->pos[a->n++] = p;
+}
+
+/* Extend the caveat row of this node and input that touches the period, or
+ * add one. */
+static int store(PGconn *c, const char *node, enum adoc_input i, const struct adoc_verdict *v, uint64_t from_us,
+		 uint64_t to_us, char *err, size_t errlen)
+{
+	const struct adoc_info *in = adoc_info(i);
+	char text[1024], from[24], to[24];
+	doctor_caveat_text(text, sizeof text, node, i);
+	snprintf(from, sizeof from, "%" PRIu64, from_us);
+	snprintf(to, sizeof to, "%" PRIu64, to_us);
+	const char *p[9] = { node, in->key, from, to, v->evidence, in->name, v->rows ? "t" : "f", text, in->restore };
+	PGresult *r = PQexecParams(c,
+				   "UPDATE input_caveat SET period_start = least(period_start, to_timestamp($3::bigint / 1e6)), "
+				   "period_end = greatest(period_end, to_timestamp($4::bigint / 1e6)), evidence = $5, "
+				   "ami_name = $6, affects_rows = $7::boolean, caveat = $8, restore = $9, "
+				   "last_seen = now() WHERE node = $1 AND input = $2 "
+				   "AND period_end >= to_timestamp($3::bigint / 1e6) - interval '1 hour' "
+				   "AND period_start <= to_timestamp($4::bigint / 1e6) + interval '1 hour'",
+				   9, NULL, p, NULL, NULL, 0);
+	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+	int updated = ok && strcmp(PQcmdTuples(r), "0") != 0;
+	PQclear(r);
+	if (ok && !updated) {
+		r = PQexecParams(c,
+				 "INSERT INTO input_caveat (node, input, period_start, period_end, evidence, ami_name, "
+				 "affects_rows, caveat, restore) VALUES ($1, $2, to_timestamp($3::bigint / 1e6), "
+				 "to_timestamp($4::bigint / 1e6), $5, $6, $7::boolean, $8, $9)",
+				 9, NULL, p, NULL, NULL, 0);
+		ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	if (!ok)
+		snprintf(err, errlen, "input_caveat: %s", PQerrorMessage(c));
+	return ok ? 0 : -1;
+}
+
+static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, struct seg_pos to, char *err,
+			 size_t errlen)
+{
+	char *dir = xasprintf("%s/%s", spool, ns->node);
+	struct amidoctor *range = adoc_new();
+	uint64_t records = 0;
+	int rc = doctor_scan(dir, ns->before, &to, ns->ad, range, &records, err, errlen) == EXIT_OK ? 0 : -1;
+	free(dir);
+	if (rc == 0 && records) {
+		doctor_warn(ns->node, ns->ad, &ns->warned);
+		struct adoc_summary sm;
+		adoc_summary(range, &sm);
+		uint32_t missing = adoc_missing_all(ns->ad);
+		struct adoc_summary all; /* everything this process read of the node */
+		adoc_summary(ns->ad, &all);
+		if (missing && sm.first_us) {
+			if (pg_exec(c, "BEGIN", err, errlen) < 0)
+				rc = -1;
+			for (int i = 0; i < AI_N && rc == 0; i++) {
+				if (!(missing & (1u << i)))
+					continue;
+				struct adoc_verdict v;
+				adoc_verdict(ns->ad, (enum adoc_input)i, &v);
+				/* the proof may have come only now: the first caveat covers all this process read */
+				uint64_t from = ns->stored & (1u << i) ? sm.first_us : all.first_us;
+				rc = store(c, ns->node, (enum adoc_input)i, &v, from ? from : sm.first_us, sm.last_us, err, errlen);
+			}
+			char ignored[128];
+			if (rc == 0 && pg_exec(c, "COMMIT", err, errlen) < 0)
+				rc = -1;
+			else if (rc < 0)
+				pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			if (rc == 0)
+				ns->stored |= missing;
+		}
+	}
+	adoc_free(range);
+	return rc;
+}
+
+int caveat_after(struct caveat_run *cr, PGconn *c, const char *spool, char *err, size_t errlen)
+{
+	struct after a = { NULL, NULL, 0 };
+	int rc = checkpoints(c, add_after, &a, err, errlen);
+	for (size_t i = 0; i < a.n; i++) {
+		if (rc == 0) {
+			struct node_state *ns = node_state(cr, a.node[i]);
+			struct seg_pos before = ns->before;
+			if (before.segno < a.pos[i].segno || (before.segno == a.pos[i].segno && before.offset < a.pos[i].offset))
+				rc = diagnose_node(c, spool, ns, a.pos[i], err, errlen);
+			ns->before = a.pos[i];
+		}
+		free(a.node[i]);
+	}
+	free(a.node);
+	free(a.pos);
+	return rc;
+}

@@ -1,0 +1,26 @@
+/*
+ * caveat.h - --once/--follow: run the doctor over each range a run loads,
+ * print its warnings once per node and process, and keep what was missing,
+ * per node and period, in input_caveat (sql/0015_input_caveats.sql).
+ *
+ * Used around load_once(): caveat_before() notes every node's checkpoint,
+ * caveat_after() reads the records between it and the new checkpoint.
+ */
+#ifndef CDRFLOW_CAVEAT_H
+#define CDRFLOW_CAVEAT_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct caveat_run;
+
+struct caveat_run *caveat_run_new(void);
+void caveat_run_free(struct caveat_run *cr);
+
+/* Note where each node's checkpoint is now.  0, or -1 with err. */
+int caveat_before(struct caveat_run *cr, PGconn *c, char *err, size_t errlen);
+/* Diagnose what the run loaded since caveat_before(), warn, store the
+ * caveats.  0, or -1 with err (the loaded rows stay loaded either way). */
+int caveat_after(struct caveat_run *cr, PGconn *c, const char *spool, char *err, size_t errlen);
+
+#endif
