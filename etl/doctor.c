@@ -283,12 +283,7 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
 		return EXIT_NOINPUT;
 	}
-	struct cdr_options opt;
-	memset(&opt, 0, sizeof opt);
-	opt.unanswered = cfg->cdr_unanswered != 0;
-	opt.congestion = cfg->cdr_congestion != 0;
-	opt.endbeforehexten = cfg->cdr_endbeforehexten != 0;
-	opt.initiatedseconds = cfg->cdr_initiatedseconds != 0;
+	struct cdr_options opt = etl_cdr_options(cfg);
 	int rc = EXIT_OK, degraded = 0;
 	if (n == 0)
 		fprintf(out, "spool %s: no nodes\n", cfg->spool);
@@ -298,7 +293,7 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 			struct scan s;
 			memset(&s, 0, sizeof s);
 			s.ad = adoc_new();
-			struct cdr_feed_sink sink = { on_leg, NULL, &s };
+			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL };
 			s.feed = cdr_feed_new(&opt, &sink);
 			uint64_t records;
 			rc = scan_range(dir, (struct seg_pos){ 0, 0 }, NULL, &s, &records, err, errlen);
