@@ -472,6 +472,7 @@ static void batch_release(struct batch *b)
 struct node_engine {
 	char *node;
 	struct cdr_feed *feed;
+	uint64_t caveats_told[CAVEAT_N]; /* caveat counts already warned and stored */
 	struct seg_pos next; /* where its input continues */
 	struct batch *cur;   /* the batch its legs and calls go to */
 };
@@ -1031,6 +1032,45 @@ int transform_only(const struct etl_config *cfg, const struct legclass *lc, cons
 	return rc;
 }
 
+/* What the node's engine had to write without knowing (cdr_feed_caveat):
+ * a warning the first time in this process, and a row in input_caveat for
+ * the period of the legs concerned, next to the doctor's (0015). */
+static void feed_caveats_report(PGconn *c, const char *node)
+{
+	struct node_engine *ne = NULL;
+	for (size_t i = 0; i < nengines; i++)
+		if (!strcmp(engines[i]->node, node))
+			ne = engines[i];
+	if (!ne || !ne->feed)
+		return;
+	for (int k = 0; k < CAVEAT_N; k++) {
+		const struct cdr_feed_caveat *cv = cdr_feed_caveat(ne->feed, (enum cdr_caveat)k);
+		if (cv->count <= ne->caveats_told[k])
+			continue;
+		const char *text = cdr_feed_caveat_text((enum cdr_caveat)k);
+		if (!ne->caveats_told[k])
+			log_warn("node %s: %" PRIu64 " leg(s), e.g. %s: %s", node, cv->count, cv->example, text);
+		char first[40], last[40], n[24], *ex = NULL;
+		snprintf(first, sizeof first, "%" PRIu64, cv->first_us);
+		snprintf(last, sizeof last, "%" PRIu64, cv->last_us);
+		snprintf(n, sizeof n, "%" PRIu64, cv->count);
+		ex = xasprintf("%s leg(s) so far, e.g. %s", n, cv->example);
+		const char *params[7] = { node, cdr_feed_caveat_key((enum cdr_caveat)k),
+					  cdr_feed_caveat_ami_name((enum cdr_caveat)k), first, last, text, ex };
+		PGresult *r = PQexecParams(c,
+					   "INSERT INTO input_caveat (node, input, ami_name, affects_rows, period_start, "
+					   "period_end, caveat, evidence, restore) VALUES ($1, $2, $3, true, "
+					   "to_timestamp($4::bigint / 1e6), to_timestamp($5::bigint / 1e6), $6, $7, "
+					   "'Originate with Async: true')",
+					   7, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			log_warn("node %s: cannot store the caveat: %s", node, PQresultErrorMessage(r));
+		PQclear(r);
+		free(ex);
+		ne->caveats_told[k] = cv->count;
+	}
+}
+
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
 	      char *err, size_t errlen)
 {
@@ -1044,8 +1084,10 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 	}
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
-		if (rc == EXIT_OK)
+		if (rc == EXIT_OK) {
 			rc = load_node(c, cfg, lc, nodes[i], st, err, errlen);
+			feed_caveats_report(c, nodes[i]);
+		}
 		free(nodes[i]);
 	}
 	free(nodes);

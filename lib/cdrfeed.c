@@ -716,11 +716,25 @@ static void originate_app_apply(struct cdr_feed *f, const char *uid, uint64_t t)
 	}
 }
 
-static void caveat_note(struct cdr_feed *f, enum cdr_caveat k, const char *channel)
+static void caveat_note(struct cdr_feed *f, enum cdr_caveat k, const char *channel, uint64_t t)
 {
 	struct cdr_feed_caveat *c = &f->caveats[k];
-	if (!c->count++)
+	if (!c->count++) {
 		SET_FIELD(c->example, channel);
+		c->first_us = t;
+	}
+	if (t > c->last_us)
+		c->last_us = t;
+}
+
+const char *cdr_feed_caveat_key(enum cdr_caveat k)
+{
+	return k == CAVEAT_ORIGINATE_APP ? "originate_app" : "";
+}
+
+const char *cdr_feed_caveat_ami_name(enum cdr_caveat k)
+{
+	return k == CAVEAT_ORIGINATE_APP ? "OriginateResponse" : "";
 }
 
 const struct cdr_feed_caveat *cdr_feed_caveat(const struct cdr_feed *f, enum cdr_caveat k)
@@ -869,7 +883,7 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 		parked_release(f, s.uniqueid, t);
 		/* answered, originated, never ran dialplan: an application we cannot name */
 		if ((s.flags & SNAP_ORIGINATED) && s.state == 6 && !strncasecmp(s.appl, "AppDial", 7))
-			caveat_note(f, CAVEAT_ORIGINATE_APP, s.name);
+			caveat_note(f, CAVEAT_ORIGINATE_APP, s.name, t);
 		s.cause = hdr_int(m, "", "Cause", 0);
 		s.flags |= SNAP_DEAD;
 		cdr_engine_channel_update(e, &s, t);

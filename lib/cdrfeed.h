@@ -100,10 +100,14 @@ enum cdr_caveat {
 struct cdr_feed_caveat {
 	uint64_t count;
 	char example[CDR_STR];
+	uint64_t first_us, last_us; /* times of the first and the latest concerned event */
 };
 const struct cdr_feed_caveat *cdr_feed_caveat(const struct cdr_feed *f, enum cdr_caveat k);
 /* What is unknown and the Asterisk setting that restores it. */
 const char *cdr_feed_caveat_text(enum cdr_caveat k);
+/* Its stable key and AMI name (input_caveat.input, .ami_name). */
+const char *cdr_feed_caveat_key(enum cdr_caveat k);
+const char *cdr_feed_caveat_ami_name(enum cdr_caveat k);
 
 /* Counters. */
 struct cdr_feed_stats {

@@ -120,6 +120,16 @@ test_expect_success 'calls that never end are closed after the grace period, fla
 	     "$(wc -l <"$(oracle s08_burst)")"
 '
 
+test_expect_success 'an Originate to an application with no OriginateResponse: warned once, kept in input_caveat' '
+	"$STRIP" "$(capture_path testsuite/nocdr)" nocdr.raw &&
+	cdrflow_collector --replay nocdr.raw --spool caveat --node ts_nocdr >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool caveat >cav.out 2>cav.err &&
+	test "$(grep -c "node ts_nocdr: 1 leg(s), e.g. Local/1@default-00000000;1: lastapp/lastdata unknown.*Async: true" cav.err)" = 1 &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'ts_nocdr'"'"' and input = '"'"'originate_app'"'"' and ami_name = '"'"'OriginateResponse'"'"' and affects_rows")" = 1 &&
+	"$ETL" --once -c etl.yaml --spool caveat 2>cav2.err &&
+	! grep -q "lastapp/lastdata unknown" cav2.err
+'
+
 test_expect_success 'every shared capture (v2-v4, a22, Asterisk testsuite) on every column, testsuite expectations too' '
 	OUT=$PWD/all "$TEST_ROOT/tests/truth/truth-all.sh" "$CDRFLOW_BUILD" >truth.table; rc=$?
 	cat truth.table &&
