@@ -112,16 +112,17 @@ static const struct adoc_info infos[AI_N] = {
 			  "manager.conf [general]: remove Newexten from disabledevents; [<user>] read = ...,dialplan,...",
 			  true },
 	[AI_VARSET] = { "varset", "VarSet",
-			"party snapshot updates between channel events (with channelvars: ConfBridge pairings, Dial "
-			"U()/G() subroutine rows); DIALSTATUS and QUEUESTATUS analytics",
-			"snapshot updates between channel events",
+			"snapshot updates Asterisk publishes around variables (Gosub frames: dst/dcontext inside "
+			"subroutines; BRIDGEPEER: 3-party ConfBridge pairing times; with channelvars every variable "
+			"change); DIALSTATUS and QUEUESTATUS analytics",
+			"Gosub locations and ConfBridge pairing times",
 			"manager.conf [general]: remove VarSet from disabledevents; [<user>] read = ...,dialplan,...", true },
 	[AI_CHANVARIABLE] = { "channelvars", "ChanVariable header (channelvars)",
-			      "Asterisk publishes a snapshot on every variable change when channelvars is set and its "
-			      "CDR engine sees them: without it 3-party ConfBridge pairings start early and Dial "
-			      "subroutine rows differ; the CALLTAG/TENANT tags on events",
-			      "ConfBridge and Dial-subroutine row times",
-			      "manager.conf [general]: channelvars = CALLTAG,TENANT (any list of variables)", true },
+			      "the channel variables on every event (e.g. CALLTAG/TENANT tags for analytics); the CDR "
+			      "rows are not affected: Asterisk's own rows differ with and without channelvars (it then "
+			      "sees every variable change) and cdrflow rebuilds them either way",
+			      "variables on events (analytics only)",
+			      "manager.conf [general]: channelvars = CALLTAG,TENANT (any list of variables)", false },
 	[AI_DIAL] = { "dial", "DialBegin, DialEnd", "CDR dstchannel, disposition (NO ANSWER, BUSY, CONGESTION), fork rows",
 		      "dstchannel and dial dispositions",
 		      "manager.conf [<user>]: read = ...,call,...; DialBegin/DialEnd not in disabledevents", true },
