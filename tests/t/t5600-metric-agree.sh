@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # test bodies are single-quoted on purpose: eval'ed later
+test_description='the metric dictionary: cdrflow-query stats and every report template that shows a metric give the same figure'
+. "$(dirname "$0")/../lib/test-lib.sh"
+require_collector
+ETL=$CDRFLOW_BUILD/cdrflow-etl
+Q=$CDRFLOW_BUILD/cdrflow-query
+REPORT=$CDRFLOW_BUILD/cdrflow-report
+for b in "$ETL" "$Q" "$REPORT"; do [ -x "$b" ] || bail_out "no $b (run make)"; done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skip_all "PostgreSQL server binaries are not installed"
+capture_path s04_queue >/dev/null || bail_out "captures not found"
+AGREE="$PYTHON $TEST_ROOT/tests/metrics/metric-agree.py"
+DOC=$TEST_ROOT/docs/metrics.md
+
+PGDIR=$(mktemp -d /tmp/cdrflow-t5600.XXXXXX)
+export CDRFLOW_PGPORT=$(free_port)
+trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+"$ETL" migrate >/dev/null || bail_out "migrate failed"
+q() { psql -Atc "$1"; }
+
+# tenants, a carrier trunk and decks whose rates give sub-cent costs (the
+# display rounding is part of what must agree)
+cat >buy.csv <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+882,International networks,0.5035,,60/60,,2020-01-01,
+8823,Premium satellite,1.2017,0.0503,1/1,,2020-01-01,
+239,Sao Tome,0.3011,,30/6,3,2020-01-01,
+447,UK mobile,0.0207,,60/1,,2020-01-01,
+CSV
+cat >sell.csv <<'CSV'
+prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
+882,International networks,0.9055,,60/60,,2020-01-01,
+88239,Premium satellite,2.4013,0.1005,1/1,,2020-01-01,
+239,Sao Tome,0.4525,,60/60,,2020-01-01,
+44,UK,0.0315,,60/60,,2020-01-01,
+CSV
+cat >etl.yaml <<YAML
+cdr:
+  unanswered: yes
+  congestion: yes
+  endbeforehexten: no
+tenants:
+  trunks: "SIP/loop-*"
+  rules:
+    - tenant: tenantA
+      accountcode: tenantA
+    - tenant: tenantB
+      accountcode: tenantB
+    - tenant: carrier
+      context: carrier
+numbering:
+  - country_code: "44"
+    national_prefix: "0"
+    international_prefix: "00"
+rating:
+  buy:
+    - carrier: loopcarrier
+      deck: $PWD/buy.csv
+      trunk: "SIP/loop-*"
+  sell:
+    - tenant: tenantA
+      deck: $PWD/sell.csv
+    - tenant: tenantB
+      deck: $PWD/sell.csv
+report:
+  templates_dir: $TEST_ROOT/templates
+  out_dir: out
+  tz: UTC
+YAML
+SCENARIOS="s01_answered s02_unanswered s03_sip_rtp s03b_sip_rtp_impaired s04_queue s05_transfer s07_trunk_tenant"
+
+test_expect_success 'load several captures with tenants and rating' '
+	for s in $SCENARIOS; do
+		"$TEST_ROOT/tests/truth/strip-cdr.py" "$(capture_path $s)" $s.raw &&
+		cdrflow_collector --replay $s.raw --spool spool --node $s >/dev/null || return 1
+	done &&
+	"$ETL" --once -c etl.yaml --spool spool >load.out &&
+	test "$(q "select count(*) from cdr where sell_cost > 0")" -gt 0 &&
+	test "$(q "select count(*) from cdr where sell_cost % 10000 <> 0")" -gt 0 &&
+	DAY=$(q "select min(calldate)::date from cdr") &&
+	test "$DAY" = "$(q "select max(calldate)::date from cdr")" &&
+	echo "$DAY" >day
+'
+DAY=$(cat day 2>/dev/null)
+NEXT=$(q "select date '$DAY' + 1" 2>/dev/null)
+PERIOD="--from $DAY --to $NEXT --tz UTC"
+
+test_expect_success 'query stats: the rollup and the legs give the same rows for every key' '
+	for by in hour day tenant trunk destination; do
+		"$Q" stats --by $by $PERIOD -f csv --source rollup >r-$by.csv &&
+		"$Q" stats --by $by $PERIOD -f csv --source base >b-$by.csv &&
+		test_cmp b-$by.csv r-$by.csv || return 1
+	done
+'
+
+test_expect_success 'the dictionary names a stats column and a report cell for the shown metrics' '
+	for m in legs "answered legs" "billed time" calls "answer rate" "sell cost" "buy cost" margin "rated legs" ASR ACD attempts; do
+		grep -q "^| $m" "$DOC" || { echo "no row for $m"; return 1; }
+	done
+'
+
+test_expect_success 'query stats and the report templates agree on every metric, for the day and each tenant' '
+	mkdir -p qs rs/all &&
+	"$Q" stats --by day $PERIOD -f csv >qs/day.csv &&
+	"$Q" stats --by tenant $PERIOD -f csv >qs/tenant.csv &&
+	templates=$(sed -n "/^## The metric dictionary/,/^## /p" "$DOC" | grep "^| " | cut -d"|" -f5 | grep -o "\`[a-z-]*/[a-z-]*/" | tr -d "\`" | cut -d/ -f1 | sort -u) &&
+	test -n "$templates" &&
+	for t in $templates; do
+		"$REPORT" -c etl.yaml run $t --from "$DAY" -f csv -o rs/all >/dev/null || return 1
+	done &&
+	for tn in tenantA tenantB; do
+		mkdir -p rs/$tn &&
+		"$Q" stats --by day $PERIOD --tenant $tn -f csv >qs/day-$tn.csv &&
+		for t in $templates; do
+			"$REPORT" -c etl.yaml run $t --from "$DAY" -f csv -o rs/$tn --param tenant=$tn >/dev/null || return 1
+		done || return 1
+	done &&
+	$AGREE "$DOC" qs rs >agree.out &&
+	cat agree.out &&
+	grep -q "^ok answer rate: daily-traffic/totals/Answer rate" agree.out &&
+	grep -q "^ok sell cost: tenant-billing/by-tenant/sell_cost" agree.out
+'
+
+test_expect_success 'the checker itself fails when a template disagrees' '
+	cp -r rs bad &&
+	f=$(ls bad/all/daily-traffic-*-totals.csv) &&
+	"$PYTHON" -c "import csv,sys; r=list(csv.reader(open(sys.argv[1]))); r[1][0]=str(int(r[1][0])+1); csv.writer(open(sys.argv[1],\"w\",newline=\"\")).writerows(r)" "$f" &&
+	! $AGREE "$DOC" qs bad >/dev/null 2>err &&
+	grep -q "^FAIL: legs" err
+'
+
+test_expect_success 'money: full precision in the warehouse, cents on display, the same rounding everywhere' '
+	micro=$(q "select sum(sell_cost) from cdr where call_id is not null") &&
+	test "$(sed -n 2p qs/day.csv | tr -d "\r" | cut -d, -f7)" = "$(q "select round($micro / 1000000.0, 2)")" &&
+	test "$(q "select metric_money(2675000), metric_money(-2675000), metric_money(2674999)")" = "2.68|-2.68|2.67" &&
+	test "$(q "select metric_pct(metric_asr(1, 16)), metric_pct(metric_answer_rate(0, 0)) is null")" = "6.3|t"
+'
+
+test_done
