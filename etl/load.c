@@ -185,8 +185,10 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	money_col(r, e.has_sell, e.sell);
 	money_col(r, e.has_margin, e.margin);
 	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
-	if (e.sell_prefix[0])
-		copy_text(r, e.sell_prefix, strlen(e.sell_prefix), '\n');
+	opt_col(r, e.sell_prefix[0] ? e.sell_prefix : NULL);
+	str_col(r, e.trunk);
+	if (e.country)
+		copy_text(r, e.country, strlen(e.country), '\n');
 	else
 		copy_null(r, '\n');
 	b->legs++;
@@ -718,7 +720,8 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
 		       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
 		       "uniqueid, linkedid, userfield, sequence, node, incomplete, tenant, direction, src_e164, "
-		       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
+		       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix, trunk, "
+		       "dst_country) "
 		       "FROM STDIN", &b->cdr, err, errlen) < 0 ||
 	    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
 		       "total_billsec, duration, outcome, transfers, linkedids, incomplete) FROM STDIN",
@@ -734,11 +737,14 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
 		     err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-			"sell_cost = k.sell FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
+			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
 			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
 			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
 			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell "
+			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
+			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
+			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
+			"NOT NULL))[1] AS dst_country "
 			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
 			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
 			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))

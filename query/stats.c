@@ -11,8 +11,8 @@
  * else from rollup_leg_v (one row per leg of a call, with the same
  * contributions).  --source rollup|base forces one.  Call metrics (calls,
  * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
- * call's start and tenant; a call has no trunk or destination, so they are
- * empty with --by trunk|destination or --trunk.
+ * call's start, tenant, trunk and destination country (those of its
+ * earliest leg that has one, migration 0016).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +83,6 @@ static const char select_metrics[] =
 static const char select_calls[] =
 	" sum(v.calls)::bigint AS calls, sum(v.answered_calls)::bigint AS answered_calls,"
 	" metric_pct(metric_answer_rate(sum(v.answered_calls), sum(v.calls))) AS answer_rate_pct";
-static const char select_no_calls[] =
-	" NULL::bigint AS calls, NULL::bigint AS answered_calls, NULL::numeric AS answer_rate_pct";
 
 static void period(struct qsql *q, const char *col, const struct qopts *o)
 {
@@ -121,7 +119,7 @@ static void leg_rows(struct qsql *q, const struct qopts *o)
 
 static void call_rows(struct qsql *q, const struct qopts *o)
 {
-	qsql_text(q, "SELECT k.start, k.tenant, '', '', 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+	qsql_text(q, "SELECT k.start, k.tenant, k.country, k.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
 		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, 1::bigint, k.answered_call::bigint"
 		     " FROM metric_call_v k WHERE ");
 	period(q, "k.start", o);
@@ -133,7 +131,7 @@ static int has_dictionary(PGconn *c, char *err, size_t errlen)
 	int h = q_has_column(c, "rollup_leg_v", "attempt_billsec", err, errlen);
 	if (h < 0)
 		return -1;
-	if (!h || (h = q_has_column(c, "metric_call_v", "answered_call", err, errlen)) <= 0) {
+	if (!h || (h = q_has_column(c, "metric_call_v", "country", err, errlen)) <= 0) {
 		if (h == 0)
 			log_error("stats needs the metric dictionary (schema migration 0016): run 'cdrflow-etl migrate'");
 		return h;
@@ -189,23 +187,19 @@ int q_stats(PGconn *c, const struct qopts *o)
 		"v.trunk AS trunk",
 		"v.country AS destination",
 	};
-	/* calls have a start and a tenant, no trunk and no destination */
-	int with_calls = by <= 2 && !o->trunk;
 	struct qsql q;
 	qsql_init(&q);
 	qsql_text(&q, "SELECT ");
 	qsql_text(&q, keys[by]);
 	qsql_text(&q, select_metrics);
-	qsql_text(&q, with_calls ? select_calls : select_no_calls);
+	qsql_text(&q, select_calls);
 	qsql_text(&q, " FROM (");
 	if (use_rollup)
 		rollup_rows(&q, o);
 	else
 		leg_rows(&q, o);
-	if (with_calls) {
-		qsql_text(&q, " UNION ALL ");
-		call_rows(&q, o);
-	}
+	qsql_text(&q, " UNION ALL ");
+	call_rows(&q, o);
 	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 	if (o->tenant) {
 		qsql_text(&q, " AND v.tenant = ");

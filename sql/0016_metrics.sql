@@ -13,6 +13,9 @@
 --
 -- The whole current body of every object this migration changes is stated
 -- here (rollup_leg_v, rollup_after_batch, rollup_*_v).
+--
+-- It also stores the last per-leg facts SQL still derived (trunk, country):
+-- see "leg facts" below.
 
 -- ------------------------------------------------------------ ratios
 
@@ -57,19 +60,57 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 	SELECT round(s, 1)
 $$;
 
+-- ------------------------------------------------------------ leg facts
+
+-- A leg's trunk and destination country are derived once, by
+-- cdrflow-etl (etl/legclass.c), and stored; SQL only reads them.
+--
+--   cdr.trunk        the endpoint of the leg's first non-Local side, the far
+--                    side (dstchannel) first, the calling side first for
+--                    inbound legs; '' when both are Local or empty
+--   cdr.dst_country  ISO code of the longest prefix of cdr.dst_e164 (the
+--                    normalised number, so a nationally dialled number has
+--                    its country too) in rollup_country_code, the one
+--                    country table (the ETL reads it at start); NULL: none
+--   call.trunk, call.dst_country  those of the call's earliest leg (by
+--                    sequence) that has one
+--
+-- Rows loaded before this migration get the same values here, once
+-- (cdrflow_trunk is 0011's SQL of the same rule), and the rollups are
+-- rebuilt from the legs so that they and the legs agree.
+
+ALTER TABLE cdr ADD COLUMN IF NOT EXISTS trunk text;
+ALTER TABLE cdr ADD COLUMN IF NOT EXISTS dst_country text;
+ALTER TABLE call ADD COLUMN IF NOT EXISTS trunk text;
+ALTER TABLE call ADD COLUMN IF NOT EXISTS dst_country text;
+
+UPDATE cdr l SET trunk = cdrflow_trunk(l.channel, l.dstchannel, l.direction),
+	dst_country = (SELECT c.iso FROM rollup_country_code c
+		       WHERE l.dst_e164 LIKE '+%' AND c.prefix = ANY (ARRAY(SELECT left(substr(l.dst_e164, 2), n)
+									    FROM generate_series(1, 7) n))
+		       ORDER BY length(c.prefix) DESC LIMIT 1)
+WHERE l.trunk IS NULL;
+
+UPDATE call k SET trunk = s.trunk, dst_country = s.dst_country
+FROM (SELECT l.call_id, l.node,
+	     coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') AS trunk,
+	     (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS NOT NULL))[1] AS dst_country
+      FROM cdr l WHERE l.call_id IS NOT NULL GROUP BY l.call_id, l.node) s
+WHERE k.call_id = s.call_id AND k.node = s.node AND k.trunk IS NULL;
+
 -- ------------------------------------------------------------ rows
 
--- Every leg that belongs to a call, with its keys and what it contributes
--- to each leg metric.  The first 18 columns are those of 0009 (unchanged);
--- the contributions follow.
+-- Every leg that belongs to a call, with its keys (the stored facts) and
+-- what it contributes to each leg metric.  The first 16 columns keep 0009's
+-- names and types; the contributions follow.
 CREATE OR REPLACE VIEW rollup_leg_v WITH (security_invoker = true) AS
 SELECT l.node, l.call_id, l.uniqueid, l.calldate,
        date_trunc('hour', l.calldate, 'UTC') AS hour,
        coalesce(l.tenant, '') AS tenant,
        d.direction,
        l.disposition,
-       coalesce(cdrflow_country(l.dst), '') AS country,
-       cdrflow_trunk(l.channel, l.dstchannel, d.direction) AS trunk,
+       coalesce(l.dst_country, '') AS country,
+       coalesce(l.trunk, '') AS trunk,
        a.is_call,
        l.billsec, l.duration, l.sell_cost, l.buy_cost,
        coalesce(l.worst_mos, k.worst_mos)::numeric AS mos,
@@ -93,7 +134,9 @@ CREATE VIEW metric_call_v WITH (security_invoker = true) AS
 SELECT k.node, k.call_id, k.start,
        coalesce(k.tenant, '') AS tenant,
        k.direction,
-       (k.outcome = 'answered')::int AS answered_call
+       (k.outcome = 'answered')::int AS answered_call,
+       coalesce(k.trunk, '') AS trunk,
+       coalesce(k.dst_country, '') AS country
 FROM call k;
 
 -- ------------------------------------------------------------ rollups
@@ -173,6 +216,14 @@ FROM (SELECT date_trunc('month', day, 'UTC') AS month, tenant, direction, dispos
 	     sum(billsec) AS billsec, sum(duration) AS duration, sum(sell_cost) AS sell_cost,
 	     sum(buy_cost) AS buy_cost, sum(rated) AS rated, sum(mos_sum) AS mos_sum, sum(mos_n) AS mos_n
       FROM rollup_daily GROUP BY 1, 2, 3, 4, 5, 6) m;
+
+-- the rollups again, from every call's legs (rollup_after_batch over all calls)
+TRUNCATE rollup_hourly, rollup_daily;
+DROP TABLE IF EXISTS pg_temp.call_batch;
+CREATE TEMP TABLE call_batch (LIKE call INCLUDING DEFAULTS);
+INSERT INTO call_batch SELECT * FROM call;
+SELECT rollup_after_batch('migration 0016', 0, 0);
+DROP TABLE call_batch;
 
 -- readers: grant the new view (and re-grant the replaced ones)
 SELECT cdrflow_tenant_rls();
