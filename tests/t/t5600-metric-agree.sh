@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2016  # test bodies are single-quoted on purpose: eval'ed later
-test_description='the metric dictionary: cdrflow-query stats and every report template that shows a metric give the same figure'
+test_description='the metric dictionary: cdrflow-query stats and every report template that shows a metric give the same figure, for the same period arguments'
 . "$(dirname "$0")/../lib/test-lib.sh"
 require_collector
 ETL=$CDRFLOW_BUILD/cdrflow-etl
@@ -135,6 +135,27 @@ test_expect_success 'money: full precision in the warehouse, cents on display, t
 	test "$(sed -n 2p qs/day.csv | tr -d "\r" | cut -d, -f7)" = "$(q "select round($micro / 1000000.0, 2)")" &&
 	test "$(q "select metric_money(2675000), metric_money(-2675000), metric_money(2674999)")" = "2.68|-2.68|2.67" &&
 	test "$(q "select metric_pct(metric_asr(1, 16)), metric_pct(metric_answer_rate(0, 0)) is null")" = "6.3|t"
+'
+
+test_expect_success 'one period parser: the same --from/--to give the same period in query and report' '
+	while IFS="|" read -r from to lo hi lbl; do
+		set -- --from "$from" && if [ -n "$to" ]; then set -- "$@" --to "$to"; fi &&
+		"$Q" stats --by day "$@" --tz UTC -v -f csv >/dev/null 2>p.err &&
+		grep -q "period \\[$lo 00:00:00+00, $hi 00:00:00+00) tz UTC" p.err &&
+		"$REPORT" -c etl.yaml run daily-traffic "$@" -f csv -o per >paths &&
+		grep -q "daily-traffic-$lbl-totals.csv" paths || { echo "$from $to:"; cat p.err paths; return 1; }
+	done <<-EOF &&
+	2026-11-21||2026-11-21|2026-11-22|2026-11-21-2026-11-21
+	2026-11-21|2026-11-21|2026-11-21|2026-11-22|2026-11-21-2026-11-21
+	2026-11-20|2026-11-21|2026-11-20|2026-11-22|2026-11-20-2026-11-21
+	2026-11||2026-11-01|2026-12-01|2026-11-01-2026-11-30
+	2026-11-20..2026-11-21||2026-11-20|2026-11-22|2026-11-20-2026-11-21
+	EOF
+	test_exit_code 64 "$Q" stats --by day --from 2026-02-30 2>bad.err && grep -q "not a valid date" bad.err &&
+	test_exit_code 64 "$REPORT" -c etl.yaml run daily-traffic --from 2026-02-30 2>bad2.err && grep -q "not a valid date" bad2.err &&
+	test_exit_code 64 "$Q" stats --by day --from 2026-11-22 --to 2026-11-21 2>e.err && grep -q "empty period" e.err &&
+	"$Q" stats --by day --period last-month -v -f csv >/dev/null 2>lm.err &&
+	grep -q "period \\[$(date -u -d "$(date -u +%Y-%m-15) -1 month" +%Y-%m)-01 00:00:00+00" lm.err
 '
 
 test_done
