@@ -8,10 +8,7 @@ ETL=$CDRFLOW_BUILD/cdrflow-etl
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skip_all "PostgreSQL server binaries are not installed"
 capture_path s07_trunk_tenant >/dev/null || bail_out "captures not found"
 
-PGDIR=$(mktemp -d /tmp/cdrflow-t2110.XXXXXX)
-export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
-eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+start_private_pg
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -Atc "$1"; }
 

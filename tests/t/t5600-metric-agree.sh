@@ -12,10 +12,7 @@ capture_path s04_queue >/dev/null || bail_out "captures not found"
 AGREE="$PYTHON $TEST_ROOT/tests/metrics/metric-agree.py"
 DOC=$TEST_ROOT/docs/metrics.md
 
-PGDIR=$(mktemp -d /tmp/cdrflow-t5600.XXXXXX)
-export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
-eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+start_private_pg
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -Atc "$1"; }
 
@@ -35,34 +32,8 @@ prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effec
 239,Sao Tome,0.4525,,60/60,,2020-01-01,
 44,UK,0.0315,,60/60,,2020-01-01,
 CSV
-cat >etl.yaml <<YAML
-cdr:
-  unanswered: yes
-  congestion: yes
-  endbeforehexten: no
-tenants:
-  trunks: "SIP/loop-*"
-  rules:
-    - tenant: tenantA
-      accountcode: tenantA
-    - tenant: tenantB
-      accountcode: tenantB
-    - tenant: carrier
-      context: carrier
-numbering:
-  - country_code: "44"
-    national_prefix: "0"
-    international_prefix: "00"
-rating:
-  buy:
-    - carrier: loopcarrier
-      deck: $PWD/buy.csv
-      trunk: "SIP/loop-*"
-  sell:
-    - tenant: tenantA
-      deck: $PWD/sell.csv
-    - tenant: tenantB
-      deck: $PWD/sell.csv
+sed "s|@DECKS@|$PWD|g" "$TEST_ROOT/tests/data/tenants-rating.yaml" >etl.yaml
+cat >>etl.yaml <<YAML
 report:
   templates_dir: $TEST_ROOT/templates
   out_dir: out
