@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "exitcode.h"
+#include "pgconn.h"
 
 static int is_digits(const char *s, size_t n)
 {
@@ -96,16 +97,6 @@ static int bounds(const char *from, const char *to, const char **lo, const char 
 	return 0;
 }
 
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
-	size_t n = strlen(s);
-	while (n && s[n - 1] == ' ')
-		s[--n] = '\0';
-}
-
 int period_resolve(PGconn *c, const char *from, const char *to, const char *tz, struct period *p, char *err,
 		   size_t errlen)
 {
@@ -135,7 +126,7 @@ int period_resolve(PGconn *c, const char *from, const char *to, const char *tz, 
 		} else {
 			snprintf(err, errlen, "%s%speriod: %s", state ? state : "", state ? ": " : "",
 				 r ? PQresultErrorMessage(r) : PQerrorMessage(c));
-			one_line(err);
+			pgc_one_line(err);
 			rc = -1;
 		}
 		PQclear(r);

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "exitcode.h"
+#include "pgconn.h"
 #include "xalloc.h"
 
 /* PostgreSQL type OIDs (pg_type.dat; stable across versions) */
@@ -25,13 +26,6 @@
 #define OID_INTERVAL 1186
 #define OID_NUMERIC 1700
 
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = (p[1] ? ' ' : '\0');
-}
-
 /* The exit code and message for a failed result r (may be NULL) on c. */
 static int state_exit(PGconn *c, const char *state);
 
@@ -42,7 +36,7 @@ static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size
 	if (!msg || !*msg)
 		msg = PQerrorMessage(c);
 	snprintf(err, errlen, "%s: %s%s%s", what, state ? state : "", state ? ": " : "", msg);
-	one_line(err);
+	pgc_one_line(err);
 	return state_exit(c, state);
 }
 
@@ -83,12 +77,6 @@ int rdb_conninfo_has_password(const char *conninfo)
 	return has;
 }
 
-static void notice(void *arg, const char *msg)
-{
-	(void)arg;
-	(void)msg; /* server notices are not the report's business */
-}
-
 int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
@@ -104,25 +92,11 @@ int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 
 int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "application_name", NULL };
-	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, "cdrflow-report", NULL };
 	*out = NULL;
-	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
-	if (!c) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
-		return EXIT_UNAVAILABLE;
-	}
-	if (PQstatus(c) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(c);
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
-		one_line(err);
-		/* a refused password is not "retry later" */
-		int rc = strstr(m, "password authentication failed") || strstr(m, "no password supplied") ? EXIT_NOPERM
-													  : EXIT_UNAVAILABLE;
-		PQfinish(c);
-		return rc;
-	}
-	PQsetNoticeProcessor(c, notice, NULL);
+	int refused;
+	PGconn *c = pgc_connect(conninfo, "cdrflow-report", &refused, err, errlen);
+	if (!c) /* a refused password is not "retry later" */
+		return refused ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 	int rc = rdb_exec(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1", err, errlen);
 	if (rc == EXIT_OK) {
 		const char *pv[1] = { tz };
@@ -395,7 +369,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 		oids[i] = ptype_oid(types[i]);
 	if (!PQsendQueryParams(c, sql->text, (int)sql->nparams, oids, values, NULL, NULL, 0)) {
 		snprintf(err, errlen, "%s: cannot send the query: %s", sql->where, PQerrorMessage(c));
-		one_line(err);
+		pgc_one_line(err);
 		return PQstatus(c) != CONNECTION_OK ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
 	}
 	if (!PQsetSingleRowMode(c)) {
@@ -496,7 +470,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 		*rows = n;
 	if (rc == EXIT_OK && PQstatus(c) != CONNECTION_OK) {
 		snprintf(err, errlen, "%s: connection lost: %s", sql->where, PQerrorMessage(c));
-		one_line(err);
+		pgc_one_line(err);
 		rc = EXIT_UNAVAILABLE;
 	}
 	return rc;
