@@ -129,4 +129,11 @@ test_expect_success 'one period parser: the same --from/--to give the same perio
 	grep -q "period \\[$(date -u -d "$(date -u +%Y-%m-15) -1 month" +%Y-%m)-01 00:00:00+00" lm.err
 '
 
+test_expect_success 'query stats without the dictionary (migration 0016): exit 78 and what to run' '
+	psql -qc "alter view metric_call_v rename to metric_call_v_away" &&
+	test_exit_code 78 "$Q" stats --by day $PERIOD 2>no-dict.err &&
+	psql -qc "alter view metric_call_v_away rename to metric_call_v" &&
+	grep -q "0016.*cdrflow-etl migrate" no-dict.err
+'
+
 test_done
