@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "buf.h"
+#include "json.h"
 #include "strparse.h"
 #include "xalloc.h"
 
@@ -184,16 +185,7 @@ static int is_null(const yaml_node_t *n)
 
 static void json_str(struct buf *b, const char *s)
 {
-	buf_puts(b, "\"");
-	for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-		if (*c == '"' || *c == '\\')
-			buf_printf(b, "\\%c", *c);
-		else if (*c < 0x20)
-			buf_printf(b, "\\u%04x", *c);
-		else
-			buf_append(b, c, 1);
-	}
-	buf_puts(b, "\"");
+	json_string(b, s, strlen(s));
 }
 
 /* Check the keys of a mapping against allowed (a NULL-terminated list) and

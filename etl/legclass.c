@@ -3,6 +3,7 @@
  */
 #include "legclass.h"
 
+#include <ctype.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,6 +79,9 @@ int legclass_init(struct legclass *lc, const struct etl_config *cfg, char *err, 
 
 void legclass_release(struct legclass *lc)
 {
+	free(lc->countries);
+	lc->countries = NULL;
+	lc->ncountries = 0;
 	rating_book_release(&lc->book);
 	free_list(lc->trunks, lc->ntrunks);
 	lc->trunks = NULL;
@@ -154,6 +158,109 @@ void legclass_e164(const struct etl_config *cfg, const char *tenant, const char 
 		snprintf(out, 24, "+%s", buf);
 }
 
+static int country_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct country_prefix *)a)->prefix, ((const struct country_prefix *)b)->prefix);
+}
+
+int legclass_set_countries(struct legclass *lc, const char *table, char *err, size_t errlen)
+{
+	struct country_prefix *v = NULL;
+	size_t n = 0, line = 0;
+	for (const char *p = table; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		line++;
+		if (len) {
+			struct country_prefix c;
+			size_t pl = strspn(p, "0123456789");
+			const char *iso = p + pl + 1;
+			size_t il = len > pl + 1 ? len - pl - 1 : 0;
+			if (pl == 0 || pl >= sizeof c.prefix || p[pl] != ' ' || il == 0 || il >= sizeof c.iso) {
+				snprintf(err, errlen, "country table line %zu: want \"PREFIX ISO\"", line);
+				free(v);
+				return -1;
+			}
+			memcpy(c.prefix, p, pl);
+			c.prefix[pl] = '\0';
+			memcpy(c.iso, iso, il);
+			c.iso[il] = '\0';
+			v = xrealloc(v, (n + 1) * sizeof *v);
+			v[n++] = c;
+		}
+		p += len + (e ? 1 : 0);
+	}
+	if (n)
+		qsort(v, n, sizeof *v, country_cmp);
+	free(lc->countries);
+	lc->countries = v;
+	lc->ncountries = n;
+	return 0;
+}
+
+const char *legclass_country(const struct legclass *lc, const char *e164)
+{
+	if (!e164 || e164[0] != '+' || !lc->ncountries)
+		return NULL;
+	struct country_prefix key;
+	size_t len = strlen(e164 + 1);
+	for (size_t l = len < sizeof key.prefix - 1 ? len : sizeof key.prefix - 1; l > 0; l--) {
+		memcpy(key.prefix, e164 + 1, l);
+		key.prefix[l] = '\0';
+		const struct country_prefix *c = bsearch(&key, lc->countries, lc->ncountries, sizeof key, country_cmp);
+		if (c)
+			return c->iso;
+	}
+	return NULL;
+}
+
+/* the endpoint of one side, or 0 when it is Local or empty */
+static size_t channel_peer(const char *ch, const char **start)
+{
+	*start = ch;
+	if (!ch || !ch[0] || !strncmp(ch, "Local/", 6))
+		return 0;
+	size_t n = strlen(ch);
+	if (n && ch[n - 1] == '>') { /* a trailing "<ZOMBIE>"-style tag */
+		size_t lt = n - 1;
+		while (lt && ch[lt - 1] != '<' && ch[lt - 1] != '>')
+			lt--;
+		if (lt && ch[lt - 1] == '<')
+			n = lt - 1;
+	}
+	/* "-<hex>", then an optional ";n" (a Local half), at the end */
+	size_t e = n;
+	while (e && ch[e - 1] >= '0' && ch[e - 1] <= '9')
+		e--;
+	size_t h = e < n && e && ch[e - 1] == ';' ? e - 1 : n;
+	e = h;
+	while (e && isxdigit((unsigned char)ch[e - 1]))
+		e--;
+	if (e < h && e && ch[e - 1] == '-')
+		n = e - 1;
+	else if (h != n) { /* no "-<hex>" before the ";n": try the whole tail as hex */
+		e = n;
+		while (e && isxdigit((unsigned char)ch[e - 1]))
+			e--;
+		if (e < n && e && ch[e - 1] == '-')
+			n = e - 1;
+	}
+	return n;
+}
+
+void legclass_trunk(const char *channel, const char *dstchannel, const char *direction, char *out)
+{
+	const char *a, *b;
+	size_t na = channel_peer(channel, &a), nb = channel_peer(dstchannel, &b);
+	int inbound = direction && !strcmp(direction, "inbound");
+	const char *s = inbound ? (na ? a : b) : (nb ? b : a);
+	size_t n = inbound ? (na ? na : nb) : (nb ? nb : na);
+	if (n > 63)
+		n = 63;
+	memcpy(out, s, n);
+	out[n] = '\0';
+}
+
 static bool is_trunk(const struct legclass *lc, const char *channel)
 {
 	for (size_t i = 0; i < lc->ntrunks; i++)
@@ -194,6 +301,8 @@ void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct l
 		x->direction = "outbound";
 	else
 		x->direction = "internal";
+	legclass_trunk(r->channel, r->dstchannel, x->direction, x->trunk);
+	x->country = legclass_country(lc, x->dst_e164);
 	/* rating: legs that left by a carrier's trunk */
 	const struct carrier_deck *car = NULL;
 	for (size_t i = 0; i < cfg->n_carriers && !car; i++)

@@ -22,6 +22,26 @@
 
 volatile sig_atomic_t load_stop_requested;
 
+/* The COPY streams: the table each feeds, the table COPY writes into (the
+ * batch tables for legs and calls) and its column list, the one layout the
+ * row writers below (on_cel, on_ami, on_leg, on_call) follow field by field.
+ * tests/t/t2110-copy-layout.sh checks it against the DDL. */
+enum { OUT_CEL, OUT_AMI, OUT_CDR, OUT_CALL, N_OUT };
+static const char *const copy_names[N_OUT] = { "cel", "ami_event", "cdr", "call" };
+static const char *const copy_targets[N_OUT] = { "cel", "ami_event", "cdr_batch", "call_batch" };
+static const char *const copy_columns[N_OUT] = {
+	("eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, cid_dnid, exten, context, "
+	"channame, appname, appdata, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, peer, extra, "
+	"node, seq, segno, seg_offset"),
+	("event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, seg_offset"),
+	("calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, "
+	"billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, "
+	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
+	"margin, buy_prefix, sell_prefix, trunk, dst_country"),
+	("call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, "
+	"linkedids, incomplete, clock_fault"),
+};
+
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
 	struct buf cel, ami, cdr, call;
@@ -186,8 +206,10 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	money_col(r, e.has_sell, e.sell);
 	money_col(r, e.has_margin, e.margin);
 	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
-	if (e.sell_prefix[0])
-		copy_text(r, e.sell_prefix, strlen(e.sell_prefix), '\n');
+	opt_col(r, e.sell_prefix[0] ? e.sell_prefix : NULL);
+	str_col(r, e.trunk);
+	if (e.country)
+		copy_text(r, e.country, strlen(e.country), '\n');
 	else
 		copy_null(r, '\n');
 	b->legs++;
@@ -398,10 +420,12 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
 }
 
-static int copy_in(PGconn *c, const char *sql, const struct buf *rows, char *err, size_t errlen)
+static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
 {
 	if (!rows->len)
 		return 0;
+	char sql[1024];
+	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", copy_targets[stream], copy_columns[stream]);
 	PGresult *r = PQexec(c, sql);
 	if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
 		snprintf(err, errlen, "%s: %s", sql, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
@@ -721,20 +745,8 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			goto fail;
 		pending_months[npending++] = b->months[i];
 	}
-	if (copy_in(c, "COPY cel (eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, "
-		       "cid_dnid, exten, context, channame, appname, appdata, amaflags, accountcode, peeraccount, "
-		       "uniqueid, linkedid, userfield, peer, extra, node, seq, segno, seg_offset) FROM STDIN",
-		    &b->cel, err, errlen) < 0 ||
-	    copy_in(c, "COPY ami_event (event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, "
-		       "seg_offset) FROM STDIN", &b->ami, err, errlen) < 0 ||
-	    copy_in(c, "COPY cdr_batch (calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, "
-		       "lastapp, lastdata, duration, billsec, disposition, amaflags, accountcode, peeraccount, "
-		       "uniqueid, linkedid, userfield, sequence, node, incomplete, clock_fault, tenant, direction, src_e164, "
-		       "dst_e164, carrier, rate_status, buy_cost, sell_cost, margin, buy_prefix, sell_prefix) "
-		       "FROM STDIN", &b->cdr, err, errlen) < 0 ||
-	    copy_in(c, "COPY call_batch (call_id, node, start, \"end\", first_answer, src, dst, legs, "
-		       "total_billsec, duration, outcome, transfers, linkedids, incomplete, clock_fault) FROM STDIN",
-		    &b->call, err, errlen) < 0)
+	if (copy_in(c, OUT_CEL, &b->cel, err, errlen) < 0 || copy_in(c, OUT_AMI, &b->ami, err, errlen) < 0 ||
+	    copy_in(c, OUT_CDR, &b->cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, &b->call, err, errlen) < 0)
 		goto fail;
 	/* legs and calls go through the batch tables the analytics steps read;
 	 * legs learn which call they belong to: all set-based */
@@ -774,11 +786,14 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
 		     err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-			"sell_cost = k.sell FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
+			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
 			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
 			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
 			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell "
+			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
+			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
+			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
+			"NOT NULL))[1] AS dst_country "
 			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
 			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
 			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
@@ -935,9 +950,6 @@ out:
 	return rc;
 }
 
-/* The COPY streams of the transform, in the order of copy_names. */
-enum { OUT_CEL, OUT_AMI, OUT_CDR, OUT_CALL, N_OUT };
-static const char *const copy_names[N_OUT] = { "cel", "ami_event", "cdr", "call" };
 
 static int flush_copy(struct batch *b, FILE *const out[N_OUT], char *err, size_t errlen)
 {
@@ -1014,10 +1026,18 @@ int transform_only(const struct etl_config *cfg, const struct legclass *lc, cons
 	int rc = EXIT_OK;
 	for (int i = 0; copy_dir && i < N_OUT && rc == EXIT_OK; i++) {
 		char *path = xasprintf("%s/%s.copy", copy_dir, copy_names[i]);
-		if (!(out[i] = fopen(path, "wb"))) {
+		char *cols = xasprintf("%s/%s.columns", copy_dir, copy_names[i]);
+		FILE *f = fopen(cols, "w");
+		int ok = f && fprintf(f, "%s\n", copy_columns[i]) >= 0;
+		if (f && fclose(f) != 0)
+			ok = 0;
+		if (!ok)
+			snprintf(err, errlen, "cannot write \"%s\": %s", cols, strerror(errno));
+		else if (!(out[i] = fopen(path, "wb")))
 			snprintf(err, errlen, "cannot create \"%s\": %s", path, strerror(errno));
+		if (!ok || !out[i])
 			rc = EXIT_CANTCREAT;
-		}
+		free(cols);
 		free(path);
 	}
 	for (size_t i = 0; i < n; i++) {

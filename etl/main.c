@@ -92,7 +92,8 @@ static void usage(FILE *out)
 		"  --no-uniqueid      import-csv: the file has no uniqueid column (loguniqueid=no)\n"
 		"  --no-userfield     import-csv: the file has no userfield column (loguserfield=no)\n"
 		"  --force            import-csv: load a file even if it was imported before\n"
-		"  --copy-out DIR     transform: write cel.copy and ami_event.copy into DIR\n"
+		"  --copy-out DIR     transform: write the COPY rows and column list of each\n"
+		"                     table into DIR (cel, ami_event, cdr, call .copy/.columns)\n"
 		"  --from TIME        lcr: start of the period (inclusive), e.g. 2026-11-01\n"
 		"  --to TIME          lcr: end of the period (exclusive)\n"
 		"  --keep AGE         retention: how much to keep (13mo, 400d, 2y)\n"
@@ -263,6 +264,21 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 	return rc;
 }
 
+/* The warehouse's country table into legclass (once per process): the
+ * legs' dst_country is derived in C from the one table SQL has too. */
+static int load_countries(PGconn *conn, char *err, size_t errlen)
+{
+	if (legclass.ncountries)
+		return 0;
+	char *table = NULL;
+	if (pg_query_value(conn, "SELECT string_agg(prefix || ' ' || iso, E'\\n') FROM rollup_country_code", &table, err,
+			   errlen) < 0)
+		return -1;
+	int rc = legclass_set_countries(&legclass, table, err, errlen);
+	free(table);
+	return rc;
+}
+
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle)
 {
 	char err[1024];
@@ -294,7 +310,8 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	}
 	struct load_stats st;
 	double t0 = mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0) {
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
+	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		char ignored[128];
 		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);

@@ -6,51 +6,12 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "xalloc.h"
-
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = (p[1] ? ' ' : '\0');
-}
-
-/* Server notices ("relation already exists, skipping"...) go to the debug log. */
-static void notice(void *arg, const char *msg)
-{
-	(void)arg;
-	char buf[512];
-	snprintf(buf, sizeof buf, "%s", msg);
-	one_line(buf);
-	log_debug("postgres: %s", buf);
-}
 
 PGconn *pg_connect(const char *conninfo, const char *application, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "application_name", "fallback_application_name", NULL };
-	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, application, application, NULL };
-	/* expand_dbname=1: dbname may hold a whole conninfo string or URI */
-	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
-	if (!c) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
-		return NULL;
-	}
-	if (PQstatus(c) != CONNECTION_OK) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
-		one_line(err);
-		PQfinish(c);
-		return NULL;
-	}
-	PQsetNoticeProcessor(c, notice, NULL);
-	return c;
-}
-
-static void result_error(PGresult *r, PGconn *c, char *err, size_t errlen)
-{
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = r ? PQresultErrorMessage(r) : PQerrorMessage(c);
-	snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", msg && *msg ? msg : PQerrorMessage(c));
-	one_line(err);
+	return pgc_connect(conninfo, application, NULL, err, errlen);
 }
 
 int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
@@ -58,7 +19,7 @@ int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 	PGresult *r = PQexec(c, sql);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		result_error(r, c, err, errlen);
+		pgc_result_error(r, c, err, errlen);
 		PQclear(r);
 		return -1;
 	}
@@ -71,7 +32,7 @@ int pg_query_value(PGconn *c, const char *sql, char **out, char *err, size_t err
 	*out = NULL;
 	PGresult *r = PQexec(c, sql);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-		result_error(r, c, err, errlen);
+		pgc_result_error(r, c, err, errlen);
 		PQclear(r);
 		return -1;
 	}

@@ -12,6 +12,7 @@
 #include "exitcode.h"
 #include "caveatdb.h"
 #include "log.h"
+#include "period.h"
 #include "qdb.h"
 #include "query.h"
 #include "strparse.h"
@@ -28,17 +29,22 @@ static void usage(FILE *out)
 	      "  PERIOD: --from TIME [--to TIME] | --period NAME, in --tz ZONE\n"
 	      "\n"
 	      "Reads the cdrflow warehouse: calls lists one line per call (table call) or\n"
-	      "per leg (--legs, table cdr); stats sums calls, answered, ASR, ACD, billsec and\n"
-	      "sell cost per hour, day, tenant, trunk or destination country (from the\n"
+	      "per leg (--legs, table cdr); stats sums the metrics of docs/metrics.md (calls,\n"
+	      "attempts, answered, ASR, ACD, billsec, costs) per hour, day, tenant, trunk or destination country (from the\n"
 	      "rollup_hourly_v view when it exists, else from the legs); flow draws a call's\n"
 	      "CEL events as a ladder, one column per channel.  Results are streamed.\n"
 	      "\n"
 	      "options:\n"
-	      "      --from TIME        start of the period (inclusive), e.g. 2026-11-01 or\n"
-	      "                         \"2026-11-01 08:00\"; in --tz unless it carries an offset\n"
-	      "      --to TIME          end of the period (exclusive; default: now)\n"
+	      "      --from TIME        the period, as cdrflow-report's --from: a date\n"
+	      "                         (2026-11-01: that day), a month (2026-11), a range\n"
+	      "                         (2026-11-01..2026-11-07, both days), a name (as\n"
+	      "                         --period) or a time (\"2026-11-01 08:00\", in --tz\n"
+	      "                         unless it carries an offset; until now without --to)\n"
+	      "      --to TIME          end, with a date or time --from: a date is included\n"
+	      "                         (its whole day), a time is exclusive\n"
 	      "      --period NAME      today, yesterday, last-7-days (the 7 days before today),\n"
-	      "                         this-month or last-month, in --tz (default: today)\n"
+	      "                         this-month or last-month (or any --from form), in --tz\n"
+	      "                         (default: today)\n"
 	      "      --tz ZONE          time zone of the period and of the times shown\n"
 	      "                         (default: UTC), e.g. Europe/Berlin\n"
 	      "      --src NUM          calling number; a trailing * makes it a prefix\n"
@@ -114,9 +120,8 @@ __attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ..
 	return EXIT_USAGE;
 }
 
-static const char *const periods[] = { "today", "yesterday", "last-7-days", "this-month", "last-month", NULL };
-
-/* Session settings, then the period as two timestamptz strings. */
+/* Session settings, then the period (lib/period.h, the parser
+ * cdrflow-report shares) as two timestamptz strings. */
 static int resolve_period(PGconn *c, struct qopts *o)
 {
 	char err[1024];
@@ -133,37 +138,14 @@ static int resolve_period(PGconn *c, struct qopts *o)
 		return qdb_failure_exit(c, err);
 	}
 	PQclear(r);
-	qsql_init(&q);
-	if (o->from) {
-		qsql_text(&q, "SELECT ");
-		qsql_param(&q, o->from);
-		qsql_text(&q, "::timestamptz, ");
-		if (o->to) {
-			qsql_param(&q, o->to);
-			qsql_text(&q, "::timestamptz");
-		} else {
-			qsql_text(&q, "now()");
-		}
-	} else {
-		qsql_text(&q, "SELECT CASE p WHEN 'today' THEN d WHEN 'yesterday' THEN d - interval '1 day'"
-			      " WHEN 'last-7-days' THEN d - interval '7 days' WHEN 'this-month' THEN m"
-			      " WHEN 'last-month' THEN m - interval '1 month' END,"
-			      " CASE p WHEN 'today' THEN d + interval '1 day' WHEN 'yesterday' THEN d"
-			      " WHEN 'last-7-days' THEN d WHEN 'this-month' THEN m + interval '1 month'"
-			      " WHEN 'last-month' THEN m END"
-			      " FROM (SELECT date_trunc('day', now()) AS d, date_trunc('month', now()) AS m, ");
-		qsql_param(&q, o->period);
-		qsql_text(&q, "::text AS p) b");
+	struct period p;
+	rc = period_resolve(c, o->from ? o->from : o->period, o->to, o->tz, &p, err, sizeof err);
+	if (rc != 0) {
+		log_error("%s", err);
+		return rc < 0 ? qdb_failure_exit(c, err) : rc;
 	}
-	rc = qdb_exec(c, &q, &r, err, sizeof err);
-	qsql_release(&q);
-	if (rc < 0) {
-		log_error("bad period: %s", err);
-		return qdb_failure_exit(c, err);
-	}
-	o->from_ts = xstrdup(PQgetvalue(r, 0, 0));
-	o->to_ts = xstrdup(PQgetvalue(r, 0, 1));
-	PQclear(r);
+	o->from_ts = xstrdup(p.from);
+	o->to_ts = xstrdup(p.to);
 	log_debug("period [%s, %s) tz %s", o->from_ts, o->to_ts, o->tz);
 	return EXIT_OK;
 }
@@ -263,14 +245,6 @@ int main(int argc, char **argv)
 		return usage_error("%s", "--period and --from/--to exclude each other");
 	if (o.to && !o.from)
 		return usage_error("%s", "--to needs --from");
-	if (o.period) {
-		int ok = 0;
-		for (int i = 0; periods[i]; i++)
-			ok |= !strcmp(o.period, periods[i]);
-		if (!ok)
-			return usage_error("unknown --period \"%s\" (today, yesterday, last-7-days, this-month, last-month)",
-					   o.period);
-	}
 	if (!o.from && !o.period)
 		o.period = "today";
 	if (strcmp(o.source, "auto") && strcmp(o.source, "rollup") && strcmp(o.source, "base"))
@@ -291,23 +265,6 @@ int main(int argc, char **argv)
 	int rc = check_schema(conn);
 	if (rc == EXIT_OK)
 		rc = resolve_period(conn, &o);
-	if (rc == EXIT_OK && o.from) {
-		/* an empty or reversed period is a mistake worth saying */
-		struct qsql q;
-		char *lt = NULL;
-		qsql_init(&q);
-		qsql_text(&q, "SELECT ");
-		qsql_param(&q, o.from_ts);
-		qsql_text(&q, "::timestamptz < ");
-		qsql_param(&q, o.to_ts);
-		qsql_text(&q, "::timestamptz");
-		if (qdb_value(conn, &q, &lt, cerr, sizeof cerr) == 0 && lt && strcmp(lt, "t")) {
-			log_error("the period is empty: --from %s is not before --to %s", o.from_ts, o.to_ts);
-			rc = EXIT_USAGE;
-		}
-		free(lt);
-		qsql_release(&q);
-	}
 	if (rc == EXIT_OK && o.from_ts) { /* inputs the PBX did not send in the period */
 		size_t ncav;
 		char e[512];

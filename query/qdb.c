@@ -6,6 +6,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "xalloc.h"
 
 void qsql_init(struct qsql *q)
@@ -47,49 +48,9 @@ void qsql_ref(struct qsql *q, size_t n)
 		abort();
 }
 
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = (p[1] ? ' ' : '\0');
-}
-
-static void notice(void *arg, const char *msg)
-{
-	(void)arg;
-	char b[512];
-	snprintf(b, sizeof b, "%s", msg);
-	one_line(b);
-	log_debug("postgres: %s", b);
-}
-
 PGconn *qdb_connect(const char *conninfo, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "fallback_application_name", NULL };
-	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, "cdrflow-query", NULL };
-	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
-	if (!c) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
-		return NULL;
-	}
-	if (PQstatus(c) != CONNECTION_OK) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", PQerrorMessage(c));
-		one_line(err);
-		PQfinish(c);
-		return NULL;
-	}
-	PQsetNoticeProcessor(c, notice, NULL);
-	return c;
-}
-
-static void result_error(const PGresult *r, PGconn *c, char *err, size_t errlen)
-{
-	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-	const char *msg = r ? PQresultErrorMessage(r) : NULL;
-	if (!msg || !*msg)
-		msg = PQerrorMessage(c);
-	snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", msg);
-	one_line(err);
+	return pgc_connect(conninfo, "cdrflow-query", NULL, err, errlen);
 }
 
 static int send_query(PGconn *c, const struct qsql *q, char *err, size_t errlen)
@@ -98,7 +59,7 @@ static int send_query(PGconn *c, const struct qsql *q, char *err, size_t errlen)
 	for (size_t i = 0; i < q->n; i++)
 		log_debug("  $%zu = %s", i + 1, q->params[i] ? q->params[i] : "NULL");
 	if (!PQsendQueryParams(c, q->sql.data, (int)q->n, NULL, (const char *const *)q->params, NULL, NULL, 0)) {
-		result_error(NULL, c, err, errlen);
+		pgc_result_error(NULL, c, err, errlen);
 		return -1;
 	}
 	return 0;
@@ -122,7 +83,7 @@ int qdb_stream(PGconn *c, const struct qsql *q, const struct qdb_sink *sink, cha
 			for (int i = 0; rc == 0 && i < PQntuples(r); i++)
 				rc = sink->row(sink->arg, r, i);
 		} else if (rc == 0 && st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-			result_error(r, c, err, errlen);
+			pgc_result_error(r, c, err, errlen);
 			rc = -1;
 		}
 		PQclear(r);
@@ -145,7 +106,7 @@ int qdb_exec(PGconn *c, const struct qsql *q, PGresult **out, char *err, size_t 
 	PGresult *r = PQexecParams(c, q->sql.data, (int)q->n, NULL, (const char *const *)q->params, NULL, NULL, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		result_error(r, c, err, errlen);
+		pgc_result_error(r, c, err, errlen);
 		PQclear(r);
 		*out = NULL;
 		return -1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "json.h"
 #include "xalloc.h"
 
 int qout_format_parse(const char *s, enum qout_format *fmt)
@@ -150,30 +151,6 @@ int qout_csv_field(FILE *out, const char *s)
 	return putc('"', out) == EOF ? -1 : 0;
 }
 
-int qout_json_string(FILE *out, const char *s)
-{
-	if (putc('"', out) == EOF)
-		return -1;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		int rc;
-		switch (*p) {
-		case '"': rc = fputs("\\\"", out); break;
-		case '\\': rc = fputs("\\\\", out); break;
-		case '\n': rc = fputs("\\n", out); break;
-		case '\r': rc = fputs("\\r", out); break;
-		case '\t': rc = fputs("\\t", out); break;
-		default:
-			if (*p < 0x20 || *p == 0x7f)
-				rc = fprintf(out, "\\u%04x", *p);
-			else
-				rc = putc(*p, out);
-		}
-		if (rc < 0)
-			return -1;
-	}
-	return putc('"', out) == EOF ? -1 : 0;
-}
-
 /* JSON numbers as PostgreSQL prints them, except the non-finite ones */
 static int json_number_ok(const char *s)
 {
@@ -187,7 +164,7 @@ static int write_json_row(struct qout *q, const char *const *v)
 	if (putc('{', q->out) == EOF)
 		return -1;
 	for (size_t i = 0; i < q->ncols; i++) {
-		if ((i && putc(',', q->out) == EOF) || qout_json_string(q->out, q->names[i]) < 0 ||
+		if ((i && putc(',', q->out) == EOF) || json_fput_string(q->out, q->names[i]) < 0 ||
 		    putc(':', q->out) == EOF)
 			return -1;
 		int rc;
@@ -198,7 +175,7 @@ static int write_json_row(struct qout *q, const char *const *v)
 		else if (q->kinds[i] == QOUT_BOOL)
 			rc = fputs(v[i][0] == 't' ? "true" : "false", q->out);
 		else
-			rc = qout_json_string(q->out, v[i]);
+			rc = json_fput_string(q->out, v[i]);
 		if (rc < 0)
 			return -1;
 	}

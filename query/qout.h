@@ -56,5 +56,4 @@ void qout_release(struct qout *q);
 size_t qout_width(const char *s);
 /* Writers for one value (exposed for the flow ladder and the tests). */
 int qout_csv_field(FILE *out, const char *s);
-int qout_json_string(FILE *out, const char *s);
 #endif

@@ -1,16 +1,18 @@
 /*
  * stats.c - "cdrflow-query stats --by hour|day|tenant|trunk|destination".
  *
- * The metrics are those of the rollups (docs/metrics.md "## Analyst CLI"):
- * calls = dial legs, answered = dial legs ANSWERED, ASR % = 100 answered /
- * calls, ACD = billsec / answered, billsec = billsec of answered dial legs,
- * sell cost = sum of cdr.sell_cost over every leg, in currency units.
+ * Every figure is a metric of the dictionary (docs/metrics.md "## The
+ * metric dictionary", SQL in sql/0016_metrics.sql): this file only chooses
+ * the rows and the key, sums the contributions the SQL defines and applies
+ * the SQL's ratio and display functions.  It defines no metric itself.
  *
- * Source: rollup_hourly_v (migration 0009) when it exists with the columns
- * used here, the period is on whole UTC hours and the zone's offset is whole
- * hours; else the legs themselves (cdr rows that have a call_id; the
- * call's direction is looked up only for legs without one), with the same
- * definitions.  --source rollup|base forces one.
+ * Leg metrics come from rollup_hourly_v (the sums, stored) when it exists,
+ * the period is on whole UTC hours and the zone's offset is whole hours;
+ * else from rollup_leg_v (one row per leg of a call, with the same
+ * contributions).  --source rollup|base forces one.  Call metrics (calls,
+ * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
+ * call's start, tenant, trunk and destination country (those of its
+ * earliest leg that has one, migration 0016).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,8 +23,9 @@
 #include "query.h"
 #include "xalloc.h"
 
-static const char *const rollup_cols[] = { "hour", "tenant", "country", "trunk", "calls", "answered", "billsec",
-					   "sell_cost", NULL };
+static const char *const rollup_cols[] = { "hour",	"tenant",    "country",	  "trunk", "disposition", "calls",
+					   "answered",	"billsec",   "legs",	  "leg_billsec", "sell_cost",
+					   "buy_cost",	"rated",     NULL };
 
 /* 1 usable, 0 not (why in *why), -1 query error */
 static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, char *err, size_t errlen)
@@ -60,15 +63,81 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, cha
 	return rc;
 }
 
-/* the trunk of a leg, as 0009's cdrflow_trunk() (inline: works without it) */
-#define PEER(col) \
-	"CASE WHEN " col " <> '' AND " col " NOT LIKE 'Local/%' THEN " \
-	"regexp_replace(regexp_replace(" col ", '<[^>]*>$', ''), '-[0-9a-fA-F]+(;[0-9]+)?$', '') END"
+/* The column list every source branch yields, in this order. */
+#define ROW_COLS                                                                                                  \
+	"t, tenant, country, trunk, attempts, answered_attempts, attempt_billsec, legs, answered_legs, billsec,"   \
+	" sell_cost, buy_cost, rated, calls, answered_calls"
 
-/* E.164 country codes of two digits (ITU-T zones); 1 and 7 are one digit,
- * every other code three: the fallback when there is no country table */
-#define CC2 "'{20,27,30,31,32,33,34,36,39,40,41,43,44,45,46,47,48,49,51,52,53,54,55,56,57,58," \
-	    "60,61,62,63,64,65,66,81,82,84,86,90,91,92,93,94,95,98}'::text[]"
+/* The figures, from the summed contributions (docs/metrics.md). */
+static const char select_metrics[] =
+	", sum(v.attempts)::bigint AS attempts, sum(v.answered_attempts)::bigint AS answered_attempts,"
+	" metric_pct(metric_asr(sum(v.answered_attempts), sum(v.attempts))) AS asr_pct,"
+	" metric_seconds(metric_acd(sum(v.attempt_billsec), sum(v.answered_attempts))) AS acd_s,"
+	" sum(v.attempt_billsec)::bigint AS attempt_billsec,"
+	" metric_money(coalesce(sum(v.sell_cost), 0)) AS sell_cost,"
+	" sum(v.legs)::bigint AS legs, sum(v.answered_legs)::bigint AS answered_legs,"
+	" sum(v.billsec)::bigint AS billsec,"
+	" metric_money(coalesce(sum(v.buy_cost), 0)) AS buy_cost,"
+	" metric_money(coalesce(sum(v.sell_cost), 0) - coalesce(sum(v.buy_cost), 0)) AS margin,"
+	" sum(v.rated)::bigint AS rated_legs,";
+static const char select_calls[] =
+	" sum(v.calls)::bigint AS calls, sum(v.answered_calls)::bigint AS answered_calls,"
+	" metric_pct(metric_answer_rate(sum(v.answered_calls), sum(v.calls))) AS answer_rate_pct";
+
+static void period(struct qsql *q, const char *col, const struct qopts *o)
+{
+	qsql_text(q, col);
+	qsql_text(q, " >= ");
+	qsql_param(q, o->from_ts);
+	qsql_text(q, "::timestamptz AND ");
+	qsql_text(q, col);
+	qsql_text(q, " < ");
+	qsql_param(q, o->to_ts);
+	qsql_text(q, "::timestamptz");
+}
+
+static void rollup_rows(struct qsql *q, const struct qopts *o)
+{
+	/* the rollup is keyed by disposition: its answered legs are the legs
+	 * of its ANSWERED rows */
+	qsql_text(q, "SELECT r.hour, r.tenant, r.country, r.trunk, r.calls::bigint, r.answered::bigint,"
+		     " r.billsec::bigint, r.legs::bigint,"
+		     " CASE WHEN r.disposition = 'ANSWERED' THEN r.legs ELSE 0 END::bigint, r.leg_billsec::bigint,"
+		     " r.sell_cost::numeric, r.buy_cost::numeric, r.rated::bigint, 0::bigint, 0::bigint"
+		     " FROM rollup_hourly_v r WHERE ");
+	period(q, "r.hour", o);
+}
+
+static void leg_rows(struct qsql *q, const struct qopts *o)
+{
+	qsql_text(q, "SELECT l.calldate, l.tenant, l.country, l.trunk, l.attempt::bigint, l.answered_attempt::bigint,"
+		     " l.attempt_billsec::bigint, 1::bigint, l.answered_leg::bigint, l.billsec::bigint,"
+		     " l.sell_cost::numeric, l.buy_cost::numeric, l.rated::bigint, 0::bigint, 0::bigint"
+		     " FROM rollup_leg_v l WHERE ");
+	period(q, "l.calldate", o);
+}
+
+static void call_rows(struct qsql *q, const struct qopts *o)
+{
+	qsql_text(q, "SELECT k.start, k.tenant, k.country, k.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, 1::bigint, k.answered_call::bigint"
+		     " FROM metric_call_v k WHERE ");
+	period(q, "k.start", o);
+}
+
+/* 1 if the schema has the dictionary (migration 0016), 0 if not (logged), -1 */
+static int has_dictionary(PGconn *c, char *err, size_t errlen)
+{
+	int h = q_has_column(c, "rollup_leg_v", "attempt_billsec", err, errlen);
+	if (h < 0)
+		return -1;
+	if (!h || (h = q_has_column(c, "metric_call_v", "country", err, errlen)) <= 0) {
+		if (h == 0)
+			log_error("stats needs the metric dictionary (schema migration 0016): run 'cdrflow-etl migrate'");
+		return h;
+	}
+	return 1;
+}
 
 int q_stats(PGconn *c, const struct qopts *o)
 {
@@ -83,6 +152,13 @@ int q_stats(PGconn *c, const struct qopts *o)
 		log_error("stats needs --by hour, day, tenant, trunk or destination");
 		return EXIT_USAGE;
 	}
+	int dict = has_dictionary(c, err, sizeof err);
+	if (dict < 0) {
+		log_error("%s", err);
+		return qdb_failure_exit(c, err);
+	}
+	if (!dict)
+		return EXIT_CONFIG;
 	int use_rollup;
 	if (!strcmp(o->source, "base")) {
 		use_rollup = 0;
@@ -96,28 +172,6 @@ int q_stats(PGconn *c, const struct qopts *o)
 		if (!use_rollup && !strcmp(o->source, "rollup")) {
 			log_error("--source rollup: %s", why);
 			return EXIT_CONFIG;
-		}
-	}
-	if (!use_rollup) {
-		static const char *const need[] = { "direction", "dst_e164", "sell_cost", NULL };
-		for (int i = 0; need[i]; i++) {
-			int h = q_has_column(c, "cdr", need[i], err, sizeof err);
-			if (h < 0) {
-				log_error("%s", err);
-				return qdb_failure_exit(c, err);
-			}
-			if (!h) {
-				log_error("stats needs cdr.%s (schema migration 0007): run 'cdrflow-etl migrate'", need[i]);
-				return EXIT_CONFIG;
-			}
-		}
-	}
-	int has_cc = 0;
-	if (!use_rollup && by == 4) {
-		has_cc = q_has_column(c, "rollup_country_code", "prefix", err, sizeof err);
-		if (has_cc < 0) {
-			log_error("%s", err);
-			return qdb_failure_exit(c, err);
 		}
 	}
 	const char *source = use_rollup ? "rollup_hourly_v" : "cdr+call";
@@ -137,51 +191,16 @@ int q_stats(PGconn *c, const struct qopts *o)
 	qsql_init(&q);
 	qsql_text(&q, "SELECT ");
 	qsql_text(&q, keys[by]);
-	qsql_text(&q, ", sum(v.calls)::bigint AS calls, sum(v.answered)::bigint AS answered,"
-		      " round(100.0 * sum(v.answered) / nullif(sum(v.calls), 0), 1) AS asr_pct,"
-		      " round(sum(v.billsec)::numeric / nullif(sum(v.answered), 0), 1) AS acd_s,"
-		      " sum(v.billsec)::bigint AS billsec,"
-		      " round(coalesce(sum(v.sell_cost), 0) / 1000000.0, 4) AS sell_cost FROM (");
-	if (use_rollup) {
-		qsql_text(&q, "SELECT r.hour AS t, r.tenant, r.country, r.trunk, r.calls, r.answered, r.billsec, r.sell_cost"
-			      " FROM rollup_hourly_v r WHERE r.hour >= ");
-		qsql_param(&q, o->from_ts);
-		qsql_text(&q, "::timestamptz AND r.hour < ");
-		qsql_param(&q, o->to_ts);
-		qsql_text(&q, "::timestamptz");
-	} else {
-		qsql_text(&q, "SELECT l.calldate AS t, coalesce(l.tenant, '') AS tenant, ");
-		if (by != 4)
-			qsql_text(&q, "''");
-		else if (has_cc)
-			qsql_text(&q, "coalesce((SELECT cc.iso FROM rollup_country_code cc WHERE cc.prefix = ANY (ARRAY("
-				      "SELECT left(substr(l.dst_e164, 2), n) FROM generate_series(1, 7) n))"
-				      " ORDER BY length(cc.prefix) DESC LIMIT 1), '')");
-		else
-			qsql_text(&q, "CASE WHEN l.dst_e164 IS NULL THEN ''"
-				      " WHEN substr(l.dst_e164, 2, 1) IN ('1', '7') THEN left(l.dst_e164, 2)"
-				      " WHEN substr(l.dst_e164, 2, 2) = ANY (" CC2 ") THEN left(l.dst_e164, 3)"
-				      " ELSE left(l.dst_e164, 4) END");
-		qsql_text(&q, " AS country,"
-			      " coalesce(CASE WHEN x.dir = 'inbound' THEN coalesce(x.a, x.b) ELSE coalesce(x.b, x.a) END, '')"
-			      " AS trunk,"
-			      " x.dial::int AS calls, (x.dial AND l.disposition = 'ANSWERED')::int AS answered,"
-			      " CASE WHEN x.dial AND l.disposition = 'ANSWERED' THEN l.billsec ELSE 0 END AS billsec,"
-			      " l.sell_cost"
-			      " FROM cdr l"
-			      " CROSS JOIN LATERAL (SELECT"
-			      " coalesce(l.dstchannel, '') <> '' OR coalesce(l.lastapp, '') IN ('Dial', 'Queue') AS dial,"
-			      /* the call's direction only when the leg has none (an index probe) */
-			      " coalesce(nullif(nullif(l.direction, ''), 'unknown'), (SELECT nullif(k.direction, '') FROM call k"
-			      " WHERE k.call_id = l.call_id AND k.node = l.node LIMIT 1), 'unknown') AS dir,"
-			      " " PEER("l.channel") " AS a, " PEER("l.dstchannel") " AS b) x"
-			      " WHERE l.call_id IS NOT NULL AND l.calldate >= ");
-		qsql_param(&q, o->from_ts);
-		qsql_text(&q, "::timestamptz AND l.calldate < ");
-		qsql_param(&q, o->to_ts);
-		qsql_text(&q, "::timestamptz");
-	}
-	qsql_text(&q, ") v WHERE true");
+	qsql_text(&q, select_metrics);
+	qsql_text(&q, select_calls);
+	qsql_text(&q, " FROM (");
+	if (use_rollup)
+		rollup_rows(&q, o);
+	else
+		leg_rows(&q, o);
+	qsql_text(&q, " UNION ALL ");
+	call_rows(&q, o);
+	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 	if (o->tenant) {
 		qsql_text(&q, " AND v.tenant = ");
 		qsql_param(&q, o->tenant);

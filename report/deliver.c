@@ -15,6 +15,7 @@
 
 #include "alerts.h"
 #include "buf.h"
+#include "json.h"
 #include "delivery.h"
 #include "exitcode.h"
 #include "hmac.h"
@@ -243,19 +244,7 @@ static void json_str(struct buf *b, const char *s)
 	struct buf clean;
 	buf_init(&clean, 0);
 	rtext_clean(&clean, s, 0, 0); /* valid UTF-8 */
-	buf_puts(b, "\"");
-	for (size_t i = 0; i < clean.len; i++) {
-		unsigned char c = (unsigned char)clean.data[i];
-		if (c == '"' || c == '\\')
-			buf_printf(b, "\\%c", c);
-		else if (c == '\n')
-			buf_puts(b, "\\n");
-		else if (c < 0x20 || c == 0x7f)
-			buf_printf(b, "\\u%04x", c);
-		else
-			buf_append(b, &clean.data[i], 1);
-	}
-	buf_puts(b, "\"");
+	json_string(b, clean.data ? clean.data : "", clean.len);
 	buf_release(&clean);
 }
 

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "exitcode.h"
+#include "pgconn.h"
 #include "xalloc.h"
 
 /* PostgreSQL type OIDs (pg_type.dat; stable across versions) */
@@ -25,14 +26,9 @@
 #define OID_INTERVAL 1186
 #define OID_NUMERIC 1700
 
-static void one_line(char *s)
-{
-	for (char *p = s; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = (p[1] ? ' ' : '\0');
-}
-
 /* The exit code and message for a failed result r (may be NULL) on c. */
+static int state_exit(PGconn *c, const char *state);
+
 static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -40,7 +36,13 @@ static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size
 	if (!msg || !*msg)
 		msg = PQerrorMessage(c);
 	snprintf(err, errlen, "%s: %s%s%s", what, state ? state : "", state ? ": " : "", msg);
-	one_line(err);
+	pgc_one_line(err);
+	return state_exit(c, state);
+}
+
+/* The exit code of a failure with this SQLSTATE (NULL: none) on c. */
+static int state_exit(PGconn *c, const char *state)
+{
 	if (PQstatus(c) != CONNECTION_OK)
 		return EXIT_UNAVAILABLE;
 	if (!state)
@@ -75,12 +77,6 @@ int rdb_conninfo_has_password(const char *conninfo)
 	return has;
 }
 
-static void notice(void *arg, const char *msg)
-{
-	(void)arg;
-	(void)msg; /* server notices are not the report's business */
-}
-
 int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
@@ -96,25 +92,11 @@ int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 
 int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, size_t errlen)
 {
-	const char *keys[] = { "dbname", "application_name", NULL };
-	const char *vals[] = { conninfo && *conninfo ? conninfo : NULL, "cdrflow-report", NULL };
 	*out = NULL;
-	PGconn *c = PQconnectdbParams(vals[0] ? keys : keys + 1, vals[0] ? vals : vals + 1, 1);
-	if (!c) {
-		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
-		return EXIT_UNAVAILABLE;
-	}
-	if (PQstatus(c) != CONNECTION_OK) {
-		const char *m = PQerrorMessage(c);
-		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", m);
-		one_line(err);
-		/* a refused password is not "retry later" */
-		int rc = strstr(m, "password authentication failed") || strstr(m, "no password supplied") ? EXIT_NOPERM
-													  : EXIT_UNAVAILABLE;
-		PQfinish(c);
-		return rc;
-	}
-	PQsetNoticeProcessor(c, notice, NULL);
+	int refused;
+	PGconn *c = pgc_connect(conninfo, "cdrflow-report", &refused, err, errlen);
+	if (!c) /* a refused password is not "retry later" */
+		return refused ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 	int rc = rdb_exec(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1", err, errlen);
 	if (rc == EXIT_OK) {
 		const char *pv[1] = { tz };
@@ -138,136 +120,16 @@ int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, s
 
 /* ------------------------------------------------------------- periods */
 
-static int is_digits(const char *s, size_t n)
+int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct period *p, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)s[i]))
-			return 0;
-	return 1;
-}
-
-static int is_date(const char *s)
-{
-	return strlen(s) == 10 && is_digits(s, 4) && s[4] == '-' && is_digits(s + 5, 2) && s[7] == '-' && is_digits(s + 8, 2);
-}
-
-static int is_month(const char *s)
-{
-	return strlen(s) == 7 && is_digits(s, 4) && s[4] == '-' && is_digits(s + 5, 2);
-}
-
-static const struct {
-	const char *name, *lo, *hi;
-} named_periods[] = {
-	{ "today", "current_date::timestamptz", "(current_date + 1)::timestamptz" },
-	{ "yesterday", "(current_date - 1)::timestamptz", "current_date::timestamptz" },
-	{ "last-7-days", "(current_date - 7)::timestamptz", "current_date::timestamptz" },
-	{ "this-month", "date_trunc('month', current_date::timestamptz)",
-	  "date_trunc('month', current_date::timestamptz) + interval '1 month'" },
-	{ "last-month", "date_trunc('month', current_date::timestamptz) - interval '1 month'",
-	  "date_trunc('month', current_date::timestamptz)" },
-};
-
-int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct rdb_period *p, char *err,
-	       size_t errlen)
-{
-	const char *lo = NULL, *hi = NULL;
-	char a[64] = "", b[64] = "";
-	memset(p, 0, sizeof *p);
-	const char *dots = strstr(from, "..");
-	for (size_t i = 0; i < sizeof named_periods / sizeof named_periods[0]; i++)
-		if (!strcmp(from, named_periods[i].name)) {
-			lo = named_periods[i].lo;
-			hi = named_periods[i].hi;
-		}
-	if (lo || dots || is_month(from)) {
-		if (to) {
-			snprintf(err, errlen, "--to goes with a date or a time in --from, not with the period \"%s\"", from);
-			return EXIT_USAGE;
-		}
-	}
-	if (lo) {
-		/* named */
-	} else if (dots) {
-		snprintf(a, sizeof a, "%.*s", (int)(dots - from), from);
-		snprintf(b, sizeof b, "%s", dots + 2);
-		if (!is_date(a) || !is_date(b)) {
-			snprintf(err, errlen, "bad period \"%s\": want YYYY-MM-DD..YYYY-MM-DD", from);
-			return EXIT_USAGE;
-		}
-		lo = "$1::date::timestamptz";
-		hi = "($2::date + 1)::timestamptz";
-	} else if (is_month(from)) {
-		snprintf(a, sizeof a, "%s-01", from);
-		lo = "$1::date::timestamptz";
-		hi = "$1::date::timestamptz + interval '1 month'";
-	} else if (isdigit((unsigned char)from[0]) && strlen(from) < sizeof a) {
-		snprintf(a, sizeof a, "%s", from);
-		lo = is_date(from) ? "$1::date::timestamptz" : "$1::timestamptz";
-		if (!to) {
-			if (!is_date(from)) {
-				snprintf(err, errlen, "--from \"%s\" is a time: give --to as well", from);
-				return EXIT_USAGE;
-			}
-			hi = "($1::date + 1)::timestamptz";
-		} else {
-			if (!isdigit((unsigned char)to[0]) || strlen(to) >= sizeof b) {
-				snprintf(err, errlen, "bad --to \"%s\": want YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS][+ZZ]", to);
-				return EXIT_USAGE;
-			}
-			snprintf(b, sizeof b, "%s", to);
-			hi = is_date(to) ? "($2::date + 1)::timestamptz" : "$2::timestamptz";
-		}
-	} else {
-		snprintf(err, errlen,
-			 "bad period \"%s\": want today, yesterday, last-7-days, this-month, last-month, YYYY-MM, "
-			 "YYYY-MM-DD, YYYY-MM-DD..YYYY-MM-DD or a time",
-			 from);
-		return EXIT_USAGE;
-	}
-	char sql[1024];
-	snprintf(sql, sizeof sql,
-		 "SELECT lo::text, hi::text, lo < hi, lo = date_trunc('day', lo) AND hi = date_trunc('day', hi), "
-		 "to_char(lo, 'YYYY-MM-DD'), to_char(hi - interval '1 day', 'YYYY-MM-DD'), "
-		 "to_char(lo, 'YYYY-MM-DD\"T\"HH24MI'), to_char(hi, 'YYYY-MM-DD\"T\"HH24MI'), "
-		 "to_char(lo, 'YYYY-MM-DD HH24:MI'), to_char(hi, 'YYYY-MM-DD HH24:MI') "
-		 "FROM (SELECT (%s)::timestamptz AS lo, (%s)::timestamptz AS hi) p",
-		 lo, hi);
-	const Oid types[2] = { OID_TEXT, OID_TEXT };
-	const char *vals[2] = { a, b };
-	PGresult *r = PQexecParams(c, sql, 2, types, vals, NULL, NULL, 0);
-	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-		int rc = fail_result(c, r, "period", err, errlen);
-		PQclear(r);
-		if (rc == EXIT_DATAERR) {
-			snprintf(err, errlen, "bad period \"%s%s%s\": not a valid date or time", from, to ? "\" .. \"" : "",
-				 to ? to : "");
-			rc = EXIT_USAGE;
-		}
+	int rc = period_resolve(c, from, to, tz, p, err, errlen);
+	if (rc >= 0)
 		return rc;
-	}
-	if (strcmp(PQgetvalue(r, 0, 2), "t") != 0) {
-		snprintf(err, errlen, "empty period: %s is not before %s", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 1));
-		PQclear(r);
-		return EXIT_USAGE;
-	}
-	snprintf(p->from, sizeof p->from, "%s", PQgetvalue(r, 0, 0));
-	snprintf(p->to, sizeof p->to, "%s", PQgetvalue(r, 0, 1));
-	if (!strcmp(PQgetvalue(r, 0, 3), "t")) {
-		snprintf(p->from_lbl, sizeof p->from_lbl, "%s", PQgetvalue(r, 0, 4));
-		snprintf(p->to_lbl, sizeof p->to_lbl, "%s", PQgetvalue(r, 0, 5));
-		if (!strcmp(p->from_lbl, p->to_lbl))
-			snprintf(p->display, sizeof p->display, "%s (%s)", p->from_lbl, tz);
-		else
-			snprintf(p->display, sizeof p->display, "%s .. %s (%s)", p->from_lbl, p->to_lbl, tz);
-	} else {
-		snprintf(p->from_lbl, sizeof p->from_lbl, "%s", PQgetvalue(r, 0, 6));
-		snprintf(p->to_lbl, sizeof p->to_lbl, "%s", PQgetvalue(r, 0, 7));
-		snprintf(p->display, sizeof p->display, "%s .. %s (%s, end exclusive)", PQgetvalue(r, 0, 8),
-			 PQgetvalue(r, 0, 9), tz);
-	}
-	PQclear(r);
-	return EXIT_OK;
+	/* err is "SQLSTATE: period: message" (or has no SQLSTATE) */
+	char state[6] = "";
+	if (strlen(err) > 6 && err[5] == ':')
+		memcpy(state, err, 5);
+	return state_exit(c, state[0] ? state : NULL);
 }
 
 static Oid ptype_oid(enum tpl_ptype t)
@@ -507,7 +369,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 		oids[i] = ptype_oid(types[i]);
 	if (!PQsendQueryParams(c, sql->text, (int)sql->nparams, oids, values, NULL, NULL, 0)) {
 		snprintf(err, errlen, "%s: cannot send the query: %s", sql->where, PQerrorMessage(c));
-		one_line(err);
+		pgc_one_line(err);
 		return PQstatus(c) != CONNECTION_OK ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
 	}
 	if (!PQsetSingleRowMode(c)) {
@@ -608,7 +470,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 		*rows = n;
 	if (rc == EXIT_OK && PQstatus(c) != CONNECTION_OK) {
 		snprintf(err, errlen, "%s: connection lost: %s", sql->where, PQerrorMessage(c));
-		one_line(err);
+		pgc_one_line(err);
 		rc = EXIT_UNAVAILABLE;
 	}
 	return rc;

@@ -17,6 +17,8 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
+#include "period.h"
+
 #include "table.h"
 #include "tpl.h"
 
@@ -28,18 +30,10 @@ int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, s
 /* 1 if conninfo carries a password (refused on the command line). */
 int rdb_conninfo_has_password(const char *conninfo);
 
-struct rdb_period {
-	char from[64], to[64];         /* timestamptz text, to exclusive: the :from/:to values */
-	char from_lbl[32], to_lbl[32]; /* for file names: dates (to inclusive) or YYYY-MM-DDTHHMM */
-	char display[160];             /* "2026-11-01 .. 2026-11-30 (Europe/Berlin)" */
-};
-
-/* Resolve a period in the session's time zone.  from: a named period
- * (today, yesterday, last-7-days, this-month, last-month), a date, a month
- * (YYYY-MM), a range D1..D2, or a timestamp; to: NULL, or the end (a date
- * is inclusive, a timestamp exclusive).  EXIT_USAGE for a bad period. */
-int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct rdb_period *p, char *err,
-	       size_t errlen);
+/* The report period: period_resolve() (lib/period.h, the parser
+ * cdrflow-query shares), with a failure of the query mapped to this
+ * layer's exit code. */
+int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, struct period *p, char *err, size_t errlen);
 
 /* Check that value is a valid literal of the parameter's type (via a cast
  * on the server).  EXIT_USAGE if not. */

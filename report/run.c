@@ -32,7 +32,7 @@ struct run {
 	const char **names, **values;
 	enum tpl_ptype *types;
 	size_t nvalues;
-	struct rdb_period period;
+	struct period period;
 	char base[256]; /* <template>-<from>-<to> */
 	struct outfile *files;
 	size_t nfiles;

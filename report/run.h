@@ -36,7 +36,7 @@ struct run_opts {
 struct run_result {
 	struct report_output *files; /* the written files (paths owned) */
 	size_t nfiles;
-	struct rdb_period period;
+	struct period period;
 	unsigned long long rows;     /* table rows streamed, all sections */
 	struct report_kpi *kpis;     /* every KPI tile as shown in the PDF (owned) */
 	size_t nkpis;

@@ -38,10 +38,23 @@ static size_t fmt_money(int64_t micro, int scale, char *out, size_t n)
 	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
 }
 
+/* d rounded half away from zero to `scale` decimals, as SQL's round() on
+ * numeric: a decimal tie (6.25 -> 6.3) stays a tie although its double is a
+ * hair below it, so every tool shows the same figure (docs/metrics.md) */
+static double round_half_away(double d, int scale)
+{
+	double p = (double)pow10u[scale], s = fabs(d) * p, t = floor(s);
+	if (s - t >= 0.5 - 1e-9 * (s > 1.0 ? s : 1.0))
+		t += 1.0;
+	return copysign(t / p, d);
+}
+
 static size_t fmt_fixed(double d, int scale, const char *suffix, char *out, size_t n)
 {
 	if (!isfinite(d))
 		d = 0.0; /* NaN/inf have no spreadsheet form: documented as 0 */
+	if (fabs(d) < 1e15)
+		d = round_half_away(d, scale);
 	int len = snprintf(out, n, "%.*f%s", scale, d, suffix);
 	/* "-0.00" is 0 to a reader and must not differ between formats */
 	if (len > 0 && out[0] == '-' && strspn(out + 1, "0.") == strlen(out + 1) - strlen(suffix)) {

@@ -318,6 +318,17 @@ free_port() {
 }
 
 # cdrflow_collector ARGS...: run the collector binary.
+# start_private_pg: a private PostgreSQL cluster for this script
+# (scripts/pg.sh on a free port, PG* exported), stopped and removed at exit
+# with the rest of the test's leftovers.
+start_private_pg() {
+	PGDIR=$(mktemp -d "/tmp/cdrflow-$TEST_NAME-pg.XXXXXX") || bail_out "cannot create a PostgreSQL directory"
+	CDRFLOW_PGPORT=$(free_port)
+	export CDRFLOW_PGPORT
+	trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; test_cleanup' EXIT
+	eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+}
+
 cdrflow_collector() { "$CDRFLOW_COLLECTOR" "$@"; }
 
 _coll_n=0

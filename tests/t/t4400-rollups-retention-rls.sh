@@ -30,6 +30,12 @@ cdr:
   unanswered: yes
   congestion: yes
   endbeforehexten: no
+# the destination country comes from dst_e164 (0016): "00" is international
+numbering:
+  - country_code: "44"
+    national_prefix: "0"
+    international_prefix: "00"
+    min_length: 7
 YAML
 
 # Stand-ins for the steps other families register before the rollup (lower
@@ -146,6 +152,8 @@ BEGIN
 					CASE WHEN random() < 0.4 THEN round((1 + random() * 3.5)::numeric, 3) END);
 			END LOOP;
 		END LOOP;
+		-- the facts cdrflow-etl derives and stores (0016): trunk, country
+		UPDATE syn_leg SET trunk = cdrflow_trunk(channel, dstchannel, direction), dst_country = cdrflow_country(dst);
 		INSERT INTO cdr SELECT * FROM syn_leg;
 	END LOOP;
 END $$;

@@ -1,5 +1,6 @@
 /*
- * test_etl.c - COPY text encoding, JSON strings, UTF-8 repair, event filters.
+ * test_etl.c - COPY text encoding, JSON strings, UTF-8 repair, event filters,
+ * the trunk and destination country of a leg (legclass).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,11 +8,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "config.h"
 #include "copyfmt.h"
+#include "legclass.h"
 #include "strparse.h"
 
 static void test_copy_escaping(void **state)
@@ -97,6 +100,54 @@ static void test_event_filter(void **state)
 	etl_config_free(&cfg);
 }
 
+/* the rule of docs/metrics.md "trunk" (as 0011's SQL cdrflow_trunk) */
+static void test_leg_trunk(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *ch, *dst, *dir, *want;
+	} cases[] = {
+		{ "SIP/phone-0000000f", "SIP/loop-0000001a", "outbound", "SIP/loop" },
+		{ "SIP/loop-0000001a", "SIP/phone-0000000f", "inbound", "SIP/loop" },
+		{ "SIP/loop-0000001a", "SIP/phone-0000000f", "internal", "SIP/phone" },
+		{ "Local/100@internal-00000049;1", "PJSIP/carrier-00000a1b", "unknown", "PJSIP/carrier" },
+		{ "Local/100@internal-00000049;1", "Local/200@x-0000004a;2", "outbound", "" },
+		{ "", "", "unknown", "" },
+		{ "SIP/loop-0000001a<ZOMBIE>", "", "outbound", "SIP/loop" },
+		{ "SIP/a-b-0000001a", "", "outbound", "SIP/a-b" },
+		{ "SIP/foo;2", "", "outbound", "SIP/foo;2" },
+		{ "IAX2/peer-1234;3", "", "outbound", "IAX2/peer" },
+		{ "DAHDI/1-1", "", "outbound", "DAHDI/1" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char out[64];
+		legclass_trunk(cases[i].ch, cases[i].dst, cases[i].dir, out);
+		assert_string_equal(out, cases[i].want);
+	}
+}
+
+static void test_leg_country(void **state)
+{
+	(void)state;
+	struct legclass lc;
+	char err[128];
+	memset(&lc, 0, sizeof lc);
+	assert_null(legclass_country(&lc, "+442079460101"));
+	assert_int_equal(legclass_set_countries(&lc, "1 US\n1684 AS\n44 GB\n882 XN\n88239 XS\n7 RU\n", err, sizeof err), 0);
+	assert_string_equal(legclass_country(&lc, "+442079460101"), "GB");
+	assert_string_equal(legclass_country(&lc, "+16845551234"), "AS");
+	assert_string_equal(legclass_country(&lc, "+12125551234"), "US");
+	assert_string_equal(legclass_country(&lc, "+882391234567"), "XS");
+	assert_string_equal(legclass_country(&lc, "+88212345678"), "XN");
+	assert_null(legclass_country(&lc, "+9991234567"));
+	assert_null(legclass_country(&lc, "442079460101"));
+	assert_null(legclass_country(&lc, NULL));
+	assert_int_equal(legclass_set_countries(&lc, "44 GB\nbad\n", err, sizeof err), -1);
+	assert_non_null(strstr(err, "line 2"));
+	assert_string_equal(legclass_country(&lc, "+442079460101"), "GB"); /* the old table stays */
+	free(lc.countries);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +156,8 @@ int main(void)
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_event_filter),
+		cmocka_unit_test(test_leg_trunk),
+		cmocka_unit_test(test_leg_country),
 	};
 	return cmocka_run_group_tests_name("etl", tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "config.h"
 #include "crc32c.h"
+#include "json.h"
 #include "strparse.h"
 #include "xalloc.h"
 
@@ -66,6 +67,30 @@ static void test_strparse(void **state)
 	assert_int_equal(parse_bool("off", &b, err, sizeof err), 0);
 	assert_false(b);
 	assert_int_equal(parse_bool("maybe", &b, err, sizeof err), -1);
+}
+
+static void test_json_string(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	static const char in[] = "a\"b\\c\n\r\t\x01\x7f \xc3\xa9";
+	assert_int_equal(json_string(&b, in, sizeof in - 1), 0);
+	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u007f \xc3\xa9\"");
+	buf_reset(&b);
+	assert_int_equal(json_string(&b, "", 0), 0);
+	assert_string_equal(b.data, "\"\"");
+	char *mem = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&mem, &len);
+	assert_non_null(f);
+	assert_int_equal(json_fput_string(f, in), 0);
+	assert_int_equal(fclose(f), 0);
+	buf_reset(&b);
+	json_string(&b, in, sizeof in - 1);
+	assert_string_equal(mem, b.data); /* both writers: the same bytes */
+	free(mem);
+	buf_release(&b);
 }
 
 static void test_buf_cap(void **state)
@@ -219,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_crc32c),
 		cmocka_unit_test(test_strparse),
 		cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_cfg_good),
 		cmocka_unit_test(test_cfg_errors),
 		cmocka_unit_test(test_cfg_env_override),
