@@ -829,6 +829,10 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 		from = ne->next;
 	}
 	seg_reader_open(&pl->r, dir, from);
+	/* sequences are contiguous: the first new record follows last_seq (a
+	 * re-read from further back learns it from the first record it reads) */
+	if (from.segno == pos.segno && from.offset == pos.offset && last_seq)
+		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
 	for (int i = 0; i < 2; i++) {
 		batch_init(&pl->slot[i], cfg, node);
