@@ -1,0 +1,22 @@
+-- 0013_hardening.sql - issue 14: no silent loss on damaged spools, no tenant
+-- can see or stall another.
+
+-- Skips: the only way past a corrupt record or lost records is
+-- 'cdrflow-etl skip --node N --segment S --offset O', which checks that the
+-- reader really stops there and records it here (who, when, what was lost).
+-- The loader passes a corrupt position only when a row here names it.
+-- Tenant readers get no privilege on this table.
+CREATE TABLE etl_skip (
+	id           bigserial PRIMARY KEY,
+	node         text NOT NULL,
+	segno        bigint NOT NULL,
+	seg_offset   bigint NOT NULL,
+	bytes_lost   bigint NOT NULL,   -- bytes of the spool passed over (0 for a sequence gap)
+	records_lost bigint,            -- records known to be missing (sequence gap), NULL = unknown
+	resume_segno bigint NOT NULL,   -- where reading continues
+	resume_offset bigint NOT NULL,
+	reason       text NOT NULL,     -- the reader's message
+	skipped_by   text NOT NULL DEFAULT current_user,
+	skipped_at   timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (node, segno, seg_offset)
+);
