@@ -20,6 +20,7 @@
 #include "retention.h"
 #include "legclass.h"
 #include "load.h"
+#include "lock.h"
 #include "segment.h"
 #include "xalloc.h"
 #include "log.h"
@@ -148,8 +149,6 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* pg_try_advisory_lock key for loads: two runs never overlap */
-#define LOAD_LOCK "7310583152"
 
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
@@ -187,34 +186,32 @@ fail:;
 	return -1;
 }
 
-/* Take the load lock: 0, or an exit code (logged). */
+/* The load lock: row 'load' of etl_lock held by a second connection
+ * (etl/lock.h), which tenant roles cannot take; kept open across passes. */
+static struct etl_lock run_lock;
+
+/* Take the load lock: 0, or an exit code (logged).  Waits up to
+ * lock_timeout (15 s unless set): a run killed a moment ago may still hold
+ * it until its server process notices the dead client.  The loading
+ * session's own lock waits (partitions, a reader's long transaction) are
+ * bounded the same way. */
 static int take_load_lock(PGconn *conn)
 {
 	char err[1024];
-	/* Wait a little for the lock: a run killed a moment ago may still hold
-	 * it until its server process notices the dead client. */
-	int locked = 1;
-	if (pg_exec(conn, "SET lock_timeout = '15s'", err, sizeof err) < 0 ||
-	    pg_exec(conn, "SELECT pg_advisory_lock(" LOAD_LOCK ")", err, sizeof err) < 0) {
-		if (strncmp(err, "55P03", 5)) { /* lock_not_available */
-			log_error("%s", err);
-			return pg_error_exit(conn, err);
-		}
-		locked = 0;
+	int rc = etl_lock_take(&run_lock, conn, "load", err, sizeof err);
+	if (rc == EXIT_OK && pg_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
+		etl_lock_release(&run_lock);
+		rc = pg_error_exit(conn, err);
 	}
-	pg_exec(conn, "SET lock_timeout = 0", err, sizeof err);
-	if (!locked) {
-		log_error("another cdrflow-etl is loading into this database; try again later");
-		return EXIT_TEMPFAIL;
-	}
-	return EXIT_OK;
+	if (rc != EXIT_OK)
+		log_error("%s", err);
+	return rc;
 }
 
 static void release_load_lock(PGconn *conn)
 {
-	char ignored[128];
-	if (PQstatus(conn) == CONNECTION_OK)
-		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+	(void)conn;
+	etl_lock_release(&run_lock);
 }
 
 static int run_once(PGconn *conn, const struct etl_config *cfg)
@@ -271,6 +268,7 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 		}
 		if (rc == EXIT_UNAVAILABLE || rc == EXIT_TEMPFAIL) {
 			/* the server went away, or another loader holds the lock: wait */
+			etl_lock_close(&run_lock);
 			PQfinish(conn);
 			conn = NULL;
 			rc = EXIT_OK;
@@ -287,6 +285,7 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 		}
 		nap(cfg->poll_ms);
 	}
+	etl_lock_close(&run_lock);
 	if (conn)
 		PQfinish(conn);
 	if (rc == EXIT_OK)
@@ -320,7 +319,10 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
 	double dt = mono_s() - t0;
 	/* corrupt data: each stuck node was logged once by load_once() */
-	if (rc != EXIT_OK && !(rc == EXIT_DATAERR && quiet_when_idle))
+	if (rc == EXIT_TEMPFAIL)
+		log_error("%s (a lock wait passed lock_timeout: a long transaction holds a lock on a warehouse table, "
+			  "see pg_stat_activity; retry later)", err);
+	else if (rc != EXIT_OK && !(rc == EXIT_DATAERR && quiet_when_idle))
 		log_error("%s", err);
 	if (quiet_when_idle && st.events == 0 && (rc == EXIT_OK || rc == EXIT_DATAERR)) {
 		release_load_lock(conn);
@@ -538,6 +540,7 @@ int main(int argc, char **argv)
 		else
 			printf("schema migrated from version %d to %d\n", v_from, v_to);
 	}
+	etl_lock_close(&run_lock);
 	PQfinish(conn);
 	load_release();
 	legclass_release(&legclass);

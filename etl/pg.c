@@ -45,6 +45,54 @@ PGconn *pg_connect(const char *conninfo, const char *application, char *err, siz
 	return c;
 }
 
+PGconn *pg_connect_like(PGconn *c, const char *application, char *err, size_t errlen)
+{
+	PQconninfoOption *opts = PQconninfo(c);
+	if (!opts) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	size_t n = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **keys = xcalloc(n + 2, sizeof *keys), **vals = xcalloc(n + 2, sizeof *vals);
+	size_t k = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !strcmp(o->keyword, "application_name") || !strcmp(o->keyword, "fallback_application_name"))
+			continue;
+		keys[k] = o->keyword;
+		vals[k++] = o->val;
+	}
+	keys[k] = "application_name";
+	vals[k++] = application;
+	PGconn *l = PQconnectdbParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	if (!l || PQstatus(l) != CONNECTION_OK) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", l ? PQerrorMessage(l) : "out of memory");
+		one_line(err);
+		PQfinish(l);
+		return NULL;
+	}
+	PQsetNoticeProcessor(l, notice, NULL);
+	return l;
+}
+
+int pg_default_lock_timeout(PGconn *c, const char *dflt, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pg_query_value(c, "SELECT current_setting('lock_timeout')", &v, err, errlen) < 0)
+		return -1;
+	int unset = !v || !strcmp(v, "0");
+	free(v);
+	if (!unset)
+		return 0; /* chosen by the user (PGOPTIONS, ALTER ROLE ... SET) */
+	char sql[96];
+	snprintf(sql, sizeof sql, "SET lock_timeout = '%s'", dflt);
+	return pg_exec(c, sql, err, errlen);
+}
+
 static void result_error(PGresult *r, PGconn *c, char *err, size_t errlen)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -88,6 +136,9 @@ int pg_failure_exit(PGconn *c, const char *sqlstate)
 	/* class 08 connection exception, 57P0x shutdown/cannot connect now, 53 resources */
 	if (sqlstate && (!strncmp(sqlstate, "08", 2) || !strncmp(sqlstate, "57P", 3) || !strncmp(sqlstate, "53", 2)))
 		return EXIT_UNAVAILABLE;
+	/* 55P03 lock_not_available: a lock wait passed lock_timeout */
+	if (sqlstate && !strcmp(sqlstate, "55P03"))
+		return EXIT_TEMPFAIL;
 	return EXIT_SOFTWARE;
 }
 
