@@ -19,9 +19,12 @@ CELS=$(xz -dcf "$S01" | grep -c '^Event: CEL'$'\r''$')
 # hold SQL ROLE SECONDS: run SQL as ROLE in a session that stays open; waits until it ran
 hold() {
 	psql -X -U "$2" -Atc "$1" -c "select pg_sleep($3)" >/dev/null 2>&1 &
-	register_pid $!
+	HOLD_PID=$!
+	register_pid $HOLD_PID
 	wait_for "test \"\$(sq \"select count(*) from pg_stat_activity where usename = '$2' and query like '%pg_sleep%'\")\" = 1" 10
 }
+
+unhold() { sq "select pg_terminate_backend(pid) from pg_stat_activity where usename = '$1'" >/dev/null; }
 
 # the ETL runs as a non-superuser owner of its database, as in production
 test_expect_success 'setup: a non-superuser ETL owner, its database, a tenant reader' '
@@ -58,6 +61,18 @@ test_expect_success 'another run holding the load lock: --once waits lock_timeou
 	PGOPTIONS="-c lock_timeout=1s" test_exit_code 75 "$ETL" --once --spool sp 2>err && cat err &&
 	test $(( $(date +%s) - start )) -lt 10 &&
 	grep -q "another cdrflow-etl holds the load lock (row .load. of etl_lock: pid [0-9]*, user etl_owner" err
+'
+
+test_expect_success 'migrate behind a reader'"'"'s open transaction on cel: 75 with a hint, not an endless wait' '
+	unhold reader_a &&
+	hold "begin; select count(*) from cel" reader_a 60 &&
+	q "delete from schema_version where version = 13" &&
+	start=$(date +%s) &&
+	PGOPTIONS="-c lock_timeout=1s" test_exit_code 75 "$ETL" migrate 2>err && cat err &&
+	test $(( $(date +%s) - start )) -lt 10 &&
+	grep -q "migration 0013 (hardening) failed: 55P03: .*lock timeout (a lock wait passed lock_timeout: a long transaction holds a lock on a table this changes" err &&
+	unhold reader_a &&
+	"$ETL" migrate >out && grep -q "migrated from version 12 to 13" out
 '
 
 test_done
