@@ -24,6 +24,7 @@ struct replay {
 	struct spool *spool;
 	struct replay_result *res;
 	int failed;
+	uint64_t skip;
 };
 
 static uint64_t real_us(void)
@@ -45,6 +46,10 @@ static int on_message(void *ctx, const struct ami_msg *m)
 	struct replay *r = ctx;
 	switch (m->kind) {
 	case AMI_EVENT:
+		if (r->res->skipped < r->skip) {
+			r->res->skipped++; /* stored by the run this one resumes */
+			break;
+		}
 		if (spool_add(r->spool, m->raw, m->raw_len, r->batch_us) < 0) {
 			r->failed = 1;
 			return -1;
@@ -78,7 +83,7 @@ static void show_progress(uint64_t done, uint64_t total, uint64_t events, double
 			(double)done / 1e6, dt > 0 ? (double)events / dt : 0.0);
 }
 
-int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, int progress,
+int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, uint64_t skip, int progress,
 		   struct replay_result *res, char *err, size_t errlen)
 {
 	memset(res, 0, sizeof *res);
@@ -91,7 +96,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 	uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	struct ami_parser p;
 	ami_parser_init(&p, max_event_size);
-	struct replay r = { 0, spool, res, 0 };
+	struct replay r = { 0, spool, res, 0, skip };
 	p.headers_only_first_event = 1;
 	unsigned char *in = xmalloc(IN_CHUNK);
 	lzma_stream xz = LZMA_STREAM_INIT;
