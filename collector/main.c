@@ -21,6 +21,7 @@
 #include "fsx.h"
 #include "inspect.h"
 #include "log.h"
+#include "secmem.h"
 #include "segment.h"
 #include "session.h"
 #include "source.h"
@@ -409,8 +410,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			code = EXIT_CONFIG;
 			break;
 		}
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
+		secmem_free(secret);
 		locks[i] = lock_node(cfg->spool, cfg->nodes[i].name, &code);
 		if (locks[i] < 0)
 			break;
@@ -574,9 +574,11 @@ int main(int argc, char **argv)
 		rc = run_replay(&cfg, capture, node ? node : "local");
 		break;
 	case MODE_CHECK:
+		collector_secrets_seal(&cfg);
 		rc = cfg.nnodes ? run_check(&cfg) : (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
 		break;
 	case MODE_DAEMON:
+		collector_secrets_seal(&cfg); /* before any thread: setenv/getenv are not thread-safe */
 		rc = run_daemon(&cfg, config_path);
 		break;
 	}

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "conninfo.h"
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
@@ -77,8 +78,8 @@ static void usage(FILE *out)
 		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
 		"  -s, --spool DIR    the collector's spool (overrides the config file)\n"
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
-		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE; put the password in\n"
-		"                     PGPASSWORD or ~/.pgpass, never on the command line)\n"
+		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE); one carrying a\n"
+		"                     password is refused (64): use PGPASSWORD, ~/.pgpass or the config\n"
 		"  --node NAME        import-csv: node stamped on the rows (default: imported);\n"
 		"                     skip: the node whose corrupt position is passed\n"
 		"  --segment S        skip: segment number of the corrupt position\n"
@@ -374,6 +375,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (db && conninfo_has_password(db))
+		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
 	if (optind < argc && !once)
 		cmd = argv[optind++];
