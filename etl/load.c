@@ -567,6 +567,22 @@ static int load_skips(PGconn *c, const char *node, struct seg_pos **out, size_t 
 	return 0;
 }
 
+/* Is pos where reading resumed after a recorded skip over damaged bytes?
+ * Then the sequence of the next record is not known (the damaged record
+ * had one): the reader learns it instead of reporting a false gap. */
+static int after_byte_skip(PGconn *c, const char *node, struct seg_pos pos)
+{
+	char a[24], b[24];
+	snprintf(a, sizeof a, "%" PRIu64, pos.segno);
+	snprintf(b, sizeof b, "%" PRIu64, pos.offset);
+	const char *v[3] = { node, a, b };
+	PGresult *r = PQexecParams(c, "SELECT 1 FROM etl_skip WHERE node = $1 AND resume_segno = $2 AND resume_offset = $3 "
+				      "AND records_lost IS NULL", 3, NULL, v, NULL, NULL, 0);
+	int yes = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+	PQclear(r);
+	return yes;
+}
+
 /*
  * The pipeline: a producer thread reads records and builds batch N+1 (COPY
  * rows, the CDR engine's legs and calls, the checkpoint it will commit)
@@ -887,7 +903,8 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	seg_reader_open(&pl->r, dir, from);
 	/* sequences are contiguous: the first new record follows last_seq (a
 	 * re-read from further back learns it from the first record it reads) */
-	if (from.segno == pos.segno && from.offset == pos.offset && last_seq)
+	if (from.segno == pos.segno && from.offset == pos.offset && last_seq &&
+	    !after_byte_skip(c, node, pos))
 		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
 	for (int i = 0; i < 2; i++) {
@@ -1190,7 +1207,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	struct seg_reader r;
 	struct seg_record rec;
 	seg_reader_open(&r, dir, pos);
-	if (last_seq)
+	if (last_seq && !after_byte_skip(c, node, pos))
 		r.expect_seq = last_seq + 1;
 	int rc = EXIT_OK;
 	enum seg_status s;

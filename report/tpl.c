@@ -137,8 +137,16 @@ static int get_strlist(struct parser *p, yaml_node_t *map, const char *key, cons
 	*out = xcalloc(cnt + 1, sizeof **out);
 	for (size_t i = 0; i < cnt; i++) {
 		yaml_node_t *it = node_at(p, v->data.sequence.items.start[i]);
-		if (!scalar_of(it))
+		if (!scalar_of(it)) {
+			/* free what was built: a caller with a local list would
+			 * leak it (fuzz_tpl finding) */
+			for (size_t j = 0; j < i; j++)
+				free((*out)[j]);
+			free(*out);
+			*out = NULL;
+			*n = 0;
 			return fail_at(p, it, "%s.%s[%zu] must be a single value", what, key, i);
+		}
 		(*out)[i] = xstrdup(scalar_of(it));
 		*n = i + 1;
 	}
