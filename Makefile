@@ -54,6 +54,13 @@ ETL_OBJ := $(ETL_SRC:%.c=$(BUILD)/%.o) $(BUILD)/etl/migrations.o
 ETL_LIBOBJ := $(filter-out $(BUILD)/etl/main.o,$(ETL_OBJ))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/%-replay)
+# targets on the ETL (tests/fuzz/etl) and on the output writers and file
+# parsers of report/ and query/ (tests/fuzz/report): their own flags and objects
+FUZZ_ETL_SRC := $(wildcard tests/fuzz/etl/fuzz_*.c)
+FUZZ_REPORT_SRC := $(wildcard tests/fuzz/report/fuzz_*.c)
+FUZZ_ETL_REPLAY := $(FUZZ_ETL_SRC:tests/fuzz/etl/%.c=$(BUILD)/tests/%-replay)
+FUZZ_REPORT_REPLAY := $(FUZZ_REPORT_SRC:tests/fuzz/report/%.c=$(BUILD)/tests/%-replay)
+FUZZ_REPLAY += $(FUZZ_ETL_REPLAY) $(FUZZ_REPORT_REPLAY)
 
 PROGRAMS := $(BUILD)/cdrflow-collector $(BUILD)/cdrflow-etl
 PROGRAMS += $(BUILD)/cdrflow-report
@@ -173,6 +180,22 @@ $(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/r
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/fuzz/etl/%.o: tests/fuzz/etl/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/fuzz/report/%.o: tests/fuzz/report/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -Iquery -MMD -MP -c $< -o $@
+
+$(FUZZ_ETL_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/etl/%.o $(BUILD)/tests/fuzz/replay_main.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(FUZZ_REPORT_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/report/%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/query/qout.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
+
 $(BUILD)/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
@@ -214,6 +237,13 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
 	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Icollector -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(COLLECTOR_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/query/qout.o $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o
+	@for f in $(FUZZ_ETL_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Ietl $(PKG_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	@for f in $(FUZZ_REPORT_SRC); do n=$$(basename $$f .c); \
+	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Iquery $(PKG_CFLAGS) $(REPORT_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/query/qout.o $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/libcdrflow.a $(REPORT_LIBS) $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
 	@echo "run e.g.: $(FUZZ_BUILD)/fuzz_ami tests/fuzz/corpus/ami -max_total_time=60"
 
 bench: $(PROGRAMS) $(TOOLS)

@@ -1,14 +1,18 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cfg.h"
 #include "exitcode.h"
+#include "fsx.h"
 #include "log.h"
+#include "secmem.h"
 #include "segment.h"
 #include "xalloc.h"
 
@@ -109,37 +113,90 @@ int collector_config_load(struct collector_config *cfg, const char *path, char *
 	return 0;
 }
 
+void collector_secrets_seal(struct collector_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		struct node_config *n = &cfg->nodes[i];
+		if (*n->secret_file || n->held)
+			continue;
+		if (*n->secret) {
+			n->held = secmem_dup(n->secret, strlen(n->secret));
+			explicit_bzero(n->secret, strlen(n->secret));
+			continue;
+		}
+		const char *v = *n->secret_env ? getenv(n->secret_env) : NULL;
+		if (v)
+			n->held = secmem_dup(v, strlen(v));
+		else /* wiped already for a node before that uses the same variable */
+			for (size_t j = 0; j < i; j++)
+				if (cfg->nodes[j].held && !*cfg->nodes[j].secret_file && !strcmp(cfg->nodes[j].secret_env, n->secret_env))
+					n->held = secmem_dup(cfg->nodes[j].held, strlen(cfg->nodes[j].held));
+	}
+	/* then wipe the environment strings the held copies came from */
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		struct node_config *n = &cfg->nodes[i];
+		if (*n->secret_file || !n->held || !*n->secret_env)
+			continue;
+		char *v = getenv(n->secret_env);
+		if (v) {
+			explicit_bzero(v, strlen(v));
+			unsetenv(n->secret_env);
+		}
+	}
+}
+
 void collector_config_free(struct collector_config *cfg)
 {
+	for (size_t i = 0; i < cfg->nnodes; i++) {
+		secmem_free(cfg->nodes[i].held);
+		cfg->nodes[i].held = NULL;
+	}
 	cfg_free(collector_keys, cfg);
+}
+
+static char *secret_copy(const struct node_config *n, const char *s, char *err, size_t errlen)
+{
+	char *out = secmem_dup(s, strlen(s));
+	if (!out)
+		snprintf(err, errlen, "node %s: cannot allocate memory for the secret: %s", n->name, strerror(errno));
+	return out;
 }
 
 char *node_secret(const struct node_config *n, char *err, size_t errlen)
 {
 	if (*n->secret_file) {
-		FILE *f = fopen(n->secret_file, "r");
-		if (!f) {
+		int fd = open(n->secret_file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
 			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
 				 strerror(errno));
 			return NULL;
 		}
-		char line[1024];
-		char *s = fgets(line, sizeof line, f);
-		fclose(f);
-		if (!s) {
-			snprintf(err, errlen, "node %s: secret_file \"%s\" is empty", n->name, n->secret_file);
+		/* read(2) into secret memory: no stdio buffer keeps a copy */
+		char *line = secmem_alloc(1024);
+		ssize_t got = line ? read_full(fd, line, 1023) : -1;
+		int e = errno;
+		close(fd);
+		if (got < 0) {
+			secmem_free(line);
+			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
+				 strerror(e));
 			return NULL;
 		}
 		line[strcspn(line, "\r\n")] = '\0';
-		char *out = xstrdup(line);
-		explicit_bzero(line, sizeof line);
-		return out;
+		if (!*line) {
+			secmem_free(line);
+			snprintf(err, errlen, "node %s: secret_file \"%s\" is empty", n->name, n->secret_file);
+			return NULL;
+		}
+		return line;
 	}
 	if (*n->secret)
-		return xstrdup(n->secret);
+		return secret_copy(n, n->secret, err, errlen);
+	if (n->held)
+		return secret_copy(n, n->held, err, errlen);
 	const char *v = *n->secret_env ? getenv(n->secret_env) : NULL;
 	if (v)
-		return xstrdup(v);
+		return secret_copy(n, v, err, errlen);
 	snprintf(err, errlen, "node %s: no secret: set environment variable %s, or secret_file", n->name,
 		 *n->secret_env ? n->secret_env : "CDRFLOW_AMI_SECRET");
 	return NULL;

@@ -31,6 +31,8 @@ struct node_config {
 	uint64_t reconnect_max_ms;
 	uint64_t auth_retry_ms;
 	char *events; /* the Events: mask sent at login */
+	char *held;   /* secmem: an inline or environment secret moved out of the
+		       * config and the environment by collector_secrets_seal() */
 };
 
 struct collector_config {
@@ -57,5 +59,11 @@ void collector_config_free(struct collector_config *cfg);
 /* Resolve a node's secret from secret / secret_file / secret_env into a
  * newly allocated string (caller frees, after wiping).  NULL + err if none. */
 char *node_secret(const struct node_config *n, char *err, size_t errlen);
+/* Daemon and --check, before any thread starts: move every inline secret
+ * and every secret_env value a node uses into secret memory (secmem.h: not
+ * in a core, not swapped) and wipe the originals (the config string; the
+ * environment string in place, then unsetenv), so the only copy left for
+ * the process's life is that one.  secret_file is read at each login. */
+void collector_secrets_seal(struct collector_config *cfg);
 
 #endif

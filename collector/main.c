@@ -3,6 +3,8 @@
  * crash-safe segment files.  See docs/man/cdrflow-collector.1.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -20,6 +22,7 @@
 #include "fsx.h"
 #include "inspect.h"
 #include "log.h"
+#include "secmem.h"
 #include "segment.h"
 #include "session.h"
 #include "source.h"
@@ -168,9 +171,70 @@ static struct spool *open_node_spool(const struct collector_config *cfg, const c
 	return s;
 }
 
+/* ---- resumable replay: <spool>/<node>/replay-<sha256 of the capture file>
+ * records where the capture's events start in the node's sequence; the
+ * spool itself says how many of them are stored (sequence numbers are
+ * contiguous, docs/segment-format.md), so a replay stopped by a full disk
+ * or a crash resumes with the first event not stored, and a finished one
+ * stores nothing again. */
+struct replay_state {
+	uint64_t first_seq, events;
+	int complete;
+};
+
+static int capture_sha256(const char *path, char out[65])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
+	unsigned char *buf = xmalloc(1u << 16);
+	ssize_t n;
+	while (ok && (n = read_full(fd, buf, 1u << 16)) > 0)
+		ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
+	if (n < 0)
+		ok = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	if (ok)
+		ok = EVP_DigestFinal_ex(ctx, md, &len) == 1 && len == 32;
+	for (unsigned i = 0; ok && i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	close(fd);
+	return ok ? 0 : -1;
+}
+
+/* 1 found, 0 none, -1 unreadable or malformed. */
+static int state_read(const char *path, struct replay_state *st)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	int n = fscanf(f, "cdrflow-replay 1 first_seq %" SCNu64 " events %" SCNu64 " complete %d", &st->first_seq,
+		       &st->events, &st->complete);
+	fclose(f);
+	return n == 3 ? 1 : -1;
+}
+
+static int state_write(const char *path, const struct replay_state *st)
+{
+	char buf[160];
+	int n = snprintf(buf, sizeof buf, "cdrflow-replay 1 first_seq %" PRIu64 " events %" PRIu64 " complete %d\n",
+			 st->first_seq, st->events, st->complete);
+	return atomic_write_file(path, buf, (size_t)n);
+}
+
 static int run_replay(const struct collector_config *cfg, const char *capture, const char *node)
 {
 	int code = EXIT_OK;
+	char sha[65] = "";
+	if (strcmp(capture, "-") && capture_sha256(capture, sha) < 0) {
+		log_error("cannot read capture \"%s\": %s", capture, strerror(errno));
+		return EXIT_NOINPUT;
+	}
 	int lock = lock_node(cfg->spool, node, &code);
 	if (lock < 0)
 		return code;
@@ -179,24 +243,86 @@ static int run_replay(const struct collector_config *cfg, const char *capture, c
 		close(lock);
 		return code;
 	}
-	uint64_t first = spool_next_seq(s);
-	struct replay_result res;
+	uint64_t first = spool_next_seq(s), skip = 0;
+	char *state_path = *sha ? xasprintf("%s/%s/replay-%s", cfg->spool, node, sha) : NULL;
+	struct replay_state st = { first, 0, 0 };
+	int have = state_path ? state_read(state_path, &st) : 0;
 	char err[512] = "", cerr[512] = "";
-	int rc = replay_capture(capture, s, cfg->max_event_size, isatty(STDERR_FILENO), &res, err, sizeof err);
-	if (spool_close(s, cerr, sizeof cerr) < 0) {
+	if (have < 0) {
+		log_error("cannot read the replay state \"%s\": %s", state_path, errno ? strerror(errno) : "malformed");
+		spool_close(s, NULL, cerr, sizeof cerr);
+		close(lock);
+		free(state_path);
+		return EXIT_DATAERR;
+	}
+	if (have && st.complete) {
+		spool_close(s, NULL, cerr, sizeof cerr);
+		close(lock);
+		free(state_path);
+		printf("replayed 0 events from %s: all %" PRIu64 " were stored before (sequence %" PRIu64 "..%" PRIu64
+		       "), nothing stored\n", capture, st.events, st.first_seq, st.first_seq + st.events - 1);
+		return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
+	}
+	if (have) {
+		if (first < st.first_seq) {
+			log_error("replay state \"%s\" starts at sequence %" PRIu64 " but the node holds only up to %" PRIu64
+				  ": the spool was changed; remove the state file to store the capture again", state_path,
+				  st.first_seq, first - 1);
+			spool_close(s, NULL, cerr, sizeof cerr);
+			close(lock);
+			free(state_path);
+			return EXIT_DATAERR;
+		}
+		skip = first - st.first_seq; /* this capture's events already stored */
+	} else if (state_path && state_write(state_path, &st) < 0) {
+		log_error("cannot write the replay state \"%s\": %s", state_path, strerror(errno));
+		spool_close(s, NULL, cerr, sizeof cerr);
+		close(lock);
+		free(state_path);
+		return exit_for_errno(errno);
+	}
+	struct replay_result res;
+	uint64_t stored = 0;
+	int rc = replay_capture(capture, s, cfg->max_event_size, skip, isatty(STDERR_FILENO), &res, err, sizeof err);
+	if (spool_close(s, &stored, cerr, sizeof cerr) < 0) {
 		if (rc == EXIT_OK) {
 			rc = EXIT_IOERR;
 			snprintf(err, sizeof err, "%s", cerr);
 		}
 	}
+	if (rc == EXIT_OK && res.skipped < skip) {
+		/* more records after the start than this capture has events */
+		snprintf(err, sizeof err, "node %s holds %" PRIu64 " records from sequence %" PRIu64 " on, more than the %"
+			 PRIu64 " events of this capture: something else wrote the node since the replay started; "
+			 "nothing stored", node, skip, st.first_seq, res.skipped);
+		rc = EXIT_DATAERR;
+	}
+	if (rc == EXIT_OK && state_path) {
+		st.events = skip + res.events;
+		st.complete = 1;
+		if (state_write(state_path, &st) < 0) {
+			snprintf(err, sizeof err, "cannot write the replay state \"%s\": %s", state_path, strerror(errno));
+			rc = EXIT_IOERR;
+		}
+	}
 	close(lock);
+	free(state_path);
 	if (rc != EXIT_OK) {
 		log_error("%s", err);
-		if (res.events)
-			log_error("stopped after %" PRIu64 " events of \"%s\"; every whole record already stored is intact "
-				  "(check with --verify)", res.events, capture);
+		if (res.events || skip) {
+			char range[64] = "";
+			if (stored)
+				snprintf(range, sizeof range, " (sequence %" PRIu64 "..%" PRIu64 ")", first, first + stored - 1);
+			log_error("this run accepted %" PRIu64 " events of \"%s\": %" PRIu64 " stored%s, %" PRIu64 " not stored; %"
+				  PRIu64 " stored by earlier runs; every whole record stored is intact (check with --verify)%s",
+				  res.events, capture, stored, range, res.events - stored, skip,
+				  *sha ? "; run the same command again to store the rest, each event once" : "");
+		}
 		return rc;
 	}
+	if (skip)
+		printf("resumed: %" PRIu64 " events of %s were stored by an earlier run (sequence %" PRIu64 "..%" PRIu64
+		       "), not stored again\n", skip, capture, st.first_seq, first - 1);
 	if (res.events)
 		printf("replayed %" PRIu64 " events (%" PRIu64 " bytes) from %s into %s/%s, sequence %" PRIu64 "..%" PRIu64 "\n",
 		       res.events, res.bytes_in, capture, cfg->spool, node, first, first + res.events - 1);
@@ -355,8 +481,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			code = EXIT_CONFIG;
 			break;
 		}
-		explicit_bzero(secret, strlen(secret));
-		free(secret);
+		secmem_free(secret);
 		locks[i] = lock_node(cfg->spool, cfg->nodes[i].name, &code);
 		if (locks[i] < 0)
 			break;
@@ -371,7 +496,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 		if (pthread_create(&n->thread, NULL, node_main, n) != 0) {
 			log_error("cannot start thread for node %s", n->cfg->name);
 			char e2[256];
-			spool_close(n->spool, e2, sizeof e2);
+			spool_close(n->spool, NULL, e2, sizeof e2);
 			close(locks[i]);
 			code = EXIT_SOFTWARE;
 			break;
@@ -412,7 +537,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 		char err[512];
 		struct spool_stats *st = spool_stats(nodes[i].spool);
 		uint64_t events = atomic_load(&st->events);
-		if (spool_close(nodes[i].spool, err, sizeof err) < 0) {
+		if (spool_close(nodes[i].spool, NULL, err, sizeof err) < 0) {
 			log_error("node %s: %s", nodes[i].cfg->name, err);
 			code = EXIT_IOERR;
 		} else {
@@ -522,9 +647,11 @@ int main(int argc, char **argv)
 		rc = run_replay(&cfg, capture, node ? node : "local");
 		break;
 	case MODE_CHECK:
+		collector_secrets_seal(&cfg);
 		rc = cfg.nnodes ? run_check(&cfg) : (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
 		break;
 	case MODE_DAEMON:
+		collector_secrets_seal(&cfg); /* before any thread: setenv/getenv are not thread-safe */
 		rc = run_daemon(&cfg, config_path);
 		break;
 	}

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "ami.h"
+#include "config.h"
+#include "secmem.h"
 #include "log.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -45,7 +47,6 @@ struct sess {
 	struct ami_parser parser;
 	int state;
 	enum session_result result;
-	char *secret;
 	uint64_t ping_seq;
 	uint64_t ping_sent_ms; /* 0 = no Ping outstanding */
 	uint64_t next_ping_ms;
@@ -308,35 +309,53 @@ static int send_action(struct sess *s, const char *text)
 	return 0;
 }
 
+/* The secret is fetched for this login only (secret_file is read now, an
+ * inline or environment secret copied from the sealed copy), used, and
+ * wiped: between logins no copy of it exists but the sealed one. */
 static int send_login(struct sess *s, const char *challenge)
 {
-	struct buf b;
-	buf_init(&b, 0);
-	buf_printf(&b, "Action: Login\r\nActionID: cdrflow-login\r\nUsername: %s\r\n", s->cfg->username);
+	char err[256];
+	char *secret = node_secret(s->cfg, err, sizeof err);
+	if (!secret) {
+		snprintf(s->why, sizeof s->why, "%s", err);
+		s->result = SESSION_CONFIG;
+		return -1;
+	}
+	size_t cap = strlen(s->cfg->username) + strlen(secret) + strlen(s->cfg->events) + 256;
+	char *text = secmem_alloc(cap); /* the login text holds the secret (plain auth) */
+	if (!text) {
+		secmem_free(secret);
+		snprintf(s->why, sizeof s->why, "cannot allocate memory for the login: %s", strerror(errno));
+		return -1;
+	}
+	size_t o = (size_t)snprintf(text, cap, "Action: Login\r\nActionID: cdrflow-login\r\nUsername: %s\r\n",
+				    s->cfg->username);
 	if (challenge) {
 		unsigned char md[EVP_MAX_MD_SIZE];
 		unsigned int mdlen = 0;
 		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 		if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL) ||
 		    !EVP_DigestUpdate(ctx, challenge, strlen(challenge)) ||
-		    !EVP_DigestUpdate(ctx, s->secret, strlen(s->secret)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-			EVP_MD_CTX_free(ctx);
-			buf_release(&b);
+		    !EVP_DigestUpdate(ctx, secret, strlen(secret)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
+			EVP_MD_CTX_free(ctx); /* cleanses its state */
+			secmem_free(secret);
+			secmem_free(text);
 			snprintf(s->why, sizeof s->why, "MD5 is not available: %s", ssl_error_string());
 			return -1;
 		}
 		EVP_MD_CTX_free(ctx);
-		buf_puts(&b, "AuthType: MD5\r\nKey: ");
+		o += (size_t)snprintf(text + o, cap - o, "AuthType: MD5\r\nKey: ");
 		for (unsigned i = 0; i < mdlen; i++)
-			buf_printf(&b, "%02x", md[i]);
-		buf_puts(&b, "\r\n");
+			o += (size_t)snprintf(text + o, cap - o, "%02x", md[i]);
+		o += (size_t)snprintf(text + o, cap - o, "\r\n");
+		explicit_bzero(md, sizeof md);
 	} else {
-		buf_printf(&b, "Secret: %s\r\n", s->secret);
+		o += (size_t)snprintf(text + o, cap - o, "Secret: %s\r\n", secret);
 	}
-	buf_printf(&b, "Events: %s\r\n\r\n", s->cfg->events);
-	int rc = send_action(s, b.data);
-	explicit_bzero(b.data, b.len);
-	buf_release(&b);
+	secmem_free(secret);
+	snprintf(text + o, cap - o, "Events: %s\r\n\r\n", s->cfg->events);
+	int rc = send_action(s, text);
+	secmem_free(text);
 	return rc;
 }
 
@@ -589,13 +608,15 @@ enum session_result session_run(struct node *n)
 	s.state = ST_BANNER;
 	s.result = SESSION_LOST;
 	char err[256];
-	s.secret = node_secret(s.cfg, err, sizeof err);
-	if (!s.secret) {
+	/* is there a secret at all?  (fetched again, and only, at the login) */
+	char *secret = node_secret(s.cfg, err, sizeof err);
+	if (!secret) {
 		log_error("%s", err);
 		snprintf(n->why, sizeof n->why, "%s", err);
 		n->result = SESSION_CONFIG;
 		return SESSION_CONFIG;
 	}
+	secmem_free(secret);
 	ami_parser_init(&s.parser, n->max_event_size ? n->max_event_size : (1u << 20));
 	s.parser.headers_only_first_event = 1; /* events are stored raw; only responses are read */
 
@@ -714,8 +735,6 @@ out:
 	atomic_store(&n->connected, 0);
 	conn_close(&s.c);
 	ami_parser_release(&s.parser);
-	explicit_bzero(s.secret, strlen(s.secret));
-	free(s.secret);
 	snprintf(n->why, sizeof n->why, "%s", s.why);
 	n->result = s.result;
 	return s.result;

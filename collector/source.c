@@ -36,10 +36,15 @@ struct replay {
 	int clock_seen, no_clock; /* a Timestamp header seen / refused: none */
 	struct buf held;          /* events held until then: [u32 len][u64 us][bytes] */
 	unsigned nheld;
+	uint64_t skip;            /* events a previous run of this replay stored already */
 };
 
 static int store(struct replay *r, const char *raw, size_t len, uint64_t us)
 {
+	if (r->res->skipped < r->skip) {
+		r->res->skipped++; /* stored by the run this one resumes */
+		return 0;
+	}
 	if (spool_add(r->spool, raw, len, us) < 0) {
 		r->failed = 1;
 		return -1;
@@ -135,7 +140,7 @@ static void show_progress(uint64_t done, uint64_t total, uint64_t events, double
 			(double)done / 1e6, dt > 0 ? (double)events / dt : 0.0);
 }
 
-int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, int progress,
+int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, uint64_t skip, int progress,
 		   struct replay_result *res, char *err, size_t errlen)
 {
 	memset(res, 0, sizeof *res);
@@ -148,7 +153,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 	uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
 	struct ami_parser p;
 	ami_parser_init(&p, max_event_size);
-	struct replay r = { 0, spool, res, 0, 0, 0, { 0 }, 0 };
+	struct replay r = { .spool = spool, .res = res, .skip = skip };
 	buf_init(&r.held, 0);
 	p.headers_only_first_event = 1;
 	unsigned char *in = xmalloc(IN_CHUNK);

@@ -11,11 +11,14 @@
 
 struct replay_result {
 	uint64_t events, bytes_in, garbage, oversized, responses;
+	uint64_t skipped; /* leading events not stored because a previous run stored them */
 };
 
 /* Returns an exit code (EXIT_OK, EXIT_NOINPUT, EXIT_DATAERR, EXIT_IOERR)
  * with a one-line reason in err. */
-int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, int progress,
+/* The first `skip` events of the capture are parsed and counted in
+ * res->skipped, not stored (a resumed replay). */
+int replay_capture(const char *path, struct spool *spool, uint64_t max_event_size, uint64_t skip, int progress,
 		   struct replay_result *res, char *err, size_t errlen);
 
 #endif

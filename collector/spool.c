@@ -102,6 +102,22 @@ static int do_sync(struct spool *s, uint64_t seq)
 	return 0;
 }
 
+/* Whole records in the first len bytes of an encoded chunk. */
+static uint64_t records_in(const char *p, size_t len)
+{
+	uint64_t n = 0;
+	size_t off = 0;
+	while (len - off >= SEG_RECORD_HEADER) {
+		const unsigned char *q = (const unsigned char *)p + off;
+		size_t rec = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 | (size_t)q[3] << 24;
+		if (rec < SEG_RECORD_HEADER || rec > len - off)
+			break;
+		off += rec;
+		n++;
+	}
+	return n;
+}
+
 /* Write one chunk, retrying forever unless fail_fast.  0 or -1 (failed). */
 static int write_chunk(struct spool *s, struct chunk *c)
 {
@@ -117,6 +133,9 @@ static int write_chunk(struct spool *s, struct chunk *c)
 		int e = errno;
 		atomic_fetch_add(&s->stats.write_errors, 1);
 		if (s->opts.fail_fast) {
+			/* the records of the chunk written before the failure are
+			 * stored: count them, so "could not be stored" is exact */
+			atomic_fetch_add(&s->stats.written, records_in(c->data, done));
 			pthread_mutex_lock(&s->mu);
 			s->failed = e ? e : EIO;
 			snprintf(s->fail_msg, sizeof s->fail_msg, "%s", err);
@@ -137,6 +156,7 @@ static int write_chunk(struct spool *s, struct chunk *c)
 		pthread_mutex_unlock(&s->mu);
 		if (closing && backoff >= 1000) {
 			/* shutting down and the disk still refuses: give up on this chunk */
+			atomic_fetch_add(&s->stats.written, records_in(c->data, done));
 			pthread_mutex_lock(&s->mu);
 			s->failed = e ? e : EIO;
 			snprintf(s->fail_msg, sizeof s->fail_msg, "%s", err);
@@ -348,7 +368,7 @@ void spool_batch_end(struct spool *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
-int spool_close(struct spool *s, char *err, size_t errlen)
+int spool_close(struct spool *s, uint64_t *stored, char *err, size_t errlen)
 {
 	int rc = 0;
 	pthread_mutex_lock(&s->mu);
@@ -366,6 +386,8 @@ int spool_close(struct spool *s, char *err, size_t errlen)
 			 s->fail_msg, lost);
 		rc = -1;
 	}
+	if (stored)
+		*stored = atomic_load(&s->stats.written);
 	uint64_t last = s->next_seq - 1;
 	if (seg_writer_close(&s->w) < 0) {
 		if (!rc)

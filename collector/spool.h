@@ -51,8 +51,9 @@ int spool_add(struct spool *s, const char *raw, size_t len, uint64_t recv_us);
 /* The producer finished a batch (one read): let the writer take what is queued. */
 void spool_batch_end(struct spool *s);
 /* Drain, sync and stop the writer; frees s.  0, or -1 if anything queued
- * could not be written and synced (err filled). */
-int spool_close(struct spool *s, char *err, size_t errlen);
+ * could not be written and synced (err filled).  *stored (if not NULL) =
+ * records written by this spool, whole ones only. */
+int spool_close(struct spool *s, uint64_t *stored, char *err, size_t errlen);
 /* 0 while healthy; else the errno of the failure that stopped a fail_fast spool. */
 int spool_error(struct spool *s, char *err, size_t errlen);
 struct spool_stats *spool_stats(struct spool *s);

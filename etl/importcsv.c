@@ -196,7 +196,7 @@ static void on_row(int c, void *data)
 	buf_append(o, "t\n", 2);                                      /* imported */
 	sc->rows++;
 	clear_row(sc);
-	if (o->len >= FLUSH_BYTES) {
+	if (sc->conn && o->len >= FLUSH_BYTES) {
 		if (PQputCopyData(sc->conn, o->data, (int)o->len) != 1)
 			fail(sc, "COPY failed: %s", PQerrorMessage(sc->conn));
 		buf_reset(o);
@@ -253,6 +253,40 @@ static int sql_fail(PGconn *c, char *err, size_t errlen, const char *what)
 	char ignored[64];
 	pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
 	return pg_error_exit(c, why);
+}
+
+int import_csv_transform(FILE *f, const struct import_opts *o, struct buf *out, uint64_t *rows, char *err,
+			 size_t errlen)
+{
+	*rows = 0;
+	struct scan sc;
+	memset(&sc, 0, sizeof sc);
+	sc.err = err;
+	sc.errlen = errlen;
+	sc.node = o->node;
+	sc.pass = 1;
+	buf_init(&sc.out, 0);
+	struct layout L;
+	int rc = EXIT_OK;
+	if (parse_file(f, &sc, NULL) < 0) {
+		rc = EXIT_DATAERR;
+	} else if (!sc.first_nf) {
+		snprintf(err, errlen, "no rows");
+		rc = EXIT_DATAERR;
+	} else if (pick_layout(sc.first_nf, o, &L) < 0) {
+		snprintf(err, errlen, "rows of %d fields do not match the given --no-uniqueid/--no-userfield", sc.first_nf);
+		rc = EXIT_DATAERR;
+	} else {
+		sc.pass = 2;
+		sc.lay = &L;
+		if (parse_file(f, &sc, NULL) < 0)
+			rc = EXIT_DATAERR;
+		else if (buf_append(out, sc.out.data, sc.out.len) < 0)
+			rc = EXIT_SOFTWARE;
+		*rows = sc.rows;
+	}
+	buf_release(&sc.out);
+	return rc;
 }
 
 int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_t *rows, char *err, size_t errlen)

@@ -19,6 +19,13 @@ struct import_opts {
 
 /* Import one file in one transaction.  Returns an exit code; *rows gets the
  * number of legs loaded. */
+/* The parse and transform of import_csv() without a database (fuzzing,
+ * tests): validate f as Master.csv (both passes) and append its cdr rows in
+ * COPY text format to out.  Returns an exit code, err says why. */
+#include <stdio.h>
+#include "buf.h"
+int import_csv_transform(FILE *f, const struct import_opts *o, struct buf *out, uint64_t *rows, char *err,
+			 size_t errlen);
 int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_t *rows, char *err, size_t errlen);
 
 #endif

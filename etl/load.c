@@ -53,6 +53,7 @@ struct batch {
 	struct seg_pos load_to, cdr_to; /* the checkpoint it commits */
 	uint64_t done_to, loaded, bytes;
 	int more;                  /* records may follow */
+	uint64_t skips;            /* recorded skips passed in this batch */
 	struct seg_pos load_from;  /* records before this are in cel/ami_event already */
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
@@ -521,8 +522,11 @@ static void node_engine_drop(struct node_engine *ne)
 	ne->feed = NULL;
 }
 
+static void stuck_free(void);
+
 void load_release(void)
 {
+	stuck_free();
 	for (size_t i = 0; i < nengines; i++) {
 		node_engine_drop(engines[i]);
 		free(engines[i]->node);
@@ -558,6 +562,57 @@ static void progress_line(const char *node, const struct load_stats *st, double 
 	fflush(stderr);
 }
 
+/* Is a corrupt position one that 'cdrflow-etl skip' recorded? */
+static int skip_recorded(const struct seg_pos *skips, size_t n, struct seg_pos at)
+{
+	for (size_t i = 0; i < n; i++)
+		if (skips[i].segno == at.segno && skips[i].offset == at.offset)
+			return 1;
+	return 0;
+}
+
+/* The recorded skips of a node: 0, or -1 with err. */
+static int load_skips(PGconn *c, const char *node, struct seg_pos **out, size_t *n, char *err, size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	const char *v[1] = { node };
+	PGresult *r = PQexecParams(c, "SELECT segno, seg_offset FROM etl_skip WHERE node = $1", 1, NULL, v, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+		const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(err, errlen, "%s: etl_skip: %s", state ? state : "08000", PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	int rows = PQntuples(r);
+	if (rows) {
+		*out = xcalloc((size_t)rows, sizeof **out);
+		for (int i = 0; i < rows; i++) {
+			(*out)[i].segno = strtoull(PQgetvalue(r, i, 0), NULL, 10);
+			(*out)[i].offset = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		}
+	}
+	*n = (size_t)rows;
+	PQclear(r);
+	return 0;
+}
+
+/* Is pos where reading resumed after a recorded skip over damaged bytes?
+ * Then the sequence of the next record is not known (the damaged record
+ * had one): the reader learns it instead of reporting a false gap. */
+static int after_byte_skip(PGconn *c, const char *node, struct seg_pos pos)
+{
+	char a[24], b[24];
+	snprintf(a, sizeof a, "%" PRIu64, pos.segno);
+	snprintf(b, sizeof b, "%" PRIu64, pos.offset);
+	const char *v[3] = { node, a, b };
+	PGresult *r = PQexecParams(c, "SELECT 1 FROM etl_skip WHERE node = $1 AND resume_segno = $2 AND resume_offset = $3 "
+				      "AND records_lost IS NULL", 3, NULL, v, NULL, NULL, 0);
+	int yes = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0;
+	PQclear(r);
+	return yes;
+}
+
 /*
  * The pipeline: a producer thread reads records and builds batch N+1 (COPY
  * rows, the CDR engine's legs and calls, the checkpoint it will commit)
@@ -575,6 +630,8 @@ struct pipeline {
 	struct seg_pos load_pos; /* the load position after the last batch built */
 	uint64_t last_seq;
 	struct seg_reader r;
+	struct seg_pos *skips;     /* positions passed by 'cdrflow-etl skip' (etl_skip) */
+	size_t nskips;
 	struct ami_parser p;
 	struct batch slot[2];
 	int ready[2];
@@ -595,7 +652,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->ami);
 	buf_reset(&b->cdr);
 	buf_reset(&b->call);
-	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = 0;
+	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
 	b->start = pl->load_pos;
 	b->next = pl->r.pos;
@@ -606,6 +663,15 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	enum seg_status s = SEG_OK;
 	while (b->events < (uint64_t)cfg->batch_events) {
 		s = seg_reader_next(&pl->r, &b->rec);
+		if (s == SEG_CORRUPT && skip_recorded(pl->skips, pl->nskips, pl->r.pos)) {
+			struct seg_pos at = pl->r.pos;
+			uint64_t n = seg_reader_resync(&pl->r);
+			log_warn("node %s: passing segment %" PRIu64 " offset %" PRIu64 " (%" PRIu64 " bytes) as "
+				 "recorded by 'cdrflow-etl skip': %s", pl->node, at.segno, at.offset, n, pl->r.err);
+			b->skips++;
+			b->next = pl->r.pos;
+			continue;
+		}
 		if (s != SEG_OK)
 			break;
 		b->replaying = pos_before(b->rec.pos, b->load_from);
@@ -637,7 +703,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
 			cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
 	}
-	if (b->events == 0 && !b->legs && !b->calls)
+	if (b->events == 0 && !b->legs && !b->calls && !b->skips)
 		return -1;
 	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
 	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
@@ -866,6 +932,12 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	pl->load_pos = pos;
 	pl->last_seq = last_seq;
 	pl->rc = EXIT_OK;
+	if (load_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
+		int e = pg_error_exit(c, err);
+		free(pl);
+		free(dir);
+		return e;
+	}
 	/* a fresh engine re-reads the open calls' events first (rows they
 	 * finished before done_seq are not written twice) */
 	struct seg_pos from;
@@ -878,6 +950,11 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 		from = ne->next;
 	}
 	seg_reader_open(&pl->r, dir, from);
+	/* sequences are contiguous: the first new record follows last_seq (a
+	 * re-read from further back learns it from the first record it reads) */
+	if (from.segno == pos.segno && from.offset == pos.offset && last_seq &&
+	    !after_byte_skip(c, node, pos))
+		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
 	for (int i = 0; i < 2; i++) {
 		batch_init(&pl->slot[i], cfg, node);
@@ -945,6 +1022,7 @@ out:
 		batch_release(&pl->slot[i]);
 	pthread_mutex_destroy(&pl->mu);
 	pthread_cond_destroy(&pl->cv);
+	free(pl->skips);
 	free(pl);
 	free(dir);
 	return rc;
@@ -1091,6 +1169,51 @@ static void feed_caveats_report(PGconn *c, const char *node)
 	}
 }
 
+/* Nodes stopped at corrupt data, and the message last logged for each:
+ * logged once per change, so a --follow pass does not repeat it. */
+static struct stuck {
+	char *node, *err;
+} *stuck_nodes;
+static size_t nstuck;
+
+static void stuck_note(const char *node, const char *err)
+{
+	for (size_t i = 0; i < nstuck; i++) {
+		if (strcmp(stuck_nodes[i].node, node))
+			continue;
+		if (err && !strcmp(stuck_nodes[i].err, err))
+			return; /* said already */
+		free(stuck_nodes[i].err);
+		if (!err) {
+			log_info("node %s: loading again", node);
+			free(stuck_nodes[i].node);
+			stuck_nodes[i] = stuck_nodes[--nstuck];
+			return;
+		}
+		stuck_nodes[i].err = xstrdup(err);
+		log_error("node %s: stopped: %s", node, err);
+		return;
+	}
+	if (!err)
+		return;
+	stuck_nodes = xrealloc(stuck_nodes, (nstuck + 1) * sizeof *stuck_nodes);
+	stuck_nodes[nstuck].node = xstrdup(node);
+	stuck_nodes[nstuck].err = xstrdup(err);
+	nstuck++;
+	log_error("node %s: stopped: %s", node, err);
+}
+
+static void stuck_free(void)
+{
+	for (size_t i = 0; i < nstuck; i++) {
+		free(stuck_nodes[i].node);
+		free(stuck_nodes[i].err);
+	}
+	free(stuck_nodes);
+	stuck_nodes = NULL;
+	nstuck = 0;
+}
+
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
 	      char *err, size_t errlen)
 {
@@ -1103,15 +1226,155 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 		return EXIT_NOINPUT;
 	}
 	int rc = EXIT_OK;
+	size_t stuck = 0;
+	char first[256] = "";
 	for (size_t i = 0; i < n; i++) {
-		if (rc == EXIT_OK) {
-			rc = load_node(c, cfg, lc, nodes[i], st, err, errlen);
+		if (rc == EXIT_OK || rc == EXIT_DATAERR) {
+			/* corrupt data stops its own node only: the others load */
+			int r = load_node(c, cfg, lc, nodes[i], st, err, errlen);
 			feed_caveats_report(c, nodes[i]);
+			if (r == EXIT_DATAERR) {
+				if (!stuck++)
+					snprintf(first, sizeof first, "%s", nodes[i]);
+				stuck_note(nodes[i], err);
+				rc = EXIT_DATAERR;
+			} else {
+				if (r == EXIT_OK)
+					stuck_note(nodes[i], NULL);
+				if (r != EXIT_OK)
+					rc = r;
+			}
 		}
 		free(nodes[i]);
 	}
 	free(nodes);
 	if (show_progress && st->batches)
 		fputc('\n', stderr);
+	if (rc == EXIT_DATAERR)
+		snprintf(err, errlen, "%zu node(s) stopped at corrupt data (first: %s), logged above; the other nodes "
+			 "loaded. See 'cdrflow-etl skip' in etl.md", stuck, first);
 	return rc;
+}
+
+int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct seg_pos at, FILE *out, char *err,
+	      size_t errlen)
+{
+	char sql[512], *v = NULL;
+	char *esc = PQescapeLiteral(c, node, strlen(node));
+	if (!esc) {
+		snprintf(err, errlen, "%s", PQerrorMessage(c));
+		return pg_error_exit(c, err);
+	}
+	snprintf(sql, sizeof sql, "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s",
+		 esc);
+	PQfreemem(esc);
+	if (pg_query_value(c, sql, &v, err, errlen) < 0)
+		return pg_error_exit(c, err);
+	struct seg_pos pos = { 0, 0 };
+	uint64_t last_seq = 0;
+	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno, &pos.offset, &last_seq) != 3) {
+		snprintf(err, errlen, "bad etl_checkpoint row for node %s: \"%s\"", node, v);
+		free(v);
+		return EXIT_DATAERR;
+	}
+	free(v);
+	struct seg_pos *skips;
+	size_t nskips;
+	if (load_skips(c, node, &skips, &nskips, err, errlen) < 0)
+		return pg_error_exit(c, err);
+	if (skip_recorded(skips, nskips, at)) {
+		fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " is recorded already\n", node, at.segno,
+			at.offset);
+		free(skips);
+		return EXIT_OK;
+	}
+	if (pos_before(at, pos)) {
+		snprintf(err, errlen, "node %s: segment %" PRIu64 " offset %" PRIu64 " is before the checkpoint (segment %"
+			 PRIu64 " offset %" PRIu64 "): it was loaded already", node, at.segno, at.offset, pos.segno,
+			 pos.offset);
+		free(skips);
+		return EXIT_USAGE;
+	}
+	/* read from the checkpoint as the loader does: the first corrupt
+	 * position not skipped yet must be the one given */
+	char *dir = xasprintf("%s/%s", cfg->spool, node);
+	struct seg_reader r;
+	struct seg_record rec;
+	seg_reader_open(&r, dir, pos);
+	if (last_seq && !after_byte_skip(c, node, pos))
+		r.expect_seq = last_seq + 1;
+	int rc = EXIT_OK;
+	enum seg_status s;
+	for (;;) {
+		s = seg_reader_next(&r, &rec);
+		if (s == SEG_OK) {
+			if (pos_before(at, rec.next)) {
+				snprintf(err, errlen, "node %s: segment %" PRIu64 " offset %" PRIu64 " is not where the reader "
+					 "stops: the record at segment %" PRIu64 " offset %" PRIu64 " is valid", node, at.segno,
+					 at.offset, rec.pos.segno, rec.pos.offset);
+				rc = EXIT_USAGE;
+				break;
+			}
+			continue;
+		}
+		if (s == SEG_CORRUPT && r.pos.segno == at.segno && r.pos.offset == at.offset)
+			break;
+		if (s == SEG_CORRUPT && skip_recorded(skips, nskips, r.pos)) {
+			seg_reader_resync(&r);
+			continue;
+		}
+		if (s == SEG_CORRUPT) {
+			snprintf(err, errlen, "node %s: the first corrupt position after the checkpoint is segment %" PRIu64
+				 " offset %" PRIu64 " (%s), not segment %" PRIu64 " offset %" PRIu64, node, r.pos.segno,
+				 r.pos.offset, r.err, at.segno, at.offset);
+			rc = EXIT_USAGE;
+		} else if (s == SEG_IOERR) {
+			snprintf(err, errlen, "%s", r.err);
+			rc = EXIT_IOERR;
+		} else {
+			snprintf(err, errlen, "node %s: the reader reaches the end of the spool without corrupt data at "
+				 "segment %" PRIu64 " offset %" PRIu64, node, at.segno, at.offset);
+			rc = EXIT_USAGE;
+		}
+		break;
+	}
+	free(skips);
+	if (rc != EXIT_OK) {
+		seg_reader_close(&r);
+		free(dir);
+		return rc;
+	}
+	char reason[sizeof r.err];
+	snprintf(reason, sizeof reason, "%s", r.err);
+	int gap = r.gap_pending;
+	uint64_t bytes = seg_reader_resync(&r);
+	uint64_t lost = r.lost_records;
+	struct seg_pos resume = r.pos;
+	seg_reader_close(&r);
+	free(dir);
+	char a[24], b[24], d[24], e[24], f[24], g[24];
+	snprintf(a, sizeof a, "%" PRIu64, at.segno);
+	snprintf(b, sizeof b, "%" PRIu64, at.offset);
+	snprintf(d, sizeof d, "%" PRIu64, bytes);
+	snprintf(e, sizeof e, "%" PRIu64, lost);
+	snprintf(f, sizeof f, "%" PRIu64, resume.segno);
+	snprintf(g, sizeof g, "%" PRIu64, resume.offset);
+	const char *vals[8] = { node, a, b, d, gap ? e : NULL, f, g, reason };
+	PGresult *res = PQexecParams(c, "INSERT INTO etl_skip (node, segno, seg_offset, bytes_lost, records_lost, "
+				      "resume_segno, resume_offset, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+				     8, NULL, vals, NULL, NULL, 0);
+	if (!res || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+		snprintf(err, errlen, "%s: etl_skip: %s", state ? state : "08000", PQerrorMessage(c));
+		PQclear(res);
+		return pg_error_exit(c, err);
+	}
+	PQclear(res);
+	log_warn("node %s: skip recorded by %s at segment %" PRIu64 " offset %" PRIu64 ": %" PRIu64 " bytes%s%s%s lost "
+		 "(%s); loading resumes at segment %" PRIu64 " offset %" PRIu64, node, PQuser(c), at.segno, at.offset,
+		 bytes, gap ? ", " : "", gap ? e : "", gap ? " records" : "", reason, resume.segno, resume.offset);
+	fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " bytes_lost=%" PRIu64 " records_lost=%s "
+		"resume=%" PRIu64 ":%" PRIu64 "\n", node, at.segno, at.offset, bytes, gap ? e : "unknown", resume.segno,
+		resume.offset);
+	return EXIT_OK;
 }

@@ -24,6 +24,17 @@ struct legclass;
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
 	      char *err, size_t errlen);
 
+/* 'cdrflow-etl skip': check that reading node from its checkpoint stops at
+ * a corrupt position exactly at `at` (past skips recorded before), then
+ * record the skip in etl_skip (bytes and records lost, where reading
+ * resumes, the reader's message, who, when) and print one line on out.
+ * The loader passes only recorded positions.  Returns an exit code:
+ * EXIT_USAGE when `at` is not where the reader stops. */
+#include <stdio.h>
+#include "segment.h"
+int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct seg_pos at, FILE *out, char *err,
+	      size_t errlen);
+
 /* Free the CDR engines kept between load_once() calls. */
 void load_release(void);
 

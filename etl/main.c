@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "conninfo.h"
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
@@ -22,6 +23,7 @@
 #include "retention.h"
 #include "legclass.h"
 #include "load.h"
+#include "lock.h"
 #include "segment.h"
 #include "xalloc.h"
 #include "log.h"
@@ -41,6 +43,7 @@ static void usage(FILE *out)
 		"       cdrflow-etl retention --keep AGE [--dry-run] [--db CONNINFO]\n"
 		"       cdrflow-etl cdr-csv [--spool DIR] [-c FILE]\n"
 		"       cdrflow-etl doctor [--spool DIR] [-c FILE]\n"
+		"       cdrflow-etl skip --node NAME --segment S --offset O [--spool DIR] [--db CONNINFO]\n"
 		"\n"
 		"Loads the collector's segment files into the cdrflow PostgreSQL warehouse,\n"
 		"exactly once: the rows of each batch and the advanced checkpoint commit in\n"
@@ -75,6 +78,9 @@ static void usage(FILE *out)
 		"                   are reported, not deleted; rollups are kept\n"
 		"  lcr              least-cost-routing what-if: what the carrier legs of --from..--to\n"
 		"                   would have cost on each rating.buy deck, and routed leg by leg\n"
+		"  skip             pass a corrupt record or lost records of one node, at the exact\n"
+		"                   position --once reported (segment S, offset O): checked against\n"
+		"                   the spool, recorded in etl_skip with the bytes and records lost\n"
 		"  import-csv       backfill cdr from Asterisk's own Master.csv files (cdr_csv, with or\n"
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
@@ -84,9 +90,12 @@ static void usage(FILE *out)
 		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
 		"  -s, --spool DIR    the collector's spool (overrides the config file)\n"
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
-		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE; put the password in\n"
-		"                     PGPASSWORD or ~/.pgpass, never on the command line)\n"
-		"  --node NAME        import-csv: node stamped on the rows (default: imported)\n"
+		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE); one carrying a\n"
+		"                     password is refused (64): use PGPASSWORD, ~/.pgpass or the config\n"
+		"  --node NAME        import-csv: node stamped on the rows (default: imported);\n"
+		"                     skip: the node whose corrupt position is passed\n"
+		"  --segment S        skip: segment number of the corrupt position\n"
+		"  --offset O         skip: byte offset of the corrupt position\n"
 		"  --timezone ZONE    import-csv: zone of the file's dates (cdr_csv writes local time,\n"
 		"                     or UTC with usegmtime=yes; default: UTC)\n"
 		"  --no-uniqueid      import-csv: the file has no uniqueid column (loguniqueid=no)\n"
@@ -103,7 +112,9 @@ static void usage(FILE *out)
 		"  -h, --help         show this help and exit\n"
 		"  -V, --version      show the program version and exit\n"
 		"\n"
-		"exit status: 0 ok, 64 usage, 65 corrupt segment record (nothing after it loaded),\n"
+		"exit status: 0 ok, 64 usage (skip: no corrupt data at that position), 65 corrupt\n"
+		"segment record or lost records (nothing after them loaded on that node; the other\n"
+		"nodes load),\n"
 		"66 spool missing, 69 database unreachable (retry later), 70 internal error,\n"
 		"75 another cdrflow-etl is running (retry later), 78 bad configuration or a\n"
 		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program),\n"
@@ -111,7 +122,7 @@ static void usage(FILE *out)
 }
 
 enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO,
-       OPT_KEEP, OPT_DRY_RUN };
+       OPT_KEEP, OPT_DRY_RUN, OPT_SEGMENT, OPT_OFFSET };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -126,6 +137,8 @@ static const struct option long_options[] = {
 	{ "to", required_argument, NULL, OPT_TO },
 	{ "keep", required_argument, NULL, OPT_KEEP },
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+	{ "segment", required_argument, NULL, OPT_SEGMENT },
+	{ "offset", required_argument, NULL, OPT_OFFSET },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -151,8 +164,6 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* pg_try_advisory_lock key for loads: two runs never overlap */
-#define LOAD_LOCK "7310583152"
 
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
@@ -190,6 +201,34 @@ fail:;
 	char ignored[128];
 	pg_exec(conn, "ROLLBACK", ignored, sizeof ignored);
 	return -1;
+}
+
+/* The load lock: row 'load' of etl_lock held by a second connection
+ * (etl/lock.h), which tenant roles cannot take; kept open across passes. */
+static struct etl_lock run_lock;
+
+/* Take the load lock: 0, or an exit code (logged).  Waits up to
+ * lock_timeout (15 s unless set): a run killed a moment ago may still hold
+ * it until its server process notices the dead client.  The loading
+ * session's own lock waits (partitions, a reader's long transaction) are
+ * bounded the same way. */
+static int take_load_lock(PGconn *conn)
+{
+	char err[1024];
+	int rc = etl_lock_take(&run_lock, conn, "load", err, sizeof err);
+	if (rc == EXIT_OK && pg_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
+		etl_lock_release(&run_lock);
+		rc = pg_error_exit(conn, err);
+	}
+	if (rc != EXIT_OK)
+		log_error("%s", err);
+	return rc;
+}
+
+static void release_load_lock(PGconn *conn)
+{
+	(void)conn;
+	etl_lock_release(&run_lock);
 }
 
 static int run_once(PGconn *conn, const struct etl_config *cfg)
@@ -246,6 +285,7 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 		}
 		if (rc == EXIT_UNAVAILABLE || rc == EXIT_TEMPFAIL) {
 			/* the server went away, or another loader holds the lock: wait */
+			etl_lock_close(&run_lock);
 			PQfinish(conn);
 			conn = NULL;
 			rc = EXIT_OK;
@@ -253,10 +293,16 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 			backoff = backoff * 2 > 30000 ? 30000 : backoff * 2;
 			continue;
 		}
-		if (rc != EXIT_OK)
-			break; /* corrupt data or configuration: fix something */
+		if (rc == EXIT_DATAERR) {
+			/* a node stopped at corrupt data (logged once): the others
+			 * keep loading until an operator runs 'cdrflow-etl skip' */
+			rc = EXIT_OK;
+		} else if (rc != EXIT_OK) {
+			break; /* configuration or a bug: fix something */
+		}
 		nap(cfg->poll_ms);
 	}
+	etl_lock_close(&run_lock);
 	if (conn)
 		PQfinish(conn);
 	if (rc == EXIT_OK)
@@ -292,29 +338,15 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 			  cur, migrate_latest());
 		return EXIT_CONFIG;
 	}
-	/* Wait a little for the lock: a run killed a moment ago may still hold
-	 * it until its server process notices the dead client. */
-	int locked = 1;
-	if (pg_exec(conn, "SET lock_timeout = '15s'", err, sizeof err) < 0 ||
-	    pg_exec(conn, "SELECT pg_advisory_lock(" LOAD_LOCK ")", err, sizeof err) < 0) {
-		if (strncmp(err, "55P03", 5)) { /* lock_not_available */
-			log_error("%s", err);
-			return pg_error_exit(conn, err);
-		}
-		locked = 0;
-	}
-	pg_exec(conn, "SET lock_timeout = 0", err, sizeof err);
-	if (!locked) {
-		log_error("another cdrflow-etl is loading into this database; try again later");
-		return EXIT_TEMPFAIL;
-	}
+	int lrc = take_load_lock(conn);
+	if (lrc != EXIT_OK)
+		return lrc;
 	struct load_stats st;
 	double t0 = mono_s();
 	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
-		char ignored[128];
-		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+		release_load_lock(conn);
 		return pg_error_exit(conn, err);
 	}
 	/* the doctor reads what this run loads: warnings once per node, caveats kept */
@@ -324,13 +356,16 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
 	double dt = mono_s() - t0;
-	if (rc != EXIT_OK)
+	/* corrupt data: each stuck node was logged once by load_once() */
+	if (rc == EXIT_TEMPFAIL)
+		log_error("%s (a lock wait passed lock_timeout: a long transaction holds a lock on a warehouse table, "
+			  "see pg_stat_activity; retry later)", err);
+	else if (rc != EXIT_OK && !(rc == EXIT_DATAERR && quiet_when_idle))
 		log_error("%s", err);
 	if (cav < 0 || (PQstatus(conn) == CONNECTION_OK && caveat_after(caveats, conn, cfg->spool, cerr, sizeof cerr) < 0))
 		log_warn("doctor: %s", cerr);
-	if (quiet_when_idle && st.events == 0 && rc == EXIT_OK) {
-		char ignored[128];
-		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+	if (quiet_when_idle && st.events == 0 && (rc == EXIT_OK || rc == EXIT_DATAERR)) {
+		release_load_lock(conn);
 		return rc;
 	}
 	printf("etl: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64 " calls=%" PRIu64
@@ -338,9 +373,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	       st.events, st.cel_rows, st.ami_rows, st.legs, st.calls, st.batches, dt,
 	       dt > 0 ? (double)st.events / dt : 0.0);
 	fflush(stdout);
-	char ignored[128];
-	if (PQstatus(conn) == CONNECTION_OK)
-		pg_exec(conn, "SELECT pg_advisory_unlock(" LOAD_LOCK ")", ignored, sizeof ignored);
+	release_load_lock(conn);
 	return rc;
 }
 
@@ -352,11 +385,14 @@ int main(int argc, char **argv)
 	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
 	const char *copy_out = NULL, *from = NULL, *to = NULL, *keep = NULL;
 	int dry_run = 0;
+	const char *skip_node = NULL, *skip_seg = NULL, *skip_off = NULL;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_ONCE: once = 1; break;
 		case OPT_FOLLOW: once = 2; break;
-		case OPT_NODE: imp.node = optarg; break;
+		case OPT_NODE: imp.node = optarg; skip_node = optarg; break;
+		case OPT_SEGMENT: skip_seg = optarg; break;
+		case OPT_OFFSET: skip_off = optarg; break;
 		case OPT_TZ: imp.timezone = optarg; break;
 		case OPT_NO_UNIQUEID: imp.uniqueid = 0; break;
 		case OPT_NO_USERFIELD: imp.userfield = 0; break;
@@ -378,6 +414,8 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	if (db && conninfo_has_password(db))
+		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
 	/* only --follow is a daemon: the rest print "cdrflow-etl: message" */
 	log_set_cli(once != 2);
@@ -392,11 +430,24 @@ int main(int argc, char **argv)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
 	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "doctor") && strcmp(cmd, "lcr") &&
-	    strcmp(cmd, "retention"))
+	    strcmp(cmd, "retention") && strcmp(cmd, "skip"))
 		return usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
 
+	struct seg_pos skip_at = { 0, 0 };
+	if (!strcmp(cmd, "skip")) {
+		char *end;
+		if (!skip_node || !skip_seg || !skip_off)
+			return usage_error("%s", "skip needs --node, --segment and --offset (as the error of --once gives them)");
+		errno = 0;
+		skip_at.segno = strtoull(skip_seg, &end, 10);
+		if (errno || *end || !*skip_seg || *skip_seg == '-' || skip_at.segno == 0)
+			return usage_error("invalid --segment \"%s\" (a segment number, 1 or more)", skip_seg);
+		skip_at.offset = strtoull(skip_off, &end, 10);
+		if (errno || *end || !*skip_off || *skip_off == '-')
+			return usage_error("invalid --offset \"%s\" (a byte offset)", skip_off);
+	}
 	struct etl_config cfg;
 	char err[1024];
 	int rc = etl_config_load(&cfg, config_path, err, sizeof err);
@@ -505,6 +556,18 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "once")) {
 		rc = run_once(conn, &cfg);
+	} else if (!strcmp(cmd, "skip")) {
+		int cur = migrate_current(conn, err, sizeof err);
+		if (cur != migrate_latest()) {
+			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
+				  cur, migrate_latest());
+			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
+		} else if ((rc = take_load_lock(conn)) == EXIT_OK) {
+			rc = load_skip(conn, &cfg, skip_node, skip_at, stdout, err, sizeof err);
+			if (rc != EXIT_OK)
+				log_error("%s", err);
+			release_load_lock(conn);
+		}
 	} else if (!strcmp(cmd, "retention")) {
 		int r = retention_run(conn, keep_months, dry_run, stdout, err, sizeof err);
 		rc = r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pg_error_exit(conn, err);
@@ -532,6 +595,7 @@ int main(int argc, char **argv)
 		else
 			printf("schema migrated from version %d to %d\n", v_from, v_to);
 	}
+	etl_lock_close(&run_lock);
 	PQfinish(conn);
 	load_release();
 	caveat_run_free(caveats);

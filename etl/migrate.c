@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "exitcode.h"
+#include "lock.h"
 #include "log.h"
 #include "migrations.h"
 #include "pg.h"
@@ -40,15 +41,41 @@ static int fail(PGconn *c, char *err, size_t errlen, const char *what)
 {
 	char why[512];
 	snprintf(why, sizeof why, "%s", err);
-	snprintf(err, errlen, "%s: %s", what, why);
+	snprintf(err, errlen, "%s: %s%s", what, why,
+		 strncmp(why, "55P03", 5) ? "" : " (a lock wait passed lock_timeout: a long transaction holds a lock on "
+						   "a table this changes, see pg_stat_activity; try again later)");
 	return pg_error_exit(c, why);
 }
 
 int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 {
 	*from = *to = 0;
-	if (pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, errlen) < 0)
+	/* No wait is endless: the lock, and the DDL waiting for a reader's
+	 * long transaction on a table (lock_timeout, 15 s unless set). */
+	if (pg_default_lock_timeout(c, "15s", err, errlen) < 0)
+		return fail(c, err, errlen, "cannot set lock_timeout");
+	/* Since 0013 the lock is row 'migrate' of etl_lock, which tenant roles
+	 * cannot take; before, the advisory key (bounded by lock_timeout). */
+	char *v = NULL;
+	if (pg_query_value(c, "SELECT to_regclass('etl_lock') IS NOT NULL", &v, err, errlen) < 0)
+		return fail(c, err, errlen, "cannot read the catalog");
+	int have_row_lock = v && !strcmp(v, "t");
+	free(v);
+	struct etl_lock lk = { NULL, 0 };
+	if (have_row_lock) {
+		int lrc = etl_lock_take(&lk, c, "migrate", err, errlen);
+		if (lrc != EXIT_OK) {
+			etl_lock_close(&lk);
+			return lrc;
+		}
+	} else if (pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, errlen) < 0) {
+		if (!strncmp(err, "55P03", 5)) {
+			snprintf(err, errlen, "another session holds the migration lock (advisory key " MIGRATE_LOCK
+				 ") and did not release it within lock_timeout; try again later");
+			return EXIT_TEMPFAIL;
+		}
 		return fail(c, err, errlen, "cannot take the migration lock");
+	}
 	int rc = EXIT_OK;
 	int cur = migrate_current(c, err, errlen);
 	if (cur < 0) {
@@ -82,7 +109,8 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 	}
 out:;
 	char ignored[256];
-	if (PQstatus(c) == CONNECTION_OK)
+	if (!have_row_lock && PQstatus(c) == CONNECTION_OK)
 		pg_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", ignored, sizeof ignored);
+	etl_lock_close(&lk);
 	return rc;
 }

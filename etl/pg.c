@@ -14,6 +14,25 @@ PGconn *pg_connect(const char *conninfo, const char *application, char *err, siz
 	return pgc_connect(conninfo, application, NULL, err, errlen);
 }
 
+PGconn *pg_connect_like(PGconn *c, const char *application, char *err, size_t errlen)
+{
+	return pgc_connect_like(c, application, err, errlen);
+}
+
+int pg_default_lock_timeout(PGconn *c, const char *dflt, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pg_query_value(c, "SELECT current_setting('lock_timeout')", &v, err, errlen) < 0)
+		return -1;
+	int unset = !v || !strcmp(v, "0");
+	free(v);
+	if (!unset)
+		return 0; /* chosen by the user (PGOPTIONS, ALTER ROLE ... SET) */
+	char sql[96];
+	snprintf(sql, sizeof sql, "SET lock_timeout = '%s'", dflt);
+	return pg_exec(c, sql, err, errlen);
+}
+
 int pg_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 {
 	PGresult *r = PQexec(c, sql);
@@ -49,6 +68,9 @@ int pg_failure_exit(PGconn *c, const char *sqlstate)
 	/* class 08 connection exception, 57P0x shutdown/cannot connect now, 53 resources */
 	if (sqlstate && (!strncmp(sqlstate, "08", 2) || !strncmp(sqlstate, "57P", 3) || !strncmp(sqlstate, "53", 2)))
 		return EXIT_UNAVAILABLE;
+	/* 55P03 lock_not_available: a lock wait passed lock_timeout */
+	if (sqlstate && !strcmp(sqlstate, "55P03"))
+		return EXIT_TEMPFAIL;
 	return EXIT_SOFTWARE;
 }
 

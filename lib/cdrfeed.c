@@ -252,6 +252,25 @@ static const char *prefixed(const char *prefix, const char *key, char *buf, size
 	return buf;
 }
 
+/* Copy a header value into a C string of size bytes.  A NUL byte in the
+ * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
+ * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
+static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len && o + 1 < size; i++) {
+		if (src[i] != '\0') {
+			dst[o++] = src[i];
+		} else if (o + 3 < size) {
+			memcpy(dst + o, "\xEF\xBF\xBD", 3);
+			o += 3;
+		} else {
+			break;
+		}
+	}
+	dst[o] = '\0';
+}
+
 static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, char *out, size_t size)
 {
 	char k[64];
@@ -261,11 +280,8 @@ static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, 
 		out[0] = '\0';
 		return 0;
 	}
-	if (len >= size)
-		len = size - 1;
-	memcpy(out, v, len);
-	out[len] = '\0';
-	return len;
+	copy_cstr(out, size, v, len);
+	return strlen(out);
 }
 
 static int hdr_int(const struct ami_msg *m, const char *prefix, const char *key, int dflt)
@@ -320,9 +336,7 @@ static void snap_str(const struct ami_msg *m, const struct ami_header *h, char *
 		out[0] = '\0';
 		return;
 	}
-	size_t len = h->val_len < size ? h->val_len : size - 1;
-	memcpy(out, m->raw + h->val_off, len);
-	out[len] = '\0';
+	copy_cstr(out, size, m->raw + h->val_off, h->val_len);
 }
 
 static int snap_int(const struct ami_msg *m, const struct ami_header *h, int dflt)
@@ -378,10 +392,7 @@ static bool event_snapshot(struct cdr_feed *f, const struct ami_msg *m, const ch
 
 static void copy_field(char *dst, size_t size, const char *src, size_t len)
 {
-	if (len >= size)
-		len = size - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
+	copy_cstr(dst, size, src, len);
 }
 #define SET_FIELD(dst, src) copy_field((dst), sizeof(dst), (src), strlen(src))
 

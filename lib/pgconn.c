@@ -4,9 +4,11 @@
 #include "pgconn.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "xalloc.h"
 
 void pgc_one_line(char *s)
 {
@@ -58,4 +60,38 @@ void pgc_result_error(const PGresult *r, PGconn *c, char *err, size_t errlen)
 		msg = PQerrorMessage(c);
 	snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", msg);
 	pgc_one_line(err);
+}
+
+PGconn *pgc_connect_like(PGconn *c, const char *application, char *err, size_t errlen)
+{
+	PQconninfoOption *opts = PQconninfo(c);
+	if (!opts) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: out of memory");
+		return NULL;
+	}
+	size_t n = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+		n++;
+	const char **keys = xcalloc(n + 2, sizeof *keys), **vals = xcalloc(n + 2, sizeof *vals);
+	size_t k = 0;
+	for (PQconninfoOption *o = opts; o->keyword; o++) {
+		if (!o->val || !strcmp(o->keyword, "application_name") || !strcmp(o->keyword, "fallback_application_name"))
+			continue;
+		keys[k] = o->keyword;
+		vals[k++] = o->val;
+	}
+	keys[k] = "application_name";
+	vals[k++] = application;
+	PGconn *l = PQconnectdbParams(keys, vals, 0);
+	free(keys);
+	free(vals);
+	PQconninfoFree(opts);
+	if (!l || PQstatus(l) != CONNECTION_OK) {
+		snprintf(err, errlen, "cannot connect to PostgreSQL: %s", l ? PQerrorMessage(l) : "out of memory");
+		pgc_one_line(err);
+		PQfinish(l);
+		return NULL;
+	}
+	PQsetNoticeProcessor(l, notice, NULL);
+	return l;
 }

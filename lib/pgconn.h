@@ -15,6 +15,10 @@
  * NULL) is 1 if the server refused the credentials, 0 otherwise. */
 PGconn *pgc_connect(const char *conninfo, const char *app, int *refused, char *err, size_t errlen);
 
+/* A second connection to the same server and database as c (its conninfo,
+ * the password included, never printed), as application `app`. */
+PGconn *pgc_connect_like(PGconn *c, const char *app, char *err, size_t errlen);
+
 /* err = "SQLSTATE: message" of the failed result r (may be NULL) on c, one
  * line (the form every program's exit-code mapping reads). */
 void pgc_result_error(const PGresult *r, PGconn *c, char *err, size_t errlen);

@@ -390,6 +390,10 @@ enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec)
 		uint64_t off = r->pos.offset;
 		if (off + SEG_RECORD_HEADER > r->file_size && refresh_size(r) < 0)
 			return ioerr(r, "cannot stat segment");
+		if (off > r->file_size)
+			/* the records we stopped after were cut off since */
+			return corrupt(r, "the segment ends at %" PRIu64 ", before the read position: its tail was lost",
+				       r->file_size);
 		if (off + SEG_RECORD_HEADER > r->file_size) {
 			uint64_t nxt = next_segno(r->dir, r->pos.segno);
 			/* re-check: the writer may have appended before rotating */
@@ -401,7 +405,9 @@ enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec)
 				if (off < r->file_size)
 					return corrupt(r, "truncated record header at the end of a closed segment");
 				close_segment(r);
-				r->pos.segno = nxt;
+				/* numbers are contiguous: a hole is a lost segment,
+				 * which open_segment() reports at its own name */
+				r->pos.segno = r->pos.segno + 1;
 				r->pos.offset = 0;
 				continue;
 			}
@@ -447,6 +453,17 @@ enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec)
 			return corrupt(r, "CRC mismatch in record of %" PRIu32 " bytes", total);
 		}
 		rec->seq = get64(p + 8);
+		if (r->expect_seq && rec->seq != r->expect_seq) {
+			r->gap_pending = 1;
+			r->gap_seq = rec->seq;
+			if (rec->seq > r->expect_seq)
+				return corrupt(r, "sequence gap: expected sequence %" PRIu64 ", found %" PRIu64
+					       " (%" PRIu64 " records lost)", r->expect_seq, rec->seq,
+					       rec->seq - r->expect_seq);
+			return corrupt(r, "sequence %" PRIu64 " where %" PRIu64 " was expected (sequence goes back)",
+				       rec->seq, r->expect_seq);
+		}
+		r->expect_seq = rec->seq + 1;
 		rec->recv_us = get64(p + 16);
 		rec->node = (const char *)p + SEG_RECORD_HEADER;
 		rec->node_len = node_len;
@@ -462,6 +479,16 @@ enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec)
 uint64_t seg_reader_resync(struct seg_reader *r)
 {
 	uint64_t start = r->pos.offset, skipped;
+	r->lost_records = 0;
+	if (r->gap_pending) {
+		/* the record is whole and valid, only records before it are
+		 * missing: take it as it is and carry on from its sequence */
+		r->gap_pending = 0;
+		if (r->gap_seq > r->expect_seq)
+			r->lost_records = r->gap_seq - r->expect_seq;
+		r->expect_seq = r->gap_seq;
+		return 0;
+	}
 	if (r->fd < 0) {
 		/* the segment itself is unusable: go to the next one */
 		uint64_t nxt = next_segno(r->dir, r->pos.segno);
@@ -471,10 +498,25 @@ uint64_t seg_reader_resync(struct seg_reader *r)
 		free(path);
 		r->pos.segno = nxt ? nxt : r->pos.segno + 1;
 		r->pos.offset = 0;
+		r->expect_seq = 0; /* reported here: the next segment starts a new run */
 		return skipped;
 	}
 	if (refresh_size(r) < 0)
 		return 0;
+	if (start > r->file_size) { /* lost tail: nothing to skip here */
+		uint64_t nxt = next_segno(r->dir, r->pos.segno);
+		if (nxt) {
+			close_segment(r);
+			r->pos.segno = nxt;
+			r->pos.offset = 0;
+		} else {
+			r->pos.offset = r->file_size;
+		}
+		r->expect_seq = 0; /* reported here: how many records is not known */
+		return 0;
+	}
+	/* the skipped bytes are the report: the record after them starts a new run */
+	r->expect_seq = 0;
 	for (uint64_t off = start + 1; off + SEG_RECORD_HEADER <= r->file_size; off++) {
 		uint32_t total;
 		if (record_valid(r, off, &total) == 0) {

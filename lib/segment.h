@@ -124,11 +124,21 @@ struct seg_reader {
 	size_t buf_len;
 	uint64_t torn_bytes; /* at SEG_END: incomplete bytes after pos in the last segment */
 	uint64_t segments_opened;
+	/* Sequence check: sequences of a node are contiguous (docs/segment-format.md).
+	 * expect_seq is the sequence the next record must carry; 0 = not known,
+	 * the next record sets it.  A record with another sequence is SEG_CORRUPT
+	 * at that record's position ("sequence gap"); seg_reader_resync() then
+	 * accepts it (skips 0 bytes) and lost_records says how many are missing. */
+	uint64_t expect_seq;
+	uint64_t lost_records; /* after a gap: records missing before r->pos */
+	int gap_pending;       /* SEG_CORRUPT was a sequence gap at r->pos */
+	uint64_t gap_seq;      /* ...and the sequence found there */
 	char err[512];
 };
 
 /* Start at pos; pos.segno 0 = the node's first segment, offset 0 = after
- * its header.  Returns 0 or -1 (err filled). */
+ * its header.  Returns 0 or -1 (err filled).  Set r->expect_seq afterwards
+ * when the sequence of the record at pos is known (last one read + 1). */
 int seg_reader_open(struct seg_reader *r, const char *node_dir, struct seg_pos pos);
 enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec);
 /* After SEG_CORRUPT: move to the next valid record (or the next segment).

@@ -199,15 +199,49 @@ int q_flow(PGconn *c, const struct qopts *o)
 	char err[1024];
 	int rc = EXIT_OK;
 	struct qsql q;
-	PGresult *call = NULL, *ev = NULL;
+	PGresult *call = NULL, *ev = NULL, *nodes = NULL;
 	struct flow f = { NULL, 0, 0 };
 	char *line = NULL;
 
-	/* the call, if the linkedid belongs to one */
+	/* Nodes are never mixed: two PBXs may use the same linkedid.  Without
+	 * --node the linkedid must be on one node only. */
+	const char *node = o->node;
+	if (!node) {
+		qsql_init(&q);
+		qsql_text(&q, "SELECT DISTINCT e.node FROM cel e WHERE e.linkedid = ");
+		qsql_param(&q, o->linkedid);
+		qsql_text(&q, " ORDER BY 1");
+		if (qdb_exec(c, &q, &nodes, err, sizeof err) < 0)
+			goto fail;
+		qsql_release(&q);
+		if (PQntuples(nodes) > 1) {
+			struct buf names;
+			buf_init(&names, 0);
+			for (int i = 0; i < PQntuples(nodes); i++) {
+				if (i)
+					buf_append(&names, ", ", 2);
+				buf_append(&names, PQgetvalue(nodes, i, 0), strlen(PQgetvalue(nodes, i, 0)));
+			}
+			buf_append(&names, "", 1);
+			log_error("linkedid \"%s\" has events on %d nodes (%s): choose one with --node", o->linkedid,
+				  PQntuples(nodes), names.data);
+			buf_release(&names);
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		if (PQntuples(nodes) == 1)
+			node = PQgetvalue(nodes, 0, 0);
+	}
+	/* the call, if the linkedid belongs to one (of that node) */
 	qsql_init(&q);
 	qsql_text(&q, "SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node FROM call k WHERE k.linkedids @> ARRAY[");
 	qsql_param(&q, o->linkedid);
-	qsql_text(&q, "]::text[] ORDER BY k.start LIMIT 1");
+	qsql_text(&q, "]::text[]");
+	if (node) {
+		qsql_text(&q, " AND k.node = ");
+		qsql_param(&q, node);
+	}
+	qsql_text(&q, " ORDER BY k.start LIMIT 1");
 	if (qdb_exec(c, &q, &call, err, sizeof err) < 0)
 		goto fail;
 	qsql_release(&q);
@@ -215,11 +249,16 @@ int q_flow(PGconn *c, const struct qopts *o)
 	qsql_init(&q);
 	qsql_text(&q, "WITH ids AS (SELECT coalesce((SELECT k.linkedids FROM call k WHERE k.linkedids @> ARRAY[");
 	size_t pid = qsql_param(&q, o->linkedid);
-	qsql_text(&q, "]::text[] ORDER BY k.start LIMIT 1), ARRAY[");
+	qsql_text(&q, "]::text[] AND k.node = ");
+	size_t pn = qsql_param(&q, node ? node : "");
+	qsql_text(&q, " ORDER BY k.start LIMIT 1), ARRAY[");
 	qsql_ref(&q, pid);
 	qsql_text(&q, "]::text[]) AS a),"
-		      " u AS (SELECT DISTINCT e.uniqueid FROM cel e, ids WHERE e.linkedid = ANY (ids.a)),"
-		      " ev AS (SELECT e.* FROM cel e WHERE e.uniqueid IN (SELECT uniqueid FROM u))"
+		      " u AS (SELECT DISTINCT e.uniqueid FROM cel e, ids WHERE e.linkedid = ANY (ids.a) AND e.node = ");
+	qsql_ref(&q, pn);
+	qsql_text(&q, "), ev AS (SELECT e.* FROM cel e WHERE e.uniqueid IN (SELECT uniqueid FROM u) AND e.node = ");
+	qsql_ref(&q, pn);
+	qsql_text(&q, ")"
 		      " SELECT e.eventtype, to_char(e.eventtime, 'YYYY-MM-DD HH24:MI:SS.MS TZ'),"
 		      " to_char(extract(epoch FROM e.eventtime - min(e.eventtime) OVER ()), 'FM999990.000'),"
 		      " e.channame, e.uniqueid, coalesce(e.peer, ''), coalesce(e.extra, ''), coalesce(e.exten, ''),"
@@ -229,7 +268,10 @@ int q_flow(PGconn *c, const struct qopts *o)
 		goto fail;
 	int n = PQntuples(ev);
 	if (n == 0) {
-		log_error("no CEL events for linkedid \"%s\"", o->linkedid);
+		if (o->node)
+			log_error("no CEL events for linkedid \"%s\" on node \"%s\"", o->linkedid, o->node);
+		else
+			log_error("no CEL events for linkedid \"%s\"", o->linkedid);
 		rc = EXIT_NOINPUT;
 		goto out;
 	}
@@ -373,6 +415,7 @@ out:
 	qsql_release(&q);
 	PQclear(call);
 	PQclear(ev);
+	PQclear(nodes);
 	for (size_t i = 0; i < f.nch; i++) {
 		free(f.ch[i].uniqueid);
 		free(f.ch[i].name);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conninfo.h"
 #include "exitcode.h"
 #include "caveatdb.h"
 #include "log.h"
@@ -25,7 +26,7 @@ static void usage(FILE *out)
 	      "                           [--legs] [--format F] [--limit N] [--explain]\n"
 	      "       cdrflow-query stats --by hour|day|tenant|trunk|destination [PERIOD] [--tenant T]\n"
 	      "                           [--trunk T] [--source auto|rollup|base] [--format F] [--explain]\n"
-	      "       cdrflow-query flow LINKEDID [--all-events]\n"
+	      "       cdrflow-query flow LINKEDID [--node NAME] [--all-events]\n"
 	      "  PERIOD: --from TIME [--to TIME] | --period NAME, in --tz ZONE\n"
 	      "\n"
 	      "Reads the cdrflow warehouse: calls lists one line per call (table call) or\n"
@@ -58,27 +59,30 @@ static void usage(FILE *out)
 	      "      --by KEY           stats: hour, day, tenant, trunk or destination\n"
 	      "      --source S         stats: auto (default), rollup or base\n"
 	      "      --all-events       flow: show every CEL event, not only the call's milestones\n"
+	      "      --node NAME        flow: the node (PBX) of the linkedid; needed when several\n"
+	      "                         nodes have events with it (nodes are never mixed)\n"
 	      "  -f, --format F         table (default), csv (RFC 4180), json (one object per\n"
 	      "                         line) or json-array\n"
 	      "      --no-header        table and csv: no header line\n"
 	      "  -n, --limit N          calls: at most N rows (default 1000; 0 = no limit)\n"
 	      "      --explain          print the query plan (EXPLAIN, FORMAT JSON) instead of rows\n"
 	      "  -d, --db CONNINFO      libpq connection string or URI (default: the PG*\n"
-	      "                         environment; passwords in PGPASSWORD or ~/.pgpass)\n"
+	      "                         environment); one carrying a password is refused\n"
+	      "                         (64): use PGPASSWORD or ~/.pgpass\n"
 	      "  -v, --verbose          log debug messages (the SQL and its parameters)\n"
 	      "  -q, --quiet            log errors only\n"
 	      "  -h, --help             show this help and exit\n"
 	      "  -V, --version          show the program version and exit\n"
 	      "\n"
-	      "exit status: 0 ok, 64 usage (also a bad time, zone or number), 66 flow: no\n"
-	      "such linkedid, 69 database unreachable (retry later), 70 internal error, 74\n"
+	      "exit status: 0 ok, 64 usage (also a bad time, zone or number; flow: a linkedid\n"
+	      "of several nodes without --node), 66 flow: no such linkedid (on that node), 69 database unreachable (retry later), 70 internal error, 74\n"
 	      "cannot write the output, 78 the database schema needs 'cdrflow-etl migrate'.\n",
 	      out);
 }
 
 enum {
 	OPT_FROM = 256, OPT_TO, OPT_PERIOD, OPT_TZ, OPT_SRC, OPT_DST, OPT_DST_RAW, OPT_DISPOSITION, OPT_TENANT,
-	OPT_TRUNK, OPT_MIN_BILLSEC, OPT_LEGS, OPT_BY, OPT_SOURCE, OPT_ALL_EVENTS, OPT_NO_HEADER, OPT_EXPLAIN,
+	OPT_TRUNK, OPT_MIN_BILLSEC, OPT_LEGS, OPT_BY, OPT_SOURCE, OPT_ALL_EVENTS, OPT_NODE, OPT_NO_HEADER, OPT_EXPLAIN,
 };
 
 static const struct option long_options[] = {
@@ -97,6 +101,7 @@ static const struct option long_options[] = {
 	{ "by", required_argument, NULL, OPT_BY },
 	{ "source", required_argument, NULL, OPT_SOURCE },
 	{ "all-events", no_argument, NULL, OPT_ALL_EVENTS },
+	{ "node", required_argument, NULL, OPT_NODE },
 	{ "format", required_argument, NULL, 'f' },
 	{ "no-header", no_argument, NULL, OPT_NO_HEADER },
 	{ "limit", required_argument, NULL, 'n' },
@@ -203,6 +208,7 @@ int main(int argc, char **argv)
 		case OPT_BY: o.by = optarg; break;
 		case OPT_SOURCE: o.source = optarg; break;
 		case OPT_ALL_EVENTS: o.all_events = 1; break;
+		case OPT_NODE: o.node = optarg; break;
 		case OPT_NO_HEADER: o.header = 0; break;
 		case OPT_EXPLAIN: o.explain = 1; break;
 		case 'f':
@@ -227,6 +233,8 @@ int main(int argc, char **argv)
 	}
 	if (level >= 0)
 		log_set_level((enum log_level)level);
+	if (db && conninfo_has_password(db))
+		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	if (optind >= argc)
 		return usage_error("%s", "a command is required (calls, stats, flow)");
 	const char *cmd = argv[optind++];

@@ -152,9 +152,38 @@ int qout_csv_field(FILE *out, const char *s)
 }
 
 /* JSON numbers as PostgreSQL prints them, except the non-finite ones */
+/* A JSON number (RFC 8259): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+ * Anything else in a numeric column (NaN, Infinity, "", odd bytes: fuzz
+ * finding) is written as a string, so the output stays valid JSON. */
 static int json_number_ok(const char *s)
 {
-	return strcmp(s, "NaN") && strcmp(s, "Infinity") && strcmp(s, "-Infinity");
+	const char *p = s;
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (*p >= '0' && *p <= '9')
+			p++;
+	else
+		return 0;
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
 }
 
 static int write_json_row(struct qout *q, const char *const *v)

@@ -22,6 +22,7 @@ struct qopts {
 	const char *by, *source;
 	/* flow */
 	const char *linkedid;
+	const char *node; /* flow: the node whose events (NULL: the only one there is) */
 	int all_events;
 	/* output */
 	enum qout_format fmt;

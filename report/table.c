@@ -248,9 +248,52 @@ size_t utf8_chars(const char *s)
 	return n;
 }
 
+/* [+-]digits or [+-]digits.digits: a spreadsheet reads it as a number (an
+ * E.164 number, a negative amount), no formula runs. */
+static int signed_number(const char *s)
+{
+	const char *p = s + 1;
+	if (!(*p >= '0' && *p <= '9'))
+		return 0;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (*p == '.') {
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return 0;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	return *p == '\0';
+}
+
 int rtext_needs_guard(const char *s)
 {
-	return s && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
+	if (!s)
+		return 0;
+	if (s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')
+		return 1;
+	if (s[0] == '+' || s[0] == '-')
+		return !signed_number(s);
+	return 0;
+}
+
+int rtext_xlsx_escape(struct buf *out, const char *s)
+{
+	static const char hex[] = "0123456789abcdefABCDEF";
+	for (const char *p = s; *p; p++) {
+		/* "_xHHHH_" is how ECMA-376 (22.9.2.19 ST_Xstring) writes a
+		 * character; a literal one is kept by escaping its '_' */
+		if (p[0] == '_' && p[1] == 'x' && p[2] && strchr(hex, p[2]) && p[3] && strchr(hex, p[3]) && p[4] &&
+		    strchr(hex, p[4]) && p[5] && strchr(hex, p[5]) && p[6] == '_') {
+			if (buf_puts(out, "_x005F_") < 0)
+				return -1;
+			continue;
+		}
+		if (buf_append(out, p, 1) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* ------------------------------------------------------------- rmem */

@@ -87,13 +87,19 @@ const char *rcol_type_name(enum rcol_type t);
 #define RTEXT_NO_CTRL 1u
 long rtext_clean(struct buf *out, const char *s, size_t maxbytes, unsigned flags);
 
+/* CSV formula-injection guard: does a text cell need a leading "'"?  Yes
+ * when it starts with = @ TAB CR, or with + or - unless the whole value is
+ * a signed number ([+-]digits[.digits]: an E.164 number, a negative
+ * amount), which a spreadsheet reads as a number and never runs. */
+int rtext_needs_guard(const char *s);
+/* Append s for an XLSX string (ECMA-376 ST_Xstring): every literal
+ * "_xHHHH_" gets its '_' written as "_x005F_", so a reader's decoding
+ * gives back s exactly.  0, or -1 if out's cap was hit. */
+int rtext_xlsx_escape(struct buf *out, const char *s);
+
 /* Number of UTF-8 characters in s (what a spreadsheet calls its length). */
 size_t utf8_chars(const char *s);
 
-/* Formula-injection guard (CSV and XLSX text cells): 1 if a spreadsheet
- * could read s as a formula or a control, i.e. it starts with = + - @ TAB
- * or CR.  Writers then prefix a single quote (see docs/report-formats.md). */
-int rtext_needs_guard(const char *s);
 
 /* ------------------------------------------------------------- rmem */
 

@@ -75,7 +75,7 @@ static int check_keys(struct parser *p, yaml_node_t *map, const char *const *all
 			return fail_at(p, k, "unknown key \"%s\" in %s (known: %s)", name, what, list);
 		}
 		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
-			if (!strcmp(scalar_of(node_at(p, b->key)), name))
+			if (scalar_of(node_at(p, b->key)) && !strcmp(scalar_of(node_at(p, b->key)), name))
 				return fail_at(p, k, "duplicate key \"%s\" in %s", name, what);
 	}
 	return 0;
@@ -83,9 +83,13 @@ static int check_keys(struct parser *p, yaml_node_t *map, const char *const *all
 
 static yaml_node_t *get(struct parser *p, yaml_node_t *map, const char *key)
 {
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++)
-		if (!strcmp(scalar_of(node_at(p, a->key)), key))
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+		/* a complex key ("? - x") is no scalar: not the key looked for
+		 * (check_keys() refuses it; fuzz_tpl reached get() first) */
+		const char *k = scalar_of(node_at(p, a->key));
+		if (k && !strcmp(k, key))
 			return node_at(p, a->value);
+	}
 	return NULL;
 }
 
@@ -137,8 +141,16 @@ static int get_strlist(struct parser *p, yaml_node_t *map, const char *key, cons
 	*out = xcalloc(cnt + 1, sizeof **out);
 	for (size_t i = 0; i < cnt; i++) {
 		yaml_node_t *it = node_at(p, v->data.sequence.items.start[i]);
-		if (!scalar_of(it))
+		if (!scalar_of(it)) {
+			/* free what was built: a caller with a local list would
+			 * leak it (fuzz_tpl finding) */
+			for (size_t j = 0; j < i; j++)
+				free((*out)[j]);
+			free(*out);
+			*out = NULL;
+			*n = 0;
 			return fail_at(p, it, "%s.%s[%zu] must be a single value", what, key, i);
+		}
 		(*out)[i] = xstrdup(scalar_of(it));
 		*n = i + 1;
 	}

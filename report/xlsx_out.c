@@ -42,6 +42,7 @@ struct xlsx_out {
 	int in_table;
 
 	struct buf cell;
+	struct buf esc; /* the cell as written: "_xHHHH_" escaped */
 	int failed;
 	char err[256];
 };
@@ -92,6 +93,23 @@ static lxw_format *num_format(struct xlsx_out *w, const struct rcol *c)
 	return *slot;
 }
 
+/* Write a string cell: valid UTF-8, literal "_xHHHH_" escaped (ECMA-376),
+ * never a formula and never altered otherwise (no injection guard: a
+ * string cell is not evaluated). */
+static lxw_error put_string(struct xlsx_out *w, lxw_worksheet *ws, lxw_row_t r, lxw_col_t col, const char *s,
+			   lxw_format *f)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	rtext_clean(&b, s ? s : "", XLSX_CELL_MAX, 0);
+	buf_reset(&w->esc);
+	lxw_error e = rtext_xlsx_escape(&w->esc, b.data) < 0 ? LXW_ERROR_MEMORY_MALLOC_FAILED
+							     : worksheet_write_string(ws, r, col, w->esc.data, f);
+	buf_release(&b);
+	return e;
+}
+
+
 struct xlsx_out *xlsx_out_new(const char *path, const struct rmeta *meta, const struct xlsx_out_opts *opts,
 			      char *err, size_t errlen)
 {
@@ -109,6 +127,7 @@ struct xlsx_out *xlsx_out_new(const char *path, const struct rmeta *meta, const 
 		return NULL;
 	}
 	buf_init(&w->cell, 0);
+	buf_init(&w->esc, 0);
 	w->f_title = workbook_add_format(w->wb);
 	w->f_header = workbook_add_format(w->wb);
 	w->f_label = workbook_add_format(w->wb);
@@ -117,6 +136,7 @@ struct xlsx_out *xlsx_out_new(const char *path, const struct rmeta *meta, const 
 		snprintf(err, errlen, "xlsx: cannot set up workbook \"%s\"", path);
 		workbook_close(w->wb); /* frees it; the half-made file is harmless */
 		buf_release(&w->cell);
+		buf_release(&w->esc);
 		free(w);
 		return NULL;
 	}
@@ -135,11 +155,11 @@ struct xlsx_out *xlsx_out_new(const char *path, const struct rmeta *meta, const 
 	lxw_check(w, workbook_set_properties(w->wb, &props), "properties");
 
 	if (meta && meta->title)
-		lxw_check(w, worksheet_write_string(w->summary, w->srow++, 0, meta->title, w->f_title), "title");
+		lxw_check(w, put_string(w, w->summary, w->srow++, 0, meta->title, w->f_title), "title");
 	if (meta && meta->period)
-		lxw_check(w, worksheet_write_string(w->summary, w->srow++, 0, meta->period, NULL), "period");
+		lxw_check(w, put_string(w, w->summary, w->srow++, 0, meta->period, NULL), "period");
 	if (meta && meta->generated)
-		lxw_check(w, worksheet_write_string(w->summary, w->srow++, 0, meta->generated, NULL), "generated");
+		lxw_check(w, put_string(w, w->summary, w->srow++, 0, meta->generated, NULL), "generated");
 	w->srow++;
 	w->swidth[0] = 12;
 	for (size_t i = 1; i < CHART_COL; i++)
@@ -165,12 +185,13 @@ static int write_cell(struct xlsx_out *w, lxw_worksheet *ws, lxw_row_t r, lxw_co
 		return 0;
 	if (c->type == RCOL_TEXT) {
 		buf_reset(&w->cell);
-		if (!w->o.raw_text && rtext_needs_guard(v->s))
-			buf_puts(&w->cell, "'");
-		if (rtext_clean(&w->cell, v->s, XLSX_CELL_MAX - w->cell.len, 0) < 0)
+		if (rtext_clean(&w->cell, v->s, XLSX_CELL_MAX, 0) < 0)
 			return fail(w, "xlsx: out of cell buffer");
 		*chars = utf8_chars(w->cell.data);
-		e = worksheet_write_string(ws, r, col, w->cell.data, NULL);
+		buf_reset(&w->esc);
+		if (rtext_xlsx_escape(&w->esc, w->cell.data) < 0)
+			return fail(w, "xlsx: out of cell buffer");
+		e = worksheet_write_string(ws, r, col, w->esc.data, NULL);
 	} else {
 		char t[RVAL_NUMTEXT_MAX];
 		*chars = rval_format(c, v, RFMT_DISPLAY, t, sizeof t) + (c->type == RCOL_MONEY ? 3 : 0);
@@ -194,7 +215,7 @@ int xlsx_out_kpis(struct xlsx_out *w, const struct rkpi *k, size_t n)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const char *label = k[i].col.name ? k[i].col.name : "";
-		if (lxw_check(w, worksheet_write_string(w->summary, w->srow, 0, label, w->f_label), "kpi label") < 0 ||
+		if (lxw_check(w, put_string(w, w->summary, w->srow, 0, label, w->f_label), "kpi label") < 0 ||
 		    write_cell(w, w->summary, w->srow, 1, &k[i].col, &k[i].value, &chars) < 0)
 			return -1;
 		note_width(&w->swidth[0], utf8_chars(label));
@@ -230,11 +251,11 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 	lxw_row_t r0 = w->srow;
 	/* the data block: header, then one row per category */
 	const struct rcol *cc = &m->cols[c->cat_col];
-	if (lxw_check(w, worksheet_write_string(w->summary, r0, 0, cc->name, w->f_header), "chart header") < 0)
+	if (lxw_check(w, put_string(w, w->summary, r0, 0, cc->name, w->f_header), "chart header") < 0)
 		return -1;
 	for (size_t s = 0; s < nser; s++) {
 		const char *nm = m->cols[c->series_cols[s]].name;
-		if (lxw_check(w, worksheet_write_string(w->summary, r0, (lxw_col_t)(s + 1), nm, w->f_header),
+		if (lxw_check(w, put_string(w, w->summary, r0, (lxw_col_t)(s + 1), nm, w->f_header),
 			      "chart header") < 0)
 			return -1;
 		note_width(&w->swidth[s + 1], utf8_chars(nm) + 2);
@@ -321,7 +342,7 @@ static int add_sheet(struct xlsx_out *w)
 		return fail(w, "xlsx: cannot add sheet \"%s\"", name);
 	w->row = 0;
 	for (size_t i = 0; i < w->ncols; i++) {
-		if (lxw_check(w, worksheet_write_string(w->ws, 0, (lxw_col_t)i, w->cols[i].name, w->f_header),
+		if (lxw_check(w, put_string(w, w->ws, 0, (lxw_col_t)i, w->cols[i].name, w->f_header),
 			      "header") < 0)
 			return -1;
 		w->width[i] = WIDTH_MIN;
@@ -355,8 +376,6 @@ int xlsx_out_table_begin(struct xlsx_out *w, const char *title, const struct rco
 	for (size_t i = 0; i < ncols; i++) {
 		struct buf b;
 		buf_init(&b, 0);
-		if (!w->o.raw_text && rtext_needs_guard(cols[i].name))
-			buf_puts(&b, "'");
 		rtext_clean(&b, cols[i].name, 255, 0);
 		w->cols[i] = cols[i];
 		w->cols[i].name = buf_detach(&b, NULL);
@@ -439,6 +458,7 @@ int xlsx_out_close(struct xlsx_out *w, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", w->err);
 	drop_table(w);
 	buf_release(&w->cell);
+	buf_release(&w->esc);
 	free(w);
 	return rc;
 }

@@ -15,6 +15,8 @@ PACKAGES=(
 	postgresql-15 postgresql-client-15 postgresql-server-dev-15 liblz4-dev libzstd-dev libkrb5-dev
 	# tests and tools they drive
 	libcmocka-dev python3 python3-yaml openssl xz-utils bc procps util-linux e2fsprogs
+	# t1420: gcore (a core of the running collector: no secret in it)
+	gdb
 	# cron/ and systemd units (t5300): flock (util-linux), systemd-analyze verify, man pages
 	systemd groff-base time
 	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts

@@ -45,7 +45,7 @@ def sheet_rows(path, sheet_no):
     shared = []
     if "xl/sharedStrings.xml" in z.namelist():
         for si in ET.fromstring(z.read("xl/sharedStrings.xml")).findall("m:si", NS):
-            shared.append("".join(t.text or "" for t in si.iter("{%s}t" % NS["m"])))
+            shared.append(xstring("".join(t.text or "" for t in si.iter("{%s}t" % NS["m"]))))
     root = ET.fromstring(z.read("xl/worksheets/sheet%d.xml" % sheet_no))
     rows = {}
     for r in root.iter("{%s}row" % NS["m"]):
@@ -56,7 +56,7 @@ def sheet_rows(path, sheet_no):
             if t == "s":
                 val = shared[int(v.text)]
             elif t == "inlineStr":
-                val = "".join(x.text or "" for x in c.iter("{%s}t" % NS["m"]))
+                val = xstring("".join(x.text or "" for x in c.iter("{%s}t" % NS["m"])))
             elif v is None:
                 val = None
             else:
@@ -66,12 +66,18 @@ def sheet_rows(path, sheet_no):
     return rows
 
 
+def xstring(s):
+    """Decode ECMA-376 ST_Xstring escapes (_xHHHH_) as a spreadsheet does."""
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), s)
+
+
 def agree(csv_cell, x):
     """Does XLSX value x stand for the CSV text csv_cell?"""
     if csv_cell == "":
         return x is None or x == ""
     if isinstance(x, str):
-        return x == csv_cell
+        # XLSX keeps text intact; the CSV guards a would-be formula with "'"
+        return x == csv_cell or ("'" + x == csv_cell and x[:1] in "=+-@\t\r")
     if x is None:
         return False
     if re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", csv_cell):

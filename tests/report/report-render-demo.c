@@ -39,6 +39,9 @@ static const char *dst_of(uint64_t i, char *buf, size_t n)
 	case 13: return "comma, \"quoted\"\nsecond line";
 	case 17: return "Zürich ☎ Straße";
 	case 19: return "\ttab-start";
+	case 23: return "+447700900123";        /* E.164: a number, never guarded */
+	case 29: return "Bob_x0041_ caller";     /* a literal ECMA-376 escape */
+	case 31: return "-42";                   /* a signed number */
 	default: snprintf(buf, n, "%" PRIu64, 4930000000u + (i * 7919) % 1000000); return buf;
 	}
 }

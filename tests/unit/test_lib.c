@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "config.h"
+#include "secmem.h"
 #include "crc32c.h"
 #include "json.h"
 #include "strparse.h"
@@ -233,8 +234,17 @@ static void test_node_secret_sources(void **state)
 	setenv("TEST_SECRET_X", "s3cret", 1);
 	char *s = node_secret(&cfg.nodes[0], err, sizeof err);
 	assert_string_equal(s, "s3cret");
-	free(s);
-	unsetenv("TEST_SECRET_X");
+	secmem_free(s);
+	/* sealed: the environment string is wiped and unset, the secret still
+	 * served from the sealed copy */
+	char *envp = getenv("TEST_SECRET_X");
+	collector_secrets_seal(&cfg);
+	assert_null(getenv("TEST_SECRET_X"));
+	assert_int_equal(envp[0], 0);
+	s = node_secret(&cfg.nodes[0], err, sizeof err);
+	assert_non_null(s);
+	assert_string_equal(s, "s3cret");
+	secmem_free(s);
 	collector_config_free(&cfg);
 }
 

@@ -122,7 +122,7 @@ static void test_csv_bytes(void **state)
 			   "\"plain\",1,1.50\r\n"
 			   "\"a,b \"\"q\"\"\r\nline\",-5,-1.01\r\n"
 			   "\"'=1+2\",,\r\n"
-			   "\"'+1\",0,0.00\r\n"
+			   "\"+1\",0,0.00\r\n"
 			   "\"'-x\",0,0.00\r\n"
 			   "\"'@cmd\",0,0.00\r\n"
 			   "\"'\tt\",0,0.00\r\n"
@@ -144,6 +144,29 @@ static void test_csv_bytes(void **state)
 	got = csv_of(NULL, c2, 1, r2, 1);
 	assert_string_equal(got, "\"'=h\"\r\n\"'=1\"\r\n");
 	free(got);
+}
+
+/* The guard runs only where a spreadsheet would run a formula; the XLSX
+ * escape keeps a literal _xHHHH_ through an ECMA-376 reader. */
+static void test_guard_and_xlsx_escape(void **state)
+{
+	(void)state;
+	assert_false(rtext_needs_guard("+447700900123"));
+	assert_false(rtext_needs_guard("-5"));
+	assert_false(rtext_needs_guard("-12.50"));
+	assert_true(rtext_needs_guard("+"));
+	assert_true(rtext_needs_guard("+1+1"));
+	assert_true(rtext_needs_guard("+49 30 1234567"));
+	assert_true(rtext_needs_guard("-1."));
+	assert_true(rtext_needs_guard("=1"));
+	assert_true(rtext_needs_guard("@x"));
+	assert_false(rtext_needs_guard("1+1"));
+	struct buf b;
+	buf_init(&b, 0);
+	assert_int_equal(rtext_xlsx_escape(&b, "Bob_x0041_ _x12_ _xABCD_x0041_"), 0);
+	/* the "_" that closes _xABCD_ may open _x0041_: escaped too */
+	assert_string_equal(b.data, "Bob_x005F_x0041_ _x12_ _x005F_xABCD_x005F_x0041_");
+	buf_release(&b);
 }
 
 static void test_csv_misuse(void **state)
@@ -314,8 +337,9 @@ static void test_xlsx_parts(void **state)
 	assert_non_null(strstr(sh, "<autoFilter ref=\"A1:C3\"/>"));
 	assert_non_null(strstr(sh, "<v>-7</v>"));    /* a number, not text */
 	assert_non_null(strstr(sh, "<v>25570</v>")); /* 1970-01-02 as an Excel date */
-	/* constant_memory writes strings inline; never as a formula */
-	assert_non_null(strstr(sh, "<t>'=SUM(A1)</t>"));
+	/* constant_memory writes strings inline; never as a formula, and
+	 * kept intact: no guard quote in XLSX */
+	assert_non_null(strstr(sh, "<t>=SUM(A1)</t>"));
 	assert_non_null(strstr(sh, "<t>a&lt;b&amp;c</t>"));
 	assert_null(strstr(sh, "<f>"));
 	free(wb);
@@ -413,6 +437,7 @@ int main(void)
 		cmocka_unit_test(test_utf8_clean),
 		cmocka_unit_test(test_csv_bytes),
 		cmocka_unit_test(test_csv_misuse),
+		cmocka_unit_test(test_guard_and_xlsx_escape),
 		cmocka_unit_test(test_csv_stream_1m_rows),
 		cmocka_unit_test(test_rmem_bounds),
 		cmocka_unit_test(test_xlsx_parts),

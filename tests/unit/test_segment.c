@@ -403,12 +403,69 @@ static void test_node_names(void **state)
 	assert_false(seg_node_name_valid(longname));
 }
 
+/* Sequences are contiguous: records missing between two (a gap), a step
+ * back, and a resume position beyond the end of its segment are reported
+ * at the exact position; resync after a gap skips 0 bytes and says how
+ * many records are missing. */
+static void test_sequence_gaps(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_writer_opts o = { 1 << 20, 0 };
+	struct seg_writer w;
+	struct seg_recovery rec;
+	char err[256];
+	assert_int_equal(seg_writer_open(&w, tmp, "n", &o, &rec, err, sizeof err), 0);
+	append_events(&w, 1, 3, 100);  /* 1 2 3 */
+	append_events(&w, 7, 2, 100);  /* 7 8: 4..6 lost */
+	append_events(&w, 5, 1, 100);  /* 5: goes back */
+	assert_int_equal(seg_writer_close(&w), 0);
+	char *dir = xasprintf("%s/n", tmp);
+	size_t rs = seg_record_size(1, 100);
+	struct seg_reader r;
+	struct seg_record rr;
+	seg_reader_open(&r, dir, (struct seg_pos){ 0, 0 });
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_CORRUPT);
+	char want[128];
+	snprintf(want, sizeof want, "offset %zu: sequence gap: expected sequence 4, found 7 (3 records lost)",
+		 (size_t)SEG_HEADER_SIZE + 3 * rs);
+	assert_non_null(strstr(r.err, want));
+	assert_int_equal(seg_reader_resync(&r), 0);
+	assert_int_equal(r.lost_records, 3);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(rr.seq, 7);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_CORRUPT);
+	assert_non_null(strstr(r.err, "sequence 5 where 9 was expected (sequence goes back)"));
+	seg_reader_resync(&r);
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_OK);
+	assert_int_equal(rr.seq, 5);
+	seg_reader_close(&r);
+	/* a resume position with a known expected sequence */
+	seg_reader_open(&r, dir, (struct seg_pos){ 1, SEG_HEADER_SIZE + rs });
+	r.expect_seq = 1;
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_CORRUPT);
+	assert_non_null(strstr(r.err, "expected sequence 1, found 2 (1 records lost)"));
+	seg_reader_close(&r);
+	/* beyond the end of the segment: its tail was lost */
+	seg_reader_open(&r, dir, (struct seg_pos){ 1, SEG_HEADER_SIZE + 100 * rs });
+	assert_int_equal(seg_reader_next(&r, &rr), SEG_CORRUPT);
+	assert_non_null(strstr(r.err, "before the read position: its tail was lost"));
+	seg_reader_close(&r);
+	free(dir);
+	rm_rf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_and_rotation),
 		cmocka_unit_test(test_torn_tail_every_byte),
 		cmocka_unit_test(test_corruption_reported),
+		cmocka_unit_test(test_sequence_gaps),
 		cmocka_unit_test(test_recovery_cases),
 		cmocka_unit_test(test_batch_split),
 		cmocka_unit_test(test_partial_write_keeps_whole_records),

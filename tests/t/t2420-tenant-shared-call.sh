@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # test bodies are single-quoted on purpose: eval'ed later
+test_description='a call shared by two tenants: each reader sees only its own channels'"'"' events (cel, ami_event)'
+. "$(dirname "$0")/../lib/test-lib.sh"
+require_collector
+ETL=$CDRFLOW_BUILD/cdrflow-etl
+[ -x "$ETL" ] || bail_out "no $ETL (run make)"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skip_all "PostgreSQL server binaries are not installed"
+test_have_prereq PYTHON || skip_all "python3 is needed to build the shared call"
+
+PGDIR=$(mktemp -d /tmp/cdrflow-t2420.XXXXXX)
+export CDRFLOW_PGPORT=$(free_port)
+trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+"$ETL" migrate >/dev/null || bail_out "migrate failed"
+S07=$(capture_path s07_trunk_tenant) || bail_out "capture s07_trunk_tenant not found"
+q() { psql -X -Atc "$1"; }
+ra() { psql -X -U reader_a -Atc "$1"; }
+rb() { psql -X -U reader_b -Atc "$1"; }
+cat >etl.yaml <<'YAML'
+tenants:
+  trunks: "SIP/loop-*"
+  rules:
+    - tenant: tenantA
+      accountcode: tenantA
+    - tenant: tenantB
+      accountcode: tenantB
+YAML
+
+# The real capture as it is (node orig), then the same bytes with one
+# tenantB call's linkedid replaced by one tenantA call's linkedid (node x):
+# one call with legs of both tenants, as a transfer to another tenant's DID
+# makes it.
+test_expect_success 'setup: s07 as captured, and with a tenantB call merged into a tenantA call' '
+	cdrflow_collector --replay "$S07" --spool sp --node orig >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool sp >/dev/null &&
+	LA=$(q "select min(linkedid) from cdr where node = '"'"'orig'"'"' and tenant = '"'"'tenantA'"'"'") &&
+	LB=$(q "select min(linkedid) from cdr where node = '"'"'orig'"'"' and tenant = '"'"'tenantB'"'"'
+		and linkedid not in (select linkedid from cdr where tenant is distinct from '"'"'tenantB'"'"')") &&
+	test -n "$LA" && test -n "$LB" && echo "LA=$LA LB=$LB" &&
+	xz -dcf "$S07" | "$PYTHON" -c "
+import re, sys
+data = sys.stdin.buffer.read()
+pat = re.compile(rb\"^(Linkedid|LinkedID): \" + re.escape(b\"$LB\") + rb\"\\r\$\", re.M | re.I)
+out, n = pat.subn(lambda m: m.group(1) + b\": $LA\\r\", data)
+assert n > 0, n
+sys.stdout.buffer.write(out)
+" >shared.raw &&
+	cdrflow_collector --replay shared.raw --spool sp --node x >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool sp >/dev/null &&
+	test "$(q "select count(distinct tenant) from cdr where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'")" = 2 &&
+	q "select cdrflow_create_tenant_reader('"'tenantA'"', '"'reader_a'"'), cdrflow_create_tenant_reader('"'tenantB'"', '"'reader_b'"')" >/dev/null
+'
+
+# what each tenant owns of the shared call, as the owner sees it
+own() { # TENANT REL CHANCOL: rows of the shared call on channels of TENANT legs
+	q "select count(*) from $2 e where e.node = 'x' and e.linkedid = '$LA' and (
+		e.uniqueid in (select uniqueid from cdr where node = 'x' and linkedid = '$LA' and tenant = '$1')
+		or e.$3 in (select dstchannel from cdr where node = 'x' and linkedid = '$LA' and tenant = '$1'
+			and dstchannel not in (select channel from cdr where node = 'x' and linkedid = '$LA'
+				and tenant is distinct from '$1')))"
+}
+
+test_expect_success 'reader A sees only the events of its own channels of the shared call, none of B'"'"'s' '
+	all=$(q "select count(*) from cel where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	a=$(ra "select count(*) from cel where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	echo "cel of the shared call: $all, reader A sees $a, owns $(own tenantA cel channame)" &&
+	test "$a" -gt 0 && test "$a" -lt "$all" && test "$a" = "$(own tenantA cel channame)" &&
+	test "$(ra "select count(*) from cel where node = '"'"'x'"'"' and accountcode = '"'"'tenantB'"'"'")" = 0 &&
+	test "$(ra "select count(*) from cel c where node = '"'"'x'"'"' and uniqueid in
+		(select uniqueid from cdr where tenant = '"'"'tenantB'"'"')")" = 0 &&
+	a=$(ra "select count(*) from ami_event where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	test "$a" -gt 0 && test "$a" = "$(own tenantA ami_event channel)" &&
+	test "$(ra "select count(*) from ami_event where node = '"'"'x'"'"' and fields->>'"'"'AccountCode'"'"' = '"'"'tenantB'"'"'")" = 0
+'
+
+test_expect_success 'reader B likewise sees only its own channels'"'"' events of it' '
+	b=$(rb "select count(*) from cel where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	echo "reader B sees $b, owns $(own tenantB cel channame)" &&
+	test "$b" -gt 0 && test "$b" = "$(own tenantB cel channame)" &&
+	test "$(rb "select count(*) from cel where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"' and accountcode = '"'"'tenantA'"'"'")" = 0 &&
+	b=$(rb "select count(*) from ami_event where node = '"'"'x'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	test "$b" = "$(own tenantB ami_event channel)"
+'
+
+test_expect_success 'a call of one tenant only is still visible whole to it, and not at all to the other' '
+	all=$(q "select count(*) from cel where node = '"'"'orig'"'"' and linkedid = '"'"'$LA'"'"'") &&
+	test "$(ra "select count(*) from cel where node = '"'"'orig'"'"' and linkedid = '"'"'$LA'"'"'")" = "$all" &&
+	test "$(rb "select count(*) from cel where node = '"'"'orig'"'"' and linkedid = '"'"'$LA'"'"'")" = 0
+'
+
+test_done
