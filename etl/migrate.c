@@ -77,6 +77,7 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 		return fail(c, err, errlen, "cannot take the migration lock");
 	}
 	int rc = EXIT_OK;
+	char *have = NULL; /* ",1,2,...," the versions the database recorded */
 	int cur = migrate_current(c, err, errlen);
 	if (cur < 0) {
 		rc = fail(c, err, errlen, "cannot read the schema version");
@@ -89,8 +90,17 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	/* every known migration the database has not recorded, in order: also
+	 * one below the newest applied (migrations merged out of order) */
+	if (cur > 0 && pg_query_value(c, "SELECT ',' || string_agg(version::text, ',') || ',' FROM schema_version", &have, err,
+			   errlen) < 0) {
+		rc = fail(c, err, errlen, "cannot read the schema version");
+		goto out;
+	}
 	for (const struct migration *m = migrations; m->sql; m++) {
-		if (m->version <= cur)
+		char key[24];
+		snprintf(key, sizeof key, ",%d,", m->version);
+		if (have && strstr(have, key))
 			continue;
 		char ins[256];
 		snprintf(ins, sizeof ins, "INSERT INTO schema_version (version, description) VALUES (%d, '%s')",
@@ -105,9 +115,13 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 			goto out;
 		}
 		log_info("applied migration %04d: %s", m->version, m->description);
-		*to = m->version;
+		if (m->version > *to)
+			*to = m->version;
+		if (m->version < cur)
+			*from = m->version - 1 < *from ? m->version - 1 : *from; /* a gap filled: say so */
 	}
 out:;
+	free(have);
 	char ignored[256];
 	if (!have_row_lock && PQstatus(c) == CONNECTION_OK)
 		pg_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", ignored, sizeof ignored);

@@ -53,9 +53,11 @@ test_expect_success 'an unreachable database is "retry later" (69), one line on 
 	grep -q "cannot connect to PostgreSQL" err
 '
 
-test_expect_success 'the password never appears in messages' '
-	test_exit_code 69 "$ETL" migrate --db "host=/nonexistent user=x password=hunter2-secret" 2>err &&
-	! grep -q hunter2 err
+test_expect_success 'the password never appears in messages (and --db refuses one: it would show in ps)' '
+	test_exit_code 64 "$ETL" migrate --db "host=/nonexistent user=x password=hunter2-secret" 2>err &&
+	! grep -q hunter2 err &&
+	PGPASSWORD=hunter2-secret test_exit_code 69 "$ETL" migrate --db "host=/nonexistent user=x" 2>err2 &&
+	! grep -q hunter2 err2
 '
 
 test_expect_success 'usage errors exit 64' '
