@@ -190,7 +190,7 @@ static int capture_sha256(const char *path, char out[65])
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
 	unsigned char *buf = xmalloc(1u << 16);
-	ssize_t n;
+	ssize_t n = 0;
 	while (ok && (n = read_full(fd, buf, 1u << 16)) > 0)
 		ok = EVP_DigestUpdate(ctx, buf, (size_t)n) == 1;
 	if (n < 0)
