@@ -155,10 +155,11 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		struct cdr_feed_stats fs;
 		cdr_feed_stats(run.feed, &fs);
 		for (int k = 0; k < CAVEAT_N; k++) {
-			const struct cdr_feed_caveat *c = cdr_feed_caveat(run.feed, (enum cdr_caveat)k);
-			if (c->count)
-				log_warn("node %s: %" PRIu64 " leg(s), e.g. %s: %s", nodes[i], c->count, c->example,
-					 cdr_feed_caveat_text((enum cdr_caveat)k));
+			char line[512];
+			if (!cdr_feed_caveat(run.feed, (enum cdr_caveat)k)->count)
+				continue;
+			cdr_feed_caveat_line(run.feed, (enum cdr_caveat)k, nodes[i], line, sizeof line);
+			log_warn("%s", line);
 		}
 		st->live += fs.live;
 		st->rows += run.rows;

@@ -1146,8 +1146,11 @@ static void feed_caveats_report(PGconn *c, const char *node)
 		if (cv->count <= ne->caveats_told[k])
 			continue;
 		const char *text = cdr_feed_caveat_text((enum cdr_caveat)k);
-		if (!ne->caveats_told[k])
-			log_warn("node %s: %" PRIu64 " leg(s), e.g. %s: %s", node, cv->count, cv->example, text);
+		if (!ne->caveats_told[k]) {
+			char line[512];
+			cdr_feed_caveat_line(ne->feed, (enum cdr_caveat)k, node, line, sizeof line);
+			log_warn("%s", line);
+		}
 		char first[40], last[40], n[24], *ex = NULL;
 		snprintf(first, sizeof first, "%" PRIu64, cv->first_us);
 		snprintf(last, sizeof last, "%" PRIu64, cv->last_us);

@@ -738,6 +738,13 @@ static void caveat_note(struct cdr_feed *f, enum cdr_caveat k, const char *chann
 		c->last_us = t;
 }
 
+void cdr_feed_caveat_line(const struct cdr_feed *f, enum cdr_caveat k, const char *node, char *out, size_t size)
+{
+	const struct cdr_feed_caveat *c = &f->caveats[k];
+	snprintf(out, size, "node %s: %" PRIu64 " leg(s), e.g. %s: %s", node, c->count, c->example,
+		 cdr_feed_caveat_text(k));
+}
+
 const char *cdr_feed_caveat_key(enum cdr_caveat k)
 {
 	return k == CAVEAT_ORIGINATE_APP ? "originate_app" : "";

@@ -105,6 +105,8 @@ struct cdr_feed_caveat {
 const struct cdr_feed_caveat *cdr_feed_caveat(const struct cdr_feed *f, enum cdr_caveat k);
 /* What is unknown and the Asterisk setting that restores it. */
 const char *cdr_feed_caveat_text(enum cdr_caveat k);
+/* The one-line warning of caveat k: "node N: C leg(s), e.g. CHANNEL: TEXT". */
+void cdr_feed_caveat_line(const struct cdr_feed *f, enum cdr_caveat k, const char *node, char *out, size_t size);
 /* Its stable key and AMI name (input_caveat.input, .ami_name). */
 const char *cdr_feed_caveat_key(enum cdr_caveat k);
 const char *cdr_feed_caveat_ami_name(enum cdr_caveat k);
