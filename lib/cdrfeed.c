@@ -990,17 +990,36 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 	}
 }
 
+/* A waiting event is a copy in a byte buffer: its raw bytes, padding to 8,
+ * then its header index (offsets into the raw bytes).  Returns the offset. */
+static size_t msg_copy(struct buf *q, const struct ami_msg *m)
+{
+	size_t off = q->len;
+	size_t pad = ((m->raw_len + 7) & ~(size_t)7) - m->raw_len;
+	static const char zeros[8];
+	if (buf_append(q, m->raw, m->raw_len) < 0 || buf_append(q, zeros, pad) < 0 ||
+	    buf_append(q, m->hdr, m->nhdr * sizeof m->hdr[0]) < 0)
+		abort(); /* uncapped buffer: cannot fail short of xmalloc dying first */
+	return off;
+}
+
+/* The message a msg_copy() at off holds. */
+static void msg_at(const struct buf *q, size_t off, uint32_t raw_len, uint32_t nhdr, struct ami_msg *m)
+{
+	memset(m, 0, sizeof *m);
+	m->kind = AMI_EVENT;
+	m->raw = q->data + off;
+	m->raw_len = raw_len;
+	m->full_len = raw_len;
+	m->hdr = (const struct ami_header *)(q->data + off + ((raw_len + 7) & ~(size_t)7));
+	m->nhdr = nhdr;
+}
+
 static void pop_one(struct cdr_feed *f)
 {
 	struct pending *p = &f->fifo[f->head];
 	struct ami_msg m;
-	memset(&m, 0, sizeof m);
-	m.kind = AMI_EVENT;
-	m.raw = f->q.data + p->off;
-	m.raw_len = p->raw_len;
-	m.full_len = p->raw_len;
-	m.hdr = (const struct ami_header *)(f->q.data + p->off + ((p->raw_len + 7) & ~(size_t)7));
-	m.nhdr = p->nhdr;
+	msg_at(&f->q, p->off, p->raw_len, p->nhdr, &m);
 	if (p->twin != TW_NONE && p->ev != EV_CEL) {
 		/* no twin came: forget that we were waiting for one */
 		char uid[CDR_ID];
@@ -1141,12 +1160,7 @@ static void feed_insert(struct cdr_feed *f, const struct ami_msg *m, enum ev ev,
 		f->cap = ncap;
 		f->head = 0;
 	}
-	size_t off = f->q.len;
-	size_t pad = ((m->raw_len + 7) & ~(size_t)7) - m->raw_len;
-	static const char zeros[8];
-	if (buf_append(&f->q, m->raw, m->raw_len) < 0 || buf_append(&f->q, zeros, pad) < 0 ||
-	    buf_append(&f->q, m->hdr, m->nhdr * sizeof m->hdr[0]) < 0)
-		abort(); /* uncapped buffer: cannot fail short of xmalloc dying first */
+	size_t off = msg_copy(&f->q, m);
 	struct pending *p = &f->fifo[(f->head + f->count) % f->cap];
 	memset(p, 0, sizeof *p);
 	p->t = t;
@@ -1198,13 +1212,7 @@ static struct staged *st_at(struct cdr_feed *f, uint64_t abs)
 
 static void stage_msg(const struct cdr_feed *f, const struct staged *e, struct ami_msg *m)
 {
-	memset(m, 0, sizeof *m);
-	m->kind = AMI_EVENT;
-	m->raw = f->sq.data + e->off;
-	m->raw_len = e->raw_len;
-	m->full_len = e->raw_len;
-	m->hdr = (const struct ami_header *)(f->sq.data + e->off + ((e->raw_len + 7) & ~(size_t)7));
-	m->nhdr = e->nhdr;
+	msg_at(&f->sq, e->off, e->raw_len, e->nhdr, m);
 }
 
 /* The second Asterisk created the channel in, from its Uniqueid
@@ -1291,12 +1299,7 @@ static void stage_push(struct cdr_feed *f, const struct ami_msg *m, enum ev ev, 
 		f->scap = ncap;
 		f->shead = 0;
 	}
-	size_t off = f->sq.len;
-	size_t pad = ((m->raw_len + 7) & ~(size_t)7) - m->raw_len;
-	static const char zeros[8];
-	if (buf_append(&f->sq, m->raw, m->raw_len) < 0 || buf_append(&f->sq, zeros, pad) < 0 ||
-	    buf_append(&f->sq, m->hdr, m->nhdr * sizeof m->hdr[0]) < 0)
-		abort(); /* uncapped buffer: cannot fail short of xmalloc dying first */
+	size_t off = msg_copy(&f->sq, m);
 	struct staged *e = &f->stage[(f->shead + f->scount) % f->scap];
 	memset(e, 0, sizeof *e);
 	e->t = t;
