@@ -15,7 +15,7 @@
 #include "exitcode.h"
 #include "legclass.h"
 #include "log.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "segment.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -776,10 +776,10 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	char *v = NULL;
 	int pending_months[64];
 	size_t npending = 0;
-	if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+	if (pgc_exec(c, "BEGIN", err, errlen) < 0 ||
+	    pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
 		    err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
+	    pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
 		    err, errlen) < 0)
 		return -1;
 	char *esc = PQescapeLiteral(c, pl->node, strlen(pl->node));
@@ -791,7 +791,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE",
 		 esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
 		goto fail;
 	struct seg_pos at = { 0, 0 };
 	uint64_t seq_lo = 0;
@@ -807,7 +807,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			continue;
 		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
 			 b->months[i] % 100);
-		if (pg_exec(c, sql, err, errlen) < 0)
+		if (pgc_exec(c, sql, err, errlen) < 0)
 			goto fail;
 		pending_months[npending++] = b->months[i];
 	}
@@ -821,7 +821,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 * dropped from the batch with a warning rather than failing every
 		 * run from here on */
 		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+		if (pgc_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
 				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
 				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
 				   &dup, err, errlen) < 0)
@@ -830,13 +830,13 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
 				 dup);
 		free(dup);
-		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+		if (pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
 			goto fail;
 	}
 	if (b->calls) {
 		/* nor a call (same node, call_id and start) */
 		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+		if (pgc_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
 				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
 				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
 				   &dup, err, errlen) < 0)
@@ -847,11 +847,11 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		free(dup);
 	}
 	if (b->calls &&
-	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+	    (pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
+	     pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
 			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
 		     err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
+	     pgc_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
 			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
 			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
 			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
@@ -866,7 +866,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
-	if (pg_exec(c, sql, err, errlen) < 0)
+	if (pgc_exec(c, sql, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
@@ -877,7 +877,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 "excluded.cdr_done_seq, updated_at = now()",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
 		 b->done_to);
-	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	/* the partitions exist now (committed): no need to ask again */
 	for (size_t i = 0; i < npending; i++)
@@ -888,7 +888,7 @@ fail:
 	PQfreemem(esc);
 	{
 		char ignored[256];
-		pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 	}
 	return -1;
 }
@@ -904,14 +904,14 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	char *esc = PQescapeLiteral(c, node, strlen(node));
 	if (!esc) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
 		 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s", esc);
 	PQfreemem(esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
-		return pg_error_exit(c, err);
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
+		return pgc_error_exit(c, err);
 	struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
 	uint64_t last_seq = 0, done_seq = 0;
 	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
@@ -933,7 +933,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	pl->last_seq = last_seq;
 	pl->rc = EXIT_OK;
 	if (load_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
-		int e = pg_error_exit(c, err);
+		int e = pgc_error_exit(c, err);
 		free(pl);
 		free(dir);
 		return e;
@@ -980,7 +980,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 			break;
 		struct batch *b = &pl->slot[pl->cons_i];
 		if (commit_batch(c, pl, b, err, errlen) < 0) {
-			rc = pg_error_exit(c, err);
+			rc = pgc_error_exit(c, err);
 			break;
 		}
 		ne->next = b->next;
@@ -1266,13 +1266,13 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	char *esc = PQescapeLiteral(c, node, strlen(node));
 	if (!esc) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	snprintf(sql, sizeof sql, "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s",
 		 esc);
 	PQfreemem(esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
-		return pg_error_exit(c, err);
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
+		return pgc_error_exit(c, err);
 	struct seg_pos pos = { 0, 0 };
 	uint64_t last_seq = 0;
 	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno, &pos.offset, &last_seq) != 3) {
@@ -1284,7 +1284,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	struct seg_pos *skips;
 	size_t nskips;
 	if (load_skips(c, node, &skips, &nskips, err, errlen) < 0)
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	if (skip_recorded(skips, nskips, at)) {
 		fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " is recorded already\n", node, at.segno,
 			at.offset);
@@ -1370,7 +1370,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		snprintf(err, errlen, "%s: etl_skip: %s", state ? state : "08000", PQerrorMessage(c));
 		PQclear(res);
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	PQclear(res);
 	log_warn("node %s: skip recorded by %s at segment %" PRIu64 " offset %" PRIu64 ": %" PRIu64 " bytes%s%s%s lost "

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "conninfo.h"
+#include "pgconn.h"
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
@@ -28,7 +28,7 @@
 #include "xalloc.h"
 #include "log.h"
 #include "migrate.h"
-#include "pg.h"
+#include "pgconn.h"
 
 static void usage(FILE *out)
 {
@@ -177,7 +177,7 @@ static struct caveat_run *caveats;
 /* tenants.allowances -> tenant_allowance, replaced as a whole. */
 static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err, size_t errlen)
 {
-	if (pg_exec(conn, "BEGIN", err, errlen) < 0 || pg_exec(conn, "DELETE FROM tenant_allowance", err, errlen) < 0)
+	if (pgc_exec(conn, "BEGIN", err, errlen) < 0 || pgc_exec(conn, "DELETE FROM tenant_allowance", err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_allowances; i++) {
 		const char *v[2] = { cfg->allowances[i].tenant, NULL };
@@ -194,12 +194,12 @@ static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err
 		if (!ok)
 			goto fail;
 	}
-	if (pg_exec(conn, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(conn, "COMMIT", err, errlen) < 0)
 		goto fail;
 	return 0;
 fail:;
 	char ignored[128];
-	pg_exec(conn, "ROLLBACK", ignored, sizeof ignored);
+	pgc_exec(conn, "ROLLBACK", ignored, sizeof ignored);
 	return -1;
 }
 
@@ -216,9 +216,9 @@ static int take_load_lock(PGconn *conn)
 {
 	char err[1024];
 	int rc = etl_lock_take(&run_lock, conn, "load", err, sizeof err);
-	if (rc == EXIT_OK && pg_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
+	if (rc == EXIT_OK && pgc_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
 		etl_lock_release(&run_lock);
-		rc = pg_error_exit(conn, err);
+		rc = pgc_error_exit(conn, err);
 	}
 	if (rc != EXIT_OK)
 		log_error("%s", err);
@@ -264,7 +264,7 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 	while (!load_stop_requested) {
 		char err[1024];
 		if (!conn) {
-			conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
+			conn = pgc_connect(db, "cdrflow-etl", NULL, err, sizeof err);
 			if (!conn) {
 				if (!down_logged++)
 					log_error("%s; retrying", err);
@@ -317,7 +317,7 @@ static int load_countries(PGconn *conn, char *err, size_t errlen)
 	if (legclass.ncountries)
 		return 0;
 	char *table = NULL;
-	if (pg_query_value(conn, "SELECT string_agg(prefix || ' ' || iso, E'\\n') FROM rollup_country_code", &table, err,
+	if (pgc_value(conn, "SELECT string_agg(prefix || ' ' || iso, E'\\n') FROM rollup_country_code", &table, err,
 			   errlen) < 0)
 		return -1;
 	int rc = legclass_set_countries(&legclass, table, err, errlen);
@@ -331,7 +331,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	int cur = migrate_current(conn, err, sizeof err);
 	if (cur < 0) {
 		log_error("%s", err);
-		return pg_error_exit(conn, err);
+		return pgc_error_exit(conn, err);
 	}
 	if (cur != migrate_latest()) {
 		log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
@@ -347,7 +347,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);
-		return pg_error_exit(conn, err);
+		return pgc_exit_for_value(conn, err, EXIT_CONFIG); /* a value of the config refused */
 	}
 	/* the doctor reads what this run loads: warnings once per node, caveats kept */
 	if (!caveats)
@@ -531,7 +531,7 @@ int main(int argc, char **argv)
 		etl_config_free(&cfg);
 		return rc;
 	}
-	PGconn *conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
+	PGconn *conn = pgc_connect(db, "cdrflow-etl", NULL, err, sizeof err);
 	if (!conn) {
 		log_error("%s", err);
 		legclass_release(&legclass);
@@ -544,7 +544,7 @@ int main(int argc, char **argv)
 		if (cur != migrate_latest()) {
 			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
 				  cur, migrate_latest());
-			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
+			rc = cur < 0 ? pgc_error_exit(conn, err) : EXIT_CONFIG;
 		}
 		for (int i = optind; i < argc && rc == EXIT_OK; i++) {
 			uint64_t rows;
@@ -561,7 +561,7 @@ int main(int argc, char **argv)
 		if (cur != migrate_latest()) {
 			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
 				  cur, migrate_latest());
-			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
+			rc = cur < 0 ? pgc_error_exit(conn, err) : EXIT_CONFIG;
 		} else if ((rc = take_load_lock(conn)) == EXIT_OK) {
 			rc = load_skip(conn, &cfg, skip_node, skip_at, stdout, err, sizeof err);
 			if (rc != EXIT_OK)
@@ -570,7 +570,7 @@ int main(int argc, char **argv)
 		}
 	} else if (!strcmp(cmd, "retention")) {
 		int r = retention_run(conn, keep_months, dry_run, stdout, err, sizeof err);
-		rc = r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pg_error_exit(conn, err);
+		rc = r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pgc_error_exit(conn, err);
 		if (rc != EXIT_OK)
 			log_error("%s", err);
 	} else if (!strcmp(cmd, "lcr")) {
@@ -581,7 +581,7 @@ int main(int argc, char **argv)
 		int cur = migrate_current(conn, err, sizeof err);
 		if (cur < 0) {
 			log_error("%s", err);
-			rc = pg_error_exit(conn, err);
+			rc = pgc_error_exit(conn, err);
 		} else {
 			printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
 		}

@@ -19,6 +19,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
@@ -137,7 +138,7 @@ int q_emit(PGconn *c, const struct qsql *q, const struct qopts *o, unsigned long
 		ex = EXIT_IOERR;
 	} else if (rc < 0) {
 		log_error("query failed: %s", err);
-		ex = qdb_failure_exit(c, err);
+		ex = pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	if (e.vals && qout_end(&e.q) < 0 && ex == EXIT_OK) {
 		log_error("cannot write the output: %s", strerror(errno ? errno : EIO));
@@ -170,7 +171,7 @@ int q_explain(PGconn *c, const struct qsql *q, const struct qopts *o)
 	qsql_release(&e);
 	if (rc < 0) {
 		log_error("explain failed: %s", err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 		fprintf(o->out, "%s\n", PQgetvalue(r, i, 0));
@@ -282,7 +283,7 @@ int q_calls(PGconn *c, const struct qopts *o)
 	int has_mos = q_has_column(c, "call", "worst_mos", err, sizeof err);
 	if (has_e164 < 0 || has_mos < 0) {
 		log_error("%s", err);
-		rc = qdb_failure_exit(c, err);
+		rc = pgc_exit_for_value(c, err, EXIT_USAGE);
 		goto out;
 	}
 	if (e164 && !has_e164) {

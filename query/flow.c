@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
@@ -410,7 +411,7 @@ int q_flow(PGconn *c, const struct qopts *o)
 	goto out;
 fail:
 	log_error("flow query failed: %s", err);
-	rc = qdb_failure_exit(c, err);
+	rc = pgc_exit_for_value(c, err, EXIT_USAGE);
 out:
 	qsql_release(&q);
 	PQclear(call);

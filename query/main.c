@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conninfo.h"
+#include "pgconn.h"
 #include "exitcode.h"
 #include "caveatdb.h"
 #include "log.h"
 #include "period.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "strparse.h"
@@ -140,14 +141,14 @@ static int resolve_period(PGconn *c, struct qopts *o)
 	qsql_release(&q);
 	if (rc < 0) {
 		log_error("--tz \"%s\": %s", o->tz, err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	PQclear(r);
 	struct period p;
 	rc = period_resolve(c, o->from ? o->from : o->period, o->to, o->tz, &p, err, sizeof err);
 	if (rc != 0) {
 		log_error("%s", err);
-		return rc < 0 ? qdb_failure_exit(c, err) : rc;
+		return rc < 0 ? pgc_exit_for_value(c, err, EXIT_USAGE) : rc;
 	}
 	o->from_ts = xstrdup(p.from);
 	o->to_ts = xstrdup(p.to);
@@ -162,7 +163,7 @@ static int check_schema(PGconn *c)
 	int h = q_has_column(c, "call", "linkedids", err, sizeof err);
 	if (h < 0) {
 		log_error("%s", err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	if (!h) {
 		log_error("the database has no cdrflow warehouse (table call): run 'cdrflow-etl migrate'");
@@ -265,7 +266,7 @@ int main(int argc, char **argv)
 		return usage_error("%s", "stats takes --tenant and --trunk as filters only");
 
 	char cerr[1024];
-	PGconn *conn = qdb_connect(db, cerr, sizeof cerr);
+	PGconn *conn = pgc_connect(db, "cdrflow-query", NULL, cerr, sizeof cerr);
 	if (!conn) {
 		log_error("%s", cerr);
 		return EXIT_UNAVAILABLE;

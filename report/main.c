@@ -22,6 +22,7 @@
 #include "delivery_cfg.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "rdb.h"
 #include "run.h"
 #include "tpl.h"
@@ -377,8 +378,8 @@ int main(int argc, char **argv)
 		rc = usage_error("--format: %s", err);
 	else if (paper && strcmp(paper, "a4") && strcmp(paper, "letter"))
 		rc = usage_error("--paper \"%s\": want a4 or letter", paper);
-	else if (db && rdb_conninfo_has_password(db))
-		rc = usage_error("%s", "--db must not carry a password (it would show in ps): use PGPASSWORD or ~/.pgpass");
+	else if (db && conninfo_has_password(db))
+		rc = usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	else if (deliver && !report_deliver_available())
 		rc = usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
 	else if (recipients && !deliver)
