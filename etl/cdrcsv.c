@@ -132,7 +132,7 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		}
 		char *dir = xasprintf("%s/%s", cfg->spool, nodes[i]);
 		struct run run = { .out = out, .node = nodes[i] };
-		struct cdr_feed_sink sink = { emit, NULL, &run, clock_warn };
+		struct cdr_feed_sink sink = { emit, NULL, &run, clock_warn, NULL };
 		run.feed = cdr_feed_new(&opt, &sink);
 		ami_parser_init(&run.full, SEG_DATA_MAX);
 		struct seg_reader r;

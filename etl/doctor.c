@@ -293,7 +293,7 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 			struct scan s;
 			memset(&s, 0, sizeof s);
 			s.ad = adoc_new();
-			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL };
+			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL, NULL };
 			s.feed = cdr_feed_new(&opt, &sink);
 			uint64_t records;
 			rc = scan_range(dir, (struct seg_pos){ 0, 0 }, NULL, &s, &records, err, errlen);

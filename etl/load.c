@@ -11,6 +11,7 @@
 
 #include "ami.h"
 #include "cdrfeed.h"
+#include "clock.h"
 #include "copyfmt.h"
 #include "exitcode.h"
 #include "legclass.h"
@@ -39,7 +40,7 @@ static const char *const copy_columns[N_OUT] = {
 	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
 	"margin, buy_prefix, sell_prefix, trunk, dst_country"),
 	("call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, "
-	"linkedids, incomplete, clock_fault"),
+	"linkedids, incomplete, clock_fault, tenant, direction, buy_cost, sell_cost, trunk, dst_country"),
 };
 
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
@@ -58,6 +59,8 @@ struct batch {
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
 	const struct legclass *lc;
+	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
+	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
 	int months[64]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
@@ -162,8 +165,28 @@ static void time_col(struct buf *r, uint64_t us)
 		copy_null(r, '\t');
 }
 
+/* A finished leg's facts (etl/legclass.c), for its row and for its call:
+ * every leg, replayed ones too, so the call sums up all of them.  The
+ * feed's sink argument is where the batch being built is. */
+static void on_classify(void *arg, const struct cdr_row *x, struct leg_facts *out)
+{
+	struct batch *b = *(struct batch **)arg;
+	struct leg_extra *e = &b->extra;
+	legclass_apply(b->lc, x, e);
+	b->extra_for = x;
+	*out = (struct leg_facts){
+		.tenant = e->tenant,
+		.direction = e->direction,
+		.trunk = e->trunk,
+		.country = e->country,
+		.has_buy = e->has_buy,
+		.has_sell = e->has_sell,
+		.buy = e->buy,
+		.sell = e->sell,
+	};
+}
+
 /* A finished leg: a cdr row, unless an earlier run stored it already. */
-/* The feed's sink argument: where the batch being built is. */
 static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 {
 	struct batch *b = *(struct batch **)arg;
@@ -195,8 +218,10 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	str_col(r, b->node);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
-	struct leg_extra e;
-	legclass_apply(b->lc, x, &e);
+	if (b->extra_for != x)
+		legclass_apply(b->lc, x, &b->extra);
+	b->extra_for = NULL;
+	const struct leg_extra e = b->extra;
 	opt_col(r, e.tenant);
 	str_col(r, e.direction);
 	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
@@ -246,7 +271,17 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	copy_int(r, x->transfers, '\t');
 	str_col(r, x->linkedids);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
-	copy_text(r, x->clock_fault ? "t" : "f", 1, '\n');
+	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
+	const struct call_facts *f = &x->facts;
+	opt_col(r, f->has_tenant ? f->tenant : NULL);
+	str_col(r, f->direction ? f->direction : "unknown");
+	money_col(r, f->has_buy, f->buy);
+	money_col(r, f->has_sell, f->sell);
+	str_col(r, f->trunk);
+	if (f->country[0])
+		copy_text(r, f->country, strlen(f->country), '\n');
+	else
+		copy_null(r, '\n');
 	b->calls++;
 }
 
@@ -490,7 +525,6 @@ static void batch_release(struct batch *b)
 	ami_parser_release(&b->full);
 }
 
-
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it
  * warm); it is dropped whenever a transaction fails, and rebuilt from the
  * checkpoint's cdr position by the next call. */
@@ -537,26 +571,12 @@ void load_release(void)
 	nengines = 0;
 }
 
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* On a terminal: one line rewritten after every batch. */
 static int show_progress;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress_line(const char *node, const struct load_stats *st, double t0)
 {
-	double dt = now_s() - t0;
+	double dt = clock_mono_s() - t0;
 	fprintf(stderr, "\r%s: %" PRIu64 " events, %" PRIu64 " legs, %" PRIu64 " calls, %.0f events/s   ", node,
 		st->events, st->legs, st->calls, dt > 0 ? (double)st->events / dt : 0.0);
 	fflush(stderr);
@@ -698,7 +718,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	b->more = s == SEG_OK;
 	if (!b->more) {
 		/* caught up: run what waited for late twins, close lost calls */
-		cdr_feed_flush(ne->feed, wall_us());
+		cdr_feed_flush(ne->feed, clock_real_us());
 		uint64_t now = cdr_feed_stream_time(ne->feed);
 		if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
 			cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
@@ -850,19 +870,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	    (pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 	     pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
 			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
-		     err, errlen) < 0 ||
-	     pgc_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
-			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
-			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
-			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
-			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
-			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
-			"NOT NULL))[1] AS dst_country "
-			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
-			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
-			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
+		     err, errlen) < 0))
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
@@ -897,7 +905,7 @@ fail:
 static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const char *node,
 		     struct load_stats *st, char *err, size_t errlen)
 {
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	struct node_engine *ne = node_engine(node);
 	/* where to start: the checkpoint (we hold the load lock: it stays put) */
 	char sql[512], *v = NULL;
@@ -943,7 +951,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	struct seg_pos from;
 	if (!ne->feed) {
 		struct cdr_options o = etl_cdr_options(cfg);
-		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock };
+		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock, on_classify };
 		ne->feed = cdr_feed_new(&o, &sink);
 		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
 	} else {
@@ -1028,7 +1036,6 @@ out:
 	return rc;
 }
 
-
 static int flush_copy(struct batch *b, FILE *const out[N_OUT], char *err, size_t errlen)
 {
 	struct buf *bufs[N_OUT] = { &b->cel, &b->ami, &b->cdr, &b->call };
@@ -1055,7 +1062,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	/* the CDR engine too, so the measure is the whole transform */
 	struct cdr_options o = etl_cdr_options(cfg);
 	struct batch *cur = &b;
-	struct cdr_feed_sink sink = { on_leg, on_call, &cur, on_clock };
+	struct cdr_feed_sink sink = { on_leg, on_call, &cur, on_clock, on_classify };
 	b.feed = cdr_feed_new(&o, &sink);
 	b.lc = lc;
 	struct seg_reader r;
