@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "config.h"
 #include "exitcode.h"
 #include "fsx.h"
@@ -444,13 +445,6 @@ static void status_line(const struct node *n, uint64_t *last_events, double dt)
 		 atomic_load(&n->oversized));
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run_daemon(const struct collector_config *cfg, const char *config_path)
 {
 	if (cfg->nnodes == 0) {
@@ -506,7 +500,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 	if (code == EXIT_OK)
 		log_info("started: %zu node(s), spool \"%s\", fsync %s", started, cfg->spool,
 			 cfg->fsync == SEG_FSYNC_ALWAYS ? "always" : cfg->fsync == SEG_FSYNC_OFF ? "off" : "interval");
-	double last = mono_s();
+	double last = clock_mono_s();
 	while (code == EXIT_OK) {
 		uint64_t wait_ms = cfg->status_interval_ms ? cfg->status_interval_ms : 3600000;
 		struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L };
@@ -523,7 +517,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			continue;
 		}
 		if (sig < 0 && errno == EAGAIN && cfg->status_interval_ms) {
-			double now = mono_s();
+			double now = clock_mono_s();
 			for (size_t i = 0; i < started; i++)
 				status_line(&nodes[i], &last_events[i], now - last);
 			last = now;

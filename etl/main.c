@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "clock.h"
 #include "pgconn.h"
 #include "exitcode.h"
 #include "importcsv.h"
@@ -156,14 +157,6 @@ static int usage_error(const char *msg, const char *arg)
 	fprintf(stderr, "\nTry 'cdrflow-etl --help' for more information.\n");
 	return EXIT_USAGE;
 }
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
@@ -342,7 +335,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	if (lrc != EXIT_OK)
 		return lrc;
 	struct load_stats st;
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
@@ -355,7 +348,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	char cerr[1024];
 	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
-	double dt = mono_s() - t0;
+	double dt = clock_mono_s() - t0;
 	/* corrupt data: each stuck node was logged once by load_once() */
 	if (rc == EXIT_TEMPFAIL)
 		log_error("%s (a lock wait passed lock_timeout: a long transaction holds a lock on a warehouse table, "
@@ -509,9 +502,9 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "transform")) {
 		struct load_stats st;
-		double t0 = mono_s();
+		double t0 = clock_mono_s();
 		rc = transform_only(&cfg, &legclass, copy_out, &st, err, sizeof err);
-		double dt = mono_s() - t0;
+		double dt = clock_mono_s() - t0;
 		if (rc != EXIT_OK)
 			log_error("%s", err);
 		printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64

@@ -17,28 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "e164.h"
 #include "exitcode.h"
 #include "log.h"
 #include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
-
-char *q_e164_prefix(const char *arg)
-{
-	const char *p = arg;
-	if (*p == '+')
-		p++;
-	size_t n = strlen(p);
-	if (n && p[n - 1] == '*')
-		n--;
-	if (n == 0 || n > 15)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)p[i]))
-			return NULL;
-	return xasprintf("+%.*s", (int)n, p);
-}
 
 char *q_prefix_upper(const char *p)
 {
@@ -265,7 +250,7 @@ int q_calls(PGconn *c, const struct qopts *o)
 	qsql_init(&q);
 
 	if (o->dst) {
-		e164 = q_e164_prefix(o->dst);
+		e164 = e164_prefix(o->dst);
 		if (!e164) {
 			log_error("--dst \"%s\" is not a number prefix (digits, optional leading + and trailing *); "
 				  "use --dst-raw for the dialled string as Asterisk wrote it", o->dst);
