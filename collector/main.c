@@ -94,14 +94,6 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cdrflow-collector: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'cdrflow-collector --help' for more information.\n");
-	return EXIT_USAGE;
-}
-
 static struct spool_opts spool_options(const struct collector_config *cfg, int fail_fast)
 {
 	struct spool_opts o = {
@@ -577,15 +569,15 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return log_usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (modes > 1)
-		return usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
+		return log_usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
 	/* the daemon logs with time and pid; the one-shot modes like a command */
 	log_set_cli(mode != MODE_DAEMON);
 	if ((mode == MODE_DAEMON || mode == MODE_CHECK) && !config_path)
-		return usage_error("%s", "a configuration file is required (-c FILE); see --help");
+		return log_usage_error("%s", "a configuration file is required (-c FILE); see --help");
 	if (node && !seg_node_name_valid(node))
-		return usage_error("invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
+		return log_usage_error("invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
 
 	struct collector_config cfg;
 	char err[768];
@@ -607,7 +599,7 @@ int main(int argc, char **argv)
 				found = i;
 		if (found < 0) {
 			collector_config_free(&cfg);
-			return usage_error("--fsync: \"%s\" must be always, interval or off", fsync_opt);
+			return log_usage_error("--fsync: \"%s\" must be always, interval or off", fsync_opt);
 		}
 		cfg.fsync = found;
 	}
@@ -627,7 +619,7 @@ int main(int argc, char **argv)
 	case MODE_LIST:
 	case MODE_DUMP:
 		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
-			rc = usage_error("%s", "--spool DIR is required");
+			rc = log_usage_error("%s", "--spool DIR is required");
 			break;
 		}
 		rc = inspect_spool(cfg.spool, node,
@@ -635,7 +627,7 @@ int main(int argc, char **argv)
 		break;
 	case MODE_REPLAY:
 		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
-			rc = usage_error("%s", "--spool DIR is required with --replay");
+			rc = log_usage_error("%s", "--spool DIR is required with --replay");
 			break;
 		}
 		rc = run_replay(&cfg, capture, node ? node : "local");

@@ -150,14 +150,6 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "cdrflow-etl: ");
-	fprintf(stderr, msg, arg);
-	fprintf(stderr, "\nTry 'cdrflow-etl --help' for more information.\n");
-	return EXIT_USAGE;
-}
-
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
 /* Tenants, numbering and rate decks: built once per process. */
@@ -408,38 +400,38 @@ int main(int argc, char **argv)
 		}
 	}
 	if (db && conninfo_has_password(db))
-		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
+		return log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
 	/* only --follow is a daemon: the rest print "cdrflow-etl: message" */
 	log_set_cli(once != 2);
 	if (optind < argc && !once)
 		cmd = argv[optind++];
 	if (!cmd)
-		return usage_error("%s", "a command is required (--once, --follow, migrate, version)");
+		return log_usage_error("%s", "a command is required (--once, --follow, migrate, version)");
 	int is_import = !strcmp(cmd, "import-csv");
 	if (is_import && optind >= argc)
-		return usage_error("%s", "import-csv needs at least one Master.csv file");
+		return log_usage_error("%s", "import-csv needs at least one Master.csv file");
 	if (optind < argc && !is_import)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return log_usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
 	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "doctor") && strcmp(cmd, "lcr") &&
 	    strcmp(cmd, "retention") && strcmp(cmd, "skip"))
-		return usage_error("unknown command \"%s\"", cmd);
+		return log_usage_error("unknown command \"%s\"", cmd);
 	if (!seg_node_name_valid(imp.node))
-		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
+		return log_usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
 
 	struct seg_pos skip_at = { 0, 0 };
 	if (!strcmp(cmd, "skip")) {
 		char *end;
 		if (!skip_node || !skip_seg || !skip_off)
-			return usage_error("%s", "skip needs --node, --segment and --offset (as the error of --once gives them)");
+			return log_usage_error("%s", "skip needs --node, --segment and --offset (as the error of --once gives them)");
 		errno = 0;
 		skip_at.segno = strtoull(skip_seg, &end, 10);
 		if (errno || *end || !*skip_seg || *skip_seg == '-' || skip_at.segno == 0)
-			return usage_error("invalid --segment \"%s\" (a segment number, 1 or more)", skip_seg);
+			return log_usage_error("invalid --segment \"%s\" (a segment number, 1 or more)", skip_seg);
 		skip_at.offset = strtoull(skip_off, &end, 10);
 		if (errno || *end || !*skip_off || *skip_off == '-')
-			return usage_error("invalid --offset \"%s\" (a byte offset)", skip_off);
+			return log_usage_error("invalid --offset \"%s\" (a byte offset)", skip_off);
 	}
 	struct etl_config cfg;
 	char err[1024];
@@ -479,11 +471,11 @@ int main(int argc, char **argv)
 	int keep_months = 0;
 	if (!strcmp(cmd, "retention") && (!keep || retention_parse_keep(keep, &keep_months) < 0)) {
 		etl_config_free(&cfg);
-		return usage_error("%s", "retention needs --keep N with a unit, e.g. 13mo, 400d or 2y (at least one month)");
+		return log_usage_error("%s", "retention needs --keep N with a unit, e.g. 13mo, 400d or 2y (at least one month)");
 	}
 	if (!strcmp(cmd, "lcr") && (!from || !to)) {
 		etl_config_free(&cfg);
-		return usage_error("%s", "lcr needs --from and --to");
+		return log_usage_error("%s", "lcr needs --from and --to");
 	}
 	if (!strcmp(cmd, "follow") || !strcmp(cmd, "once") || !strcmp(cmd, "transform") || !strcmp(cmd, "lcr")) {
 		if (legclass_init(&legclass, &cfg, err, sizeof err) < 0) {
