@@ -15,6 +15,7 @@
 #include "copyfmt.h"
 #include "exitcode.h"
 #include "legclass.h"
+#include "legwait.h"
 #include "log.h"
 #include "pgconn.h"
 #include "segment.h"
@@ -38,7 +39,7 @@ static const char *const copy_columns[N_OUT] = {
 	("calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, "
 	"billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, "
 	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
-	"margin, buy_prefix, sell_prefix, trunk, dst_country"),
+	"margin, buy_prefix, sell_prefix, trunk, dst_country, call_id"),
 	("call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, "
 	"linkedids, incomplete, clock_fault, tenant, direction, buy_cost, sell_cost, trunk, dst_country"),
 };
@@ -59,6 +60,8 @@ struct batch {
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
 	const struct legclass *lc;
+	struct buf legrow;         /* the row of the leg being finished */
+	struct legwait wait;       /* leg rows waiting for their call to close (legwait.h) */
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
@@ -192,7 +195,8 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
-	struct buf *r = &b->cdr;
+	struct buf *r = &b->legrow;
+	buf_reset(r);
 	note_month(b, x->start_us);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->answer_us);
@@ -234,10 +238,9 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
 	opt_col(r, e.sell_prefix[0] ? e.sell_prefix : NULL);
 	str_col(r, e.trunk);
-	if (e.country)
-		copy_text(r, e.country, strlen(e.country), '\n');
-	else
-		copy_null(r, '\n');
+	opt_col(r, e.country);
+	/* call_id: when its call closes (legwait.h) */
+	legwait_hold(&b->wait, x->linkedid, r->data, r->len);
 	b->legs++;
 }
 
@@ -283,6 +286,8 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	else
 		copy_null(r, '\n');
 	b->calls++;
+	/* the legs of this call finished in this batch are written now, once */
+	legwait_call(&b->wait, x->linkedids, x->call_id, &b->cdr);
 }
 
 /* The cel columns filled from CEL headers, in COPY order after eventtime. */
@@ -511,6 +516,8 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->cdr, 0);
 	buf_init(&b->call, 0);
 	buf_init(&b->json, 0);
+	buf_init(&b->legrow, 0);
+	legwait_init(&b->wait);
 	b->cfg = cfg;
 	b->node = node;
 }
@@ -522,6 +529,8 @@ static void batch_release(struct batch *b)
 	buf_release(&b->cdr);
 	buf_release(&b->call);
 	buf_release(&b->json);
+	buf_release(&b->legrow);
+	legwait_release(&b->wait);
 	ami_parser_release(&b->full);
 }
 
@@ -723,6 +732,9 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
 			cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
 	}
+	/* legs whose call is still up: written now, their call_id set when it closes */
+	legwait_flush(&b->wait, &b->cdr);
+	legwait_reset(&b->wait);
 	if (b->events == 0 && !b->legs && !b->calls && !b->skips)
 		return -1;
 	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
@@ -790,6 +802,20 @@ static void month_remember(int ym)
 }
 
 /* Send one built batch and its checkpoint in one transaction. */
+/* Rows of the batch tables stored by an earlier run are dropped from the
+ * batch, with a warning, rather than failing every run from here on.  sql
+ * deletes them and returns "count first". */
+static int drop_stored(PGconn *c, const char *node, const char *what, const char *sql, char *err, size_t errlen)
+{
+	char *dup = NULL;
+	if (pgc_value(c, sql, &dup, err, errlen) < 0)
+		return -1;
+	if (dup && strncmp(dup, "0 ", 2))
+		log_warn("node %s: %s %s were stored already; not written twice", node, dup, what);
+	free(dup);
+	return 0;
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -840,31 +866,22 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
 		 * dropped from the batch with a warning rather than failing every
 		 * run from here on */
-		char *dup = NULL;
-		if (pgc_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
-				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
-				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
-				   &dup, err, errlen) < 0)
-			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
-				 dup);
-		free(dup);
-		if (pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+		if (drop_stored(c, pl->node, "legs (count, first sequence)",
+				"WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+				"AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+				"SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+				err, errlen) < 0 ||
+		    pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
 			goto fail;
 	}
 	if (b->calls) {
 		/* nor a call (same node, call_id and start) */
-		char *dup = NULL;
-		if (pgc_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
-				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
-				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
-				   &dup, err, errlen) < 0)
+		if (drop_stored(c, pl->node, "calls (count, first call_id)",
+				"WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+				"k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+				"SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+				err, errlen) < 0)
 			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
-				 pl->node, dup);
-		free(dup);
 	}
 	if (b->calls &&
 	    (pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
@@ -1079,6 +1096,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 			break;
 	}
 	cdr_feed_flush(b.feed, UINT64_MAX);
+	legwait_flush(&b.wait, &b.cdr);
 	if (rc == EXIT_OK && (s == SEG_CORRUPT || s == SEG_IOERR)) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
@@ -1103,10 +1121,8 @@ int transform_only(const struct etl_config *cfg, const struct legclass *lc, cons
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	FILE *out[N_OUT] = { NULL };
 	int rc = EXIT_OK;
 	for (int i = 0; copy_dir && i < N_OUT && rc == EXIT_OK; i++) {
@@ -1231,10 +1247,8 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	int rc = EXIT_OK;
 	size_t stuck = 0;
 	char first[256] = "";

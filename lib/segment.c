@@ -149,13 +149,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int seg_list_nodes(const char *spool, char ***out, size_t *n)
+int seg_list_nodes(const char *spool, char ***out, size_t *n, char *err, size_t errlen)
 {
 	*out = NULL;
 	*n = 0;
 	DIR *d = opendir(spool);
 	if (!d)
-		return -1;
+		return errmsg(err, errlen, "cannot read spool \"%s\": %s", spool, strerror(errno));
 	size_t cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
