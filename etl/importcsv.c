@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "cdrengine.h"
 #include "copyfmt.h"
 #include "exitcode.h"
 #include "pgconn.h"
@@ -95,17 +96,6 @@ static int month_of(const char *s, size_t n)
 	return m >= 1 && m <= 12 ? y * 100 + m : -1;
 }
 
-static int amaflags_number(const char *v)
-{
-	if (!strcasecmp(v, "OMIT"))
-		return 1;
-	if (!strcasecmp(v, "BILLING"))
-		return 2;
-	if (!strcasecmp(v, "DOCUMENTATION"))
-		return 3;
-	return 0;
-}
-
 static void add_text(struct scan *sc, int i, char sep)
 {
 	if (i < 0)
@@ -182,7 +172,7 @@ static void on_row(int c, void *data)
 	add_text(sc, 12, '\t');                                       /* duration */
 	add_text(sc, 13, '\t');                                       /* billsec */
 	add_text(sc, 14, '\t');                                       /* disposition */
-	copy_int(o, amaflags_number(sc->field[15]), '\t');            /* amaflags */
+	copy_int(o, cdr_amaflags_number(sc->field[15], strlen(sc->field[15])), '\t'); /* amaflags */
 	add_text(sc, 0, '\t');                                        /* accountcode */
 	add_text(sc, peer, '\t');                                     /* peeraccount */
 	add_text(sc, uid, '\t');                                      /* uniqueid */

@@ -95,17 +95,6 @@ static void field(struct buf *row, const struct ami_msg *m, const char *key, cha
 		copy_null(row, sep);
 }
 
-static int amaflags_number(const char *v, size_t len)
-{
-	if (len == 4 && !strncasecmp(v, "OMIT", 4))
-		return 1;
-	if (len == 7 && !strncasecmp(v, "BILLING", 7))
-		return 2;
-	if (len == 13 && !strncasecmp(v, "DOCUMENTATION", 13))
-		return 3;
-	return 0;
-}
-
 /* The event's time: its Timestamp header, else when the collector got it. */
 static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us)
 {
@@ -339,7 +328,7 @@ static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 		if (!h)
 			copy_null(r, '\t');
 		else if (k == CEL_AMAFLAGS)
-			copy_int(r, amaflags_number(m->raw + h->val_off, h->val_len), '\t');
+			copy_int(r, cdr_amaflags_number(m->raw + h->val_off, h->val_len), '\t');
 		else
 			copy_text(r, m->raw + h->val_off, h->val_len, '\t');
 	}
