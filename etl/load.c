@@ -59,24 +59,29 @@ struct batch {
 	struct cdr_feed *feed;
 	const struct legclass *lc;
 	int replaying;             /* the current record is before load_from */
-	int months[64]; /* distinct YYYYMM seen, to create partitions first */
+	int months[LOAD_MONTHS]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
 	const char *node;
 	struct seg_record rec;
 };
 
-static void note_month(struct batch *b, uint64_t us)
+void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us)
 {
 	time_t sec = (time_t)(us / 1000000u);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	int ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
-	for (size_t i = 0; i < b->nmonths; i++)
-		if (b->months[i] == ym)
+	for (size_t i = 0; i < *n; i++)
+		if (months[i] == ym)
 			return;
-	if (b->nmonths < sizeof b->months / sizeof b->months[0])
-		b->months[b->nmonths++] = ym;
+	if (*n < LOAD_MONTHS)
+		months[(*n)++] = ym;
+}
+
+static void note_month(struct batch *b, uint64_t us)
+{
+	load_note_month(b->months, &b->nmonths, us);
 }
 
 static void field(struct buf *row, const struct ami_msg *m, const char *key, char sep)
@@ -162,15 +167,10 @@ static void time_col(struct buf *r, uint64_t us)
 		copy_null(r, '\t');
 }
 
-/* A finished leg: a cdr row, unless an earlier run stored it already. */
-/* The feed's sink argument: where the batch being built is. */
-static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+/* One leg as a COPY row of the cdr stream (copy_columns[OUT_CDR]), with
+ * its tenant, direction, numbers and rating from legclass. */
+void load_leg_row(struct buf *r, const struct legclass *lc, const struct cdr_row *x, const char *node)
 {
-	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->cdr;
-	note_month(b, x->start_us);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->answer_us);
 	copy_time_us(r, x->end_us, '\t');
@@ -192,11 +192,11 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	str_col(r, x->linkedid);
 	str_col(r, x->userfield);
 	copy_int(r, (int64_t)x->sequence, '\t');
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
 	struct leg_extra e;
-	legclass_apply(b->lc, x, &e);
+	legclass_apply(lc, x, &e);
 	opt_col(r, e.tenant);
 	str_col(r, e.direction);
 	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
@@ -213,6 +213,17 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 		copy_text(r, e.country, strlen(e.country), '\n');
 	else
 		copy_null(r, '\n');
+}
+
+/* A finished leg: a cdr row, unless an earlier run stored it already. */
+/* The feed's sink argument: where the batch being built is. */
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
+	load_leg_row(&b->cdr, b->lc, x, b->node);
 	b->legs++;
 }
 
@@ -225,15 +236,11 @@ static void on_clock(void *arg, const char *msg, uint64_t stamp)
 		log_warn("node %s: %s", b->node, msg);
 }
 
-static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+/* One call as a COPY row of the call stream (copy_columns[OUT_CALL]). */
+void load_call_row(struct buf *r, const struct call_row *x, const char *node)
 {
-	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->call;
-	note_month(b, x->start_us);
 	str_col(r, x->call_id);
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->end_us);
 	time_col(r, x->first_answer_us);
@@ -247,6 +254,15 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	str_col(r, x->linkedids);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\n');
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
+	load_call_row(&b->call, x, b->node);
 	b->calls++;
 }
 
@@ -770,17 +786,101 @@ static void month_remember(int ym)
 }
 
 /* Send one built batch and its checkpoint in one transaction. */
+int load_begin(PGconn *c, char *err, size_t errlen)
+{
+	return pg_exec(c, "BEGIN", err, errlen) < 0 ||
+			       pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0 ||
+			       pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0
+		       ? -1
+		       : 0;
+}
+
+void load_months_committed(const int *pending, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		month_remember(pending[i]);
+}
+
+int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
+		    const struct buf *call, uint64_t legs, uint64_t calls, const int *months, size_t nmonths, int *pending,
+		    size_t *npending, char *err, size_t errlen)
+{
+	char sql[256];
+	*npending = 0;
+	for (size_t i = 0; i < nmonths; i++) {
+		if (month_known(months[i]))
+			continue;
+		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", months[i] / 100,
+			 months[i] % 100);
+		if (pg_exec(c, sql, err, errlen) < 0)
+			return -1;
+		pending[(*npending)++] = months[i];
+	}
+	if ((cel && copy_in(c, OUT_CEL, cel, err, errlen) < 0) || (ami && copy_in(c, OUT_AMI, ami, err, errlen) < 0) ||
+	    copy_in(c, OUT_CDR, cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, call, err, errlen) < 0)
+		return -1;
+	/* legs and calls go through the batch tables the analytics steps read;
+	 * legs learn which call they belong to: all set-based */
+	if (legs) {
+		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
+		 * dropped from the batch with a warning rather than failing every
+		 * run from here on */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+				   &dup, err, errlen) < 0)
+			return -1;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", node,
+				 dup);
+		free(dup);
+		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
+			return -1;
+	}
+	if (calls) {
+		/* nor a call (same node, call_id and start) */
+		char *dup = NULL;
+		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+				   &dup, err, errlen) < 0)
+			return -1;
+		if (dup && strncmp(dup, "0 ", 2))
+			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
+				 node, dup);
+		free(dup);
+	}
+	if (calls &&
+	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
+	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
+		     err, errlen) < 0 ||
+	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
+			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
+			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
+			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
+			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
+			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
+			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
+			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
+			"NOT NULL))[1] AS dst_country "
+			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
+			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
+			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
+		return -1;
+	return 0;
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
 	char *v = NULL;
-	int pending_months[64];
+	int pending_months[LOAD_MONTHS];
 	size_t npending = 0;
-	if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0)
+	if (load_begin(c, err, errlen) < 0)
 		return -1;
 	char *esc = PQescapeLiteral(c, pl->node, strlen(pl->node));
 	if (!esc) {
@@ -802,67 +902,8 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
-	for (size_t i = 0; i < b->nmonths; i++) {
-		if (month_known(b->months[i]))
-			continue;
-		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
-			 b->months[i] % 100);
-		if (pg_exec(c, sql, err, errlen) < 0)
-			goto fail;
-		pending_months[npending++] = b->months[i];
-	}
-	if (copy_in(c, OUT_CEL, &b->cel, err, errlen) < 0 || copy_in(c, OUT_AMI, &b->ami, err, errlen) < 0 ||
-	    copy_in(c, OUT_CDR, &b->cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, &b->call, err, errlen) < 0)
-		goto fail;
-	/* legs and calls go through the batch tables the analytics steps read;
-	 * legs learn which call they belong to: all set-based */
-	if (b->legs) {
-		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
-		 * dropped from the batch with a warning rather than failing every
-		 * run from here on */
-		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
-				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
-				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
-				   &dup, err, errlen) < 0)
-			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
-				 dup);
-		free(dup);
-		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-			goto fail;
-	}
-	if (b->calls) {
-		/* nor a call (same node, call_id and start) */
-		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
-				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
-				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
-				   &dup, err, errlen) < 0)
-			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
-				 pl->node, dup);
-		free(dup);
-	}
-	if (b->calls &&
-	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
-			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
-		     err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
-			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
-			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
-			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
-			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
-			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
-			"NOT NULL))[1] AS dst_country "
-			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
-			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
-			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
+	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, b->months, b->nmonths,
+			    pending_months, &npending, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
