@@ -62,7 +62,8 @@ char *kam_select_sql(const struct kamdb *db, const struct kam_source *k, int kin
 	buf_puts(&b, ", ");
 	col(&b, db, "r", kind == KAM_CDRS ? NULL : m->time);
 	const char *rest[] = { m->callid, m->sip_code, m->sip_reason, m->src_user, m->src_domain, m->src_ip,
-			       m->dst_user, m->dst_domain, m->carrier, m->accountcode };
+			       m->dst_user, m->dst_domain, m->carrier, m->accountcode,
+			       kind == KAM_CDRS ? m->setup_time : NULL, kind == KAM_CDRS ? m->failure_time : NULL };
 	for (size_t i = 0; i < sizeof rest / sizeof rest[0]; i++) {
 		buf_puts(&b, ", ");
 		col(&b, db, "r", rest[i]);

@@ -204,27 +204,43 @@ int kam_leg_build(const struct kam_source *k, enum kam_kind kind, const char *co
 	const char *code = v[KF_CODE];
 	int disp;
 	if (kind == KAM_CDRS) {
-		if (kam_parse_time(v[KF_START], local, &start) < 0) {
+		uint64_t logged, t;
+		if (kam_parse_time(v[KF_START], local, &logged) < 0) {
 			snprintf(err, errlen, "row %s: start time \"%.40s\" does not parse", ids, opt(v, KF_START));
 			return -1;
 		}
-		/* acc_cdrs' default end is 2000-01-01: then start + duration */
-		if (kam_parse_time(v[KF_END], local, &end) < 0 || end < start) {
-			double d = 0;
-			const char *ds = v[KF_DURATION];
-			if (ds && sscanf(ds, "%lf", &d) == 1 && d >= 0 && d < 1e9)
-				end = start + (uint64_t)(d * 1e6);
-			else
-				end = start;
-		}
-		uint64_t a;
-		if (v[KF_ANSWER] && *v[KF_ANSWER] && kam_parse_time(v[KF_ANSWER], local, &a) == 0 && a >= start &&
-		    a <= end + 1000000u)
-			answer = a <= end ? a : end;
+		/* acc_cdrs keeps whole seconds: a cdr_extra INVITE time is finer */
+		start = logged;
+		if (!k->start_on_confirmed && v[KF_SETUP] && kam_parse_time(v[KF_SETUP], local, &t) == 0 &&
+		    t + 1000000u >= logged && t < logged + 1000000u)
+			start = t;
+		if (v[KF_ANSWER] && *v[KF_ANSWER] && kam_parse_time(v[KF_ANSWER], local, &t) == 0 &&
+		    t + 1000000u >= logged)
+			answer = t > start ? t : start;
+		/* the end: start + duration (Kamailio measures it in ms from its own
+		 * start, the answer with cdr_start_on_confirmed), else end_time
+		 * (acc_cdrs' default end is 2000-01-01) */
+		double d = -1;
+		const char *ds = v[KF_DURATION];
+		if (!ds || sscanf(ds, "%lf", &d) != 1 || !(d >= 0 && d < 1e9))
+			d = -1;
+		uint64_t base = k->start_on_confirmed && answer ? answer : start;
+		if (d >= 0)
+			end = base + (uint64_t)(d * 1e6 + 0.5);
+		else if (kam_parse_time(v[KF_END], local, &end) < 0)
+			end = start;
+		if (end < start)
+			end = start;
+		if (answer > end)
+			answer = end;
 		int code_known = code && *code;
-		disp = kam_disposition(code, answer != 0 || (!code_known && k->start_on_confirmed && end > start));
+		disp = kam_disposition(code, answer != 0 || (!code_known && k->start_on_confirmed && d > 0));
 		if (disp == CDR_ANSWERED && !answer)
 			answer = start; /* no answer time known: billed from the start (docs/sources.md) */
+		/* a failed dialog's CDR ends where it starts: the failure reply's time says how long it rang */
+		if (disp != CDR_ANSWERED && v[KF_FAILURE] && kam_parse_time(v[KF_FAILURE], local, &t) == 0 && t > end &&
+		    t < start + UINT64_C(86400000000))
+			end = t;
 	} else if (kind == KAM_MISSED) {
 		if (kam_parse_time(v[KF_TIME], local, &start) < 0) {
 			snprintf(err, errlen, "row %s: time \"%.40s\" does not parse", ids, opt(v, KF_TIME));

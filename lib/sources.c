@@ -47,7 +47,9 @@ static const char *const kam_db_names[] = { "postgresql", "mysql", NULL };
 	{ "kamailio.columns.start_time", CFG_STRING, KC(start_time), "start_time", 0, 0, NULL, "CDR start (cdr_start_id)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.end_time", CFG_STRING, KC(end_time), "end_time", 0, 0, NULL, "CDR end (cdr_end_id)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.duration", CFG_STRING, KC(duration), "duration", 0, 0, NULL, "CDR duration in seconds (cdr_duration_id)", 0, NULL, 0, 0 }, \
+	{ "kamailio.columns.setup_time", CFG_STRING, KC(setup_time), NULL, 0, 0, NULL, "cdr_extra column: INVITE time, sub-second (epoch seconds or date-time)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.answer_time", CFG_STRING, KC(answer_time), NULL, 0, 0, NULL, "cdr_extra column: answer time (epoch seconds or date-time)", 0, NULL, 0, 0 }, \
+	{ "kamailio.columns.failure_time", CFG_STRING, KC(failure_time), NULL, 0, 0, NULL, "cdr_extra column: time of the final failure reply (ring time of failed calls)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.time", CFG_STRING, KC(time), "time", 0, 0, NULL, "acc and missed_calls: time of the transaction (acc_time_column)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.callid", CFG_STRING, KC(callid), "callid", 0, 0, NULL, "SIP Call-ID", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.sip_code", CFG_STRING, KC(sip_code), "sip_code", 0, 0, NULL, "final SIP code (disposition)", 0, NULL, 0, 0 }, \
@@ -93,6 +95,7 @@ static int check_kamailio(const struct source_config *s, size_t i, char *err, si
 		{ "columns.id", k->col.id }, { "columns.start_time", k->col.start_time },
 		{ "columns.end_time", k->col.end_time }, { "columns.duration", k->col.duration },
 		{ "columns.answer_time", k->col.answer_time }, { "columns.time", k->col.time },
+		{ "columns.setup_time", k->col.setup_time }, { "columns.failure_time", k->col.failure_time },
 		{ "columns.callid", k->col.callid }, { "columns.sip_code", k->col.sip_code },
 		{ "columns.sip_reason", k->col.sip_reason }, { "columns.src_user", k->col.src_user },
 		{ "columns.src_domain", k->col.src_domain }, { "columns.src_ip", k->col.src_ip },

@@ -29,7 +29,9 @@ struct kam_columns {
 	char *start_time;  /* acc_cdrs: cdr_start_id */
 	char *end_time;    /* acc_cdrs: cdr_end_id */
 	char *duration;    /* acc_cdrs: cdr_duration_id (seconds, may be fractional) */
+	char *setup_time;  /* cdr_extra: when the INVITE came, precisely (optional) */
 	char *answer_time; /* cdr_extra: when the 200 OK came (optional) */
+	char *failure_time; /* cdr_extra: when the final failure came (optional) */
 	char *time;        /* missed_calls: acc_time_column */
 	char *callid;
 	char *sip_code;
