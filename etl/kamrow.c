@@ -60,7 +60,7 @@ int kam_parse_time(const char *s, int local, uint64_t *us)
 		uint64_t f = fraction_us(&p);
 		while (*p == ' ')
 			p++;
-		if (*p)
+		if (*p || sec == 0 || sec >= UINT64_C(253402300800)) /* 1970 .. 9999 */
 			return -1;
 		*us = sec * 1000000u + f;
 		return 0;
@@ -75,7 +75,7 @@ int kam_parse_time(const char *s, int local, uint64_t *us)
 	p++;
 	if (digits(&p, 2, &h) < 0 || *p++ != ':' || digits(&p, 2, &mi) < 0 || *p++ != ':' || digits(&p, 2, &se) < 0)
 		return -1;
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
 		return -1;
 	uint64_t f = fraction_us(&p);
 	int zone = 0, has_zone = 0;
@@ -112,7 +112,7 @@ int kam_parse_time(const char *s, int local, uint64_t *us)
 	} else {
 		t = timegm(&tm) - zone;
 	}
-	if (t == (time_t)-1 || t < 0)
+	if (t == (time_t)-1 || t <= 0 || (uint64_t)t >= UINT64_C(253402300800))
 		return -1;
 	*us = (uint64_t)t * 1000000u + f;
 	return 0;
