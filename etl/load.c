@@ -804,8 +804,8 @@ void load_months_committed(const int *pending, size_t n)
 }
 
 int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
-		    const struct buf *call, uint64_t legs, uint64_t calls, const int *months, size_t nmonths, int *pending,
-		    size_t *npending, char *err, size_t errlen)
+		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
+		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen)
 {
 	char sql[256];
 	*npending = 0;
@@ -837,6 +837,15 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", node,
 				 dup);
 		free(dup);
+		/* one leg per call, named by its linkedid (Kamailio dialogs): the
+		 * leg knows its call, and the call its tenant, direction, costs,
+		 * trunk and country, before either is stored (no second write) */
+		if (single_leg_calls &&
+		    (pg_exec(c, "UPDATE cdr_batch SET call_id = linkedid", err, errlen) < 0 ||
+		     pg_exec(c, "UPDATE call_batch c SET tenant = l.tenant, direction = l.direction, buy_cost = l.buy_cost, "
+				"sell_cost = l.sell_cost, trunk = l.trunk, dst_country = l.dst_country FROM cdr_batch l "
+				"WHERE l.linkedid = c.call_id AND l.node = c.node", err, errlen) < 0))
+			return -1;
 		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
 			return -1;
 	}
@@ -853,7 +862,9 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 				 node, dup);
 		free(dup);
 	}
-	if (calls &&
+	if (calls && single_leg_calls && pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0)
+		return -1;
+	if (calls && !single_leg_calls &&
 	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
 	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
 			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
@@ -902,7 +913,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
-	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, b->months, b->nmonths,
+	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
 			    pending_months, &npending, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,

@@ -42,7 +42,9 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
  * (YYYYMM) rows fall in; BEGIN with the session's batch tables; then, inside
  * that transaction, the partitions of the months, the COPY of the rows (cel
  * and ami NULL when there are none), legs and calls stored once each, legs
- * linked to their calls and the calls' tenant/direction/cost filled in.
+ * linked to their calls and the calls' tenant/direction/cost filled in
+ * (single_leg_calls: every call has one leg, whose linkedid is the
+ * call_id: both are filled in before they are stored).
  * pending gets the months whose partitions this transaction creates: pass
  * them to load_months_committed() after COMMIT.  0, or -1 with err. */
 #include "buf.h"
@@ -52,8 +54,8 @@ void load_call_row(struct buf *r, const struct call_row *x, const char *node);
 void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us);
 int load_begin(PGconn *c, char *err, size_t errlen);
 int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
-		    const struct buf *call, uint64_t legs, uint64_t calls, const int *months, size_t nmonths, int *pending,
-		    size_t *npending, char *err, size_t errlen);
+		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
+		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen);
 void load_months_committed(const int *pending, size_t n);
 
 /* Free the CDR engines kept between load_once() calls. */
