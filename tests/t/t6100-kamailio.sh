@@ -71,13 +71,12 @@ sed -e "s|@KPORT@|$KPORT|g" -e "s|@MPATH@|$MPATH|g" -e "s|@DIR@|$TRASH|g" -e "s|
 	-e "s|@DBURL_SHOWN@|PostgreSQL|g" "$KDIR/kamailio.cfg.in" >kamailio.cfg
 chmod 600 kamailio.cfg
 
-start_kamailio() {
-	kamailio -f "$TRASH/kamailio.cfg" -DD -E -w "$TRASH" -P "$TRASH/kamailio.pid" -m 64 -M 8 \
-		</dev/null >"$TRASH/kamailio.log" 2>&1 &
-	KAM_PID=$!
-	register_pid "$KAM_PID"
-	wait_for "grep -q 'INFO: <core> \\[main.c\\|ready' '$TRASH/kamailio.log' && ss -lun | grep -q ':$KPORT '" 20 ||
-		{ tail -n 30 "$TRASH/kamailio.log"; return 1; }
+start_kamailio() { # [NAME PORT]
+	local name=${1:-kamailio} port=${2:-$KPORT}
+	kamailio -f "$TRASH/$name.cfg" -DD -E -w "$TRASH" -P "$TRASH/$name.pid" -m 64 -M 8 \
+		</dev/null >"$TRASH/$name.log" 2>&1 &
+	register_pid $!
+	wait_for "ss -lun | grep -q ':$port '" 20 || { tail -n 30 "$TRASH/$name.log"; return 1; }
 }
 
 start_uas() { # NAME PORT
@@ -95,7 +94,7 @@ uac() {
 		sed "s/FINAL/$7/" "$KDIR/uac-$2.xml" >"uac-$name.xml"
 		sf=$TRASH/uac-$name.xml
 	fi
-	sipp 127.0.0.1:"$KPORT" -sf "$sf" -s "$3" -key caller "$4" -i 127.0.0.1 -p "$P_UAC" -m "$5" -l 1 -d "$6" \
+	sipp 127.0.0.1:"${UAC_TARGET:-$KPORT}" -sf "$sf" -s "$3" -key caller "$4" -i 127.0.0.1 -p "$P_UAC" -m "$5" -l 1 -d "$6" \
 		-nostdin -trace_msg -message_file "$TRASH/uac-$name.msg" -trace_stat -stf "$TRASH/uac-$name.csv" \
 		-trace_err -error_file "$TRASH/uac-$name.err" -timeout 60s -timeout_error \
 		</dev/null >"$TRASH/uac-$name.out" 2>&1
@@ -266,6 +265,87 @@ test_expect_success 'a wrong password is refused and nothing moves' '
 test_expect_success 'the collector accepts the same file and ignores the kamailio sources' '
 	cdrflow_collector -c etl.yaml --dump-config >dump.out 2>dump.err || { cat dump.err; false; } &&
 	grep -q "kam1" dump.out
+'
+
+# ---------------------------------------------------------------- MariaDB
+# The same proxy writing to MySQL/MariaDB (db_mysql): a private server owned
+# by this test, on loopback
+MYDIR=$TRASH/mysql
+MYPORT=$(free_port) KPORT2=$(free_port)
+myq() { mariadb --no-defaults -S "$MYDIR/sock" -u root -N -B "$@"; }
+kmq() { mariadb --no-defaults -h 127.0.0.1 -P "$MYPORT" -u kamailio -p"$KAMPW" -N -B kamailio -e "$1"; }
+
+test_expect_success 'a private MariaDB with Kamailio acc tables, a second Kamailio on db_mysql' '
+	command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null &&
+	[ -f "$MPATH/db_mysql.so" ] &&
+	mkdir -p "$MYDIR" &&
+	mariadb-install-db --no-defaults --datadir="$MYDIR/data" --user=root --skip-test-db \
+		--auth-root-authentication-method=socket >"$MYDIR/install.log" 2>&1 || { cat "$MYDIR/install.log"; false; } &&
+	{ mariadbd --no-defaults --datadir="$MYDIR/data" --socket="$MYDIR/sock" --port="$MYPORT" \
+		--bind-address=127.0.0.1 --user=root --pid-file="$MYDIR/pid" --log-error="$MYDIR/error.log" \
+		--skip-log-bin --innodb-buffer-pool-size=32M </dev/null >/dev/null 2>&1 & } &&
+	register_pid $! &&
+	wait_for "test -S \"$MYDIR/sock\" && myq -e \"select 1\"" 60 || { tail -n 20 "$MYDIR/error.log"; false; } &&
+	myq -e "CREATE DATABASE kamailio; CREATE USER '\''kamailio'\''@'\''127.0.0.1'\'' IDENTIFIED BY '\''$KAMPW'\'';
+		GRANT ALL ON kamailio.* TO '\''kamailio'\''@'\''127.0.0.1'\''" &&
+	for f in standard acc; do
+		mariadb --no-defaults -h 127.0.0.1 -P "$MYPORT" -u kamailio -p"$KAMPW" kamailio \
+			<"/usr/share/kamailio/mysql/$f-create.sql" || return 1
+	done &&
+	for t in acc missed_calls; do
+		kmq "ALTER TABLE $t ADD src_user varchar(64) NOT NULL DEFAULT '\'''\'', ADD src_domain varchar(128) NOT NULL DEFAULT '\'''\'',
+		     ADD src_ip varchar(64) NOT NULL DEFAULT '\'''\'', ADD dst_user varchar(64) NOT NULL DEFAULT '\'''\'',
+		     ADD dst_domain varchar(128) NOT NULL DEFAULT '\'''\''" || return 1
+	done &&
+	kmq "ALTER TABLE acc_cdrs ADD callid varchar(255) NOT NULL DEFAULT '\'''\'', ADD src_user varchar(64) NOT NULL DEFAULT '\'''\'',
+	     ADD src_domain varchar(128) NOT NULL DEFAULT '\'''\'', ADD src_ip varchar(64) NOT NULL DEFAULT '\'''\'',
+	     ADD dst_user varchar(64) NOT NULL DEFAULT '\'''\'', ADD dst_domain varchar(128) NOT NULL DEFAULT '\'''\'',
+	     ADD carrier varchar(64) NOT NULL DEFAULT '\'''\'', ADD setup_time varchar(32) NOT NULL DEFAULT '\'''\'',
+	     ADD failure_time varchar(32) NOT NULL DEFAULT '\'''\'', ADD sip_code varchar(3) NOT NULL DEFAULT '\'''\'',
+	     ADD sip_reason varchar(128) NOT NULL DEFAULT '\'''\'', ADD answer_time varchar(32) NOT NULL DEFAULT '\'''\''" &&
+	sed -e "s|@KPORT@|$KPORT2|g" -e "s|@MPATH@|$MPATH|g" -e "s|@DIR@|$TRASH|g" -e "s|@DBMOD@|mysql|g" \
+		-e "s|@DBURL@|mysql://kamailio:$KAMPW@127.0.0.1:$MYPORT/kamailio|g" \
+		-e "s|@DBURL_SHOWN@|MariaDB|g" "$KDIR/kamailio.cfg.in" >kamailio2.cfg &&
+	chmod 600 kamailio2.cfg &&
+	kamailio -c -f kamailio2.cfg >check2.out 2>&1 || { cat check2.out; false; } &&
+	start_kamailio kamailio2 "$KPORT2"
+'
+
+test_expect_success 'SIPp through the MariaDB proxy: answered (4 s), busy, cancelled' '
+	UAC_TARGET=$KPORT2 uac my-ans answer 02071230000 2003 1 4000 &&
+	UAC_TARGET=$KPORT2 uac my-busy reject 02081230000 3003 1 0 486 &&
+	UAC_TARGET=$KPORT2 uac my-cancel cancel 02091230000 2003 1 1500 &&
+	"$KDIR/sipp-calls.py" uac-my-*.msg >sipp-my.calls &&
+	cat sipp-my.calls &&
+	test_line_count sipp-my.calls = 3 &&
+	wait_for "test \$(kmq \"SELECT count(*) FROM acc_cdrs\") -ge 3" 20 &&
+	kmq "SELECT id, start_time, end_time, duration, callid, sip_code, carrier, answer_time FROM acc_cdrs ORDER BY id"
+'
+
+test_expect_success 'cdrflow-etl reads MariaDB (db_type mysql): the same legs, once' '
+	write_etl_config etl-my.yaml &&
+	sed -i -e "s/name: kam1$/name: kam2/" -e "s/db_type: postgresql/db_type: mysql/" \
+		-e "s/port: $CDRFLOW_PGPORT/port: $MYPORT/" etl-my.yaml &&
+	"$ETL" --once -c etl-my.yaml >my1.out 2>my1.err || { cat my1.out my1.err; false; } &&
+	cat my1.out my1.err &&
+	grep "^kamailio: sources=1 rows=3 legs=3 calls=3 skipped=0 " my1.out &&
+	fails=0 &&
+	while read -r callid final inv ans end; do
+		row=$(q "SELECT replace(disposition, '\'' '\'', '\''_'\''), extract(epoch FROM calldate), duration, billsec, tenant FROM cdr WHERE node = '\''kam2'\'' AND uniqueid = '\''$callid'\''" | tr "|" " ") &&
+		echo "$callid sipp: $final $inv $ans $end  cdr: $row" &&
+		set -- $row &&
+		want_dur=$(awk -v a="$inv" -v b="$end" "BEGIN { printf \"%d\", b - a }") &&
+		want_bill=$(awk -v a="$ans" -v b="$end" "BEGIN { if (a == \"-\") print 0; else printf \"%d\", b - a }") &&
+		{ [ "$1" = "$(disp_of "$final" | tr " " _)" ] || { echo "  wrong disposition"; fails=$((fails + 1)); }; } &&
+		{ awk -v got="$2" -v want="$inv" "BEGIN { d = got - want; exit !(d > -1 && d < 1) }" || { echo "  start"; fails=$((fails + 1)); }; } &&
+		{ awk -v got="$3" -v want="$want_dur" "BEGIN { d = got - want; exit !(d >= -1 && d <= 1) }" || { echo "  duration, want $want_dur"; fails=$((fails + 1)); }; } &&
+		{ awk -v got="$4" -v want="$want_bill" "BEGIN { d = got - want; exit !(d >= -1 && d <= 1) }" || { echo "  billsec, want $want_bill"; fails=$((fails + 1)); }; } || return 1
+	done <sipp-my.calls &&
+	test "$fails" = 0 &&
+	qis "acme,acme,beta" "SELECT string_agg(tenant, '\'','\'' ORDER BY tenant) FROM cdr WHERE node = '\''kam2'\''" &&
+	"$ETL" --once -c etl-my.yaml >my2.out 2>my2.err &&
+	grep "^kamailio: sources=1 rows=0 legs=0 calls=0 " my2.out &&
+	qis 3 "SELECT count(*) FROM cdr WHERE node = '\''kam2'\''"
 '
 
 test_done
