@@ -164,6 +164,7 @@ sources:
       secret_env: KAM_DB_PASSWORD
       cdrs_table: acc_cdrs
       batch_rows: 2
+      poll_interval: 200ms
       columns:
         carrier: carrier
         setup_time: setup_time
@@ -255,6 +256,17 @@ test_expect_success 'a second --once writes nothing twice; a new call is loaded 
 	qis 7 "SELECT count(*) FROM cdr WHERE node = '\''kam1'\''" &&
 	qis "" "SELECT count(*) FROM cdr WHERE node IN ('\''kam1'\'', '\''kam1-missed'\'') GROUP BY uniqueid HAVING count(*) > 2" &&
 	qis "$(kq "SELECT max(id) FROM acc_cdrs")" "SELECT last_id FROM kamailio_checkpoint WHERE source = '\''kam1'\'' AND tbl = '\''acc_cdrs'\''"
+'
+
+test_expect_success 'cdrflow-etl --follow loads a new call as it comes, stops on SIGTERM' '
+	{ "$ETL" --follow -c etl.yaml >follow.out 2>follow.err & } &&
+	fpid=$! && register_pid $fpid &&
+	uac follow answer 02071115555 2001 1 1000 &&
+	wait_for "test \$(psql -Atc \"SELECT count(*) FROM cdr WHERE node = '\''kam1'\''\") = 8" 20 &&
+	kill -TERM $fpid && wait $fpid &&
+	cat follow.out follow.err &&
+	grep "^kamailio: sources=[1-3] rows=[1-9]" follow.out &&
+	qis "ANSWERED 1" "SELECT disposition || '\'' '\'' || (billsec BETWEEN 1 AND 2)::int FROM cdr WHERE node = '\''kam1'\'' AND dst = '\''02071115555'\''"
 '
 
 test_expect_success 'a wrong password is refused and nothing moves' '
