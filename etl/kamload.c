@@ -16,6 +16,7 @@
 #include "load.h"
 #include "log.h"
 #include "pg.h"
+#include "pgconn.h"
 #include "xalloc.h"
 
 static const char *table_of(const struct kam_source *k, int kind)
@@ -145,8 +146,7 @@ static int checkpoint_get(PGconn *c, const char *src, const char *tbl, int lock,
 					   : "SELECT last_id FROM kamailio_checkpoint WHERE source = $1 AND tbl = $2",
 				   2, NULL, v, NULL, NULL, 0);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
-		const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(err, errlen, "%s: kamailio_checkpoint: %s", state ? state : "08000", PQerrorMessage(c));
+		pgc_result_error(r, c, err, errlen);
 		PQclear(r);
 		return -1;
 	}
@@ -193,8 +193,7 @@ static int commit(PGconn *c, struct kbatch *b, const char *tbl, int64_t from, ch
 				      "+ excluded.skipped, updated_at = now()",
 				   5, NULL, v, NULL, NULL, 0);
 	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(err, errlen, "%s: kamailio_checkpoint: %s", state ? state : "08000", PQerrorMessage(c));
+		pgc_result_error(r, c, err, errlen);
 		PQclear(r);
 		goto fail;
 	}
@@ -312,8 +311,7 @@ static int note_source(PGconn *c, const struct source_config *s, char *err, size
 				   2, NULL, v, NULL, NULL, 0);
 	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
 	if (!ok) {
-		const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-		snprintf(err, errlen, "%s: source_node: %s", state ? state : "08000", PQerrorMessage(c));
+		pgc_result_error(r, c, err, errlen);
 	}
 	PQclear(r);
 	return ok ? 0 : -1;
