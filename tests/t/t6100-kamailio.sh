@@ -140,6 +140,8 @@ tenants:
       accountcode: "20*"
     - tenant: beta
       accountcode: "30*"
+    - tenant: acme
+      accountcode: tenantA
 numbering:
   - country_code: "44"
     national_prefix: "0"
@@ -267,6 +269,21 @@ test_expect_success 'cdrflow-etl --follow loads a new call as it comes, stops on
 	cat follow.out follow.err &&
 	grep "^kamailio: sources=[1-3] rows=[1-9]" follow.out &&
 	qis "ANSWERED 1" "SELECT disposition || '\'' '\'' || (billsec BETWEEN 1 AND 2)::int FROM cdr WHERE node = '\''kam1'\'' AND dst = '\''02071115555'\''"
+'
+
+test_expect_success 'one tenant, Asterisk and Kamailio legs together: cdrflow-query and source_node' '
+	S07=$(capture_path s07_trunk_tenant) &&
+	cdrflow_collector --replay "$S07" --spool spool --node pbx >/dev/null &&
+	"$ETL" --once -c etl.yaml --spool spool >ast.out 2>ast.err || { cat ast.out ast.err; false; } &&
+	kam=$(q "SELECT count(*) FROM cdr WHERE tenant = '\''acme'\'' AND node = '\''kam1'\''") &&
+	ast=$(q "SELECT count(*) FROM cdr WHERE tenant = '\''acme'\'' AND node = '\''pbx'\''") &&
+	echo "acme legs: kamailio $kam, asterisk $ast" && test "$kam" -gt 0 && test "$ast" -gt 0 &&
+	"$CDRFLOW_BUILD/cdrflow-query" calls --legs --tenant acme --from 2000-01-01 --to 2099-12-31 --format csv --no-header \
+		--limit 0 >acme.csv 2>acme.err || { echo "cdrflow-query: exit $?"; cat acme.err; false; } &&
+	q "SELECT node, count(*) FROM cdr WHERE tenant = '\''acme'\'' GROUP BY 1 ORDER BY 1" &&
+	test_line_count acme.csv = $(q "SELECT count(*) FROM cdr WHERE tenant = '\''acme'\''") &&
+	grep -q "SIP/127.0.0.1-" acme.csv && grep -q "SIP/loop-" acme.csv &&
+	qis "kamailio $kam,asterisk $ast" "SELECT string_agg(src || '\'' '\'' || n, '\'','\'' ORDER BY src DESC) FROM (SELECT coalesce(s.type, '\''asterisk'\'') AS src, count(*) AS n FROM cdr c LEFT JOIN source_node s USING (node) WHERE c.tenant = '\''acme'\'' AND c.node IN ('\''kam1'\'', '\''pbx'\'') GROUP BY 1) x"
 '
 
 test_expect_success 'a wrong password is refused and nothing moves' '
