@@ -209,22 +209,25 @@ int kam_leg_build(const struct kam_source *k, enum kam_kind kind, const char *co
 			snprintf(err, errlen, "row %s: start time \"%.40s\" does not parse", ids, opt(v, KF_START));
 			return -1;
 		}
-		/* acc_cdrs keeps whole seconds: a cdr_extra INVITE time is finer */
+		/* acc_cdrs keeps whole seconds: a cdr_extra INVITE time is finer;
+		 * with cdr_start_on_confirmed, start_time is the answer and the
+		 * INVITE time (when mapped) is the only ring start there is */
 		start = logged;
-		if (!k->start_on_confirmed && v[KF_SETUP] && kam_parse_time(v[KF_SETUP], local, &t) == 0 &&
-		    t + 1000000u >= logged && t < logged + 1000000u)
+		if (v[KF_SETUP] && kam_parse_time(v[KF_SETUP], local, &t) == 0 &&
+		    (k->start_on_confirmed ? t <= logged + 1000000u && t + UINT64_C(86400000000) > logged
+					   : t + 1000000u >= logged && t < logged + 1000000u))
 			start = t;
 		if (v[KF_ANSWER] && *v[KF_ANSWER] && kam_parse_time(v[KF_ANSWER], local, &t) == 0 &&
 		    t + 1000000u >= logged)
 			answer = t > start ? t : start;
-		/* the end: start + duration (Kamailio measures it in ms from its own
-		 * start, the answer with cdr_start_on_confirmed), else end_time
-		 * (acc_cdrs' default end is 2000-01-01) */
+		/* the end: Kamailio's duration (in ms, from its own start: the
+		 * INVITE, or the answer with cdr_start_on_confirmed), else
+		 * end_time (acc_cdrs' default end is 2000-01-01) */
 		double d = -1;
 		const char *ds = v[KF_DURATION];
 		if (!ds || sscanf(ds, "%lf", &d) != 1 || !(d >= 0 && d < 1e9))
 			d = -1;
-		uint64_t base = k->start_on_confirmed && answer ? answer : start;
+		uint64_t base = !k->start_on_confirmed ? start : answer ? answer : logged;
 		if (d >= 0)
 			end = base + (uint64_t)(d * 1e6 + 0.5);
 		else if (kam_parse_time(v[KF_END], local, &end) < 0)
@@ -235,8 +238,12 @@ int kam_leg_build(const struct kam_source *k, enum kam_kind kind, const char *co
 			answer = end;
 		int code_known = code && *code;
 		disp = kam_disposition(code, answer != 0 || (!code_known && k->start_on_confirmed && d > 0));
-		if (disp == CDR_ANSWERED && !answer)
-			answer = start; /* no answer time known: billed from the start (docs/sources.md) */
+		if (disp == CDR_ANSWERED && !answer) {
+			/* no answer time: the confirmed start, else billed from the start (docs/sources.md) */
+			answer = k->start_on_confirmed && logged > start ? logged : start;
+			if (answer > end)
+				answer = end;
+		}
 		/* a failed dialog's CDR ends where it starts: the failure reply's time says how long it rang */
 		if (disp != CDR_ANSWERED && v[KF_FAILURE] && kam_parse_time(v[KF_FAILURE], local, &t) == 0 && t > end &&
 		    t < start + UINT64_C(86400000000))

@@ -8,12 +8,12 @@
 # and the ratio 1/2 in rows/s: how close the Kamailio source gets to
 # PostgreSQL's own ceiling for the same rows.
 #
-#   BENCH_KAM_ROWS  dialogs to generate (default 200000)
+#   BENCH_KAM_ROWS  dialogs to generate (default 100000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
-rows=${BENCH_KAM_ROWS:-200000}
+rows=${BENCH_KAM_ROWS:-100000}
 work=$(mktemp -d /tmp/cdrflow-bench-kam.XXXXXX)
 chmod 755 "$work"
 export CDRFLOW_PGPORT=${CDRFLOW_PGPORT:-54341}

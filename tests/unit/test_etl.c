@@ -251,6 +251,15 @@ static void test_kam_leg(void **state)
 	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
 	assert_int_equal(leg.row.disposition, CDR_ANSWERED);
 	assert_int_equal(leg.row.billsec, 61);
+	assert_int_equal(leg.row.duration, 61);
+	/* ... and an INVITE time before it gives the ring time */
+	v[KF_SETUP] = "1796554630.5";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.billsec, 61);
+	assert_int_equal(leg.row.duration, 67);
+	assert_true(leg.row.start_us == UINT64_C(1796554630500000));
+	assert_true(leg.row.answer_us == UINT64_C(1796554636000000));
+	v[KF_SETUP] = NULL;
 	/* a bad key or start is refused with a reason */
 	v[KF_ID] = "x1";
 	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), -1);
