@@ -291,6 +291,22 @@ test_expect_success 'a wrong password is refused and nothing moves' '
 	grep "source kam1" bad.err && ! grep -F "$KAMPW" bad.err bad.out
 '
 
+test_expect_success 'bad sources are configuration errors (78), in both programs' '
+	printf "sources:\n  - name: k\n    kamailio:\n      cdrs_table: \"acc; drop\"\n" >bad1.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad1.yaml 2>bad1.err && grep "not a plain SQL name" bad1.err &&
+	test_exit_code 78 cdrflow_collector -c bad1.yaml --dump-config >/dev/null 2>bad1c.err &&
+	printf "sources:\n  - name: k\n    kamailio:\n      options: \"password=x\"\n" >bad2.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad2.yaml 2>bad2.err && grep "no password here" bad2.err &&
+	printf "sources:\n  - name: k\n    type: kamailio\n  - name: k\n    type: kamailio\n" >bad3.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad3.yaml 2>bad3.err && grep "used twice" bad3.err &&
+	printf "sources:\n  - name: k\n    kamailio:\n      cdrs_table: \"\"\n" >bad4.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad4.yaml 2>bad4.err && grep "no table to read" bad4.err &&
+	printf "sources:\n  - name: k\n    kamailio:\n      colour: red\n" >bad5.yaml &&
+	test_exit_code 78 "$ETL" --once -c bad5.yaml 2>bad5.err && grep "unknown key" bad5.err &&
+	printf "collector:\n  nodes:\n    - name: pbx1\n      username: u\nsources:\n  - name: pbx1\n" >bad6.yaml &&
+	test_exit_code 78 cdrflow_collector -c bad6.yaml --dump-config >/dev/null 2>bad6.err && grep "AMI node" bad6.err
+'
+
 test_expect_success 'the collector accepts the same file and ignores the kamailio sources' '
 	cdrflow_collector -c etl.yaml --dump-config >dump.out 2>dump.err || { cat dump.err; false; } &&
 	grep -q "kam1" dump.out
