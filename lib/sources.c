@@ -43,6 +43,7 @@ static const char *const kam_db_names[] = { "postgresql", "mysql", NULL };
 	{ "kamailio.context", CFG_STRING, K(context), "kamailio", 0, 0, NULL, "dcontext of the legs (tenant rules can match it)", 0, NULL, 0, 0 }, \
 	{ "kamailio.batch_rows", CFG_INT, K(batch_rows), "5000", 1, 10000000, NULL, "rows per transaction", 0, NULL, 0, 0 }, \
 	{ "kamailio.poll_interval", CFG_DURATION, K(poll_ms), "5s", 0, 86400000, NULL, "--follow: read the tables this often", 0, NULL, 0, 0 }, \
+	{ "kamailio.settle_time", CFG_DURATION, K(settle_ms), "2s", 0, 3600000, NULL, "a gap in the keys before a row younger than this: wait, an insert may still commit", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.id", CFG_STRING, KC(id), "id", 0, 0, NULL, "increasing row key (the checkpoint)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.start_time", CFG_STRING, KC(start_time), "start_time", 0, 0, NULL, "CDR start (cdr_start_id)", 0, NULL, 0, 0 }, \
 	{ "kamailio.columns.end_time", CFG_STRING, KC(end_time), "end_time", 0, 0, NULL, "CDR end (cdr_end_id)", 0, NULL, 0, 0 }, \

@@ -63,6 +63,7 @@ struct kam_source {
 	char *context;        /* dcontext of the legs (tenant rules match it) */
 	int64_t batch_rows;   /* rows per transaction */
 	uint64_t poll_ms;     /* --follow: read the tables this often */
+	uint64_t settle_ms;   /* a key gap followed by a row this young: wait for the gap to fill */
 	struct kam_columns col;
 };
 

@@ -260,11 +260,25 @@ test_expect_success 'a second --once writes nothing twice; a new call is loaded 
 	qis "$(kq "SELECT max(id) FROM acc_cdrs")" "SELECT last_id FROM kamailio_checkpoint WHERE source = '\''kam1'\'' AND tbl = '\''acc_cdrs'\''"
 '
 
+test_expect_success 'a gap in the keys before a young row waits (an insert may still commit), then passes' '
+	kq "SELECT nextval(pg_get_serial_sequence('\''acc_cdrs'\'', '\''id'\''))" >/dev/null &&
+	next=$(kq "INSERT INTO acc_cdrs (start_time, end_time, duration, callid, src_user, dst_user, sip_code, sip_reason)
+	    VALUES (localtimestamp(0), localtimestamp(0), 0, '\''gap'\'', '\''2001'\'', '\''02070000000'\'', '\''486'\'', '\''Busy Here'\'') RETURNING id" | head -n 1) &&
+	kq "UPDATE acc_cdrs SET callid = '\''gap-$next'\'' WHERE id = $next" &&
+	"$ETL" --once -c etl.yaml >gap1.out 2>gap1.err &&
+	grep "^kamailio: sources=3 rows=0 " gap1.out &&
+	sleep 3 &&
+	"$ETL" --once -c etl.yaml >gap2.out 2>gap2.err &&
+	grep "^kamailio: sources=3 rows=1 " gap2.out &&
+	qis "BUSY" "SELECT disposition FROM cdr WHERE node = '\''kam1'\'' AND uniqueid = '\''gap-$next'\''" &&
+	qis "$next" "SELECT last_id FROM kamailio_checkpoint WHERE source = '\''kam1'\'' AND tbl = '\''acc_cdrs'\''"
+'
+
 test_expect_success 'cdrflow-etl --follow loads a new call as it comes, stops on SIGTERM' '
 	{ "$ETL" --follow -c etl.yaml >follow.out 2>follow.err & } &&
 	fpid=$! && register_pid $fpid &&
 	uac follow answer 02071115555 2001 1 1000 &&
-	wait_for "test \$(psql -Atc \"SELECT count(*) FROM cdr WHERE node = '\''kam1'\''\") = 8" 20 &&
+	wait_for "test \$(psql -Atc \"SELECT count(*) FROM cdr WHERE node = '\''kam1'\''\") = 9" 20 &&
 	kill -TERM $fpid && wait $fpid &&
 	cat follow.out follow.err &&
 	grep "^kamailio: sources=[1-3] rows=[1-9]" follow.out &&
