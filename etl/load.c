@@ -785,7 +785,7 @@ static void month_remember(int ym)
 	known_months[nknown_months++] = ym;
 }
 
-/* Send one built batch and its checkpoint in one transaction. */
+/* BEGIN, with the session's batch tables (load.h). */
 int load_begin(PGconn *c, char *err, size_t errlen)
 {
 	return pg_exec(c, "BEGIN", err, errlen) < 0 ||
@@ -803,6 +803,7 @@ void load_months_committed(const int *pending, size_t n)
 		month_remember(pending[i]);
 }
 
+/* The rows of a batch into the warehouse, inside its transaction (load.h). */
 int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
 		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
 		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen)
@@ -885,6 +886,7 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 	return 0;
 }
 
+/* Send one built batch and its checkpoint in one transaction. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
