@@ -280,10 +280,12 @@ static int load_table(PGconn *c, struct kamdb *db, const struct etl_config *cfg,
 	return rc;
 }
 
-/* when each source was read last (monotonic ms), for --follow */
+/* when each source was read last (monotonic ms), for --follow, and the
+ * last problem logged for it (said once, until it changes or goes) */
 static struct {
 	char *name;
 	uint64_t at_ms;
+	char *down;
 } *last_read;
 static size_t nlast;
 
@@ -308,8 +310,41 @@ static int due(const struct source_config *s, int due_only)
 	last_read = xrealloc(last_read, (nlast + 1) * sizeof *last_read);
 	last_read[nlast].name = xstrdup(s->name);
 	last_read[nlast].at_ms = now;
+	last_read[nlast].down = NULL;
 	nlast++;
 	return 1;
+}
+
+/* --follow: a source that cannot be read is logged once per new message;
+ * one that reads again is said to be back.  msg NULL: it read. */
+static void source_state(const struct source_config *s, const char *msg)
+{
+	for (size_t i = 0; i < nlast; i++) {
+		if (strcmp(last_read[i].name, s->name))
+			continue;
+		if (!msg) {
+			if (last_read[i].down)
+				log_info("source %s: reading again", s->name);
+			free(last_read[i].down);
+			last_read[i].down = NULL;
+		} else if (!last_read[i].down || strcmp(last_read[i].down, msg)) {
+			log_error("%s; retrying (said once)", msg);
+			free(last_read[i].down);
+			last_read[i].down = xstrdup(msg);
+		}
+		return;
+	}
+}
+
+void kam_load_release(void)
+{
+	for (size_t i = 0; i < nlast; i++) {
+		free(last_read[i].name);
+		free(last_read[i].down);
+	}
+	free(last_read);
+	last_read = NULL;
+	nlast = 0;
 }
 
 static int note_source(PGconn *c, const struct source_config *s, char *err, size_t errlen)
@@ -340,7 +375,7 @@ int kam_load_all(PGconn *c, const struct etl_config *cfg, const struct legclass 
 		struct kamdb *db = kamdb_open(s, err, errlen);
 		if (!db) {
 			if (due_only) {
-				log_error("%s; retrying at the next poll", err);
+				source_state(s, err);
 				continue;
 			}
 			return EXIT_UNAVAILABLE;
@@ -351,11 +386,15 @@ int kam_load_all(PGconn *c, const struct etl_config *cfg, const struct legclass 
 				continue;
 			rc = load_table(c, db, cfg, lc, s, kind, st, err, errlen);
 			if (rc == EXIT_UNAVAILABLE && due_only && PQstatus(c) == CONNECTION_OK) {
-				log_error("%s; retrying at the next poll", err);
+				source_state(s, err);
 				rc = EXIT_OK;
+				kamdb_close(db);
+				db = NULL;
 				break;
 			}
 		}
+		if (db && rc == EXIT_OK && due_only)
+			source_state(s, NULL);
 		kamdb_close(db);
 	}
 	return rc;

@@ -23,6 +23,9 @@ struct kam_stats {
 int kam_load_all(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int due_only,
 		 struct kam_stats *st, char *err, size_t errlen);
 
+/* Free what kam_load_all() keeps between passes (poll times, states). */
+void kam_load_release(void);
+
 /* The SELECT that reads one table of a source after last_id (for tests
  * and the bench): a malloc'ed string. */
 struct kamdb;

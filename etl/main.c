@@ -541,6 +541,7 @@ int main(int argc, char **argv)
 		       " calls=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows,
 		       st.ami_rows, st.legs, st.calls, st.bytes, dt, dt > 0 ? (double)st.events / dt : 0.0);
 		load_release();
+		kam_load_release();
 		legclass_release(&legclass);
 		etl_config_free(&cfg);
 		return fflush(stdout) == 0 ? rc : EXIT_IOERR;
@@ -548,6 +549,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "follow")) {
 		rc = run_follow(db, &cfg);
 		load_release();
+		kam_load_release();
 		caveat_run_free(caveats);
 		legclass_release(&legclass);
 		fraud_config_free(&fraud_cfg);
@@ -621,6 +623,7 @@ int main(int argc, char **argv)
 	etl_lock_close(&run_lock);
 	PQfinish(conn);
 	load_release();
+	kam_load_release();
 	caveat_run_free(caveats);
 	legclass_release(&legclass);
 	fraud_config_free(&fraud_cfg);

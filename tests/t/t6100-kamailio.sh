@@ -274,14 +274,16 @@ test_expect_success 'a gap in the keys before a young row waits (an insert may s
 	qis "$next" "SELECT last_id FROM kamailio_checkpoint WHERE source = '\''kam1'\'' AND tbl = '\''acc_cdrs'\''"
 '
 
-test_expect_success 'cdrflow-etl --follow loads a new call as it comes, stops on SIGTERM' '
-	{ "$ETL" --follow -c etl.yaml >follow.out 2>follow.err & } &&
+test_expect_success 'cdrflow-etl --follow loads a new call as it comes, says once that a source is down, stops on SIGTERM' '
+	write_etl_config etl-follow.yaml "  - name: kamdown" "    kamailio:" "      port: 1" "      poll_interval: 100ms" &&
+	{ "$ETL" --follow -c etl-follow.yaml >follow.out 2>follow.err & } &&
 	fpid=$! && register_pid $fpid &&
 	uac follow answer 02071115555 2001 1 1000 &&
 	wait_for "test \$(psql -Atc \"SELECT count(*) FROM cdr WHERE node = '\''kam1'\''\") = 9" 20 &&
 	kill -TERM $fpid && wait $fpid &&
 	cat follow.out follow.err &&
-	grep "^kamailio: sources=[1-3] rows=[1-9]" follow.out &&
+	grep "^kamailio: sources=1 rows=[1-9]" follow.out &&
+	test "$(grep -c "source kamdown: PostgreSQL" follow.err)" = 1 &&
 	qis "ANSWERED 1" "SELECT disposition || '\'' '\'' || (billsec BETWEEN 1 AND 2)::int FROM cdr WHERE node = '\''kam1'\'' AND dst = '\''02071115555'\''"
 '
 
