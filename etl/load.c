@@ -65,24 +65,29 @@ struct batch {
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
-	int months[64]; /* distinct YYYYMM seen, to create partitions first */
+	int months[LOAD_MONTHS]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
 	const char *node;
 	struct seg_record rec;
 };
 
-static void note_month(struct batch *b, uint64_t us)
+void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us)
 {
 	time_t sec = (time_t)(us / 1000000u);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	int ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
-	for (size_t i = 0; i < b->nmonths; i++)
-		if (b->months[i] == ym)
+	for (size_t i = 0; i < *n; i++)
+		if (months[i] == ym)
 			return;
-	if (b->nmonths < sizeof b->months / sizeof b->months[0])
-		b->months[b->nmonths++] = ym;
+	if (*n < LOAD_MONTHS)
+		months[(*n)++] = ym;
+}
+
+static void note_month(struct batch *b, uint64_t us)
+{
+	load_note_month(b->months, &b->nmonths, us);
 }
 
 static void field(struct buf *row, const struct ami_msg *m, const char *key, char sep)
@@ -163,9 +168,13 @@ static void time_col(struct buf *r, uint64_t us)
 static void on_classify(void *arg, const struct cdr_row *x, struct leg_facts *out)
 {
 	struct batch *b = *(struct batch **)arg;
-	struct leg_extra *e = &b->extra;
-	legclass_apply(b->lc, x, e);
+	legclass_apply(b->lc, x, &b->extra);
 	b->extra_for = x;
+	load_leg_facts(&b->extra, out);
+}
+
+void load_leg_facts(const struct leg_extra *e, struct leg_facts *out)
+{
 	*out = (struct leg_facts){
 		.tenant = e->tenant,
 		.direction = e->direction,
@@ -178,15 +187,11 @@ static void on_classify(void *arg, const struct cdr_row *x, struct leg_facts *ou
 	};
 }
 
-/* A finished leg: a cdr row, unless an earlier run stored it already. */
-static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+/* One leg as a COPY row of the cdr stream (copy_columns[OUT_CDR]) with its
+ * facts e (legclass_apply), every column but the last, call_id, which
+ * load_leg_row_end() writes. */
+void load_leg_row(struct buf *r, const struct leg_extra *e, const struct cdr_row *x, const char *node)
 {
-	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->legrow;
-	buf_reset(r);
-	note_month(b, x->start_us);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->answer_us);
 	copy_time_us(r, x->end_us, '\t');
@@ -208,28 +213,46 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	str_col(r, x->linkedid);
 	str_col(r, x->userfield);
 	copy_int(r, (int64_t)x->sequence, '\t');
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
+	opt_col(r, e->tenant);
+	str_col(r, e->direction);
+	opt_col(r, e->src_e164[0] ? e->src_e164 : NULL);
+	opt_col(r, e->dst_e164[0] ? e->dst_e164 : NULL);
+	opt_col(r, e->carrier);
+	opt_col(r, e->rate_status);
+	money_col(r, e->has_buy, e->buy);
+	money_col(r, e->has_sell, e->sell);
+	money_col(r, e->has_margin, e->margin);
+	opt_col(r, e->buy_prefix[0] ? e->buy_prefix : NULL);
+	opt_col(r, e->sell_prefix[0] ? e->sell_prefix : NULL);
+	str_col(r, e->trunk);
+	opt_col(r, e->country);
+}
+
+void load_leg_row_end(struct buf *r, const char *call_id)
+{
+	if (call_id)
+		copy_text(r, call_id, strlen(call_id), '\n');
+	else
+		copy_null(r, '\n');
+}
+
+/* A finished leg: a cdr row, unless an earlier run stored it already.  Its
+ * row waits for its call_id (legwait.h). */
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
 	if (b->extra_for != x)
 		legclass_apply(b->lc, x, &b->extra);
 	b->extra_for = NULL;
-	const struct leg_extra e = b->extra;
-	opt_col(r, e.tenant);
-	str_col(r, e.direction);
-	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
-	opt_col(r, e.dst_e164[0] ? e.dst_e164 : NULL);
-	opt_col(r, e.carrier);
-	opt_col(r, e.rate_status);
-	money_col(r, e.has_buy, e.buy);
-	money_col(r, e.has_sell, e.sell);
-	money_col(r, e.has_margin, e.margin);
-	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
-	opt_col(r, e.sell_prefix[0] ? e.sell_prefix : NULL);
-	str_col(r, e.trunk);
-	opt_col(r, e.country);
-	/* call_id: when its call closes (legwait.h) */
-	legwait_hold(&b->wait, x->linkedid, r->data, r->len);
+	buf_reset(&b->legrow);
+	load_leg_row(&b->legrow, &b->extra, x, b->node);
+	legwait_hold(&b->wait, x->linkedid, b->legrow.data, b->legrow.len);
 	b->legs++;
 }
 
@@ -242,15 +265,11 @@ static void on_clock(void *arg, const char *msg, uint64_t stamp)
 		log_warn("node %s: %s", b->node, msg);
 }
 
-static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+/* One call as a COPY row of the call stream (copy_columns[OUT_CALL]). */
+void load_call_row(struct buf *r, const struct call_row *x, const char *node)
 {
-	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->call;
-	note_month(b, x->start_us);
 	str_col(r, x->call_id);
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->end_us);
 	time_col(r, x->first_answer_us);
@@ -274,6 +293,15 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 		copy_text(r, f->country, strlen(f->country), '\n');
 	else
 		copy_null(r, '\n');
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
+	load_call_row(&b->call, x, b->node);
 	b->calls++;
 	/* the legs of this call finished in this batch are written now, once */
 	legwait_call(&b->wait, x->linkedids, x->call_id, &b->cdr);
@@ -790,7 +818,24 @@ static void month_remember(int ym)
 	known_months[nknown_months++] = ym;
 }
 
-/* Send one built batch and its checkpoint in one transaction. */
+/* BEGIN, with the session's batch tables (load.h). */
+int load_begin(PGconn *c, char *err, size_t errlen)
+{
+	return pgc_exec(c, "BEGIN", err, errlen) < 0 ||
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0 ||
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0
+		       ? -1
+		       : 0;
+}
+
+void load_months_committed(const int *pending, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		month_remember(pending[i]);
+}
+
 /* Rows of the batch tables stored by an earlier run are dropped from the
  * batch, with a warning, rather than failing every run from here on.  sql
  * deletes them and returns "count first". */
@@ -805,17 +850,62 @@ static int drop_stored(PGconn *c, const char *node, const char *what, const char
 	return 0;
 }
 
+/* The rows of a batch into the warehouse, inside its transaction (load.h). */
+int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
+		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
+		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen)
+{
+	char sql[256];
+	*npending = 0;
+	for (size_t i = 0; i < nmonths; i++) {
+		if (month_known(months[i]))
+			continue;
+		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", months[i] / 100,
+			 months[i] % 100);
+		if (pgc_exec(c, sql, err, errlen) < 0)
+			return -1;
+		pending[(*npending)++] = months[i];
+	}
+	if ((cel && copy_in(c, OUT_CEL, cel, err, errlen) < 0) || (ami && copy_in(c, OUT_AMI, ami, err, errlen) < 0) ||
+	    copy_in(c, OUT_CDR, cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, call, err, errlen) < 0)
+		return -1;
+	/* legs and calls go through the batch tables the analytics steps read */
+	if (legs &&
+	    /* a leg stored already (cdr_leg_once, 0014) is never written twice */
+	    (drop_stored(c, node, "legs (count, first sequence)",
+			 "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+			 "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+			 "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+			 err, errlen) < 0 ||
+	     pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0))
+		return -1;
+	if (calls &&
+	    /* nor a call (same node, call_id and start) */
+	    (drop_stored(c, node, "calls (count, first call_id)",
+			 "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+			 "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+			 "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+			 err, errlen) < 0 ||
+	     pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0))
+		return -1;
+	/* legs written before their call closed (legwait.h) learn it now; a
+	 * source of one-leg calls wrote every leg with its call_id */
+	if (calls && !single_leg_calls &&
+	    pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
+		 err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
+/* Send one built batch and its checkpoint in one transaction. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
 	char *v = NULL;
-	int pending_months[64];
+	int pending_months[LOAD_MONTHS];
 	size_t npending = 0;
-	if (pgc_exec(c, "BEGIN", err, errlen) < 0 ||
-	    pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0 ||
-	    pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0)
+	if (load_begin(c, err, errlen) < 0)
 		return -1;
 	char *esc = PQescapeLiteral(c, pl->node, strlen(pl->node));
 	if (!esc) {
@@ -837,46 +927,8 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
-	for (size_t i = 0; i < b->nmonths; i++) {
-		if (month_known(b->months[i]))
-			continue;
-		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
-			 b->months[i] % 100);
-		if (pgc_exec(c, sql, err, errlen) < 0)
-			goto fail;
-		pending_months[npending++] = b->months[i];
-	}
-	if (copy_in(c, OUT_CEL, &b->cel, err, errlen) < 0 || copy_in(c, OUT_AMI, &b->ami, err, errlen) < 0 ||
-	    copy_in(c, OUT_CDR, &b->cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, &b->call, err, errlen) < 0)
-		goto fail;
-	/* legs and calls go through the batch tables the analytics steps read;
-	 * legs learn which call they belong to: all set-based */
-	if (b->legs) {
-		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
-		 * dropped from the batch with a warning rather than failing every
-		 * run from here on */
-		if (drop_stored(c, pl->node, "legs (count, first sequence)",
-				"WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
-				"AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
-				"SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
-				err, errlen) < 0 ||
-		    pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-			goto fail;
-	}
-	if (b->calls) {
-		/* nor a call (same node, call_id and start) */
-		if (drop_stored(c, pl->node, "calls (count, first call_id)",
-				"WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
-				"k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
-				"SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
-				err, errlen) < 0)
-			goto fail;
-	}
-	if (b->calls &&
-	    (pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
-	     pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
-			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
-		     err, errlen) < 0))
+	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
+			    pending_months, &npending, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);

@@ -22,6 +22,7 @@
 #include "fraudcfg.h"
 #include "lcr.h"
 #include "retention.h"
+#include "kamload.h"
 #include "legclass.h"
 #include "load.h"
 #include "lock.h"
@@ -340,6 +341,28 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	char cerr[1024];
 	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
+	/* the spool may not exist when every source is a database (kamailio) */
+	if (rc == EXIT_NOINPUT && cfg->nsources)
+		rc = EXIT_OK;
+	struct kam_stats ks = { 0 };
+	if (rc == EXIT_OK || rc == EXIT_DATAERR) {
+		char kerr[1024];
+		double k0 = clock_mono_s();
+		int krc = kam_load_all(conn, cfg, &legclass, quiet_when_idle, &ks, kerr, sizeof kerr);
+		double kdt = clock_mono_s() - k0;
+		if (krc != EXIT_OK) {
+			log_error("%s", kerr);
+			if (rc == EXIT_OK)
+				rc = krc;
+		}
+		if (ks.sources && (ks.rows || !quiet_when_idle)) {
+			printf("kamailio: sources=%" PRIu64 " rows=%" PRIu64 " legs=%" PRIu64 " calls=%" PRIu64
+			       " skipped=%" PRIu64 " batches=%" PRIu64 " seconds=%.3f rows/s=%.0f\n",
+			       ks.sources, ks.rows, ks.legs, ks.calls, ks.skipped, ks.batches, kdt,
+			       kdt > 0 ? (double)ks.rows / kdt : 0.0);
+			fflush(stdout);
+		}
+	}
 	double dt = clock_mono_s() - t0;
 	/* corrupt data: each stuck node was logged once by load_once() */
 	if (rc == EXIT_TEMPFAIL)
@@ -650,6 +673,7 @@ static void invocation_release(struct invocation *iv)
 	if (iv->conn)
 		PQfinish(iv->conn);
 	load_release();
+	kam_load_release();
 	caveat_run_free(caveats);
 	if (iv->have_rules)
 		legclass_release(&legclass);

@@ -213,6 +213,16 @@ static const char *direction_of(unsigned dirs)
 	return dirs & DIR_INBOUND ? "inbound" : dirs & DIR_OUTBOUND ? "outbound" : dirs & DIR_INTERNAL ? "internal" : "unknown";
 }
 
+void call_facts_of_leg(struct call_facts *out, const struct leg_facts *f)
+{
+	struct group g;
+	memset(&g, 0, sizeof g);
+	g.tenant_seq = g.trunk_seq = g.country_seq = UINT64_MAX;
+	facts_leg(&g, f, 0);
+	*out = g.facts;
+	out->direction = direction_of(g.dirs);
+}
+
 static struct group *merge(struct callgroups *cg, struct group *a, struct group *b)
 {
 	if (a == b)

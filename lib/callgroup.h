@@ -41,6 +41,9 @@ struct call_facts {
 	int64_t buy, sell;
 };
 
+/* The facts of a call that has one leg (a Kamailio dialog). */
+void call_facts_of_leg(struct call_facts *out, const struct leg_facts *f);
+
 struct call_row {
 	const char *call_id;   /* the oldest linkedid of the group */
 	const char *linkedids; /* PostgreSQL array literal: {a,b} */
