@@ -9,6 +9,7 @@
 
 #include "cdrengine.h"
 #include "cfg.h"
+#include "fraudcfg.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
 struct tenant_rule {
@@ -80,6 +81,8 @@ struct etl_config {
 	size_t n_carriers;
 	struct tenant_deck *sells;
 	size_t n_sells;
+	/* fraud: and alerts: (fraudcfg.c), read in the same pass */
+	struct fraud_config fraud;
 };
 
 extern const struct cfg_key etl_keys[];

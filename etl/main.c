@@ -170,7 +170,6 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 /* Tenants, numbering and rate decks: built once per process. */
 static struct legclass legclass;
 /* The fraud: and alerts: sections, synced into fraud_rule at every run. */
-static struct fraud_config fraud_cfg;
 /* What the doctor learnt of each node in this process (warnings once). */
 static struct caveat_run *caveats;
 
@@ -343,7 +342,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		return lrc;
 	struct load_stats st;
 	double t0 = mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &cfg->fraud, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);
@@ -498,14 +497,6 @@ int main(int argc, char **argv)
 			etl_config_free(&cfg);
 			return EXIT_CONFIG;
 		}
-		if ((config_path ? fraud_config_load(config_path, &fraud_cfg, err, sizeof err)
-				 : fraud_config_load_string("defaults", "", 0, &fraud_cfg, err, sizeof err)) < 0) {
-			log_error("%s", err);
-			fraud_config_free(&fraud_cfg);
-			legclass_release(&legclass);
-			etl_config_free(&cfg);
-			return EXIT_CONFIG;
-		}
 	}
 	if (!strcmp(cmd, "transform")) {
 		struct load_stats st;
@@ -527,7 +518,6 @@ int main(int argc, char **argv)
 		load_release();
 		caveat_run_free(caveats);
 		legclass_release(&legclass);
-		fraud_config_free(&fraud_cfg);
 		etl_config_free(&cfg);
 		return rc;
 	}
@@ -535,7 +525,6 @@ int main(int argc, char **argv)
 	if (!conn) {
 		log_error("%s", err);
 		legclass_release(&legclass);
-		fraud_config_free(&fraud_cfg);
 		etl_config_free(&cfg);
 		return EXIT_UNAVAILABLE;
 	}
@@ -600,7 +589,6 @@ int main(int argc, char **argv)
 	load_release();
 	caveat_run_free(caveats);
 	legclass_release(&legclass);
-	fraud_config_free(&fraud_cfg);
 	etl_config_free(&cfg);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;
