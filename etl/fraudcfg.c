@@ -393,6 +393,8 @@ static int param_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yam
 {
 	struct pctx *pc = obj;
 	enum ptype type = *(const enum ptype *)((const struct cfg_hook *)k->more)->arg;
+	if (cfg_is_null(v))
+		v = NULL;
 	if (!v && (k->flags & CFG_REQUIRED))
 		return cfg_fail(d, pc->map, "%s is required", where);
 	if (!v && !k->def)
@@ -598,6 +600,8 @@ static int alert_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yam
 {
 	struct fraud_config *fc = obj;
 	const struct alert_def *ad = ((const struct cfg_hook *)k->more)->arg;
+	if (cfg_is_null(m))
+		m = NULL;
 	if (m) {
 		const struct cfg_key *const tables[] = { ad->common, ad->params, NULL };
 		if (cfg_check_keys(d, m, where, tables) < 0)

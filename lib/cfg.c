@@ -36,6 +36,17 @@ int cfg_fail(struct cfg_doc *d, const yaml_node_t *node, const char *fmt, ...)
 	return -1;
 }
 
+int cfg_fail_at(struct cfg_doc *d, size_t line, size_t col, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	snprintf(d->err, d->errlen, "%s:%zu:%zu: %s", d->name, line, col, msg);
+	return -1;
+}
+
 /* ------------------------------------------------------------ documents */
 
 struct cfg_doc *cfg_doc_load(const char *path, const char *yaml, size_t len, const char *name,
@@ -161,6 +172,21 @@ yaml_node_t *cfg_get(struct cfg_doc *d, yaml_node_t *map, const char *key)
 size_t cfg_seq_len(const yaml_node_t *n)
 {
 	return cfg_is_seq(n) ? (size_t)(n->data.sequence.items.top - n->data.sequence.items.start) : 0;
+}
+
+size_t cfg_map_len(const yaml_node_t *n)
+{
+	return cfg_is_map(n) ? (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start) : 0;
+}
+
+yaml_node_t *cfg_map_key(struct cfg_doc *d, yaml_node_t *map, size_t i)
+{
+	return i < cfg_map_len(map) ? yaml_document_get_node(&d->doc, map->data.mapping.pairs.start[i].key) : NULL;
+}
+
+yaml_node_t *cfg_map_value(struct cfg_doc *d, yaml_node_t *map, size_t i)
+{
+	return i < cfg_map_len(map) ? yaml_document_get_node(&d->doc, map->data.mapping.pairs.start[i].value) : NULL;
 }
 
 yaml_node_t *cfg_seq_item(struct cfg_doc *d, yaml_node_t *seq, size_t i)
@@ -520,15 +546,17 @@ static int values_level(struct cfg_doc *d, const struct cfg_key *keys, void *obj
 		char disp[320];
 		disp_join(disp, sizeof disp, where, rest);
 		yaml_node_t *v = cfg_get(d, map, rest);
+		if (k->type == CFG_CUSTOM && (k->flags & CFG_ALWAYS)) {
+			if (hook_of(k)->bind(d, k, obj, v, disp) < 0)
+				return -1;
+			continue;
+		}
 		/* a YAML null (~ or empty) means "use the default"; a list of
 		 * mappings must be a list */
 		if (v && cfg_is_null(v) && k->type != CFG_LIST)
 			v = NULL;
 		if (v) {
 			if (cfg_bind_value(d, k, obj, v, disp) < 0)
-				return -1;
-		} else if (k->type == CFG_CUSTOM && (k->flags & CFG_ALWAYS)) {
-			if (hook_of(k)->bind(d, k, obj, NULL, disp) < 0)
 				return -1;
 		} else if ((k->flags & CFG_REQUIRED) && d->style == CFG_MSG_IN) {
 			return cfg_fail(d, map, "%s: \"%s\" is required", where, rest);

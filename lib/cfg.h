@@ -59,8 +59,10 @@ struct yaml_node_s; /* libyaml's yaml_node_t */
 struct cfg_key;
 
 /* A CFG_CUSTOM key's behaviour.  bind() gets the object being bound, the
- * key, the value node (never a YAML null; NULL when absent with CFG_ALWAYS)
- * and the value's display path ("fraud.rules"); it returns 0 or -1 after
+ * key, the value node (never a YAML null)
+ * and the value's display path ("fraud.rules"); with CFG_ALWAYS it gets the
+ * raw value (a YAML null too; NULL when the key is absent), so a hook can
+ * refuse an explicit null; it returns 0 or -1 after
  * cfg_fail().  init() (may be NULL) sets the field's default, release()
  * (may be NULL) frees it.  arg is the hook's own data. */
 struct cfg_hook {
@@ -130,6 +132,9 @@ const char *cfg_doc_name(const struct cfg_doc *d);
 int cfg_fail(struct cfg_doc *d, const struct yaml_node_s *node, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* The same at a position given by hand (1-based; e.g. inside a scalar). */
+int cfg_fail_at(struct cfg_doc *d, size_t line, size_t col, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
 /* Node access.  cfg_scalar(): the text of a scalar, else NULL;
  * cfg_is_null(): a plain ~, null or empty scalar; cfg_get(): the value of
  * key in a mapping (NULL when absent or not a mapping; a YAML null is
@@ -140,6 +145,10 @@ int cfg_is_map(const struct yaml_node_s *n);
 int cfg_is_seq(const struct yaml_node_s *n);
 struct yaml_node_s *cfg_get(struct cfg_doc *d, struct yaml_node_s *map, const char *key);
 size_t cfg_seq_len(const struct yaml_node_s *n);
+/* Mappings: the number of pairs, the i-th key and value nodes. */
+size_t cfg_map_len(const struct yaml_node_s *n);
+struct yaml_node_s *cfg_map_key(struct cfg_doc *d, struct yaml_node_s *map, size_t i);
+struct yaml_node_s *cfg_map_value(struct cfg_doc *d, struct yaml_node_s *map, size_t i);
 struct yaml_node_s *cfg_seq_item(struct cfg_doc *d, struct yaml_node_s *seq, size_t i);
 /* The line (1-based) a node starts on. */
 size_t cfg_line(const struct yaml_node_s *n);
