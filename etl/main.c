@@ -29,6 +29,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
+#include "queuelog.h"
 
 static void usage(FILE *out)
 {
@@ -38,6 +39,7 @@ static void usage(FILE *out)
 		"       cdrflow-etl migrate [--db CONNINFO]\n"
 		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
+		"       cdrflow-etl import-queue-log [--node NAME] [--db CONNINFO] QUEUE_LOG...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"       cdrflow-etl lcr --from TIME --to TIME [-c FILE] [--db CONNINFO]\n"
 		"       cdrflow-etl retention --keep AGE [--dry-run] [--db CONNINFO]\n"
@@ -85,6 +87,10 @@ static void usage(FILE *out)
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
 		"                   imported; a file already imported (same SHA-256) is refused\n"
+		"  import-queue-log backfill the queue metrics from Asterisk's queue_log files, parsed\n"
+		"                   here (a line whose numbers are unreadable is refused with its\n"
+		"                   number, 65); lines imported before are skipped; one transaction\n"
+		"                   per file\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
@@ -92,7 +98,8 @@ static void usage(FILE *out)
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
 		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE); one carrying a\n"
 		"                     password is refused (64): use PGPASSWORD, ~/.pgpass or the config\n"
-		"  --node NAME        import-csv: node stamped on the rows (default: imported);\n"
+		"  --node NAME        import-csv, import-queue-log: node stamped on the rows\n"
+		"                     (default: imported);\n"
 		"                     skip: the node whose corrupt position is passed\n"
 		"  --segment S        skip: segment number of the corrupt position\n"
 		"  --offset O         skip: byte offset of the corrupt position\n"
@@ -422,9 +429,9 @@ int main(int argc, char **argv)
 		cmd = argv[optind++];
 	if (!cmd)
 		return usage_error("%s", "a command is required (--once, --follow, migrate, version)");
-	int is_import = !strcmp(cmd, "import-csv");
+	int is_import = !strcmp(cmd, "import-csv") || !strcmp(cmd, "import-queue-log");
 	if (is_import && optind >= argc)
-		return usage_error("%s", "import-csv needs at least one Master.csv file");
+		return usage_error("%s needs at least one file", cmd);
 	if (optind < argc && !is_import)
 		return usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
@@ -535,13 +542,23 @@ int main(int argc, char **argv)
 				  cur, migrate_latest());
 			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
 		}
-		for (int i = optind; i < argc && rc == EXIT_OK; i++) {
+		for (int i = optind; i < argc && rc == EXIT_OK && !strcmp(cmd, "import-csv"); i++) {
 			uint64_t rows;
 			rc = import_csv(conn, argv[i], &imp, &rows, err, sizeof err);
 			if (rc != EXIT_OK)
 				log_error("%s", err);
 			else
 				printf("imported %" PRIu64 " legs from %s\n", rows, argv[i]);
+		}
+		for (int i = optind; i < argc && rc == EXIT_OK && !strcmp(cmd, "import-queue-log"); i++) {
+			struct qlog_stats qs;
+			uint64_t fresh;
+			rc = qlog_import(conn, argv[i], imp.node, &qs, &fresh, err, sizeof err);
+			if (rc != EXIT_OK)
+				log_error("%s", err);
+			else
+				printf("imported %" PRIu64 " new of %" PRIu64 " event lines from %s (%" PRIu64
+				       " other lines skipped)\n", fresh, qs.rows, argv[i], qs.skipped);
 		}
 	} else if (!strcmp(cmd, "once")) {
 		rc = run_once(conn, &cfg);
