@@ -290,6 +290,20 @@ int rtext_xlsx_escape(struct buf *out, const char *s)
 				return -1;
 			continue;
 		}
+		/* what XML 1.0 cannot carry (C0 controls but tab and newline;
+		 * U+FFFE, U+FFFF) or would turn into a newline (CR): written
+		 * as the character's _xHHHH_, as Excel does -- also in the
+		 * chart caches libxlsxwriter copies from the cells */
+		unsigned char c = (unsigned char)*p;
+		if ((c < 0x20 && c != '\t' && c != '\n') ||
+		    (c == 0xEF && (unsigned char)p[1] == 0xBF && ((unsigned char)p[2] == 0xBE || (unsigned char)p[2] == 0xBF))) {
+			char e[8];
+			snprintf(e, sizeof e, "_x%04X_", c == 0xEF ? 0xFFC0u | ((unsigned char)p[2] & 0x3Fu) : c);
+			if (buf_puts(out, e) < 0)
+				return -1;
+			p += c == 0xEF ? 2 : 0;
+			continue;
+		}
 		if (buf_append(out, p, 1) < 0)
 			return -1;
 	}
