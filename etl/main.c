@@ -176,7 +176,6 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 
 /* Tenants, numbering and rate decks: built once per process. */
 static struct legclass legclass;
-/* The fraud: and alerts: sections, synced into fraud_rule at every run. */
 /* What the doctor learnt of each node in this process (warnings once). */
 static struct caveat_run *caveats;
 
