@@ -10,6 +10,7 @@
 #include "cdrengine.h"
 #include "cfg.h"
 #include "sources.h"
+#include "fraudcfg.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
 struct tenant_rule {
@@ -84,6 +85,8 @@ struct etl_config {
 	/* sources: (lib/sources.h): the kamailio ones are loaded by etl/kamload.c */
 	struct source_config *sources;
 	size_t nsources;
+	/* fraud: and alerts: (fraudcfg.c), read in the same pass */
+	struct fraud_config fraud;
 };
 
 extern const struct cfg_key etl_keys[];

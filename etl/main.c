@@ -31,6 +31,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pgconn.h"
+#include "queuelog.h"
 
 static void usage(FILE *out)
 {
@@ -40,6 +41,7 @@ static void usage(FILE *out)
 		"       cdrflow-etl migrate [--db CONNINFO]\n"
 		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
+		"       cdrflow-etl import-queue-log [--node NAME] [--db CONNINFO] QUEUE_LOG...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
 		"       cdrflow-etl lcr --from TIME --to TIME [-c FILE] [--db CONNINFO]\n"
 		"       cdrflow-etl retention --keep AGE [--dry-run] [--db CONNINFO]\n"
@@ -87,6 +89,10 @@ static void usage(FILE *out)
 		"                   without loguniqueid/loguserfield/newcdrcolumns; the layout is found\n"
 		"                   from the field count), one transaction per file, rows marked\n"
 		"                   imported; a file already imported (same SHA-256) is refused\n"
+		"  import-queue-log backfill the queue metrics from Asterisk's queue_log files, parsed\n"
+		"                   here (a line whose numbers are unreadable is refused with its\n"
+		"                   number, 65); lines imported before are skipped; one transaction\n"
+		"                   per file\n"
 		"\n"
 		"options:\n"
 		"  -c, --config FILE  YAML configuration (spool, database, etl, cdr sections)\n"
@@ -94,7 +100,8 @@ static void usage(FILE *out)
 		"  -d, --db CONNINFO  libpq connection string or URI (default: the PG* environment,\n"
 		"                     e.g. PGHOST, PGPORT, PGUSER, PGDATABASE); one carrying a\n"
 		"                     password is refused (64): use PGPASSWORD, ~/.pgpass or the config\n"
-		"  --node NAME        import-csv: node stamped on the rows (default: imported);\n"
+		"  --node NAME        import-csv, import-queue-log: node stamped on the rows\n"
+		"                     (default: imported);\n"
 		"                     skip: the node whose corrupt position is passed\n"
 		"  --segment S        skip: segment number of the corrupt position\n"
 		"  --offset O         skip: byte offset of the corrupt position\n"
@@ -155,8 +162,6 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 
 /* Tenants, numbering and rate decks: built once per process. */
 static struct legclass legclass;
-/* The fraud: and alerts: sections, synced into fraud_rule at every run. */
-static struct fraud_config fraud_cfg;
 /* What the doctor learnt of each node in this process (warnings once). */
 static struct caveat_run *caveats;
 
@@ -329,7 +334,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		return lrc;
 	struct load_stats st;
 	double t0 = clock_mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &cfg->fraud, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);
@@ -477,6 +482,20 @@ static int cmd_import_csv(struct invocation *iv)
 	return rc;
 }
 
+static int cmd_import_queue_log(struct invocation *iv)
+{
+	int rc = EXIT_OK;
+	for (int i = 0; i < iv->nfiles && rc == EXIT_OK; i++) {
+		struct qlog_stats qs;
+		uint64_t fresh;
+		rc = failed(iv, qlog_import(iv->conn, iv->files[i], iv->imp.node, &qs, &fresh, iv->err, sizeof iv->err));
+		if (rc == EXIT_OK)
+			printf("imported %" PRIu64 " new of %" PRIu64 " event lines from %s (%" PRIu64
+			       " other lines skipped)\n", fresh, qs.rows, iv->files[i], qs.skipped);
+	}
+	return rc;
+}
+
 static int cmd_skip(struct invocation *iv)
 {
 	int rc = take_load_lock(iv->conn);
@@ -530,6 +549,7 @@ static const struct command commands[] = {
 	{ "retention", NEED_DB, cmd_retention },
 	{ "skip", NEED_DB | NEED_SCHEMA, cmd_skip },
 	{ "import-csv", NEED_DB | NEED_SCHEMA, cmd_import_csv },
+	{ "import-queue-log", NEED_DB | NEED_SCHEMA, cmd_import_queue_log },
 };
 
 static const struct command *find_command(const char *name)
@@ -593,11 +613,11 @@ static int parse_options(int argc, char **argv, struct invocation *iv)
 static int check_arguments(struct invocation *iv)
 {
 	const char *name = iv->cmd->name;
-	int is_import = iv->cmd->run == cmd_import_csv;
+	int is_import = iv->cmd->run == cmd_import_csv || iv->cmd->run == cmd_import_queue_log;
 	if (iv->db && conninfo_has_password(iv->db))
 		return log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	if (is_import && iv->nfiles == 0)
-		return log_usage_error("%s", "import-csv needs at least one Master.csv file");
+		return log_usage_error("%s needs at least one file", name);
 	if (!is_import && iv->nfiles > 0)
 		return log_usage_error("unexpected argument \"%s\"", iv->files[0]);
 	if (!seg_node_name_valid(iv->imp.node))
@@ -638,15 +658,13 @@ static int load_config(struct invocation *iv)
 	return EXIT_OK;
 }
 
-/* Tenants, numbering, rate decks and fraud rules, built once per process. */
+/* Tenants, numbering and rate decks, built once per process (the fraud
+ * rules came with the configuration). */
 static int load_rules(struct invocation *iv)
 {
 	if (legclass_init(&legclass, &iv->cfg, iv->err, sizeof iv->err) < 0)
 		return failed(iv, EXIT_CONFIG);
 	iv->have_rules = 1;
-	if ((iv->config_path ? fraud_config_load(iv->config_path, &fraud_cfg, iv->err, sizeof iv->err)
-			     : fraud_config_load_string("defaults", "", 0, &fraud_cfg, iv->err, sizeof iv->err)) < 0)
-		return failed(iv, EXIT_CONFIG);
 	return EXIT_OK;
 }
 
@@ -677,7 +695,6 @@ static void invocation_release(struct invocation *iv)
 	caveat_run_free(caveats);
 	if (iv->have_rules)
 		legclass_release(&legclass);
-	fraud_config_free(&fraud_cfg);
 	if (iv->have_cfg)
 		etl_config_free(&iv->cfg);
 }

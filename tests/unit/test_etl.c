@@ -102,6 +102,42 @@ static void test_event_filter(void **state)
 	etl_config_free(&cfg);
 }
 
+/* fraud: and alerts: are read in the configuration's one pass */
+static void test_config_fraud_one_pass(void **state)
+{
+	(void)state;
+	struct etl_config cfg;
+	char err[512];
+	const char *yaml = "cdr:\n  unanswered: yes\nfraud:\n  snooze: 10m\n  rules:\n    - name: hot\n      kind: hotlist\n"
+			   "      prefixes: [+882]\nalerts:\n  tenants:\n    - tenant: t1\n      max_cps: 3\n";
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", yaml, strlen(yaml), err, sizeof err), 0);
+	assert_true(cfg.cdr_unanswered);
+	/* the rule, then the five alert rows; the fraud snooze is the rule's default */
+	assert_int_equal(cfg.fraud.nrules, 6);
+	assert_string_equal(cfg.fraud.rules[0].name, "hot");
+	assert_int_equal(cfg.fraud.rules[0].snooze_ms, 600000);
+	assert_string_equal(cfg.fraud.rules[0].params_json, "{\"prefixes\": [\"882\"]}");
+	assert_string_equal(cfg.fraud.rules[5].name, "endpoint_recovered");
+	assert_int_equal(cfg.fraud.nlimits, 1);
+	assert_int_equal(cfg.fraud.limits[0].max_cps, 3);
+	assert_int_equal(cfg.fraud.limits[0].max_concurrent, -1);
+	etl_config_free(&cfg);
+	assert_int_equal(cfg.fraud.nrules, 0);
+	/* no file: no rules, the defaults */
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(cfg_load(etl_keys, &cfg, NULL, NULL, err, sizeof err), 0);
+	assert_int_equal(cfg.fraud.nrules, 0);
+	assert_int_equal(cfg.fraud.max_call_ms, 4 * 3600000);
+	etl_config_free(&cfg);
+	/* a fraud error is the configuration's error, with file:line:col */
+	yaml = "spool: /x\nfraud:\n  rules:\n    - name: a\n      kind: hotlist\n      prefixes: [882]\n      colour: red\n";
+	memset(&cfg, 0, sizeof cfg);
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", yaml, strlen(yaml), err, sizeof err), -1);
+	assert_string_equal(err, "t:7:7: unknown key \"fraud.rules[0].colour\"");
+	etl_config_free(&cfg);
+}
+
 /* the rule of docs/metrics.md "trunk" (as 0011's SQL cdrflow_trunk) */
 static void test_leg_trunk(void **state)
 {
@@ -328,6 +364,7 @@ int main(void)
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_event_filter),
+		cmocka_unit_test(test_config_fraud_one_pass),
 		cmocka_unit_test(test_leg_trunk),
 		cmocka_unit_test(test_leg_country),
 		cmocka_unit_test(test_kam_disposition),
