@@ -1,0 +1,82 @@
+/*
+ * sources.h - the `sources:` list of the YAML configuration: PBXs and
+ * proxies that are not Asterisk AMI nodes, one item each, with a `name:`
+ * (the node name stamped on their rows and spool directory), a `type:`
+ * and that type's settings in a block named after it.  One key table
+ * (sources.c) shared by cdrflow-collector and cdrflow-etl.
+ * docs/configuration.md and docs/sources.md describe every key.
+ */
+#ifndef CDRFLOW_SOURCES_H
+#define CDRFLOW_SOURCES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+enum source_type { SOURCE_KAMAILIO, SOURCE_YEASTAR };
+
+/* ---------------------------------------------------------------- yeastar */
+enum yeastar_transport { YEASTAR_WEBSOCKET, YEASTAR_WEBHOOK };
+
+/* type: yeastar - a Yeastar P-Series PBX through its OpenAPI event
+ * subscription (WebSocket), or its webhook push (the PBX POSTs to us);
+ * the S-Series NewCdr push arrives by webhook as well. */
+struct yeastar_source {
+	char *api_url;          /* https://pbx:8088/openapi/v1.0 */
+	char *client_id;        /* OpenAPI Client ID (get_token username) */
+	char *secret_env;       /* environment variable holding the Client Secret */
+	char *secret_file;      /* ...or a file whose first line is it */
+	int transport;          /* enum yeastar_transport */
+	char *topics;           /* event IDs subscribed: "30011,30012,30008" */
+	char *listen;           /* webhook: address:port the collector listens on */
+	char *webhook_path;     /* webhook: the URL path the PBX posts to */
+	char *webhook_secret_env;  /* webhook: the X-Signature HMAC-SHA256 key */
+	char *webhook_secret_file;
+	uint64_t heartbeat_ms;  /* send "heartbeat" this often */
+	uint64_t heartbeat_timeout_ms; /* reconnect when nothing arrives for this long */
+	uint64_t connect_timeout_ms;
+	uint64_t reconnect_min_ms, reconnect_max_ms, auth_retry_ms;
+	int tls_verify;
+	char *tls_ca_file;
+	char *utc_offset;       /* the PBX clock's offset: time_start is local time */
+	int64_t utc_offset_s;   /* parsed */
+	char *held, *webhook_held; /* secmem: the secrets, once sources_secrets_seal() ran */
+};
+extern const char *const yeastar_transport_names[];
+
+/* ---------------------------------------------------------------- item */
+struct source_config {
+	char *name;
+	int type; /* enum source_type */
+	struct yeastar_source yeastar;
+};
+
+extern const char *const source_type_names[];
+/* The keys of one `sources:` item (for a CFG_LIST key of a program). */
+extern const struct cfg_key source_item_keys[];
+
+/* After cfg_load: valid node names, unique names (also against the AMI
+ * nodes in other_names, may be NULL), the settings each type needs.
+ * 0, or -1 with "path: sources[i].key: why" in err. */
+int sources_check(struct source_config *s, size_t n, const char *const *other_names, size_t nother,
+		  const char *path, char *err, size_t errlen);
+
+/* A secret from secret_env (the variable's value) or secret_file (its
+ * first line), in secret memory (secmem_free it).  NULL + err if neither
+ * gives one. */
+char *source_secret(const char *name, const char *what, const char *env, const char *file, char *err,
+		    size_t errlen);
+
+/* Before any thread (collector daemon): read every Yeastar secret into
+ * secret memory (held, webhook_held) and wipe the environment variables
+ * they came from.  0, or -1 with err (a secret that cannot be had). */
+int sources_secrets_seal(struct source_config *s, size_t n, char *err, size_t errlen);
+/* Free the held secrets (before cfg_free). */
+void sources_release(struct source_config *s, size_t n);
+
+/* "+02:00", "-0530", "Z", "" -> seconds east of UTC; -1 if malformed
+ * (*out untouched). */
+int source_parse_utc_offset(const char *s, int64_t *out);
+
+#endif
