@@ -248,7 +248,7 @@ static enum tok_result token_get(const struct node *n, struct token *t, char *wh
 	buf_init(&b, 256);
 	buf_append(&b, "{\"username\":\"", 13);
 	buf_append(&b, y->client_id, strlen(y->client_id));
-	buf_append(&b, "\",\"password\":\"", 16);
+	buf_append(&b, "\",\"password\":\"", 14);
 	buf_append(&b, y->held, strlen(y->held));
 	buf_append(&b, "\"}", 3); /* with the NUL */
 	b.len--;

@@ -19,6 +19,7 @@
 #include "segment.h"
 #include "strparse.h"
 #include "xalloc.h"
+#include "yeastar.h"
 
 volatile sig_atomic_t load_stop_requested;
 
@@ -59,6 +60,7 @@ struct batch {
 	struct cdr_feed *feed;
 	const struct legclass *lc;
 	int replaying;             /* the current record is before load_from */
+	int json_recs;             /* JSON records (a Yeastar node) were read */
 	int months[64]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
@@ -162,11 +164,11 @@ static void time_col(struct buf *r, uint64_t us)
 		copy_null(r, '\t');
 }
 
-/* A finished leg: a cdr row, unless an earlier run stored it already. */
-/* The feed's sink argument: where the batch being built is. */
-static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+/* A finished leg: a cdr row, unless an earlier run stored it already.
+ * direction, trunk: what the source said (a Yeastar CDR), or NULL. */
+static void add_leg(struct batch *b, const struct cdr_row *x, uint64_t stamp, const char *direction,
+		    const char *trunk)
 {
-	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	struct buf *r = &b->cdr;
@@ -196,7 +198,7 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
 	struct leg_extra e;
-	legclass_apply(b->lc, x, &e);
+	legclass_apply_source(b->lc, x, direction, trunk, &e);
 	opt_col(r, e.tenant);
 	str_col(r, e.direction);
 	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
@@ -216,6 +218,12 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	b->legs++;
 }
 
+/* The feed's sink argument: where the batch being built is. */
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	add_leg(*(struct batch **)arg, x, stamp, NULL, NULL);
+}
+
 /* A warning about the node's clock, said once: not again by a run that
  * re-reads events an earlier run already ran. */
 static void on_clock(void *arg, const char *msg, uint64_t stamp)
@@ -225,9 +233,8 @@ static void on_clock(void *arg, const char *msg, uint64_t stamp)
 		log_warn("node %s: %s", b->node, msg);
 }
 
-static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+static void add_call(struct batch *b, const struct call_row *x, uint64_t stamp)
 {
-	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	struct buf *r = &b->call;
@@ -419,6 +426,66 @@ static int on_event(void *ctx, const struct ami_msg *m)
 		return 0; /* stays in the segments only */
 	ami_parser_reset(&b->full);
 	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	add_call(*(struct batch **)arg, x, stamp);
+}
+
+/* A record of a Yeastar node (SEG_FLAG_JSON): a CDR becomes a leg and a
+ * one-leg call (lib/yeastar.c maps it; tenants, E.164, rating are the
+ * AMI path's own code), every other event an ami_event row (fields = its
+ * msg), which the 0018 step turns into endpoint history and live calls. */
+static void on_json_record(struct batch *b)
+{
+	struct ys_event ev;
+	char err[256] = "";
+	if (ys_event_parse(b->rec.data, b->rec.data_len, &ev, err, sizeof err) < 0) {
+		log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64 " is not a Yeastar event: %s",
+			 b->node, b->rec.seq, b->rec.pos.segno, b->rec.pos.offset, err);
+		return;
+	}
+	if (b->replaying) {
+		ys_event_release(&ev);
+		return;
+	}
+	if (ys_event_is_cdr(&ev)) {
+		const struct source_config *src = etl_source(b->cfg, b->node);
+		int64_t off = src && src->type == SOURCE_YEASTAR ? src->yeastar.utc_offset_s : 0;
+		struct ys_leg *leg = xmalloc(sizeof *leg);
+		if (ys_leg_from_event(&ev, off, b->rec.recv_us, b->rec.seq, leg, err, sizeof err) < 0) {
+			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64 ": no leg: %s", b->node,
+				 b->rec.seq, b->rec.pos.segno, b->rec.pos.offset, err);
+		} else {
+			if (*err)
+				log_warn("node %s: record %" PRIu64 ": %s", b->node, b->rec.seq, err);
+			add_leg(b, &leg->row, b->rec.seq, leg->direction, leg->direction ? leg->trunk : NULL);
+			add_call(b, &leg->call, b->rec.seq);
+		}
+		free(leg);
+	} else {
+		char name[48];
+		ys_event_name(&ev, name, sizeof name);
+		if (etl_keep_event(b->cfg, name, strlen(name))) {
+			char *fields = ys_event_fields_json(&ev);
+			const char *id = ys_event_call_id(&ev);
+			struct buf *r = &b->ami;
+			uint64_t t = b->rec.recv_us;
+			note_month(b, t);
+			copy_text(r, name, strlen(name), '\t');
+			copy_time_us(r, t, '\t');
+			copy_text(r, b->node, strlen(b->node), '\t');
+			opt_col(r, id);
+			opt_col(r, id);
+			copy_null(r, '\t');
+			copy_text(r, fields ? fields : "{}", fields ? strlen(fields) : 2, '\t');
+			free(fields);
+			add_position(r, b);
+			b->ami_rows++;
+		}
+	}
+	ys_event_release(&ev);
 }
 
 static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
@@ -654,6 +721,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->call);
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
+	b->json_recs = 0;
 	b->start = pl->load_pos;
 	b->next = pl->r.pos;
 	b->last_seq = pl->last_seq;
@@ -675,8 +743,10 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (s != SEG_OK)
 			break;
 		b->replaying = pos_before(b->rec.pos, b->load_from);
-		ami_parser_reset(&pl->p);
-		if (ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b) != 0 ||
+		if (b->rec.flags & SEG_FLAG_JSON) {
+			on_json_record(b);
+			b->json_recs = 1;
+		} else if ((ami_parser_reset(&pl->p), ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b)) != 0 ||
 		    ami_parser_pending(&pl->p)) {
 			/* a stored record that is not one whole AMI message: keep going, say so */
 			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
@@ -709,6 +779,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
 	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
 	b->done_to = cdr_feed_done_stamp(ne->feed);
+	if (b->json_recs && b->last_seq > b->done_to)
+		b->done_to = b->last_seq; /* JSON records are whole legs: done as read */
 	if (b->done_to < pl->written_upto)
 		b->done_to = pl->written_upto;
 	pl->load_pos = b->load_to;
@@ -1063,8 +1135,12 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	enum seg_status s;
 	int rc = EXIT_OK;
 	while ((s = seg_reader_next(&r, &b.rec)) == SEG_OK) {
-		ami_parser_reset(&p);
-		ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+		if (b.rec.flags & SEG_FLAG_JSON) {
+			on_json_record(&b);
+		} else {
+			ami_parser_reset(&p);
+			ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+		}
 		st->events++;
 		st->bytes += b.rec.data_len;
 		if (b.cel.len + b.ami.len + b.cdr.len + b.call.len >= (4u << 20) &&

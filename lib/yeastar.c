@@ -112,6 +112,14 @@ char *ys_event_fields_json(const struct ys_event *ev)
 	return ev->msg ? json_dumps(ev->msg, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 }
 
+const char *ys_event_call_id(const struct ys_event *ev)
+{
+	const char *v = ev->msg ? json_string_value(json_object_get(ev->msg, "call_id")) : NULL;
+	if (!v && ev->msg)
+		v = json_string_value(json_object_get(ev->msg, "callid"));
+	return v;
+}
+
 bool ys_event_is_cdr(const struct ys_event *ev)
 {
 	return ev->type == YS_EV_NEW_CDR || (!ev->type && !strcasecmp(ev->name, "NewCdr"));

@@ -55,6 +55,8 @@ char *ys_event_fields_json(const struct ys_event *ev);
 /* A name for the ami_event row of a non-CDR event: YeastarExtensionRegistration,
  * YeastarExtensionCallStatus, YeastarCallStatus, Yeastar<ID>, Yeastar<name>. */
 void ys_event_name(const struct ys_event *ev, char *out, size_t outlen);
+/* The call_id field of the event's fields, NULL when none (30011 has one). */
+const char *ys_event_call_id(const struct ys_event *ev);
 /* Is it a CDR (30012 or NewCdr)? */
 bool ys_event_is_cdr(const struct ys_event *ev);
 
