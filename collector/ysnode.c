@@ -189,8 +189,8 @@ static enum tok_result token_call(const struct node *n, const char *endpoint, st
 	}
 	const char *at = json_string_value(json_object_get(j, "access_token"));
 	const char *rt = json_string_value(json_object_get(j, "refresh_token"));
-	json_int_t ae = json_integer_value(json_object_get(j, "access_token_expire_time"));
-	json_int_t re = json_integer_value(json_object_get(j, "refresh_token_expire_time"));
+	double ae = json_number_value(json_object_get(j, "access_token_expire_time"));
+	double re = json_number_value(json_object_get(j, "refresh_token_expire_time"));
 	if (!at || !*at || strlen(at) > 512 || strspn(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") != strlen(at)) {
 		snprintf(why, whylen, "%s: no usable access_token in the answer", endpoint);
 		res = TOK_REFUSED;
@@ -201,13 +201,13 @@ static enum tok_result token_call(const struct node *n, const char *endpoint, st
 	uint64_t now = session_mono_ms();
 	t->access = secmem_dup(at, strlen(at));
 	t->refresh = rt ? secmem_dup(rt, strlen(rt)) : NULL;
-	if (ae <= 0)
+	if (!(ae >= 1 && ae <= 86400 * 365))
 		ae = 1800; /* the documented lifetime */
-	if (re <= 0)
+	if (!(re >= 1 && re <= 86400 * 365))
 		re = 86400;
-	t->access_until_ms = now + (uint64_t)ae * 1000u;
-	t->refresh_until_ms = now + (uint64_t)re * 1000u;
-	t->renew_at_ms = now + (uint64_t)ae * 1000u * 3 / 4; /* renew at 3/4 of its life */
+	t->access_until_ms = now + (uint64_t)(ae * 1000);
+	t->refresh_until_ms = now + (uint64_t)(re * 1000);
+	t->renew_at_ms = now + (uint64_t)(ae * 750); /* renew at 3/4 of its life */
 	json_decref(j);
 	res = t->access ? TOK_OK : TOK_UNREACHABLE;
 out:
@@ -388,9 +388,20 @@ static void ws_reply(struct ws *w, const char *data, size_t len)
 	json_decref(j);
 }
 
+static void ws_check(struct ws *w);
+
 static void ws_tick(lws_sorted_usec_list_t *sul)
 {
 	struct ws *w = lws_container_of(sul, struct ws, sul);
+	if (!w->done)
+		ws_check(w);
+	/* always again: with no timer pending the service would sleep long
+	 * before the loop sees done */
+	lws_sul_schedule(w->ctx, 0, &w->sul, ws_tick, TICK_US);
+}
+
+static void ws_check(struct ws *w)
+{
 	uint64_t now = session_mono_ms();
 	if (stop_requested(w->n)) {
 		ws_end(w, SESSION_STOPPED, "");
@@ -419,10 +430,10 @@ static void ws_tick(lws_sorted_usec_list_t *sul)
 			log_warn("node %s: cannot renew the access token: %s", w->n->name, why);
 			w->tok->renew_at_ms = now + 1000;
 		} else {
-			log_info("node %s: access token renewed (refresh %" PRIu64 ")", w->n->name, w->tok->refreshes);
+			log_info("node %s: access token renewed (%" PRIu64 " refreshes, %" PRIu64 " new tokens)", w->n->name,
+				 w->tok->refreshes, w->tok->gets);
 		}
 	}
-	lws_sul_schedule(w->ctx, 0, &w->sul, ws_tick, TICK_US);
 }
 
 static int ws_send(struct lws *wsi, const char *text)
@@ -442,10 +453,16 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
 		char why[256];
 		snprintf(why, sizeof why, "WebSocket connection failed: %s", in ? (const char *)in : "(no reason)");
-		if (w)
+		if (w) {
 			ws_end(w, SESSION_LOST, why);
-		if (w)
 			w->wsi = NULL;
+			/* the handshake was refused (an expired or revoked token?):
+			 * the next attempt starts with a fresh access token */
+			if (!w->established) {
+				secmem_free(w->tok->access);
+				w->tok->access = NULL;
+			}
+		}
 		break;
 	}
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
@@ -713,8 +730,9 @@ static void hook_tick(lws_sorted_usec_list_t *sul)
 	if (stop_requested(h->n) || h->n->once) {
 		h->done = 1;
 		h->result = SESSION_STOPPED;
-		return;
 	}
+	/* always again: with no timer pending the service would sleep long
+	 * before the loop sees done */
 	lws_sul_schedule(h->ctx, 0, &h->sul, hook_tick, TICK_US);
 }
 
@@ -765,6 +783,7 @@ static enum session_result hook_session(struct node *n)
 			break;
 	lws_sul_cancel(&h->sul);
 	atomic_store(&n->connected, 0);
+	log_debug("node %s: closing the webhook listener", n->name);
 	lws_context_destroy(h->ctx);
 	enum session_result r = h->done ? h->result : SESSION_LOST;
 	snprintf(n->why, sizeof n->why, "%s", r == SESSION_FATAL ? "the spool failed" : "the listener stopped");

@@ -92,7 +92,7 @@ class State:
         self.access[at] = (chain, time.monotonic() + ttl)
         self.chain_access[chain] = at
         self.chains[rt] = chain
-        return {"errcode": 0, "errmsg": "SUCCESS", "access_token_expire_time": ttl, "access_token": at,
+        return {"errcode": 0, "errmsg": "SUCCESS", "access_token_expire_time": int(ttl), "access_token": at,
                 "refresh_token_expire_time": 86400, "refresh_token": rt}
 
     def chain_alive(self, chain):
