@@ -176,30 +176,9 @@ static char *secret_copy(const struct node_config *n, const char *s, char *err, 
 char *node_secret(const struct node_config *n, char *err, size_t errlen)
 {
 	if (*n->secret_file) {
-		int fd = open(n->secret_file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
-				 strerror(errno));
-			return NULL;
-		}
-		/* read(2) into secret memory: no stdio buffer keeps a copy */
-		char *line = secmem_alloc(1024);
-		ssize_t got = line ? read_full(fd, line, 1023) : -1;
-		int e = errno;
-		close(fd);
-		if (got < 0) {
-			secmem_free(line);
-			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
-				 strerror(e));
-			return NULL;
-		}
-		line[strcspn(line, "\r\n")] = '\0';
-		if (!*line) {
-			secmem_free(line);
-			snprintf(err, errlen, "node %s: secret_file \"%s\" is empty", n->name, n->secret_file);
-			return NULL;
-		}
-		return line;
+		char who[SEG_NODE_MAX + 8];
+		snprintf(who, sizeof who, "node %s", n->name);
+		return source_secret(who, "secret_file", NULL, n->secret_file, err, errlen);
 	}
 	if (*n->secret)
 		return secret_copy(n, n->secret, err, errlen);

@@ -455,6 +455,33 @@ static int run_check(const struct collector_config *cfg)
 	return code;
 }
 
+/* Lock and open the node's spool and start its thread (n->cfg or n->src
+ * set by the caller).  0, or -1 with *code set and nothing left open. */
+static int start_node(const struct collector_config *cfg, struct node *n, const char *name, int stop_fd,
+		      void *(*body)(void *), int *lock, int *code)
+{
+	*lock = lock_node(cfg->spool, name, code);
+	if (*lock < 0)
+		return -1;
+	n->name = name;
+	n->stop_fd = stop_fd;
+	n->max_event_size = cfg->max_event_size;
+	n->spool = open_node_spool(cfg, name, 0, code);
+	if (!n->spool) {
+		close(*lock);
+		return -1;
+	}
+	if (pthread_create(&n->thread, NULL, body, n) != 0) {
+		log_error("cannot start thread for node %s", name);
+		char e2[256];
+		spool_close(n->spool, NULL, e2, sizeof e2);
+		close(*lock);
+		*code = EXIT_SOFTWARE;
+		return -1;
+	}
+	return 0;
+}
+
 static void status_line(const struct node *n, uint64_t *last_events, double dt)
 {
 	struct spool_stats *st = spool_stats(n->spool);
@@ -502,7 +529,6 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 	uint64_t *last_events = xcalloc(total, sizeof *last_events);
 	size_t started = 0;
 	for (size_t i = 0; i < cfg->nnodes; i++) {
-		struct node *n = &nodes[i];
 		char err[256];
 		char *secret = node_secret(&cfg->nodes[i], err, sizeof err);
 		if (!secret) {
@@ -511,54 +537,19 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			break;
 		}
 		secmem_free(secret);
-		locks[i] = lock_node(cfg->spool, cfg->nodes[i].name, &code);
-		if (locks[i] < 0)
+		nodes[started].cfg = &cfg->nodes[i];
+		if (start_node(cfg, &nodes[started], cfg->nodes[i].name, stop_fd, node_main, &locks[started], &code) < 0)
 			break;
-		n->cfg = &cfg->nodes[i];
-		n->name = n->cfg->name;
-		n->stop_fd = stop_fd;
-		n->max_event_size = cfg->max_event_size;
-		n->spool = open_node_spool(cfg, n->cfg->name, 0, &code);
-		if (!n->spool) {
-			close(locks[i]);
-			break;
-		}
-		if (pthread_create(&n->thread, NULL, node_main, n) != 0) {
-			log_error("cannot start thread for node %s", n->cfg->name);
-			char e2[256];
-			spool_close(n->spool, NULL, e2, sizeof e2);
-			close(locks[i]);
-			code = EXIT_SOFTWARE;
-			break;
-		}
 		started++;
 	}
 	/* the Yeastar sources: one thread each, the same spool and locks */
 	for (size_t i = 0; i < cfg->nsources && code == EXIT_OK; i++) {
-		const struct source_config *src = &cfg->sources[i];
-		if (src->type != SOURCE_YEASTAR)
+		if (cfg->sources[i].type != SOURCE_YEASTAR)
 			continue;
-		struct node *n = &nodes[started];
-		locks[started] = lock_node(cfg->spool, src->name, &code);
-		if (locks[started] < 0)
+		nodes[started].src = &cfg->sources[i];
+		if (start_node(cfg, &nodes[started], cfg->sources[i].name, stop_fd, yeastar_node_main, &locks[started],
+			       &code) < 0)
 			break;
-		n->src = src;
-		n->name = src->name;
-		n->stop_fd = stop_fd;
-		n->max_event_size = cfg->max_event_size;
-		n->spool = open_node_spool(cfg, src->name, 0, &code);
-		if (!n->spool) {
-			close(locks[started]);
-			break;
-		}
-		if (pthread_create(&n->thread, NULL, yeastar_node_main, n) != 0) {
-			log_error("cannot start thread for node %s", n->name);
-			char e2[256];
-			spool_close(n->spool, NULL, e2, sizeof e2);
-			close(locks[started]);
-			code = EXIT_SOFTWARE;
-			break;
-		}
 		started++;
 	}
 	if (code == EXIT_OK)

@@ -128,13 +128,13 @@ int sources_check(struct source_config *s, size_t n, const char *const *other_na
 	return 0;
 }
 
-char *source_secret(const char *name, const char *what, const char *env, const char *file, char *err,
+char *source_secret(const char *name, const char *file_key, const char *env, const char *file, char *err,
 		    size_t errlen)
 {
 	if (file && *file) {
 		int fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0) {
-			snprintf(err, errlen, "%s: cannot read %s file \"%s\": %s", name, what, file, strerror(errno));
+			snprintf(err, errlen, "%s: cannot read %s \"%s\": %s", name, file_key, file, strerror(errno));
 			return NULL;
 		}
 		/* read(2) into secret memory: no stdio buffer keeps a copy */
@@ -144,13 +144,13 @@ char *source_secret(const char *name, const char *what, const char *env, const c
 		close(fd);
 		if (got < 0) {
 			secmem_free(line);
-			snprintf(err, errlen, "%s: cannot read %s file \"%s\": %s", name, what, file, strerror(e));
+			snprintf(err, errlen, "%s: cannot read %s \"%s\": %s", name, file_key, file, strerror(e));
 			return NULL;
 		}
 		line[strcspn(line, "\r\n")] = '\0';
 		if (!*line) {
 			secmem_free(line);
-			snprintf(err, errlen, "%s: %s file \"%s\" is empty", name, what, file);
+			snprintf(err, errlen, "%s: %s \"%s\" is empty", name, file_key, file);
 			return NULL;
 		}
 		return line;
@@ -159,11 +159,11 @@ char *source_secret(const char *name, const char *what, const char *env, const c
 	if (v && *v) {
 		char *out = secmem_dup(v, strlen(v));
 		if (!out)
-			snprintf(err, errlen, "%s: cannot allocate memory for the %s: %s", name, what, strerror(errno));
+			snprintf(err, errlen, "%s: cannot allocate memory for the secret: %s", name, strerror(errno));
 		return out;
 	}
-	snprintf(err, errlen, "%s: no %s: set environment variable %s, or a file", name, what,
-		 env && *env ? env : "(none named)");
+	snprintf(err, errlen, "%s: no secret: set environment variable %s, or %s", name, env && *env ? env : "(none named)",
+		 file_key);
 	return NULL;
 }
 
@@ -183,11 +183,11 @@ int sources_secrets_seal(struct source_config *s, size_t n, char *err, size_t er
 		if (s[i].type != SOURCE_YEASTAR)
 			continue;
 		if (y->transport == YEASTAR_WEBSOCKET && !y->held &&
-		    !(y->held = source_secret(s[i].name, "Client Secret", y->secret_env, y->secret_file, err, errlen)))
+		    !(y->held = source_secret(s[i].name, "yeastar.secret_file", y->secret_env, y->secret_file, err, errlen)))
 			return -1;
 		if (y->transport == YEASTAR_WEBHOOK && !y->webhook_held &&
 		    (*y->webhook_secret_env || *y->webhook_secret_file) &&
-		    !(y->webhook_held = source_secret(s[i].name, "webhook secret", y->webhook_secret_env,
+		    !(y->webhook_held = source_secret(s[i].name, "yeastar.webhook_secret_file", y->webhook_secret_env,
 						      y->webhook_secret_file, err, errlen)))
 			return -1;
 	}

@@ -62,10 +62,11 @@ extern const struct cfg_key source_item_keys[];
 int sources_check(struct source_config *s, size_t n, const char *const *other_names, size_t nother,
 		  const char *path, char *err, size_t errlen);
 
-/* A secret from secret_env (the variable's value) or secret_file (its
- * first line), in secret memory (secmem_free it).  NULL + err if neither
- * gives one. */
-char *source_secret(const char *name, const char *what, const char *env, const char *file, char *err,
+/* A secret from file (its first line, read into secret memory) when set,
+ * else from the environment variable env; secmem_free it.  NULL + err
+ * ("NAME: cannot read FILE_KEY \"F\": why", "NAME: no secret: set
+ * environment variable V, or FILE_KEY") if neither gives one. */
+char *source_secret(const char *name, const char *file_key, const char *env, const char *file, char *err,
 		    size_t errlen);
 
 /* Before any thread (collector daemon): read every Yeastar secret into
