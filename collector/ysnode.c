@@ -54,6 +54,7 @@ static void lws_log_emit(int level, const char *line)
 int yeastar_global_init(void)
 {
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	json_object_seed(0); /* jansson's hash seed, before any thread parses */
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 

@@ -201,7 +201,10 @@ test_expect_success 'tenants, E.164, country and rating come from the same code 
 	test "$(q "select count(*) from cdr where direction = '"'"'outbound'"'"' and tenant is null and billsec > 0
 	           and rate_status <> '"'"'no_sell_rate'"'"'")" = 0 &&
 	test "$(q "select count(*) from cdr where direction = '"'"'inbound'"'"' and src_e164 like '"'"'+44207946%'"'"'")" -gt 20 &&
-	test "$(q "select count(*) from call where node = '"'"'ys-ws'"'"' and direction = '"'"'outbound'"'"' and trunk = '"'"'Carrier Out'"'"'")" -gt 20
+	test "$(q "select count(*) from call where node = '"'"'ys-ws'"'"' and direction = '"'"'outbound'"'"' and trunk = '"'"'Carrier Out'"'"'")" -gt 20 &&
+	test "$(q "select sum(legs) from rollup_daily where tenant = '"'"'beta'"'"'")" = "$(q "select count(*) from cdr where tenant = '"'"'beta'"'"'")" &&
+	test "$(q "select sum(billsec) from rollup_daily where tenant = '"'"'acme'"'"'")" = \
+		"$(q "select sum(billsec) from cdr where tenant = '"'"'acme'"'"' and disposition = '"'"'ANSWERED'"'"'")"
 '
 
 test_expect_success 'extension status history and the call in progress' '
