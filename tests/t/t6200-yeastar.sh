@@ -222,6 +222,13 @@ test_expect_success 'a second --once loads nothing' '
 	test "$(q "select count(*) || '"'"' '"'"' || (select count(*) from call) || '"'"' '"'"' || (select count(*) from ami_event) from cdr")" = "$before"
 '
 
+test_expect_success 'doctor: the AMI input checks do not apply to a Yeastar node' '
+	"$ETL" doctor -c cdrflow.yaml >doctor.out &&
+	grep -q "^node ys-ws: [0-9]* JSON records of a Yeastar source: the AMI checks do not apply" doctor.out &&
+	grep -q "^node ys-hook: [0-9]* JSON records of a Yeastar source" doctor.out &&
+	test "$(q "select count(*) from input_caveat where node like '"'"'ys-%'"'"'")" = 0
+'
+
 test_expect_success 'a bad sources: item is refused with its key named' '
 	printf "sources:\n  - name: x\n    type: yeastar\n    yeastar:\n      api_url: ftp://pbx\n      client_id: a\n" >bad.yaml &&
 	test_exit_code 78 cdrflow_collector -c bad.yaml --dump-config 2>bad.err &&
