@@ -30,6 +30,7 @@ Scenarios (--scenario):
              fragments), malformed messages, a disconnect in the middle of a
              message (that event is sent whole again after the reconnect, as
              the test wants every event exactly once).
+  serve      the API only, no events, until killed (for --check).
   webhook    POSTs to --target (the collector's listener): P-Series
              envelopes, S-Series NewCdr pushes with their misspelled fields,
              X-Signature = base64(HMAC-SHA256(--webhook-secret, body)); one
@@ -314,13 +315,17 @@ def handle(st, sock):
 
 
 def serve(st, port):
+    """Listen now (before --ready is written), accept in a thread."""
     srv = socket.socket()
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("127.0.0.1", port))
     srv.listen(16)
-    while True:
-        s, _ = srv.accept()
-        threading.Thread(target=handle, args=(st, s), daemon=True).start()
+
+    def accept():
+        while True:
+            s, _ = srv.accept()
+            threading.Thread(target=handle, args=(st, s), daemon=True).start()
+    threading.Thread(target=accept, daemon=True).start()
 
 
 # ------------------------------------------------------------ events
@@ -486,7 +491,7 @@ def webhook_scenario(st, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenario", choices=["websocket", "webhook"], required=True)
+    ap.add_argument("--scenario", choices=["websocket", "webhook", "serve"], required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--client-id", default="UEnH9Dmv6uBJEXsYcag1trNfQThYXXXX")
     ap.add_argument("--secret", default="")
@@ -504,8 +509,14 @@ def main():
     if args.secret == "":
         args.secret = os.environ.get("YEASTAR_SIM_SECRET", "")
     st = State(args)
+    if args.scenario == "serve":  # the API only, no events, until killed (cdrflow-collector --check)
+        serve(st, args.port)
+        if args.ready:
+            open(args.ready, "w").close()
+        while True:
+            time.sleep(3600)
     if args.scenario == "websocket":
-        threading.Thread(target=serve, args=(st, args.port), daemon=True).start()
+        serve(st, args.port)
         if args.ready:
             open(args.ready, "w").close()
         expected = websocket_scenario(st, args.out)

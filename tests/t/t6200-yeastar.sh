@@ -15,6 +15,7 @@ q() { psql -Atc "$1"; }
 cd "$TRASH" || bail_out "no $TRASH"
 API_PORT=$(free_port)
 HOOK_PORT=$(free_port)
+CHECK_PORT=$(free_port)
 # the Client Secret and the webhook Secret, from the environment only
 export YS_SECRET=ZLcXl63S9EtMnYoHUnjbVo6sA8CbXXXX YEASTAR_SIM_SECRET=ZLcXl63S9EtMnYoHUnjbVo6sA8CbXXXX
 export YS_HOOK_SECRET=0123456789abcdefghijklmnopqrstuv
@@ -227,6 +228,19 @@ test_expect_success 'doctor: the AMI input checks do not apply to a Yeastar node
 	grep -q "^node ys-ws: [0-9]* JSON records of a Yeastar source: the AMI checks do not apply" doctor.out &&
 	grep -q "^node ys-hook: [0-9]* JSON records of a Yeastar source" doctor.out &&
 	test "$(q "select count(*) from input_caveat where node like '"'"'ys-%'"'"'")" = 0
+'
+
+test_expect_success '--check: token and subscription accepted; a wrong Client Secret exits 77' '
+	"$PYTHON" "$SIM" --scenario serve --port $CHECK_PORT --out serve.expected --stats serve.stats --ready serve.ready 2>sim-serve.err &
+	register_pid $! &&
+	wait_for "test -e serve.ready" 10 &&
+	printf "spool: %s\nsources:\n  - name: ys-check\n    type: yeastar\n    yeastar:\n      api_url: http://127.0.0.1:%s/openapi/v1.0\n      client_id: UEnH9Dmv6uBJEXsYcag1trNfQThYXXXX\n      secret_env: YS_SECRET\n" \
+		"$TRASH/spool-check" $CHECK_PORT >check.yaml &&
+	cdrflow_collector -c check.yaml --check >check.out 2>check.err &&
+	grep -q "^node ys-check: ok (yeastar, token and subscription accepted)" check.out &&
+	test_exit_code 77 env YS_SECRET=wrong "$CDRFLOW_COLLECTOR" -c check.yaml --check >check2.out 2>check2.err &&
+	grep -q "get_token refused: errcode 20004" check2.out &&
+	! grep -q wrong check2.out check2.err
 '
 
 test_expect_success 'a bad sources: item is refused with its key named' '
