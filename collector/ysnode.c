@@ -295,14 +295,19 @@ struct store {
 	int fatal;
 };
 
+static void store_oversized(struct store *st, size_t len)
+{
+	st->oversized++;
+	atomic_fetch_add(&st->n->oversized, 1);
+	log_error("node %s: dropped a message of %zu bytes (collector.max_event_size is %" PRIu64 ")", st->n->name, len,
+		  st->n->max_event_size);
+}
+
 /* One whole message: store it if it is an event.  Returns its class. */
 static enum ys_class store_message(struct store *st, const char *data, size_t len)
 {
 	if (len > st->n->max_event_size) {
-		st->oversized++;
-		atomic_fetch_add(&st->n->oversized, 1);
-		log_error("node %s: dropped a message of %zu bytes (collector.max_event_size is %" PRIu64 ")", st->n->name,
-			  len, st->n->max_event_size);
+		store_oversized(st, len);
 		return YS_GARBAGE;
 	}
 	enum ys_class c = ys_classify(data, len);
@@ -319,13 +324,16 @@ static enum ys_class store_message(struct store *st, const char *data, size_t le
 	} else {
 		st->garbage++;
 		atomic_fetch_add(&st->n->garbage, 1);
+		/* said for the first few and then every 1000th: a broken PBX must not flood the log */
+		if (st->garbage > 5 && st->garbage % 1000)
+			return c;
 		char show[61];
 		size_t k = 0;
 		for (size_t i = 0; i < len && k < sizeof show - 1; i++)
 			show[k++] = data[i] >= 0x20 && data[i] < 0x7f ? data[i] : '.';
 		show[k] = '\0';
-		log_warn("node %s: not stored: a message of %zu bytes that is not a JSON event: \"%s%s\"", st->n->name,
-			 len, show, len > k ? "..." : "");
+		log_warn("node %s: not stored: a message of %zu bytes that is not a JSON event: \"%s%s\" (%" PRIu64
+			 " in this session)", st->n->name, len, show, len > k ? "..." : "", st->garbage);
 	}
 	return c;
 }
@@ -346,6 +354,7 @@ struct ws {
 	lws_sorted_usec_list_t sul;
 	struct store st;
 	struct buf msg;     /* the message being received (fragments) */
+	size_t msg_size;    /* its size so far (also when too large to keep) */
 	int done, established, subscribed, want_subscribe, want_heartbeat;
 	enum session_result result;
 	uint64_t start_ms, last_rx_ms, next_hb_ms;
@@ -498,14 +507,21 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		w->last_rx_ms = session_mono_ms();
-		if (w->msg.len + len > w->n->max_event_size + 1) {
-			/* keep counting, store nothing of it */
-			w->msg.len = w->n->max_event_size + 1;
+		w->msg_size += len;
+		if (w->msg_size > w->n->max_event_size) {
+			buf_reset(&w->msg); /* too large: nothing of it is kept */
 		} else if (buf_append(&w->msg, in, len) < 0) {
 			ws_end(w, SESSION_FATAL, "out of memory");
 			return -1;
 		}
 		if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+			size_t size = w->msg_size;
+			w->msg_size = 0;
+			if (size > w->n->max_event_size) {
+				store_oversized(&w->st, size);
+				buf_reset(&w->msg);
+				break;
+			}
 			enum ys_class c = store_message(&w->st, w->msg.data ? w->msg.data : "", w->msg.len);
 			if (w->st.fatal) {
 				ws_end(w, SESSION_FATAL, "the spool failed");
@@ -517,10 +533,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (w->msg.len)
+		if (w->msg_size)
 			log_warn("node %s: the connection closed in the middle of a message: %zu bytes not stored",
-				 w->n->name, w->msg.len);
+				 w->n->name, w->msg_size);
 		buf_reset(&w->msg);
+		w->msg_size = 0;
 		ws_end(w, SESSION_LOST, "the PBX closed the WebSocket");
 		w->wsi = NULL;
 		break;

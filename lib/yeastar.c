@@ -21,7 +21,7 @@ enum ys_class ys_classify(const char *data, size_t len)
 	if (i == len || data[i] != '{')
 		return YS_GARBAGE;
 	json_error_t je;
-	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *root = json_loadb(data, len, 0, &je);
 	if (!root || !json_is_object(root)) {
 		json_decref(root);
 		return YS_GARBAGE;
@@ -45,7 +45,7 @@ int ys_event_parse(const char *data, size_t len, struct ys_event *ev, char *err,
 {
 	memset(ev, 0, sizeof *ev);
 	json_error_t je;
-	json_t *root = json_loadb(data, len, JSON_REJECT_DUPLICATES, &je);
+	json_t *root = json_loadb(data, len, 0, &je);
 	if (!root) {
 		snprintf(err, errlen, "not JSON: %s at offset %d", je.text, je.position);
 		return -1;
@@ -72,7 +72,7 @@ int ys_event_parse(const char *data, size_t len, struct ys_event *ev, char *err,
 		json_t *msg = json_object_get(root, "msg");
 		if (json_is_string(msg)) {
 			/* msg is JSON encoded as a string */
-			json_t *inner = json_loadb(json_string_value(msg), json_string_length(msg), JSON_REJECT_DUPLICATES, &je);
+			json_t *inner = json_loadb(json_string_value(msg), json_string_length(msg), 0, &je);
 			if (!inner || !json_is_object(inner)) {
 				json_decref(inner);
 				snprintf(err, errlen, "event %d: msg is not a JSON object%s%s", ev->type, inner ? "" : ": ",

@@ -404,6 +404,9 @@ def websocket_scenario(st, out):
     # malformed: not JSON, a reply-shaped object, msg that is not JSON (stored: it is an event as received)
     s1.send("{\"type\":30012,\"sn\":\"%s\",\"msg\":" % SN)   # truncated JSON: never stored
     s1.send("\x00\x01 not json at all")
+    big = cdr(i, base, "internal")
+    big["recording"] = "x" * (1200 * 1024)  # over the collector's max_event_size (1 MiB): dropped whole
+    s1.send(envelope(30012, big), fragments=4)
     send(json.dumps({"type": 30012, "sn": SN, "msg": "{\"call_id\": broken"}), 30012)
     # a quiet period longer than the idle timeout: the heartbeat keeps it open
     time.sleep(args.idle_timeout + 1.5)

@@ -137,6 +137,8 @@ test_expect_success 'the simulator saw heartbeats, token renewals, a refused ref
 	test "$(stat_of ws.stats expiry_closes)" -ge 1 &&
 	test "$(stat_of ws.stats sessions)" -ge 3 &&
 	grep -q "the PBX closed the WebSocket" "$COLLECTOR_ERR" &&
+	grep -q "node ys-ws: dropped a message of 12[0-9]* bytes (collector.max_event_size is 1048576)" "$COLLECTOR_ERR" &&
+	grep -q "node ys-ws: not stored: a message of 18 bytes that is not a JSON event" "$COLLECTOR_ERR" &&
 	! grep -q "$YS_SECRET" "$COLLECTOR_ERR" &&
 	! grep -q "access_token=" "$COLLECTOR_ERR"
 '
