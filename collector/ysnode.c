@@ -32,6 +32,8 @@
 #include "yeastar.h"
 
 #define TICK_US 100000
+/* append a string literal, without its NUL */
+#define BUF_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
 
 static uint64_t now_us(void)
 {
@@ -136,20 +138,25 @@ static size_t curl_sink(char *p, size_t size, size_t nmemb, void *arg)
 
 enum tok_result { TOK_OK, TOK_REFUSED, TOK_UNREACHABLE };
 
-/* POST body to {api}/{endpoint}; on success fill t.  body is wiped. */
-static enum tok_result token_call(const struct node *n, const char *endpoint, struct buf *body, struct token *t,
-				  char *why, size_t whylen)
+/* POST the JSON body (wiped afterwards) to {api_url}/{endpoint}; *out =
+ * the answer parsed (HTTP 200 and JSON), else TOK_UNREACHABLE with why. */
+static enum tok_result post_json(const struct node *n, const char *endpoint, struct buf *body, json_t **out,
+				 char *why, size_t whylen)
 {
 	const struct yeastar_source *y = &n->src->yeastar;
 	char *url = xasprintf("%s%s%s", y->api_url, y->api_url[strlen(y->api_url) - 1] == '/' ? "" : "/", endpoint);
 	struct buf resp;
 	buf_init(&resp, 0);
 	enum tok_result res = TOK_UNREACHABLE;
+	*out = NULL;
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
 	h = curl_slist_append(h, "Content-Type: application/json");
 	h = curl_slist_append(h, "User-Agent: OpenAPI");
 	long code = 0;
+	/* the endpoint's name without a query string (a token) for messages */
+	char name[64];
+	snprintf(name, sizeof name, "%.*s", (int)strcspn(endpoint, "?"), endpoint);
 	if (!c || !h) {
 		snprintf(why, whylen, "cannot start an HTTP request");
 		goto out;
@@ -168,35 +175,67 @@ static enum tok_result token_call(const struct node *n, const char *endpoint, st
 		curl_easy_setopt(c, CURLOPT_CAINFO, y->tls_ca_file);
 	CURLcode rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
-		snprintf(why, whylen, "%s: %s", endpoint, curl_easy_strerror(rc));
+		snprintf(why, whylen, "%s: %s", name, curl_easy_strerror(rc));
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	json_error_t je;
 	json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, &je);
-	json_t *ec = j ? json_object_get(j, "errcode") : NULL;
-	if (code != 200 || !json_is_integer(ec)) {
-		snprintf(why, whylen, "%s: HTTP %ld, %s", endpoint, code, j ? "no errcode in the answer" : "the answer is not JSON");
+	if (code != 200 || !json_is_object(j)) {
+		snprintf(why, whylen, "%s: HTTP %ld, %s", name, code, j ? "not a JSON object" : "the answer is not JSON");
 		json_decref(j);
 		goto out;
+	}
+	*out = j;
+	res = TOK_OK;
+out:
+	if (resp.data)
+		explicit_bzero(resp.data, resp.len);
+	buf_release(&resp);
+	if (body->data)
+		explicit_bzero(body->data, body->len);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	free(url);
+	return res;
+}
+
+/* A token that can travel in a URL and a log-free JSON body. */
+static int token_chars_ok(const char *at)
+{
+	return at && *at && strlen(at) <= 512 &&
+	       strspn(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") == strlen(at);
+}
+
+/* POST body to {api}/{endpoint}; on success fill t.  body is wiped. */
+static enum tok_result token_call(const struct node *n, const char *endpoint, struct buf *body, struct token *t,
+				  char *why, size_t whylen)
+{
+	json_t *j;
+	enum tok_result res = post_json(n, endpoint, body, &j, why, whylen);
+	if (res != TOK_OK)
+		return res;
+	json_t *ec = json_object_get(j, "errcode");
+	if (!json_is_integer(ec)) {
+		snprintf(why, whylen, "%s: no errcode in the answer", endpoint);
+		json_decref(j);
+		return TOK_UNREACHABLE;
 	}
 	if (json_integer_value(ec) != 0) {
 		const char *msg = json_string_value(json_object_get(j, "errmsg"));
 		snprintf(why, whylen, "%s refused: errcode %lld %s", endpoint, (long long)json_integer_value(ec),
 			 msg ? msg : "");
-		res = TOK_REFUSED;
 		json_decref(j);
-		goto out;
+		return TOK_REFUSED;
 	}
 	const char *at = json_string_value(json_object_get(j, "access_token"));
 	const char *rt = json_string_value(json_object_get(j, "refresh_token"));
 	double ae = json_number_value(json_object_get(j, "access_token_expire_time"));
 	double re = json_number_value(json_object_get(j, "refresh_token_expire_time"));
-	if (!at || !*at || strlen(at) > 512 || strspn(at, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~") != strlen(at)) {
+	if (!token_chars_ok(at)) {
 		snprintf(why, whylen, "%s: no usable access_token in the answer", endpoint);
-		res = TOK_REFUSED;
 		json_decref(j);
-		goto out;
+		return TOK_REFUSED;
 	}
 	token_clear(t);
 	uint64_t now = session_mono_ms();
@@ -210,17 +249,7 @@ static enum tok_result token_call(const struct node *n, const char *endpoint, st
 	t->refresh_until_ms = now + (uint64_t)(re * 1000);
 	t->renew_at_ms = now + (uint64_t)(ae * 750); /* renew at 3/4 of its life */
 	json_decref(j);
-	res = t->access ? TOK_OK : TOK_UNREACHABLE;
-out:
-	if (resp.data)
-		explicit_bzero(resp.data, resp.len);
-	buf_release(&resp);
-	if (body->data)
-		explicit_bzero(body->data, body->len);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
-	free(url);
-	return res;
+	return t->access ? TOK_OK : TOK_UNREACHABLE;
 }
 
 /* Credentials go into the JSON body as they are: no quote, backslash or
@@ -247,9 +276,9 @@ static enum tok_result token_get(const struct node *n, struct token *t, char *wh
 	}
 	struct buf b;
 	buf_init(&b, 256);
-	buf_append(&b, "{\"username\":\"", 13);
+	BUF_LIT(&b, "{\"username\":\"");
 	buf_append(&b, y->client_id, strlen(y->client_id));
-	buf_append(&b, "\",\"password\":\"", 14);
+	BUF_LIT(&b, "\",\"password\":\"");
 	buf_append(&b, y->held, strlen(y->held));
 	buf_append(&b, "\"}", 3); /* with the NUL */
 	b.len--;
@@ -268,7 +297,7 @@ static enum tok_result token_refresh(const struct node *n, struct token *t, char
 		return token_get(n, t, why, whylen);
 	struct buf b;
 	buf_init(&b, 128);
-	buf_append(&b, "{\"refresh_token\":\"", 18);
+	BUF_LIT(&b, "{\"refresh_token\":\"");
 	buf_append(&b, t->refresh, strlen(t->refresh));
 	buf_append(&b, "\"}", 3);
 	b.len--;
@@ -639,6 +668,115 @@ static enum session_result ws_session(struct node *n, struct token *tok)
 	return r;
 }
 
+/* ------------------------------------------------------------ S-Series push registration */
+
+/* Where the PBX pushes: push_url, else listen + webhook_path ("ip:port/path"). */
+static void push_target(const struct yeastar_source *y, char *url, size_t n, char *host, size_t hn, char *port,
+			size_t pn)
+{
+	if (*y->push_url)
+		snprintf(url, n, "%s", y->push_url);
+	else
+		snprintf(url, n, "%s%s", y->listen, y->webhook_path);
+	const char *p = strstr(url, "://") ? strstr(url, "://") + 3 : url;
+	size_t hl = strcspn(p, ":/");
+	snprintf(host, hn, "%.*s", (int)hl, p);
+	snprintf(port, pn, "%.*s", p[hl] == ':' ? (int)strcspn(p + hl + 1, "/") : 0, p[hl] == ':' ? p + hl + 1 : "");
+	if (!*port)
+		snprintf(port, pn, "%s", "80");
+}
+
+/* The S-Series API (v2) logs an application in with the MD5 of its
+ * password, and pushes events to the URL it gives for as long as its
+ * token lives (30 min, renewed by each heartbeat). */
+static enum tok_result s_login(const struct node *n, char **token, char *why, size_t whylen)
+{
+	const struct yeastar_source *y = &n->src->yeastar;
+	if (!y->held || !json_plain(y->client_id)) {
+		snprintf(why, whylen, "no usable API username or password");
+		return TOK_REFUSED;
+	}
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned mdlen = 0;
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	if (!EVP_Digest(y->held, strlen(y->held), md, &mdlen, EVP_md5(), NULL)) {
+		snprintf(why, whylen, "cannot compute the MD5 of the password");
+		return TOK_UNREACHABLE;
+	}
+	for (unsigned i = 0; i < mdlen; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	explicit_bzero(md, sizeof md);
+	char url[512], host[256], port[16];
+	push_target(y, url, sizeof url, host, sizeof host, port, sizeof port);
+	if (!json_plain(url)) {
+		explicit_bzero(hex, sizeof hex);
+		snprintf(why, whylen, "yeastar.push_url has a quote, backslash or control character");
+		return TOK_REFUSED;
+	}
+	struct buf b;
+	buf_init(&b, 512);
+	BUF_LIT(&b, "{\"username\":\"");
+	buf_append(&b, y->client_id, strlen(y->client_id));
+	BUF_LIT(&b, "\",\"password\":\"");
+	buf_append(&b, hex, strlen(hex));
+	BUF_LIT(&b, "\",\"port\":\"");
+	buf_append(&b, port, strlen(port));
+	BUF_LIT(&b, "\",\"version\":\"2.0.0\",\"urltag\":\"1\",\"url\":\"");
+	buf_append(&b, url, strlen(url));
+	buf_append(&b, "\"}", 3);
+	b.len--;
+	explicit_bzero(hex, sizeof hex);
+	json_t *j;
+	enum tok_result r = post_json(n, "login", &b, &j, why, whylen);
+	buf_release(&b);
+	if (r != TOK_OK)
+		return r;
+	const char *status = json_string_value(json_object_get(j, "status"));
+	const char *tok = json_string_value(json_object_get(j, "token"));
+	if (!status || strcasecmp(status, "Success") || !token_chars_ok(tok)) {
+		const char *e = json_string_value(json_object_get(j, "errno"));
+		snprintf(why, whylen, "login refused: status %s errno %s", status ? status : "(none)", e ? e : "(none)");
+		json_decref(j);
+		return TOK_REFUSED;
+	}
+	secmem_free(*token);
+	*token = secmem_dup(tok, strlen(tok));
+	json_decref(j);
+	return *token ? TOK_OK : TOK_UNREACHABLE;
+}
+
+static enum tok_result s_heartbeat(const struct node *n, const char *token, char *why, size_t whylen)
+{
+	const struct yeastar_source *y = &n->src->yeastar;
+	char url[512], host[256], port[16];
+	push_target(y, url, sizeof url, host, sizeof host, port, sizeof port);
+	char *endpoint = xasprintf("heartbeat?token=%s", token);
+	struct buf b;
+	buf_init(&b, 256);
+	BUF_LIT(&b, "{\"ipaddr\":\"");
+	buf_append(&b, host, strlen(host));
+	BUF_LIT(&b, "\",\"port\":\"");
+	buf_append(&b, port, strlen(port));
+	BUF_LIT(&b, "\",\"version\":\"2.0.0\",\"urltag\":\"1\",\"url\":\"");
+	buf_append(&b, url, strlen(url));
+	buf_append(&b, "\"}", 3);
+	b.len--;
+	json_t *j;
+	enum tok_result r = post_json(n, endpoint, &b, &j, why, whylen);
+	buf_release(&b);
+	explicit_bzero(endpoint, strlen(endpoint));
+	free(endpoint);
+	if (r != TOK_OK)
+		return r;
+	const char *status = json_string_value(json_object_get(j, "status"));
+	if (!status || strcasecmp(status, "Success")) {
+		snprintf(why, whylen, "heartbeat refused: status %s", status ? status : "(none)");
+		r = TOK_REFUSED;
+	}
+	json_decref(j);
+	return r;
+}
+
 /* ------------------------------------------------------------ webhook */
 
 struct hook {
@@ -650,6 +788,9 @@ struct hook {
 	int done;
 	enum session_result result;
 	uint64_t rejected;
+	char *s_token;          /* S-Series login token (secmem) */
+	uint64_t next_hb_ms;    /* its next heartbeat */
+	uint64_t s_logins, s_heartbeats;
 };
 
 struct hook_req {
@@ -748,6 +889,22 @@ static void hook_tick(lws_sorted_usec_list_t *sul)
 	if (stop_requested(h->n) || h->n->once) {
 		h->done = 1;
 		h->result = SESSION_STOPPED;
+	} else if (h->y->s_series_login && session_mono_ms() >= h->next_hb_ms) {
+		/* keep the S-Series token alive, or log in again */
+		char why[256];
+		enum tok_result r = h->s_token ? s_heartbeat(h->n, h->s_token, why, sizeof why) : TOK_REFUSED;
+		if (r == TOK_REFUSED) {
+			if (h->s_token)
+				log_warn("node %s: %s; logging in again", h->n->name, why);
+			r = s_login(h->n, &h->s_token, why, sizeof why);
+			if (r == TOK_OK)
+				h->s_logins++;
+		} else if (r == TOK_OK) {
+			h->s_heartbeats++;
+		}
+		if (r != TOK_OK)
+			log_warn("node %s: S-Series API: %s", h->n->name, why);
+		h->next_hb_ms = session_mono_ms() + h->y->heartbeat_ms;
 	}
 	/* always again: with no timer pending the service would sleep long
 	 * before the loop sees done */
@@ -792,6 +949,21 @@ static enum session_result hook_session(struct node *n)
 		free(h);
 		return SESSION_LOST;
 	}
+	if (y->s_series_login) {
+		/* the S-Series PBX pushes only to an application logged in to it */
+		char why[256];
+		enum tok_result r = s_login(n, &h->s_token, why, sizeof why);
+		if (r != TOK_OK) {
+			snprintf(n->why, sizeof n->why, "S-Series API: %s", why);
+			lws_context_destroy(h->ctx);
+			free(h);
+			return r == TOK_REFUSED ? SESSION_AUTH_FAILED : SESSION_LOST;
+		}
+		h->s_logins++;
+		h->next_hb_ms = session_mono_ms() + y->heartbeat_ms;
+		log_info("node %s: logged in to the S-Series API: events are pushed to %s", n->name,
+			 *y->push_url ? y->push_url : "listen + webhook_path");
+	}
 	atomic_store(&n->connected, 1);
 	log_info("node %s: listening on %s%s for the PBX's webhook POSTs%s", n->name, y->listen, y->webhook_path,
 		 y->webhook_held ? " (X-Signature checked)" : "");
@@ -807,6 +979,10 @@ static enum session_result hook_session(struct node *n)
 	snprintf(n->why, sizeof n->why, "%s", r == SESSION_FATAL ? "the spool failed" : "the listener stopped");
 	log_info("node %s: webhook stored %" PRIu64 " events, refused %" PRIu64 " requests", n->name, h->st.events,
 		 h->rejected);
+	if (y->s_series_login)
+		log_info("node %s: S-Series API: %" PRIu64 " logins, %" PRIu64 " heartbeats", n->name, h->s_logins,
+			 h->s_heartbeats);
+	secmem_free(h->s_token);
 	free(h);
 	return r;
 }

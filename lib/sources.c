@@ -36,6 +36,8 @@ const struct cfg_key source_item_keys[] = {
 	{ "yeastar.webhook_path", CFG_STRING, Y(webhook_path), "/", 0, 0, NULL, "webhook: the URL path the PBX posts to", 0, NULL, 0, 0 },
 	{ "yeastar.webhook_secret_env", CFG_STRING, Y(webhook_secret_env), NULL, 0, 0, NULL, "webhook: environment variable holding the webhook Secret; then every POST must carry X-Signature = base64(HMAC-SHA256(secret, body))", 0, NULL, 0, 0 },
 	{ "yeastar.webhook_secret_file", CFG_STRING, Y(webhook_secret_file), NULL, 0, 0, NULL, "webhook: file whose first line is the webhook Secret", 0, NULL, 0, 0 },
+	{ "yeastar.s_series_login", CFG_BOOL, Y(s_series_login), "false", 0, 0, NULL, "webhook: log in to an S-Series PBX's API (api_url, client_id = API username, the secret = API password) so that it pushes its events to push_url, and keep its token alive with a heartbeat every heartbeat_interval", 0, NULL, 0, 0 },
+	{ "yeastar.push_url", CFG_STRING, Y(push_url), NULL, 0, 0, NULL, "webhook with s_series_login: where the PBX pushes, ip:port/path as it can reach the collector (default: listen and webhook_path)", 0, NULL, 0, 0 },
 	{ "yeastar.heartbeat_interval", CFG_DURATION, Y(heartbeat_ms), "20s", 100, 3600000, NULL, "send \"heartbeat\" this often (the PBX drops a socket idle for 60 s)", 0, NULL, 0, 0 },
 	{ "yeastar.heartbeat_timeout", CFG_DURATION, Y(heartbeat_timeout_ms), "30s", 100, 3600000, NULL, "reconnect when nothing at all arrives for this long", 0, NULL, 0, 0 },
 	{ "yeastar.connect_timeout", CFG_DURATION, Y(connect_timeout_ms), "10s", 100, 600000, NULL, "timeout of the token request and of the WebSocket handshake", 0, NULL, 0, 0 },
@@ -88,16 +90,19 @@ static int yeastar_check(struct yeastar_source *y, size_t i, const char *path, c
 {
 	if (source_parse_utc_offset(y->utc_offset, &y->utc_offset_s) < 0)
 		return fail(err, errlen, path, i, "yeastar.utc_offset", "want +HH:MM or -HH:MM");
-	if (y->transport == YEASTAR_WEBSOCKET) {
+	if (y->transport == YEASTAR_WEBSOCKET || y->s_series_login) {
 		if (!*y->api_url)
-			return fail(err, errlen, path, i, "yeastar.api_url", "is required with transport websocket");
+			return fail(err, errlen, path, i, "yeastar.api_url", "is required with transport websocket or s_series_login");
 		if (strncmp(y->api_url, "http://", 7) && strncmp(y->api_url, "https://", 8))
 			return fail(err, errlen, path, i, "yeastar.api_url", "must start with http:// or https://");
 		if (!*y->client_id)
-			return fail(err, errlen, path, i, "yeastar.client_id", "is required with transport websocket");
+			return fail(err, errlen, path, i, "yeastar.client_id", "is required with transport websocket or s_series_login");
 		if (!*y->secret_env && !*y->secret_file)
 			return fail(err, errlen, path, i, "yeastar.secret_env", "set secret_env or secret_file");
-	} else {
+	}
+	if (y->s_series_login && y->transport != YEASTAR_WEBHOOK)
+		return fail(err, errlen, path, i, "yeastar.s_series_login", "needs transport webhook (the PBX pushes)");
+	if (y->transport == YEASTAR_WEBHOOK) {
 		const char *colon = strrchr(y->listen, ':');
 		if (!colon || colon == y->listen || atoi(colon + 1) <= 0 || atoi(colon + 1) > 65535)
 			return fail(err, errlen, path, i, "yeastar.listen", "want address:port");
@@ -182,7 +187,7 @@ int sources_secrets_seal(struct source_config *s, size_t n, char *err, size_t er
 		struct yeastar_source *y = &s[i].yeastar;
 		if (s[i].type != SOURCE_YEASTAR)
 			continue;
-		if (y->transport == YEASTAR_WEBSOCKET && !y->held &&
+		if ((y->transport == YEASTAR_WEBSOCKET || y->s_series_login) && !y->held &&
 		    !(y->held = source_secret(s[i].name, "yeastar.secret_file", y->secret_env, y->secret_file, err, errlen)))
 			return -1;
 		if (y->transport == YEASTAR_WEBHOOK && !y->webhook_held &&

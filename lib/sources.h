@@ -33,6 +33,8 @@ struct yeastar_source {
 	char *webhook_path;     /* webhook: the URL path the PBX posts to */
 	char *webhook_secret_env;  /* webhook: the X-Signature HMAC-SHA256 key */
 	char *webhook_secret_file;
+	int s_series_login;     /* webhook: log in to an S-Series API so that it pushes, keep its token alive */
+	char *push_url;         /* webhook: ip:port/path the PBX posts to (default: listen + webhook_path) */
 	uint64_t heartbeat_ms;  /* send "heartbeat" this often */
 	uint64_t heartbeat_timeout_ms; /* reconnect when nothing arrives for this long */
 	uint64_t connect_timeout_ms;

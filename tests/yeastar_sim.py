@@ -31,6 +31,10 @@ Scenarios (--scenario):
              message (that event is sent whole again after the reconnect, as
              the test wants every event exactly once).
   serve      the API only, no events, until killed (for --check).
+  s-series   the S-Series API v2 (POST /api/v2.0.0/login with the MD5 of the
+             password and the push URL, heartbeat?token=T keeping the token
+             alive); NewCdr and ExtensionStatus pushed to that URL while the
+             token lives, with a quiet period longer than its life.
   webhook    POSTs to --target (the collector's listener): P-Series
              envelopes, S-Series NewCdr pushes with their misspelled fields,
              X-Signature = base64(HMAC-SHA256(--webhook-secret, body)); one
@@ -86,6 +90,9 @@ class State:
         self.expiry_closes = 0
         self.heartbeats = 0
         self.refused = 0
+        self.s_token = None  # S-Series login
+        self.s_until = 0
+        self.s_target = None
 
     def issue(self, chain):
         at, rt = token(), token()
@@ -262,6 +269,8 @@ def handle(st, sock):
             return
         method, target, hdr, body = req
         u = urllib.parse.urlsplit(target)
+        if u.path.startswith("/api/v2.0.0/"):
+            return s_series_api(st, sock, method, u, body)
         prefix = "/openapi/v1.0/"
         if not u.path.startswith(prefix):
             return http_reply(sock, 404, {"errcode": 404, "errmsg": "NOT FOUND"})
@@ -312,6 +321,84 @@ def handle(st, sock):
             sock.close()
         except OSError:
             pass
+
+
+def s_series_api(st, sock, method, u, body):
+    """The S-Series API v2: login (MD5 password, the push target), heartbeat."""
+    what = u.path[len("/api/v2.0.0/"):]
+    try:
+        j = json.loads(body)
+    except ValueError:
+        log("S-Series %s: the body is not JSON: %r" % (what, body[:200]))
+        return http_reply(sock, 200, {"status": "Failed", "errno": "10002"})
+    with st.lock:
+        if what == "login":
+            md5 = hashlib.md5(st.args.secret.encode()).hexdigest()
+            if j.get("username") != st.args.client_id or j.get("password") != md5 or j.get("urltag") != "1":
+                st.refused += 1
+                return http_reply(sock, 200, {"status": "Failed", "errno": "20002"})
+            st.gets += 1
+            st.s_token = token()
+            st.s_until = time.monotonic() + st.args.token_ttl
+            st.s_target = j["url"]
+            st.lock.notify_all()
+            return http_reply(sock, 200, {"status": "Success", "token": st.s_token})
+        if what == "heartbeat":
+            t = urllib.parse.parse_qs(u.query).get("token", [""])[0]
+            if t != st.s_token or time.monotonic() > st.s_until:
+                st.refused += 1
+                return http_reply(sock, 200, {"status": "Failed", "errno": "10004"})
+            st.heartbeats += 1
+            st.s_until = time.monotonic() + st.args.token_ttl
+            return http_reply(sock, 200, {"status": "Success"})
+    return http_reply(sock, 404, {"status": "Failed", "errno": "404"})
+
+
+def s_series_scenario(st):
+    """Push NewCdr and ExtensionStatus events to the logged-in target while
+    its token lives (a quiet period longer than the token's life in the
+    middle: only the heartbeat keeps the pushes coming)."""
+    expected = []
+
+    def target(timeout=30):
+        end = time.monotonic() + timeout
+        with st.lock:
+            while st.s_target is None or time.monotonic() > st.s_until:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise SystemExit("sim: no live S-Series login")
+                st.lock.wait(min(left, 0.1))
+            return st.s_target
+
+    def push(m):
+        url = target()
+        hostport, _, path = url.partition("/")
+        host, port = hostport.rsplit(":", 1)
+        body = json.dumps(m, indent=1)
+        c = http.client.HTTPConnection(host, int(port), timeout=10)
+        c.request("POST", "/" + path, body=body.encode(), headers={"Content-Type": "application/json",
+                                                                  "User-Agent": "WebAPI"})
+        r = c.getresponse()
+        r.read()
+        c.close()
+        if r.status != 200:
+            raise SystemExit("sim: S-Series push refused: HTTP %d" % r.status)
+        expected.append(body)
+
+    base = int(time.time()) - 7200
+    for k in range(2):
+        for i in range(10):
+            n = 700 + k * 10 + i
+            t = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(base + n * 13))
+            status = ["ANSWERED", "NO ANSWER", "BUSY"][i % 3]
+            push({"event": "NewCdr", "callid": "1571897%03d.%d" % (n, n), "timestart": t, "callfrom": "1023",
+                  "callto": "0049301234%03d" % n, "callduraction": str(10 + i), "talkduraction": str(5 + i) if status == "ANSWERED" else "0",
+                  "srctrunkname": "", "dsttrcunkname": "S-Carrier", "pincode": "", "status": status,
+                  "type": "Outbound", "recording": "", "didnumber": "", "agentringtime": "0", "sn": "369451090405"})
+        push({"event": "ExtensionStatus", "extension": "1023", "status": ["Busy", "Idle"][k], "sn": "369451090405"})
+        if k == 0:
+            time.sleep(st.args.token_ttl * 2)  # quiet: the token lives on heartbeats only
+    return expected
 
 
 def serve(st, port):
@@ -494,7 +581,7 @@ def webhook_scenario(st, out):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--scenario", choices=["websocket", "webhook", "serve"], required=True)
+    ap.add_argument("--scenario", choices=["websocket", "webhook", "serve", "s-series"], required=True)
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--client-id", default="UEnH9Dmv6uBJEXsYcag1trNfQThYXXXX")
     ap.add_argument("--secret", default="")
@@ -518,7 +605,12 @@ def main():
             open(args.ready, "w").close()
         while True:
             time.sleep(3600)
-    if args.scenario == "websocket":
+    if args.scenario == "s-series":
+        serve(st, args.port)
+        if args.ready:
+            open(args.ready, "w").close()
+        expected = s_series_scenario(st)
+    elif args.scenario == "websocket":
         serve(st, args.port)
         if args.ready:
             open(args.ready, "w").close()

@@ -16,6 +16,8 @@ cd "$TRASH" || bail_out "no $TRASH"
 API_PORT=$(free_port)
 HOOK_PORT=$(free_port)
 CHECK_PORT=$(free_port)
+S_API_PORT=$(free_port)
+S_HOOK_PORT=$(free_port)
 # the Client Secret and the webhook Secret, from the environment only
 export YS_SECRET=ZLcXl63S9EtMnYoHUnjbVo6sA8CbXXXX YEASTAR_SIM_SECRET=ZLcXl63S9EtMnYoHUnjbVo6sA8CbXXXX
 export YS_HOOK_SECRET=0123456789abcdefghijklmnopqrstuv
@@ -51,6 +53,18 @@ sources:
       webhook_path: /yeastar
       webhook_secret_env: YS_HOOK_SECRET
       utc_offset: "+08:00"
+  - name: ys-s
+    type: yeastar
+    yeastar:
+      transport: webhook
+      s_series_login: true
+      api_url: http://127.0.0.1:$S_API_PORT/api/v2.0.0
+      client_id: api
+      secret_env: YS_SECRET
+      listen: 127.0.0.1:$S_HOOK_PORT
+      webhook_path: /report
+      push_url: 127.0.0.1:$S_HOOK_PORT/report
+      heartbeat_interval: 1s
 tenants:
   rules:
     - tenant: acme
@@ -113,6 +127,10 @@ legs_of() { # NODE
 stat_of() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 test_expect_success 'the collector takes every event of the WebSocket session, across token expiry and a cut' '
+	"$PYTHON" "$SIM" --scenario s-series --port $S_API_PORT --client-id api --token-ttl 3 \
+		--out s.expected --stats s.stats --ready s.ready 2>sim-s.err &
+	ssim=$! && register_pid $ssim && echo $ssim >s.pid &&
+	wait_for "test -e s.ready" 10 &&
 	"$PYTHON" "$SIM" --scenario websocket --port $API_PORT --token-ttl 4 --idle-timeout 3 --reject-refresh 2 \
 		--burst 200 --out ws.expected --stats ws.stats --ready ws.ready 2>sim-ws.err &
 	sim=$! && register_pid $sim &&
@@ -127,6 +145,14 @@ test_expect_success 'the webhook transport: POSTs signed with the secret are sto
 		--webhook-secret "$YS_HOOK_SECRET" --burst 30 --out hook.expected --stats hook.stats 2>sim-hook.err &&
 	grep -q "refused a POST whose X-Signature does not match" "$COLLECTOR_ERR" &&
 	stop_collector && test "$COLLECTOR_RC" = 0
+'
+
+test_expect_success 'S-Series: the collector logs in, keeps the token alive, stores the pushed NewCdr' '
+	wait_for "test -s s.expected" 60 &&
+	test "$(stat_of s.stats gets)" = 1 &&
+	test "$(stat_of s.stats heartbeats)" -ge 3 &&
+	test "$(stat_of s.stats refused)" = 0 &&
+	grep -q "node ys-s: logged in to the S-Series API" "$COLLECTOR_ERR"
 '
 
 test_expect_success 'the simulator saw heartbeats, token renewals, a refused refresh, expiry and reconnects' '
@@ -147,6 +173,7 @@ test_expect_success 'every event is in the segments byte for byte, once, in orde
 	verify_ok spool &&
 	awk "{print \$1}" ws.expected >want.ws && stored_sha1s spool ys-ws >got.ws && test_cmp want.ws got.ws &&
 	awk "{print \$1}" hook.expected >want.hook && stored_sha1s spool ys-hook >got.hook && test_cmp want.hook got.hook &&
+	awk "{print \$1}" s.expected >want.s && stored_sha1s spool ys-s >got.s && test_cmp want.s got.s &&
 	test "$(wc -l <want.ws)" -ge 240 &&
 	cdrflow_collector --list --spool spool --node ys-ws | awk "{print \$8}" | sort | uniq -c >names &&
 	grep -q " YeastarNewCdr$" names && grep -q " YeastarExtensionCallStatus$" names &&
@@ -170,6 +197,8 @@ test_expect_success 'the ETL makes each CDR a leg: disposition, durations, direc
 	test_cmp want.legs.ws got.legs.ws &&
 	"$PYTHON" expect.py hook.expected 28800 | sort >want.legs.hook && legs_of ys-hook >got.legs.hook &&
 	test_cmp want.legs.hook got.legs.hook &&
+	"$PYTHON" expect.py s.expected | sort >want.legs.s && legs_of ys-s >got.legs.s &&
+	test_cmp want.legs.s got.legs.s && test "$(wc -l <got.legs.s)" = 20 &&
 	test "$(wc -l <got.legs.ws)" -ge 230
 '
 
