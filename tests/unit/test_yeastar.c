@@ -201,6 +201,19 @@ static void test_sources_keys(void **state)
 			      err, sizeof err, &t), -1);
 	assert_non_null(strstr(err, "yeastar.listen"));
 	cfg_free(top_keys, &t);
+	/* the S-Series login: webhook only, with the API credentials */
+	assert_int_equal(load("sources:\n  - name: a\n    type: yeastar\n    yeastar:\n      s_series_login: true\n"
+			      "      api_url: http://pbx/api/v2.0.0\n      client_id: api\n", err, sizeof err, &t), -1);
+	assert_non_null(strstr(err, "needs transport webhook"));
+	cfg_free(top_keys, &t);
+	assert_int_equal(load("sources:\n  - name: a\n    type: yeastar\n    yeastar:\n      transport: webhook\n"
+			      "      s_series_login: true\n", err, sizeof err, &t), -1);
+	assert_non_null(strstr(err, "sources[0].yeastar.api_url"));
+	cfg_free(top_keys, &t);
+	assert_int_equal(load("sources:\n  - name: a\n    type: yeastar\n    yeastar:\n      transport: webhook\n"
+			      "      s_series_login: true\n      api_url: http://pbx/api/v2.0.0\n      client_id: api\n",
+			      err, sizeof err, &t), 0);
+	cfg_free(top_keys, &t);
 }
 
 int main(void)
