@@ -263,6 +263,16 @@ static int json_plain(const char *s)
 	return 1;
 }
 
+/* The start of a login body, {"username":"U","password":"P (the caller
+ * closes the string and the object). */
+static void body_credentials(struct buf *b, const char *user, const char *pass)
+{
+	BUF_LIT(b, "{\"username\":\"");
+	buf_append(b, user, strlen(user));
+	BUF_LIT(b, "\",\"password\":\"");
+	buf_append(b, pass, strlen(pass));
+}
+
 static enum tok_result token_get(const struct node *n, struct token *t, char *why, size_t whylen)
 {
 	const struct yeastar_source *y = &n->src->yeastar;
@@ -276,10 +286,7 @@ static enum tok_result token_get(const struct node *n, struct token *t, char *wh
 	}
 	struct buf b;
 	buf_init(&b, 256);
-	BUF_LIT(&b, "{\"username\":\"");
-	buf_append(&b, y->client_id, strlen(y->client_id));
-	BUF_LIT(&b, "\",\"password\":\"");
-	buf_append(&b, y->held, strlen(y->held));
+	body_credentials(&b, y->client_id, y->held);
 	buf_append(&b, "\"}", 3); /* with the NUL */
 	b.len--;
 	enum tok_result r = token_call(n, "get_token", &b, t, why, whylen);
@@ -715,10 +722,7 @@ static enum tok_result s_login(const struct node *n, char **token, char *why, si
 	}
 	struct buf b;
 	buf_init(&b, 512);
-	BUF_LIT(&b, "{\"username\":\"");
-	buf_append(&b, y->client_id, strlen(y->client_id));
-	BUF_LIT(&b, "\",\"password\":\"");
-	buf_append(&b, hex, strlen(hex));
+	body_credentials(&b, y->client_id, hex);
 	BUF_LIT(&b, "\",\"port\":\"");
 	buf_append(&b, port, strlen(port));
 	BUF_LIT(&b, "\",\"version\":\"2.0.0\",\"urltag\":\"1\",\"url\":\"");
