@@ -65,7 +65,6 @@ struct backoff {
 void backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms, const void *salt);
 /* The wait before the next attempt, for a session that lasted ran_ms. */
 uint64_t backoff_next(struct backoff *b, uint64_t ran_ms);
-uint64_t session_mono_ms(void);
 
 /* Run one connection until it ends. */
 enum session_result session_run(struct node *n);

@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "log.h"
 #include "secmem.h"
 #include "sources.h"
@@ -34,13 +35,6 @@
 #define TICK_US 100000
 /* append a string literal, without its NUL */
 #define BUF_LIT(b, lit) buf_append((b), (lit), sizeof(lit) - 1)
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -238,7 +232,7 @@ static enum tok_result token_call(const struct node *n, const char *endpoint, st
 		return TOK_REFUSED;
 	}
 	token_clear(t);
-	uint64_t now = session_mono_ms();
+	uint64_t now = clock_mono_ms();
 	t->access = secmem_dup(at, strlen(at));
 	t->refresh = rt ? secmem_dup(rt, strlen(rt)) : NULL;
 	if (!(ae >= 1 && ae <= 86400 * 365))
@@ -298,7 +292,7 @@ static enum tok_result token_get(const struct node *n, struct token *t, char *wh
 
 static enum tok_result token_refresh(const struct node *n, struct token *t, char *why, size_t whylen)
 {
-	if (!t->refresh || session_mono_ms() >= t->refresh_until_ms)
+	if (!t->refresh || clock_mono_ms() >= t->refresh_until_ms)
 		return token_get(n, t, why, whylen);
 	if (!json_plain(t->refresh))
 		return token_get(n, t, why, whylen);
@@ -348,7 +342,7 @@ static enum ys_class store_message(struct store *st, const char *data, size_t le
 	}
 	enum ys_class c = ys_classify(data, len);
 	if (c == YS_EVENT) {
-		if (st->n->spool && spool_add(st->n->spool, data, len, now_us()) < 0) {
+		if (st->n->spool && spool_add(st->n->spool, data, len, clock_real_us()) < 0) {
 			st->fatal = 1;
 			return c;
 		}
@@ -448,7 +442,7 @@ static void ws_tick(lws_sorted_usec_list_t *sul)
 
 static void ws_check(struct ws *w)
 {
-	uint64_t now = session_mono_ms();
+	uint64_t now = clock_mono_ms();
 	if (stop_requested(w->n)) {
 		ws_end(w, SESSION_STOPPED, "");
 		return;
@@ -513,7 +507,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	}
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		w->established = 1;
-		w->last_rx_ms = session_mono_ms();
+		w->last_rx_ms = clock_mono_ms();
 		w->next_hb_ms = w->last_rx_ms + w->y->heartbeat_ms;
 		w->want_subscribe = 1;
 		atomic_store(&w->n->connected, 1);
@@ -542,7 +536,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
-		w->last_rx_ms = session_mono_ms();
+		w->last_rx_ms = clock_mono_ms();
 		w->msg_size += len;
 		if (w->msg_size > w->n->max_event_size) {
 			buf_reset(&w->msg); /* too large: nothing of it is kept */
@@ -602,7 +596,7 @@ static enum session_result ws_session(struct node *n, struct token *tok)
 		snprintf(n->why, sizeof n->why, "yeastar.api_url \"%s\" is not http(s)://host[:port]/path", y->api_url);
 		return SESSION_CONFIG;
 	}
-	if (!tok->access || session_mono_ms() + 2000 >= tok->access_until_ms) {
+	if (!tok->access || clock_mono_ms() + 2000 >= tok->access_until_ms) {
 		char why[256];
 		enum tok_result r = tok->refresh ? token_refresh(n, tok, why, sizeof why) : token_get(n, tok, why, sizeof why);
 		if (r != TOK_OK) {
@@ -616,7 +610,7 @@ static enum session_result ws_session(struct node *n, struct token *tok)
 	w->tok = tok;
 	w->st.n = n;
 	buf_init(&w->msg, 0);
-	w->start_ms = session_mono_ms();
+	w->start_ms = clock_mono_ms();
 	snprintf(w->path, sizeof w->path, "%s/subscribe?access_token=%s", u.path, tok->access);
 
 	struct lws_context_creation_info info;
@@ -893,7 +887,7 @@ static void hook_tick(lws_sorted_usec_list_t *sul)
 	if (stop_requested(h->n) || h->n->once) {
 		h->done = 1;
 		h->result = SESSION_STOPPED;
-	} else if (h->y->s_series_login && session_mono_ms() >= h->next_hb_ms) {
+	} else if (h->y->s_series_login && clock_mono_ms() >= h->next_hb_ms) {
 		/* keep the S-Series token alive, or log in again */
 		char why[256];
 		enum tok_result r = h->s_token ? s_heartbeat(h->n, h->s_token, why, sizeof why) : TOK_REFUSED;
@@ -908,7 +902,7 @@ static void hook_tick(lws_sorted_usec_list_t *sul)
 		}
 		if (r != TOK_OK)
 			log_warn("node %s: S-Series API: %s", h->n->name, why);
-		h->next_hb_ms = session_mono_ms() + h->y->heartbeat_ms;
+		h->next_hb_ms = clock_mono_ms() + h->y->heartbeat_ms;
 	}
 	/* always again: with no timer pending the service would sleep long
 	 * before the loop sees done */
@@ -964,7 +958,7 @@ static enum session_result hook_session(struct node *n)
 			return r == TOK_REFUSED ? SESSION_AUTH_FAILED : SESSION_LOST;
 		}
 		h->s_logins++;
-		h->next_hb_ms = session_mono_ms() + y->heartbeat_ms;
+		h->next_hb_ms = clock_mono_ms() + y->heartbeat_ms;
 		log_info("node %s: logged in to the S-Series API: events are pushed to %s", n->name,
 			 *y->push_url ? y->push_url : "listen + webhook_path");
 	}
@@ -1017,7 +1011,7 @@ void *yeastar_node_main(void *arg)
 	backoff_init(&bo, y->reconnect_min_ms, y->reconnect_max_ms, n);
 	struct token tok = { 0 };
 	for (;;) {
-		uint64_t started = session_mono_ms();
+		uint64_t started = clock_mono_ms();
 		enum session_result r = one_session(n, &tok);
 		if (r == SESSION_STOPPED || r == SESSION_FATAL)
 			break;
@@ -1027,7 +1021,7 @@ void *yeastar_node_main(void *arg)
 			wait = y->auth_retry_ms;
 		} else {
 			log_warn("node %s: %s", n->name, n->why);
-			wait = backoff_next(&bo, session_mono_ms() - started);
+			wait = backoff_next(&bo, clock_mono_ms() - started);
 		}
 		atomic_fetch_add(&n->reconnects, 1);
 		log_info("node %s: reconnecting in %" PRIu64 " ms", n->name, wait);
