@@ -15,7 +15,8 @@ OPT      ?= -O2
 PKG      ?= pkg-config
 SANITIZE ?=
 
-PKGS      := yaml-0.1 openssl liblzma libpq
+# libwebsockets, jansson, libcurl: the Yeastar source (collector/ysnode.c, lib/yeastar.c)
+PKGS      := yaml-0.1 openssl liblzma libpq libwebsockets jansson libcurl
 PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
 # the ETL's Kamailio source reads MySQL/MariaDB too (etl/kamdb.c): libmariadb

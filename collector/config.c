@@ -57,7 +57,7 @@ const struct cfg_key collector_keys[] = {
 	{ "collector.max_event_size", CFG_SIZE, C(max_event_size), "1MiB", 1024, 64 << 20, NULL, "larger AMI messages are dropped with an error", 0, NULL, 0, 0 },
 	{ "collector.status_interval", CFG_DURATION, C(status_interval_ms), "60s", 0, 86400000, NULL, "period of the status line in the log (0: off)", 0, NULL, 0, 0 },
 	{ "collector.nodes", CFG_LIST, C(nodes), NULL, 0, 0, NULL, "the PBX nodes to collect from", 0, node_keys, sizeof(struct node_config), C(nnodes) },
-	{ "sources", CFG_LIST, C(sources), NULL, 0, 0, NULL, "non-AMI sources (docs/sources.md); kamailio ones are read by cdrflow-etl", 0, source_keys, sizeof(struct source_config), C(nsources) },
+	{ "sources", CFG_LIST, C(sources), NULL, 0, 0, NULL, "PBXs and proxies that are not AMI nodes (docs/sources.md)", 0, source_item_keys, sizeof(struct source_config), C(nsources) },
 	/* sections read by the other programs */
 	{ "etl", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "cdr", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
@@ -104,16 +104,13 @@ int collector_config_load(struct collector_config *cfg, const char *path, char *
 			n->reconnect_max_ms = n->reconnect_min_ms;
 	}
 	{
-		char **names = xcalloc(cfg->nnodes + 1, sizeof *names);
+		const char **names = xcalloc(cfg->nnodes + 1, sizeof *names);
 		for (size_t i = 0; i < cfg->nnodes; i++)
 			names[i] = cfg->nodes[i].name;
-		char why[512];
-		int bad = sources_check(cfg->sources, cfg->nsources, names, cfg->nnodes, why, sizeof why);
+		int bad = sources_check(cfg->sources, cfg->nsources, names, cfg->nnodes, path, err, errlen);
 		free(names);
-		if (bad < 0) {
-			snprintf(err, errlen, "%s: %s", path ? path : "configuration", why);
+		if (bad < 0)
 			return EXIT_CONFIG;
-		}
 	}
 	if (path && cfg->nnodes) {
 		struct stat st;
@@ -160,6 +157,7 @@ void collector_secrets_seal(struct collector_config *cfg)
 
 void collector_config_free(struct collector_config *cfg)
 {
+	sources_release(cfg->sources, cfg->nsources);
 	for (size_t i = 0; i < cfg->nnodes; i++) {
 		secmem_free(cfg->nodes[i].held);
 		cfg->nodes[i].held = NULL;
@@ -178,30 +176,9 @@ static char *secret_copy(const struct node_config *n, const char *s, char *err, 
 char *node_secret(const struct node_config *n, char *err, size_t errlen)
 {
 	if (*n->secret_file) {
-		int fd = open(n->secret_file, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
-				 strerror(errno));
-			return NULL;
-		}
-		/* read(2) into secret memory: no stdio buffer keeps a copy */
-		char *line = secmem_alloc(1024);
-		ssize_t got = line ? read_full(fd, line, 1023) : -1;
-		int e = errno;
-		close(fd);
-		if (got < 0) {
-			secmem_free(line);
-			snprintf(err, errlen, "node %s: cannot read secret_file \"%s\": %s", n->name, n->secret_file,
-				 strerror(e));
-			return NULL;
-		}
-		line[strcspn(line, "\r\n")] = '\0';
-		if (!*line) {
-			secmem_free(line);
-			snprintf(err, errlen, "node %s: secret_file \"%s\" is empty", n->name, n->secret_file);
-			return NULL;
-		}
-		return line;
+		char who[SEG_NODE_MAX + 8];
+		snprintf(who, sizeof who, "node %s", n->name);
+		return source_secret(who, "secret_file", NULL, n->secret_file, NULL, err, errlen);
 	}
 	if (*n->secret)
 		return secret_copy(n, n->secret, err, errlen);

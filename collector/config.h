@@ -49,9 +49,7 @@ struct collector_config {
 	uint64_t status_interval_ms;
 	struct node_config *nodes;
 	size_t nnodes;
-	/* sources: (lib/sources.h); the collector skips type kamailio (the ETL
-	 * reads Kamailio's database itself) */
-	struct source_config *sources;
+	struct source_config *sources; /* the `sources:` list (sources.h); the collector runs the yeastar ones */
 	size_t nsources;
 };
 

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "segment.h"
 #include "xalloc.h"
+#include "yeastar.h"
 
 struct totals {
 	uint64_t records, segments, corrupt;
@@ -33,8 +34,18 @@ static void print_record(const struct seg_record *rec)
 	sha1_hex(rec->data, rec->data_len, sha);
 	const char *name = "-";
 	size_t name_len = 1;
-	/* first line "Event: Name" */
-	if (rec->data_len > 7 && !strncasecmp(rec->data, "Event:", 6)) {
+	char ysname[48];
+	if (rec->flags & SEG_FLAG_JSON) {
+		/* a Yeastar message: its event name (YeastarNewCdr, YeastarCallStatus...) */
+		struct ys_event ev;
+		char err[128];
+		if (ys_event_parse(rec->data, rec->data_len, &ev, err, sizeof err) == 0) {
+			ys_event_name(&ev, ysname, sizeof ysname);
+			ys_event_release(&ev);
+			name = ysname;
+			name_len = strlen(ysname);
+		}
+	} else if (rec->data_len > 7 && !strncasecmp(rec->data, "Event:", 6)) {
 		const char *v = rec->data + 6;
 		const char *end = rec->data + rec->data_len;
 		while (v < end && *v == ' ')

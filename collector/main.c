@@ -29,6 +29,7 @@
 #include "source.h"
 #include "spool.h"
 #include "xalloc.h"
+#include "ysnode.h"
 
 static void usage(FILE *out)
 {
@@ -145,6 +146,9 @@ static struct spool *open_node_spool(const struct collector_config *cfg, const c
 {
 	struct seg_recovery rec;
 	struct spool_opts o = spool_options(cfg, fail_fast);
+	for (size_t i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].type == SOURCE_YEASTAR && !strcmp(cfg->sources[i].name, node))
+			o.record_flags = SEG_FLAG_JSON; /* its records are JSON messages */
 	char err[512];
 	int e = 0;
 	struct spool *s = spool_open(cfg->spool, node, &o, &rec, &e, err, sizeof err);
@@ -418,9 +422,57 @@ static int run_check(const struct collector_config *cfg)
 				code = c;
 		}
 	}
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		if (cfg->sources[i].type != SOURCE_YEASTAR)
+			continue;
+		struct node n;
+		memset(&n, 0, sizeof n);
+		n.src = &cfg->sources[i];
+		n.name = n.src->name;
+		n.stop_fd = stop;
+		n.once = 1;
+		n.max_event_size = cfg->max_event_size;
+		enum session_result r = yeastar_check(&n);
+		if (r == SESSION_STOPPED) {
+			printf("node %s: ok (yeastar, %s)\n", n.name,
+			       n.src->yeastar.transport == YEASTAR_WEBHOOK ? "webhook listener bound" : "token and subscription accepted");
+		} else {
+			printf("node %s: failed: %s\n", n.name, n.why);
+			int c = r == SESSION_CONFIG ? EXIT_CONFIG : r == SESSION_AUTH_FAILED ? EXIT_NOPERM : EXIT_UNAVAILABLE;
+			if (code == EXIT_OK || c > code)
+				code = c;
+		}
+	}
 	close(stop);
 	fflush(stdout);
 	return code;
+}
+
+/* Lock and open the node's spool and start its thread (n->cfg or n->src
+ * set by the caller).  0, or -1 with *code set and nothing left open. */
+static int start_node(const struct collector_config *cfg, struct node *n, const char *name, int stop_fd,
+		      void *(*body)(void *), int *lock, int *code)
+{
+	*lock = lock_node(cfg->spool, name, code);
+	if (*lock < 0)
+		return -1;
+	n->name = name;
+	n->stop_fd = stop_fd;
+	n->max_event_size = cfg->max_event_size;
+	n->spool = open_node_spool(cfg, name, 0, code);
+	if (!n->spool) {
+		close(*lock);
+		return -1;
+	}
+	if (pthread_create(&n->thread, NULL, body, n) != 0) {
+		log_error("cannot start thread for node %s", name);
+		char e2[256];
+		spool_close(n->spool, NULL, e2, sizeof e2);
+		close(*lock);
+		*code = EXIT_SOFTWARE;
+		return -1;
+	}
+	return 0;
 }
 
 static void status_line(const struct node *n, uint64_t *last_events, double dt)
@@ -431,7 +483,7 @@ static void status_line(const struct node *n, uint64_t *last_events, double dt)
 	*last_events = ev;
 	log_info("node %s: %s, events=%" PRIu64 " rate=%.1f/s bytes=%" PRIu64 " reconnects=%" PRIu64
 		 " lag_ms=%.1f backlog=%" PRIu64 " synced_seq=%" PRIu64 " stalls=%" PRIu64 " dropped_oversized=%" PRIu64,
-		 n->cfg->name, atomic_load(&n->connected) ? "connected" : "disconnected", ev, rate,
+		 n->name, atomic_load(&n->connected) ? "connected" : "disconnected", ev, rate,
 		 atomic_load(&st->bytes), atomic_load(&n->reconnects), (double)atomic_load(&n->lag_us) / 1000.0,
 		 atomic_load(&st->backlog_bytes), atomic_load(&st->synced_seq), atomic_load(&st->stalls),
 		 atomic_load(&n->oversized));
@@ -439,8 +491,11 @@ static void status_line(const struct node *n, uint64_t *last_events, double dt)
 
 static int run_daemon(const struct collector_config *cfg, const char *config_path)
 {
-	if (cfg->nnodes == 0) {
-		log_error("%s: no nodes configured (collector.nodes)", config_path);
+	size_t nys = 0;
+	for (size_t i = 0; i < cfg->nsources; i++)
+		nys += cfg->sources[i].type == SOURCE_YEASTAR;
+	if (cfg->nnodes == 0 && nys == 0) {
+		log_error("%s: no nodes configured (collector.nodes, or sources with type yeastar)", config_path);
 		return EXIT_CONFIG;
 	}
 	/* Every thread inherits this mask; the main thread takes signals with sigtimedwait. */
@@ -454,12 +509,12 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 
 	int code = EXIT_OK;
 	int stop_fd = eventfd(0, EFD_CLOEXEC);
-	struct node *nodes = xcalloc(cfg->nnodes, sizeof *nodes);
-	int *locks = xcalloc(cfg->nnodes, sizeof *locks);
-	uint64_t *last_events = xcalloc(cfg->nnodes, sizeof *last_events);
+	size_t total = cfg->nnodes + nys;
+	struct node *nodes = xcalloc(total, sizeof *nodes);
+	int *locks = xcalloc(total, sizeof *locks);
+	uint64_t *last_events = xcalloc(total, sizeof *last_events);
 	size_t started = 0;
 	for (size_t i = 0; i < cfg->nnodes; i++) {
-		struct node *n = &nodes[i];
 		char err[256];
 		char *secret = node_secret(&cfg->nodes[i], err, sizeof err);
 		if (!secret) {
@@ -468,25 +523,19 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			break;
 		}
 		secmem_free(secret);
-		locks[i] = lock_node(cfg->spool, cfg->nodes[i].name, &code);
-		if (locks[i] < 0)
+		nodes[started].cfg = &cfg->nodes[i];
+		if (start_node(cfg, &nodes[started], cfg->nodes[i].name, stop_fd, node_main, &locks[started], &code) < 0)
 			break;
-		n->cfg = &cfg->nodes[i];
-		n->stop_fd = stop_fd;
-		n->max_event_size = cfg->max_event_size;
-		n->spool = open_node_spool(cfg, n->cfg->name, 0, &code);
-		if (!n->spool) {
-			close(locks[i]);
+		started++;
+	}
+	/* the Yeastar sources: one thread each, the same spool and locks */
+	for (size_t i = 0; i < cfg->nsources && code == EXIT_OK; i++) {
+		if (cfg->sources[i].type != SOURCE_YEASTAR)
+			continue;
+		nodes[started].src = &cfg->sources[i];
+		if (start_node(cfg, &nodes[started], cfg->sources[i].name, stop_fd, yeastar_node_main, &locks[started],
+			       &code) < 0)
 			break;
-		}
-		if (pthread_create(&n->thread, NULL, node_main, n) != 0) {
-			log_error("cannot start thread for node %s", n->cfg->name);
-			char e2[256];
-			spool_close(n->spool, NULL, e2, sizeof e2);
-			close(locks[i]);
-			code = EXIT_SOFTWARE;
-			break;
-		}
 		started++;
 	}
 	if (code == EXIT_OK)
@@ -524,10 +573,10 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 		struct spool_stats *st = spool_stats(nodes[i].spool);
 		uint64_t events = atomic_load(&st->events);
 		if (spool_close(nodes[i].spool, NULL, err, sizeof err) < 0) {
-			log_error("node %s: %s", nodes[i].cfg->name, err);
+			log_error("node %s: %s", nodes[i].name, err);
 			code = EXIT_IOERR;
 		} else {
-			log_info("node %s: stopped after %" PRIu64 " events, all synced", nodes[i].cfg->name, events);
+			log_info("node %s: stopped after %" PRIu64 " events, all synced", nodes[i].name, events);
 		}
 		close(locks[i]);
 	}
@@ -633,12 +682,24 @@ int main(int argc, char **argv)
 		rc = run_replay(&cfg, capture, node ? node : "local");
 		break;
 	case MODE_CHECK:
-		collector_secrets_seal(&cfg);
-		rc = cfg.nnodes ? run_check(&cfg) : (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
-		break;
 	case MODE_DAEMON:
 		collector_secrets_seal(&cfg); /* before any thread: setenv/getenv are not thread-safe */
-		rc = run_daemon(&cfg, config_path);
+		if (sources_secrets_seal(cfg.sources, cfg.nsources, err, sizeof err) < 0) {
+			log_error("%s", err);
+			rc = EXIT_CONFIG;
+			break;
+		}
+		if (yeastar_global_init() < 0) {
+			log_error("cannot initialise libcurl");
+			rc = EXIT_SOFTWARE;
+			break;
+		}
+		if (mode == MODE_CHECK)
+			rc = cfg.nnodes || cfg.nsources ? run_check(&cfg)
+							: (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
+		else
+			rc = run_daemon(&cfg, config_path);
+		yeastar_global_release();
 		break;
 	}
 	collector_config_free(&cfg);

@@ -727,26 +727,39 @@ out:
 	return s.result;
 }
 
+void backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms, const void *salt)
+{
+	b->min_ms = min_ms;
+	b->max_ms = max_ms < min_ms ? min_ms : max_ms;
+	b->delay_ms = min_ms;
+	b->seed = (unsigned)(clock_mono_ms() ^ (uint64_t)(uintptr_t)salt);
+}
+
+uint64_t backoff_next(struct backoff *b, uint64_t ran_ms)
+{
+	if (ran_ms > 30000)
+		b->delay_ms = b->min_ms; /* it worked for a while: start over */
+	/* equal jitter: half fixed, half random */
+	uint64_t wait = b->delay_ms / 2 + (uint64_t)rand_r(&b->seed) % (b->delay_ms / 2 + 1);
+	b->delay_ms = b->delay_ms * 2 > b->max_ms ? b->max_ms : b->delay_ms * 2;
+	return wait;
+}
+
 void *node_main(void *arg)
 {
 	struct node *n = arg;
-	uint64_t delay = n->cfg->reconnect_min_ms;
-	unsigned seed = (unsigned)(clock_mono_ms() ^ (uint64_t)(uintptr_t)n);
+	struct backoff bo;
+	backoff_init(&bo, n->cfg->reconnect_min_ms, n->cfg->reconnect_max_ms, n);
 	for (;;) {
 		uint64_t started = clock_mono_ms();
 		enum session_result r = session_run(n);
 		if (r == SESSION_STOPPED || r == SESSION_FATAL)
 			break;
 		uint64_t wait;
-		if (r == SESSION_AUTH_FAILED || r == SESSION_CONFIG) {
+		if (r == SESSION_AUTH_FAILED || r == SESSION_CONFIG)
 			wait = n->cfg->auth_retry_ms;
-		} else {
-			if (clock_mono_ms() - started > 30000)
-				delay = n->cfg->reconnect_min_ms; /* it worked for a while: start over */
-			/* equal jitter: half fixed, half random */
-			wait = delay / 2 + (uint64_t)rand_r(&seed) % (delay / 2 + 1);
-			delay = delay * 2 > n->cfg->reconnect_max_ms ? n->cfg->reconnect_max_ms : delay * 2;
-		}
+		else
+			wait = backoff_next(&bo, clock_mono_ms() - started);
 		atomic_fetch_add(&n->reconnects, 1);
 		log_info("node %s: reconnecting in %" PRIu64 " ms", n->cfg->name, wait);
 		if (node_wait_stop(n, wait))

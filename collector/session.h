@@ -34,8 +34,11 @@ struct node_check {
 extern const char *const check_class_names[];
 extern const unsigned check_nclasses;
 
+struct source_config;
 struct node {
-	const struct node_config *cfg;
+	const struct node_config *cfg;     /* an AMI node; NULL for a source */
+	const struct source_config *src;   /* a `sources:` item (yeastar.c); NULL for an AMI node */
+	const char *name;                  /* the node name (either's) */
 	struct spool *spool;
 	int stop_fd;  /* eventfd: readable when the program is stopping */
 	int once;     /* --check: connect, log in, ping once, return */
@@ -51,6 +54,17 @@ struct node {
 	char ami_version[32];
 	struct node_check check;      /* --check only */
 };
+
+/* The reconnect delay every node type uses: capped exponential backoff
+ * with equal jitter (half fixed, half random), back to min after a
+ * session that lasted more than 30 s. */
+struct backoff {
+	uint64_t min_ms, max_ms, delay_ms;
+	unsigned seed;
+};
+void backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms, const void *salt);
+/* The wait before the next attempt, for a session that lasted ran_ms. */
+uint64_t backoff_next(struct backoff *b, uint64_t ran_ms);
 
 /* Run one connection until it ends. */
 enum session_result session_run(struct node *n);

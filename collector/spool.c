@@ -338,7 +338,7 @@ int spool_add(struct spool *s, const char *raw, size_t len, uint64_t recv_us)
 		return -1;
 	struct chunk *c = s->cur;
 	uint64_t seq = s->next_seq++;
-	seg_record_encode(c->data + c->len, seq, recv_us, s->node, s->node_len, raw, len);
+	seg_record_encode(c->data + c->len, seq, recv_us, s->opts.record_flags, s->node, s->node_len, raw, len);
 	c->len += need;
 	c->nrec++;
 	c->last_seq = seq;

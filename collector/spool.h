@@ -28,6 +28,7 @@ struct spool_opts {
 	uint64_t buffer_size;
 	uint64_t max_event_size;
 	int fail_fast; /* a write error stops the spool (replay) instead of retrying (daemon) */
+	unsigned record_flags; /* SEG_FLAG_* of every record (SEG_FLAG_JSON: a Yeastar node) */
 };
 
 struct spool_stats {

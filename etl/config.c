@@ -76,8 +76,8 @@ const struct cfg_key etl_keys[] = {
 	{ "numbering", CFG_LIST, E(plans), NULL, 0, 0, NULL, "numbering plans: how numbers become E.164", 0, plan_keys, sizeof(struct number_plan), E(n_plans) },
 	{ "rating.buy", CFG_LIST, E(carriers), NULL, 0, 0, NULL, "carrier rate decks (cost)", 0, carrier_keys, sizeof(struct carrier_deck), E(n_carriers) },
 	{ "rating.sell", CFG_LIST, E(sells), NULL, 0, 0, NULL, "tenant rate decks (price)", 0, sell_keys, sizeof(struct tenant_deck), E(n_sells) },
-	{ "sources", CFG_LIST, E(sources), NULL, 0, 0, NULL, "non-AMI sources (docs/sources.md): kamailio databases, yeastar PBXs", 0, source_keys, sizeof(struct source_config), E(nsources) },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
+	{ "sources", CFG_LIST, E(sources), NULL, 0, 0, NULL, "PBXs and proxies that are not AMI nodes (docs/sources.md)", 0, source_item_keys, sizeof(struct source_config), E(nsources) },
 	{ "delivery", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "report", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	/* key tables and hooks in fraudcfg.c: the file is parsed once */
@@ -98,12 +98,17 @@ int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t 
 			 path ? path : "configuration", cfg->log_level);
 		return EXIT_CONFIG;
 	}
-	char why[512];
-	if (sources_check(cfg->sources, cfg->nsources, NULL, 0, why, sizeof why) < 0) {
-		snprintf(err, errlen, "%s: %s", path ? path : "configuration", why);
+	if (sources_check(cfg->sources, cfg->nsources, NULL, 0, path, err, errlen) < 0)
 		return EXIT_CONFIG;
-	}
 	return 0;
+}
+
+const struct source_config *etl_source(const struct etl_config *cfg, const char *node)
+{
+	for (size_t i = 0; i < cfg->nsources; i++)
+		if (!strcmp(cfg->sources[i].name, node))
+			return &cfg->sources[i];
+	return NULL;
 }
 
 void etl_config_free(struct etl_config *cfg)

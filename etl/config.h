@@ -9,8 +9,8 @@
 
 #include "cdrengine.h"
 #include "cfg.h"
-#include "sources.h"
 #include "fraudcfg.h"
+#include "sources.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
 struct tenant_rule {
@@ -82,7 +82,8 @@ struct etl_config {
 	size_t n_carriers;
 	struct tenant_deck *sells;
 	size_t n_sells;
-	/* sources: (lib/sources.h): the kamailio ones are loaded by etl/kamload.c */
+	/* the `sources:` list (sources.h): kamailio ones are read by
+	 * etl/kamload.c, yeastar ones come through the spool */
 	struct source_config *sources;
 	size_t nsources;
 	/* fraud: and alerts: (fraudcfg.c), read in the same pass */
@@ -96,6 +97,8 @@ int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t 
 void etl_config_free(struct etl_config *cfg);
 /* The cdr: section as the CDR engine's options (the one place that maps them). */
 struct cdr_options etl_cdr_options(const struct etl_config *cfg);
+/* The `sources:` item of a node, NULL for an AMI node. */
+const struct source_config *etl_source(const struct etl_config *cfg, const char *node);
 /* Is this AMI event name kept in ami_event under the include/exclude lists? */
 int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len);
 

@@ -94,7 +94,10 @@ static struct kamdb *open_my(const struct source_config *s, const char *password
 struct kamdb *kamdb_open(const struct source_config *s, char *err, size_t errlen)
 {
 	int none = 0;
-	char *password = source_secret(s->name, s->kamailio.secret_env, s->kamailio.secret_file, &none, err, errlen);
+	char label[96];
+	snprintf(label, sizeof label, "source %s", s->name);
+	char *password = source_secret(label, "kamailio.secret_file", s->kamailio.secret_env, s->kamailio.secret_file,
+				       &none, err, errlen);
 	if (!password && !none)
 		return NULL;
 	struct kamdb *db = s->kamailio.db_type == KAM_DB_MYSQL ? open_my(s, password, err, errlen)

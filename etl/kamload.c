@@ -341,20 +341,6 @@ void kam_load_release(void)
 	nlast = 0;
 }
 
-static int note_source(PGconn *c, const struct source_config *s, char *err, size_t errlen)
-{
-	const char *v[2] = { s->name, source_type_name(s->type) };
-	PGresult *r = PQexecParams(c, "INSERT INTO source_node (node, type) VALUES ($1, $2) ON CONFLICT (node) DO UPDATE "
-				      "SET type = excluded.type",
-				   2, NULL, v, NULL, NULL, 0);
-	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok) {
-		pgc_result_error(r, c, err, errlen);
-	}
-	PQclear(r);
-	return ok ? 0 : -1;
-}
-
 int kam_load_all(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int due_only,
 		 struct kam_stats *st, char *err, size_t errlen)
 {
@@ -364,8 +350,6 @@ int kam_load_all(PGconn *c, const struct etl_config *cfg, const struct legclass 
 		const struct source_config *s = &cfg->sources[i];
 		if (s->type != SOURCE_KAMAILIO || !due(s, due_only))
 			continue;
-		if (note_source(c, s, err, errlen) < 0)
-			return pgc_error_exit(c, err);
 		struct kamdb *db = kamdb_open(s, err, errlen);
 		if (!db) {
 			if (due_only) {

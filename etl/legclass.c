@@ -275,6 +275,12 @@ static const char *tenant_of(const struct etl_config *cfg, const struct cdr_row 
 
 void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct leg_extra *x)
 {
+	legclass_apply_source(lc, r, NULL, NULL, x);
+}
+
+void legclass_apply_source(const struct legclass *lc, const struct cdr_row *r, const char *direction,
+			   const char *trunk, struct leg_extra *x)
+{
 	const struct etl_config *cfg = lc->cfg;
 	memset(x, 0, sizeof *x);
 	/* E.164 under the default plan first (a DID rule may need it), then the tenant's */
@@ -282,7 +288,9 @@ void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct l
 	x->tenant = tenant_of(cfg, r, x->dst_e164);
 	legclass_e164(cfg, x->tenant, r->dst, x->dst_e164);
 	legclass_e164(cfg, x->tenant, r->src, x->src_e164);
-	if (!lc->ntrunks)
+	if (direction)
+		x->direction = direction; /* the source said it (a Yeastar CDR's type) */
+	else if (!lc->ntrunks)
 		x->direction = "unknown";
 	else if (is_trunk(lc, r->channel))
 		x->direction = "inbound";
@@ -290,7 +298,10 @@ void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct l
 		x->direction = "outbound";
 	else
 		x->direction = "internal";
-	legclass_trunk(r->channel, r->dstchannel, x->direction, x->trunk);
+	if (trunk)
+		snprintf(x->trunk, sizeof x->trunk, "%s", trunk);
+	else
+		legclass_trunk(r->channel, r->dstchannel, x->direction, x->trunk);
 	x->country = legclass_country(lc, x->dst_e164);
 	/* rating: legs that left by a carrier's trunk */
 	const struct carrier_deck *car = NULL;

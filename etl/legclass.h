@@ -47,6 +47,12 @@ struct leg_extra {
 int legclass_init(struct legclass *lc, const struct etl_config *cfg, char *err, size_t errlen);
 void legclass_release(struct legclass *lc);
 void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct leg_extra *out);
+/* The same for a leg from a source that says its direction and trunk
+ * itself (a Yeastar CDR): direction and trunk replace the trunk globs and
+ * the channel names when not NULL; tenant, E.164, country and rating are
+ * the same code. */
+void legclass_apply_source(const struct legclass *lc, const struct cdr_row *r, const char *direction,
+			   const char *trunk, struct leg_extra *out);
 
 /* Replace the country table: text of lines "PREFIX ISO" (the warehouse's
  * rollup_country_code, one table for every program).  Returns 0, or -1 with

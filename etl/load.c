@@ -21,6 +21,7 @@
 #include "segment.h"
 #include "strparse.h"
 #include "xalloc.h"
+#include "yeastar.h"
 
 volatile sig_atomic_t load_stop_requested;
 
@@ -65,6 +66,7 @@ struct batch {
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
+	int json_recs;             /* JSON records (a Yeastar node) were read */
 	int months[LOAD_MONTHS]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
@@ -240,10 +242,11 @@ void load_leg_row_end(struct buf *r, const char *call_id)
 }
 
 /* A finished leg: a cdr row, unless an earlier run stored it already.  Its
- * row waits for its call_id (legwait.h). */
-static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+ * facts are b->extra when b->extra_for is x (on_classify, or a Yeastar
+ * CDR's own), else classified here; its row waits for its call_id
+ * (legwait.h). */
+static void add_leg(struct batch *b, const struct cdr_row *x, uint64_t stamp)
 {
-	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	note_month(b, x->start_us);
@@ -254,6 +257,11 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	load_leg_row(&b->legrow, &b->extra, x, b->node);
 	legwait_hold(&b->wait, x->linkedid, b->legrow.data, b->legrow.len);
 	b->legs++;
+}
+
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	add_leg(*(struct batch **)arg, x, stamp);
 }
 
 /* A warning about the node's clock, said once: not again by a run that
@@ -295,9 +303,10 @@ void load_call_row(struct buf *r, const struct call_row *x, const char *node)
 		copy_null(r, '\n');
 }
 
-static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+/* A closed call: a call row, unless an earlier run stored it already; the
+ * rows of its legs that wait (legwait.h) are written with its call_id. */
+static void add_call(struct batch *b, const struct call_row *x, uint64_t stamp)
 {
-	struct batch *b = *(struct batch **)arg;
 	if (stamp <= b->written_upto)
 		return;
 	note_month(b, x->start_us);
@@ -305,6 +314,11 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	b->calls++;
 	/* the legs of this call finished in this batch are written now, once */
 	legwait_call(&b->wait, x->linkedids, x->call_id, &b->cdr);
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	add_call(*(struct batch **)arg, x, stamp);
 }
 
 /* The cel columns filled from CEL headers, in COPY order after eventtime. */
@@ -476,6 +490,68 @@ static int on_event(void *ctx, const struct ami_msg *m)
 		return 0; /* stays in the segments only */
 	ami_parser_reset(&b->full);
 	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
+}
+
+/* A record of a Yeastar node (SEG_FLAG_JSON): a CDR becomes a leg and a
+ * one-leg call (lib/yeastar.c maps it; tenants, E.164, rating are the
+ * AMI path's own code), every other event an ami_event row (fields = its
+ * msg), which the 0018 step turns into endpoint history and live calls. */
+static void on_json_record(struct batch *b)
+{
+	struct ys_event ev;
+	char err[256] = "";
+	if (ys_event_parse(b->rec.data, b->rec.data_len, &ev, err, sizeof err) < 0) {
+		log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64 " is not a Yeastar event: %s",
+			 b->node, b->rec.seq, b->rec.pos.segno, b->rec.pos.offset, err);
+		return;
+	}
+	if (b->replaying) {
+		ys_event_release(&ev);
+		return;
+	}
+	if (ys_event_is_cdr(&ev)) {
+		const struct source_config *src = etl_source(b->cfg, b->node);
+		int64_t off = src && src->type == SOURCE_YEASTAR ? src->yeastar.utc_offset_s : 0;
+		struct ys_leg *leg = xmalloc(sizeof *leg);
+		if (ys_leg_from_event(&ev, off, b->rec.recv_us, b->rec.seq, leg, err, sizeof err) < 0) {
+			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64 ": no leg: %s", b->node,
+				 b->rec.seq, b->rec.pos.segno, b->rec.pos.offset, err);
+		} else {
+			if (*err)
+				log_warn("node %s: record %" PRIu64 ": %s", b->node, b->rec.seq, err);
+			/* the leg's facts: the AMI path's code, with the CDR's own direction and trunk */
+			struct leg_extra *e = &b->extra;
+			legclass_apply_source(b->lc, &leg->row, leg->direction, leg->direction ? leg->trunk : NULL, e);
+			struct leg_facts lf;
+			load_leg_facts(e, &lf);
+			call_facts_of_leg(&leg->call.facts, &lf);
+			b->extra_for = &leg->row;
+			add_leg(b, &leg->row, b->rec.seq);
+			add_call(b, &leg->call, b->rec.seq); /* writes the held leg with its call_id */
+		}
+		free(leg);
+	} else {
+		char name[48];
+		ys_event_name(&ev, name, sizeof name);
+		if (etl_keep_event(b->cfg, name, strlen(name))) {
+			char *fields = ys_event_fields_json(&ev);
+			const char *id = ys_event_call_id(&ev);
+			struct buf *r = &b->ami;
+			uint64_t t = b->rec.recv_us;
+			note_month(b, t);
+			copy_text(r, name, strlen(name), '\t');
+			copy_time_us(r, t, '\t');
+			copy_text(r, b->node, strlen(b->node), '\t');
+			opt_col(r, id);
+			opt_col(r, id);
+			copy_null(r, '\t');
+			copy_text(r, fields ? fields : "{}", fields ? strlen(fields) : 2, '\t');
+			free(fields);
+			add_position(r, b);
+			b->ami_rows++;
+		}
+	}
+	ys_event_release(&ev);
 }
 
 static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
@@ -700,6 +776,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->call);
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
+	b->json_recs = 0;
 	b->start = pl->load_pos;
 	b->next = pl->r.pos;
 	b->last_seq = pl->last_seq;
@@ -721,8 +798,10 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (s != SEG_OK)
 			break;
 		b->replaying = pos_before(b->rec.pos, b->load_from);
-		ami_parser_reset(&pl->p);
-		if (ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b) != 0 ||
+		if (b->rec.flags & SEG_FLAG_JSON) {
+			on_json_record(b);
+			b->json_recs = 1;
+		} else if ((ami_parser_reset(&pl->p), ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b)) != 0 ||
 		    ami_parser_pending(&pl->p)) {
 			/* a stored record that is not one whole AMI message: keep going, say so */
 			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
@@ -758,6 +837,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
 	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
 	b->done_to = cdr_feed_done_stamp(ne->feed);
+	if (b->json_recs && b->last_seq > b->done_to)
+		b->done_to = b->last_seq; /* JSON records are whole legs: done as read */
 	if (b->done_to < pl->written_upto)
 		b->done_to = pl->written_upto;
 	pl->load_pos = b->load_to;
@@ -816,6 +897,20 @@ static void month_remember(int ym)
 	if (nknown_months == sizeof known_months / sizeof known_months[0])
 		nknown_months = 0; /* forget; asking again is only slower */
 	known_months[nknown_months++] = ym;
+}
+
+int load_register_sources(PGconn *c, const struct etl_config *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < cfg->nsources; i++) {
+		const char *v[2] = { cfg->sources[i].name, source_type_name(cfg->sources[i].type) };
+		PGresult *r;
+		if (pgc_exec_params(c, "INSERT INTO source_node (node, type) VALUES ($1, $2) ON CONFLICT (node) DO UPDATE "
+				       "SET type = excluded.type WHERE source_node.type IS DISTINCT FROM excluded.type",
+				    2, v, &r, err, errlen) < 0)
+			return -1;
+		PQclear(r);
+	}
+	return 0;
 }
 
 /* BEGIN, with the session's batch tables (load.h). */
@@ -1128,8 +1223,12 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	enum seg_status s;
 	int rc = EXIT_OK;
 	while ((s = seg_reader_next(&r, &b.rec)) == SEG_OK) {
-		ami_parser_reset(&p);
-		ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+		if (b.rec.flags & SEG_FLAG_JSON) {
+			on_json_record(&b);
+		} else {
+			ami_parser_reset(&p);
+			ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+		}
 		st->events++;
 		st->bytes += b.rec.data_len;
 		if (b.cel.len + b.ami.len + b.cdr.len + b.call.len >= (4u << 20) &&

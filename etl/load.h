@@ -64,6 +64,11 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen);
 void load_months_committed(const int *pending, size_t n);
 
+/* Every configured source (sources:) into source_node (node, type), so
+ * that queries and reports can say where a node's rows came from.  0, or
+ * -1 with err. */
+int load_register_sources(PGconn *c, const struct etl_config *cfg, char *err, size_t errlen);
+
 /* Free the CDR engines kept between load_once() calls. */
 void load_release(void);
 

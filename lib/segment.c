@@ -34,8 +34,8 @@ static char *seg_path(const char *dir, uint64_t segno)
 	return xasprintf("%s/%016" PRIu64 ".seg", dir, segno);
 }
 
-void seg_record_encode(void *dst, uint64_t seq, uint64_t recv_us, const char *node, size_t node_len,
-		       const void *data, size_t data_len)
+void seg_record_encode(void *dst, uint64_t seq, uint64_t recv_us, unsigned flags, const char *node,
+		       size_t node_len, const void *data, size_t data_len)
 {
 	unsigned char *p = dst;
 	size_t total = seg_record_size(node_len, data_len);
@@ -43,7 +43,7 @@ void seg_record_encode(void *dst, uint64_t seq, uint64_t recv_us, const char *no
 	put64(p + 8, seq);
 	put64(p + 16, recv_us);
 	put16(p + 24, (uint16_t)node_len);
-	put16(p + 26, 0);
+	put16(p + 26, (uint16_t)flags);
 	put32(p + 28, (uint32_t)data_len);
 	memcpy(p + SEG_RECORD_HEADER, node, node_len);
 	memcpy(p + SEG_RECORD_HEADER + node_len, data, data_len);
@@ -453,6 +453,7 @@ enum seg_status seg_reader_next(struct seg_reader *r, struct seg_record *rec)
 		}
 		r->expect_seq = rec->seq + 1;
 		rec->recv_us = get64(p + 16);
+		rec->flags = get16(p + 26);
 		rec->node = (const char *)p + SEG_RECORD_HEADER;
 		rec->node_len = node_len;
 		rec->data = (const char *)p + SEG_RECORD_HEADER + node_len;

@@ -34,9 +34,12 @@ static inline size_t seg_record_size(size_t node_len, size_t data_len)
 {
 	return SEG_RECORD_HEADER + node_len + data_len;
 }
+/* Record flags (docs/segment-format.md).  0: the data is one AMI event. */
+#define SEG_FLAG_JSON 0x0001u /* the data is one JSON message (a Yeastar event), as received */
+
 /* Encode one record into dst (seg_record_size() bytes). */
-void seg_record_encode(void *dst, uint64_t seq, uint64_t recv_us, const char *node, size_t node_len,
-		       const void *data, size_t data_len);
+void seg_record_encode(void *dst, uint64_t seq, uint64_t recv_us, unsigned flags, const char *node,
+		       size_t node_len, const void *data, size_t data_len);
 
 /* A valid node name: 1..64 of [A-Za-z0-9._-], not starting with '.'. */
 int seg_node_name_valid(const char *name);
@@ -107,7 +110,8 @@ struct seg_record {
 	uint64_t recv_us;
 	const char *node;
 	size_t node_len;
-	const char *data; /* raw AMI bytes; valid until the next call */
+	unsigned flags;   /* SEG_FLAG_* */
+	const char *data; /* raw AMI bytes (JSON with SEG_FLAG_JSON); valid until the next call */
 	size_t data_len;
 	struct seg_pos pos;  /* where this record starts */
 	struct seg_pos next; /* where the record after it starts */

@@ -1,11 +1,10 @@
 /*
- * sources.h - the non-AMI sources of the YAML config: a top-level
- * `sources:` list, each item a `name:`, a `type:` (kamailio | yeastar) and
- * the settings of its type under a block of that name (`kamailio:`,
- * `yeastar:`).  One key table (source_keys, in sources.c) read by
- * cdrflow-collector and cdrflow-etl alike, so both accept the same file;
- * each program acts on the types it owns and ignores the others
- * (docs/configuration.md, docs/sources.md).
+ * sources.h - the `sources:` list of the YAML configuration: PBXs and
+ * proxies that are not Asterisk AMI nodes, one item each, with a `name:`
+ * (the node name stamped on their rows and spool directory), a `type:`
+ * and that type's settings in a block named after it.  One key table
+ * (sources.c) shared by cdrflow-collector and cdrflow-etl.
+ * docs/configuration.md and docs/sources.md describe every key.
  */
 #ifndef CDRFLOW_SOURCES_H
 #define CDRFLOW_SOURCES_H
@@ -68,30 +67,74 @@ struct kam_source {
 };
 
 /* ---------------------------------------------------------------- yeastar */
-/* (the yeastar: block goes here) */
+enum yeastar_transport { YEASTAR_WEBSOCKET, YEASTAR_WEBHOOK };
 
-/* ---------------------------------------------------------------- one item */
+/* type: yeastar - a Yeastar P-Series PBX through its OpenAPI event
+ * subscription (WebSocket), or its webhook push (the PBX POSTs to us);
+ * the S-Series NewCdr push arrives by webhook as well. */
+struct yeastar_source {
+	char *api_url;          /* https://pbx:8088/openapi/v1.0 */
+	char *client_id;        /* OpenAPI Client ID (get_token username) */
+	char *secret_env;       /* environment variable holding the Client Secret */
+	char *secret_file;      /* ...or a file whose first line is it */
+	int transport;          /* enum yeastar_transport */
+	char *topics;           /* event IDs subscribed: "30011,30012,30008" */
+	char *listen;           /* webhook: address:port the collector listens on */
+	char *webhook_path;     /* webhook: the URL path the PBX posts to */
+	char *webhook_secret_env;  /* webhook: the X-Signature HMAC-SHA256 key */
+	char *webhook_secret_file;
+	int s_series_login;     /* webhook: log in to an S-Series API so that it pushes, keep its token alive */
+	char *push_url;         /* webhook: ip:port/path the PBX posts to (default: listen + webhook_path) */
+	uint64_t heartbeat_ms;  /* send "heartbeat" this often */
+	uint64_t heartbeat_timeout_ms; /* reconnect when nothing arrives for this long */
+	uint64_t connect_timeout_ms;
+	uint64_t reconnect_min_ms, reconnect_max_ms, auth_retry_ms;
+	int tls_verify;
+	char *tls_ca_file;
+	char *utc_offset;       /* the PBX clock's offset: time_start is local time */
+	int64_t utc_offset_s;   /* parsed */
+	char *held, *webhook_held; /* secmem: the secrets, once sources_secrets_seal() ran */
+};
+extern const char *const yeastar_transport_names[];
 
+/* ---------------------------------------------------------------- item */
 struct source_config {
-	char *name; /* the node name its legs carry */
+	char *name; /* the node its rows carry */
 	int type;   /* enum source_type */
 	struct kam_source kamailio;
+	struct yeastar_source yeastar;
 };
 
-extern const struct cfg_key source_keys[];
+extern const char *const source_type_names[];
+/* "kamailio", "yeastar" ("?" for anything else). */
+const char *source_type_name(int type);
+/* The keys of one `sources:` item (for a CFG_LIST key of a program). */
+extern const struct cfg_key source_item_keys[];
 
-/* Check the list after loading: names valid and unique, not an AMI node's
- * (names: the collector's nodes, n of them, or NULL), each item's block
- * consistent with its type.  0, or -1 with "sources[i]: ..." in err. */
-int sources_check(const struct source_config *s, size_t n, char *const *node_names, size_t nnodes, char *err,
-		  size_t errlen);
+/* After cfg_load: valid node names, unique names (also against the AMI
+ * nodes in other_names, may be NULL), the settings each type needs.
+ * 0, or -1 with "path: sources[i].key: why" in err. */
+int sources_check(struct source_config *s, size_t n, const char *const *other_names, size_t nother,
+		  const char *path, char *err, size_t errlen);
 
-/* The password of a source from secret_file or secret_env, in secret memory
- * (secmem_free it); NULL with err when neither is set or readable.  *none
- * is set when neither is configured (a source may not need one). */
-char *source_secret(const char *name, const char *secret_env, const char *secret_file, int *none, char *err,
+/* A secret from file (its first line, read into secret memory) when set,
+ * else from the environment variable env; secmem_free it.  NULL + err
+ * ("NAME: cannot read FILE_KEY \"F\": why", "NAME: no secret: set
+ * environment variable V, or FILE_KEY") if neither gives one; when none is
+ * not NULL and neither file nor env is configured, NULL with *none = 1 (a
+ * source that may need no secret, e.g. a database with trust auth). */
+char *source_secret(const char *name, const char *file_key, const char *env, const char *file, int *none, char *err,
 		    size_t errlen);
 
-const char *source_type_name(int type);
+/* Before any thread (collector daemon): read every Yeastar secret into
+ * secret memory (held, webhook_held) and wipe the environment variables
+ * they came from.  0, or -1 with err (a secret that cannot be had). */
+int sources_secrets_seal(struct source_config *s, size_t n, char *err, size_t errlen);
+/* Free the held secrets (before cfg_free). */
+void sources_release(struct source_config *s, size_t n);
+
+/* "+02:00", "-0530", "Z", "" -> seconds east of UTC; -1 if malformed
+ * (*out untouched). */
+int source_parse_utc_offset(const char *s, int64_t *out);
 
 #endif

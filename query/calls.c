@@ -266,7 +266,8 @@ int q_calls(PGconn *c, const struct qopts *o)
 	}
 	int has_e164 = q_has_column(c, "cdr", "dst_e164", err, sizeof err);
 	int has_mos = q_has_column(c, "call", "worst_mos", err, sizeof err);
-	if (has_e164 < 0 || has_mos < 0) {
+	int has_source = q_has_column(c, "source_node", "type", err, sizeof err);
+	if (has_e164 < 0 || has_mos < 0 || has_source < 0) {
 		log_error("%s", err);
 		rc = pgc_exit_for_value(c, err, EXIT_USAGE);
 		goto out;
@@ -284,8 +285,11 @@ int q_calls(PGconn *c, const struct qopts *o)
 		qsql_text(&q, ") AS calldate, l.call_id, l.uniqueid, l.src, l.dst");
 		if (has_e164)
 			qsql_text(&q, ", l.dst_e164");
-		qsql_text(&q, ", l.channel, l.dstchannel, l.disposition, l.duration, l.billsec, l.tenant"
-			      " FROM cdr l WHERE l.calldate >= ");
+		qsql_text(&q, ", l.channel, l.dstchannel, l.disposition, l.duration, l.billsec, l.tenant");
+		/* where the leg came from: its node and the node's kind (docs/sources.md) */
+		qsql_text(&q, has_source ? ", l.node, coalesce(s.type, 'asterisk') AS source FROM cdr l"
+					   " LEFT JOIN source_node s ON s.node = l.node WHERE l.calldate >= "
+					 : ", l.node FROM cdr l WHERE l.calldate >= ");
 		size_t pf = qsql_param(&q, o->from_ts);
 		qsql_text(&q, "::timestamptz AND l.calldate < ");
 		qsql_param(&q, o->to_ts);
@@ -314,7 +318,9 @@ int q_calls(PGconn *c, const struct qopts *o)
 		qsql_text(&q, ") AS start, c.src, c.dst, c.direction, c.tenant, c.legs, c.total_billsec AS billsec, c.outcome");
 		if (has_mos)
 			qsql_text(&q, ", round(c.worst_mos::numeric, 2) AS worst_mos");
-		qsql_text(&q, " FROM call c WHERE c.start >= ");
+		qsql_text(&q, has_source ? ", c.node, coalesce(s.type, 'asterisk') AS source FROM call c"
+					   " LEFT JOIN source_node s ON s.node = c.node WHERE c.start >= "
+					 : ", c.node FROM call c WHERE c.start >= ");
 		size_t pf = qsql_param(&q, o->from_ts);
 		qsql_text(&q, "::timestamptz AND c.start < ");
 		size_t pt = qsql_param(&q, o->to_ts);

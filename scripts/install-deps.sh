@@ -6,6 +6,9 @@ PACKAGES=(
 	# build
 	build-essential pkg-config clang libclang-rt-14-dev
 	libyaml-dev libssl-dev liblzma-dev libpq-dev
+	# the Yeastar source (collector/ysnode.c, lib/yeastar.c): WebSocket client and
+	# webhook listener, JSON parsing (libcurl, below, for the token endpoint)
+	libwebsockets-dev libjansson-dev
 	# report rendering (report/): XLSX, PDF via cairo + FreeType, CSV, the PDF font
 	libxlsxwriter-dev libcairo2-dev libfreetype-dev libcsv-dev fonts-dejavu-core
 	# delivery (report/mail.c, webhook.c): SMTP and HTTP through libcurl

@@ -31,7 +31,7 @@ static void append_events(struct seg_writer *w, uint64_t first_seq, int n, size_
 			data[k] = (char)('a' + (seq + k) % 26);
 		size_t rs = seg_record_size(strlen(w->node), len);
 		char *rec = xmalloc(rs);
-		seg_record_encode(rec, seq, 1000 + seq, w->node, strlen(w->node), data, len);
+		seg_record_encode(rec, seq, 1000 + seq, 0, w->node, strlen(w->node), data, len);
 		char err[256];
 		size_t written;
 		assert_int_equal(seg_writer_append(w, rec, rs, &written, err, sizeof err), 0);
@@ -314,7 +314,7 @@ static char *encode_batch(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		for (size_t k = 0; k < 300; k++)
 			data[k] = (char)('a' + (i + 1 + k) % 26);
-		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, "n", 1, data, 300);
+		seg_record_encode(batch + i * rs, i + 1, 1000 + i + 1, 0, "n", 1, data, 300);
 	}
 	return batch;
 }
