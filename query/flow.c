@@ -17,6 +17,7 @@
  *   P  PARK_START        p  PARK_END          .  CHAN_END (with --all-events)
  *   *  any other event (with --all-events)
  */
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,34 +93,23 @@ static long add_chan(struct flow *f, const char *uid, const char *name)
 	return (long)f->nch++;
 }
 
-/* The string value of "key" in a flat JSON object (CEL extra), or NULL;
- * numbers are returned as written.  malloc'ed. */
+/* The value of "key" in a JSON object (CEL extra) as text, or NULL: a
+ * string as it is, a number as written.  malloc'ed. */
 static char *json_get(const char *json, const char *key)
 {
 	if (!json || !*json)
 		return NULL;
-	char pat[96];
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	const char *p = strstr(json, pat);
-	if (!p)
-		return NULL;
-	p += strlen(pat);
-	while (*p == ' ')
-		p++;
-	struct buf b;
-	buf_init(&b, 4096);
-	if (*p == '"') {
-		for (p++; *p && *p != '"'; p++) {
-			if (*p == '\\' && p[1])
-				p++;
-			if (buf_append(&b, p, 1) < 0)
-				break;
-		}
-	} else {
-		while (*p && *p != ',' && *p != '}' && buf_append(&b, p, 1) == 0)
-			p++;
-	}
-	return buf_detach(&b, NULL);
+	json_t *root = json_loads(json, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	json_t *v = json_is_object(root) ? json_object_get(root, key) : NULL;
+	char *out = NULL;
+	if (json_is_string(v))
+		out = xstrdup(json_string_value(v));
+	else if (json_is_integer(v))
+		out = xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		out = xasprintf("%g", json_real_value(v));
+	json_decref(root);
+	return out;
 }
 
 static const char *cause_name(int cause)
