@@ -46,7 +46,11 @@ static const char *const copy_columns[N_OUT] = {
 struct batch {
 	struct buf cel, ami, cdr, call;
 	struct buf json; /* scratch for one ami_event's fields */
-	struct ami_parser full; /* full header index of kept events */
+	struct ami_index full; /* full header index of kept events (in place) */
+	struct name_memo {     /* on_event's decision per event name */
+		char name[40];
+		uint8_t len, known, stored, wants;
+	} memo[64];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
@@ -271,12 +275,12 @@ static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
 		const char *key = m->raw + h->key_off;
-		if (!*name && h->key_len == 9 && !strncasecmp(key, "EventName", 9)) {
+		if (!*name && ami_key_eq(key, h->key_len, "EventName", 9)) {
 			*name = h;
 			continue;
 		}
 		for (size_t k = 0; k < N_CEL_KEYS; k++) {
-			if (!col[k] && h->key_len == key_len[k] && !strncasecmp(key, cel_keys[k], key_len[k])) {
+			if (!col[k] && ami_key_eq(key, h->key_len, cel_keys[k], key_len[k])) {
 				col[k] = h;
 				break;
 			}
@@ -317,59 +321,8 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	field(r, m, "Uniqueid", '\t');
 	field(r, m, "Linkedid", '\t');
 	field(r, m, "Channel", '\t');
-	/* every header as JSON; a repeated key becomes an array, in order */
-	struct buf j = b->json; /* reused: no allocation per event */
-	buf_reset(&j);
-	buf_append(&j, "{", 1);
-	int first = 1;
-	/* cheap signatures so that repeated keys are found without n^2 memcmp */
-	uint32_t sig_small[64], *sig = m->nhdr <= 64 ? sig_small : xmalloc(m->nhdr * sizeof *sig);
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
-		sig[i] = h->key_len ? (h->key_len << 16 | (uint32_t)k[0] << 8 | k[h->key_len - 1]) : 0;
-	}
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		const char *key = m->raw + h->key_off;
-		int seen = 0, count = 0;
-		for (size_t k = 0; k < m->nhdr; k++) {
-			const struct ami_header *o = &m->hdr[k];
-			if (sig[k] == sig[i] && !memcmp(m->raw + o->key_off, key, h->key_len)) {
-				if (k < i)
-					seen = 1;
-				count++;
-			}
-		}
-		if (seen)
-			continue;
-		if (!first)
-			buf_append(&j, ",", 1);
-		first = 0;
-		buf_append(&j, "\"", 1);
-		json_string_body(&j, key, h->key_len);
-		buf_append(&j, "\":", 2);
-		if (count > 1)
-			buf_append(&j, "[", 1);
-		int n = 0;
-		for (size_t k = i; k < m->nhdr; k++) {
-			const struct ami_header *o = &m->hdr[k];
-			if (o->key_len != h->key_len || memcmp(m->raw + o->key_off, key, h->key_len))
-				continue;
-			if (n++)
-				buf_append(&j, ",", 1);
-			buf_append(&j, "\"", 1);
-			json_string_body(&j, m->raw + o->val_off, o->val_len);
-			buf_append(&j, "\"", 1);
-		}
-		if (count > 1)
-			buf_append(&j, "]", 1);
-	}
-	buf_append(&j, "}", 1);
-	if (sig != sig_small)
-		free(sig);
-	copy_text(r, j.data, j.len, '\t');
-	b->json = j;
+	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
+	copy_ami_fields(r, m, &b->json, '\t');
 	add_position(r, b);
 	b->ami_rows++;
 }
@@ -379,32 +332,51 @@ static int is_cel(const char *name, size_t len)
 	return len == 3 && !memcmp(name, "CEL", 3);
 }
 
-/* An event on_event() decided to look at, now with every header indexed. */
-static int on_full_event(void *ctx, const struct ami_msg *m)
+/* An event on_event() decided to look at, now with every header indexed.
+ * stored: a cel or ami_event row (unless replaying); wants: the CDR engine's. */
+static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
+			  int wants)
 {
-	struct batch *b = ctx;
-	size_t len;
-	const char *name = m->kind == AMI_EVENT ? ami_get(m, "Event", &len) : NULL;
-	if (!name)
-		return 0;
 	uint64_t t = event_time_us(m, b->rec.recv_us);
-	if (b->feed && cdr_feed_wants(name, len))
+	if (b->feed && wants)
 		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
-	if (b->replaying)
-		return 0;
-	if (is_cel(name, len)) {
-		note_month(b, t);
+	if (b->replaying || !stored)
+		return;
+	note_month(b, t);
+	if (is_cel(name, len))
 		add_cel(b, m, t);
-	} else if (etl_keep_event(b->cfg, name, len)) {
-		note_month(b, t);
+	else
 		add_ami_event(b, m, name, len, t);
+}
+
+/* What is done with an event of this name (the names repeat: decided once
+ * per name, remembered in a small direct-mapped table). */
+static void name_decision(struct batch *b, const char *name, size_t len, int *stored, int *wants)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	struct name_memo *e = &b->memo[h % (sizeof b->memo / sizeof b->memo[0])];
+	if (e->known && e->len == len && !memcmp(e->name, name, len)) {
+		*stored = e->stored;
+		*wants = e->wants;
+		return;
 	}
-	return 0;
+	*stored = is_cel(name, len) || etl_keep_event(b->cfg, name, len);
+	*wants = cdr_feed_wants(name, len);
+	if (len <= sizeof e->name) {
+		memcpy(e->name, name, len);
+		e->len = (uint8_t)len;
+		e->stored = (uint8_t)*stored;
+		e->wants = (uint8_t)*wants;
+		e->known = 1;
+	}
 }
 
 /* Every record: the parser indexes only the Event header, so the events
  * that stay in the segments (most of the bytes) cost no more than framing;
- * the ones stored or run by the CDR engine are parsed again in full. */
+ * the ones stored or run by the CDR engine get every header indexed in place
+ * (ami_index_msg: no copy, the lines are not framed again). */
 static int on_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
@@ -414,11 +386,14 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
-	int keep = !b->replaying && (is_cel(name, len) || etl_keep_event(b->cfg, name, len));
-	if (!keep && !(b->feed && cdr_feed_wants(name, len)))
+	int stored, wants;
+	name_decision(b, name, len, &stored, &wants);
+	if (!(stored && !b->replaying) && !(b->feed && wants))
 		return 0; /* stays in the segments only */
-	ami_parser_reset(&b->full);
-	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
+	struct ami_msg whole;
+	ami_index_msg(&b->full, m, &whole);
+	on_full_event(b, &whole, name, len, stored, wants);
+	return 0;
 }
 
 static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
@@ -470,7 +445,7 @@ static void framing_init(struct ami_parser *p)
 static void batch_init(struct batch *b, const struct etl_config *cfg, const char *node)
 {
 	memset(b, 0, sizeof *b);
-	ami_parser_init(&b->full, SEG_DATA_MAX);
+	ami_index_init(&b->full);
 	buf_init(&b->cel, 0);
 	buf_init(&b->ami, 0);
 	buf_init(&b->cdr, 0);
@@ -487,7 +462,7 @@ static void batch_release(struct batch *b)
 	buf_release(&b->cdr);
 	buf_release(&b->call);
 	buf_release(&b->json);
-	ami_parser_release(&b->full);
+	ami_index_release(&b->full);
 }
 
 
