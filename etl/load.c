@@ -46,7 +46,6 @@ static const char *const copy_columns[N_OUT] = {
 struct batch {
 	struct buf cel, ami, cdr, call;
 	struct buf json; /* scratch for one ami_event's fields */
-	struct ami_index full; /* full header index of kept events (in place) */
 	struct name_memo {     /* on_event's decision per event name */
 		char name[40];
 		uint8_t len, known, stored, wants;
@@ -332,7 +331,7 @@ static int is_cel(const char *name, size_t len)
 	return len == 3 && !memcmp(name, "CEL", 3);
 }
 
-/* An event on_event() decided to look at, now with every header indexed.
+/* An event on_event() decided to look at.
  * stored: a cel or ami_event row (unless replaying); wants: the CDR engine's. */
 static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
 			  int wants)
@@ -373,10 +372,9 @@ static void name_decision(struct batch *b, const char *name, size_t len, int *st
 	}
 }
 
-/* Every record: the parser indexes only the Event header, so the events
- * that stay in the segments (most of the bytes) cost no more than framing;
- * the ones stored or run by the CDR engine get every header indexed in place
- * (ami_index_msg: no copy, the lines are not framed again). */
+/* Every record, parsed once: the framing parser indexes every header (nearly
+ * every event is stored or run by the CDR engine, so an Event-only first
+ * pass and a second full parse cost more than one full pass). */
 static int on_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
@@ -390,9 +388,7 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	name_decision(b, name, len, &stored, &wants);
 	if (!(stored && !b->replaying) && !(b->feed && wants))
 		return 0; /* stays in the segments only */
-	struct ami_msg whole;
-	ami_index_msg(&b->full, m, &whole);
-	on_full_event(b, &whole, name, len, stored, wants);
+	on_full_event(b, m, name, len, stored, wants);
 	return 0;
 }
 
@@ -434,18 +430,15 @@ static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, siz
 	return rc;
 }
 
-/* p: the framing parser (Event header only); the batch owns the rest. */
-/* The framing parser: it indexes only the Event header (the fast path). */
+/* The framing parser: it indexes every header (the one parse of an event). */
 static void framing_init(struct ami_parser *p)
 {
 	ami_parser_init(p, SEG_DATA_MAX);
-	p->headers_only_first_event = 1;
 }
 
 static void batch_init(struct batch *b, const struct etl_config *cfg, const char *node)
 {
 	memset(b, 0, sizeof *b);
-	ami_index_init(&b->full);
 	buf_init(&b->cel, 0);
 	buf_init(&b->ami, 0);
 	buf_init(&b->cdr, 0);
@@ -462,7 +455,6 @@ static void batch_release(struct batch *b)
 	buf_release(&b->cdr);
 	buf_release(&b->call);
 	buf_release(&b->json);
-	ami_index_release(&b->full);
 }
 
 

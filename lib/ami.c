@@ -80,24 +80,10 @@ static int emit(struct ami_parser *p, enum ami_kind kind, const char *raw, size_
 	return fn ? fn(ctx, &m) : 0;
 }
 
-/* ASCII case-insensitive equality of n bytes (AMI keys are ASCII; the C
- * locale's strncasecmp folds the same letters and nothing else). */
-static int ascii_eq_nocase(const char *a, const char *b, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-		if (x == y)
-			continue;
-		if ((x | 0x20) != (y | 0x20) || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a')
-			return 0;
-	}
-	return 1;
-}
-
 static int key_is(const char *msg, const struct ami_header *h, const char *key)
 {
 	size_t n = strlen(key);
-	return h->key_len == n && ascii_eq_nocase(msg + h->key_off, key, n);
+	return h->key_len == n && ami_ascii_eq_nocase(msg + h->key_off, key, n);
 }
 
 static int val_is(const char *msg, const struct ami_header *h, const char *val)
@@ -333,51 +319,12 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 	return 0;
 }
 
-void ami_index_init(struct ami_index *ix)
-{
-	memset(ix, 0, sizeof *ix);
-}
-
-void ami_index_release(struct ami_index *ix)
-{
-	free(ix->hdr);
-	ami_index_init(ix);
-}
-
-/* The same lines the parser indexes for a message fed alone to a fresh
- * parser: every "Key: Value" line (CR LF or LF) up to the empty line. */
-void ami_index_msg(struct ami_index *ix, const struct ami_msg *framed, struct ami_msg *out)
-{
-	const char *raw = framed->raw;
-	size_t n = framed->raw_len, off = 0;
-	ix->nhdr = 0;
-	while (off < n) {
-		const char *nl = memchr(raw + off, '\n', n - off);
-		size_t next = nl ? (size_t)(nl - raw) + 1 : n;
-		size_t len = (nl ? next - 1 : n) - off;
-		if (len && raw[off + len - 1] == '\r')
-			len--;
-		if (!len)
-			break; /* the empty line that ends the message */
-		(void)index_line(raw, off, len, &ix->hdr, &ix->nhdr, &ix->cap);
-		off = next;
-	}
-	*out = *framed;
-	out->hdr = ix->hdr;
-	out->nhdr = ix->nhdr;
-}
-
-int ami_key_eq(const char *key, size_t key_len, const char *want, size_t want_len)
-{
-	return key_len == want_len && ascii_eq_nocase(key, want, want_len);
-}
-
 const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
 {
 	size_t n = strlen(key);
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
-		if (h->key_len == n && ascii_eq_nocase(m->raw + h->key_off, key, n)) {
+		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
 			if (len)
 				*len = m->hdr[i].val_len;
 			return m->raw + m->hdr[i].val_off;

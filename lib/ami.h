@@ -90,20 +90,25 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 /* Bytes of a partial message held right now (0 at a message boundary). */
 size_t ami_parser_pending(const struct ami_parser *p);
 
-/* A full header index of one message already framed by a parser run with
- * headers_only_first_event (which indexed only its Event header): the
- * headers are indexed in place, without copying the message.  out is the
- * framed message with this index; valid while ix and the raw bytes are. */
-struct ami_index {
-	struct ami_header *hdr;
-	size_t nhdr, cap;
-};
-void ami_index_init(struct ami_index *ix);
-void ami_index_release(struct ami_index *ix);
-void ami_index_msg(struct ami_index *ix, const struct ami_msg *framed, struct ami_msg *out);
+/* ASCII case-insensitive equality of n bytes (AMI keys are ASCII; the C
+ * locale's strncasecmp folds the same letters and nothing else). */
+static inline int ami_ascii_eq_nocase(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		if (x == y)
+			continue;
+		if ((x | 0x20) != (y | 0x20) || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a')
+			return 0;
+	}
+	return 1;
+}
 
 /* Key comparison as ami_get does it (ASCII, case-insensitive). */
-int ami_key_eq(const char *key, size_t key_len, const char *want, size_t want_len);
+static inline int ami_key_eq(const char *key, size_t key_len, const char *want, size_t want_len)
+{
+	return key_len == want_len && ami_ascii_eq_nocase(key, want, want_len);
+}
 
 /* Header lookup, case-insensitive key; returns the value (not NUL-terminated)
  * of the first match and sets *len, or NULL. */

@@ -317,12 +317,17 @@ static void snap_headers(const struct ami_msg *m, const char *prefix, const stru
 	if (!klen[0])
 		for (size_t i = 0; i < SF_N; i++)
 			klen[i] = strlen(snap_keys[i]);
+	static uint64_t klen_mask; /* bit L: some snapshot key has length L */
+	if (!klen_mask)
+		for (size_t i = 0; i < SF_N; i++)
+			klen_mask |= UINT64_C(1) << klen[i];
 	size_t plen = strlen(prefix);
 	memset(out, 0, SF_N * sizeof out[0]);
 	for (size_t h = 0; h < m->nhdr; h++) {
 		const char *key = m->raw + m->hdr[h].key_off;
 		size_t kl = m->hdr[h].key_len;
-		if (kl <= plen || (plen && !ami_key_eq(key, plen, prefix, plen)))
+		if (kl <= plen || kl - plen >= 64 || !(klen_mask >> (kl - plen) & 1) ||
+		    (plen && !ami_key_eq(key, plen, prefix, plen)))
 			continue;
 		key += plen;
 		kl -= plen;
