@@ -234,24 +234,29 @@ int q_flow(PGconn *c, const struct qopts *o)
 	}
 	/* the call, if the linkedid belongs to one (of that node) */
 	qsql_init(&q);
-	qsql_text(&q, "SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node FROM call k WHERE k.linkedids @> ARRAY[");
+	/* MATERIALIZED: the few calls holding the linkedid come from the
+	 * linkedids GIN index; with ORDER BY start LIMIT 1 over the plain
+	 * query the planner walks the start index instead, filtering every
+	 * earlier call of the warehouse */
+	qsql_text(&q, "WITH m AS MATERIALIZED (SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node, k.start"
+		      " FROM call k WHERE k.linkedids @> ARRAY[");
 	qsql_param(&q, o->linkedid);
 	qsql_text(&q, "]::text[]");
 	if (node) {
 		qsql_text(&q, " AND k.node = ");
 		qsql_param(&q, node);
 	}
-	qsql_text(&q, " ORDER BY k.start LIMIT 1");
+	qsql_text(&q, ") SELECT m.call_id, m.linkedids, m.src, m.dst, m.outcome, m.node FROM m ORDER BY m.start LIMIT 1");
 	if (qdb_exec(c, &q, &call, err, sizeof err) < 0)
 		goto fail;
 	qsql_release(&q);
 
 	qsql_init(&q);
-	qsql_text(&q, "WITH ids AS (SELECT coalesce((SELECT k.linkedids FROM call k WHERE k.linkedids @> ARRAY[");
+	qsql_text(&q, "WITH m AS MATERIALIZED (SELECT k.linkedids, k.start FROM call k WHERE k.linkedids @> ARRAY[");
 	size_t pid = qsql_param(&q, o->linkedid);
 	qsql_text(&q, "]::text[] AND k.node = ");
 	size_t pn = qsql_param(&q, node ? node : "");
-	qsql_text(&q, " ORDER BY k.start LIMIT 1), ARRAY[");
+	qsql_text(&q, "), ids AS (SELECT coalesce((SELECT m.linkedids FROM m ORDER BY m.start LIMIT 1), ARRAY[");
 	qsql_ref(&q, pid);
 	qsql_text(&q, "]::text[]) AS a),"
 		      " u AS (SELECT DISTINCT e.uniqueid FROM cel e, ids WHERE e.linkedid = ANY (ids.a) AND e.node = ");
@@ -264,6 +269,10 @@ int q_flow(PGconn *c, const struct qopts *o)
 		      " e.channame, e.uniqueid, coalesce(e.peer, ''), coalesce(e.extra, ''), coalesce(e.exten, ''),"
 		      " coalesce(e.context, ''), e.linkedid"
 		      " FROM ev e ORDER BY e.eventtime, e.node, e.seq");
+	if (o->explain) { /* the plan of the ladder's query (it holds the call lookup) */
+		rc = q_explain(c, &q, o);
+		goto out;
+	}
 	if (qdb_exec(c, &q, &ev, err, sizeof err) < 0)
 		goto fail;
 	int n = PQntuples(ev);
