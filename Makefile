@@ -84,7 +84,7 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcdrflow.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -126,7 +126,7 @@ $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libreport.a: $(REPORT_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cdrflow-report: $(BUILD)/report/main.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)

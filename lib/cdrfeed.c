@@ -1519,7 +1519,10 @@ static void on_leg(void *arg, const struct cdr_row *r)
 	struct cdr_row row = *r;
 	if (is_flagged(f, r->uniqueid) || is_flagged(f, r->linkedid))
 		row.clock_fault = true;
-	callgroups_leg(f->calls, &row);
+	struct leg_facts facts = { 0 };
+	if (f->sink.classify)
+		f->sink.classify(f->sink.arg, &row, &facts);
+	callgroups_leg(f->calls, &row, f->sink.classify ? &facts : NULL);
 	if (f->sink.leg)
 		f->sink.leg(f->sink.arg, &row, f->cur_stamp);
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "copyfmt.h"
 #include "legclass.h"
+#include "legwait.h"
 #include "strparse.h"
 
 static void test_copy_escaping(void **state)
@@ -148,10 +149,48 @@ static void test_leg_country(void **state)
 	free(lc.countries);
 }
 
+/* Leg rows wait for their call: written once, with its call_id; the
+ * rest with NULL when the batch is written. */
+static void test_legwait(void **state)
+{
+	(void)state;
+	struct legwait w;
+	struct buf out;
+	legwait_init(&w);
+	buf_init(&out, 0);
+	legwait_hold(&w, "1700000000.1", "leg1\t", 5);
+	legwait_hold(&w, "1700000000.2", "leg2\t", 5);
+	legwait_hold(&w, "odd\"id", "leg3\t", 5);
+	legwait_hold(&w, "1700000000.9", "leg4\t", 5);
+	legwait_hold(&w, "1700000000.1", "leg5\t", 5);
+	/* a call of two linkedids releases its three legs, in hold order */
+	assert_int_equal(legwait_call(&w, "{\"1700000000.1\",\"1700000000.2\"}", "1700000000.1", &out), 3);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg1\t1700000000.1\nleg5\t1700000000.1\nleg2\t1700000000.1\n");
+	buf_reset(&out);
+	/* escaped element; a second close of the same call writes nothing */
+	assert_int_equal(legwait_call(&w, "{\"odd\\\"id\"}", "c2", &out), 1);
+	assert_int_equal(legwait_call(&w, "{\"1700000000.1\"}", "1700000000.1", &out), 0);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg3\tc2\n");
+	buf_reset(&out);
+	/* still up: NULL call_id */
+	assert_int_equal(legwait_flush(&w, &out), 1);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg4\t\\N\n");
+	legwait_reset(&w);
+	buf_reset(&out);
+	assert_int_equal(legwait_flush(&w, &out), 0);
+	assert_int_equal(legwait_call(&w, "{\"1700000000.9\"}", "x", &out), 0);
+	legwait_release(&w);
+	buf_release(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_escaping),
+		cmocka_unit_test(test_legwait),
 		cmocka_unit_test(test_utf8_repair),
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
