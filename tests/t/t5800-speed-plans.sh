@@ -14,15 +14,6 @@ trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -X -Atc "$1"; }
-plan_nodes() { # EXPLAIN JSON on stdin: "NodeType Relation Index" per node
-	"$PYTHON" -c '
-import json, sys
-def walk(n):
-    print(n["Node Type"].replace(" ", "_"), n.get("Relation Name", "-"), n.get("Index Name", "-"))
-    for c in n.get("Plans", []):
-        walk(c)
-walk(json.load(sys.stdin)[0]["Plan"])'
-}
 
 test_expect_success 'ami_event keeps the indexes its readers use, not (event, eventtime) nor (linkedid)' '
 	q "select indexname from pg_indexes where tablename = '"'"'ami_event'"'"' order by 1" >idx &&
