@@ -256,12 +256,7 @@ fuzz:
 	@echo "run e.g.: $(FUZZ_BUILD)/fuzz_ami tests/fuzz/corpus/ami -max_total_time=60"
 
 bench: $(PROGRAMS) $(TOOLS)
-	BUILD=$(BUILD) tests/bench/bench-collector.sh
-	BUILD=$(BUILD) tests/bench/bench-etl.sh
-	$(BUILD)/tests/bench-rating
-	BUILD=$(BUILD) tests/bench/bench-report.sh
-	BUILD=$(BUILD) tests/bench/bench-query.sh
-	BUILD=$(BUILD) tests/bench/bench-kamailio.sh
+	BUILD=$(BUILD) tests/bench/bench-all.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

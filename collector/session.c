@@ -21,6 +21,7 @@
 
 #include "ami.h"
 #include "clock.h"
+#include "md5key.h"
 #include "config.h"
 #include "secmem.h"
 #include "log.h"
@@ -318,24 +319,16 @@ static int send_login(struct sess *s, const char *challenge)
 	size_t o = (size_t)snprintf(text, cap, "Action: Login\r\nActionID: cdrflow-login\r\nUsername: %s\r\n",
 				    s->cfg->username);
 	if (challenge) {
-		unsigned char md[EVP_MAX_MD_SIZE];
-		unsigned int mdlen = 0;
-		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-		if (!ctx || !EVP_DigestInit_ex(ctx, EVP_md5(), NULL) ||
-		    !EVP_DigestUpdate(ctx, challenge, strlen(challenge)) ||
-		    !EVP_DigestUpdate(ctx, secret, strlen(secret)) || !EVP_DigestFinal_ex(ctx, md, &mdlen)) {
-			EVP_MD_CTX_free(ctx); /* cleanses its state */
+		char key[33];
+		if (ami_md5_key(challenge, secret, key) < 0) {
 			secmem_free(secret);
 			secmem_free(text);
 			snprintf(s->why, sizeof s->why, "MD5 is not available: %s", ssl_error_string());
 			return -1;
 		}
-		EVP_MD_CTX_free(ctx);
-		o += (size_t)snprintf(text + o, cap - o, "AuthType: MD5\r\nKey: ");
-		for (unsigned i = 0; i < mdlen; i++)
-			o += (size_t)snprintf(text + o, cap - o, "%02x", md[i]);
+		o += (size_t)snprintf(text + o, cap - o, "AuthType: MD5\r\nKey: %s", key);
+		OPENSSL_cleanse(key, sizeof key);
 		o += (size_t)snprintf(text + o, cap - o, "\r\n");
-		explicit_bzero(md, sizeof md);
 	} else {
 		o += (size_t)snprintf(text + o, cap - o, "Secret: %s\r\n", secret);
 	}

@@ -58,6 +58,7 @@ struct etl_config {
 	int64_t batch_events;
 	char *ami_event_include;
 	char *ami_event_exclude;
+	int ami_event_store; /* enum ami_event_store */
 	uint64_t grace_ms;
 	uint64_t poll_ms;
 	/* cdr.conf options that change Asterisk's CDR output */
@@ -99,7 +100,11 @@ void etl_config_free(struct etl_config *cfg);
 struct cdr_options etl_cdr_options(const struct etl_config *cfg);
 /* The `sources:` item of a node, NULL for an AMI node. */
 const struct source_config *etl_source(const struct etl_config *cfg, const char *node);
-/* Is this AMI event name kept in ami_event under the include/exclude lists? */
+enum ami_event_store { AMI_EVENT_STORE_ALL, AMI_EVENT_STORE_ANALYTICS };
+/* The events etl.ami_event_store: analytics keeps (comma-separated). */
+const char *etl_analytics_events(void);
+/* Is this AMI event name kept in ami_event under the include/exclude lists
+ * and etl.ami_event_store? */
 int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len);
 
 #endif

@@ -2,8 +2,11 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "xalloc.h"
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 if invalid. */
 static size_t utf8_seq(const unsigned char *s, size_t n)
@@ -195,4 +198,162 @@ static void json_escape(struct buf *b, const char *s, size_t n)
 void json_string_body(struct buf *b, const char *s, size_t n)
 {
 	append_escaped(b, s, n, json_class, json_escape);
+}
+
+/* A JSON string body written straight in COPY text form: the JSON escapes
+ * json_string_body makes, with their backslash doubled as copy_text would
+ * double it (JSON text has no raw TAB, LF or CR left to escape). */
+/* Might any of the 8 bytes of w be '"', '\\' or below 0x20?  (No false
+ * negatives; a borrow may give a false positive, which the byte loop sorts.) */
+static int json_word_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+	return (((q - ones) & ~q) | ((bs - ones) & ~bs) | ((w - ones * 0x20) & ~w)) & highs ? 1 : 0;
+}
+
+static void copy_json_ascii(struct buf *b, const char *s, size_t n)
+{
+	size_t run = 0;
+	for (size_t i = 0; i < n; i++) {
+		while (i + 8 <= n) {
+			uint64_t w;
+			memcpy(&w, s + i, 8);
+			if (json_word_special(w))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		unsigned char ch = (unsigned char)s[i];
+		if (json_class[ch] != 1)
+			continue;
+		buf_append(b, s + run, i - run);
+		if (ch == '"') {
+			buf_append(b, "\\\\\"", 3);
+		} else if (ch == '\\') {
+			buf_append(b, "\\\\\\\\", 4);
+		} else {
+			static const char hex[] = "0123456789abcdef";
+			char esc[7] = { '\\', '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
+			buf_append(b, esc, sizeof esc);
+		}
+		run = i + 1;
+	}
+	buf_append(b, s + run, n - run);
+}
+
+static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch)
+{
+	buf_append(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (json_class[(unsigned char)s[i]] == 2) {
+			buf_reset(scratch);
+			utf8_sanitize(scratch, s, n);
+			copy_json_ascii(b, scratch->data, scratch->len);
+			buf_append(b, "\"", 1);
+			return;
+		}
+	}
+	copy_json_ascii(b, s, n);
+	buf_append(b, "\"", 1);
+}
+
+/* Equal keys (byte for byte, as JSON object keys). */
+static int same_key(const struct ami_msg *m, const struct ami_header *a, const struct ami_header *c)
+{
+	return a->key_len == c->key_len && !memcmp(m->raw + a->key_off, m->raw + c->key_off, a->key_len);
+}
+
+#define FIELDS_SMALL 128 /* headers handled with the on-stack tables */
+
+void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scratch, char sep)
+{
+	size_t n = m->nhdr;
+	/* first[i]: the index of the first header with header i's key;
+	 * count[i]: for a first occurrence, how many headers have its key.
+	 * Found through a small open-addressing table of first occurrences. */
+	uint16_t first_small[FIELDS_SMALL], count_small[FIELDS_SMALL], slot_small[2 * FIELDS_SMALL];
+	size_t nslot = 2 * FIELDS_SMALL;
+	uint16_t *first = first_small, *count = count_small, *slot = slot_small;
+	uint32_t *first_big = NULL, *count_big = NULL, *slot_big = NULL;
+	int big = n > FIELDS_SMALL;
+	if (big) {
+		nslot = 2;
+		while (nslot < 2 * n)
+			nslot *= 2;
+		first_big = xmalloc(n * sizeof *first_big);
+		count_big = xcalloc(n, sizeof *count_big);
+		slot_big = xmalloc(nslot * sizeof *slot_big);
+		memset(slot_big, 0xff, nslot * sizeof *slot_big);
+	} else {
+		memset(count_small, 0, n * sizeof count_small[0]);
+		memset(slot_small, 0xff, sizeof slot_small);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
+		uint32_t hash = 2166136261u;
+		for (size_t c = 0; c < h->key_len; c++)
+			hash = (hash ^ k[c]) * 16777619u;
+		size_t at = hash & (nslot - 1);
+		for (;;) {
+			size_t f = big ? slot_big[at] : slot[at];
+			if (f == (big ? (size_t)UINT32_MAX : (size_t)UINT16_MAX)) {
+				if (big) {
+					slot_big[at] = (uint32_t)i;
+					first_big[i] = (uint32_t)i;
+					count_big[i] = 1;
+				} else {
+					slot[at] = (uint16_t)i;
+					first[i] = (uint16_t)i;
+					count[i] = 1;
+				}
+				break;
+			}
+			if (same_key(m, &m->hdr[f], h)) {
+				if (big) {
+					first_big[i] = (uint32_t)f;
+					count_big[f]++;
+				} else {
+					first[i] = (uint16_t)f;
+					count[f]++;
+				}
+				break;
+			}
+			at = (at + 1) & (nslot - 1);
+		}
+	}
+	buf_append(row, "{", 1);
+	int any = 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t fi = big ? first_big[i] : first[i];
+		if (fi != i)
+			continue; /* written with its first occurrence */
+		const struct ami_header *h = &m->hdr[i];
+		size_t cnt = big ? count_big[i] : count[i];
+		if (any)
+			buf_append(row, ",", 1);
+		any = 1;
+		copy_json_string(row, m->raw + h->key_off, h->key_len, scratch);
+		buf_append(row, ":", 1);
+		if (cnt > 1)
+			buf_append(row, "[", 1);
+		size_t done = 0;
+		for (size_t k = i; k < n && done < cnt; k++) {
+			if ((big ? first_big[k] : first[k]) != i)
+				continue;
+			if (done++)
+				buf_append(row, ",", 1);
+			const struct ami_header *o = &m->hdr[k];
+			copy_json_string(row, m->raw + o->val_off, o->val_len, scratch);
+		}
+		if (cnt > 1)
+			buf_append(row, "]", 1);
+	}
+	buf_append(row, "}", 1);
+	buf_append(row, &sep, 1);
+	free(first_big);
+	free(count_big);
+	free(slot_big);
 }

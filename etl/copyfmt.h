@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ami.h"
 #include "buf.h"
 
 /* Append a text field (escaped) followed by the separator sep ('\t' or '\n'). */
@@ -22,6 +23,11 @@ void copy_int(struct buf *b, int64_t v, char sep);
 void copy_time_us(struct buf *b, uint64_t us, char sep);
 /* Append s as the body of a JSON string (no quotes), valid UTF-8. */
 void json_string_body(struct buf *b, const char *s, size_t n);
+/* Append every header of m as one JSON object (a repeated key becomes an
+ * array of its values, in order), in COPY text form, then sep: the bytes
+ * copy_text() would write for that JSON text, built in one pass.  scratch:
+ * reused for values that need UTF-8 repair. */
+void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scratch, char sep);
 /* Append one valid-UTF-8 copy of s, with invalid sequences replaced. */
 void utf8_sanitize(struct buf *b, const char *s, size_t n);
 

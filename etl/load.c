@@ -49,7 +49,10 @@ static const char *const copy_columns[N_OUT] = {
 struct batch {
 	struct buf cel, ami, cdr, call;
 	struct buf json; /* scratch for one ami_event's fields */
-	struct ami_parser full; /* full header index of kept events */
+	struct name_memo {     /* on_event's decision per event name */
+		char name[40];
+		uint8_t len, known, stored, wants;
+	} memo[64];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
@@ -342,12 +345,12 @@ static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
 		const char *key = m->raw + h->key_off;
-		if (!*name && h->key_len == 9 && !strncasecmp(key, "EventName", 9)) {
+		if (!*name && ami_key_eq(key, h->key_len, "EventName", 9)) {
 			*name = h;
 			continue;
 		}
 		for (size_t k = 0; k < N_CEL_KEYS; k++) {
-			if (!col[k] && h->key_len == key_len[k] && !strncasecmp(key, cel_keys[k], key_len[k])) {
+			if (!col[k] && ami_key_eq(key, h->key_len, cel_keys[k], key_len[k])) {
 				col[k] = h;
 				break;
 			}
@@ -388,59 +391,8 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	field(r, m, "Uniqueid", '\t');
 	field(r, m, "Linkedid", '\t');
 	field(r, m, "Channel", '\t');
-	/* every header as JSON; a repeated key becomes an array, in order */
-	struct buf j = b->json; /* reused: no allocation per event */
-	buf_reset(&j);
-	buf_append(&j, "{", 1);
-	int first = 1;
-	/* cheap signatures so that repeated keys are found without n^2 memcmp */
-	uint32_t sig_small[64], *sig = m->nhdr <= 64 ? sig_small : xmalloc(m->nhdr * sizeof *sig);
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
-		sig[i] = h->key_len ? (h->key_len << 16 | (uint32_t)k[0] << 8 | k[h->key_len - 1]) : 0;
-	}
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		const char *key = m->raw + h->key_off;
-		int seen = 0, count = 0;
-		for (size_t k = 0; k < m->nhdr; k++) {
-			const struct ami_header *o = &m->hdr[k];
-			if (sig[k] == sig[i] && !memcmp(m->raw + o->key_off, key, h->key_len)) {
-				if (k < i)
-					seen = 1;
-				count++;
-			}
-		}
-		if (seen)
-			continue;
-		if (!first)
-			buf_append(&j, ",", 1);
-		first = 0;
-		buf_append(&j, "\"", 1);
-		json_string_body(&j, key, h->key_len);
-		buf_append(&j, "\":", 2);
-		if (count > 1)
-			buf_append(&j, "[", 1);
-		int n = 0;
-		for (size_t k = i; k < m->nhdr; k++) {
-			const struct ami_header *o = &m->hdr[k];
-			if (o->key_len != h->key_len || memcmp(m->raw + o->key_off, key, h->key_len))
-				continue;
-			if (n++)
-				buf_append(&j, ",", 1);
-			buf_append(&j, "\"", 1);
-			json_string_body(&j, m->raw + o->val_off, o->val_len);
-			buf_append(&j, "\"", 1);
-		}
-		if (count > 1)
-			buf_append(&j, "]", 1);
-	}
-	buf_append(&j, "}", 1);
-	if (sig != sig_small)
-		free(sig);
-	copy_text(r, j.data, j.len, '\t');
-	b->json = j;
+	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
+	copy_ami_fields(r, m, &b->json, '\t');
 	add_position(r, b);
 	b->ami_rows++;
 }
@@ -450,32 +402,50 @@ static int is_cel(const char *name, size_t len)
 	return len == 3 && !memcmp(name, "CEL", 3);
 }
 
-/* An event on_event() decided to look at, now with every header indexed. */
-static int on_full_event(void *ctx, const struct ami_msg *m)
+/* An event on_event() decided to look at.
+ * stored: a cel or ami_event row (unless replaying); wants: the CDR engine's. */
+static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
+			  int wants)
 {
-	struct batch *b = ctx;
-	size_t len;
-	const char *name = m->kind == AMI_EVENT ? ami_get(m, "Event", &len) : NULL;
-	if (!name)
-		return 0;
 	uint64_t t = event_time_us(m, b->rec.recv_us);
-	if (b->feed && cdr_feed_wants(name, len))
+	if (b->feed && wants)
 		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
-	if (b->replaying)
-		return 0;
-	if (is_cel(name, len)) {
-		note_month(b, t);
+	if (b->replaying || !stored)
+		return;
+	note_month(b, t);
+	if (is_cel(name, len))
 		add_cel(b, m, t);
-	} else if (etl_keep_event(b->cfg, name, len)) {
-		note_month(b, t);
+	else
 		add_ami_event(b, m, name, len, t);
-	}
-	return 0;
 }
 
-/* Every record: the parser indexes only the Event header, so the events
- * that stay in the segments (most of the bytes) cost no more than framing;
- * the ones stored or run by the CDR engine are parsed again in full. */
+/* What is done with an event of this name (the names repeat: decided once
+ * per name, remembered in a small direct-mapped table). */
+static void name_decision(struct batch *b, const char *name, size_t len, int *stored, int *wants)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (unsigned char)name[i]) * 16777619u;
+	struct name_memo *e = &b->memo[h % (sizeof b->memo / sizeof b->memo[0])];
+	if (e->known && e->len == len && !memcmp(e->name, name, len)) {
+		*stored = e->stored;
+		*wants = e->wants;
+		return;
+	}
+	*stored = is_cel(name, len) || etl_keep_event(b->cfg, name, len);
+	*wants = cdr_feed_wants(name, len);
+	if (len <= sizeof e->name) {
+		memcpy(e->name, name, len);
+		e->len = (uint8_t)len;
+		e->stored = (uint8_t)*stored;
+		e->wants = (uint8_t)*wants;
+		e->known = 1;
+	}
+}
+
+/* Every record, parsed once: the framing parser indexes every header (nearly
+ * every event is stored or run by the CDR engine, so an Event-only first
+ * pass and a second full parse cost more than one full pass). */
 static int on_event(void *ctx, const struct ami_msg *m)
 {
 	struct batch *b = ctx;
@@ -485,11 +455,12 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
-	int keep = !b->replaying && (is_cel(name, len) || etl_keep_event(b->cfg, name, len));
-	if (!keep && !(b->feed && cdr_feed_wants(name, len)))
+	int stored, wants;
+	name_decision(b, name, len, &stored, &wants);
+	if (!(stored && !b->replaying) && !(b->feed && wants))
 		return 0; /* stays in the segments only */
-	ami_parser_reset(&b->full);
-	return ami_parser_feed(&b->full, m->raw, m->raw_len, on_full_event, b);
+	on_full_event(b, m, name, len, stored, wants);
+	return 0;
 }
 
 /* A record of a Yeastar node (SEG_FLAG_JSON): a CDR becomes a leg and a
@@ -592,18 +563,15 @@ static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, siz
 	return rc;
 }
 
-/* p: the framing parser (Event header only); the batch owns the rest. */
-/* The framing parser: it indexes only the Event header (the fast path). */
+/* The framing parser: it indexes every header (the one parse of an event). */
 static void framing_init(struct ami_parser *p)
 {
 	ami_parser_init(p, SEG_DATA_MAX);
-	p->headers_only_first_event = 1;
 }
 
 static void batch_init(struct batch *b, const struct etl_config *cfg, const char *node)
 {
 	memset(b, 0, sizeof *b);
-	ami_parser_init(&b->full, SEG_DATA_MAX);
 	buf_init(&b->cel, 0);
 	buf_init(&b->ami, 0);
 	buf_init(&b->cdr, 0);
@@ -624,7 +592,6 @@ static void batch_release(struct batch *b)
 	buf_release(&b->json);
 	buf_release(&b->legrow);
 	legwait_release(&b->wait);
-	ami_parser_release(&b->full);
 }
 
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it

@@ -83,7 +83,7 @@ static int emit(struct ami_parser *p, enum ami_kind kind, const char *raw, size_
 static int key_is(const char *msg, const struct ami_header *h, const char *key)
 {
 	size_t n = strlen(key);
-	return h->key_len == n && !strncasecmp(msg + h->key_off, key, n);
+	return h->key_len == n && ami_ascii_eq_nocase(msg + h->key_off, key, n);
 }
 
 static int val_is(const char *msg, const struct ami_header *h, const char *val)
@@ -114,10 +114,11 @@ static void parse_banner(struct ami_parser *p, const char *line, size_t len)
 		p->version[0] = 0;
 }
 
-/* Index "Key: Value" at line[0..len); 0 if the line is not a header. */
-static int index_header(struct ami_parser *p, size_t line_off, size_t len)
+/* Index "Key: Value" at msg + line_off, len bytes, into (*hdr)[*nhdr]
+ * (grown as needed); 0 if the line is not a header. */
+static int index_line(const char *msg, size_t line_off, size_t len, struct ami_header **hdr, size_t *nhdr,
+		      size_t *cap)
 {
-	const char *msg = p->in.data + p->msg_start;
 	const char *line = msg + line_off;
 	const char *colon = memchr(line, ':', len);
 	if (!colon || colon == line)
@@ -125,16 +126,21 @@ static int index_header(struct ami_parser *p, size_t line_off, size_t len)
 	size_t v = (size_t)(colon - line) + 1;
 	while (v < len && (line[v] == ' ' || line[v] == '\t'))
 		v++;
-	if (p->nhdr == p->hdr_cap) {
-		p->hdr_cap = p->hdr_cap ? p->hdr_cap * 2 : 64;
-		p->hdr = xrealloc(p->hdr, p->hdr_cap * sizeof *p->hdr);
+	if (*nhdr == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*hdr = xrealloc(*hdr, *cap * sizeof **hdr);
 	}
-	struct ami_header *h = &p->hdr[p->nhdr++];
+	struct ami_header *h = &(*hdr)[(*nhdr)++];
 	h->key_off = (uint32_t)line_off;
 	h->key_len = (uint32_t)(colon - line);
 	h->val_off = (uint32_t)(line_off + v);
 	h->val_len = (uint32_t)(len - v);
 	return 1;
+}
+
+static int index_header(struct ami_parser *p, size_t line_off, size_t len)
+{
+	return index_line(p->in.data + p->msg_start, line_off, len, &p->hdr, &p->nhdr, &p->hdr_cap);
 }
 
 static int ends_with_end_command(const char *line, size_t len)
@@ -315,8 +321,10 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 
 const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
 {
+	size_t n = strlen(key);
 	for (size_t i = 0; i < m->nhdr; i++) {
-		if (key_is(m->raw, &m->hdr[i], key)) {
+		const struct ami_header *h = &m->hdr[i];
+		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
 			if (len)
 				*len = m->hdr[i].val_len;
 			return m->raw + m->hdr[i].val_off;

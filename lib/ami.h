@@ -90,6 +90,26 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 /* Bytes of a partial message held right now (0 at a message boundary). */
 size_t ami_parser_pending(const struct ami_parser *p);
 
+/* ASCII case-insensitive equality of n bytes (AMI keys are ASCII; the C
+ * locale's strncasecmp folds the same letters and nothing else). */
+static inline int ami_ascii_eq_nocase(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+		if (x == y)
+			continue;
+		if ((x | 0x20) != (y | 0x20) || (unsigned char)((x | 0x20) - 'a') > 'z' - 'a')
+			return 0;
+	}
+	return 1;
+}
+
+/* Key comparison as ami_get does it (ASCII, case-insensitive). */
+static inline int ami_key_eq(const char *key, size_t key_len, const char *want, size_t want_len)
+{
+	return key_len == want_len && ami_ascii_eq_nocase(key, want, want_len);
+}
+
 /* Header lookup, case-insensitive key; returns the value (not NUL-terminated)
  * of the first match and sets *len, or NULL. */
 const char *ami_get(const struct ami_msg *m, const char *key, size_t *len);

@@ -257,6 +257,11 @@ static const char *prefixed(const char *prefix, const char *key, char *buf, size
  * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
 static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
 {
+	if (len < size && !memchr(src, '\0', len)) { /* the common case: it fits, no NUL */
+		memcpy(dst, src, len);
+		dst[len] = '\0';
+		return;
+	}
 	size_t o = 0;
 	for (size_t i = 0; i < len && o + 1 < size; i++) {
 		if (src[i] != '\0') {
@@ -312,18 +317,23 @@ static void snap_headers(const struct ami_msg *m, const char *prefix, const stru
 	if (!klen[0])
 		for (size_t i = 0; i < SF_N; i++)
 			klen[i] = strlen(snap_keys[i]);
+	static uint64_t klen_mask; /* bit L: some snapshot key has length L */
+	if (!klen_mask)
+		for (size_t i = 0; i < SF_N; i++)
+			klen_mask |= UINT64_C(1) << klen[i];
 	size_t plen = strlen(prefix);
 	memset(out, 0, SF_N * sizeof out[0]);
 	for (size_t h = 0; h < m->nhdr; h++) {
 		const char *key = m->raw + m->hdr[h].key_off;
 		size_t kl = m->hdr[h].key_len;
-		if (kl <= plen || (plen && strncasecmp(key, prefix, plen)))
+		if (kl <= plen || kl - plen >= 64 || !(klen_mask >> (kl - plen) & 1) ||
+		    (plen && !ami_key_eq(key, plen, prefix, plen)))
 			continue;
 		key += plen;
 		kl -= plen;
 		for (size_t i = 0; i < SF_N; i++)
 			if (!out[i] && kl == klen[i] && (key[0] | 32) == (snap_keys[i][0] | 32) &&
-			    !strncasecmp(key, snap_keys[i], kl)) {
+			    ami_key_eq(key, kl, snap_keys[i], kl)) {
 				out[i] = &m->hdr[h];
 				break;
 			}

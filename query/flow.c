@@ -225,14 +225,19 @@ static int fetch_call(PGconn *c, const struct qopts *o, const char *node, PGresu
 {
 	struct qsql q;
 	qsql_init(&q);
-	qsql_text(&q, "SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node FROM call k WHERE k.linkedids @> ARRAY[");
+	/* MATERIALIZED: the few calls holding the linkedid come from the
+	 * linkedids GIN index; with ORDER BY start LIMIT 1 over the plain
+	 * query the planner walks the start index instead, filtering every
+	 * earlier call of the warehouse */
+	qsql_text(&q, "WITH m AS MATERIALIZED (SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node, k.start"
+		      " FROM call k WHERE k.linkedids @> ARRAY[");
 	qsql_param(&q, o->linkedid);
 	qsql_text(&q, "]::text[]");
 	if (node) {
 		qsql_text(&q, " AND k.node = ");
 		qsql_param(&q, node);
 	}
-	qsql_text(&q, " ORDER BY k.start LIMIT 1");
+	qsql_text(&q, ") SELECT m.call_id, m.linkedids, m.src, m.dst, m.outcome, m.node FROM m ORDER BY m.start LIMIT 1");
 	int rc = qdb_exec(c, &q, out, err, errlen);
 	qsql_release(&q);
 	return rc;
@@ -240,15 +245,17 @@ static int fetch_call(PGconn *c, const struct qopts *o, const char *node, PGresu
 
 /* Every CEL event of every channel that carried one of the call's
  * linkedids (or the linkedid alone), in time order. */
-static int fetch_events(PGconn *c, const struct qopts *o, const char *node, PGresult **out, char *err, size_t errlen)
+/* With --explain: its plan printed instead (*explained: the exit code). */
+static int fetch_events(PGconn *c, const struct qopts *o, const char *node, PGresult **out, int *explained,
+			char *err, size_t errlen)
 {
 	struct qsql q;
 	qsql_init(&q);
-	qsql_text(&q, "WITH ids AS (SELECT coalesce((SELECT k.linkedids FROM call k WHERE k.linkedids @> ARRAY[");
+	qsql_text(&q, "WITH m AS MATERIALIZED (SELECT k.linkedids, k.start FROM call k WHERE k.linkedids @> ARRAY[");
 	size_t pid = qsql_param(&q, o->linkedid);
 	qsql_text(&q, "]::text[] AND k.node = ");
 	size_t pn = qsql_param(&q, node ? node : "");
-	qsql_text(&q, " ORDER BY k.start LIMIT 1), ARRAY[");
+	qsql_text(&q, "), ids AS (SELECT coalesce((SELECT m.linkedids FROM m ORDER BY m.start LIMIT 1), ARRAY[");
 	qsql_ref(&q, pid);
 	qsql_text(&q, "]::text[]) AS a),"
 		      " u AS (SELECT DISTINCT e.uniqueid FROM cel e, ids WHERE e.linkedid = ANY (ids.a) AND e.node = ");
@@ -261,6 +268,11 @@ static int fetch_events(PGconn *c, const struct qopts *o, const char *node, PGre
 		      " e.channame, e.uniqueid, coalesce(e.peer, ''), coalesce(e.extra, ''), coalesce(e.exten, ''),"
 		      " coalesce(e.context, ''), e.linkedid"
 		      " FROM ev e ORDER BY e.eventtime, e.node, e.seq");
+	if (o->explain) { /* the plan of the ladder's query (it holds the call lookup) */
+		*explained = q_explain(c, &q, o);
+		qsql_release(&q);
+		return 0;
+	}
 	int rc = qdb_exec(c, &q, out, err, errlen);
 	qsql_release(&q);
 	return rc;
@@ -441,9 +453,12 @@ int q_flow(PGconn *c, const struct qopts *o)
 	int rc = resolve_node(c, o, &node, &nodes, err, sizeof err);
 	if (rc == EXIT_OK && fetch_call(c, o, node, &call, err, sizeof err) < 0)
 		rc = -1;
-	if (rc == EXIT_OK && fetch_events(c, o, node, &ev, err, sizeof err) < 0)
+	int explained = -1;
+	if (rc == EXIT_OK && fetch_events(c, o, node, &ev, &explained, err, sizeof err) < 0)
 		rc = -1;
-	if (rc < 0) {
+	if (rc == EXIT_OK && explained >= 0) {
+		rc = explained;
+	} else if (rc < 0) {
 		log_error("flow query failed: %s", err);
 		rc = pgc_exit_for_value(c, err, EXIT_USAGE);
 	} else if (rc == EXIT_OK && PQntuples(ev) == 0) {

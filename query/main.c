@@ -27,7 +27,7 @@ static void usage(FILE *out)
 	      "                           [--legs] [--format F] [--limit N] [--explain]\n"
 	      "       cdrflow-query stats --by hour|day|tenant|trunk|destination [PERIOD] [--tenant T]\n"
 	      "                           [--trunk T] [--source auto|rollup|base] [--format F] [--explain]\n"
-	      "       cdrflow-query flow LINKEDID [--node NAME] [--all-events]\n"
+	      "       cdrflow-query flow LINKEDID [--node NAME] [--all-events] [--explain]\n"
 	      "  PERIOD: --from TIME [--to TIME] | --period NAME, in --tz ZONE\n"
 	      "\n"
 	      "Reads the cdrflow warehouse: calls lists one line per call (table call) or\n"

@@ -1,9 +1,9 @@
 /*
- * csv_out.c - streamed RFC 4180 CSV: libcsv quotes, we decide what is text.
+ * csv_out.c - streamed RFC 4180 CSV: every text field quoted (as libcsv's
+ * csv_fwrite did), numbers as they are; we decide what is text.
  */
 #include "csv_out.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,6 +48,24 @@ struct csv_out *csv_out_new(FILE *fp, const struct csv_out_opts *opts)
 	return w;
 }
 
+/* One field quoted as libcsv's csv_fwrite() quotes it (always in double
+ * quotes, a double quote doubled), written in runs rather than a byte at a
+ * time: the text between two quotes goes out in one fwrite. */
+static int quoted_write(FILE *fp, const char *s, size_t n)
+{
+	if (putc('"', fp) == EOF)
+		return -1;
+	while (n) {
+		const char *q = memchr(s, '"', n);
+		size_t k = q ? (size_t)(q - s) + 1 : n; /* through the quote */
+		if (fwrite(s, 1, k, fp) != k || (q && putc('"', fp) == EOF))
+			return -1;
+		s += k;
+		n -= k;
+	}
+	return putc('"', fp) == EOF ? -1 : 0;
+}
+
 static int put_text(FILE *fp, struct buf *cell, const char *s, int raw)
 {
 	buf_reset(cell);
@@ -55,7 +73,7 @@ static int put_text(FILE *fp, struct buf *cell, const char *s, int raw)
 		return -2;
 	if (rtext_clean(cell, s, 0, 0) < 0)
 		return -2;
-	return csv_fwrite(fp, cell->data, cell->len) == 0 ? 0 : -1;
+	return quoted_write(fp, cell->data, cell->len);
 }
 
 int csv_out_text_field(FILE *fp, const char *s, int raw)

@@ -217,6 +217,25 @@ long rtext_clean(struct buf *out, const char *s, size_t maxbytes, unsigned flags
 	size_t used = 0;
 	long chars = 0;
 	while (*p) {
+		/* a run of plain ASCII (printable, or any below 0x80 without
+		 * RTEXT_NO_CTRL) is copied as it is, in one append */
+		size_t run = 0;
+		if (flags & RTEXT_NO_CTRL)
+			while (p[run] >= 0x20 && p[run] < 0x7F)
+				run++;
+		else
+			while (p[run] && p[run] < 0x80)
+				run++;
+		if (maxbytes && used + run > maxbytes)
+			run = maxbytes - used;
+		if (run) {
+			if (buf_append(out, p, run) < 0)
+				return -1;
+			used += run;
+			chars += (long)run;
+			p += run;
+			continue;
+		}
 		size_t k = utf8_seq(p); /* reads at most up to the NUL: p[i] is checked in order */
 		const char *src = (const char *)p;
 		size_t outk = k, adv = k;

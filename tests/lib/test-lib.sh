@@ -512,3 +512,15 @@ require_collector() {
 		bail_out "$PYTHON not found (needed by tests/fake_ami.py)"
 	fi
 }
+
+# plan_nodes: EXPLAIN (FORMAT JSON) on stdin -> one "NodeType Relation Index"
+# line per plan node (spaces in node types as _), for plan assertions.
+plan_nodes() {
+	"$PYTHON" -c '
+import json, sys
+def walk(n):
+    print(n["Node Type"].replace(" ", "_"), n.get("Relation Name", "-"), n.get("Index Name", "-"))
+    for c in n.get("Plans", []):
+        walk(c)
+walk(json.load(sys.stdin)[0]["Plan"])'
+}

@@ -18,6 +18,7 @@
 #include "crc32c.h"
 #include "e164.h"
 #include "json.h"
+#include "md5key.h"
 #include "strparse.h"
 #include "xalloc.h"
 
@@ -353,6 +354,38 @@ static void test_node_secret_sources(void **state)
 	collector_config_free(&cfg);
 }
 
+/* The AMI MD5 login key: md5(challenge . secret) in lowercase hex. */
+static void test_md5_key(void **state)
+{
+	(void)state;
+	char hex[33];
+	assert_int_equal(ami_md5_key("abc", "def", hex), 0);
+	assert_string_equal(hex, "e80b5017098950fc58aad83c8c14978e"); /* md5("abcdef") */
+	assert_int_equal(ami_md5_key("", "", hex), 0);
+	assert_string_equal(hex, "d41d8cd98f00b204e9800998ecf8427e");
+}
+
+/* buf_append's inline fast path and its slow path give the same bytes. */
+static void test_buf_append_paths(void **state)
+{
+	(void)state;
+	struct buf b;
+	buf_init(&b, 0);
+	for (int i = 0; i < 1000; i++)
+		assert_int_equal(buf_append(&b, "abc", (size_t)(i % 4)), 0);
+	assert_int_equal(b.len, 1500);
+	assert_int_equal(b.data[b.len], '\0');
+	assert_memory_equal(b.data, "aababc", 6);
+	buf_release(&b);
+	buf_init(&b, 5);
+	assert_int_equal(buf_append(&b, "abcd", 4), 0);
+	assert_int_equal(buf_append(&b, "ef", 2), -1); /* the cap, also past the fast path */
+	assert_int_equal(b.len, 4);
+	assert_int_equal(buf_append(&b, "e", 1), 0);
+	assert_string_equal(b.data, "abcde");
+	buf_release(&b);
+}
+
 static void test_e164_rules(void **state)
 {
 	(void)state;
@@ -389,6 +422,8 @@ int main(void)
 		cmocka_unit_test(test_e164_rules),
 		cmocka_unit_test(test_strparse),
 		cmocka_unit_test(test_buf_cap),
+		cmocka_unit_test(test_buf_append_paths),
+		cmocka_unit_test(test_md5_key),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_cfg_good),
 		cmocka_unit_test(test_cfg_errors),

@@ -2,16 +2,86 @@
  * bytes.  Checks: the field is valid UTF-8, holds no raw TAB, LF, CR or
  * NUL (only the one separator at its end), every backslash starts a known
  * escape, and decoding the escapes gives back the sanitized input; the JSON
- * string body is valid UTF-8 with no raw control character or bare quote. */
+ * string body is valid UTF-8 with no raw control character or bare quote.
+ * Differential: the input read as AMI messages, every message's headers as
+ * one jsonb text by copy_ami_fields() are byte for byte the reference (the
+ * JSON built with json_string_body, repeated keys found pairwise, then
+ * copy_text), as the ETL wrote it before the one-pass writer. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ami.h"
 #include "buf.h"
 #include "copyfmt.h"
 #include "../utf8check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The reference: the JSON text, then copy_text of it. */
+static void fields_reference(struct buf *row, const struct ami_msg *m)
+{
+	struct buf j;
+	buf_init(&j, 0);
+	buf_append(&j, "{", 1);
+	int first = 1;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *key = m->raw + h->key_off;
+		int seen = 0, count = 0;
+		for (size_t k = 0; k < m->nhdr; k++) {
+			const struct ami_header *o = &m->hdr[k];
+			if (o->key_len == h->key_len && !memcmp(m->raw + o->key_off, key, h->key_len)) {
+				if (k < i)
+					seen = 1;
+				count++;
+			}
+		}
+		if (seen)
+			continue;
+		if (!first)
+			buf_append(&j, ",", 1);
+		first = 0;
+		buf_append(&j, "\"", 1);
+		json_string_body(&j, key, h->key_len);
+		buf_append(&j, "\":", 2);
+		if (count > 1)
+			buf_append(&j, "[", 1);
+		int n = 0;
+		for (size_t k = i; k < m->nhdr; k++) {
+			const struct ami_header *o = &m->hdr[k];
+			if (o->key_len != h->key_len || memcmp(m->raw + o->key_off, key, h->key_len))
+				continue;
+			if (n++)
+				buf_append(&j, ",", 1);
+			buf_append(&j, "\"", 1);
+			json_string_body(&j, m->raw + o->val_off, o->val_len);
+			buf_append(&j, "\"", 1);
+		}
+		if (count > 1)
+			buf_append(&j, "]", 1);
+	}
+	buf_append(&j, "}", 1);
+	copy_text(row, j.data, j.len, '\t');
+	buf_release(&j);
+}
+
+static int on_msg(void *ctx, const struct ami_msg *m)
+{
+	(void)ctx;
+	struct buf want, got, scratch;
+	buf_init(&want, 0);
+	buf_init(&got, 0);
+	buf_init(&scratch, 0);
+	fields_reference(&want, m);
+	copy_ami_fields(&got, m, &scratch, '\t');
+	if (got.len != want.len || memcmp(got.data, want.data, want.len))
+		abort();
+	buf_release(&want);
+	buf_release(&got);
+	buf_release(&scratch);
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -72,5 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_release(&b);
 	buf_release(&s);
 	buf_release(&j);
+
+	struct ami_parser p;
+	ami_parser_init(&p, 1 << 16);
+	(void)ami_parser_feed(&p, data, size, on_msg, NULL);
+	(void)ami_parser_feed(&p, "\r\n\r\n", 4, on_msg, NULL); /* end the last message */
+	ami_parser_release(&p);
 	return 0;
 }

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# A month of legs (tests/query/synth.sql: calls of two legs over September
+# and October 2026), the rollups rebuilt by the project's own mechanism
+# (rollup_after_batch over every call, as migration 0016 does), then the
+# month's reports and queries, each timed once (the machine is shared:
+# read the ratios to the goals, not the absolute numbers):
+#   tenant-billing PDF+XLSX for October, daily-traffic for one day,
+#   cdr-export CSV of October (rows/s, peak RSS), query calls --src over the
+#   month, query flow LINKEDID.
+#
+#   BENCH_MONTH_LEGS  legs in October (default 400000; the issue's table: 10000000)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/../.." && pwd)
+BUILD=${BUILD:-build}
+case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
+legs=${BENCH_MONTH_LEGS:-400000}
+calls=$((legs * 61 / 62)) # two legs a call over 61 days: October holds $legs legs
+work=$(mktemp -d /tmp/cdrflow-bench-month.XXXXXX)
+chmod 755 "$work"
+export CDRFLOW_PGPORT=${CDRFLOW_PGPORT:-54343}
+cleanup() { "$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
+trap cleanup EXIT
+now() { date +%s.%N; }
+secs() { echo "$2 - $1" | bc -l; }
+eval "$("$here/scripts/pg.sh" start "$work/pg")" || { echo "bench-month: cannot start PostgreSQL" >&2; exit 69; }
+"$BUILD/cdrflow-etl" migrate -q >/dev/null
+t0=$(now)
+psql -q -v ON_ERROR_STOP=1 -v calls="$calls" -f "$here/tests/query/synth.sql" >/dev/null
+# October's outbound legs go through a carrier and are rated (one in ten
+# without a sell rate), so that the month statement has carrier legs
+psql -q -v ON_ERROR_STOP=1 >/dev/null <<'SQL'
+UPDATE cdr SET carrier = 'loop', rate_status = CASE WHEN uniqueid LIKE '%7.1' THEN 'no_sell_rate' ELSE 'rated' END,
+       buy_cost = 1000 + (billsec * 7) % 500,
+       sell_cost = CASE WHEN uniqueid LIKE '%7.1' THEN NULL ELSE 2000 + (billsec * 11) % 700 END,
+       buy_prefix = substr(dst_e164, 2, 3),
+       sell_prefix = CASE WHEN uniqueid LIKE '%7.1' THEN NULL ELSE substr(dst_e164, 2, 2) END
+WHERE calldate >= '2026-10-01' AND calldate < '2026-11-01' AND uniqueid LIKE '%.1';
+TRUNCATE rollup_hourly, rollup_daily;
+CREATE TEMP TABLE call_batch (LIKE call INCLUDING DEFAULTS);
+INSERT INTO call_batch SELECT * FROM call;
+-- the analytics steps that keep the rollups, as a load runs them
+SELECT rollup_after_batch('bench-month', 0, 0);
+DO $$ BEGIN
+	IF to_regproc('rollup_rating_after_batch') IS NOT NULL THEN -- 0031 and later
+		PERFORM rollup_rating_after_batch('bench-month', 0, 0);
+	END IF;
+END $$;
+VACUUM ANALYZE;
+SQL
+n=$(psql -Atc "select count(*) from cdr where calldate >= '2026-10-01' and calldate < '2026-11-01'")
+printf 'bench-month: %d legs in October 2026 (%d calls over two months) generated, rollups rebuilt, in %.0f s\n' \
+	"$n" "$calls" "$(secs "$t0" "$(now)")"
+
+R=$BUILD/cdrflow-report
+Q=$BUILD/cdrflow-query
+t0=$(now)
+"$R" -q --templates "$here/templates" run tenant-billing --from 2026-10 -f pdf,xlsx -o "$work/out" >/dev/null 2>&1
+billing_s=$(secs "$t0" "$(now)")
+t0=$(now)
+"$R" -q --templates "$here/templates" run daily-traffic --from 2026-10-15 --to 2026-10-16 -f pdf,xlsx,csv \
+	-o "$work/out" >/dev/null 2>&1
+day_s=$(secs "$t0" "$(now)")
+t0=$(now)
+/usr/bin/time -f "%M" -o "$work/rss" "$R" -q --templates "$here/templates" run cdr-export --from 2026-10 -f csv \
+	-o "$work/out" >/dev/null
+export_s=$(secs "$t0" "$(now)")
+rows=$(($(wc -l <"$work/out"/cdr-export-2026-10-01-2026-10-31.csv) - 1))
+rm -f "$work/out"/cdr-export-*.csv
+t0=$(now)
+"$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 0 -f csv >/dev/null
+src_s=$(secs "$t0" "$(now)")
+t0=$(now)
+"$Q" flow "syn-$((calls * 9 / 10))" >/dev/null 2>&1 || true # synth has no CEL: the call lookup is what is timed
+flow_s=$(secs "$t0" "$(now)")
+awk -v b="$billing_s" -v d="$day_s" -v e="$export_s" -v r="$rows" -v rss="$(tail -n 1 "$work/rss")" -v s="$src_s" \
+    -v f="$flow_s" -v n="$n" 'BEGIN {
+	printf "%-52s %10s %s\n", "(" n " legs in the month)", "seconds", "goal"
+	printf "%-52s %10.2f %s\n", "tenant-billing PDF+XLSX, the month", b, "< 1 s at 10 M legs"
+	printf "%-52s %10.2f %s\n", "daily-traffic, one day", d, "< 0.3 s"
+	printf "%-52s %10.2f %s\n", "cdr-export CSV, the month", e, ""
+	printf "  cdr-export: %d rows, %.0f rows/s, peak RSS %.1f MB (goal >= 500 k rows/s, < 32 MB)\n", r, r / e, rss / 1024
+	printf "%-52s %10.3f %s\n", "query calls --src 1007, the month", s, "< 0.1 s"
+	printf "%-52s %10.3f %s\n", "query flow LINKEDID (call lookup)", f, "< 0.05 s"
+}'
