@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "deliver.h"
 #include "delivery_cfg.h"
+#include "handoff.h"
 #include "exitcode.h"
 #include "log.h"
 #include "rdb.h"
@@ -458,7 +459,13 @@ int main(int argc, char **argv)
 			goto out_tpl;
 		}
 		curl_up = 1;
-		rc = report_deliver_prepare(&rd, &cfg.dlv, &t->delivery, recipients, err, sizeof err);
+		struct deliver_spec spec;
+		if (handoff_spec(&t->delivery, &spec, err, sizeof err) < 0) {
+			log_error("%s: delivery.formats: %s", t->name, err);
+			rc = EXIT_DATAERR;
+			goto out_tpl;
+		}
+		rc = report_deliver_prepare(&rd, &cfg.dlv, &spec, recipients, err, sizeof err);
 		if (rc != EXIT_OK) {
 			log_error("--deliver: %s", err);
 			goto out_tpl;
@@ -510,11 +517,9 @@ int main(int argc, char **argv)
 				.param_names = pnames,
 				.param_values = pvalues,
 				.nparams = np,
-				.kpis = res.kpis,
-				.nkpis = res.nkpis,
 			};
 			/* the errors are logged where they happen; the files stay on disk either way */
-			rc = report_deliver(&rd, &info, res.files, res.nfiles, err, sizeof err);
+			rc = handoff_deliver(&rd, &info, &res, err, sizeof err);
 		}
 		run_result_release(&res);
 	}

@@ -17,10 +17,23 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "deliver.h"
 #include "pdf_out.h"
 #include "rdb.h"
 #include "tpl.h"
+
+/* One written file. */
+struct report_output {
+	const char *path;    /* final path, as printed on stdout */
+	unsigned format;     /* one TPL_FMT_* */
+	const char *section; /* CSV: the section id; NULL otherwise */
+};
+
+/* One KPI tile as the PDF shows it. */
+struct report_kpi {
+	char *section; /* the KPI section's title */
+	char *label;
+	char *value;   /* RFMT_DISPLAY text ("" for NULL) */
+};
 
 struct run_opts {
 	const char *out_dir;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 enum rcol_type {
 	RCOL_TEXT,      /* .s: UTF-8 (invalid bytes are replaced by U+FFFD on output) */
@@ -80,12 +81,6 @@ double rval_chart_number(const struct rcol *c, const struct rval *v);
 int rcol_is_numeric(enum rcol_type t);
 const char *rcol_type_name(enum rcol_type t);
 
-/* Append s (at most maxbytes of it, cut on a character boundary; 0 = no
- * limit) to out as valid UTF-8: invalid sequences become U+FFFD; with
- * RTEXT_NO_CTRL every C0 control and DEL becomes a space.  Returns the
- * number of characters appended, or -1 if out's cap was hit. */
-#define RTEXT_NO_CTRL 1u
-long rtext_clean(struct buf *out, const char *s, size_t maxbytes, unsigned flags);
 
 /* CSV formula-injection guard: does a text cell need a leading "'"?  Yes
  * when it starts with = @ TAB CR, or with + or - unless the whole value is
@@ -97,8 +92,6 @@ int rtext_needs_guard(const char *s);
  * gives back s exactly.  0, or -1 if out's cap was hit. */
 int rtext_xlsx_escape(struct buf *out, const char *s);
 
-/* Number of UTF-8 characters in s (what a spreadsheet calls its length). */
-size_t utf8_chars(const char *s);
 
 
 /* ------------------------------------------------------------- rmem */
