@@ -117,7 +117,7 @@ $(BUILD)/cdrflow: $(BUILD)/tools/cdrflow.o $(BUILD)/libcdrflow.a
 # neither can include the other's headers; cdrflow-report's main.c and
 # handoff.c (the program, in neither library) join them.  The collector and
 # the ETL pull in neither cairo nor libcurl.
-REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-svg cairo-ft freetype2 pangocairo pangoft2 fontconfig
+REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-svg pangocairo fontconfig
 REPORT_CFLAGS := $(shell $(PKG) --cflags $(REPORT_PKGS)) -Ireport
 REPORT_LIBS   := $(shell $(PKG) --libs $(REPORT_PKGS)) -lm
 REPORT_SRC    := $(wildcard report/*.c)

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "pg.h"
+#include "profiles.h"
 
 static void usage(FILE *out)
 {
@@ -343,7 +344,8 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		return lrc;
 	struct load_stats st;
 	double t0 = mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || profiles_sync(conn, cfg, &legclass, err, sizeof err) < 0 ||
+	    fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);

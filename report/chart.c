@@ -388,6 +388,15 @@ int chart_draw(cairo_t *cr, const struct rfonts *f, double x, double y, double w
 	}
 	hi += (hi - lo) * 0.08; /* headroom for the value labels */
 	chart_ticks(lo, hi, 5, &p.lo, &p.hi, &p.step);
+	/* counts tick at whole numbers: no "0.5 calls" */
+	int counts = 1;
+	for (size_t s = 0; s < p.nser; s++)
+		counts &= m->cols[c->series_cols[s]].type == RCOL_INT;
+	if (counts && p.step < 1.0) {
+		p.step = 1.0;
+		p.lo = floor(p.lo);
+		p.hi = fmax(ceil(p.hi), p.lo + 1.0);
+	}
 	/* the widest tick label sets the left margin */
 	char t[RVAL_NUMTEXT_MAX];
 	const struct rcol *ycol = &m->cols[c->series_cols[0]];

@@ -29,6 +29,10 @@ static size_t fmt_money(int64_t micro, int scale, char *out, size_t n)
 	uint64_t q = a / div, r = a % div;
 	if (r * 2 >= div)
 		q++;
+	if (q == 0 && a != 0) { /* never show an amount as zero: all six decimals (metric_money, 0019) */
+		scale = RCOL_MAX_SCALE;
+		q = a;
+	}
 	int len;
 	if (scale == 0)
 		len = snprintf(out, n, "%s%" PRIu64, neg && q ? "-" : "", q);

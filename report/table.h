@@ -154,6 +154,8 @@ struct rmeta {
 	const char *title;     /* "Call statistics" */
 	const char *period;    /* "2024-05-01 .. 2024-05-31 (UTC)" */
 	const char *generated; /* "2024-06-01 02:00 UTC"; NULL = not shown */
+	const char *subtitle;  /* under the title ("Tenant: Acme Ltd (acme)"); NULL = none */
+	const char *currency;  /* ISO 4217 code of every MONEY figure ("EUR"); NULL = not shown */
 };
 
 /* ------------------------------------------------------------- sinks */

@@ -146,8 +146,9 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < rows; i++)
 		gen_row((uint64_t)i, v, bufs, &t);
 
-	struct rmeta meta = { "Call statistics: synthetic test data", "2024-05-01 .. 2024-05-31 (UTC)",
-			      "generated 2024-06-01 02:00 UTC by report-render-demo" };
+	struct rmeta meta = { .title = "Call statistics: synthetic test data",
+			      .period = "2024-05-01 .. 2024-05-31 (UTC)",
+			      .generated = "generated 2024-06-01 02:00 UTC by report-render-demo" };
 	struct rsink sinks[3];
 	size_t ns = 0;
 	char path[4096];

@@ -40,7 +40,10 @@ static void test_format(void **state)
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(1234565), RFMT_PLAIN), "1.23");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(1235000), RFMT_PLAIN), "1.24");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-1235000), RFMT_PLAIN), "-1.24");
-	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-4000), RFMT_PLAIN), "0.00");
+	/* a non-zero amount is never shown as zero: all six decimals (issue 11) */
+	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-4000), RFMT_PLAIN), "-0.004000");
+	assert_string_equal(fmt(RCOL_MONEY, 4, rval_int(-2500), RFMT_PLAIN), "-0.0025");
+	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(0), RFMT_PLAIN), "0.00");
 	assert_string_equal(fmt(RCOL_MONEY, 6, rval_int(-1), RFMT_PLAIN), "-0.000001");
 	assert_string_equal(fmt(RCOL_MONEY, 0, rval_int(2500000), RFMT_PLAIN), "3");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(INT64_MIN), RFMT_PLAIN), "-9223372036854.78");
@@ -316,7 +319,7 @@ static void test_xlsx_parts(void **state)
 		skip();
 	char *dir = make_tmpdir(), err[256];
 	char *path = xasprintf("%s/t.xlsx", dir);
-	struct rmeta meta = { "T", "P", NULL };
+	struct rmeta meta = { .title = "T", .period = "P" };
 	struct xlsx_out_opts o = { 1, 0, NULL, 0 };
 	struct xlsx_out *w = xlsx_out_new(path, &meta, &o, err, sizeof err);
 	assert_non_null(w);
@@ -379,7 +382,7 @@ static void test_xlsx_constant_memory_rss(void **state)
 static int pdf_table(const char *path, enum pdf_paper paper, int rows, const char *font_dir, char *err,
 		     size_t errlen)
 {
-	struct rmeta meta = { "Unit test report", "2024-05", NULL };
+	struct rmeta meta = { .title = "Unit test report", .period = "2024-05" };
 	struct pdf_out_opts o = { paper, font_dir, 0, NULL };
 	struct pdf_out *w = pdf_out_new(path, &meta, &o, err, errlen);
 	if (!w)
