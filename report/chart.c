@@ -327,7 +327,7 @@ static void donut(cairo_t *cr, const struct rfonts *f, const struct rchart *c, c
 	draw_font(cr, f, 1, 10);
 	draw_text(cr, cx, cy + 2, AL_CENTER, ri * 1.8, t);
 	draw_font(cr, f, 0, 6.5);
-	draw_text(cr, cx, cy + 11, AL_CENTER, ri * 1.8, sc->name);
+	draw_text(cr, cx, cy + 11, AL_CENTER, ri * 1.8, rcol_label(sc));
 	/* legend, one entry per line */
 	double ly = y + h / 2 - (double)m->nrows * (LEGEND_PT + 4) / 2;
 	for (size_t i = 0; i < m->nrows; i++) {
@@ -363,7 +363,7 @@ int chart_draw(cairo_t *cr, const struct rfonts *f, double x, double y, double w
 	struct plot p = { cr, f, c, m, c->nseries, m->nrows, 0, 0, 0, 0, 0, 0, 0, x + 10 + TICK_PT };
 	const char *names[RCHART_MAX_SERIES];
 	for (size_t s = 0; s < p.nser; s++)
-		names[s] = m->cols[c->series_cols[s]].name;
+		names[s] = rcol_label(&m->cols[c->series_cols[s]]);
 	double lh = legend(cr, f, x + 10, 0, w - 20, names, p.nser, 0);
 	/* value range */
 	double lo = 0, hi = 0;

@@ -174,7 +174,8 @@ int pdf_out_kpis(struct pdf_out *w, const struct rkpi *k, size_t n)
 	p->nkpis = n;
 	for (size_t i = 0; i < n; i++) {
 		p->kpis[i] = k[i];
-		p->kpis[i].col.name = xstrdup(k[i].col.name ? k[i].col.name : "");
+		p->kpis[i].col.name = xstrdup(rcol_label(&k[i].col) ? rcol_label(&k[i].col) : "");
+		p->kpis[i].col.label = NULL;
 		p->kpis[i].value.s = k[i].col.type == RCOL_TEXT && !k[i].value.null ? xstrdup(k[i].value.s) : NULL;
 	}
 	return 0;
@@ -209,7 +210,7 @@ static double measure(struct pdf_out *w, int bold, const char *s)
 /* A column's header as shown: money columns name their currency. */
 static char *head_text(const struct pdf_out *w, const struct rcol *c)
 {
-	const char *n = c->name ? c->name : "";
+	const char *n = rcol_label(c) ? rcol_label(c) : "";
 	if (c->type == RCOL_MONEY && w->currency)
 		return xasprintf("%s (%s)", n, w->currency);
 	return xstrdup(n);
@@ -235,6 +236,7 @@ int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol 
 		p->cols[i] = cols[i];
 		char *h = head_text(w, &cols[i]);
 		p->cols[i].name = h;
+		p->cols[i].label = NULL;
 		/* a header wraps between words: its longest word is its minimum */
 		draw_font(w->mcr, &w->fonts, 1, CELL_PT);
 		p->minw[i] = draw_word_width(w->mcr, h);

@@ -12,6 +12,7 @@
 #include "csv_out.h"
 #include "exitcode.h"
 #include "fsx.h"
+#include "html_out.h"
 #include "log.h"
 #include "xalloc.h"
 #include "xlsx_out.h"
@@ -36,7 +37,7 @@ struct run {
 	char base[256]; /* <template>-<from>-<to> */
 	struct outfile *files;
 	size_t nfiles;
-	struct rsink sinks[2]; /* PDF, XLSX: the whole report */
+	struct rsink sinks[3]; /* PDF, XLSX, HTML: the whole report */
 	size_t nsinks;
 	unsigned long long rows;
 	struct report_kpi *kpis; /* every KPI tile, as shown (for delivery) */
@@ -86,7 +87,7 @@ static void keep_kpi(struct run *r, const struct tpl_section *s, const struct rk
 	r->kpis = xrealloc(r->kpis, (r->nkpis + 1) * sizeof *r->kpis);
 	struct report_kpi *o = &r->kpis[r->nkpis++];
 	o->section = xstrdup(s->title);
-	o->label = xstrdup(k->col.name);
+	o->label = xstrdup(rcol_label(&k->col));
 	o->value = xstrdup(v);
 }
 
@@ -300,7 +301,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 		ch.cat_col = (size_t)cat;
 		if (k.m.nrows == 0) { /* nothing to draw: say so where the chart would be */
 			log_info("%s: section %s: no data, no chart", r->t->name, s->id);
-			static const struct rcol note = { "note", RCOL_TEXT, 0 };
+			static const struct rcol note = { "note", RCOL_TEXT, 0, NULL };
 			char msg[300];
 			snprintf(msg, sizeof msg, "No data in this period.");
 			struct rval v = rval_text(msg);
@@ -351,7 +352,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 struct tablectx {
 	struct run *r;
 	const struct tpl_section *s;
-	struct rsink sinks[3];
+	struct rsink sinks[4];
 	size_t nsinks;
 	FILE *csvfp;
 	struct outfile *csvf;
@@ -475,7 +476,7 @@ static int run_note(struct run *r, const struct tpl_section *s, const char *miss
 	char msg[512];
 	snprintf(msg, sizeof msg, "Not available: this database has no \"%s\" (a newer cdrflow schema is needed).",
 		 missing);
-	static const struct rcol col = { "note", RCOL_TEXT, 0 };
+	static const struct rcol col = { "note", RCOL_TEXT, 0, NULL };
 	struct rval v = rval_text(msg);
 	int rc = table_open_csv(&x, err, errlen);
 	if (rc == EXIT_OK && (table_begin(&x, &col, 1, err, errlen) < 0 || table_row(&x, &v, err, errlen) < 0))
@@ -631,6 +632,18 @@ static int open_sinks(struct run *r, char *err, size_t errlen)
 		if (!x)
 			return EXIT_CANTCREAT;
 		r->sinks[r->nsinks++] = xlsx_out_sink(x);
+	}
+	if (r->formats & TPL_FMT_HTML) {
+		size_t maxrows = 0;
+		for (size_t i = 0; i < r->t->nsections; i++)
+			if (r->t->sections[i].pdf_max_rows > maxrows)
+				maxrows = r->t->sections[i].pdf_max_rows;
+		struct html_out_opts ho = { maxrows, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL };
+		struct outfile *f = add_file(r, TPL_FMT_HTML, NULL, "html");
+		struct html_out *h = html_out_new(f->tmp, &meta, &ho, err, errlen);
+		if (!h)
+			return strstr(err, "font") ? EXIT_CONFIG : EXIT_CANTCREAT;
+		r->sinks[r->nsinks++] = html_out_sink(h);
 	}
 	return EXIT_OK;
 }

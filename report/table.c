@@ -253,6 +253,7 @@ int rmem_init(struct rmem *m, const struct rcol *cols, size_t ncols, size_t max_
 	for (size_t i = 0; i < ncols; i++) {
 		m->cols[i] = cols[i];
 		m->cols[i].name = xstrdup(cols[i].name ? cols[i].name : "");
+		m->cols[i].label = cols[i].label ? xstrdup(cols[i].label) : NULL;
 		m->cols[i].scale = clamp_scale(cols[i].scale);
 	}
 	m->ncols = ncols;
@@ -290,8 +291,10 @@ void rmem_release(struct rmem *m)
 	for (size_t r = 0; r < m->nrows; r++)
 		for (size_t c = 0; c < m->ncols; c++)
 			free((char *)m->vals[r * m->ncols + c].s);
-	for (size_t c = 0; c < m->ncols; c++)
+	for (size_t c = 0; c < m->ncols; c++) {
 		free((char *)m->cols[c].name);
+		free((char *)m->cols[c].label);
+	}
 	free(m->vals);
 	free(m->cols);
 	memset(m, 0, sizeof *m);

@@ -40,10 +40,14 @@ enum rcol_type {
 #define RCOL_MAX_SCALE 6
 
 struct rcol {
-	const char *name; /* header text */
+	const char *name;  /* the column's name: CSV header (machine-readable) */
 	enum rcol_type type;
-	int scale;        /* decimals for MONEY/DECIMAL/PERCENT; 0..RCOL_MAX_SCALE */
+	int scale;         /* decimals for MONEY/DECIMAL/PERCENT; 0..RCOL_MAX_SCALE */
+	const char *label; /* header for people (PDF, XLSX, HTML); NULL = name */
 };
+
+/* The header people see: label, else name. */
+static inline const char *rcol_label(const struct rcol *c) { return c->label ? c->label : c->name; }
 
 struct rval {
 	int null;      /* SQL NULL: an empty cell in every format */

@@ -214,7 +214,7 @@ int xlsx_out_kpis(struct xlsx_out *w, const struct rkpi *k, size_t n)
 	if (w->failed)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const char *label = k[i].col.name ? k[i].col.name : "";
+		const char *label = rcol_label(&k[i].col) ? rcol_label(&k[i].col) : "";
 		if (lxw_check(w, put_string(w, w->summary, w->srow, 0, label, w->f_label), "kpi label") < 0 ||
 		    write_cell(w, w->summary, w->srow, 1, &k[i].col, &k[i].value, &chars) < 0)
 			return -1;
@@ -251,10 +251,10 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 	lxw_row_t r0 = w->srow;
 	/* the data block: header, then one row per category */
 	const struct rcol *cc = &m->cols[c->cat_col];
-	if (lxw_check(w, put_string(w, w->summary, r0, 0, cc->name, w->f_header), "chart header") < 0)
+	if (lxw_check(w, put_string(w, w->summary, r0, 0, rcol_label(cc), w->f_header), "chart header") < 0)
 		return -1;
 	for (size_t s = 0; s < nser; s++) {
-		const char *nm = m->cols[c->series_cols[s]].name;
+		const char *nm = rcol_label(&m->cols[c->series_cols[s]]);
 		if (lxw_check(w, put_string(w, w->summary, r0, (lxw_col_t)(s + 1), nm, w->f_header),
 			      "chart header") < 0)
 			return -1;
@@ -297,7 +297,7 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 	if (c->kind != RCHART_DONUT) {
 		if (c->y_title)
 			chart_axis_set_name(ch->y_axis, c->y_title);
-		chart_axis_set_name(ch->x_axis, cc->name);
+		chart_axis_set_name(ch->x_axis, rcol_label(cc));
 	}
 	if (lxw_check(w, worksheet_insert_chart(w->summary, r0, CHART_COL, ch), "insert chart") < 0)
 		return -1;
@@ -376,9 +376,10 @@ int xlsx_out_table_begin(struct xlsx_out *w, const char *title, const struct rco
 	for (size_t i = 0; i < ncols; i++) {
 		struct buf b;
 		buf_init(&b, 0);
-		rtext_clean(&b, cols[i].name, 255, 0);
+		rtext_clean(&b, rcol_label(&cols[i]), 255, 0);
 		w->cols[i] = cols[i];
-		w->cols[i].name = buf_detach(&b, NULL);
+		w->cols[i].name = buf_detach(&b, NULL); /* the header people read */
+		w->cols[i].label = NULL;
 	}
 	w->ncols = ncols;
 	w->title = xstrdup(title && *title ? title : "Table");

@@ -54,9 +54,9 @@ struct totals {
 };
 
 static const struct rcol cols[] = {
-	{ "start", RCOL_TIMESTAMP, 0 }, { "src", RCOL_TEXT, 0 },     { "dst", RCOL_TEXT, 0 },
-	{ "disposition", RCOL_TEXT, 0 }, { "duration", RCOL_DURATION, 0 }, { "billsec", RCOL_INT, 0 },
-	{ "cost", RCOL_MONEY, 2 },      { "mos", RCOL_DECIMAL, 2 },
+	{ "start", RCOL_TIMESTAMP, 0, NULL }, { "src", RCOL_TEXT, 0, NULL },     { "dst", RCOL_TEXT, 0, NULL },
+	{ "disposition", RCOL_TEXT, 0, NULL }, { "duration", RCOL_DURATION, 0, NULL }, { "billsec", RCOL_INT, 0, NULL },
+	{ "cost", RCOL_MONEY, 2, NULL },      { "mos", RCOL_DECIMAL, 2, NULL },
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 
@@ -185,16 +185,16 @@ int main(int argc, char **argv)
 	}
 
 	struct rkpi kpis[] = {
-		{ { "Calls", RCOL_INT, 0 }, rval_int(t.calls) },
-		{ { "Answered", RCOL_INT, 0 }, rval_int(t.answered) },
-		{ { "Billed time", RCOL_DURATION, 0 }, rval_int(t.billsec) },
-		{ { "Cost", RCOL_MONEY, 2 }, rval_int(t.cost_micro) },
-		{ { "Answer rate", RCOL_PERCENT, 1 }, rval_dbl(t.calls ? (double)t.answered / (double)t.calls : 0.0) },
+		{ { "Calls", RCOL_INT, 0, NULL }, rval_int(t.calls) },
+		{ { "Answered", RCOL_INT, 0, NULL }, rval_int(t.answered) },
+		{ { "Billed time", RCOL_DURATION, 0, NULL }, rval_int(t.billsec) },
+		{ { "Cost", RCOL_MONEY, 2, NULL }, rval_int(t.cost_micro) },
+		{ { "Answer rate", RCOL_PERCENT, 1, NULL }, rval_dbl(t.calls ? (double)t.answered / (double)t.calls : 0.0) },
 	};
 	size_t nk = sizeof kpis / sizeof kpis[0];
 
-	struct rcol hcols[] = { { "hour", RCOL_TEXT, 0 }, { "answered", RCOL_INT, 0 },
-				{ "not answered", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	struct rcol hcols[] = { { "hour", RCOL_TEXT, 0, NULL }, { "answered", RCOL_INT, 0, NULL },
+				{ "not answered", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	struct rmem hours, disp;
 	rmem_init(&hours, hcols, 4, NHOURS);
 	for (int h = 0; h < NHOURS; h++) {
@@ -204,7 +204,7 @@ int main(int argc, char **argv)
 				      rval_int(t.cost_hour[h]) };
 		rmem_push(&hours, hv);
 	}
-	struct rcol dcols[] = { { "disposition", RCOL_TEXT, 0 }, { "calls", RCOL_INT, 0 } };
+	struct rcol dcols[] = { { "disposition", RCOL_TEXT, 0, NULL }, { "calls", RCOL_INT, 0, NULL } };
 	rmem_init(&disp, dcols, 2, 4);
 	for (int d = 0; d < 4; d++) {
 		struct rval dv[2] = { rval_text(dispositions[d]), rval_int(t.per_disp[d]) };

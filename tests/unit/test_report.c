@@ -26,7 +26,7 @@
 static const char *fmt(enum rcol_type t, int scale, struct rval v, enum rfmt f)
 {
 	static char out[RVAL_NUMTEXT_MAX];
-	struct rcol c = { "x", t, scale };
+	struct rcol c = { "x", t, scale, NULL };
 	rval_format(&c, &v, f, out, sizeof out);
 	return out;
 }
@@ -57,7 +57,7 @@ static void test_format(void **state)
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(3725), RFMT_DISPLAY), "1:02:05");
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(-65), RFMT_DISPLAY), "-0:01:05");
 	/* the XLSX number is the CSV figure */
-	struct rcol money = { "m", RCOL_MONEY, 2 }, pct = { "p", RCOL_PERCENT, 1 }, dur = { "d", RCOL_DURATION, 0 };
+	struct rcol money = { "m", RCOL_MONEY, 2, NULL }, pct = { "p", RCOL_PERCENT, 1, NULL }, dur = { "d", RCOL_DURATION, 0, NULL };
 	struct rval v = rval_int(1234565);
 	assert_true(rval_number(&money, &v) == 1.23);
 	v = rval_dbl(0.25549);
@@ -105,7 +105,7 @@ static char *csv_of(const struct csv_out_opts *o, const struct rcol *cols, size_
 static void test_csv_bytes(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "name", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "name", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	const struct rval rows[] = {
 		rval_text("plain"), rval_int(1), rval_int(1500000),
 		rval_text("a,b \"q\"\r\nline"), rval_int(-5), rval_int(-1005000),
@@ -138,7 +138,7 @@ static void test_csv_bytes(void **state)
 	free(got);
 
 	/* raw_text: no guard; BOM first; headers are guarded too by default */
-	const struct rcol c2[] = { { "=h", RCOL_TEXT, 0 } };
+	const struct rcol c2[] = { { "=h", RCOL_TEXT, 0, NULL } };
 	const struct rval r2[] = { rval_text("=1") };
 	struct csv_out_opts o = { 1, 1 };
 	got = csv_of(&o, c2, 1, r2, 1);
@@ -185,7 +185,7 @@ static void test_csv_misuse(void **state)
 	assert_int_equal(csv_out_close(w, err, sizeof err), -1);
 	assert_string_equal(err, "row outside a table");
 	w = csv_out_new(fp, NULL);
-	const struct rcol c = { "a", RCOL_INT, 0 };
+	const struct rcol c = { "a", RCOL_INT, 0, NULL };
 	assert_int_equal(csv_out_table_begin(w, "t", &c, 1), 0);
 	assert_int_equal(csv_out_table_end(w), 0);
 	assert_int_equal(csv_out_table_begin(w, "t", &c, 1), -1);
@@ -227,8 +227,8 @@ static long maxrss_kib(void)
 static void test_csv_stream_1m_rows(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "ts", RCOL_TIMESTAMP, 0 }, { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 },
-				     { "cost", RCOL_MONEY, 2 }, { "rate", RCOL_PERCENT, 1 } };
+	const struct rcol cols[] = { { "ts", RCOL_TIMESTAMP, 0, NULL }, { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL },
+				     { "cost", RCOL_MONEY, 2, NULL }, { "rate", RCOL_PERCENT, 1, NULL } };
 	char err[256], txt[64];
 	FILE *fp = fopen("/dev/null", "w");
 	assert_non_null(fp);
@@ -251,7 +251,7 @@ static void test_csv_stream_1m_rows(void **state)
 static void test_rmem_bounds(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "k", RCOL_TEXT, 0 }, { "v", RCOL_INT, 0 } };
+	const struct rcol cols[] = { { "k", RCOL_TEXT, 0, NULL }, { "v", RCOL_INT, 0, NULL } };
 	struct rmem m;
 	char big[1000];
 	memset(big, 'x', sizeof big - 1);
@@ -323,7 +323,7 @@ static void test_xlsx_parts(void **state)
 	struct xlsx_out_opts o = { 1, 0, NULL, 0 };
 	struct xlsx_out *w = xlsx_out_new(path, &meta, &o, err, sizeof err);
 	assert_non_null(w);
-	const struct rcol cols[] = { { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "at", RCOL_TIMESTAMP, 0 } };
+	const struct rcol cols[] = { { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "at", RCOL_TIMESTAMP, 0, NULL } };
 	assert_int_equal(xlsx_out_table_begin(w, "Calls: a/b", cols, 3), 0);
 	struct rval r1[] = { rval_text("=SUM(A1)"), rval_int(-7), rval_int(86400000000) };
 	struct rval r2[] = { rval_text("a<b&c"), rval_null(), rval_int(0) };
@@ -360,7 +360,7 @@ static void test_xlsx_constant_memory_rss(void **state)
 	struct xlsx_out_opts o = { 1, 0, dir, 0 };
 	struct xlsx_out *w = xlsx_out_new(path, NULL, &o, err, sizeof err);
 	assert_non_null(w);
-	const struct rcol cols[] = { { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	assert_int_equal(xlsx_out_table_begin(w, "big", cols, 3), 0);
 	long before = maxrss_kib();
 	for (int64_t i = 0; i < 200000; i++) {
@@ -387,7 +387,7 @@ static int pdf_table(const char *path, enum pdf_paper paper, int rows, const cha
 	struct pdf_out *w = pdf_out_new(path, &meta, &o, err, errlen);
 	if (!w)
 		return -1;
-	const struct rcol cols[] = { { "row", RCOL_INT, 0 }, { "name", RCOL_TEXT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "row", RCOL_INT, 0, NULL }, { "name", RCOL_TEXT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	char txt[64];
 	assert_int_equal(pdf_out_table_begin(w, "Rows", cols, 3), 0);
 	for (int i = 0; i < rows; i++) {
