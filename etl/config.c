@@ -98,7 +98,7 @@ const struct cfg_key etl_keys[] = {
 
 static int iso4217(const char *s)
 {
-	return !s || (strlen(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' &&
+	return !s || !*s || (strlen(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' &&
 		      s[2] <= 'Z');
 }
 

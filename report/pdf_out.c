@@ -567,17 +567,16 @@ static double row_height(struct lay *L, const struct part *p, const struct tgeom
 	return h;
 }
 
-static void draw_cell(struct lay *L, double x, double y, double cw, double rh, const struct tgeom *g, int right,
-		      const char *s)
+static void draw_cell(struct lay *L, double x, double y, double cw, const struct tgeom *g, int right, const char *s)
 {
 	double room = cw - 2 * CELL_PAD, lh = ROW_H * g->pt / CELL_PT;
-	if (right || (double)strlen(s) * g->pt <= room) { /* one line, on the first line's baseline */
+	int one = !strchr(s, '\n') && ((double)strlen(s) * g->pt <= room || draw_text_width(L->cr, s) <= room);
+	if (one) { /* on the first line's baseline */
 		draw_text(L->cr, right ? x + cw - CELL_PAD : x + CELL_PAD, y + lh - 3.5 * g->pt / CELL_PT,
 			  right ? AL_RIGHT : AL_LEFT, 0, s);
 		return;
 	}
-	(void)rh;
-	draw_text_wrapped(L->cr, x + CELL_PAD, y + 2, room, AL_LEFT, s, 1);
+	draw_text_wrapped(L->cr, x + CELL_PAD, y + 2, room, right ? AL_RIGHT : AL_LEFT, s, 1);
 }
 
 static void table_head(struct lay *L, const struct part *p, const struct tgeom *g, int cont)
@@ -598,8 +597,7 @@ static void table_head(struct lay *L, const struct part *p, const struct tgeom *
 	draw_font(cr, &w->fonts, 1, g->pt);
 	double x = L->x0;
 	for (size_t i = 0; i < p->ncols; i++) {
-		draw_cell(L, x, L->y, g->cw[i], hh, g, rcol_is_numeric(p->cols[i].type) && !strchr(p->cols[i].name, ' '),
-			  p->cols[i].name);
+		draw_cell(L, x, L->y, g->cw[i], g, rcol_is_numeric(p->cols[i].type), p->cols[i].name);
 		x += g->cw[i];
 	}
 	L->y += hh;
@@ -649,7 +647,7 @@ static int table(struct lay *L, const struct part *p)
 			else
 				rval_format(&p->cols[i], &v[i], RFMT_DISPLAY, t, sizeof t);
 			if (*s)
-				draw_cell(L, x, L->y, g.cw[i], rh, &g, rcol_is_numeric(p->cols[i].type), s);
+				draw_cell(L, x, L->y, g.cw[i], &g, rcol_is_numeric(p->cols[i].type), s);
 			x += g.cw[i];
 		}
 		L->y += rh;

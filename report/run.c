@@ -836,3 +836,47 @@ void run_result_release(struct run_result *res)
 	free_kpis(res->kpis, res->nkpis);
 	memset(res, 0, sizeof *res);
 }
+
+int report_each_tenants(PGconn *c, const struct tpl *t, const struct run_opts *o, char ***out, size_t *n, char *err,
+			size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	struct period per;
+	const char *from = o->from ? o->from : t->period ? t->period : "yesterday";
+	int rc = rdb_period(c, from, o->from ? o->to : NULL, o->tz, &per, err, errlen);
+	if (rc != EXIT_OK)
+		return rc;
+	int prof = 0;
+	rc = rdb_relation_exists(c, "tenant_profile", &prof, err, errlen);
+	if (rc != EXIT_OK)
+		return rc;
+	const char *v[2] = { per.from, per.to };
+	PGresult *q = PQexecParams(c,
+				   prof ? "SELECT tenant FROM tenant_profile UNION "
+					  "SELECT DISTINCT tenant FROM cdr WHERE calldate >= $1 AND calldate < $2 "
+					  "AND tenant IS NOT NULL AND tenant <> '' ORDER BY 1"
+					: "SELECT DISTINCT tenant FROM cdr WHERE calldate >= $1 AND calldate < $2 "
+					  "AND tenant IS NOT NULL AND tenant <> '' ORDER BY 1",
+				   2, NULL, v, NULL, NULL, 0);
+	if (!q || PQresultStatus(q) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "--each tenant: %s", PQerrorMessage(c));
+		PQclear(q);
+		return EXIT_SOFTWARE;
+	}
+	size_t k = (size_t)PQntuples(q);
+	char **r = xcalloc(k + 1, sizeof *r);
+	for (size_t i = 0; i < k; i++)
+		r[i] = xstrdup(PQgetvalue(q, (int)i, 0));
+	PQclear(q);
+	*out = r;
+	*n = k;
+	return EXIT_OK;
+}
+
+void report_each_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}

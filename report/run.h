@@ -61,4 +61,13 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 	       size_t errlen);
 void run_result_release(struct run_result *res);
 
+/* --each tenant: the tenants of o's period, sorted: every tenant with a
+ * profile (tenant_profile, migration 0019) and every tenant with a leg in
+ * the period, as the connected role sees them (a tenant reader: its own).
+ * *out is a NULL-terminated array (free with report_each_free).  EXIT_OK,
+ * or an exit code with err. */
+int report_each_tenants(PGconn *c, const struct tpl *t, const struct run_opts *o, char ***out, size_t *n, char *err,
+			size_t errlen);
+void report_each_free(char **v, size_t n);
+
 #endif
