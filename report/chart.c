@@ -238,7 +238,9 @@ static void stacked(struct plot *p)
 			else
 				neg += v;
 		}
-		/* the stack total, in the first series' format */
+		/* the stack total, in the first series' format (none on an empty stack) */
+		if (pos == 0 && neg == 0)
+			continue;
 		chart_value_text(&p->m->cols[p->c->series_cols[0]], pos + neg, t, sizeof t);
 		draw_font(cr, p->f, 1, LABEL_PT);
 		label_size(cr, p->f, t, slot);

@@ -323,6 +323,7 @@ struct lay {
 	double x0, x1, top, bottom, y;
 	double pw, ph;      /* this page's size (portrait or landscape) */
 	int landscape;      /* the orientation of the page being drawn */
+	int want_landscape; /* the part being drawn needs landscape pages */
 	int page, total;
 };
 
@@ -398,7 +399,7 @@ static void new_page_as(struct lay *L, int landscape)
 
 static void new_page(struct lay *L)
 {
-	new_page_as(L, L->landscape);
+	new_page_as(L, L->landscape || L->want_landscape);
 }
 
 /* Start a new page unless h more points fit on this one. */
@@ -431,7 +432,13 @@ static void kpis(struct lay *L, const struct part *p)
 		const struct rkpi *k = &p->kpis[i];
 		draw_rgb(cr, 0x555555);
 		draw_font(cr, &w->fonts, 0, 7.5);
-		draw_text(cr, x + 10, y + 15, AL_LEFT, tw - 16, k->col.name);
+		/* a long label (a percentage with its definition) wraps to a second line */
+		if (draw_text_width(cr, k->col.name) <= tw - 16)
+			draw_text(cr, x + 10, y + 15, AL_LEFT, 0, k->col.name);
+		else {
+			draw_font(cr, &w->fonts, 0, 6.5);
+			draw_text_wrapped(cr, x + 10, y + 4, tw - 16, AL_LEFT, k->col.name, 1);
+		}
 		const char *v = t;
 		if (k->col.type == RCOL_TEXT) {
 			v = k->value.null ? "" : k->value.s;
@@ -522,6 +529,38 @@ static double fit_widths(const struct part *p, double avail, double k, double *c
 		cw[i] = p->minw[i] * k + 2 * CELL_PAD;
 		want += (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k;
 	}
+	if (sum_min > avail) { /* text wraps at any character: its columns give way, numbers keep their width */
+		double num = 0, txt = 0;
+		for (size_t i = 0; i < p->ncols; i++)
+			*(p->cols[i].type == RCOL_TEXT ? &txt : &num) += cw[i];
+		/* shrink the text columns in proportion, none below a floor: the
+		 * ones the floor holds leave the rest to the others */
+		double floor_w = 4 * CELL_PT * k + 2 * CELL_PAD, room = avail - num;
+		int *held = xcalloc(p->ncols, sizeof *held);
+		for (int changed = 1; changed;) {
+			changed = 0;
+			double free_txt = 0, free_room = room;
+			for (size_t i = 0; i < p->ncols; i++)
+				if (p->cols[i].type == RCOL_TEXT) {
+					if (held[i])
+						free_room -= floor_w;
+					else
+						free_txt += cw[i];
+				}
+			double f = free_txt > 0 ? fmax(free_room, 0) / free_txt : 1;
+			for (size_t i = 0; i < p->ncols; i++)
+				if (p->cols[i].type == RCOL_TEXT && !held[i] && cw[i] * f < floor_w) {
+					held[i] = 1;
+					changed = 1;
+				}
+			if (!changed)
+				for (size_t i = 0; i < p->ncols; i++)
+					if (p->cols[i].type == RCOL_TEXT)
+						cw[i] = held[i] ? floor_w : cw[i] * f;
+		}
+		free(held);
+		return sum_min;
+	}
 	double extra = avail - sum_min;
 	for (size_t i = 0; i < p->ncols && extra > 0 && want > 0; i++)
 		cw[i] += extra * (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k / want;
@@ -603,30 +642,34 @@ static void table_head(struct lay *L, const struct part *p, const struct tgeom *
 	L->y += hh;
 }
 
-static int table(struct lay *L, const struct part *p)
+/* Draw view p (a part whose columns are full's columns map[0..p->ncols))
+ * from full's spooled rows. */
+static int table_view(struct lay *L, const struct part *full, const struct part *p, const size_t *map)
 {
 	cairo_t *cr = L->cr;
 	struct pdf_out *w = L->w;
 	char t[RVAL_NUMTEXT_MAX];
 	struct tgeom g;
 	geometry(w, p, &g);
-	struct rval *v = xcalloc(p->ncols, sizeof *v);
-	char *txt = xmalloc(p->ncols * (SPOOL_TEXT_MAX + 1));
+	struct rval *fv = xcalloc(full->ncols, sizeof *fv), *v = xcalloc(p->ncols, sizeof *v);
+	char *txt = xmalloc(full->ncols * (SPOOL_TEXT_MAX + 1));
 	int rc = 0;
-	if (fseeko(w->spool, p->off, SEEK_SET) != 0) {
+	if (fseeko(w->spool, full->off, SEEK_SET) != 0) {
 		rc = fail(w, "pdf: cannot seek the row spool: %s", strerror(errno));
 		goto out;
 	}
 	if (g.landscape && !L->landscape)
-		new_page_as(L, 1);
+		new_page_as(L, 1); /* (an empty page was already started landscape: render() looks ahead) */
 	double avail = L->x1 - L->x0;
 	need(L, TITLE_H + 3 * ROW_H);
 	table_head(L, p, &g, 0);
 	for (uint64_t r = 0; r < p->nrows; r++) {
-		if (read_row(w, p, v, txt) < 0) {
+		if (read_row(w, full, fv, txt) < 0) {
 			rc = fail(w, "pdf: cannot read the row spool");
 			goto out;
 		}
+		for (size_t i = 0; i < p->ncols; i++)
+			v[i] = fv[map[i]];
 		double rh = row_height(L, p, &g, v, 0);
 		if (L->y + rh > L->bottom) {
 			new_page(L);
@@ -673,9 +716,93 @@ static int table(struct lay *L, const struct part *p)
 	L->y += 16;
 out:
 	free(g.cw);
+	free(fv);
 	free(v);
 	free(txt);
 	return rc;
+}
+
+
+/* Columns [a, b) plus the first column (the row's key) when a > 0, as a
+ * view of p titled "<title> (columns a+1-b of n)". */
+static void make_view(const struct part *p, size_t a, size_t b, struct part *q, size_t *map)
+{
+	*q = *p;
+	size_t m = 0;
+	if (a > 0)
+		map[m++] = 0;
+	for (size_t i = a; i < b; i++)
+		map[m++] = i;
+	q->ncols = m;
+	q->cols = xcalloc(m, sizeof *q->cols);
+	q->natw = xcalloc(m, sizeof *q->natw);
+	q->minw = xcalloc(m, sizeof *q->minw);
+	for (size_t i = 0; i < m; i++) {
+		q->cols[i] = p->cols[map[i]];
+		q->natw[i] = p->natw[map[i]];
+		q->minw[i] = p->minw[map[i]];
+	}
+	q->title = xasprintf("%s (columns %zu\xE2\x80\x93%zu of %zu)", p->title, a + 1, b, p->ncols);
+}
+
+static void free_view(struct part *q)
+{
+	free(q->cols);
+	free(q->natw);
+	free(q->minw);
+	free(q->title);
+}
+
+/* The minimum width (at the smallest font) of view [a, b) of p. */
+static double view_min(const struct part *p, size_t a, size_t b)
+{
+	double k = CELL_PT_MIN / CELL_PT, sum = 0;
+	for (size_t i = a; i < b; i++)
+		sum += (p->cols[i].type == RCOL_TEXT ? fmin(p->minw[i], 4 * CELL_PT) : p->minw[i]) * k + 2 * CELL_PAD;
+	if (a > 0)
+		sum += view_min(p, 0, 1);
+	return sum;
+}
+
+/* A table: as one block when its columns fit a landscape page at the
+ * smallest font, else in groups of columns (each repeating the first
+ * column), one after the other: nothing is cut. */
+static int table(struct lay *L, const struct part *p)
+{
+	double land = L->w->H - 2 * MARGIN;
+	size_t *map = xcalloc(p->ncols + 1, sizeof *map);
+	int rc = 0;
+	if (view_min(p, 0, p->ncols) <= land) {
+		for (size_t i = 0; i < p->ncols; i++)
+			map[i] = i;
+		rc = table_view(L, p, p, map);
+		free(map);
+		return rc;
+	}
+	for (size_t a = 0; a < p->ncols && rc == 0;) {
+		size_t b = a + 1;
+		while (b < p->ncols && view_min(p, a, b + 1) <= land)
+			b++;
+		struct part q;
+		make_view(p, a, b, &q, map);
+		L->want_landscape = 1;
+		rc = table_view(L, p, &q, map);
+		free_view(&q);
+		a = b;
+	}
+	free(map);
+	return rc;
+}
+
+/* Does this part need landscape pages (a table too wide for portrait)? */
+static int part_landscape(const struct pdf_out *w, const struct part *p)
+{
+	if (p->kind != PART_TABLE)
+		return 0;
+	struct tgeom g;
+	geometry(w, p, &g);
+	free(g.cw);
+	return g.landscape;
 }
 
 static int render(struct pdf_out *w, cairo_surface_t *s, int total, int *pages)
@@ -687,9 +814,11 @@ static int render(struct pdf_out *w, cairo_surface_t *s, int total, int *pages)
 	L.surf = s;
 	L.total = total;
 	int rc = 0;
-	new_page_as(&L, 0);
+	L.want_landscape = w->nparts && part_landscape(w, &w->parts[0]);
+	new_page_as(&L, L.want_landscape);
 	for (size_t i = 0; i < w->nparts && rc == 0; i++) {
 		const struct part *p = &w->parts[i];
+		L.want_landscape = part_landscape(w, p);
 		if (p->kind == PART_KPIS)
 			kpis(&L, p);
 		else if (p->kind == PART_CHART)
