@@ -240,7 +240,7 @@ int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol 
 		/* a header wraps between words: its longest word is its minimum */
 		draw_font(w->mcr, &w->fonts, 1, CELL_PT);
 		p->minw[i] = draw_word_width(w->mcr, h);
-		p->natw[i] = fmax(p->minw[i], fmin(measure(w, 1, h), 110.0));
+		p->natw[i] = fmax(p->minw[i], fmin(measure(w, 1, h), 64.0)); /* longer headers wrap */
 	}
 	p->off = ftello(w->spool);
 	if (p->off < 0)
@@ -561,9 +561,25 @@ static double fit_widths(const struct part *p, double avail, double k, double *c
 		free(held);
 		return sum_min;
 	}
-	double extra = avail - sum_min;
-	for (size_t i = 0; i < p->ncols && extra > 0 && want > 0; i++)
-		cw[i] += extra * (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k / want;
+	/* the room left goes to the text first (a wrapped cell costs a taller
+	 * row; a wrapped header only the header row), then to the others */
+	double extra = avail - sum_min, want_txt = 0;
+	for (size_t i = 0; i < p->ncols; i++)
+		if (p->cols[i].type == RCOL_TEXT)
+			want_txt += (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k;
+	for (int pass = 0; pass < 2 && extra > 0; pass++) {
+		double wnt = pass == 0 ? want_txt : want - want_txt, used = 0;
+		if (wnt <= 0)
+			continue;
+		double f = fmin(1.0, extra / wnt);
+		for (size_t i = 0; i < p->ncols; i++)
+			if ((p->cols[i].type == RCOL_TEXT) == (pass == 0)) {
+				double add = (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k * f;
+				cw[i] += add;
+				used += add;
+			}
+		extra -= used;
+	}
 	return sum_min;
 }
 

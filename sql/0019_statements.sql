@@ -53,11 +53,13 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
 $$;
 
 -- The currency of every deck ("EUR", or "EUR/GBP" when they differ; NULL:
--- no deck configured).  SECURITY DEFINER for the reason above.
+-- no deck configured, or none with a currency: XXX, ISO 4217's "no
+-- currency", is not shown).  SECURITY DEFINER for the reason above.
 CREATE FUNCTION metric_currency() RETURNS text
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 	SELECT string_agg(DISTINCT c, '/' ORDER BY c)
 	FROM (SELECT currency AS c FROM tenant_profile UNION SELECT currency FROM carrier_profile) x
+	WHERE c <> 'XXX'
 $$;
 
 -- What a report's header shows for a tenant (NULL: every tenant): the
@@ -69,7 +71,7 @@ LANGUAGE sql STABLE AS $$
 	SELECT CASE WHEN p_tenant IS NOT NULL
 		    THEN coalesce((SELECT p.name FROM tenant_profile p WHERE p.tenant = p_tenant), p_tenant) END,
 	       coalesce(CASE WHEN p_tenant IS NOT NULL
-			     THEN (SELECT p.currency FROM tenant_profile p WHERE p.tenant = p_tenant) END,
+			     THEN (SELECT nullif(p.currency, 'XXX') FROM tenant_profile p WHERE p.tenant = p_tenant) END,
 			metric_currency()),
 	       metric_money_scale()
 $$;
