@@ -32,6 +32,7 @@
 #define NATW_MAX 400.0       /* a single column never asks for more (wider text wraps) */
 #define TEXT_MINW 60.0       /* a text column is not made narrower than this (or its content) */
 #define CELL_PT_MIN 5.0      /* a table too wide even in landscape gets a smaller font, not below this */
+#define TEXT_FLOOR_CH 7.0     /* a squeezed text column keeps about this many characters a line */
 
 enum part_kind { PART_KPIS, PART_CHART, PART_TABLE };
 
@@ -535,7 +536,7 @@ static double fit_widths(const struct part *p, double avail, double k, double *c
 			*(p->cols[i].type == RCOL_TEXT ? &txt : &num) += cw[i];
 		/* shrink the text columns in proportion, none below a floor: the
 		 * ones the floor holds leave the rest to the others */
-		double floor_w = 4 * CELL_PT * k + 2 * CELL_PAD, room = avail - num;
+		double floor_w = TEXT_FLOOR_CH * CELL_PT * k + 2 * CELL_PAD, room = avail - num;
 		int *held = xcalloc(p->ncols, sizeof *held);
 		for (int changed = 1; changed;) {
 			changed = 0;
@@ -774,7 +775,7 @@ static double view_min(const struct part *p, size_t a, size_t b)
 {
 	double k = CELL_PT_MIN / CELL_PT, sum = 0;
 	for (size_t i = a; i < b; i++)
-		sum += (p->cols[i].type == RCOL_TEXT ? fmin(p->minw[i], 4 * CELL_PT) : p->minw[i]) * k + 2 * CELL_PAD;
+		sum += (p->cols[i].type == RCOL_TEXT ? fmin(p->minw[i], TEXT_FLOOR_CH * CELL_PT) : p->minw[i]) * k + 2 * CELL_PAD;
 	if (a > 0)
 		sum += view_min(p, 0, 1);
 	return sum;

@@ -87,16 +87,21 @@ $$;
 
 -- ------------------------------------------------------------ ETL progress
 
--- The time up to which every node's calls are loaded: per node (etl_checkpoint)
--- the end of its latest loaded leg, the earliest of those; NULL when nothing
--- was loaded.  A report of a period ending after it says the period is not
--- completely loaded yet.  SECURITY DEFINER: readers may not read
--- etl_checkpoint; they learn one timestamp.
+-- The time up to which the calls are loaded: per node of etl_checkpoint the
+-- later of the end of its latest loaded leg and its last commit (a pass
+-- loads every record the spool holds, so at its commit it had what the PBX
+-- sent until then), the earliest over the nodes; NULL when nothing was
+-- loaded.  A report of a period ending after it says the period is not
+-- completely loaded.  While the ETL works through a backlog, its last
+-- commit overstates this (it says "loaded" up to a batch that is not the
+-- last one): run it with --once or let --follow catch up first.
+-- SECURITY DEFINER: readers may not read etl_checkpoint; they learn one
+-- timestamp.
 CREATE FUNCTION cdrflow_loaded_until() RETURNS timestamptz
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-	SELECT min(t.last)
-	FROM (SELECT (SELECT max(l.calldate + make_interval(secs => l.duration)) FROM cdr l WHERE l.node = c.node) AS last
-	      FROM etl_checkpoint c) t
+	SELECT min(greatest(c.updated_at,
+			    (SELECT max(l.calldate + make_interval(secs => l.duration)) FROM cdr l WHERE l.node = c.node)))
+	FROM etl_checkpoint c
 $$;
 
 -- readers: the profiles under RLS (their own tenant's row), the functions
