@@ -8,6 +8,7 @@
   pages.py has-text PDFTEXT STRING  STRING is in the text in logical order
                                    (pdftotext's bidi marks and the line
                                    breaks of wrapped cells left out)
+  pages.py tile HTML LABEL          print the value of the tile LABEL
   pages.py dom-in-pdf DOM PDFTEXT  every table cell and tile value of the
                                    HTML (as chromium --dump-dom gives it) is
                                    in the PDF's text (pdftotext -raw)
@@ -169,6 +170,40 @@ def has_text(path, s):
     print("%s has %s" % (path, s))
 
 
+def tile(path, label):
+    c = Tiles()
+    c.feed(open(path, encoding="utf-8").read())
+    if label not in c.tiles:
+        fail("%s: no tile %r (%s)" % (path, label, sorted(c.tiles)))
+    print(c.tiles[label])
+
+
+class Tiles(html.parser.HTMLParser):
+    """{label: value} of the KPI tiles."""
+
+    def __init__(self):
+        super().__init__()
+        self.tiles, self.cls, self.buf, self.label = {}, None, [], None
+
+    def handle_starttag(self, tag, attrs):
+        cls = dict(attrs).get("class")
+        if tag == "div" and cls in ("l", "v"):
+            self.cls, self.buf = cls, []
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.cls:
+            text = " ".join("".join(self.buf).split())
+            if self.cls == "l":
+                self.label = text
+            else:
+                self.tiles[self.label] = text
+            self.cls = None
+
+    def handle_data(self, data):
+        if self.cls:
+            self.buf.append(data)
+
+
 def main(argv):
     if len(argv) < 3:
         fail(__doc__)
@@ -177,6 +212,8 @@ def main(argv):
         ink(args)
     elif cmd == "headers":
         headers(args)
+    elif cmd == "tile":
+        tile(*args)
     elif cmd == "has-text":
         has_text(*args)
     elif cmd == "dom-in-pdf":

@@ -41,7 +41,6 @@ p = sys.argv[1]
 s = open(p).read()
 s = s.replace("tenants:\n", "tenants:\n  profiles:\n    - tenant: tenantA\n      name: \"Acme Trading Ltd\"\n"
               "    - tenant: tenantB\n      name: \"Borealis Logistics GmbH\"\n", 1)
-s = s.replace("rating:\n", "rating:\n  currency: GBP\n", 1)
 open(p, "w").write(s)
 PY
 profiles() { q "select tenant, coalesce(name, '-'), currency, money_scale from tenant_profile order by 1"; }
