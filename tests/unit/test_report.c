@@ -402,6 +402,55 @@ static int pdf_table(const char *path, enum pdf_paper paper, int rows, const cha
 	return pages;
 }
 
+/* Charts of counts tick at whole numbers; a stack without data has no
+ * total label; wide text wraps, never cut with an ellipsis (issue 11). */
+static void test_pdf_chart_and_wrap(void **state)
+{
+	(void)state;
+	assert_true(have("pdftotext")); /* poppler-utils: scripts/install-deps.sh */
+	char *dir = make_tmpdir(), err[256];
+	char *path = xasprintf("%s/c.pdf", dir);
+	struct rmeta meta = { .title = "Ticks", .period = "P", .currency = "EUR" };
+	struct pdf_out *w = pdf_out_new(path, &meta, NULL, err, sizeof err);
+	assert_non_null(w);
+	const struct rcol cc[] = { { "hour", RCOL_TEXT, 0, NULL }, { "calls", RCOL_INT, 0, "Calls" } };
+	struct rmem m;
+	assert_int_equal(rmem_init(&m, cc, 2, 8), 0);
+	const char *cats[] = { "08:00", "09:00", "10:00" };
+	const int64_t n[] = { 1, 0, 3 };
+	for (int i = 0; i < 3; i++) {
+		struct rval r[2] = { rval_text(cats[i]), rval_int(n[i]) };
+		assert_int_equal(rmem_push(&m, r), 0);
+	}
+	struct rchart ch = { .kind = RCHART_STACKED, .title = "Calls per hour", .cat_col = 0, .series_cols = { 1 },
+			     .nseries = 1 };
+	assert_int_equal(pdf_out_chart(w, &ch, &m), 0);
+	const struct rcol tc[] = { { "name", RCOL_TEXT, 0, "Caller name" }, { "cost", RCOL_MONEY, 4, "Cost" } };
+	assert_int_equal(pdf_out_table_begin(w, "Long", tc, 2), 0);
+	char longtext[600] = "";
+	for (int i = 0; i < 40; i++)
+		strcat(longtext, "wordy ");
+	strcat(longtext, "END-OF-CELL");
+	struct rval row[2] = { rval_text(longtext), rval_int(-2500) };
+	assert_int_equal(pdf_out_table_row(w, row), 0);
+	assert_int_equal(pdf_out_table_end(w), 0);
+	int pages = 0;
+	assert_int_equal(pdf_out_close(w, &pages, err, sizeof err), 0);
+	char *txt = run("pdftotext -raw '%s' -", path);
+	assert_null(strstr(txt, "0.5"));             /* no half-call tick */
+	assert_null(strstr(txt, "1.5"));
+	assert_non_null(strstr(txt, "END-OF-CELL")); /* wrapped, not cut */
+	assert_null(strstr(txt, "\xE2\x80\xA6"));      /* no ellipsis anywhere */
+	assert_non_null(strstr(txt, "-0.0025"));     /* a loss is not 0.00 */
+	assert_non_null(strstr(txt, "Cost (EUR)"));
+	assert_non_null(strstr(txt, "Caller name")); /* the label, not the name */
+	free(txt);
+	rmem_release(&m);
+	free(path);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_pdf_pages(void **state)
 {
 	(void)state;
@@ -446,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_xlsx_parts),
 		cmocka_unit_test(test_xlsx_constant_memory_rss),
 		cmocka_unit_test(test_pdf_pages),
+		cmocka_unit_test(test_pdf_chart_and_wrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
