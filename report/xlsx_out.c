@@ -7,6 +7,7 @@
 #include "xlsx_out.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,22 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 		if (c->y_title)
 			chart_axis_set_name(ch->y_axis, c->y_title);
 		chart_axis_set_name(ch->x_axis, rcol_label(cc));
+		/* counts: whole-number ticks (Excel would tick a 0..3 axis at 0.5) */
+		int counts = 1;
+		double top = 0;
+		for (size_t s = 0; s < c->nseries; s++)
+			counts &= m->cols[c->series_cols[s]].type == RCOL_INT;
+		for (size_t r = 0; r < m->nrows; r++) {
+			double stack = 0;
+			for (size_t s = 0; s < c->nseries; s++) {
+				const struct rcol *sc = &m->cols[c->series_cols[s]];
+				double v = fabs(rval_chart_number(sc, &rmem_row(m, r)[c->series_cols[s]]));
+				stack = c->kind == RCHART_STACKED ? stack + v : fmax(stack, v);
+			}
+			top = fmax(top, stack);
+		}
+		if (counts && top < 10)
+			chart_axis_set_major_unit(ch->y_axis, 1);
 	}
 	if (lxw_check(w, worksheet_insert_chart(w->summary, r0, CHART_COL, ch), "insert chart") < 0)
 		return -1;
