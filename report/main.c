@@ -482,8 +482,10 @@ static int run_one(PGconn *c, const struct tpl *t, const struct cli *o, const st
 	struct cli p = *o; /* the parameters of this run */
 	p.pnames = xcalloc(o->np + 1, sizeof *p.pnames);
 	p.pvalues = xcalloc(o->np + 1, sizeof *p.pvalues);
-	memcpy(p.pnames, o->pnames, o->np * sizeof *p.pnames);
-	memcpy(p.pvalues, o->pvalues, o->np * sizeof *p.pvalues);
+	for (size_t i = 0; i < o->np; i++) {
+		p.pnames[i] = o->pnames[i];
+		p.pvalues[i] = o->pvalues[i];
+	}
 	if (extra_name) {
 		p.pnames[p.np] = (char *)extra_name;
 		p.pvalues[p.np++] = (char *)extra_value;
