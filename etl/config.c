@@ -87,11 +87,13 @@ const struct cfg_key etl_keys[] = {
 	{ "rating.currency", CFG_STRING, E(currency), NULL, 0, 0, NULL, "ISO 4217 currency of the decks (e.g. EUR; empty: XXX, no currency)", 0, NULL, 0, 0 },
 	{ "rating.buy", CFG_LIST, E(carriers), NULL, 0, 0, NULL, "carrier rate decks (cost)", 0, carrier_keys, sizeof(struct carrier_deck), E(n_carriers) },
 	{ "rating.sell", CFG_LIST, E(sells), NULL, 0, 0, NULL, "tenant rate decks (price)", 0, sell_keys, sizeof(struct tenant_deck), E(n_sells) },
+	{ "sources", CFG_LIST, E(sources), NULL, 0, 0, NULL, "non-AMI sources (docs/sources.md): kamailio databases, yeastar PBXs", 0, source_keys, sizeof(struct source_config), E(nsources) },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "delivery", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "report", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
-	{ "fraud", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },      /* fraudcfg.c checks it */
-	{ "alerts", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },     /* fraudcfg.c checks it */
+	/* key tables and hooks in fraudcfg.c: the file is parsed once */
+	{ "fraud", CFG_CUSTOM, E(fraud), NULL, 0, 0, NULL, "fraud rules (docs/metrics.md)", 0, &fraud_section_hook, 0, 0 },
+	{ "alerts", CFG_CUSTOM, E(fraud), NULL, 0, 0, NULL, "alert rules and tenant limits (docs/metrics.md)", 0, &alerts_section_hook, 0, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
 };
 #undef E
@@ -136,6 +138,11 @@ int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t 
 	if (log_level_parse(cfg->log_level) < 0) {
 		snprintf(err, errlen, "%s: log.level: \"%s\" must be one of error, warn, info, debug",
 			 path ? path : "configuration", cfg->log_level);
+		return EXIT_CONFIG;
+	}
+	char why[512];
+	if (sources_check(cfg->sources, cfg->nsources, NULL, 0, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s: %s", path ? path : "configuration", why);
 		return EXIT_CONFIG;
 	}
 	return 0;

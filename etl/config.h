@@ -9,6 +9,8 @@
 
 #include "cdrengine.h"
 #include "cfg.h"
+#include "sources.h"
+#include "fraudcfg.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
 struct tenant_rule {
@@ -91,6 +93,11 @@ struct etl_config {
 	char *currency; /* rating.currency: ISO 4217 of every deck without its own (NULL: XXX, none) */
 	struct tenant_profile *profiles;
 	size_t n_profiles;
+	/* sources: (lib/sources.h): the kamailio ones are loaded by etl/kamload.c */
+	struct source_config *sources;
+	size_t nsources;
+	/* fraud: and alerts: (fraudcfg.c), read in the same pass */
+	struct fraud_config fraud;
 };
 
 extern const struct cfg_key etl_keys[];

@@ -1,10 +1,12 @@
 /*
  * fraudcfg.h - the fraud: and alerts: sections of the ETL configuration.
  *
- * etl/config.c accepts these two top-level keys without looking at them;
- * fraud_config_load() reads the same file with libyaml and validates them
- * (unknown keys, wrong types, out-of-range values, duplicate rule names:
- * "file:line:col: message"), and fraud_config_sync() writes the result into
+ * Both are described by lib/cfg.c key tables (fraudcfg.c) and bound by the
+ * two hooks below, which etl/config.c's table names: the ETL parses its
+ * configuration file once.  Unknown keys, wrong types, out-of-range values
+ * and duplicate rule names are errors with "file:line:col: message".
+ * fraud_config_load() reads just these two sections of a file (tests,
+ * tools), and fraud_config_sync() writes the result into
  * the warehouse (fraud_setting, fraud_rule, fraud_tenant_limit, see
  * sql/0008_fraud_alerts.sql) in one statement, replacing what was there.
  * The YAML is described in docs/metrics.md, "Fraud and alerts".
@@ -18,6 +20,8 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "cfg.h"
 
 struct fraud_rule_cfg {
 	char *name;
@@ -45,7 +49,16 @@ struct fraud_config {
 	size_t nrules;
 	struct fraud_tenant_limit_cfg *limits;
 	size_t nlimits;
+	/* the files' defaults of the rules' snooze (fraud.snooze, alerts.snooze) */
+	uint64_t fraud_snooze_ms;
+	uint64_t alerts_snooze_ms;
 };
+
+/* CFG_CUSTOM hooks of the "fraud" and "alerts" keys of a configuration's
+ * key table (listed in that order); the key's offset is a struct
+ * fraud_config's.  The fraud hook initialises and frees it. */
+extern const struct cfg_hook fraud_section_hook;
+extern const struct cfg_hook alerts_section_hook;
 
 /* Load and validate the fraud: and alerts: sections of the YAML file path
  * (other top-level keys are left to etl_config_load).  A file without them

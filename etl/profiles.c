@@ -7,24 +7,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "pg.h"
+#include "pgconn.h"
 
 static int upsert(PGconn *c, const char *sql, const char *const *v, int n, char *err, size_t errlen)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
-	int ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok)
-		snprintf(err, errlen, "profiles: %s", PQerrorMessage(c));
-	PQclear(r);
-	return ok ? 0 : -1;
+	return pgc_exec_params(c, sql, n, v, NULL, err, errlen);
 }
 
 int profiles_sync(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, char *err, size_t errlen)
 {
-	if (pg_exec(c, "BEGIN", err, errlen) < 0)
+	if (pgc_exec(c, "BEGIN", err, errlen) < 0)
 		return -1;
-	if (pg_exec(c, "DELETE FROM tenant_profile", err, errlen) < 0 ||
-	    pg_exec(c, "DELETE FROM carrier_profile", err, errlen) < 0)
+	if (pgc_exec(c, "DELETE FROM tenant_profile", err, errlen) < 0 ||
+	    pgc_exec(c, "DELETE FROM carrier_profile", err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_sells; i++) {
 		char scale[8];
@@ -55,11 +50,11 @@ int profiles_sync(PGconn *c, const struct etl_config *cfg, const struct legclass
 			   v, 3, err, errlen) < 0)
 			goto fail;
 	}
-	if (pg_exec(c, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	return 0;
 fail:;
 	char ignored[128];
-	pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+	pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 	return -1;
 }

@@ -23,6 +23,7 @@
 #include "handoff.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "rdb.h"
 #include "run.h"
 #include "tpl.h"
@@ -189,14 +190,6 @@ static const struct option long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cdrflow-report: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'cdrflow-report --help' for more information.\n");
-	return EXIT_USAGE;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -373,7 +366,7 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 		case 'p': {
 			const char *eq = strchr(optarg, '=');
 			if (!eq || eq == optarg)
-				return usage_error("--param \"%s\": want NAME=VALUE", optarg);
+				return log_usage_error("--param \"%s\": want NAME=VALUE", optarg);
 			cli_add_param(o, optarg, (size_t)(eq - optarg), eq + 1);
 			break;
 		}
@@ -402,38 +395,38 @@ static int parse_cli(int argc, char **argv, struct cli *o)
 	int is_dlv = o->cmd && (!strcmp(o->cmd, "retry") || !strcmp(o->cmd, "alerts"));
 	char err[256];
 	if (!o->cmd)
-		return usage_error("%s", "a command is required (run, list, retry or alerts)");
+		return log_usage_error("%s", "a command is required (run, list, retry or alerts)");
 	if (!is_run && !is_list && !is_dlv)
-		return usage_error("unknown command \"%s\" (run, list, retry or alerts)", o->cmd);
+		return log_usage_error("unknown command \"%s\" (run, list, retry or alerts)", o->cmd);
 	if (is_run && optind + 2 != argc)
-		return usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
+		return log_usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
 	if (!is_run && optind + 1 != argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+		return log_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 	o->template_arg = is_run ? argv[optind + 1] : NULL;
 	if (o->to && !o->from)
-		return usage_error("%s", "--to needs --from");
+		return log_usage_error("%s", "--to needs --from");
 	if (o->fmt && tpl_parse_formats(o->fmt, &o->formats, err, sizeof err) < 0)
-		return usage_error("--format: %s", err);
+		return log_usage_error("--format: %s", err);
 	if (o->paper && strcmp(o->paper, "a4") && strcmp(o->paper, "letter"))
-		return usage_error("--paper \"%s\": want a4 or letter", o->paper);
-	if (o->db && rdb_conninfo_has_password(o->db))
-		return usage_error("%s",
+		return log_usage_error("--paper \"%s\": want a4 or letter", o->paper);
+	if (o->db && conninfo_has_password(o->db))
+		return log_usage_error("%s",
 				   "--db must not carry a password (it would show in ps): use PGPASSWORD or ~/.pgpass");
 	if (o->deliver && !report_deliver_available())
-		return usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
+		return log_usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
 	if (o->recipients && !o->deliver)
-		return usage_error("%s", "--recipients needs --deliver");
+		return log_usage_error("%s", "--recipients needs --deliver");
 	if (o->each && strcmp(o->each, "tenant"))
-		return usage_error("--each \"%s\": only --each tenant is supported", o->each);
+		return log_usage_error("--each \"%s\": only --each tenant is supported", o->each);
 	if (o->each && !is_run)
-		return usage_error("%s", "--each is an option of run");
+		return log_usage_error("%s", "--each is an option of run");
 	for (size_t i = 0; o->each && i < o->np; i++)
 		if (!strcmp(o->pnames[i], o->each))
-			return usage_error("--each %s and --param of the same name", o->each);
+			return log_usage_error("--each %s and --param of the same name", o->each);
 	if (o->limit_arg && strcmp(o->cmd, "alerts"))
-		return usage_error("%s", "--limit is an option of alerts");
+		return log_usage_error("%s", "--limit is an option of alerts");
 	if (o->limit_arg && parse_limit(o->limit_arg, &o->limit) < 0)
-		return usage_error("--limit \"%s\": want a number of alerts (0: all)", o->limit_arg);
+		return log_usage_error("--limit \"%s\": want a number of alerts (0: all)", o->limit_arg);
 	return -1;
 }
 

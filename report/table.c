@@ -224,16 +224,46 @@ int rtext_needs_guard(const char *s)
 	return 0;
 }
 
+/* The bytes at p that XML 1.0 cannot carry (C0 controls but tab and
+ * newline; U+FFFE, U+FFFF) or would turn into a newline (CR), written as
+ * the character's _xHHHH_ as Excel does: the byte count, 0 for none. */
+static size_t xml_unsafe(const char *p, unsigned *cp)
+{
+	unsigned char c = (unsigned char)p[0];
+	if (c && c < 0x20 && c != '\t' && c != '\n') {
+		*cp = c;
+		return 1;
+	}
+	if (c == 0xEF && (unsigned char)p[1] == 0xBF && ((unsigned char)p[2] == 0xBE || (unsigned char)p[2] == 0xBF)) {
+		*cp = 0xFFC0u | ((unsigned char)p[2] & 0x3Fu);
+		return 3;
+	}
+	return 0;
+}
+
 int rtext_xlsx_escape(struct buf *out, const char *s)
 {
 	static const char hex[] = "0123456789abcdefABCDEF";
+	unsigned cp;
 	for (const char *p = s; *p; p++) {
 		/* "_xHHHH_" is how ECMA-376 (22.9.2.19 ST_Xstring) writes a
-		 * character; a literal one is kept by escaping its '_' */
+		 * character; a literal one is kept by escaping its '_' -- also
+		 * when its closing '_' is the start of an escape written below
+		 * ("_x0041" and a control character; fuzz_cells finding) */
 		if (p[0] == '_' && p[1] == 'x' && p[2] && strchr(hex, p[2]) && p[3] && strchr(hex, p[3]) && p[4] &&
-		    strchr(hex, p[4]) && p[5] && strchr(hex, p[5]) && p[6] == '_') {
+		    strchr(hex, p[4]) && p[5] && strchr(hex, p[5]) && (p[6] == '_' || xml_unsafe(p + 6, &cp))) {
 			if (buf_puts(out, "_x005F_") < 0)
 				return -1;
+			continue;
+		}
+		/* also in the chart caches libxlsxwriter copies from the cells */
+		size_t n = xml_unsafe(p, &cp);
+		if (n) {
+			char e[8];
+			snprintf(e, sizeof e, "_x%04X_", cp);
+			if (buf_puts(out, e) < 0)
+				return -1;
+			p += n - 1;
 			continue;
 		}
 		if (buf_append(out, p, 1) < 0)

@@ -92,8 +92,10 @@ const char *rcol_type_name(enum rcol_type t);
  * amount), which a spreadsheet reads as a number and never runs. */
 int rtext_needs_guard(const char *s);
 /* Append s for an XLSX string (ECMA-376 ST_Xstring): every literal
- * "_xHHHH_" gets its '_' written as "_x005F_", so a reader's decoding
- * gives back s exactly.  0, or -1 if out's cap was hit. */
+ * "_xHHHH_" gets its '_' written as "_x005F_", and what XML 1.0 cannot
+ * carry (C0 controls but tab and newline, U+FFFE, U+FFFF) or would read as
+ * a newline (CR) is written as its _xHHHH_, so a reader's decoding gives
+ * back s exactly.  0, or -1 if out's cap was hit. */
 int rtext_xlsx_escape(struct buf *out, const char *s);
 
 

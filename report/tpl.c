@@ -9,152 +9,19 @@
 #include <yaml.h>
 
 #include "buf.h"
+#include "cfg.h"
 #include "strparse.h"
 #include "xalloc.h"
 
+/* The template being loaded: its document and what the SQL rewriting needs. */
 struct parser {
-	yaml_document_t *doc;
-	const char *file;
-	char *err;
-	size_t errlen;
+	struct cfg_doc *d;
 	struct tpl *t;
 };
 
-static int fail_at(struct parser *p, const yaml_node_t *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_at(struct parser *p, const yaml_node_t *n, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (n)
-		snprintf(p->err, p->errlen, "%s:%zu:%zu: %s", p->file, n->start_mark.line + 1, n->start_mark.column + 1,
-			 msg);
-	else
-		snprintf(p->err, p->errlen, "%s: %s", p->file, msg);
-	return -1;
-}
-
-static yaml_node_t *node_at(struct parser *p, int idx)
-{
-	return yaml_document_get_node(p->doc, idx);
-}
-
 static const char *scalar_of(const yaml_node_t *n)
 {
-	return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-static int is_null_scalar(const yaml_node_t *n)
-{
-	const char *v = scalar_of(n);
-	return v && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && (!*v || !strcmp(v, "~") || !strcmp(v, "null"));
-}
-
-/* Check that map is a mapping whose keys are all in allowed, none twice. */
-static int check_keys(struct parser *p, yaml_node_t *map, const char *const *allowed, const char *what)
-{
-	if (!map || map->type != YAML_MAPPING_NODE)
-		return fail_at(p, map, "%s must be a mapping", what);
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
-		yaml_node_t *k = node_at(p, a->key);
-		const char *name = scalar_of(k);
-		if (!name)
-			return fail_at(p, k, "%s: keys must be plain names", what);
-		int ok = 0;
-		for (size_t i = 0; allowed[i]; i++)
-			if (!strcmp(allowed[i], name))
-				ok = 1;
-		if (!ok) {
-			char list[256];
-			size_t n = 0;
-			list[0] = '\0';
-			for (size_t i = 0; allowed[i] && n < sizeof list; i++)
-				n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", allowed[i]);
-			return fail_at(p, k, "unknown key \"%s\" in %s (known: %s)", name, what, list);
-		}
-		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++)
-			if (scalar_of(node_at(p, b->key)) && !strcmp(scalar_of(node_at(p, b->key)), name))
-				return fail_at(p, k, "duplicate key \"%s\" in %s", name, what);
-	}
-	return 0;
-}
-
-static yaml_node_t *get(struct parser *p, yaml_node_t *map, const char *key)
-{
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
-		/* a complex key ("? - x") is no scalar: not the key looked for
-		 * (check_keys() refuses it; fuzz_tpl reached get() first) */
-		const char *k = scalar_of(node_at(p, a->key));
-		if (k && !strcmp(k, key))
-			return node_at(p, a->value);
-	}
-	return NULL;
-}
-
-/* A scalar value (NULL when absent or a YAML null). */
-static int get_str(struct parser *p, yaml_node_t *map, const char *key, const char *what, int required, char **out)
-{
-	yaml_node_t *v = get(p, map, key);
-	*out = NULL;
-	if (!v || is_null_scalar(v)) {
-		if (required)
-			return fail_at(p, map, "%s: \"%s\" is required", what, key);
-		return 0;
-	}
-	if (v->type != YAML_SCALAR_NODE)
-		return fail_at(p, v, "%s.%s must be a single value", what, key);
-	*out = xstrdup(scalar_of(v));
-	return 0;
-}
-
-static int get_bool(struct parser *p, yaml_node_t *map, const char *key, const char *what, int *out)
-{
-	yaml_node_t *v = get(p, map, key);
-	if (!v || is_null_scalar(v))
-		return 0;
-	char why[128];
-	if (v->type != YAML_SCALAR_NODE || parse_bool(scalar_of(v), out, why, sizeof why) < 0)
-		return fail_at(p, v, "%s.%s must be yes or no", what, key);
-	return 0;
-}
-
-/* A list of scalars; a single scalar is a list of one. */
-static int get_strlist(struct parser *p, yaml_node_t *map, const char *key, const char *what, char ***out,
-		       size_t *n)
-{
-	yaml_node_t *v = get(p, map, key);
-	*out = NULL;
-	*n = 0;
-	if (!v || is_null_scalar(v))
-		return 0;
-	if (v->type == YAML_SCALAR_NODE) {
-		*out = xcalloc(2, sizeof **out);
-		(*out)[0] = xstrdup(scalar_of(v));
-		*n = 1;
-		return 0;
-	}
-	if (v->type != YAML_SEQUENCE_NODE)
-		return fail_at(p, v, "%s.%s must be a list", what, key);
-	size_t cnt = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
-	*out = xcalloc(cnt + 1, sizeof **out);
-	for (size_t i = 0; i < cnt; i++) {
-		yaml_node_t *it = node_at(p, v->data.sequence.items.start[i]);
-		if (!scalar_of(it)) {
-			/* free what was built: a caller with a local list would
-			 * leak it (fuzz_tpl finding) */
-			for (size_t j = 0; j < i; j++)
-				free((*out)[j]);
-			free(*out);
-			*out = NULL;
-			*n = 0;
-			return fail_at(p, it, "%s.%s[%zu] must be a single value", what, key, i);
-		}
-		(*out)[i] = xstrdup(scalar_of(it));
-		*n = i + 1;
-	}
-	return 0;
+	return cfg_scalar(n);
 }
 
 static void free_strlist(char **l, size_t n)
@@ -321,28 +188,7 @@ static const char *const ctype_names[] = { "text", "int", "money", "decimal", "t
 static const enum rcol_type ctype_values[] = { RCOL_TEXT,      RCOL_INT,      RCOL_MONEY,  RCOL_DECIMAL,
 						 RCOL_TIMESTAMP, RCOL_DURATION, RCOL_PERCENT };
 static const char *const kind_names[] = { "bar", "line", "stacked", "donut", NULL };
-static const enum rchart_kind kind_values[] = { RCHART_BAR, RCHART_LINE, RCHART_STACKED, RCHART_DONUT };
 static const char *const stype_names[] = { "kpis", "chart", "table", NULL };
-
-static int choose(struct parser *p, yaml_node_t *map, const char *key, const char *what, const char *const *names,
-		  int *out)
-{
-	yaml_node_t *v = get(p, map, key);
-	if (!v || is_null_scalar(v))
-		return 0;
-	const char *s = scalar_of(v);
-	for (int i = 0; s && names[i]; i++)
-		if (!strcmp(names[i], s)) {
-			*out = i;
-			return 0;
-		}
-	char list[160];
-	size_t n = 0;
-	list[0] = '\0';
-	for (size_t i = 0; names[i] && n < sizeof list; i++)
-		n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", names[i]);
-	return fail_at(p, v, "%s.%s must be one of %s", what, key, list);
-}
 
 int tpl_parse_formats(const char *s, unsigned *out, char *err, size_t errlen)
 {
@@ -418,32 +264,30 @@ static int load_sql(struct parser *p, yaml_node_t *v, const char *text, struct t
 			} else
 				col++;
 		}
-		snprintf(p->err, p->errlen, "%s:%zu:%zu: %s", p->file, line, col, why);
-		return -1;
+		return cfg_fail_at(p->d, line, col, "%s", why);
 	}
-	out->where = xasprintf("%s:%zu", p->file, v->start_mark.line + 1);
+	out->where = xasprintf("%s:%zu", cfg_doc_name(p->d), cfg_line(v));
 	return 0;
 }
 
 /* sql: or query: of map (exactly one) into src. */
-static int load_source_sql(struct parser *p, yaml_node_t *map, yaml_node_t *queries, const char *what,
-			   struct tpl_source *src)
+static int load_source_sql(struct parser *p, yaml_node_t *map, const char *what, struct tpl_source *src)
 {
-	yaml_node_t *s = get(p, map, "sql"), *q = get(p, map, "query");
+	yaml_node_t *s = cfg_get(p->d, map, "sql"), *q = cfg_get(p->d, map, "query");
 	if (s && q)
-		return fail_at(p, q, "%s: give either sql or query, not both", what);
+		return cfg_fail(p->d, q, "%s: give either sql or query, not both", what);
 	if (!s && !q)
-		return fail_at(p, map, "%s: sql (or query, the name of one of queries) is required", what);
+		return cfg_fail(p->d, map, "%s: sql (or query, the name of one of queries) is required", what);
 	if (s) {
-		if (!scalar_of(s) || is_null_scalar(s))
-			return fail_at(p, s, "%s.sql must be SQL text", what);
+		if (!scalar_of(s) || cfg_is_null(s))
+			return cfg_fail(p->d, s, "%s.sql must be SQL text", what);
 		return load_sql(p, s, scalar_of(s), &src->sql);
 	}
 	if (!scalar_of(q))
-		return fail_at(p, q, "%s.query must be a query name", what);
-	yaml_node_t *qv = queries ? get(p, queries, scalar_of(q)) : NULL;
+		return cfg_fail(p->d, q, "%s.query must be a query name", what);
+	yaml_node_t *qv = cfg_get(p->d, cfg_get(p->d, cfg_doc_root(p->d), "queries"), scalar_of(q));
 	if (!qv)
-		return fail_at(p, q, "%s: no query named \"%s\" under queries", what, scalar_of(q));
+		return cfg_fail(p->d, q, "%s: no query named \"%s\" under queries", what, scalar_of(q));
 	return load_sql(p, qv, scalar_of(qv), &src->sql);
 }
 
@@ -466,288 +310,238 @@ static void slug(const char *title, char *out, size_t n)
 		snprintf(out, n, "section");
 }
 
-static int load_columns(struct parser *p, yaml_node_t *seq, const char *what, struct tpl_section *s)
+/* ------------------------------------------------------------- key tables */
+
+#define END { NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 }
+
+/* sections[].columns[]: name and label bind into struct tpl_column, type
+ * and scale into struct col_shape (the type is optional, the scale -1 when
+ * not given). */
+struct col_shape {
+	int type; /* index into ctype_names, -1 = typed from the result */
+	int64_t scale;
+};
+#define C(f) offsetof(struct tpl_column, f)
+static const struct cfg_key column_keys[] = {
+	{ "name", CFG_STRING, C(name), NULL, 0, 0, NULL, "the SQL column name", CFG_REQUIRED, NULL, 0, 0 },
+	{ "label", CFG_STRING, C(label), NULL, 0, 0, NULL, "header text", 0, NULL, 0, 0 },
+	END,
+};
+#undef C
+#define C(f) offsetof(struct col_shape, f)
+static const struct cfg_key column_shape_keys[] = {
+	{ "type", CFG_ENUM, C(type), NULL, 0, 0, ctype_names, "the column's type", 0, NULL, 0, 0 },
+	{ "scale", CFG_INT, C(scale), NULL, 0, RCOL_MAX_SCALE, NULL, "decimals", 0, NULL, 0, 0 },
+	END,
+};
+#undef C
+
+static int columns_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *seq, const char *where)
 {
-	static const char *const keys[] = { "name", "label", "type", "scale", NULL };
-	if (seq->type != YAML_SEQUENCE_NODE)
-		return fail_at(p, seq, "%s.columns must be a list of {name, label, type, scale}", what);
-	size_t cnt = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+	(void)k;
+	struct tpl_section *s = obj;
+	static const struct cfg_key *const tables[] = { column_keys, column_shape_keys, NULL };
+	if (!seq)
+		return 0;
+	if (!cfg_is_seq(seq))
+		return cfg_fail(d, seq, "%s must be a list of {name, label, type, scale}", where);
+	size_t cnt = cfg_seq_len(seq);
 	s->columns = xcalloc(cnt ? cnt : 1, sizeof *s->columns);
 	for (size_t i = 0; i < cnt; i++) {
-		yaml_node_t *m = node_at(p, seq->data.sequence.items.start[i]);
+		yaml_node_t *m = cfg_seq_item(d, seq, i);
 		char w[128];
-		snprintf(w, sizeof w, "%s.columns[%zu]", what, i);
+		snprintf(w, sizeof w, "%s[%zu]", where, i);
 		struct tpl_column *c = &s->columns[i];
-		c->scale = -1;
+		struct col_shape sh = { -1, -1 };
 		s->ncolumns = i + 1;
-		if (check_keys(p, m, keys, w) < 0 || get_str(p, m, "name", w, 1, &c->name) < 0 ||
-		    get_str(p, m, "label", w, 0, &c->label) < 0)
+		if (cfg_check_keys(d, m, w, tables) < 0 || cfg_bind_values(d, column_keys, c, m, w) < 0 ||
+		    cfg_bind_values(d, column_shape_keys, &sh, m, w) < 0)
 			return -1;
-		int ty = -1;
-		if (choose(p, m, "type", w, ctype_names, &ty) < 0)
-			return -1;
-		if (ty >= 0) {
+		if (cfg_is_null(cfg_get(d, m, "scale"))) /* a number or nothing: no explicit null */
+			return cfg_fail(d, cfg_get(d, m, "scale"), "%s.scale must be 0..%d", w, RCOL_MAX_SCALE);
+		if (sh.type >= 0) {
 			c->has_type = 1;
-			c->type = ctype_values[ty];
+			c->type = ctype_values[sh.type];
 		}
-		yaml_node_t *sc = get(p, m, "scale");
-		if (sc) {
-			int64_t v;
-			char why[128];
-			if (!scalar_of(sc) || parse_int_range(scalar_of(sc), 0, RCOL_MAX_SCALE, &v, why, sizeof why) < 0)
-				return fail_at(p, sc, "%s.scale must be 0..%d", w, RCOL_MAX_SCALE);
-			c->scale = (int)v;
-		}
+		c->scale = (int)sh.scale;
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->columns[j].name, c->name))
-				return fail_at(p, m, "%s: column \"%s\" listed twice", w, c->name);
+				return cfg_fail(d, m, "%s: column \"%s\" listed twice", w, c->name);
 	}
 	return 0;
 }
 
-static int load_section(struct parser *p, yaml_node_t *m, yaml_node_t *queries, size_t idx, struct tpl_section *s)
+static int pdf_max_rows_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *v, const char *where)
 {
-	static const char *const keys[] = { "type",	    "id",     "title",	  "sql",      "query",	  "requires",
-					     "when_missing", "prefer", "columns", "kind",     "category", "series",
-					     "y_title",	    "pdf_max_rows", NULL };
+	(void)k;
+	struct tpl_section *s = obj;
+	int64_t n;
+	char why[128];
+	if (!v)
+		return 0;
+	if (s->type != TPL_S_TABLE) /* where is "sections[i].pdf_max_rows" */
+		return cfg_fail(d, v, "%.*s: pdf_max_rows is for tables only", (int)(strlen(where) - strlen(".pdf_max_rows")),
+				where);
+	if (!scalar_of(v) || parse_int_range(scalar_of(v), 1, 10000000, &n, why, sizeof why) < 0)
+		return cfg_fail(d, v, "%s must be 1..10000000", where);
+	s->pdf_max_rows = (size_t)n;
+	return 0;
+}
+
+static const struct cfg_hook columns_hook = { columns_bind, NULL, NULL, NULL };
+static const struct cfg_hook pdf_max_rows_hook = { pdf_max_rows_bind, NULL, NULL, NULL };
+static const char *const missing_names[] = { "fail", "note", NULL };
+
+/* kind binds the index of kind_names: the same as enum rchart_kind */
+_Static_assert(RCHART_BAR == 0 && RCHART_LINE == 1 && RCHART_STACKED == 2 && RCHART_DONUT == 3,
+	       "kind_names follows enum rchart_kind");
+
+/* sections[]: sql, query, requires and prefer make the section's sources
+ * (load_sources(): they depend on each other and on queries:). */
+#define S(f) offsetof(struct tpl_section, f)
+static const struct cfg_key section_keys[] = {
+	{ "type", CFG_ENUM, S(type), NULL, 0, 0, stype_names, "kpis, chart or table", 0, NULL, 0, 0 },
+	{ "id", CFG_STRING, S(id), NULL, 0, 0, NULL, "file-name part of its CSV", 0, NULL, 0, 0 },
+	{ "title", CFG_STRING, S(title), NULL, 0, 0, NULL, "the section's title", 0, NULL, 0, 0 },
+	{ "sql", CFG_IGNORE, 0, NULL, 0, 0, NULL, "the rows' SQL", 0, NULL, 0, 0 },
+	{ "query", CFG_IGNORE, 0, NULL, 0, 0, NULL, "the name of one of queries", 0, NULL, 0, 0 },
+	{ "requires", CFG_IGNORE, 0, NULL, 0, 0, NULL, "relations the SQL needs", 0, NULL, 0, 0 },
+	{ "when_missing", CFG_ENUM, S(when_missing), NULL, 0, 0, missing_names, "fail or note", 0, NULL, 0, 0 },
+	{ "prefer", CFG_IGNORE, 0, NULL, 0, 0, NULL, "sources tried first", 0, NULL, 0, 0 },
+	{ "columns", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "column settings", CFG_ALWAYS, &columns_hook, 0, 0 },
+	{ "kind", CFG_ENUM, S(kind), NULL, 0, 0, kind_names, "chart kind", 0, NULL, 0, 0 },
+	{ "category", CFG_STRING, S(category), NULL, 0, 0, NULL, "the category column", 0, NULL, 0, 0 },
+	{ "series", CFG_STRLIST, S(series), NULL, 0, 0, NULL, "the series columns", CFG_ONE_OR_LIST, NULL, 0, S(nseries) },
+	{ "y_title", CFG_STRING, S(y_title), NULL, 0, 0, NULL, "the value axis' title", 0, NULL, 0, 0 },
+	{ "pdf_max_rows", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "rows in the PDF", CFG_ALWAYS, &pdf_max_rows_hook, 0, 0 },
+	END,
+};
+#undef S
+
+#define R(f) offsetof(struct tpl_source, f)
+static const struct cfg_key source_keys[] = {
+	{ "requires", CFG_STRLIST, R(requires), NULL, 0, 0, NULL, "relations this query needs", CFG_ONE_OR_LIST, NULL, 0, R(nrequires) },
+	{ "sql", CFG_IGNORE, 0, NULL, 0, 0, NULL, "the rows' SQL", 0, NULL, 0, 0 },
+	{ "query", CFG_IGNORE, 0, NULL, 0, 0, NULL, "the name of one of queries", 0, NULL, 0, 0 },
+	END,
+};
+#undef R
+
+static const char *const param_type_names[] = { "text", "int", "bool", "date", "interval", NULL };
+#define P(f) offsetof(struct tpl_param, f)
+static const struct cfg_key param_keys[] = {
+	{ "name", CFG_STRING, P(name), NULL, 0, 0, NULL, "the :name in the SQL", CFG_REQUIRED, NULL, 0, 0 },
+	{ "type", CFG_ENUM, P(type), NULL, 0, 0, param_type_names, "the value's type", 0, NULL, 0, 0 },
+	{ "default", CFG_STRING, P(def), NULL, 0, 0, NULL, "default value", 0, NULL, 0, 0 },
+	{ "required", CFG_BOOL, P(required), NULL, 0, 0, NULL, "must be given", 0, NULL, 0, 0 },
+	{ "help", CFG_STRING, P(help), NULL, 0, 0, NULL, "one line for --help", 0, NULL, 0, 0 },
+	{ "choices", CFG_STRLIST, P(choices), NULL, 0, 0, NULL, "the allowed values", CFG_ONE_OR_LIST, NULL, 0, CFG_NO_COUNT },
+	END,
+};
+#undef P
+
+#define D(f) offsetof(struct tpl_delivery, f)
+static const struct cfg_key delivery_keys[] = {
+	{ "recipients", CFG_STRLIST, D(recipients), NULL, 0, 0, NULL, "e-mail addresses", CFG_ONE_OR_LIST, NULL, 0, D(nrecipients) },
+	{ "mail", CFG_BOOL, D(mail), NULL, 0, 0, NULL, "send mail", 0, NULL, 0, 0 },
+	{ "webhook", CFG_BOOL, D(webhook), NULL, 0, 0, NULL, "post a report-ready event", 0, NULL, 0, 0 },
+	{ "subject", CFG_STRING, D(subject), NULL, 0, 0, NULL, "the mail's subject", 0, NULL, 0, 0 },
+	{ "formats", CFG_STRLIST, D(formats), NULL, 0, 0, NULL, "the files delivered", CFG_ONE_OR_LIST, NULL, 0, D(nformats) },
+	END,
+};
+#undef D
+
+/* ------------------------------------------------------------- sections */
+
+static int load_section(struct parser *p, yaml_node_t *m, size_t idx, struct tpl_section *s)
+{
+	static const struct cfg_key *const tables[] = { section_keys, NULL };
+	struct cfg_doc *d = p->d;
 	char what[64];
 	snprintf(what, sizeof what, "sections[%zu]", idx);
-	if (check_keys(p, m, keys, what) < 0)
+	if (cfg_check_keys(d, m, what, tables) < 0)
 		return -1;
-	s->where = xasprintf("%s:%zu", p->file, m->start_mark.line + 1);
-	int ty = -1;
-	if (choose(p, m, "type", what, stype_names, &ty) < 0)
+	s->where = xasprintf("%s:%zu", cfg_doc_name(d), cfg_line(m));
+	yaml_node_t *ty = cfg_get(d, m, "type");
+	if (!ty || cfg_is_null(ty))
+		return cfg_fail(d, m, "%s: type (kpis, chart or table) is required", what);
+	if (cfg_bind_values(d, section_keys, s, m, what) < 0)
 		return -1;
-	if (ty < 0)
-		return fail_at(p, m, "%s: type (kpis, chart or table) is required", what);
-	s->type = (enum tpl_stype)ty;
-	if (get_str(p, m, "title", what, s->type != TPL_S_KPIS, &s->title) < 0 || get_str(p, m, "id", what, 0, &s->id) < 0 ||
-	    get_str(p, m, "y_title", what, 0, &s->y_title) < 0 || get_str(p, m, "category", what, 0, &s->category) < 0 ||
-	    get_strlist(p, m, "series", what, &s->series, &s->nseries) < 0)
-		return -1;
+	if (s->type != TPL_S_KPIS && !s->title)
+		return cfg_fail(d, m, "%s: \"title\" is required", what);
 	if (!s->title)
 		s->title = xstrdup("");
 	if (s->nseries > TPL_CHART_MAX_SERIES)
-		return fail_at(p, get(p, m, "series"), "%s.series: at most %d series", what, TPL_CHART_MAX_SERIES);
+		return cfg_fail(d, cfg_get(d, m, "series"), "%s.series: at most %d series", what, TPL_CHART_MAX_SERIES);
 	if (s->id) {
 		if (!valid_name(s->id) && !strchr(s->id, '-'))
-			return fail_at(p, m, "%s.id \"%s\" must be lower-case letters, digits, - and _", what, s->id);
+			return cfg_fail(d, m, "%s.id \"%s\" must be lower-case letters, digits, - and _", what, s->id);
 		for (const char *c = s->id; *c; c++)
 			if (!(islower((unsigned char)*c) || isdigit((unsigned char)*c) || *c == '_' || *c == '-'))
-				return fail_at(p, m, "%s.id \"%s\" must be lower-case letters, digits, - and _", what, s->id);
+				return cfg_fail(d, m, "%s.id \"%s\" must be lower-case letters, digits, - and _", what, s->id);
 	} else {
 		char sl[64];
 		slug(*s->title ? s->title : stype_names[s->type], sl, sizeof sl);
 		s->id = xstrdup(sl);
 	}
-	int wm = 0;
-	if (choose(p, m, "when_missing", what, (const char *const[]){ "fail", "note", NULL }, &wm) < 0)
-		return -1;
-	s->when_missing = (enum tpl_missing)wm;
-	int kind = 0;
-	if (choose(p, m, "kind", what, kind_names, &kind) < 0)
-		return -1;
-	s->kind = kind_values[kind];
 	if (s->type != TPL_S_CHART) {
 		const char *chart_only[] = { "kind", "category", "series", "y_title" };
 		for (size_t i = 0; i < 4; i++)
-			if (get(p, m, chart_only[i]))
-				return fail_at(p, get(p, m, chart_only[i]), "%s: %s is for charts only", what, chart_only[i]);
+			if (cfg_get(d, m, chart_only[i]))
+				return cfg_fail(d, cfg_get(d, m, chart_only[i]), "%s: %s is for charts only", what, chart_only[i]);
 	}
-	yaml_node_t *mr = get(p, m, "pdf_max_rows");
-	if (mr) {
-		int64_t v;
-		char why[128];
-		if (s->type != TPL_S_TABLE)
-			return fail_at(p, mr, "%s: pdf_max_rows is for tables only", what);
-		if (!scalar_of(mr) || parse_int_range(scalar_of(mr), 1, 10000000, &v, why, sizeof why) < 0)
-			return fail_at(p, mr, "%s.pdf_max_rows must be 1..10000000", what);
-		s->pdf_max_rows = (size_t)v;
-	}
-	yaml_node_t *cols = get(p, m, "columns");
-	if (cols && load_columns(p, cols, what, s) < 0)
-		return -1;
 
 	/* sources: prefer[] first, then the section's own sql/query */
-	yaml_node_t *pref = get(p, m, "prefer");
+	yaml_node_t *pref = cfg_get(d, m, "prefer");
 	size_t np = 0;
 	if (pref) {
-		if (pref->type != YAML_SEQUENCE_NODE)
-			return fail_at(p, pref, "%s.prefer must be a list of {requires, sql|query}", what);
-		np = (size_t)(pref->data.sequence.items.top - pref->data.sequence.items.start);
+		if (!cfg_is_seq(pref))
+			return cfg_fail(d, pref, "%s.prefer must be a list of {requires, sql|query}", what);
+		np = cfg_seq_len(pref);
 	}
 	s->sources = xcalloc(np + 1, sizeof *s->sources);
 	for (size_t i = 0; i < np; i++) {
-		static const char *const pkeys[] = { "requires", "sql", "query", NULL };
-		yaml_node_t *pm = node_at(p, pref->data.sequence.items.start[i]);
+		static const struct cfg_key *const ptables[] = { source_keys, NULL };
+		yaml_node_t *pm = cfg_seq_item(d, pref, i);
 		char w[96];
 		snprintf(w, sizeof w, "%s.prefer[%zu]", what, i);
 		struct tpl_source *src = &s->sources[i];
 		s->nsources = i + 1;
-		if (check_keys(p, pm, pkeys, w) < 0 || get_strlist(p, pm, "requires", w, &src->requires, &src->nrequires) < 0)
+		if (cfg_check_keys(d, pm, w, ptables) < 0 || cfg_bind_values(d, source_keys, src, pm, w) < 0)
 			return -1;
 		if (!src->nrequires)
-			return fail_at(p, pm, "%s: requires is required (the relations this query needs)", w);
-		if (load_source_sql(p, pm, queries, w, src) < 0)
+			return cfg_fail(d, pm, "%s: requires is required (the relations this query needs)", w);
+		if (load_source_sql(p, pm, w, src) < 0)
 			return -1;
 	}
 	struct tpl_source *main_src = &s->sources[np];
 	s->nsources = np + 1;
-	if (get_strlist(p, m, "requires", what, &main_src->requires, &main_src->nrequires) < 0)
+	if (cfg_bind_values(d, source_keys, main_src, m, what) < 0)
 		return -1;
-	return load_source_sql(p, m, queries, what, main_src);
+	return load_source_sql(p, m, what, main_src);
 }
 
-static int load_param(struct parser *p, yaml_node_t *m, size_t idx, struct tpl_param *pa)
+static int sections_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *v, const char *where)
 {
-	static const char *const keys[] = { "name", "type", "default", "required", "help", "choices", NULL };
-	char what[64];
-	snprintf(what, sizeof what, "parameters[%zu]", idx);
-	if (check_keys(p, m, keys, what) < 0 || get_str(p, m, "name", what, 1, &pa->name) < 0 ||
-	    get_str(p, m, "default", what, 0, &pa->def) < 0 || get_str(p, m, "help", what, 0, &pa->help) < 0 ||
-	    get_bool(p, m, "required", what, &pa->required) < 0)
-		return -1;
-	if (!valid_name(pa->name))
-		return fail_at(p, m, "%s.name \"%s\" must be lower-case letters, digits and _", what, pa->name);
-	if (!strcmp(pa->name, TPL_BUILTIN_FROM) || !strcmp(pa->name, TPL_BUILTIN_TO) || !strcmp(pa->name, TPL_BUILTIN_TZ))
-		return fail_at(p, m, "%s.name \"%s\" is built in (--from, --to, --tz)", what, pa->name);
-	int ty = 0;
-	if (choose(p, m, "type", what, (const char *const[]){ "text", "int", "bool", "date", "interval", NULL }, &ty) < 0)
-		return -1;
-	pa->type = (enum tpl_ptype)ty;
-	size_t nc;
-	if (get_strlist(p, m, "choices", what, &pa->choices, &nc) < 0)
-		return -1;
-	if (pa->required && pa->def)
-		return fail_at(p, m, "%s: a required parameter has no default", what);
-	if (!pa->help)
-		pa->help = xstrdup("");
-	return 0;
-}
-
-static int load_delivery(struct parser *p, yaml_node_t *m, struct tpl_delivery *d)
-{
-	static const char *const keys[] = { "recipients", "mail", "webhook", "subject", "formats", NULL };
-	if (m->type != YAML_MAPPING_NODE)
-		return fail_at(p, m, "delivery must be a mapping (recipients, mail, webhook, subject, formats)");
-	d->mail = -1;
-	yaml_node_t *wh = get(p, m, "webhook");
-	if (wh && wh->type == YAML_SCALAR_NODE && (!strncmp(scalar_of(wh), "https://", 8) || !strncmp(scalar_of(wh), "http://", 7)))
-		return fail_at(p, wh,
-			       "delivery.webhook is yes or no: the URL is report.delivery.webhook.url in the configuration "
-			       "(a queued event is retried there)");
-	if (check_keys(p, m, keys, "delivery") < 0 ||
-	    get_strlist(p, m, "recipients", "delivery", &d->recipients, &d->nrecipients) < 0 ||
-	    get_bool(p, m, "mail", "delivery", &d->mail) < 0 || get_bool(p, m, "webhook", "delivery", &d->webhook) < 0 ||
-	    get_str(p, m, "subject", "delivery", 0, &d->subject) < 0 ||
-	    get_strlist(p, m, "formats", "delivery", &d->formats, &d->nformats) < 0)
-		return -1;
-	for (size_t i = 0; i < d->nrecipients; i++)
-		if (!strchr(d->recipients[i], '@') || strpbrk(d->recipients[i], "\r\n,"))
-			return fail_at(p, get(p, m, "recipients"),
-				       "delivery.recipients: \"%s\" is not one e-mail address", d->recipients[i]);
-	if (d->subject && strpbrk(d->subject, "\r\n"))
-		return fail_at(p, get(p, m, "subject"), "delivery.subject must be one line");
-	if (d->mail < 0)
-		d->mail = d->nrecipients > 0;
-	for (size_t i = 0; i < d->nformats; i++) {
-		unsigned f;
-		char why[128];
-		if (tpl_parse_formats(d->formats[i], &f, why, sizeof why) < 0)
-			return fail_at(p, get(p, m, "formats"), "delivery.formats: %s", why);
-	}
-	if (!d->mail && !d->webhook)
-		return fail_at(p, m, "delivery: neither mail (recipients, mail: yes) nor webhook: yes");
-	return 0;
-}
-
-static int load_root(struct parser *p, yaml_node_t *root)
-{
-	static const char *const keys[] = { "title",	  "description", "period",   "parameters", "queries",
-					    "formats", "xlsx_constant_memory", "delivery", "sections", NULL };
-	struct tpl *t = p->t;
-	if (check_keys(p, root, keys, "the template") < 0 || get_str(p, root, "title", "the template", 1, &t->title) < 0 ||
-	    get_str(p, root, "description", "the template", 0, &t->description) < 0 ||
-	    get_str(p, root, "period", "the template", 0, &t->period) < 0 ||
-	    get_bool(p, root, "xlsx_constant_memory", "the template", &t->xlsx_constant_memory) < 0)
-		return -1;
-	if (!t->description)
-		t->description = xstrdup("");
-
-	yaml_node_t *params = get(p, root, "parameters");
-	if (params && !is_null_scalar(params)) {
-		if (params->type != YAML_SEQUENCE_NODE)
-			return fail_at(p, params, "parameters must be a list of {name, type, default, required, help}");
-		size_t cnt = (size_t)(params->data.sequence.items.top - params->data.sequence.items.start);
-		t->params = xcalloc(cnt ? cnt : 1, sizeof *t->params);
-		for (size_t i = 0; i < cnt; i++) {
-			yaml_node_t *m = node_at(p, params->data.sequence.items.start[i]);
-			t->nparams = i + 1;
-			if (load_param(p, m, i, &t->params[i]) < 0)
-				return -1;
-			for (size_t j = 0; j < i; j++)
-				if (!strcmp(t->params[j].name, t->params[i].name))
-					return fail_at(p, m, "parameter \"%s\" defined twice", t->params[i].name);
-		}
-	}
-
-	yaml_node_t *queries = get(p, root, "queries");
-	if (queries) {
-		if (queries->type != YAML_MAPPING_NODE)
-			return fail_at(p, queries, "queries must map names to SQL");
-		for (yaml_node_pair_t *a = queries->data.mapping.pairs.start; a < queries->data.mapping.pairs.top; a++) {
-			yaml_node_t *k = node_at(p, a->key), *v = node_at(p, a->value);
-			if (!valid_name(scalar_of(k)))
-				return fail_at(p, k, "queries: \"%s\" is not a valid query name", scalar_of(k) ? scalar_of(k) : "");
-			if (!scalar_of(v))
-				return fail_at(p, v, "queries.%s must be SQL text", scalar_of(k));
-		}
-	}
-
-	t->formats = TPL_FMT_PDF | TPL_FMT_CSV | TPL_FMT_XLSX;
-	yaml_node_t *fm = get(p, root, "formats");
-	if (fm) {
-		char **l;
-		size_t n;
-		if (get_strlist(p, root, "formats", "the template", &l, &n) < 0)
-			return -1;
-		t->formats = 0;
-		for (size_t i = 0; i < n; i++) {
-			unsigned f;
-			char why[128];
-			if (tpl_parse_formats(l[i], &f, why, sizeof why) < 0) {
-				free_strlist(l, n);
-				return fail_at(p, fm, "formats: %s", why);
-			}
-			t->formats |= f;
-		}
-		free_strlist(l, n);
-		if (!t->formats)
-			return fail_at(p, fm, "formats: at least one of pdf, csv, xlsx");
-	}
-
-	yaml_node_t *dl = get(p, root, "delivery");
-	if (dl && !is_null_scalar(dl)) {
-		t->has_delivery = 1;
-		if (load_delivery(p, dl, &t->delivery) < 0)
-			return -1;
-	}
-
-	yaml_node_t *secs = get(p, root, "sections");
-	if (!secs || secs->type != YAML_SEQUENCE_NODE || secs->data.sequence.items.top == secs->data.sequence.items.start)
-		return fail_at(p, secs ? secs : root, "sections must be a non-empty list");
-	size_t cnt = (size_t)(secs->data.sequence.items.top - secs->data.sequence.items.start);
+	(void)k;
+	(void)where;
+	struct parser p = { d, obj };
+	struct tpl *t = obj;
+	yaml_node_t *root = cfg_doc_root(d), *secs = v;
+	if (!cfg_is_seq(secs) || !cfg_seq_len(secs))
+		return cfg_fail(d, secs ? secs : root, "sections must be a non-empty list");
+	size_t cnt = cfg_seq_len(secs);
 	t->sections = xcalloc(cnt, sizeof *t->sections);
 	for (size_t i = 0; i < cnt; i++) {
-		yaml_node_t *m = node_at(p, secs->data.sequence.items.start[i]);
+		yaml_node_t *m = cfg_seq_item(d, secs, i);
 		t->nsections = i + 1;
-		if (load_section(p, m, queries, i, &t->sections[i]) < 0)
+		if (load_section(&p, m, i, &t->sections[i]) < 0)
 			return -1;
 		for (size_t j = 0; j < i; j++) {
 			if (strcmp(t->sections[j].id, t->sections[i].id))
 				continue;
-			if (get(p, m, "id"))
-				return fail_at(p, m, "sections[%zu]: id \"%s\" is used twice", i, t->sections[i].id);
+			if (cfg_get(d, m, "id"))
+				return cfg_fail(d, m, "sections[%zu]: id \"%s\" is used twice", i, t->sections[i].id);
 			char *nid = xasprintf("%s-%zu", t->sections[i].id, i + 1);
 			free(t->sections[i].id);
 			t->sections[i].id = nid;
@@ -756,46 +550,179 @@ static int load_root(struct parser *p, yaml_node_t *root)
 	return 0;
 }
 
+/* ------------------------------------------------------------- the rest of the root */
+
+static int load_param(struct cfg_doc *d, yaml_node_t *m, size_t idx, struct tpl_param *pa)
+{
+	static const struct cfg_key *const tables[] = { param_keys, NULL };
+	char what[64];
+	snprintf(what, sizeof what, "parameters[%zu]", idx);
+	if (cfg_check_keys(d, m, what, tables) < 0 || cfg_bind_values(d, param_keys, pa, m, what) < 0)
+		return -1;
+	if (!valid_name(pa->name))
+		return cfg_fail(d, m, "%s.name \"%s\" must be lower-case letters, digits and _", what, pa->name);
+	if (!strcmp(pa->name, TPL_BUILTIN_FROM) || !strcmp(pa->name, TPL_BUILTIN_TO) || !strcmp(pa->name, TPL_BUILTIN_TZ))
+		return cfg_fail(d, m, "%s.name \"%s\" is built in (--from, --to, --tz)", what, pa->name);
+	if (pa->required && pa->def)
+		return cfg_fail(d, m, "%s: a required parameter has no default", what);
+	if (!pa->help)
+		pa->help = xstrdup("");
+	return 0;
+}
+
+static int params_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *params, const char *where)
+{
+	(void)k;
+	(void)where;
+	struct tpl *t = obj;
+	if (!cfg_is_seq(params))
+		return cfg_fail(d, params, "parameters must be a list of {name, type, default, required, help}");
+	size_t cnt = cfg_seq_len(params);
+	t->params = xcalloc(cnt ? cnt : 1, sizeof *t->params);
+	for (size_t i = 0; i < cnt; i++) {
+		yaml_node_t *m = cfg_seq_item(d, params, i);
+		t->nparams = i + 1;
+		if (load_param(d, m, i, &t->params[i]) < 0)
+			return -1;
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(t->params[j].name, t->params[i].name))
+				return cfg_fail(d, m, "parameter \"%s\" defined twice", t->params[i].name);
+	}
+	return 0;
+}
+
+/* queries: names to SQL (checked here, rewritten where a section uses one);
+ * an explicit null is no mapping either */
+static int queries_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *v, const char *where)
+{
+	(void)k;
+	(void)obj;
+	(void)where;
+	yaml_node_t *queries = v;
+	if (!queries)
+		return 0;
+	if (!cfg_is_map(queries))
+		return cfg_fail(d, queries, "queries must map names to SQL");
+	for (size_t i = 0; i < cfg_map_len(queries); i++) {
+		yaml_node_t *kn = cfg_map_key(d, queries, i), *vn = cfg_map_value(d, queries, i);
+		if (!valid_name(scalar_of(kn)))
+			return cfg_fail(d, kn, "queries: \"%s\" is not a valid query name", scalar_of(kn) ? scalar_of(kn) : "");
+		if (!scalar_of(vn))
+			return cfg_fail(d, vn, "queries.%s must be SQL text", scalar_of(kn));
+	}
+	return 0;
+}
+
+/* formats: pdf, csv, xlsx (a list, or "pdf,csv"); absent: all three; an
+ * explicit null: none, an error */
+struct strlist {
+	char **l;
+	size_t n;
+};
+static const struct cfg_key formats_key = {
+	"formats", CFG_STRLIST, offsetof(struct strlist, l), NULL, 0, 0, NULL, "", CFG_ONE_OR_LIST, NULL, 0,
+	offsetof(struct strlist, n)
+};
+
+static int formats_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *v, const char *where)
+{
+	(void)k;
+	struct tpl *t = obj;
+	yaml_node_t *fm = v;
+	t->formats = TPL_FMT_PDF | TPL_FMT_CSV | TPL_FMT_XLSX;
+	if (!fm)
+		return 0;
+	struct strlist sl = { NULL, 0 };
+	int rc = cfg_is_null(fm) ? 0 : cfg_bind_value(d, &formats_key, &sl, fm, where);
+	t->formats = 0;
+	for (size_t i = 0; rc == 0 && i < sl.n; i++) {
+		unsigned f;
+		char why[128];
+		if (tpl_parse_formats(sl.l[i], &f, why, sizeof why) < 0)
+			rc = cfg_fail(d, fm, "formats: %s", why);
+		t->formats |= f;
+	}
+	cfg_free((const struct cfg_key[]){ formats_key, END }, &sl);
+	if (rc == 0 && !t->formats)
+		rc = cfg_fail(d, fm, "formats: at least one of pdf, csv, xlsx");
+	return rc;
+}
+
+static int delivery_bind(struct cfg_doc *d, const struct cfg_key *k, void *obj, yaml_node_t *m, const char *where)
+{
+	(void)k;
+	(void)where;
+	static const struct cfg_key *const tables[] = { delivery_keys, NULL };
+	struct tpl *t = obj;
+	struct tpl_delivery *dl = &t->delivery;
+	t->has_delivery = 1;
+	if (!cfg_is_map(m))
+		return cfg_fail(d, m, "delivery must be a mapping (recipients, mail, webhook, subject, formats)");
+	dl->mail = -1;
+	yaml_node_t *wh = cfg_get(d, m, "webhook");
+	if (scalar_of(wh) && (!strncmp(scalar_of(wh), "https://", 8) || !strncmp(scalar_of(wh), "http://", 7)))
+		return cfg_fail(d, wh,
+				"delivery.webhook is yes or no: the URL is report.delivery.webhook.url in the configuration "
+				"(a queued event is retried there)");
+	if (cfg_check_keys(d, m, "delivery", tables) < 0 || cfg_bind_values(d, delivery_keys, dl, m, "delivery") < 0)
+		return -1;
+	for (size_t i = 0; i < dl->nrecipients; i++)
+		if (!strchr(dl->recipients[i], '@') || strpbrk(dl->recipients[i], "\r\n,"))
+			return cfg_fail(d, cfg_get(d, m, "recipients"),
+					"delivery.recipients: \"%s\" is not one e-mail address", dl->recipients[i]);
+	if (dl->subject && strpbrk(dl->subject, "\r\n"))
+		return cfg_fail(d, cfg_get(d, m, "subject"), "delivery.subject must be one line");
+	if (dl->mail < 0)
+		dl->mail = dl->nrecipients > 0;
+	for (size_t i = 0; i < dl->nformats; i++) {
+		unsigned f;
+		char why[128];
+		if (tpl_parse_formats(dl->formats[i], &f, why, sizeof why) < 0)
+			return cfg_fail(d, cfg_get(d, m, "formats"), "delivery.formats: %s", why);
+	}
+	if (!dl->mail && !dl->webhook)
+		return cfg_fail(d, m, "delivery: neither mail (recipients, mail: yes) nor webhook: yes");
+	return 0;
+}
+
+static const struct cfg_hook params_hook = { params_bind, NULL, NULL, NULL };
+static const struct cfg_hook queries_hook = { queries_bind, NULL, NULL, NULL };
+static const struct cfg_hook formats_hook = { formats_bind, NULL, NULL, NULL };
+static const struct cfg_hook delivery_hook = { delivery_bind, NULL, NULL, NULL };
+static const struct cfg_hook sections_hook = { sections_bind, NULL, NULL, NULL };
+
+/* The template's top level (docs/report.md).  Bound in this order:
+ * parameters before the sections whose SQL names them. */
+#define T(f) offsetof(struct tpl, f)
+static const struct cfg_key template_keys[] = {
+	{ "title", CFG_STRING, T(title), NULL, 0, 0, NULL, "the report's title", CFG_REQUIRED, NULL, 0, 0 },
+	{ "description", CFG_STRING, T(description), NULL, 0, 0, NULL, "one paragraph", 0, NULL, 0, 0 },
+	{ "period", CFG_STRING, T(period), NULL, 0, 0, NULL, "default period (yesterday)", 0, NULL, 0, 0 },
+	{ "parameters", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "the template's own parameters", 0, &params_hook, 0, 0 },
+	{ "queries", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "named SQL the sections share", CFG_ALWAYS, &queries_hook, 0, 0 },
+	{ "formats", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "default formats", CFG_ALWAYS, &formats_hook, 0, 0 },
+	{ "xlsx_constant_memory", CFG_BOOL, T(xlsx_constant_memory), NULL, 0, 0, NULL, "stream the XLSX rows", 0, NULL, 0, 0 },
+	{ "delivery", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "who gets it", 0, &delivery_hook, 0, 0 },
+	{ "sections", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "KPI tiles, charts and tables", CFG_ALWAYS, &sections_hook, 0, 0 },
+	END,
+};
+#undef T
+
 struct tpl *tpl_load(const char *path, const char *name, char *err, size_t errlen)
 {
-	FILE *f = fopen(path, "rb");
-	if (!f) {
-		snprintf(err, errlen, "cannot open template \"%s\": %s", path, strerror(errno));
+	struct cfg_doc *d = cfg_doc_load(path, NULL, 0, path, CFG_MSG_IN, NULL, err, errlen);
+	if (!d)
 		return NULL;
-	}
-	yaml_parser_t yp;
-	yaml_document_t doc;
-	if (!yaml_parser_initialize(&yp)) {
-		fclose(f);
-		snprintf(err, errlen, "%s: cannot initialise the YAML parser", path);
-		return NULL;
-	}
-	yaml_parser_set_input_file(&yp, f);
-	if (!yaml_parser_load(&yp, &doc)) {
-		snprintf(err, errlen, "%s:%zu:%zu: %s", path, yp.problem_mark.line + 1, yp.problem_mark.column + 1,
-			 yp.problem ? yp.problem : "YAML syntax error");
-		yaml_parser_delete(&yp);
-		fclose(f);
-		return NULL;
-	}
 	struct tpl *t = xcalloc(1, sizeof *t);
 	t->name = xstrdup(name);
 	t->path = xstrdup(path);
-	struct parser p = { &doc, path, err, errlen, t };
-	yaml_node_t *root = yaml_document_get_root_node(&doc);
-	int rc = root ? load_root(&p, root) : fail_at(&p, NULL, "empty template");
-	yaml_document_delete(&doc);
-	if (rc == 0) {
-		yaml_document_t extra;
-		if (yaml_parser_load(&yp, &extra)) {
-			yaml_node_t *r2 = yaml_document_get_root_node(&extra);
-			if (r2 && !is_null_scalar(r2))
-				rc = fail_at(&p, NULL, "more than one YAML document");
-			yaml_document_delete(&extra);
-		}
-	}
-	yaml_parser_delete(&yp);
-	fclose(f);
+	yaml_node_t *root = cfg_doc_root(d);
+	int rc = root ? cfg_bind(d, template_keys, t, root, "the template") : cfg_fail(d, NULL, "empty template");
+	if (rc == 0 && !t->description)
+		t->description = xstrdup("");
+	if (rc == 0)
+		rc = cfg_doc_end(d);
+	cfg_doc_free(d);
 	if (rc < 0) {
 		tpl_free(t);
 		return NULL;

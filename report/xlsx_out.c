@@ -249,7 +249,16 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 	size_t nser = c->kind == RCHART_DONUT ? 1 : c->nseries;
 	if (nser + 1 > CHART_COL)
 		return fail(w, "xlsx: chart \"%s\": at most %d series", c->title ? c->title : "", CHART_COL - 1);
-	lxw_row_t r0 = w->srow;
+	/* the chart's texts in a row of their own (title, value-axis title):
+	 * the chart refers to them, as to its series names, so they are cells
+	 * (any text, "_xHHHH_" escaped, never a formula) and not DrawingML
+	 * text runs, which cannot hold a control character and where a
+	 * leading "=" would be taken for a reference */
+	lxw_row_t rt = w->srow, r0 = rt + 1;
+	int has_y = c->kind != RCHART_DONUT && c->y_title;
+	if ((c->title && lxw_check(w, put_string(w, w->summary, rt, 0, c->title, w->f_label), "chart title") < 0) ||
+	    (has_y && lxw_check(w, put_string(w, w->summary, rt, 1, c->y_title, w->f_label), "chart axis title") < 0))
+		return -1;
 	/* the data block: header, then one row per category */
 	const struct rcol *cc = &m->cols[c->cat_col];
 	if (lxw_check(w, put_string(w, w->summary, r0, 0, rcol_label(cc), w->f_header), "chart header") < 0)
@@ -293,12 +302,12 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 		}
 	}
 	if (c->title)
-		chart_title_set_name(ch, c->title);
+		chart_title_set_name_range(ch, SUMMARY, rt, 0);
 	chart_legend_set_position(ch, LXW_CHART_LEGEND_BOTTOM);
 	if (c->kind != RCHART_DONUT) {
-		if (c->y_title)
-			chart_axis_set_name(ch->y_axis, c->y_title);
-		chart_axis_set_name(ch->x_axis, rcol_label(cc));
+		if (has_y)
+			chart_axis_set_name_range(ch->y_axis, SUMMARY, rt, 1);
+		chart_axis_set_name_range(ch->x_axis, SUMMARY, r0, 0);
 		/* counts: whole-number ticks (Excel would tick a 0..3 axis at 0.5) */
 		int counts = 1;
 		double top = 0;
@@ -316,10 +325,10 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 		if (counts && top < 10)
 			chart_axis_set_major_unit(ch->y_axis, 1);
 	}
-	if (lxw_check(w, worksheet_insert_chart(w->summary, r0, CHART_COL, ch), "insert chart") < 0)
+	if (lxw_check(w, worksheet_insert_chart(w->summary, rt, CHART_COL, ch), "insert chart") < 0)
 		return -1;
-	size_t used = m->nrows + 2;
-	w->srow = (lxw_row_t)(r0 + (used > CHART_ROWS ? used : CHART_ROWS));
+	size_t used = m->nrows + 3;
+	w->srow = (lxw_row_t)(rt + (used > CHART_ROWS ? used : CHART_ROWS));
 	return 0;
 }
 

@@ -4,7 +4,11 @@
  * (tests/t/t5000-report-render.sh checks that the three agree).
  *
  *   report-render-demo [--rows N] [--paper a4|letter] [--formats csv,xlsx,pdf]
- *                      [--constant-memory] OUTDIR
+ *                      [--constant-memory] [--chart-text TEXT] OUTDIR
+ *
+ * --chart-text: TEXT (C escapes \n \t \xHH decoded) becomes every chart's
+ * title, value-axis title and the name of its first series column, with
+ * "[1]".."[4]" appended (tests/t/t0131-xlsx-chart-text.sh).
  *
  * Writes OUTDIR/report.{pdf,csv,xlsx} and prints "key=value" lines: rows,
  * total_calls, answered, billsec, cost, answer_rate (all as the CSV shows
@@ -93,7 +97,7 @@ static void gen_row(uint64_t i, struct rval *v, char bufs[2][64], struct totals 
 static void usage(FILE *fp)
 {
 	fprintf(fp, "usage: report-render-demo [--rows N] [--paper a4|letter] [--formats csv,xlsx,pdf] "
-		    "[--constant-memory] OUTDIR\n");
+		    "[--constant-memory] [--chart-text TEXT] OUTDIR\n");
 }
 
 int main(int argc, char **argv)
@@ -101,13 +105,16 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "rows", required_argument, NULL, 'r' },      { "paper", required_argument, NULL, 'p' },
 		{ "formats", required_argument, NULL, 'f' },   { "constant-memory", no_argument, NULL, 'c' },
-		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' },            { "chart-text", required_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int64_t rows = 500;
 	enum pdf_paper paper = PDF_A4;
 	const char *formats = "csv,xlsx,pdf";
 	int cmem = 0, o;
 	char err[256];
+	char ctext[4][512];
+	const char *chart_text = NULL;
 	while ((o = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (o) {
 		case 'r':
@@ -128,6 +135,7 @@ int main(int argc, char **argv)
 			break;
 		case 'f': formats = optarg; break;
 		case 'c': cmem = 1; break;
+		case 't': chart_text = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -195,6 +203,25 @@ int main(int argc, char **argv)
 
 	struct rcol hcols[] = { { "hour", RCOL_TEXT, 0, NULL }, { "answered", RCOL_INT, 0, NULL },
 				{ "not answered", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
+	if (chart_text) { /* decode \n \t \\ \xHH; then "TEXT[k]" per chart */
+		char dec[400];
+		size_t n = 0;
+		for (const char *c = chart_text; *c && n + 1 < sizeof dec; c++) {
+			unsigned x;
+			if (*c == '\\' && c[1] == 'x' && sscanf(c + 2, "%2x", &x) == 1) {
+				dec[n++] = (char)x;
+				c += 3;
+			} else if (*c == '\\' && c[1]) {
+				c++;
+				dec[n++] = *c == 'n' ? '\n' : *c == 't' ? '\t' : *c == 'r' ? '\r' : *c;
+			} else
+				dec[n++] = *c;
+		}
+		dec[n] = '\0';
+		for (int k = 0; k < 4; k++)
+			snprintf(ctext[k], sizeof ctext[k], "%s[%d]", dec, k + 1);
+		hcols[1].name = ctext[0];
+	}
 	struct rmem hours, disp;
 	rmem_init(&hours, hcols, 4, NHOURS);
 	for (int h = 0; h < NHOURS; h++) {
@@ -205,6 +232,8 @@ int main(int argc, char **argv)
 		rmem_push(&hours, hv);
 	}
 	struct rcol dcols[] = { { "disposition", RCOL_TEXT, 0, NULL }, { "calls", RCOL_INT, 0, NULL } };
+	if (chart_text)
+		dcols[1].name = ctext[3];
 	rmem_init(&disp, dcols, 2, 4);
 	for (int d = 0; d < 4; d++) {
 		struct rval dv[2] = { rval_text(dispositions[d]), rval_int(t.per_disp[d]) };
@@ -216,6 +245,11 @@ int main(int argc, char **argv)
 		{ RCHART_LINE, "Cost per hour", "cost", 0, { 3 }, 1 },
 		{ RCHART_DONUT, "Calls by disposition", NULL, 0, { 1 }, 1 },
 	};
+	for (int k = 0; chart_text && k < 4; k++) {
+		charts[k].title = ctext[k];
+		if (charts[k].y_title)
+			charts[k].y_title = ctext[k];
+	}
 
 	int rc = 0;
 	for (size_t s = 0; s < ns && rc == 0; s++) {

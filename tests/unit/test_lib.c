@@ -16,6 +16,7 @@
 #include "config.h"
 #include "secmem.h"
 #include "crc32c.h"
+#include "e164.h"
 #include "json.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -204,6 +205,110 @@ static void test_cfg_errors(void **state)
 	expect_error("collector:\n  fsync: off\ncollector:\n  fsync: off\n", "test.yaml:3:1: duplicate key \"collector\"");
 }
 
+/* cfg_bind on a table of its own: lists of scalars, numbers, custom
+ * hooks (always called, even when absent), both message styles */
+struct bound {
+	char **tags;
+	size_t ntags;
+	char **one; /* CFG_ONE_OR_LIST, NULL-terminated, no count */
+	double rate;
+	int64_t n;
+	int kind;
+	int hook_calls;
+	char hook_seen[64];
+};
+
+static int count_hook(struct cfg_doc *d, const struct cfg_key *k, void *obj, struct yaml_node_s *v, const char *where)
+{
+	(void)k;
+	struct bound *b = obj;
+	b->hook_calls++;
+	snprintf(b->hook_seen, sizeof b->hook_seen, "%s=%s", where, v ? (cfg_scalar(v) ? cfg_scalar(v) : "?") : "absent");
+	if (v && cfg_scalar(v) && !strcmp(cfg_scalar(v), "bad"))
+		return cfg_fail(d, v, "%s: the hook refuses it", where);
+	return 0;
+}
+
+static const struct cfg_hook hook = { count_hook, NULL, NULL, NULL };
+static const char *const kinds[] = { "bar", "line", NULL };
+#define B(f) offsetof(struct bound, f)
+static const struct cfg_key bound_keys[] = {
+	{ "tags", CFG_STRLIST, B(tags), NULL, 0, 0, NULL, "", CFG_NONEMPTY, NULL, 0, B(ntags) },
+	{ "one", CFG_STRLIST, B(one), NULL, 0, 0, NULL, "", CFG_ONE_OR_LIST, NULL, 0, CFG_NO_COUNT },
+	{ "rate", CFG_NUMBER, B(rate), "-1", 0, 0, NULL, "", 0, NULL, 0, 0 },
+	{ "n", CFG_INT, B(n), "-1", 0, 9, NULL, "", 0, NULL, 0, 0 },
+	{ "kind", CFG_ENUM, B(kind), NULL, 0, 0, kinds, "", 0, NULL, 0, 0 },
+	{ "hooked", CFG_CUSTOM, 0, NULL, 0, 0, NULL, "", CFG_ALWAYS, &hook, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef B
+
+static int bind_str(const char *yaml, enum cfg_msg_style style, struct bound *b, char *err, size_t errlen)
+{
+	memset(b, 0, sizeof *b);
+	if (cfg_defaults(bound_keys, b, err, errlen) < 0)
+		return -1;
+	struct cfg_doc *d = cfg_doc_load(NULL, yaml, strlen(yaml), "b.yaml", style, NULL, err, errlen);
+	if (!d)
+		return -1;
+	int rc = cfg_bind(d, bound_keys, b, cfg_doc_root(d), style == CFG_MSG_IN ? "the thing" : "x");
+	cfg_doc_free(d);
+	return rc;
+}
+
+static void expect_bind_error(const char *yaml, enum cfg_msg_style style, const char *want)
+{
+	struct bound b;
+	char err[512] = "";
+	assert_int_equal(bind_str(yaml, style, &b, err, sizeof err), -1);
+	if (!strstr(err, want))
+		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+	cfg_free(bound_keys, &b);
+}
+
+static void test_cfg_bind(void **state)
+{
+	(void)state;
+	struct bound b;
+	char err[512];
+	/* defaults may be sentinels outside the range; the hook runs when absent */
+	assert_int_equal(bind_str("tags: [a, b]\n", CFG_MSG_PATH, &b, err, sizeof err), 0);
+	assert_int_equal(b.ntags, 2);
+	assert_string_equal(b.tags[1], "b");
+	assert_null(b.tags[2]);
+	assert_true(b.rate < 0 && b.n == -1);
+	assert_int_equal(b.hook_calls, 1);
+	assert_string_equal(b.hook_seen, "x.hooked=absent");
+	cfg_free(bound_keys, &b);
+	assert_null(b.tags);
+	assert_int_equal(b.ntags, 0);
+	/* one value for a list of one; a number; the hook gets the value */
+	assert_int_equal(bind_str("one: solo\nrate: 2.5\nn: 9\nkind: line\nhooked: fine\n", CFG_MSG_IN, &b, err, sizeof err),
+			 0);
+	assert_string_equal(b.one[0], "solo");
+	assert_null(b.one[1]);
+	assert_true(b.rate == 2.5 && b.n == 9 && b.kind == 1);
+	assert_string_equal(b.hook_seen, "the thing.hooked=fine");
+	cfg_free(bound_keys, &b);
+	/* the two message styles */
+	expect_bind_error("tags: [a, \"\"]\n", CFG_MSG_PATH, "b.yaml:1:11: x.tags: every item must be a non-empty single value");
+	expect_bind_error("tags: a\n", CFG_MSG_PATH, "b.yaml:1:7: x.tags must be a list");
+	expect_bind_error("rate: 0\n", CFG_MSG_PATH, "b.yaml:1:7: x.rate: \"0\" must be a number above 0");
+	expect_bind_error("n: 10\n", CFG_MSG_PATH, "x.n: \"10\"");
+	expect_bind_error("n: 10\n", CFG_MSG_IN, "b.yaml:1:4: the thing.n must be 0..9");
+	expect_bind_error("kind: pie\n", CFG_MSG_IN, "the thing.kind must be one of bar, line");
+	expect_bind_error("kind: pie\n", CFG_MSG_PATH, "x.kind: \"pie\" must be one of bar, line");
+	expect_bind_error("colour: red\n", CFG_MSG_PATH, "b.yaml:1:1: unknown key \"x.colour\"");
+	expect_bind_error("colour: red\n", CFG_MSG_IN,
+			  "unknown key \"colour\" in the thing (known: tags, one, rate, n, kind, hooked)");
+	expect_bind_error("n: 1\nn: 2\n", CFG_MSG_IN, "b.yaml:2:1: duplicate key \"n\" in the thing");
+	expect_bind_error("n: 1\nn: 2\n", CFG_MSG_PATH, "b.yaml:2:1: duplicate key \"x.n\"");
+	expect_bind_error("one: [[a]]\n", CFG_MSG_IN, "the thing.one[0] must be a single value");
+	expect_bind_error("hooked: bad\n", CFG_MSG_PATH, "b.yaml:1:9: x.hooked: the hook refuses it");
+	expect_bind_error("[1, 2]\n", CFG_MSG_IN, "b.yaml:1:1: the thing must be a mapping");
+	expect_bind_error("a: [1\n", CFG_MSG_PATH, "b.yaml:2:1: ");
+}
+
 static void test_cfg_env_override(void **state)
 {
 	(void)state;
@@ -248,15 +353,46 @@ static void test_node_secret_sources(void **state)
 	collector_config_free(&cfg);
 }
 
+static void test_e164_rules(void **state)
+{
+	(void)state;
+	char d[32];
+	bool plus;
+	assert_int_equal(e164_digits("+44 (20) 7946-0000", d, sizeof d, &plus), 12);
+	assert_true(plus);
+	assert_string_equal(d, "442079460000");
+	assert_int_equal(e164_digits("0207.946", d, sizeof d, &plus), 7);
+	assert_false(plus);
+	assert_int_equal(e164_digits("*72", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("12+3", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("alice", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("", d, sizeof d, &plus), 0);
+	assert_false(e164_length_ok(6));
+	assert_true(e164_length_ok(7));
+	assert_true(e164_length_ok(15));
+	assert_false(e164_length_ok(16));
+	char *p = e164_prefix("4420*");
+	assert_string_equal(p, "+4420");
+	free(p);
+	p = e164_prefix("+882");
+	assert_string_equal(p, "+882");
+	free(p);
+	assert_null(e164_prefix("+"));
+	assert_null(e164_prefix("44a"));
+	assert_null(e164_prefix("1234567890123456"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_e164_rules),
 		cmocka_unit_test(test_strparse),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_json_string),
 		cmocka_unit_test(test_cfg_good),
 		cmocka_unit_test(test_cfg_errors),
+		cmocka_unit_test(test_cfg_bind),
 		cmocka_unit_test(test_cfg_env_override),
 		cmocka_unit_test(test_node_secret_sources),
 	};

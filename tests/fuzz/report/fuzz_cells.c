@@ -4,7 +4,8 @@
  *    rtext_clean(s), with a leading "'" exactly when rtext_needs_guard(s);
  *    the guard is never taken for a signed number ([+-]digits);
  *  - XLSX: rtext_xlsx_escape(rtext_clean(s)), decoded as an ECMA-376 reader
- *    decodes _xHHHH_, gives rtext_clean(s) back. */
+ *    decodes _xHHHH_, gives rtext_clean(s) back, and holds nothing XML 1.0
+ *    cannot carry (C0 controls but tab and newline, U+FFFE, U+FFFF). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,16 +87,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rtext_xlsx_escape(&esc, clean.data) < 0)
 		abort();
 	for (size_t i = 0; i < esc.len; i++) {
+		unsigned char c = (unsigned char)esc.data[i];
+		if ((c < 0x20 && c != '\t' && c != '\n') ||
+		    (c == 0xEF && i + 2 < esc.len && (unsigned char)esc.data[i + 1] == 0xBF &&
+		     ((unsigned char)esc.data[i + 2] & 0xFE) == 0xBE))
+			abort(); /* not XML 1.0 (or CR, which a parser turns into LF) */
+	}
+	for (size_t i = 0; i < esc.len; i++) {
 		if (esc.data[i] == '_' && i + 6 < esc.len && esc.data[i + 1] == 'x' && esc.data[i + 6] == '_') {
 			int h[4], ok = 1;
 			for (int k = 0; k < 4; k++)
 				ok &= (h[k] = hexval(esc.data[i + 2 + k])) >= 0;
 			if (ok) {
 				int cp = h[0] << 12 | h[1] << 8 | h[2] << 4 | h[3];
-				if (cp >= 0x80)
-					abort(); /* we only ever write _x005F_ */
+				/* we only ever write _x005F_, the controls XML
+				 * cannot carry, CR, U+FFFE and U+FFFF */
+				if (cp >= 0x80 && cp != 0xFFFE && cp != 0xFFFF)
+					abort();
+				if ((cp >= 0x20 && cp < 0x80 && cp != '_') || cp == '\t' || cp == '\n')
+					abort();
+				char u[3] = { (char)0xEF, (char)0xBF, (char)(0x80 | (cp & 0x3F)) };
 				char ch = (char)cp;
-				buf_append(&dec, &ch, 1);
+				buf_append(&dec, cp >= 0x80 ? u : &ch, cp >= 0x80 ? 3 : 1);
 				i += 6;
 				continue;
 			}
