@@ -11,7 +11,10 @@
 
 static int upsert(PGconn *c, const char *sql, const char *const *v, int n, char *err, size_t errlen)
 {
-	return pgc_exec_params(c, sql, n, v, NULL, err, errlen);
+	PGresult *r = NULL;
+	int rc = pgc_exec_params(c, sql, n, v, &r, err, errlen);
+	PQclear(r);
+	return rc;
 }
 
 int profiles_sync(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, char *err, size_t errlen)
