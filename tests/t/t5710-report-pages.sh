@@ -33,7 +33,7 @@ prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effec
 CSV
 sed "s|@DECKS@|$PWD|g" "$TEST_ROOT/tests/data/tenants-rating.yaml" >etl.yaml
 printf '%s\n' "report:" "  templates_dir: $TEST_ROOT/templates" "  tz: UTC" >>etl.yaml
-sed -i 's/^rating:$/rating:\n  currency: EUR/' etl.yaml
+sed -i 's/^  currency: GBP$/  currency: EUR/' etl.yaml # this test's decks are in euros
 SCENARIOS="s01_answered s02_unanswered s03_sip_rtp s03b_sip_rtp_impaired s04_queue s05_transfer s07_trunk_tenant"
 CJK='山田太郎'
 ARABIC='محمد عبد الله'
