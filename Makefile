@@ -119,26 +119,50 @@ $(BUILD)/cdrflow-query: $(QUERY_OBJ) $(BUILD)/libcdrflow.a
 $(BUILD)/cdrflow: $(BUILD)/tools/cdrflow.o $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# ---------------------------------------------------------------- report rendering
-# report/*.c -> $(BUILD)/libreport.a; only the report test programs (and later
-# cdrflow-report) link it, so the collector and the ETL do not pull in cairo.
-REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-ft freetype2 libcurl
+# ---------------------------------------------------------------- report rendering, delivery
+# report/*.c -> $(BUILD)/libreport.a (templates, queries, writers: rendering);
+# report/delivery/*.c -> $(BUILD)/libdelivery.a (mail, webhook, outbox,
+# alerts, hmac).  Each is compiled with its own include path only, so
+# neither can include the other's headers; cdrflow-report's main.c and
+# handoff.c (the program, in neither library) join them.  The collector and
+# the ETL pull in neither cairo nor libcurl.
+REPORT_PKGS   := xlsxwriter cairo cairo-pdf cairo-svg pangocairo fontconfig
 REPORT_CFLAGS := $(shell $(PKG) --cflags $(REPORT_PKGS)) -Ireport
 REPORT_LIBS   := $(shell $(PKG) --libs $(REPORT_PKGS)) -lm
 REPORT_SRC    := $(wildcard report/*.c)
 REPORT_OBJ    := $(REPORT_SRC:%.c=$(BUILD)/%.o)
-REPORT_OBJ    := $(filter-out $(BUILD)/report/main.o,$(REPORT_OBJ))
+REPORT_OBJ    := $(filter-out $(BUILD)/report/main.o $(BUILD)/report/handoff.o,$(REPORT_OBJ))
+
+DELIVERY_PKGS   := libcurl
+DELIVERY_CFLAGS := $(shell $(PKG) --cflags $(DELIVERY_PKGS)) -Ireport/delivery
+DELIVERY_LIBS   := $(shell $(PKG) --libs $(DELIVERY_PKGS))
+DELIVERY_SRC    := $(wildcard report/delivery/*.c)
+DELIVERY_OBJ    := $(DELIVERY_SRC:%.c=$(BUILD)/%.o)
 
 $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/report/delivery/%.o: report/delivery/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(DELIVERY_CFLAGS) -MMD -MP -c $< -o $@
+
+# the program: both include paths
+$(BUILD)/report/main.o $(BUILD)/report/handoff.o: $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) $(DELIVERY_CFLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/libreport.a: $(REPORT_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/cdrflow-report: $(BUILD)/report/main.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
+$(BUILD)/libdelivery.a: $(DELIVERY_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/cdrflow-report: $(BUILD)/report/main.o $(BUILD)/report/handoff.o $(BUILD)/libreport.a $(BUILD)/libdelivery.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(DELIVERY_LIBS) $(LDLIBS)
 
 # ---------------------------------------------------------------- tests
 CMOCKA_LIBS := $(shell $(PKG) --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -163,14 +187,19 @@ $(BUILD)/tests/test_report: $(BUILD)/tests/unit/test_report.o $(BUILD)/tests/uni
 	@mkdir -p $(@D)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/test_delivery: $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
+$(BUILD)/tests/test_delivery: $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/unit/testutil.o $(BUILD)/libdelivery.a $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(REPORT_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(DELIVERY_LIBS) $(LDLIBS)
 
-$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/unit/test_delivery.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
+$(BUILD)/tests/unit/test_report.o $(BUILD)/tests/report/report-render-demo.o: $(BUILD)/tests/%.o: tests/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/unit/test_delivery.o: tests/unit/test_delivery.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(DELIVERY_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/report-render-demo: $(BUILD)/tests/report/report-render-demo.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
@@ -179,10 +208,10 @@ $(BUILD)/tests/report-render-demo: $(BUILD)/tests/report/report-render-demo.o $(
 $(BUILD)/tests/delivery/deliver.o: tests/delivery/deliver.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(CFLAGS) $(DELIVERY_CFLAGS) -MMD -MP -c $< -o $@
 
-$(BUILD)/tests/deliver: $(BUILD)/tests/delivery/deliver.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
+$(BUILD)/tests/deliver: $(BUILD)/tests/delivery/deliver.o $(BUILD)/libdelivery.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(DELIVERY_LIBS) $(LDLIBS)
 
 # Fuzz targets built without libFuzzer: a main() that replays the corpus.
 $(BUILD)/tests/fuzz_%-replay: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/tests/fuzz/replay_main.o $(COLLECTOR_LIBOBJ) $(BUILD)/libcdrflow.a
@@ -197,13 +226,13 @@ $(BUILD)/tests/fuzz/etl/%.o: tests/fuzz/etl/%.c $(BUILD)/.flags
 $(BUILD)/tests/fuzz/report/%.o: tests/fuzz/report/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -Iquery -MMD -MP -c $< -o $@
+	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) $(DELIVERY_CFLAGS) -Iquery -MMD -MP -c $< -o $@
 
 $(FUZZ_ETL_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/etl/%.o $(BUILD)/tests/fuzz/replay_main.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MARIADB_LIBS)
 
-$(FUZZ_REPORT_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/report/%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/query/qout.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
+$(FUZZ_REPORT_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/report/%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/query/qout.o $(BUILD)/libreport.a $(BUILD)/libdelivery.a $(BUILD)/libcdrflow.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(DELIVERY_LIBS) $(LDLIBS)
 
 $(BUILD)/tests/fuzz/replay_main.o: tests/fuzz/replay_main.c $(BUILD)/.flags
 	@mkdir -p $(@D)
@@ -246,13 +275,13 @@ fuzz:
 	@for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
 	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Icollector -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(COLLECTOR_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
-	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/query/qout.o $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/libdelivery.a $(FUZZ_BUILD)/query/qout.o $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o
 	@for f in $(FUZZ_ETL_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
 	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Ietl $(PKG_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) $(MARIADB_LIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
 	@for f in $(FUZZ_REPORT_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
-	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Iquery $(PKG_CFLAGS) $(REPORT_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/query/qout.o $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/libcdrflow.a $(REPORT_LIBS) $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Iquery $(PKG_CFLAGS) $(REPORT_CFLAGS) $(DELIVERY_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/query/qout.o $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/libdelivery.a $(FUZZ_BUILD)/libcdrflow.a $(REPORT_LIBS) $(DELIVERY_LIBS) $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
 	@echo "run e.g.: $(FUZZ_BUILD)/fuzz_ami tests/fuzz/corpus/ami -max_total_time=60"
 
 bench: $(PROGRAMS) $(TOOLS)

@@ -39,6 +39,7 @@ static const struct cfg_key carrier_keys[] = {
 	{ "carrier", CFG_STRING, B(carrier), NULL, 0, 0, NULL, "carrier name", CFG_REQUIRED, NULL, 0, 0 },
 	{ "deck", CFG_STRING, B(deck), NULL, 0, 0, NULL, "rate deck CSV (docs/rating.md)", CFG_REQUIRED, NULL, 0, 0 },
 	{ "trunk", CFG_STRING, B(trunk), NULL, 0, 0, NULL, "glob on dstchannel: legs leaving by this carrier", CFG_REQUIRED, NULL, 0, 0 },
+	{ "currency", CFG_STRING, B(currency), NULL, 0, 0, NULL, "ISO 4217 currency of the deck (default: rating.currency)", 0, NULL, 0, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
 };
 #undef B
@@ -46,9 +47,17 @@ static const struct cfg_key carrier_keys[] = {
 static const struct cfg_key sell_keys[] = {
 	{ "tenant", CFG_STRING, S(tenant), NULL, 0, 0, NULL, "tenant", CFG_REQUIRED, NULL, 0, 0 },
 	{ "deck", CFG_STRING, S(deck), NULL, 0, 0, NULL, "rate deck CSV the tenant is charged by", CFG_REQUIRED, NULL, 0, 0 },
+	{ "currency", CFG_STRING, S(currency), NULL, 0, 0, NULL, "ISO 4217 currency of the deck (default: rating.currency)", 0, NULL, 0, 0 },
 	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
 };
 #undef S
+#define T(f) offsetof(struct tenant_profile, f)
+static const struct cfg_key profile_keys[] = {
+	{ "tenant", CFG_STRING, T(tenant), NULL, 0, 0, NULL, "tenant", CFG_REQUIRED, NULL, 0, 0 },
+	{ "name", CFG_STRING, T(name), NULL, 0, 0, NULL, "the tenant's name on its statements", 0, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef T
 
 static const char *const ami_event_store_names[] = { "all", "analytics", NULL };
 #define E(f) offsetof(struct etl_config, f)
@@ -74,8 +83,10 @@ const struct cfg_key etl_keys[] = {
 	{ "tenants.default", CFG_STRING, E(tenant_default), NULL, 0, 0, NULL, "tenant of legs no rule matches (empty: none)", 0, NULL, 0, 0 },
 	{ "tenants.rules", CFG_LIST, E(tenant_rules), NULL, 0, 0, NULL, "tenant assignment rules, first match wins", 0, tenant_rule_keys, sizeof(struct tenant_rule), E(n_tenant_rules) },
 	{ "tenants.allowances", CFG_LIST, E(allowances), NULL, 0, 0, NULL, "minutes per tenant per calendar month", 0, allowance_keys, sizeof(struct tenant_allowance), E(n_allowances) },
+	{ "tenants.profiles", CFG_LIST, E(profiles), NULL, 0, 0, NULL, "per tenant: its name on statements", 0, profile_keys, sizeof(struct tenant_profile), E(n_profiles) },
 	{ "tenants.trunks", CFG_STRING, E(trunks), NULL, 0, 0, NULL, "comma-separated globs of trunk channels (decides direction)", 0, NULL, 0, 0 },
 	{ "numbering", CFG_LIST, E(plans), NULL, 0, 0, NULL, "numbering plans: how numbers become E.164", 0, plan_keys, sizeof(struct number_plan), E(n_plans) },
+	{ "rating.currency", CFG_STRING, E(currency), NULL, 0, 0, NULL, "ISO 4217 currency of the decks (e.g. EUR; empty: XXX, no currency)", 0, NULL, 0, 0 },
 	{ "rating.buy", CFG_LIST, E(carriers), NULL, 0, 0, NULL, "carrier rate decks (cost)", 0, carrier_keys, sizeof(struct carrier_deck), E(n_carriers) },
 	{ "rating.sell", CFG_LIST, E(sells), NULL, 0, 0, NULL, "tenant rate decks (price)", 0, sell_keys, sizeof(struct tenant_deck), E(n_sells) },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
@@ -89,12 +100,43 @@ const struct cfg_key etl_keys[] = {
 };
 #undef E
 
+static int iso4217(const char *s)
+{
+	return !s || !*s || (strlen(s) == 3 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] >= 'A' &&
+		      s[2] <= 'Z');
+}
+
+/* The first currency that is not an ISO 4217 code, or NULL. */
+static const char *check_currencies(const struct etl_config *cfg)
+{
+	if (!iso4217(cfg->currency))
+		return cfg->currency;
+	for (size_t i = 0; i < cfg->n_carriers; i++)
+		if (!iso4217(cfg->carriers[i].currency))
+			return cfg->carriers[i].currency;
+	for (size_t i = 0; i < cfg->n_sells; i++)
+		if (!iso4217(cfg->sells[i].currency))
+			return cfg->sells[i].currency;
+	return NULL;
+}
+
+const char *etl_deck_currency(const struct etl_config *cfg, const char *deck_currency)
+{
+	return deck_currency && *deck_currency ? deck_currency : cfg->currency && *cfg->currency ? cfg->currency : "XXX";
+}
+
 int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t errlen)
 {
 	int missing = 0;
 	memset(cfg, 0, sizeof *cfg);
 	if (cfg_load(etl_keys, cfg, path, &missing, err, errlen) < 0)
 		return missing ? EXIT_NOINPUT : EXIT_CONFIG;
+	const char *bad = check_currencies(cfg);
+	if (bad) {
+		snprintf(err, errlen, "%s: rating: currency \"%s\" is not an ISO 4217 code (three capital letters, e.g. EUR)",
+			 path ? path : "configuration", bad);
+		return EXIT_CONFIG;
+	}
 	if (log_level_parse(cfg->log_level) < 0) {
 		snprintf(err, errlen, "%s: log.level: \"%s\" must be one of error, warn, info, debug",
 			 path ? path : "configuration", cfg->log_level);

@@ -42,12 +42,20 @@ struct carrier_deck {
 	char *carrier;
 	char *deck;  /* CSV file (docs/rating.md) */
 	char *trunk; /* glob on dstchannel, e.g. SIP/carrierX-* */
+	char *currency; /* ISO 4217 (NULL: rating.currency) */
 };
 
 /* rating.sell[]: a tenant's price list */
 struct tenant_deck {
 	char *tenant;
 	char *deck;
+	char *currency; /* ISO 4217 (NULL: rating.currency) */
+};
+
+/* tenants.profiles[]: what a statement calls the tenant */
+struct tenant_profile {
+	char *tenant;
+	char *name; /* display name */
 };
 
 struct etl_config {
@@ -83,6 +91,9 @@ struct etl_config {
 	size_t n_carriers;
 	struct tenant_deck *sells;
 	size_t n_sells;
+	char *currency; /* rating.currency: ISO 4217 of every deck without its own (NULL: XXX, none) */
+	struct tenant_profile *profiles;
+	size_t n_profiles;
 	/* the `sources:` list (sources.h): kamailio ones are read by
 	 * etl/kamload.c, yeastar ones come through the spool */
 	struct source_config *sources;
@@ -96,6 +107,8 @@ extern const struct cfg_key etl_keys[];
 /* Returns 0, EXIT_NOINPUT or EXIT_CONFIG with a message in err. */
 int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t errlen);
 void etl_config_free(struct etl_config *cfg);
+/* A deck's currency: its own, else rating.currency, else "XXX" (ISO 4217: none). */
+const char *etl_deck_currency(const struct etl_config *cfg, const char *deck_currency);
 /* The cdr: section as the CDR engine's options (the one place that maps them). */
 struct cdr_options etl_cdr_options(const struct etl_config *cfg);
 /* The `sources:` item of a node, NULL for an AMI node. */

@@ -55,11 +55,19 @@ int legclass_init(struct legclass *lc, const struct etl_config *cfg, char *err, 
 	lc->cfg = cfg;
 	rating_book_init(&lc->book);
 	lc->trunks = split_list(cfg->trunks, &lc->ntrunks);
+	lc->buy_decimals = xcalloc(cfg->n_carriers ? cfg->n_carriers : 1, sizeof *lc->buy_decimals);
+	lc->sell_decimals = xcalloc(cfg->n_sells ? cfg->n_sells : 1, sizeof *lc->sell_decimals);
 	for (size_t i = 0; i < cfg->n_carriers; i++) {
 		struct rate_deck d;
 		rate_deck_init(&d, cfg->carriers[i].carrier);
-		if (rate_deck_load(&d, cfg->carriers[i].deck, err, errlen) < 0 ||
-		    rating_book_add_buy(&lc->book, &d, err, errlen) < 0) {
+		if (rate_deck_load(&d, cfg->carriers[i].deck, err, errlen) == 0)
+			lc->buy_decimals[i] = rate_deck_decimals(&d);
+		else {
+			rate_deck_release(&d);
+			legclass_release(lc);
+			return -1;
+		}
+		if (rating_book_add_buy(&lc->book, &d, err, errlen) < 0) {
 			rate_deck_release(&d);
 			legclass_release(lc);
 			return -1;
@@ -68,8 +76,14 @@ int legclass_init(struct legclass *lc, const struct etl_config *cfg, char *err, 
 	for (size_t i = 0; i < cfg->n_sells; i++) {
 		struct rate_deck d;
 		rate_deck_init(&d, cfg->sells[i].tenant);
-		if (rate_deck_load(&d, cfg->sells[i].deck, err, errlen) < 0 ||
-		    rating_book_add_sell(&lc->book, &d, err, errlen) < 0) {
+		if (rate_deck_load(&d, cfg->sells[i].deck, err, errlen) == 0)
+			lc->sell_decimals[i] = rate_deck_decimals(&d);
+		else {
+			rate_deck_release(&d);
+			legclass_release(lc);
+			return -1;
+		}
+		if (rating_book_add_sell(&lc->book, &d, err, errlen) < 0) {
 			rate_deck_release(&d);
 			legclass_release(lc);
 			return -1;
@@ -84,6 +98,9 @@ void legclass_release(struct legclass *lc)
 	lc->countries = NULL;
 	lc->ncountries = 0;
 	rating_book_release(&lc->book);
+	free(lc->buy_decimals);
+	free(lc->sell_decimals);
+	lc->buy_decimals = lc->sell_decimals = NULL;
 	free_list(lc->trunks, lc->ntrunks);
 	lc->trunks = NULL;
 	lc->ntrunks = 0;

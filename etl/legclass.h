@@ -24,6 +24,7 @@ struct country_prefix {
 struct legclass {
 	const struct etl_config *cfg;
 	struct rating_book book;
+	int *buy_decimals, *sell_decimals; /* per cfg->carriers[i] / cfg->sells[i]: rate_deck_decimals() */
 	char **trunks; /* globs */
 	size_t ntrunks;
 	struct country_prefix *countries; /* sorted by prefix; the warehouse's rollup_country_code */

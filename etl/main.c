@@ -32,6 +32,7 @@
 #include "migrate.h"
 #include "pgconn.h"
 #include "queuelog.h"
+#include "profiles.h"
 
 static void usage(FILE *out)
 {
@@ -334,8 +335,9 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		return lrc;
 	struct load_stats st;
 	double t0 = clock_mono_s();
-	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &cfg->fraud, err, sizeof err) < 0 ||
-	    load_countries(conn, err, sizeof err) < 0 || load_register_sources(conn, cfg, err, sizeof err) < 0) {
+	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || profiles_sync(conn, cfg, &legclass, err, sizeof err) < 0 ||
+	    fraud_config_sync(conn, &cfg->fraud, err, sizeof err) < 0 || load_countries(conn, err, sizeof err) < 0 ||
+	    load_register_sources(conn, cfg, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);
 		return pgc_exit_for_value(conn, err, EXIT_CONFIG); /* a value of the config refused */

@@ -611,3 +611,28 @@ int rate_deck_load(struct rate_deck *d, const char *path, char *err, size_t errl
 	free(data);
 	return rc;
 }
+
+static int micro_decimals(int64_t v)
+{
+	int d = 6;
+	if (v < 0)
+		v = -v;
+	while (d > 0 && v % 10 == 0) {
+		v /= 10;
+		d--;
+	}
+	return v == 0 ? 0 : d;
+}
+
+int rate_deck_decimals(const struct rate_deck *d)
+{
+	int best = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		int a = micro_decimals(d->entries[i].rate_per_min), b = micro_decimals(d->entries[i].connect_fee);
+		if (a > best)
+			best = a;
+		if (b > best)
+			best = b;
+	}
+	return best;
+}

@@ -86,6 +86,11 @@ int rate_deck_parse(struct rate_deck *d, const char *source, const char *data, s
 /* Read path (at most RATE_DECK_FILE_MAX bytes) and rate_deck_parse() it. */
 int rate_deck_load(struct rate_deck *d, const char *path, char *err, size_t errlen);
 
+/* The decimals the deck's money is written with: the most any entry's
+ * rate_per_min or connect_fee needs (0..6; "0.0123" needs 4).  Reports show
+ * amounts at this precision (docs/rating.md, Units). */
+int rate_deck_decimals(const struct rate_deck *d);
+
 /* The description of an entry of d ("" when none). */
 const char *rate_entry_description(const struct rate_deck *d, const struct rate_entry *e);
 

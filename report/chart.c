@@ -238,7 +238,9 @@ static void stacked(struct plot *p)
 			else
 				neg += v;
 		}
-		/* the stack total, in the first series' format */
+		/* the stack total, in the first series' format (none on an empty stack) */
+		if (pos == 0 && neg == 0)
+			continue;
 		chart_value_text(&p->m->cols[p->c->series_cols[0]], pos + neg, t, sizeof t);
 		draw_font(cr, p->f, 1, LABEL_PT);
 		label_size(cr, p->f, t, slot);
@@ -327,7 +329,7 @@ static void donut(cairo_t *cr, const struct rfonts *f, const struct rchart *c, c
 	draw_font(cr, f, 1, 10);
 	draw_text(cr, cx, cy + 2, AL_CENTER, ri * 1.8, t);
 	draw_font(cr, f, 0, 6.5);
-	draw_text(cr, cx, cy + 11, AL_CENTER, ri * 1.8, sc->name);
+	draw_text(cr, cx, cy + 11, AL_CENTER, ri * 1.8, rcol_label(sc));
 	/* legend, one entry per line */
 	double ly = y + h / 2 - (double)m->nrows * (LEGEND_PT + 4) / 2;
 	for (size_t i = 0; i < m->nrows; i++) {
@@ -363,7 +365,7 @@ int chart_draw(cairo_t *cr, const struct rfonts *f, double x, double y, double w
 	struct plot p = { cr, f, c, m, c->nseries, m->nrows, 0, 0, 0, 0, 0, 0, 0, x + 10 + TICK_PT };
 	const char *names[RCHART_MAX_SERIES];
 	for (size_t s = 0; s < p.nser; s++)
-		names[s] = m->cols[c->series_cols[s]].name;
+		names[s] = rcol_label(&m->cols[c->series_cols[s]]);
 	double lh = legend(cr, f, x + 10, 0, w - 20, names, p.nser, 0);
 	/* value range */
 	double lo = 0, hi = 0;
@@ -388,6 +390,15 @@ int chart_draw(cairo_t *cr, const struct rfonts *f, double x, double y, double w
 	}
 	hi += (hi - lo) * 0.08; /* headroom for the value labels */
 	chart_ticks(lo, hi, 5, &p.lo, &p.hi, &p.step);
+	/* counts tick at whole numbers: no "0.5 calls" */
+	int counts = 1;
+	for (size_t s = 0; s < p.nser; s++)
+		counts &= m->cols[c->series_cols[s]].type == RCOL_INT;
+	if (counts && p.step < 1.0) {
+		p.step = 1.0;
+		p.lo = floor(p.lo);
+		p.hi = fmax(ceil(p.hi), p.lo + 1.0);
+	}
 	/* the widest tick label sets the left margin */
 	char t[RVAL_NUMTEXT_MAX];
 	const struct rcol *ycol = &m->cols[c->series_cols[0]];

@@ -1,141 +1,187 @@
 /*
- * draw.c - DejaVu through FreeType, UTF-8-safe text drawing, palette.
+ * draw.c - text through Pango + fontconfig, palette (draw.h).
  */
 #include "draw.h"
 
-#include <cairo-ft.h>
-#include <ft2build.h>
-#include FT_FREETYPE_H
-#include <pthread.h>
+#include <fontconfig/fontconfig.h>
+#include <pango/pangocairo.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "buf.h"
 #include "table.h"
 
-/* One FreeType library per process, never freed: cairo keeps font faces in
- * caches past any point where we could know they are unused, so the faces'
- * library must outlive them. */
-static FT_Library ft_lib;
-static FT_Error ft_init_err;
-static pthread_once_t ft_once = PTHREAD_ONCE_INIT;
-
-static void ft_init(void)
-{
-	ft_init_err = FT_Init_FreeType(&ft_lib);
-}
-
-static const cairo_user_data_key_t ft_face_key;
-
-static void ft_face_done(void *p)
-{
-	FT_Done_Face((FT_Face)p);
-}
-
-static cairo_font_face_t *load_face(const char *dir, const char *file, char *err, size_t errlen)
-{
-	char path[4096];
-	FT_Face face;
-	snprintf(path, sizeof path, "%s/%s", dir, file);
-	if (FT_New_Face(ft_lib, path, 0, &face) != 0) {
-		snprintf(err, errlen, "cannot load font \"%s\" (install fonts-dejavu-core)", path);
-		return NULL;
-	}
-	cairo_font_face_t *cf = cairo_ft_font_face_create_for_ft_face(face, 0);
-	if (cairo_font_face_status(cf) != CAIRO_STATUS_SUCCESS ||
-	    cairo_font_face_set_user_data(cf, &ft_face_key, face, ft_face_done) != CAIRO_STATUS_SUCCESS) {
-		snprintf(err, errlen, "cannot use font \"%s\" with cairo", path);
-		cairo_font_face_destroy(cf);
-		FT_Done_Face(face);
-		return NULL;
-	}
-	return cf;
-}
+/* The font description selected on a context (draw_font), as cairo user data. */
+static const cairo_user_data_key_t font_key;
 
 int rfonts_load(struct rfonts *f, const char *dir, char *err, size_t errlen)
 {
 	memset(f, 0, sizeof *f);
-	pthread_once(&ft_once, ft_init);
-	if (ft_init_err) {
-		snprintf(err, errlen, "cannot initialise FreeType (error %d)", (int)ft_init_err);
+	if (!FcInit()) {
+		snprintf(err, errlen, "cannot initialise fontconfig");
 		return -1;
 	}
-	if (!dir || !*dir)
-		dir = RFONT_DIR_DEFAULT;
-	f->regular = load_face(dir, "DejaVuSans.ttf", err, errlen);
-	if (!f->regular)
-		return -1;
-	f->bold = load_face(dir, "DejaVuSans-Bold.ttf", err, errlen);
-	if (!f->bold) {
-		cairo_font_face_destroy(f->regular);
-		f->regular = NULL;
+	struct stat st;
+	if (dir && *dir && (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+			    !FcConfigAppFontAddDir(NULL, (const FcChar8 *)dir))) {
+		snprintf(err, errlen, "cannot load font directory \"%s\"", dir);
 		return -1;
 	}
+	/* the family must really be there (fontconfig would silently pick another) */
+	FcPattern *pat = FcNameParse((const FcChar8 *)RFONT_FAMILY);
+	FcResult res;
+	FcPattern *match = NULL;
+	int ok = 0;
+	if (pat && FcConfigSubstitute(NULL, pat, FcMatchPattern)) {
+		FcDefaultSubstitute(pat);
+		match = FcFontMatch(NULL, pat, &res);
+		FcChar8 *fam = NULL;
+		ok = match && FcPatternGetString(match, FC_FAMILY, 0, &fam) == FcResultMatch &&
+		     !strcmp((const char *)fam, RFONT_FAMILY);
+	}
+	if (match)
+		FcPatternDestroy(match);
+	if (pat)
+		FcPatternDestroy(pat);
+	if (!ok) {
+		snprintf(err, errlen, "cannot load font \"%s\": fontconfig does not find it (install fonts-dejavu-core)", RFONT_FAMILY);
+		return -1;
+	}
+	PangoFontDescription *r = pango_font_description_from_string(RFONT_FAMILY);
+	PangoFontDescription *b = pango_font_description_copy(r);
+	pango_font_description_set_weight(b, PANGO_WEIGHT_BOLD);
+	f->regular = r;
+	f->bold = b;
 	return 0;
 }
 
 void rfonts_release(struct rfonts *f)
 {
 	if (f->regular)
-		cairo_font_face_destroy(f->regular);
+		pango_font_description_free(f->regular);
 	if (f->bold)
-		cairo_font_face_destroy(f->bold);
+		pango_font_description_free(f->bold);
 	f->regular = f->bold = NULL;
+}
+
+static void desc_free(void *p)
+{
+	pango_font_description_free(p);
 }
 
 void draw_font(cairo_t *cr, const struct rfonts *f, int bold, double size)
 {
-	cairo_set_font_face(cr, bold ? f->bold : f->regular);
-	cairo_set_font_size(cr, size);
+	PangoFontDescription *d = pango_font_description_copy(bold ? f->bold : f->regular);
+	pango_font_description_set_absolute_size(d, size * PANGO_SCALE);
+	if (cairo_set_user_data(cr, &font_key, d, desc_free) != CAIRO_STATUS_SUCCESS)
+		pango_font_description_free(d);
 }
 
-static void clean(struct buf *b, const char *s)
+/* A layout of s (cleaned) in cr's current font. */
+static PangoLayout *layout_of(cairo_t *cr, const char *s, struct buf *b)
 {
 	buf_init(b, 0);
-	rtext_clean(b, s, 4096, RTEXT_NO_CTRL);
-}
-
-static double width_of(cairo_t *cr, const char *utf8)
-{
-	cairo_text_extents_t e;
-	cairo_text_extents(cr, utf8, &e);
-	return e.x_advance;
+	rtext_clean(b, s ? s : "", 8192, RTEXT_NO_CTRL);
+	PangoLayout *l = pango_cairo_create_layout(cr);
+	/* no hinting of metrics: the same widths on the measuring image
+	 * surface and on the PDF, so both layout passes agree */
+	PangoContext *ctx = pango_layout_get_context(l);
+	cairo_font_options_t *fo = cairo_font_options_create();
+	cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF);
+	cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
+	pango_cairo_context_set_font_options(ctx, fo);
+	cairo_font_options_destroy(fo);
+	pango_layout_context_changed(l);
+	const PangoFontDescription *d = cairo_get_user_data(cr, &font_key);
+	if (d)
+		pango_layout_set_font_description(l, d);
+	pango_layout_set_text(l, b->data ? b->data : "", -1);
+	return l;
 }
 
 double draw_text_width(cairo_t *cr, const char *s)
 {
 	struct buf b;
-	clean(&b, s);
-	double w = width_of(cr, b.data);
+	PangoLayout *l = layout_of(cr, s, &b);
+	PangoRectangle lr;
+	pango_layout_get_extents(l, NULL, &lr);
+	g_object_unref(l);
 	buf_release(&b);
-	return w;
+	return (double)lr.width / PANGO_SCALE;
+}
+
+double draw_word_width(cairo_t *cr, const char *s)
+{
+	double best = 0;
+	const char *p = s ? s : "";
+	while (*p) {
+		size_t n = strcspn(p, " \t\n");
+		if (n) {
+			char w[512];
+			size_t k = n < sizeof w - 1 ? n : sizeof w - 1;
+			memcpy(w, p, k);
+			w[k] = '\0';
+			double ww = draw_text_width(cr, w);
+			if (ww > best)
+				best = ww;
+		}
+		p += n;
+		p += strspn(p, " \t\n");
+	}
+	return best;
+}
+
+double draw_line_height(cairo_t *cr)
+{
+	struct buf b;
+	PangoLayout *l = layout_of(cr, "Xg", &b);
+	PangoRectangle lr;
+	pango_layout_get_extents(l, NULL, &lr);
+	g_object_unref(l);
+	buf_release(&b);
+	return (double)lr.height / PANGO_SCALE;
 }
 
 void draw_text(cairo_t *cr, double x, double y, enum halign a, double maxw, const char *s)
 {
-	static const char ell[] = "\xE2\x80\xA6";
 	struct buf b;
-	clean(&b, s);
-	double w = width_of(cr, b.data);
-	if (maxw > 0 && w > maxw) {
-		/* drop whole characters from the end until text + "…" fits */
-		double ew = width_of(cr, ell);
-		while (b.len > 0) {
-			size_t n = b.len - 1;
-			while (n > 0 && ((unsigned char)b.data[n] & 0xC0) == 0x80)
-				n--;
-			buf_setlen(&b, n);
-			if (width_of(cr, b.data) + ew <= maxw)
-				break;
-		}
-		buf_puts(&b, ell);
-		w = width_of(cr, b.data);
+	PangoLayout *l = layout_of(cr, s, &b);
+	if (maxw > 0) {
+		pango_layout_set_width(l, (int)(maxw * PANGO_SCALE));
+		pango_layout_set_ellipsize(l, PANGO_ELLIPSIZE_END);
 	}
+	PangoRectangle lr;
+	pango_layout_get_extents(l, NULL, &lr);
+	double w = (double)lr.width / PANGO_SCALE;
 	double x0 = a == AL_LEFT ? x : a == AL_CENTER ? x - w / 2 : x - w;
-	cairo_move_to(cr, x0, y);
-	cairo_show_text(cr, b.data);
+	double base = (double)pango_layout_get_baseline(l) / PANGO_SCALE;
+	/* an ellipsized layout is maxw wide; its ink starts at lr.x */
+	cairo_move_to(cr, x0 - (double)lr.x / PANGO_SCALE, y - base);
+	pango_cairo_show_layout(cr, l);
 	cairo_new_path(cr);
+	g_object_unref(l);
 	buf_release(&b);
+}
+
+double draw_text_wrapped(cairo_t *cr, double x, double y, double w, enum halign a, const char *s, int draw)
+{
+	struct buf b;
+	PangoLayout *l = layout_of(cr, s, &b);
+	pango_layout_set_width(l, (int)(w * PANGO_SCALE));
+	pango_layout_set_wrap(l, PANGO_WRAP_WORD_CHAR);
+	pango_layout_set_alignment(l, a == AL_LEFT ? PANGO_ALIGN_LEFT : a == AL_CENTER ? PANGO_ALIGN_CENTER
+										: PANGO_ALIGN_RIGHT);
+	PangoRectangle lr;
+	pango_layout_get_extents(l, NULL, &lr);
+	if (draw) {
+		cairo_move_to(cr, x, y);
+		pango_cairo_show_layout(cr, l);
+		cairo_new_path(cr);
+	}
+	g_object_unref(l);
+	buf_release(&b);
+	return (double)lr.height / PANGO_SCALE;
 }
 
 void draw_rgb(cairo_t *cr, uint32_t rgb)

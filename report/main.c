@@ -20,6 +20,7 @@
 #include "cfg.h"
 #include "deliver.h"
 #include "delivery_cfg.h"
+#include "handoff.h"
 #include "exitcode.h"
 #include "log.h"
 #include "pgconn.h"
@@ -27,6 +28,19 @@
 #include "run.h"
 #include "tpl.h"
 #include "xalloc.h"
+
+struct report_tenant {
+	char *tenant;
+	char *recipients; /* "a@x, Name <b@y>" */
+};
+
+#define T(f) offsetof(struct report_tenant, f)
+static const struct cfg_key tenant_keys[] = {
+	{ "tenant", CFG_STRING, T(tenant), NULL, 0, 0, NULL, "tenant", CFG_REQUIRED, NULL, 0, 0 },
+	{ "recipients", CFG_STRING, T(recipients), NULL, 0, 0, NULL, "comma-separated addresses its reports are mailed to (--each tenant --deliver)", CFG_REQUIRED, NULL, 0, 0 },
+	{ NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0, NULL, 0, 0 },
+};
+#undef T
 
 struct report_config {
 	char *conninfo;
@@ -37,6 +51,8 @@ struct report_config {
 	char *tz;
 	int paper;
 	char *font_dir;
+	struct report_tenant *tenants; /* report.tenants: where each tenant's statements go */
+	size_t ntenants;
 	struct delivery_cfg dlv; /* report.delivery.* (its conninfo is unused: database.conninfo is above) */
 };
 
@@ -52,6 +68,7 @@ static const struct cfg_key report_keys[] = {
 	{ "report.tz", CFG_STRING, E(tz), "UTC", 0, 0, NULL, "time zone of periods and times in reports (IANA name)", 0, NULL, 0, 0 },
 	{ "report.paper", CFG_ENUM, E(paper), "a4", 0, 0, papers, "PDF paper size: a4 or letter", 0, NULL, 0, 0 },
 	{ "report.font_dir", CFG_STRING, E(font_dir), NULL, 0, 0, NULL, "directory of DejaVuSans.ttf and DejaVuSans-Bold.ttf (empty: /usr/share/fonts/truetype/dejavu)", 0, NULL, 0, 0 },
+	{ "report.tenants", CFG_LIST, E(tenants), NULL, 0, 0, NULL, "per tenant: the recipients of its reports (--each tenant --deliver)", 0, tenant_keys, sizeof(struct report_tenant), E(ntenants) },
 	{ "spool", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "etl", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
@@ -92,8 +109,9 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cdrflow-report run TEMPLATE [--param NAME=VALUE]... [--from PERIOD [--to END]]\n"
-		"                          [--tz ZONE] [--format pdf,csv,xlsx] [--out DIR] [--deliver]\n"
-		"                          [-c FILE] [--db CONNINFO] [--templates DIR] [--paper a4|letter]\n"
+		"                          [--tz ZONE] [--format pdf,csv,xlsx,html] [--out DIR] [--deliver]\n"
+		"                          [--each tenant] [-c FILE] [--db CONNINFO] [--templates DIR]\n"
+		"                          [--paper a4|letter]\n"
 		"       cdrflow-report list [-c FILE] [--templates DIR]\n"
 		"       cdrflow-report retry [-c FILE]\n"
 		"       cdrflow-report alerts [--limit N] [-c FILE] [--db CONNINFO]\n"
@@ -120,7 +138,10 @@ static void usage(FILE *out)
 		"                     yesterday)\n"
 		"  --to END           end of the period: a date (inclusive) or a time (exclusive)\n"
 		"  --tz ZONE          time zone of the period and of times shown (default: UTC)\n"
-		"  -f, --format LIST  comma-separated: pdf, csv, xlsx (default: the template's)\n"
+		"  -f, --format LIST  comma-separated: pdf, csv, xlsx, html (default: the\n"
+		"                     template's)\n"
+		"  --each tenant      run the template once per tenant (its tenant parameter);\n"
+		"                     with --deliver each goes to report.tenants[].recipients\n"
 		"  -o, --out DIR      output directory (default: report.out_dir, else .)\n"
 		"  --deliver          deliver the files as the template's delivery section says\n"
 		"                     (report.delivery.* in the configuration: server, URL, spool)\n"
@@ -147,7 +168,7 @@ static void usage(FILE *out)
 		"the spool, 78 delivery not configured or a secret missing.\n");
 }
 
-enum { OPT_FROM = 256, OPT_TO, OPT_TZ, OPT_DELIVER, OPT_PAPER, OPT_TEMPLATES, OPT_RECIPIENTS, OPT_LIMIT };
+enum { OPT_FROM = 256, OPT_TO, OPT_TZ, OPT_DELIVER, OPT_PAPER, OPT_TEMPLATES, OPT_RECIPIENTS, OPT_LIMIT, OPT_EACH };
 
 static const struct option long_options[] = {
 	{ "param", required_argument, NULL, 'p' },
@@ -159,6 +180,7 @@ static const struct option long_options[] = {
 	{ "deliver", no_argument, NULL, OPT_DELIVER },
 	{ "recipients", required_argument, NULL, OPT_RECIPIENTS },
 	{ "limit", required_argument, NULL, OPT_LIMIT },
+	{ "each", required_argument, NULL, OPT_EACH },
 	{ "paper", required_argument, NULL, OPT_PAPER },
 	{ "templates", required_argument, NULL, OPT_TEMPLATES },
 	{ "config", required_argument, NULL, 'c' },
@@ -303,197 +325,212 @@ static int run_delivery_cmd(const char *cmd, struct report_config *cfg, const ch
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* The command line, parsed. */
+struct cli {
+	const char *cfgpath, *db, *out, *tz, *paper, *tdir, *fmt;
+	const char *from, *to, *recipients, *limit_arg, *each;
+	int deliver, verbose, quiet;
+	char **pnames, **pvalues;
+	size_t np, limit;
+	unsigned formats;
+	const char *cmd, *template_arg;
+};
+
+static void cli_free_params(struct cli *o)
 {
-	log_init("cdrflow-report");
-	log_set_cli(1);
-	const char *cfgpath = NULL, *db = NULL, *out = NULL, *tz = NULL, *paper = NULL, *tdir = NULL, *fmt = NULL;
-	const char *from = NULL, *to = NULL, *recipients = NULL, *limit_arg = NULL;
-	int deliver = 0, verbose = 0, quiet = 0, o;
-	char **pnames = NULL, **pvalues = NULL;
-	size_t np = 0, limit = 0;
-	while ((o = getopt_long(argc, argv, "p:f:o:c:d:vqhV", long_options, NULL)) != -1) {
-		switch (o) {
+	for (size_t i = 0; i < o->np; i++) {
+		free(o->pnames[i]);
+		free(o->pvalues[i]);
+	}
+	free(o->pnames);
+	free(o->pvalues);
+	o->pnames = o->pvalues = NULL;
+	o->np = 0;
+}
+
+static void cli_add_param(struct cli *o, const char *name, size_t nlen, const char *value)
+{
+	o->pnames = xrealloc(o->pnames, (o->np + 1) * sizeof *o->pnames);
+	o->pvalues = xrealloc(o->pvalues, (o->np + 1) * sizeof *o->pvalues);
+	o->pnames[o->np] = xstrndup(name, nlen);
+	o->pvalues[o->np] = xstrdup(value);
+	o->np++;
+}
+
+/* Parse argv into o.  -1: keep going; else the exit code (--help, errors). */
+static int parse_cli(int argc, char **argv, struct cli *o)
+{
+	int c;
+	memset(o, 0, sizeof *o);
+	while ((c = getopt_long(argc, argv, "p:f:o:c:d:vqhV", long_options, NULL)) != -1) {
+		switch (c) {
 		case 'p': {
 			const char *eq = strchr(optarg, '=');
-			if (!eq || eq == optarg) {
-				for (size_t i = 0; i < np; i++) {
-					free(pnames[i]);
-					free(pvalues[i]);
-				}
-				free(pnames);
-				free(pvalues);
+			if (!eq || eq == optarg)
 				return log_usage_error("--param \"%s\": want NAME=VALUE", optarg);
-			}
-			pnames = xrealloc(pnames, (np + 1) * sizeof *pnames);
-			pvalues = xrealloc(pvalues, (np + 1) * sizeof *pvalues);
-			pnames[np] = xstrndup(optarg, (size_t)(eq - optarg));
-			pvalues[np] = xstrdup(eq + 1);
-			np++;
+			cli_add_param(o, optarg, (size_t)(eq - optarg), eq + 1);
 			break;
 		}
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
-		case OPT_TZ: tz = optarg; break;
-		case 'f': fmt = optarg; break;
-		case 'o': out = optarg; break;
-		case OPT_DELIVER: deliver = 1; break;
-		case OPT_RECIPIENTS: recipients = optarg; break;
-		case OPT_LIMIT: limit_arg = optarg; break;
-		case OPT_PAPER: paper = optarg; break;
-		case OPT_TEMPLATES: tdir = optarg; break;
-		case 'c': cfgpath = optarg; break;
-		case 'd': db = optarg; break;
-		case 'v': verbose = 1; break;
-		case 'q': quiet = 1; break;
+		case OPT_FROM: o->from = optarg; break;
+		case OPT_TO: o->to = optarg; break;
+		case OPT_TZ: o->tz = optarg; break;
+		case 'f': o->fmt = optarg; break;
+		case 'o': o->out = optarg; break;
+		case OPT_DELIVER: o->deliver = 1; break;
+		case OPT_RECIPIENTS: o->recipients = optarg; break;
+		case OPT_LIMIT: o->limit_arg = optarg; break;
+		case OPT_EACH: o->each = optarg; break;
+		case OPT_PAPER: o->paper = optarg; break;
+		case OPT_TEMPLATES: o->tdir = optarg; break;
+		case 'c': o->cfgpath = optarg; break;
+		case 'd': o->db = optarg; break;
+		case 'v': o->verbose = 1; break;
+		case 'q': o->quiet = 1; break;
 		case 'h': usage(stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
 		case 'V': printf("cdrflow-report %s\n", CDRFLOW_VERSION); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
 		default: fprintf(stderr, "Try 'cdrflow-report --help' for more information.\n"); return EXIT_USAGE;
 		}
 	}
-	int rc = EXIT_OK;
-	const char *cmd = optind < argc ? argv[optind] : NULL;
-	unsigned formats = 0;
-	char err[1024];
-	int is_run = cmd && !strcmp(cmd, "run"), is_list = cmd && !strcmp(cmd, "list");
-	int is_dlv = cmd && (!strcmp(cmd, "retry") || !strcmp(cmd, "alerts"));
-	if (!cmd)
-		rc = log_usage_error("%s", "a command is required (run, list, retry or alerts)");
-	else if (!is_run && !is_list && !is_dlv)
-		rc = log_usage_error("unknown command \"%s\" (run, list, retry or alerts)", cmd);
-	else if (is_run && optind + 2 != argc)
-		rc = log_usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
-	else if (!is_run && optind + 1 != argc)
-		rc = log_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
-	else if (to && !from)
-		rc = log_usage_error("%s", "--to needs --from");
-	else if (fmt && tpl_parse_formats(fmt, &formats, err, sizeof err) < 0)
-		rc = log_usage_error("--format: %s", err);
-	else if (paper && strcmp(paper, "a4") && strcmp(paper, "letter"))
-		rc = log_usage_error("--paper \"%s\": want a4 or letter", paper);
-	else if (db && conninfo_has_password(db))
-		rc = log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
-	else if (deliver && !report_deliver_available())
-		rc = log_usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
-	else if (recipients && !deliver)
-		rc = log_usage_error("%s", "--recipients needs --deliver");
-	else if (limit_arg && strcmp(cmd, "alerts"))
-		rc = log_usage_error("%s", "--limit is an option of alerts");
-	else if (limit_arg && parse_limit(limit_arg, &limit) < 0)
-		rc = log_usage_error("--limit \"%s\": want a number of alerts (0: all)", limit_arg);
-	if (rc != EXIT_OK)
-		goto out_params;
+	o->cmd = optind < argc ? argv[optind] : NULL;
+	int is_run = o->cmd && !strcmp(o->cmd, "run"), is_list = o->cmd && !strcmp(o->cmd, "list");
+	int is_dlv = o->cmd && (!strcmp(o->cmd, "retry") || !strcmp(o->cmd, "alerts"));
+	char err[256];
+	if (!o->cmd)
+		return log_usage_error("%s", "a command is required (run, list, retry or alerts)");
+	if (!is_run && !is_list && !is_dlv)
+		return log_usage_error("unknown command \"%s\" (run, list, retry or alerts)", o->cmd);
+	if (is_run && optind + 2 != argc)
+		return log_usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
+	if (!is_run && optind + 1 != argc)
+		return log_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+	o->template_arg = is_run ? argv[optind + 1] : NULL;
+	if (o->to && !o->from)
+		return log_usage_error("%s", "--to needs --from");
+	if (o->fmt && tpl_parse_formats(o->fmt, &o->formats, err, sizeof err) < 0)
+		return log_usage_error("--format: %s", err);
+	if (o->paper && strcmp(o->paper, "a4") && strcmp(o->paper, "letter"))
+		return log_usage_error("--paper \"%s\": want a4 or letter", o->paper);
+	if (o->db && conninfo_has_password(o->db))
+		return log_usage_error("%s",
+				   "--db must not carry a password (it would show in ps): use PGPASSWORD or ~/.pgpass");
+	if (o->deliver && !report_deliver_available())
+		return log_usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
+	if (o->recipients && !o->deliver)
+		return log_usage_error("%s", "--recipients needs --deliver");
+	if (o->each && strcmp(o->each, "tenant"))
+		return log_usage_error("--each \"%s\": only --each tenant is supported", o->each);
+	if (o->each && !is_run)
+		return log_usage_error("%s", "--each is an option of run");
+	for (size_t i = 0; o->each && i < o->np; i++)
+		if (!strcmp(o->pnames[i], o->each))
+			return log_usage_error("--each %s and --param of the same name", o->each);
+	if (o->limit_arg && strcmp(o->cmd, "alerts"))
+		return log_usage_error("%s", "--limit is an option of alerts");
+	if (o->limit_arg && parse_limit(o->limit_arg, &o->limit) < 0)
+		return log_usage_error("--limit \"%s\": want a number of alerts (0: all)", o->limit_arg);
+	return -1;
+}
 
-	struct cfg_key *keys = config_keys();
-	struct report_config cfg;
-	memset(&cfg, 0, sizeof cfg);
+/* Load the configuration and set up logging; EXIT_OK or an exit code (logged). */
+static int load_config(const struct cli *o, struct cfg_key *keys, struct report_config *cfg)
+{
+	char err[1024];
 	int missing = 0;
-	if (cfg_load(keys, &cfg, cfgpath, &missing, err, sizeof err) < 0) {
+	memset(cfg, 0, sizeof *cfg);
+	if (cfg_load(keys, cfg, o->cfgpath, &missing, err, sizeof err) < 0) {
 		log_error("%s", err);
-		rc = missing ? EXIT_NOINPUT : EXIT_CONFIG;
-		goto out_cfg;
+		return missing ? EXIT_NOINPUT : EXIT_CONFIG;
 	}
 	/* borrowed (the key table owns database.conninfo once): retry marks alerts there */
-	cfg.dlv.conninfo = db ? (char *)db : cfg.conninfo;
-	int lvl = log_level_parse(cfg.log_level);
+	cfg->dlv.conninfo = o->db ? (char *)o->db : cfg->conninfo;
+	int lvl = log_level_parse(cfg->log_level);
 	if (lvl < 0) {
-		log_error("%s: log.level \"%s\" must be one of error, warn, info, debug", cfgpath ? cfgpath : "configuration",
-			  cfg.log_level);
-		rc = EXIT_CONFIG;
-		goto out_cfg;
+		log_error("%s: log.level \"%s\" must be one of error, warn, info, debug",
+			  o->cfgpath ? o->cfgpath : "configuration", cfg->log_level);
+		return EXIT_CONFIG;
 	}
-	log_set_level(verbose ? LOG_DEBUG : quiet ? LOG_ERROR : (enum log_level)lvl);
-	if (*cfg.log_file && log_open_file(cfg.log_file) < 0) {
-		log_error("cannot open log file \"%s\": %s", cfg.log_file, strerror(errno));
-		rc = EXIT_CONFIG;
-		goto out_cfg;
+	log_set_level(o->verbose ? LOG_DEBUG : o->quiet ? LOG_ERROR : (enum log_level)lvl);
+	if (*cfg->log_file && log_open_file(cfg->log_file) < 0) {
+		log_error("cannot open log file \"%s\": %s", cfg->log_file, strerror(errno));
+		return EXIT_CONFIG;
 	}
-	if (!tdir)
-		tdir = cfg.templates_dir;
+	return EXIT_OK;
+}
 
-	if (is_list) {
-		rc = list_templates(tdir);
-		if (fflush(stdout) != 0 && rc == EXIT_OK)
-			rc = EXIT_IOERR;
-		goto out_cfg;
-	}
-	if (is_dlv) {
-		rc = run_delivery_cmd(cmd, &cfg, db, tz ? tz : cfg.tz, limit);
-		goto out_cfg;
-	}
+/* The recipients of tenant's reports (report.tenants), or NULL. */
+static const char *tenant_recipients(const struct report_config *cfg, const char *tenant)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (!strcmp(cfg->tenants[i].tenant, tenant) && cfg->tenants[i].recipients && *cfg->tenants[i].recipients)
+			return cfg->tenants[i].recipients;
+	return NULL;
+}
 
-	char *tpath, *tname;
-	if (locate(tdir, argv[optind + 1], &tpath, &tname) < 0) {
-		log_error("template \"%s\" not found (looked in \"%s\"; 'cdrflow-report list' shows them)", argv[optind + 1],
-			  tdir);
-		rc = EXIT_NOINPUT;
-		goto out_cfg;
+/* One run of t with the CLI's parameters plus extra_name=extra_value (NULL:
+ * none), then, with --deliver, its delivery to recipients (NULL: the
+ * template's).  Returns the run's exit code, else delivery's. */
+static int run_one(PGconn *c, const struct tpl *t, const struct cli *o, const struct report_config *cfg,
+		   const char *zone, const char *extra_name, const char *extra_value, const char *recipients)
+{
+	char err[1024];
+	struct cli p = *o; /* the parameters of this run */
+	p.pnames = xcalloc(o->np + 1, sizeof *p.pnames);
+	p.pvalues = xcalloc(o->np + 1, sizeof *p.pvalues);
+	for (size_t i = 0; i < o->np; i++) {
+		p.pnames[i] = o->pnames[i];
+		p.pvalues[i] = o->pvalues[i];
 	}
-	struct tpl *t = tpl_load(tpath, tname, err, sizeof err);
-	free(tpath);
-	free(tname);
-	if (!t) {
-		log_error("%s", err);
-		rc = EXIT_DATAERR;
-		goto out_cfg;
+	if (extra_name) {
+		p.pnames[p.np] = (char *)extra_name;
+		p.pvalues[p.np++] = (char *)extra_value;
 	}
 	struct report_delivery rd;
 	memset(&rd, 0, sizeof rd);
-	int curl_up = 0;
-	if (deliver && !t->has_delivery) {
-		log_error("--deliver: template %s has no delivery section", t->name);
-		rc = EXIT_USAGE;
-		goto out_tpl;
-	}
-	if (deliver) { /* fail on a bad delivery set-up before the report is built */
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-			log_error("cannot initialise libcurl");
-			rc = EXIT_SOFTWARE;
-			goto out_tpl;
+	int rc = EXIT_OK;
+	if (o->deliver) { /* fail on a bad delivery set-up before the report is built */
+		struct deliver_spec spec;
+		if (handoff_spec(&t->delivery, &spec, err, sizeof err) < 0) {
+			log_error("%s: delivery.formats: %s", t->name, err);
+			rc = EXIT_DATAERR;
+		} else {
+			rc = report_deliver_prepare(&rd, &cfg->dlv, &spec, recipients, err, sizeof err);
+			if (rc != EXIT_OK)
+				log_error("--deliver: %s", err);
 		}
-		curl_up = 1;
-		rc = report_deliver_prepare(&rd, &cfg.dlv, &t->delivery, recipients, err, sizeof err);
-		if (rc != EXIT_OK) {
-			log_error("--deliver: %s", err);
-			goto out_tpl;
-		}
-	}
-	PGconn *c = NULL;
-	const char *zone = tz ? tz : cfg.tz;
-	rc = rdb_connect(db ? db : cfg.conninfo, zone, &c, err, sizeof err);
-	if (rc != EXIT_OK) {
-		log_error("%s", err);
-		goto out_tpl;
 	}
 	struct run_opts ro = {
-		.out_dir = out ? out : cfg.out_dir,
-		.formats = formats,
-		.paper = paper ? (strcmp(paper, "letter") ? PDF_A4 : PDF_LETTER) : (cfg.paper == 1 ? PDF_LETTER : PDF_A4),
-		.font_dir = cfg.font_dir,
+		.out_dir = o->out ? o->out : cfg->out_dir,
+		.formats = o->formats,
+		.paper = o->paper ? (strcmp(o->paper, "letter") ? PDF_A4 : PDF_LETTER)
+				  : (cfg->paper == 1 ? PDF_LETTER : PDF_A4),
+		.font_dir = cfg->font_dir,
 		.tz = zone,
-		.from = from,
-		.to = to,
-		.param_names = pnames,
-		.param_values = pvalues,
-		.nparams = np,
+		.from = o->from,
+		.to = o->to,
+		.param_names = p.pnames,
+		.param_values = p.pvalues,
+		.nparams = p.np,
 	};
 	struct run_result res;
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = report_run(c, t, &ro, &res, err, sizeof err);
+	memset(&res, 0, sizeof res);
+	if (rc == EXIT_OK) {
+		rc = report_run(c, t, &ro, &res, err, sizeof err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	PQfinish(c);
-	if (rc != EXIT_OK) {
-		log_error("%s", err);
-	} else {
+	if (rc == EXIT_OK) {
 		for (size_t i = 0; i < res.nfiles; i++)
 			printf("%s\n", res.files[i].path);
 		double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-		log_info("%s %s: %zu files, %llu table rows in %.3f s (%.0f rows/s)", t->name, res.period.display, res.nfiles,
-			 res.rows, s, s > 0 ? (double)res.rows / s : 0.0);
+		log_info("%s %s%s%s: %zu files, %llu table rows in %.3f s (%.0f rows/s)", t->name, res.period.display,
+			 extra_value ? " " : "", extra_value ? extra_value : "", res.nfiles, res.rows, s,
+			 s > 0 ? (double)res.rows / s : 0.0);
 		if (fflush(stdout) != 0)
 			rc = EXIT_IOERR;
-		if (rc == EXIT_OK && deliver) {
+		if (rc == EXIT_OK && o->deliver) {
 			struct report_run_info info = {
 				.template_name = t->name,
 				.title = t->title,
@@ -501,32 +538,130 @@ int main(int argc, char **argv)
 				.from = res.period.from,
 				.to = res.period.to,
 				.tz = zone,
-				.param_names = pnames,
-				.param_values = pvalues,
-				.nparams = np,
-				.kpis = res.kpis,
-				.nkpis = res.nkpis,
+				.param_names = p.pnames,
+				.param_values = p.pvalues,
+				.nparams = p.np,
 			};
 			/* the errors are logged where they happen; the files stay on disk either way */
-			rc = report_deliver(&rd, &info, res.files, res.nfiles, err, sizeof err);
+			rc = handoff_deliver(&rd, &info, &res, err, sizeof err);
 		}
 		run_result_release(&res);
 	}
-out_tpl:
 	report_deliver_release(&rd);
+	free(p.pnames);
+	free(p.pvalues);
+	return rc;
+}
+
+/* --each tenant: every tenant's report in one run; with --deliver each to
+ * its own report.tenants[].recipients (all checked before any is built).
+ * The worst exit code of the runs. */
+static int run_each(PGconn *c, const struct tpl *t, const struct cli *o, const struct report_config *cfg,
+		    const char *zone)
+{
+	char err[1024];
+	if (!tpl_find_param(t, o->each)) {
+		log_error("--each %s: template %s has no parameter %s", o->each, t->name, o->each);
+		return EXIT_USAGE;
+	}
+	struct run_opts ro = { .tz = zone, .from = o->from, .to = o->to };
+	char **tenants;
+	size_t n;
+	int rc = report_each_tenants(c, t, &ro, &tenants, &n, err, sizeof err);
+	if (rc != EXIT_OK) {
+		log_error("%s", err);
+		return rc;
+	}
+	if (n == 0)
+		log_warn("--each tenant: no tenant in this period: nothing to write");
+	for (size_t i = 0; i < n && o->deliver && !o->recipients; i++)
+		if (!tenant_recipients(cfg, tenants[i])) {
+			log_error("--each tenant --deliver: tenant %s has no report.tenants[].recipients: nothing was sent",
+				  tenants[i]);
+			report_each_free(tenants, n);
+			return EXIT_CONFIG;
+		}
+	int worst = EXIT_OK;
+	for (size_t i = 0; i < n; i++) {
+		const char *to = o->recipients ? o->recipients : o->deliver ? tenant_recipients(cfg, tenants[i]) : NULL;
+		int r = run_one(c, t, o, cfg, zone, o->each, tenants[i], to);
+		if (r != EXIT_OK && worst == EXIT_OK)
+			worst = r;
+	}
+	report_each_free(tenants, n);
+	return worst;
+}
+
+/* `run TEMPLATE`: find and load it, connect, run it (once or per tenant). */
+static int run_command(const struct cli *o, const struct report_config *cfg, const char *tdir)
+{
+	char err[1024];
+	char *tpath, *tname;
+	if (locate(tdir, o->template_arg, &tpath, &tname) < 0) {
+		log_error("template \"%s\" not found (looked in \"%s\"; 'cdrflow-report list' shows them)",
+			  o->template_arg, tdir);
+		return EXIT_NOINPUT;
+	}
+	struct tpl *t = tpl_load(tpath, tname, err, sizeof err);
+	free(tpath);
+	free(tname);
+	if (!t) {
+		log_error("%s", err);
+		return EXIT_DATAERR;
+	}
+	int rc = EXIT_OK, curl_up = 0;
+	if (o->deliver && !t->has_delivery) {
+		log_error("--deliver: template %s has no delivery section", t->name);
+		rc = EXIT_USAGE;
+	} else if (o->deliver && curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_error("cannot initialise libcurl");
+		rc = EXIT_SOFTWARE;
+	} else {
+		curl_up = o->deliver;
+	}
+	PGconn *c = NULL;
+	const char *zone = o->tz ? o->tz : cfg->tz;
+	if (rc == EXIT_OK) {
+		rc = rdb_connect(o->db ? o->db : cfg->conninfo, zone, &c, err, sizeof err);
+		if (rc != EXIT_OK)
+			log_error("%s", err);
+	}
+	if (rc == EXIT_OK)
+		rc = o->each ? run_each(c, t, o, cfg, zone) : run_one(c, t, o, cfg, zone, NULL, NULL, o->recipients);
+	if (c)
+		PQfinish(c);
 	if (curl_up)
 		curl_global_cleanup();
 	tpl_free(t);
-out_cfg:
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	log_init("cdrflow-report");
+	log_set_cli(1);
+	struct cli o;
+	int rc = parse_cli(argc, argv, &o);
+	if (rc >= 0) {
+		cli_free_params(&o);
+		return rc;
+	}
+	struct cfg_key *keys = config_keys();
+	struct report_config cfg;
+	rc = load_config(&o, keys, &cfg);
+	const char *tdir = o.tdir ? o.tdir : cfg.templates_dir;
+	if (rc == EXIT_OK && !strcmp(o.cmd, "list")) {
+		rc = list_templates(tdir);
+		if (fflush(stdout) != 0 && rc == EXIT_OK)
+			rc = EXIT_IOERR;
+	} else if (rc == EXIT_OK && (!strcmp(o.cmd, "retry") || !strcmp(o.cmd, "alerts"))) {
+		rc = run_delivery_cmd(o.cmd, &cfg, o.db, o.tz ? o.tz : cfg.tz, o.limit);
+	} else if (rc == EXIT_OK) {
+		rc = run_command(&o, &cfg, tdir);
+	}
 	cfg.dlv.conninfo = NULL;
 	cfg_free(keys, &cfg);
 	free(keys);
-out_params:
-	for (size_t i = 0; i < np; i++) {
-		free(pnames[i]);
-		free(pvalues[i]);
-	}
-	free(pnames);
-	free(pvalues);
+	cli_free_params(&o);
 	return rc;
 }

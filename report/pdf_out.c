@@ -28,8 +28,11 @@
 #define KPI_GAP 10.0
 #define KPI_PER_ROW 4
 #define CHART_H 250.0
-#define SPOOL_TEXT_MAX 400   /* bytes of a text cell kept for the PDF */
-#define NATW_MAX 260.0       /* a single column never asks for more */
+#define SPOOL_TEXT_MAX 2000  /* bytes of a text cell kept for the PDF */
+#define NATW_MAX 400.0       /* a single column never asks for more (wider text wraps) */
+#define TEXT_MINW 60.0       /* a text column is not made narrower than this (or its content) */
+#define CELL_PT_MIN 5.0      /* a table too wide even in landscape gets a smaller font, not below this */
+#define TEXT_FLOOR_CH 7.0     /* a squeezed text column keeps about this many characters a line */
 
 enum part_kind { PART_KPIS, PART_CHART, PART_TABLE };
 
@@ -45,14 +48,15 @@ struct part {
 	char *title;
 	struct rcol *cols; /* names owned */
 	size_t ncols;
-	double *natw;      /* natural width per column, points */
+	double *natw;      /* natural width per column, points (one line, at CELL_PT) */
+	double *minw;      /* narrowest it may get: numbers never wrap, text down to TEXT_MINW */
 	uint64_t nrows, dropped;
 	off_t off;         /* first row in the spool */
 };
 
 struct pdf_out {
 	char *path, *tmppath;
-	char *title, *period, *generated;
+	char *title, *period, *generated, *subtitle, *currency;
 	struct pdf_out_opts o;
 	double W, H;
 	struct rfonts fonts;
@@ -143,6 +147,8 @@ struct pdf_out *pdf_out_new(const char *path, const struct rmeta *meta, const st
 	w->title = xstrdup(meta && meta->title ? meta->title : "");
 	w->period = xstrdup(meta && meta->period ? meta->period : "");
 	w->generated = dup_or_null(meta ? meta->generated : NULL);
+	w->subtitle = dup_or_null(meta ? meta->subtitle : NULL);
+	w->currency = dup_or_null(meta && meta->currency && *meta->currency ? meta->currency : NULL);
 	buf_init(&w->row, 0);
 	return w;
 }
@@ -169,7 +175,8 @@ int pdf_out_kpis(struct pdf_out *w, const struct rkpi *k, size_t n)
 	p->nkpis = n;
 	for (size_t i = 0; i < n; i++) {
 		p->kpis[i] = k[i];
-		p->kpis[i].col.name = xstrdup(k[i].col.name ? k[i].col.name : "");
+		p->kpis[i].col.name = xstrdup(rcol_label(&k[i].col) ? rcol_label(&k[i].col) : "");
+		p->kpis[i].col.label = NULL;
 		p->kpis[i].value.s = k[i].col.type == RCOL_TEXT && !k[i].value.null ? xstrdup(k[i].value.s) : NULL;
 	}
 	return 0;
@@ -201,6 +208,15 @@ static double measure(struct pdf_out *w, int bold, const char *s)
 	return draw_text_width(w->mcr, s);
 }
 
+/* A column's header as shown: money columns name their currency. */
+static char *head_text(const struct pdf_out *w, const struct rcol *c)
+{
+	const char *n = rcol_label(c) ? rcol_label(c) : "";
+	if (c->type == RCOL_MONEY && w->currency)
+		return xasprintf("%s (%s)", n, w->currency);
+	return xstrdup(n);
+}
+
 int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols)
 {
 	if (w->failed)
@@ -215,11 +231,17 @@ int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol 
 	p->title = xstrdup(title ? title : "");
 	p->cols = xcalloc(ncols, sizeof *p->cols);
 	p->natw = xcalloc(ncols, sizeof *p->natw);
+	p->minw = xcalloc(ncols, sizeof *p->minw);
 	p->ncols = ncols;
 	for (size_t i = 0; i < ncols; i++) {
 		p->cols[i] = cols[i];
-		p->cols[i].name = xstrdup(cols[i].name ? cols[i].name : "");
-		p->natw[i] = measure(w, 1, p->cols[i].name);
+		char *h = head_text(w, &cols[i]);
+		p->cols[i].name = h;
+		p->cols[i].label = NULL;
+		/* a header wraps between words: its longest word is its minimum */
+		draw_font(w->mcr, &w->fonts, 1, CELL_PT);
+		p->minw[i] = draw_word_width(w->mcr, h);
+		p->natw[i] = fmax(p->minw[i], fmin(measure(w, 1, h), 64.0)); /* longer headers wrap */
 	}
 	p->off = ftello(w->spool);
 	if (p->off < 0)
@@ -254,16 +276,22 @@ int pdf_out_table_row(struct pdf_out *w, const struct rval *vals)
 			rtext_clean(&w->row, vals[i].s, SPOOL_TEXT_MAX, RTEXT_NO_CTRL);
 			len = (uint32_t)(w->row.len - at - sizeof len);
 			memcpy(w->row.data + at, &len, sizeof len);
-			if (p->natw[i] < NATW_MAX)
-				p->natw[i] = fmax(p->natw[i], measure(w, 0, w->row.data + at + sizeof len));
+			if (p->natw[i] < NATW_MAX) {
+				buf_append(&w->row, "", 1); /* a NUL to measure it; dropped below */
+				double nw = measure(w, 0, w->row.data + at + sizeof len);
+				buf_setlen(&w->row, w->row.len - 1);
+				p->natw[i] = fmax(p->natw[i], nw);
+				p->minw[i] = fmax(p->minw[i], fmin(nw, TEXT_MINW));
+			}
 		} else {
 			if (c->type == RCOL_DECIMAL || c->type == RCOL_PERCENT)
 				buf_append(&w->row, &vals[i].d, sizeof vals[i].d);
 			else
 				buf_append(&w->row, &vals[i].i, sizeof vals[i].i);
 			rval_format(c, &vals[i], RFMT_DISPLAY, t, sizeof t);
-			if (p->natw[i] < NATW_MAX)
-				p->natw[i] = fmax(p->natw[i], measure(w, 0, t));
+			double nw = measure(w, 0, t);
+			p->natw[i] = fmax(p->natw[i], nw);
+			p->minw[i] = fmax(p->minw[i], nw); /* a number is never wrapped */
 		}
 	}
 	if (fwrite(w->row.data, 1, w->row.len, w->spool) != w->row.len)
@@ -292,7 +320,11 @@ const char *pdf_out_error(const struct pdf_out *w)
 struct lay {
 	struct pdf_out *w;
 	cairo_t *cr;
+	cairo_surface_t *surf;
 	double x0, x1, top, bottom, y;
+	double pw, ph;      /* this page's size (portrait or landscape) */
+	int landscape;      /* the orientation of the page being drawn */
+	int want_landscape; /* the part being drawn needs landscape pages */
 	int page, total;
 };
 
@@ -308,10 +340,21 @@ static void header(struct lay *L)
 	draw_font(cr, &w->fonts, 0, 9);
 	draw_rgb(cr, 0x444444);
 	draw_text(cr, L->x1, MARGIN + 12, AL_RIGHT, 0, w->period);
+	double rule = MARGIN + 19;
+	if (w->subtitle || w->currency) {
+		char sub[600];
+		snprintf(sub, sizeof sub, "%s%s%s%s", w->subtitle ? w->subtitle : "",
+			 w->subtitle && w->currency ? "  \xC2\xB7  " : "", w->currency ? "Amounts in " : "",
+			 w->currency ? w->currency : "");
+		draw_font(cr, &w->fonts, 0, 9);
+		draw_rgb(cr, 0x222222);
+		draw_text(cr, L->x0, MARGIN + 25, AL_LEFT, L->x1 - L->x0, sub);
+		rule = MARGIN + 31;
+	}
 	cairo_set_line_width(cr, 0.8);
 	draw_rgb(cr, 0x0072B2);
-	cairo_move_to(cr, L->x0, MARGIN + 19);
-	cairo_line_to(cr, L->x1, MARGIN + 19);
+	cairo_move_to(cr, L->x0, rule);
+	cairo_line_to(cr, L->x1, rule);
 	cairo_stroke(cr);
 }
 
@@ -320,7 +363,7 @@ static void footer(struct lay *L)
 	cairo_t *cr = L->cr;
 	struct pdf_out *w = L->w;
 	char t[64];
-	double y = w->H - MARGIN;
+	double y = L->ph - MARGIN;
 	cairo_set_line_width(cr, 0.4);
 	draw_rgb(cr, 0x999999);
 	cairo_move_to(cr, L->x0, y - 12);
@@ -334,15 +377,30 @@ static void footer(struct lay *L)
 	draw_text(cr, L->x1, y - 2, AL_RIGHT, 0, t);
 }
 
-static void new_page(struct lay *L)
+/* Finish the page (if any) and start the next one, landscape or not. */
+static void new_page_as(struct lay *L, int landscape)
 {
+	struct pdf_out *w = L->w;
 	if (L->page > 0) {
 		footer(L);
 		cairo_show_page(L->cr);
 	}
+	L->landscape = landscape;
+	L->pw = landscape ? w->H : w->W;
+	L->ph = landscape ? w->W : w->H;
+	cairo_pdf_surface_set_size(L->surf, L->pw, L->ph);
+	L->x0 = MARGIN;
+	L->x1 = L->pw - MARGIN;
+	L->top = MARGIN + ((w->subtitle || w->currency) ? 42 : 30);
+	L->bottom = L->ph - MARGIN - 20;
 	L->page++;
 	header(L);
 	L->y = L->top;
+}
+
+static void new_page(struct lay *L)
+{
+	new_page_as(L, L->landscape || L->want_landscape);
 }
 
 /* Start a new page unless h more points fit on this one. */
@@ -356,7 +414,7 @@ static void kpis(struct lay *L, const struct part *p)
 {
 	cairo_t *cr = L->cr;
 	struct pdf_out *w = L->w;
-	char t[RVAL_NUMTEXT_MAX];
+	char t[RVAL_NUMTEXT_MAX + 16];
 	double tw = (L->x1 - L->x0 - KPI_GAP * (KPI_PER_ROW - 1)) / KPI_PER_ROW;
 	for (size_t i = 0; i < p->nkpis; i++) {
 		size_t col = i % KPI_PER_ROW;
@@ -375,15 +433,33 @@ static void kpis(struct lay *L, const struct part *p)
 		const struct rkpi *k = &p->kpis[i];
 		draw_rgb(cr, 0x555555);
 		draw_font(cr, &w->fonts, 0, 7.5);
-		draw_text(cr, x + 10, y + 15, AL_LEFT, tw - 16, k->col.name);
+		/* a long label (a percentage with its definition) wraps to a second line */
+		if (draw_text_width(cr, k->col.name) <= tw - 16)
+			draw_text(cr, x + 10, y + 15, AL_LEFT, 0, k->col.name);
+		else {
+			draw_font(cr, &w->fonts, 0, 6.5);
+			draw_text_wrapped(cr, x + 10, y + 4, tw - 16, AL_LEFT, k->col.name, 1);
+		}
 		const char *v = t;
-		if (k->col.type == RCOL_TEXT)
+		if (k->col.type == RCOL_TEXT) {
 			v = k->value.null ? "" : k->value.s;
-		else
-			rval_format(&k->col, &k->value, RFMT_DISPLAY, t, sizeof t);
+		} else {
+			size_t n = rval_format(&k->col, &k->value, RFMT_DISPLAY, t, sizeof t);
+			if (k->col.type == RCOL_MONEY && w->currency && !k->value.null)
+				snprintf(t + n, sizeof t - n, " %s", w->currency);
+		}
 		draw_rgb(cr, 0x111111);
-		draw_font(cr, &w->fonts, 1, 16);
-		draw_text(cr, x + 10, y + 38, AL_LEFT, tw - 16, v);
+		/* a long text tile (a status line) gets a smaller font, not an ellipsis */
+		double pt = 16;
+		draw_font(cr, &w->fonts, 1, pt);
+		double vw = draw_text_width(cr, v);
+		if (vw > tw - 16)
+			pt = fmax(7.0, pt * (tw - 16) / vw);
+		draw_font(cr, &w->fonts, 1, pt);
+		if (pt > 7.0 || vw * pt / 16 <= tw - 16)
+			draw_text(cr, x + 10, y + 38, AL_LEFT, 0, v);
+		else
+			draw_text_wrapped(cr, x + 10, y + 20, tw - 16, AL_LEFT, v, 1);
 	}
 	L->y += KPI_H + KPI_GAP * 1.5;
 }
@@ -428,7 +504,138 @@ static int read_row(struct pdf_out *w, const struct part *p, struct rval *v, cha
 	return 0;
 }
 
-static void table_head(struct lay *L, const struct part *p, const double *cw, int cont)
+/* How a table is laid out: its orientation, font size and column widths. */
+struct tgeom {
+	int landscape;
+	double pt;  /* cell font size */
+	double *cw; /* column widths including padding */
+};
+
+/* Widths for avail points at font scale k (pt / CELL_PT): every column at
+ * least its minimum; text columns share what is left by how much more they
+ * want.  Returns the width the minimums need. */
+static double fit_widths(const struct part *p, double avail, double k, double *cw)
+{
+	double sum_min = 0, sum_nat = 0, want = 0;
+	for (size_t i = 0; i < p->ncols; i++) {
+		sum_min += p->minw[i] * k + 2 * CELL_PAD;
+		sum_nat += fmin(p->natw[i], NATW_MAX) * k + 2 * CELL_PAD;
+	}
+	if (sum_nat <= avail) { /* everything on one line: fill the width in proportion */
+		for (size_t i = 0; i < p->ncols; i++)
+			cw[i] = (fmin(p->natw[i], NATW_MAX) * k + 2 * CELL_PAD) * avail / sum_nat;
+		return sum_min;
+	}
+	for (size_t i = 0; i < p->ncols; i++) {
+		cw[i] = p->minw[i] * k + 2 * CELL_PAD;
+		want += (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k;
+	}
+	if (sum_min > avail) { /* text wraps at any character: its columns give way, numbers keep their width */
+		double num = 0, txt = 0;
+		for (size_t i = 0; i < p->ncols; i++)
+			*(p->cols[i].type == RCOL_TEXT ? &txt : &num) += cw[i];
+		/* shrink the text columns in proportion, none below a floor: the
+		 * ones the floor holds leave the rest to the others */
+		double floor_w = TEXT_FLOOR_CH * CELL_PT * k + 2 * CELL_PAD, room = avail - num;
+		int *held = xcalloc(p->ncols, sizeof *held);
+		for (int changed = 1; changed;) {
+			changed = 0;
+			double free_txt = 0, free_room = room;
+			for (size_t i = 0; i < p->ncols; i++)
+				if (p->cols[i].type == RCOL_TEXT) {
+					if (held[i])
+						free_room -= floor_w;
+					else
+						free_txt += cw[i];
+				}
+			double f = free_txt > 0 ? fmax(free_room, 0) / free_txt : 1;
+			for (size_t i = 0; i < p->ncols; i++)
+				if (p->cols[i].type == RCOL_TEXT && !held[i] && cw[i] * f < floor_w) {
+					held[i] = 1;
+					changed = 1;
+				}
+			if (!changed)
+				for (size_t i = 0; i < p->ncols; i++)
+					if (p->cols[i].type == RCOL_TEXT)
+						cw[i] = held[i] ? floor_w : cw[i] * f;
+		}
+		free(held);
+		return sum_min;
+	}
+	/* the room left goes to the text first (a wrapped cell costs a taller
+	 * row; a wrapped header only the header row), then to the others */
+	double extra = avail - sum_min, want_txt = 0;
+	for (size_t i = 0; i < p->ncols; i++)
+		if (p->cols[i].type == RCOL_TEXT)
+			want_txt += (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k;
+	for (int pass = 0; pass < 2 && extra > 0; pass++) {
+		double wnt = pass == 0 ? want_txt : want - want_txt, used = 0;
+		if (wnt <= 0)
+			continue;
+		double f = fmin(1.0, extra / wnt);
+		for (size_t i = 0; i < p->ncols; i++)
+			if ((p->cols[i].type == RCOL_TEXT) == (pass == 0)) {
+				double add = (fmin(p->natw[i], NATW_MAX) - p->minw[i]) * k * f;
+				cw[i] += add;
+				used += add;
+			}
+		extra -= used;
+	}
+	return sum_min;
+}
+
+static void geometry(const struct pdf_out *w, const struct part *p, struct tgeom *g)
+{
+	double port = w->W - 2 * MARGIN, land = w->H - 2 * MARGIN;
+	g->cw = xcalloc(p->ncols, sizeof *g->cw);
+	g->pt = CELL_PT;
+	g->landscape = 0;
+	if (fit_widths(p, port, 1.0, g->cw) <= port)
+		return;
+	g->landscape = 1;
+	double need_w = fit_widths(p, land, 1.0, g->cw);
+	if (need_w <= land)
+		return;
+	/* too wide even in landscape: a smaller font (the widths scale with it) */
+	double k = fmax(CELL_PT_MIN / CELL_PT, land / need_w);
+	g->pt = CELL_PT * k;
+	fit_widths(p, land, k, g->cw);
+}
+
+/* Height of one row: the tallest wrapped cell. */
+static double row_height(struct lay *L, const struct part *p, const struct tgeom *g, const struct rval *v,
+			 int is_head)
+{
+	double h = ROW_H * g->pt / CELL_PT;
+	draw_font(L->cr, &L->w->fonts, is_head, g->pt);
+	for (size_t i = 0; i < p->ncols; i++) {
+		const char *s = is_head ? p->cols[i].name : p->cols[i].type == RCOL_TEXT && !v[i].null ? v[i].s : NULL;
+		if (!s || !*s)
+			continue;
+		double room = g->cw[i] - 2 * CELL_PAD;
+		/* cheap test first: every character narrower than the font size */
+		if ((double)strlen(s) * g->pt <= room && !strchr(s, '\n'))
+			continue;
+		double th = draw_text_wrapped(L->cr, 0, 0, room, AL_LEFT, s, 0) + 4;
+		if (th > h)
+			h = th;
+	}
+	return h;
+}
+
+static void draw_cell(struct lay *L, double x, double y, double cw, const struct tgeom *g, int right, const char *s)
+{
+	double room = cw - 2 * CELL_PAD, lh = ROW_H * g->pt / CELL_PT;
+	int one = !strchr(s, '\n') && ((double)strlen(s) * g->pt <= room || draw_text_width(L->cr, s) <= room);
+	if (one) { /* on the first line's baseline */
+		draw_text(L->cr, right ? x + cw - CELL_PAD : x + CELL_PAD, y + lh - 3.5 * g->pt / CELL_PT,
+			  right ? AL_RIGHT : AL_LEFT, 0, s);
+		return;
+	}
+	draw_text_wrapped(L->cr, x + CELL_PAD, y + 2, room, right ? AL_RIGHT : AL_LEFT, s, 1);
+}
+
+static void table_head(struct lay *L, const struct part *p, const struct tgeom *g, int cont)
 {
 	cairo_t *cr = L->cr;
 	struct pdf_out *w = L->w;
@@ -438,57 +645,60 @@ static void table_head(struct lay *L, const struct part *p, const double *cw, in
 	draw_font(cr, &w->fonts, 1, 10.5);
 	draw_text(cr, L->x0, L->y + 12, AL_LEFT, L->x1 - L->x0, t);
 	L->y += TITLE_H;
+	double hh = row_height(L, p, g, NULL, 1) + 1;
 	draw_rgb(cr, 0xD9DEE5);
-	cairo_rectangle(cr, L->x0, L->y, L->x1 - L->x0, ROW_H + 1);
+	cairo_rectangle(cr, L->x0, L->y, L->x1 - L->x0, hh);
 	cairo_fill(cr);
 	draw_rgb(cr, 0x111111);
-	draw_font(cr, &w->fonts, 1, CELL_PT);
+	draw_font(cr, &w->fonts, 1, g->pt);
 	double x = L->x0;
 	for (size_t i = 0; i < p->ncols; i++) {
-		int right = rcol_is_numeric(p->cols[i].type);
-		draw_text(cr, right ? x + cw[i] - CELL_PAD : x + CELL_PAD, L->y + ROW_H - 3.5, right ? AL_RIGHT : AL_LEFT,
-			  cw[i] - 2 * CELL_PAD, p->cols[i].name);
-		x += cw[i];
+		draw_cell(L, x, L->y, g->cw[i], g, rcol_is_numeric(p->cols[i].type), p->cols[i].name);
+		x += g->cw[i];
 	}
-	L->y += ROW_H + 1;
+	L->y += hh;
 }
 
-static int table(struct lay *L, const struct part *p)
+/* Draw view p (a part whose columns are full's columns map[0..p->ncols))
+ * from full's spooled rows. */
+static int table_view(struct lay *L, const struct part *full, const struct part *p, const size_t *map)
 {
 	cairo_t *cr = L->cr;
 	struct pdf_out *w = L->w;
 	char t[RVAL_NUMTEXT_MAX];
-	double avail = L->x1 - L->x0, sum = 0;
-	double *cw = xcalloc(p->ncols, sizeof *cw);
-	for (size_t i = 0; i < p->ncols; i++)
-		sum += (cw[i] = fmin(p->natw[i], NATW_MAX) + 2 * CELL_PAD);
-	for (size_t i = 0; i < p->ncols; i++)
-		cw[i] *= avail / sum; /* fill the width: grow or shrink in proportion */
-	struct rval *v = xcalloc(p->ncols, sizeof *v);
-	char *txt = xmalloc(p->ncols * (SPOOL_TEXT_MAX + 1));
+	struct tgeom g;
+	geometry(w, p, &g);
+	struct rval *fv = xcalloc(full->ncols, sizeof *fv), *v = xcalloc(p->ncols, sizeof *v);
+	char *txt = xmalloc(full->ncols * (SPOOL_TEXT_MAX + 1));
 	int rc = 0;
-	if (fseeko(w->spool, p->off, SEEK_SET) != 0) {
+	if (fseeko(w->spool, full->off, SEEK_SET) != 0) {
 		rc = fail(w, "pdf: cannot seek the row spool: %s", strerror(errno));
 		goto out;
 	}
+	if (g.landscape && !L->landscape)
+		new_page_as(L, 1); /* (an empty page was already started landscape: render() looks ahead) */
+	double avail = L->x1 - L->x0;
 	need(L, TITLE_H + 3 * ROW_H);
-	table_head(L, p, cw, 0);
+	table_head(L, p, &g, 0);
 	for (uint64_t r = 0; r < p->nrows; r++) {
-		if (read_row(w, p, v, txt) < 0) {
+		if (read_row(w, full, fv, txt) < 0) {
 			rc = fail(w, "pdf: cannot read the row spool");
 			goto out;
 		}
-		if (L->y + ROW_H > L->bottom) {
+		for (size_t i = 0; i < p->ncols; i++)
+			v[i] = fv[map[i]];
+		double rh = row_height(L, p, &g, v, 0);
+		if (L->y + rh > L->bottom) {
 			new_page(L);
-			table_head(L, p, cw, 1);
+			table_head(L, p, &g, 1);
 		}
 		if (r % 2) {
 			draw_rgb(cr, 0xF5F6F8);
-			cairo_rectangle(cr, L->x0, L->y, avail, ROW_H);
+			cairo_rectangle(cr, L->x0, L->y, avail, rh);
 			cairo_fill(cr);
 		}
 		draw_rgb(cr, 0x111111);
-		draw_font(cr, &w->fonts, 0, CELL_PT);
+		draw_font(cr, &w->fonts, 0, g.pt);
 		double x = L->x0;
 		for (size_t i = 0; i < p->ncols; i++) {
 			const char *s = t;
@@ -496,13 +706,11 @@ static int table(struct lay *L, const struct part *p)
 				s = v[i].null ? "" : v[i].s;
 			else
 				rval_format(&p->cols[i], &v[i], RFMT_DISPLAY, t, sizeof t);
-			int right = rcol_is_numeric(p->cols[i].type);
 			if (*s)
-				draw_text(cr, right ? x + cw[i] - CELL_PAD : x + CELL_PAD, L->y + ROW_H - 3.5,
-					  right ? AL_RIGHT : AL_LEFT, cw[i] - 2 * CELL_PAD, s);
-			x += cw[i];
+				draw_cell(L, x, L->y, g.cw[i], &g, rcol_is_numeric(p->cols[i].type), s);
+			x += g.cw[i];
 		}
-		L->y += ROW_H;
+		L->y += rh;
 	}
 	cairo_set_line_width(cr, 0.6);
 	draw_rgb(cr, 0x888888);
@@ -519,24 +727,115 @@ static int table(struct lay *L, const struct part *p)
 		need(L, ROW_H + 4);
 		draw_font(cr, &w->fonts, 0, CELL_PT);
 		draw_rgb(cr, 0x555555);
-		draw_text(cr, L->x0, L->y + ROW_H, AL_LEFT, avail, note);
+		draw_text(cr, L->x0, L->y + ROW_H, AL_LEFT, 0, note);
 		L->y += ROW_H;
 	}
 	L->y += 16;
 out:
-	free(cw);
+	free(g.cw);
+	free(fv);
 	free(v);
 	free(txt);
 	return rc;
 }
 
+
+/* Columns [a, b) plus the first column (the row's key) when a > 0, as a
+ * view of p titled "<title> (columns a+1-b of n)". */
+static void make_view(const struct part *p, size_t a, size_t b, struct part *q, size_t *map)
+{
+	*q = *p;
+	size_t m = 0;
+	if (a > 0)
+		map[m++] = 0;
+	for (size_t i = a; i < b; i++)
+		map[m++] = i;
+	q->ncols = m;
+	q->cols = xcalloc(m, sizeof *q->cols);
+	q->natw = xcalloc(m, sizeof *q->natw);
+	q->minw = xcalloc(m, sizeof *q->minw);
+	for (size_t i = 0; i < m; i++) {
+		q->cols[i] = p->cols[map[i]];
+		q->natw[i] = p->natw[map[i]];
+		q->minw[i] = p->minw[map[i]];
+	}
+	q->title = xasprintf("%s (columns %zu\xE2\x80\x93%zu of %zu)", p->title, a + 1, b, p->ncols);
+}
+
+static void free_view(struct part *q)
+{
+	free(q->cols);
+	free(q->natw);
+	free(q->minw);
+	free(q->title);
+}
+
+/* The minimum width (at the smallest font) of view [a, b) of p. */
+static double view_min(const struct part *p, size_t a, size_t b)
+{
+	double k = CELL_PT_MIN / CELL_PT, sum = 0;
+	for (size_t i = a; i < b; i++)
+		sum += (p->cols[i].type == RCOL_TEXT ? fmin(p->minw[i], TEXT_FLOOR_CH * CELL_PT) : p->minw[i]) * k + 2 * CELL_PAD;
+	if (a > 0)
+		sum += view_min(p, 0, 1);
+	return sum;
+}
+
+/* A table: as one block when its columns fit a landscape page at the
+ * smallest font, else in groups of columns (each repeating the first
+ * column), one after the other: nothing is cut. */
+static int table(struct lay *L, const struct part *p)
+{
+	double land = L->w->H - 2 * MARGIN;
+	size_t *map = xcalloc(p->ncols + 1, sizeof *map);
+	int rc = 0;
+	if (view_min(p, 0, p->ncols) <= land) {
+		for (size_t i = 0; i < p->ncols; i++)
+			map[i] = i;
+		rc = table_view(L, p, p, map);
+		free(map);
+		return rc;
+	}
+	for (size_t a = 0; a < p->ncols && rc == 0;) {
+		size_t b = a + 1;
+		while (b < p->ncols && view_min(p, a, b + 1) <= land)
+			b++;
+		struct part q;
+		make_view(p, a, b, &q, map);
+		L->want_landscape = 1;
+		rc = table_view(L, p, &q, map);
+		free_view(&q);
+		a = b;
+	}
+	free(map);
+	return rc;
+}
+
+/* Does this part need landscape pages (a table too wide for portrait)? */
+static int part_landscape(const struct pdf_out *w, const struct part *p)
+{
+	if (p->kind != PART_TABLE)
+		return 0;
+	struct tgeom g;
+	geometry(w, p, &g);
+	free(g.cw);
+	return g.landscape;
+}
+
 static int render(struct pdf_out *w, cairo_surface_t *s, int total, int *pages)
 {
-	struct lay L = { w, cairo_create(s), MARGIN, w->W - MARGIN, MARGIN + 30, w->H - MARGIN - 20, 0, 0, total };
+	struct lay L;
+	memset(&L, 0, sizeof L);
+	L.w = w;
+	L.cr = cairo_create(s);
+	L.surf = s;
+	L.total = total;
 	int rc = 0;
-	new_page(&L);
+	L.want_landscape = w->nparts && part_landscape(w, &w->parts[0]);
+	new_page_as(&L, L.want_landscape);
 	for (size_t i = 0; i < w->nparts && rc == 0; i++) {
 		const struct part *p = &w->parts[i];
+		L.want_landscape = part_landscape(w, p);
 		if (p->kind == PART_KPIS)
 			kpis(&L, p);
 		else if (p->kind == PART_CHART)
@@ -636,6 +935,7 @@ int pdf_out_close(struct pdf_out *w, int *pages, char *err, size_t errlen)
 			free((char *)p->cols[k].name);
 		free(p->cols);
 		free(p->natw);
+		free(p->minw);
 		free(p->title);
 	}
 	free(w->parts);
@@ -649,6 +949,8 @@ int pdf_out_close(struct pdf_out *w, int *pages, char *err, size_t errlen)
 	free(w->title);
 	free(w->period);
 	free(w->generated);
+	free(w->subtitle);
+	free(w->currency);
 	free(w);
 	return rc;
 }

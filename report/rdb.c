@@ -149,6 +149,7 @@ static int money_name(const char *name)
 void rdb_auto_type(unsigned oid, int typmod, const char *name, struct rcol *out)
 {
 	out->name = name;
+	out->label = NULL;
 	out->scale = 0;
 	switch (oid) {
 	case OID_INT2:
@@ -367,7 +368,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 					if (strcmp(defs[d].name, name))
 						continue;
 					if (defs[d].label)
-						cc[k].col.name = defs[d].label;
+						cc[k].col.label = defs[d].label;
 					if (defs[d].has_type) {
 						cc[k].col.type = defs[d].type;
 						cc[k].col.scale = defs[d].type == RCOL_MONEY || defs[d].type == RCOL_DECIMAL ? 2

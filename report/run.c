@@ -12,6 +12,7 @@
 #include "csv_out.h"
 #include "exitcode.h"
 #include "fsx.h"
+#include "html_out.h"
 #include "log.h"
 #include "xalloc.h"
 #include "xlsx_out.h"
@@ -36,12 +37,47 @@ struct run {
 	char base[256]; /* <template>-<from>-<to> */
 	struct outfile *files;
 	size_t nfiles;
-	struct rsink sinks[2]; /* PDF, XLSX: the whole report */
+	struct rsink sinks[3]; /* PDF, XLSX, HTML: the whole report */
 	size_t nsinks;
 	unsigned long long rows;
 	struct report_kpi *kpis; /* every KPI tile, as shown (for delivery) */
 	size_t nkpis;
+	/* cdrflow_report_context() (migration 0019): the header's tenant and
+	 * currency, the money decimals; unknown on an older warehouse */
+	const char *tenant;       /* the tenant parameter's value, or NULL */
+	char *tenant_name, *currency;
+	int money_scale;          /* -1: the writers' default */
+	char subtitle[400];
 };
+
+/* The run's value of parameter name (NULL: none or SQL NULL). */
+static const char *param_value(const struct run *r, const char *name)
+{
+	for (size_t k = 0; k < r->nvalues; k++)
+		if (!strcmp(r->names[k], name))
+			return r->values[k];
+	return NULL;
+}
+
+/* Columns as the writers get them: money at the run's decimals unless the
+ * template fixes a scale.  out holds n columns. */
+static void money_cols(const struct run *r, const struct tpl_section *s, const struct rcol *cols, size_t n,
+		       struct rcol *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		out[i] = cols[i];
+		if (cols[i].type != RCOL_MONEY || r->money_scale < 0)
+			continue;
+		int fixed = 0;
+		for (size_t d = 0; d < s->ncolumns; d++)
+			if ((!strcmp(s->columns[d].name, cols[i].name) ||
+			     (s->columns[d].label && !strcmp(s->columns[d].label, cols[i].name))) &&
+			    s->columns[d].scale >= 0)
+				fixed = 1;
+		if (!fixed)
+			out[i].scale = r->money_scale;
+	}
+}
 
 /* Keep a KPI tile's label and shown value for the delivery summary. */
 static void keep_kpi(struct run *r, const struct tpl_section *s, const struct rkpi *k)
@@ -51,7 +87,7 @@ static void keep_kpi(struct run *r, const struct tpl_section *s, const struct rk
 	r->kpis = xrealloc(r->kpis, (r->nkpis + 1) * sizeof *r->kpis);
 	struct report_kpi *o = &r->kpis[r->nkpis++];
 	o->section = xstrdup(s->title);
-	o->label = xstrdup(k->col.name);
+	o->label = xstrdup(rcol_label(&k->col));
 	o->value = xstrdup(v);
 }
 
@@ -100,6 +136,8 @@ struct collect {
 	struct rmem m;
 	int inited, full;
 	size_t max;
+	const struct run *r;
+	const struct tpl_section *s;
 };
 
 static int collect_begin(void *arg, const struct rcol *cols, size_t ncols, char *err, size_t errlen)
@@ -110,7 +148,9 @@ static int collect_begin(void *arg, const struct rcol *cols, size_t ncols, char 
 		k->full = 1;
 		return -1;
 	}
-	if (rmem_init(&k->m, cols, ncols, k->max) < 0) {
+	struct rcol mc[RMEM_MAX_COLS];
+	money_cols(k->r, k->s, cols, ncols, mc);
+	if (rmem_init(&k->m, mc, ncols, k->max) < 0) {
 		snprintf(err, errlen, "cannot hold the result");
 		return -1;
 	}
@@ -182,11 +222,35 @@ static int find_col(const struct tpl_section *s, const struct rmem *m, const cha
 	return -1;
 }
 
+/* A series without a non-zero value has nothing to draw: it leaves the
+ * chart (and its legend) in every format, unless every series is empty. */
+static void drop_empty_series(struct rchart *ch, const struct rmem *m)
+{
+	size_t keep[RCHART_MAX_SERIES], n = 0;
+	for (size_t s = 0; s < ch->nseries; s++) {
+		size_t k = ch->series_cols[s];
+		int any = 0;
+		for (size_t i = 0; i < m->nrows && !any; i++) {
+			const struct rval *v = &rmem_row(m, i)[k];
+			any = !v->null && rval_chart_number(&m->cols[k], v) != 0.0;
+		}
+		if (any)
+			keep[n++] = k;
+	}
+	if (n == 0 || n == ch->nseries)
+		return;
+	for (size_t s = 0; s < n; s++)
+		ch->series_cols[s] = keep[s];
+	ch->nseries = n;
+}
+
 static int run_collect(struct run *r, const struct tpl_section *s, const struct tpl_sql *sql, char *err, size_t errlen)
 {
 	struct collect k;
 	memset(&k, 0, sizeof k);
 	k.max = s->type == TPL_S_KPIS ? 1 : RCHART_MAX_CATS;
+	k.r = r;
+	k.s = s;
 	const char *vals[64];
 	enum tpl_ptype types[64];
 	if (sql->nparams > 64) {
@@ -237,7 +301,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 		ch.cat_col = (size_t)cat;
 		if (k.m.nrows == 0) { /* nothing to draw: say so where the chart would be */
 			log_info("%s: section %s: no data, no chart", r->t->name, s->id);
-			static const struct rcol note = { "note", RCOL_TEXT, 0 };
+			static const struct rcol note = { "note", RCOL_TEXT, 0, NULL };
 			char msg[300];
 			snprintf(msg, sizeof msg, "No data in this period.");
 			struct rval v = rval_text(msg);
@@ -266,6 +330,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 				if (i != ch.cat_col && rcol_is_numeric(k.m.cols[i].type))
 					ch.series_cols[ch.nseries++] = i;
 		}
+		drop_empty_series(&ch, &k.m);
 		char why[256];
 		if (rchart_check(&ch, &k.m, why, sizeof why) < 0) {
 			snprintf(err, errlen, "%s (%s): %s", s->id, s->where, why);
@@ -287,7 +352,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 struct tablectx {
 	struct run *r;
 	const struct tpl_section *s;
-	struct rsink sinks[3];
+	struct rsink sinks[4];
 	size_t nsinks;
 	FILE *csvfp;
 	struct outfile *csvf;
@@ -301,12 +366,16 @@ static int table_begin(void *arg, const struct rcol *cols, size_t ncols, char *e
 		snprintf(err, errlen, "the query returns no columns");
 		return -1;
 	}
-	for (size_t i = 0; i < x->nsinks; i++)
-		if (rsink_table_begin(&x->sinks[i], x->s->title, cols, ncols) < 0) {
+	struct rcol *mc = xcalloc(ncols, sizeof *mc);
+	money_cols(x->r, x->s, cols, ncols, mc);
+	int rc = 0;
+	for (size_t i = 0; i < x->nsinks && rc == 0; i++)
+		if (rsink_table_begin(&x->sinks[i], x->s->title, mc, ncols) < 0) {
 			snprintf(err, errlen, "%s: %s", x->sinks[i].ops->name, rsink_error(&x->sinks[i]));
-			return -1;
+			rc = -1;
 		}
-	return 0;
+	free(mc);
+	return rc;
 }
 
 static int table_row(void *arg, const struct rval *vals, char *err, size_t errlen)
@@ -407,7 +476,7 @@ static int run_note(struct run *r, const struct tpl_section *s, const char *miss
 	char msg[512];
 	snprintf(msg, sizeof msg, "Not available: this database has no \"%s\" (a newer cdrflow schema is needed).",
 		 missing);
-	static const struct rcol col = { "note", RCOL_TEXT, 0 };
+	static const struct rcol col = { "note", RCOL_TEXT, 0, NULL };
 	struct rval v = rval_text(msg);
 	int rc = table_open_csv(&x, err, errlen);
 	if (rc == EXIT_OK && (table_begin(&x, &col, 1, err, errlen) < 0 || table_row(&x, &v, err, errlen) < 0))
@@ -535,7 +604,14 @@ static int open_sinks(struct run *r, char *err, size_t errlen)
 	if (q && PQresultStatus(q) == PGRES_TUPLES_OK && PQntuples(q) == 1)
 		snprintf(gen, sizeof gen, "generated %s %s by cdrflow-report", PQgetvalue(q, 0, 0), r->o->tz);
 	PQclear(q);
-	struct rmeta meta = { r->t->title, r->period.display, gen };
+	if (r->tenant_name)
+		snprintf(r->subtitle, sizeof r->subtitle, !strcmp(r->tenant_name, r->tenant) ? "Tenant: %s" : "Tenant: %s (%s)",
+			 r->tenant_name, r->tenant);
+	struct rmeta meta = { .title = r->t->title,
+			      .period = r->period.display,
+			      .generated = gen,
+			      .subtitle = *r->subtitle ? r->subtitle : NULL,
+			      .currency = r->currency };
 	if (r->formats & TPL_FMT_PDF) {
 		size_t maxrows = 0;
 		for (size_t i = 0; i < r->t->nsections; i++)
@@ -557,6 +633,64 @@ static int open_sinks(struct run *r, char *err, size_t errlen)
 			return EXIT_CANTCREAT;
 		r->sinks[r->nsinks++] = xlsx_out_sink(x);
 	}
+	if (r->formats & TPL_FMT_HTML) {
+		size_t maxrows = 0;
+		for (size_t i = 0; i < r->t->nsections; i++)
+			if (r->t->sections[i].pdf_max_rows > maxrows)
+				maxrows = r->t->sections[i].pdf_max_rows;
+		struct html_out_opts ho = { maxrows, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL };
+		struct outfile *f = add_file(r, TPL_FMT_HTML, NULL, "html");
+		struct html_out *h = html_out_new(f->tmp, &meta, &ho, err, errlen);
+		if (!h)
+			return strstr(err, "font") ? EXIT_CONFIG : EXIT_CANTCREAT;
+		r->sinks[r->nsinks++] = html_out_sink(h);
+	}
+	return EXIT_OK;
+}
+
+/* <template>-<from>-<to>, or <template>-<tenant>-<from>-<to> for one
+ * tenant's report (so that two tenants' files never share a name); the
+ * tenant as letters, digits, '.', '_' and '-' ('_' for anything else). */
+static void run_base(struct run *r)
+{
+	const char *tn = param_value(r, "tenant");
+	char safe[96] = "";
+	size_t j = 0;
+	for (const char *q = tn ? tn : ""; *q && j < sizeof safe - 1; q++) {
+		int ok = (*q >= '0' && *q <= '9') || (*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || *q == '-' ||
+			 *q == '_' || (*q == '.' && j > 0);
+		safe[j++] = ok ? *q : '_';
+	}
+	safe[j] = '\0';
+	if (j)
+		snprintf(r->base, sizeof r->base, "%s-%s-%s-%s", r->t->name, safe, r->period.from_lbl, r->period.to_lbl);
+	else
+		snprintf(r->base, sizeof r->base, "%s-%s-%s", r->t->name, r->period.from_lbl, r->period.to_lbl);
+}
+
+/* The header's tenant name and currency and the money decimals, from
+ * cdrflow_report_context() when the warehouse has it (migration 0019). */
+static int read_context(struct run *r, char *err, size_t errlen)
+{
+	int ex = 0;
+	int rc = rdb_relation_exists(r->c, "tenant_profile", &ex, err, errlen);
+	if (rc != EXIT_OK || !ex)
+		return rc;
+	const char *v[1] = { r->tenant };
+	PGresult *q = PQexecParams(r->c, "SELECT tenant_name, currency, money_scale FROM cdrflow_report_context($1)", 1,
+				   NULL, v, NULL, NULL, 0);
+	if (!q || PQresultStatus(q) != PGRES_TUPLES_OK || PQntuples(q) != 1) {
+		snprintf(err, errlen, "report context: %s", PQerrorMessage(r->c));
+		PQclear(q);
+		return EXIT_SOFTWARE;
+	}
+	if (!PQgetisnull(q, 0, 0))
+		r->tenant_name = xstrdup(PQgetvalue(q, 0, 0));
+	if (!PQgetisnull(q, 0, 1))
+		r->currency = xstrdup(PQgetvalue(q, 0, 1));
+	if (!PQgetisnull(q, 0, 2))
+		r->money_scale = atoi(PQgetvalue(q, 0, 2));
+	PQclear(q);
 	return EXIT_OK;
 }
 
@@ -596,7 +730,7 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 		rc = check_params(&r, err, errlen);
 	if (rc == EXIT_OK)
 		rc = check_out_dir(o->out_dir, err, errlen);
-	snprintf(r.base, sizeof r.base, "%s-%s-%s", t->name, r.period.from_lbl, r.period.to_lbl);
+	run_base(&r);
 	if (rc == EXIT_OK) { /* inputs the PBX did not send in this period: say so with the data */
 		size_t ncav;
 		char e[512];
@@ -610,6 +744,10 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 	const char **missing = xcalloc(t->nsections, sizeof *missing);
 	if (rc == EXIT_OK)
 		rc = choose_sources(&r, chosen, missing, err, errlen);
+	r.money_scale = -1;
+	r.tenant = param_value(&r, "tenant");
+	if (rc == EXIT_OK)
+		rc = read_context(&r, err, errlen);
 	if (rc == EXIT_OK)
 		rc = open_sinks(&r, err, errlen);
 	for (size_t i = 0; i < t->nsections && rc == EXIT_OK; i++) {
@@ -685,6 +823,8 @@ int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct 
 	free(r.names);
 	free(r.values);
 	free(r.types);
+	free(r.tenant_name);
+	free(r.currency);
 	return rc;
 }
 
@@ -695,4 +835,48 @@ void run_result_release(struct run_result *res)
 	free(res->files);
 	free_kpis(res->kpis, res->nkpis);
 	memset(res, 0, sizeof *res);
+}
+
+int report_each_tenants(PGconn *c, const struct tpl *t, const struct run_opts *o, char ***out, size_t *n, char *err,
+			size_t errlen)
+{
+	*out = NULL;
+	*n = 0;
+	struct period per;
+	const char *from = o->from ? o->from : t->period ? t->period : "yesterday";
+	int rc = rdb_period(c, from, o->from ? o->to : NULL, o->tz, &per, err, errlen);
+	if (rc != EXIT_OK)
+		return rc;
+	int prof = 0;
+	rc = rdb_relation_exists(c, "tenant_profile", &prof, err, errlen);
+	if (rc != EXIT_OK)
+		return rc;
+	const char *v[2] = { per.from, per.to };
+	PGresult *q = PQexecParams(c,
+				   prof ? "SELECT tenant FROM tenant_profile UNION "
+					  "SELECT DISTINCT tenant FROM cdr WHERE calldate >= $1 AND calldate < $2 "
+					  "AND tenant IS NOT NULL AND tenant <> '' ORDER BY 1"
+					: "SELECT DISTINCT tenant FROM cdr WHERE calldate >= $1 AND calldate < $2 "
+					  "AND tenant IS NOT NULL AND tenant <> '' ORDER BY 1",
+				   2, NULL, v, NULL, NULL, 0);
+	if (!q || PQresultStatus(q) != PGRES_TUPLES_OK) {
+		snprintf(err, errlen, "--each tenant: %s", PQerrorMessage(c));
+		PQclear(q);
+		return EXIT_SOFTWARE;
+	}
+	size_t k = (size_t)PQntuples(q);
+	char **r = xcalloc(k + 1, sizeof *r);
+	for (size_t i = 0; i < k; i++)
+		r[i] = xstrdup(PQgetvalue(q, (int)i, 0));
+	PQclear(q);
+	*out = r;
+	*n = k;
+	return EXIT_OK;
+}
+
+void report_each_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
 }

@@ -17,10 +17,23 @@
 #include <libpq-fe.h>
 #include <stddef.h>
 
-#include "deliver.h"
 #include "pdf_out.h"
 #include "rdb.h"
 #include "tpl.h"
+
+/* One written file. */
+struct report_output {
+	const char *path;    /* final path, as printed on stdout */
+	unsigned format;     /* one TPL_FMT_* */
+	const char *section; /* CSV: the section id; NULL otherwise */
+};
+
+/* One KPI tile as the PDF shows it. */
+struct report_kpi {
+	char *section; /* the KPI section's title */
+	char *label;
+	char *value;   /* RFMT_DISPLAY text ("" for NULL) */
+};
 
 struct run_opts {
 	const char *out_dir;
@@ -47,5 +60,14 @@ struct run_result {
 int report_run(PGconn *c, const struct tpl *t, const struct run_opts *o, struct run_result *res, char *err,
 	       size_t errlen);
 void run_result_release(struct run_result *res);
+
+/* --each tenant: the tenants of o's period, sorted: every tenant with a
+ * profile (tenant_profile, migration 0019) and every tenant with a leg in
+ * the period, as the connected role sees them (a tenant reader: its own).
+ * *out is a NULL-terminated array (free with report_each_free).  EXIT_OK,
+ * or an exit code with err. */
+int report_each_tenants(PGconn *c, const struct tpl *t, const struct run_opts *o, char ***out, size_t *n, char *err,
+			size_t errlen);
+void report_each_free(char **v, size_t n);
 
 #endif

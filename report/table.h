@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 enum rcol_type {
 	RCOL_TEXT,      /* .s: UTF-8 (invalid bytes are replaced by U+FFFD on output) */
@@ -39,10 +40,14 @@ enum rcol_type {
 #define RCOL_MAX_SCALE 6
 
 struct rcol {
-	const char *name; /* header text */
+	const char *name;  /* the column's name: CSV header (machine-readable) */
 	enum rcol_type type;
-	int scale;        /* decimals for MONEY/DECIMAL/PERCENT; 0..RCOL_MAX_SCALE */
+	int scale;         /* decimals for MONEY/DECIMAL/PERCENT; 0..RCOL_MAX_SCALE */
+	const char *label; /* header for people (PDF, XLSX, HTML); NULL = name */
 };
+
+/* The header people see: label, else name. */
+static inline const char *rcol_label(const struct rcol *c) { return c->label ? c->label : c->name; }
 
 struct rval {
 	int null;      /* SQL NULL: an empty cell in every format */
@@ -80,12 +85,6 @@ double rval_chart_number(const struct rcol *c, const struct rval *v);
 int rcol_is_numeric(enum rcol_type t);
 const char *rcol_type_name(enum rcol_type t);
 
-/* Append s (at most maxbytes of it, cut on a character boundary; 0 = no
- * limit) to out as valid UTF-8: invalid sequences become U+FFFD; with
- * RTEXT_NO_CTRL every C0 control and DEL becomes a space.  Returns the
- * number of characters appended, or -1 if out's cap was hit. */
-#define RTEXT_NO_CTRL 1u
-long rtext_clean(struct buf *out, const char *s, size_t maxbytes, unsigned flags);
 
 /* CSV formula-injection guard: does a text cell need a leading "'"?  Yes
  * when it starts with = @ TAB CR, or with + or - unless the whole value is
@@ -99,8 +98,6 @@ int rtext_needs_guard(const char *s);
  * back s exactly.  0, or -1 if out's cap was hit. */
 int rtext_xlsx_escape(struct buf *out, const char *s);
 
-/* Number of UTF-8 characters in s (what a spreadsheet calls its length). */
-size_t utf8_chars(const char *s);
 
 
 /* ------------------------------------------------------------- rmem */
@@ -163,6 +160,8 @@ struct rmeta {
 	const char *title;     /* "Call statistics" */
 	const char *period;    /* "2024-05-01 .. 2024-05-31 (UTC)" */
 	const char *generated; /* "2024-06-01 02:00 UTC"; NULL = not shown */
+	const char *subtitle;  /* under the title ("Tenant: Acme Ltd (acme)"); NULL = none */
+	const char *currency;  /* ISO 4217 code of every MONEY figure ("EUR"); NULL = not shown */
 };
 
 /* ------------------------------------------------------------- sinks */

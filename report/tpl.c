@@ -207,14 +207,16 @@ int tpl_parse_formats(const char *s, unsigned *out, char *err, size_t errlen)
 			*out |= TPL_FMT_CSV;
 		else if (len == 4 && !strncmp(q, "xlsx", 4))
 			*out |= TPL_FMT_XLSX;
+		else if (len == 4 && !strncmp(q, "html", 4))
+			*out |= TPL_FMT_HTML;
 		else if (len) {
-			snprintf(err, errlen, "unknown format \"%.*s\" (pdf, csv, xlsx)", (int)len, q);
+			snprintf(err, errlen, "unknown format \"%.*s\" (pdf, csv, xlsx, html)", (int)len, q);
 			return -1;
 		}
 		q = e;
 	}
 	if (!*out) {
-		snprintf(err, errlen, "no format given (pdf, csv, xlsx)");
+		snprintf(err, errlen, "no format given (pdf, csv, xlsx, html)");
 		return -1;
 	}
 	return 0;

@@ -102,6 +102,8 @@ struct tpl_delivery {
 #define TPL_FMT_PDF 1u
 #define TPL_FMT_CSV 2u
 #define TPL_FMT_XLSX 4u
+#define TPL_FMT_HTML 8u
+#define TPL_FMT_ALL (TPL_FMT_PDF | TPL_FMT_CSV | TPL_FMT_XLSX | TPL_FMT_HTML)
 
 struct tpl {
 	char *name;  /* file name without .yaml */

@@ -7,6 +7,7 @@
 #include "xlsx_out.h"
 
 #include <stdarg.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,7 @@ int xlsx_out_kpis(struct xlsx_out *w, const struct rkpi *k, size_t n)
 	if (w->failed)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		const char *label = k[i].col.name ? k[i].col.name : "";
+		const char *label = rcol_label(&k[i].col) ? rcol_label(&k[i].col) : "";
 		if (lxw_check(w, put_string(w, w->summary, w->srow, 0, label, w->f_label), "kpi label") < 0 ||
 		    write_cell(w, w->summary, w->srow, 1, &k[i].col, &k[i].value, &chars) < 0)
 			return -1;
@@ -260,10 +261,10 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 		return -1;
 	/* the data block: header, then one row per category */
 	const struct rcol *cc = &m->cols[c->cat_col];
-	if (lxw_check(w, put_string(w, w->summary, r0, 0, cc->name, w->f_header), "chart header") < 0)
+	if (lxw_check(w, put_string(w, w->summary, r0, 0, rcol_label(cc), w->f_header), "chart header") < 0)
 		return -1;
 	for (size_t s = 0; s < nser; s++) {
-		const char *nm = m->cols[c->series_cols[s]].name;
+		const char *nm = rcol_label(&m->cols[c->series_cols[s]]);
 		if (lxw_check(w, put_string(w, w->summary, r0, (lxw_col_t)(s + 1), nm, w->f_header),
 			      "chart header") < 0)
 			return -1;
@@ -307,6 +308,22 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 		if (has_y)
 			chart_axis_set_name_range(ch->y_axis, SUMMARY, rt, 1);
 		chart_axis_set_name_range(ch->x_axis, SUMMARY, r0, 0);
+		/* counts: whole-number ticks (Excel would tick a 0..3 axis at 0.5) */
+		int counts = 1;
+		double top = 0;
+		for (size_t s = 0; s < c->nseries; s++)
+			counts &= m->cols[c->series_cols[s]].type == RCOL_INT;
+		for (size_t r = 0; r < m->nrows; r++) {
+			double stack = 0;
+			for (size_t s = 0; s < c->nseries; s++) {
+				const struct rcol *sc = &m->cols[c->series_cols[s]];
+				double v = fabs(rval_chart_number(sc, &rmem_row(m, r)[c->series_cols[s]]));
+				stack = c->kind == RCHART_STACKED ? stack + v : fmax(stack, v);
+			}
+			top = fmax(top, stack);
+		}
+		if (counts && top < 10)
+			chart_axis_set_major_unit(ch->y_axis, 1);
 	}
 	if (lxw_check(w, worksheet_insert_chart(w->summary, rt, CHART_COL, ch), "insert chart") < 0)
 		return -1;
@@ -385,9 +402,10 @@ int xlsx_out_table_begin(struct xlsx_out *w, const char *title, const struct rco
 	for (size_t i = 0; i < ncols; i++) {
 		struct buf b;
 		buf_init(&b, 0);
-		rtext_clean(&b, cols[i].name, 255, 0);
+		rtext_clean(&b, rcol_label(&cols[i]), 255, 0);
 		w->cols[i] = cols[i];
-		w->cols[i].name = buf_detach(&b, NULL);
+		w->cols[i].name = buf_detach(&b, NULL); /* the header people read */
+		w->cols[i].label = NULL;
 	}
 	w->ncols = ncols;
 	w->title = xstrdup(title && *title ? title : "Table");

@@ -81,7 +81,11 @@ mkdir -p demo/reports
 day=$(psql -qAtc "select to_char(min(calldate) at time zone 'UTC', 'YYYY-MM-DD') from cdr")
 for t in templates/*.yaml; do
 	name=$(basename "$t" .yaml)
-	build/cdrflow-report run "$name" --templates templates --from "$day" --out demo/reports
+	each=
+	if [ "$name" = tenant-statement ]; then each="--each tenant"; fi # one statement per tenant
+	# shellcheck disable=SC2086
+	build/cdrflow-report run "$name" --templates templates --from "$day" --out demo/reports \
+		--format pdf,csv,xlsx,html $each
 done
 echo
 echo "spool: $(pwd)/$spool  (inspect with: build/cdrflow-collector --dump --spool $spool | less)"

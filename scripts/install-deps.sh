@@ -9,9 +9,12 @@ PACKAGES=(
 	# the Yeastar source (collector/ysnode.c, lib/yeastar.c): WebSocket client and
 	# webhook listener, JSON parsing (libcurl, below, for the token endpoint)
 	libwebsockets-dev libjansson-dev
-	# report rendering (report/): XLSX, PDF via cairo + FreeType, CSV, the PDF font
-	libxlsxwriter-dev libcairo2-dev libfreetype-dev libcsv-dev fonts-dejavu-core
-	# delivery (report/mail.c, webhook.c): SMTP and HTTP through libcurl
+	# report rendering (report/): XLSX, PDF and SVG via cairo, text through Pango +
+	# fontconfig (any script, right to left), CSV; fonts: Latin (DejaVu), CJK
+	# (Noto CJK), Arabic and the other scripts Noto covers (Noto core)
+	libxlsxwriter-dev libcairo2-dev libfreetype-dev libpango1.0-dev libcsv-dev
+	fonts-dejavu-core fonts-noto-cjk fonts-noto-core
+	# delivery (report/delivery/: mail.c, webhook.c): SMTP and HTTP through libcurl
 	libcurl4-openssl-dev
 	# the private warehouse cluster (scripts/pg.sh); Citus built from ../shared/vendor
 	# for scripts/citus.sh needs the server headers (same version as the server) and these
@@ -22,8 +25,9 @@ PACKAGES=(
 	gdb
 	# cron/ and systemd units (t5300): flock (util-linux), systemd-analyze verify, man pages
 	systemd groff-base time
-	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts
-	poppler-utils unzip
+	# report tests: pdfinfo/pdftotext/pdftoppm, unzip -p for XLSX parts; the HTML
+	# format in a real browser (chromium --headless --screenshot, --dump-dom)
+	poppler-utils unzip chromium
 	# delivery tests: a real SMTP server (aiosmtpd, run by the system python3)
 	python3-aiosmtpd
 	# t5200 and bench-report: peak RSS of a streamed export (/usr/bin/time -v)

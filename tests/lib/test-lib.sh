@@ -38,6 +38,8 @@ CDRFLOW_SHARED=${CDRFLOW_SHARED:-$TEST_ROOT/../shared}
 PYTHON=${PYTHON:-python3}
 FAKE_AMI=$TEST_ROOT/tests/fake_ami.py
 export CDRFLOW_BUILD CDRFLOW_SHARED
+# fontconfig's process-lifetime caches are not leaks of ours (tests/lsan.supp)
+case ${LSAN_OPTIONS:-} in *lsan.supp*) ;; *) export LSAN_OPTIONS="suppressions=$TEST_ROOT/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" ;; esac
 
 TEST_VERBOSE=${TEST_VERBOSE:-0}
 TEST_DEBUG=${TEST_DEBUG:-0}

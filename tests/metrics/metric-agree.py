@@ -65,6 +65,19 @@ def section_csv(rdir, template, section):
     return read_csv(hits[0])
 
 
+def tenant_only(rdir, day, qdir, tenants, metric, qcol, template, section, col):
+    for t in tenants:
+        qrow = read_csv(os.path.join(qdir, "day-%s.csv" % t))[0]
+        rrows = section_csv(os.path.join(rdir, t), template, section)
+        if len(rrows) != 1:
+            fail("%s: %s/%s/%s of %s has %d rows, want 1" % (metric, template, section, col, t, len(rrows)))
+        got, want = num(rrows[0][col]), num(qrow[qcol])
+        if got != want:
+            fail("%s (%s): %s/%s/%s = %s, query stats %s = %s" % (metric, t, template, section, col, got, qcol, want))
+    print("ok %s: %s/%s/%s = stats --by day %s (%d tenants; the template is per tenant)"
+          % (metric, template, section, col, qcol, len(tenants)))
+
+
 def main(argv):
     if len(argv) != 4:
         fail(__doc__)
@@ -83,6 +96,11 @@ def main(argv):
                 print("skip %s %s (keyed by what stats has not)" % (metric, cell))
                 continue
             template, section, col = cell.split("/", 2)
+            if not glob.glob(os.path.join(rdir, "all", template + "-*-" + section + ".csv")):
+                # a template for one tenant only (tenant-statement): its tenants' runs
+                tenant_only(rdir, day, qdir, tenants, metric, qcol, template, section, col)
+                checked += len(tenants)
+                continue
             rows = section_csv(os.path.join(rdir, "all"), template, section)
             if rows and col not in rows[0]:
                 fail("%s: %s has no column %r" % (metric, cell, col))

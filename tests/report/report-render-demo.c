@@ -58,9 +58,9 @@ struct totals {
 };
 
 static const struct rcol cols[] = {
-	{ "start", RCOL_TIMESTAMP, 0 }, { "src", RCOL_TEXT, 0 },     { "dst", RCOL_TEXT, 0 },
-	{ "disposition", RCOL_TEXT, 0 }, { "duration", RCOL_DURATION, 0 }, { "billsec", RCOL_INT, 0 },
-	{ "cost", RCOL_MONEY, 2 },      { "mos", RCOL_DECIMAL, 2 },
+	{ "start", RCOL_TIMESTAMP, 0, NULL }, { "src", RCOL_TEXT, 0, NULL },     { "dst", RCOL_TEXT, 0, NULL },
+	{ "disposition", RCOL_TEXT, 0, NULL }, { "duration", RCOL_DURATION, 0, NULL }, { "billsec", RCOL_INT, 0, NULL },
+	{ "cost", RCOL_MONEY, 2, NULL },      { "mos", RCOL_DECIMAL, 2, NULL },
 };
 #define NCOLS (sizeof cols / sizeof cols[0])
 
@@ -154,8 +154,9 @@ int main(int argc, char **argv)
 	for (int64_t i = 0; i < rows; i++)
 		gen_row((uint64_t)i, v, bufs, &t);
 
-	struct rmeta meta = { "Call statistics: synthetic test data", "2024-05-01 .. 2024-05-31 (UTC)",
-			      "generated 2024-06-01 02:00 UTC by report-render-demo" };
+	struct rmeta meta = { .title = "Call statistics: synthetic test data",
+			      .period = "2024-05-01 .. 2024-05-31 (UTC)",
+			      .generated = "generated 2024-06-01 02:00 UTC by report-render-demo" };
 	struct rsink sinks[3];
 	size_t ns = 0;
 	char path[4096];
@@ -192,16 +193,16 @@ int main(int argc, char **argv)
 	}
 
 	struct rkpi kpis[] = {
-		{ { "Calls", RCOL_INT, 0 }, rval_int(t.calls) },
-		{ { "Answered", RCOL_INT, 0 }, rval_int(t.answered) },
-		{ { "Billed time", RCOL_DURATION, 0 }, rval_int(t.billsec) },
-		{ { "Cost", RCOL_MONEY, 2 }, rval_int(t.cost_micro) },
-		{ { "Answer rate", RCOL_PERCENT, 1 }, rval_dbl(t.calls ? (double)t.answered / (double)t.calls : 0.0) },
+		{ { "Calls", RCOL_INT, 0, NULL }, rval_int(t.calls) },
+		{ { "Answered", RCOL_INT, 0, NULL }, rval_int(t.answered) },
+		{ { "Billed time", RCOL_DURATION, 0, NULL }, rval_int(t.billsec) },
+		{ { "Cost", RCOL_MONEY, 2, NULL }, rval_int(t.cost_micro) },
+		{ { "Answer rate", RCOL_PERCENT, 1, NULL }, rval_dbl(t.calls ? (double)t.answered / (double)t.calls : 0.0) },
 	};
 	size_t nk = sizeof kpis / sizeof kpis[0];
 
-	struct rcol hcols[] = { { "hour", RCOL_TEXT, 0 }, { "answered", RCOL_INT, 0 },
-				{ "not answered", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	struct rcol hcols[] = { { "hour", RCOL_TEXT, 0, NULL }, { "answered", RCOL_INT, 0, NULL },
+				{ "not answered", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	if (chart_text) { /* decode \n \t \\ \xHH; then "TEXT[k]" per chart */
 		char dec[400];
 		size_t n = 0;
@@ -230,7 +231,7 @@ int main(int argc, char **argv)
 				      rval_int(t.cost_hour[h]) };
 		rmem_push(&hours, hv);
 	}
-	struct rcol dcols[] = { { "disposition", RCOL_TEXT, 0 }, { "calls", RCOL_INT, 0 } };
+	struct rcol dcols[] = { { "disposition", RCOL_TEXT, 0, NULL }, { "calls", RCOL_INT, 0, NULL } };
 	if (chart_text)
 		dcols[1].name = ctext[3];
 	rmem_init(&disp, dcols, 2, 4);

@@ -26,7 +26,7 @@
 static const char *fmt(enum rcol_type t, int scale, struct rval v, enum rfmt f)
 {
 	static char out[RVAL_NUMTEXT_MAX];
-	struct rcol c = { "x", t, scale };
+	struct rcol c = { "x", t, scale, NULL };
 	rval_format(&c, &v, f, out, sizeof out);
 	return out;
 }
@@ -40,7 +40,10 @@ static void test_format(void **state)
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(1234565), RFMT_PLAIN), "1.23");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(1235000), RFMT_PLAIN), "1.24");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-1235000), RFMT_PLAIN), "-1.24");
-	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-4000), RFMT_PLAIN), "0.00");
+	/* a non-zero amount is never shown as zero: all six decimals (issue 11) */
+	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(-4000), RFMT_PLAIN), "-0.004000");
+	assert_string_equal(fmt(RCOL_MONEY, 4, rval_int(-2500), RFMT_PLAIN), "-0.0025");
+	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(0), RFMT_PLAIN), "0.00");
 	assert_string_equal(fmt(RCOL_MONEY, 6, rval_int(-1), RFMT_PLAIN), "-0.000001");
 	assert_string_equal(fmt(RCOL_MONEY, 0, rval_int(2500000), RFMT_PLAIN), "3");
 	assert_string_equal(fmt(RCOL_MONEY, 2, rval_int(INT64_MIN), RFMT_PLAIN), "-9223372036854.78");
@@ -54,7 +57,7 @@ static void test_format(void **state)
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(3725), RFMT_DISPLAY), "1:02:05");
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(-65), RFMT_DISPLAY), "-0:01:05");
 	/* the XLSX number is the CSV figure */
-	struct rcol money = { "m", RCOL_MONEY, 2 }, pct = { "p", RCOL_PERCENT, 1 }, dur = { "d", RCOL_DURATION, 0 };
+	struct rcol money = { "m", RCOL_MONEY, 2, NULL }, pct = { "p", RCOL_PERCENT, 1, NULL }, dur = { "d", RCOL_DURATION, 0, NULL };
 	struct rval v = rval_int(1234565);
 	assert_true(rval_number(&money, &v) == 1.23);
 	v = rval_dbl(0.25549);
@@ -102,7 +105,7 @@ static char *csv_of(const struct csv_out_opts *o, const struct rcol *cols, size_
 static void test_csv_bytes(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "name", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "name", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	const struct rval rows[] = {
 		rval_text("plain"), rval_int(1), rval_int(1500000),
 		rval_text("a,b \"q\"\r\nline"), rval_int(-5), rval_int(-1005000),
@@ -135,7 +138,7 @@ static void test_csv_bytes(void **state)
 	free(got);
 
 	/* raw_text: no guard; BOM first; headers are guarded too by default */
-	const struct rcol c2[] = { { "=h", RCOL_TEXT, 0 } };
+	const struct rcol c2[] = { { "=h", RCOL_TEXT, 0, NULL } };
 	const struct rval r2[] = { rval_text("=1") };
 	struct csv_out_opts o = { 1, 1 };
 	got = csv_of(&o, c2, 1, r2, 1);
@@ -182,7 +185,7 @@ static void test_csv_misuse(void **state)
 	assert_int_equal(csv_out_close(w, err, sizeof err), -1);
 	assert_string_equal(err, "row outside a table");
 	w = csv_out_new(fp, NULL);
-	const struct rcol c = { "a", RCOL_INT, 0 };
+	const struct rcol c = { "a", RCOL_INT, 0, NULL };
 	assert_int_equal(csv_out_table_begin(w, "t", &c, 1), 0);
 	assert_int_equal(csv_out_table_end(w), 0);
 	assert_int_equal(csv_out_table_begin(w, "t", &c, 1), -1);
@@ -224,8 +227,8 @@ static long maxrss_kib(void)
 static void test_csv_stream_1m_rows(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "ts", RCOL_TIMESTAMP, 0 }, { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 },
-				     { "cost", RCOL_MONEY, 2 }, { "rate", RCOL_PERCENT, 1 } };
+	const struct rcol cols[] = { { "ts", RCOL_TIMESTAMP, 0, NULL }, { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL },
+				     { "cost", RCOL_MONEY, 2, NULL }, { "rate", RCOL_PERCENT, 1, NULL } };
 	char err[256], txt[64];
 	FILE *fp = fopen("/dev/null", "w");
 	assert_non_null(fp);
@@ -248,7 +251,7 @@ static void test_csv_stream_1m_rows(void **state)
 static void test_rmem_bounds(void **state)
 {
 	(void)state;
-	const struct rcol cols[] = { { "k", RCOL_TEXT, 0 }, { "v", RCOL_INT, 0 } };
+	const struct rcol cols[] = { { "k", RCOL_TEXT, 0, NULL }, { "v", RCOL_INT, 0, NULL } };
 	struct rmem m;
 	char big[1000];
 	memset(big, 'x', sizeof big - 1);
@@ -316,11 +319,11 @@ static void test_xlsx_parts(void **state)
 		skip();
 	char *dir = make_tmpdir(), err[256];
 	char *path = xasprintf("%s/t.xlsx", dir);
-	struct rmeta meta = { "T", "P", NULL };
+	struct rmeta meta = { .title = "T", .period = "P" };
 	struct xlsx_out_opts o = { 1, 0, NULL, 0 };
 	struct xlsx_out *w = xlsx_out_new(path, &meta, &o, err, sizeof err);
 	assert_non_null(w);
-	const struct rcol cols[] = { { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "at", RCOL_TIMESTAMP, 0 } };
+	const struct rcol cols[] = { { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "at", RCOL_TIMESTAMP, 0, NULL } };
 	assert_int_equal(xlsx_out_table_begin(w, "Calls: a/b", cols, 3), 0);
 	struct rval r1[] = { rval_text("=SUM(A1)"), rval_int(-7), rval_int(86400000000) };
 	struct rval r2[] = { rval_text("a<b&c"), rval_null(), rval_int(0) };
@@ -357,7 +360,7 @@ static void test_xlsx_constant_memory_rss(void **state)
 	struct xlsx_out_opts o = { 1, 0, dir, 0 };
 	struct xlsx_out *w = xlsx_out_new(path, NULL, &o, err, sizeof err);
 	assert_non_null(w);
-	const struct rcol cols[] = { { "who", RCOL_TEXT, 0 }, { "n", RCOL_INT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "who", RCOL_TEXT, 0, NULL }, { "n", RCOL_INT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	assert_int_equal(xlsx_out_table_begin(w, "big", cols, 3), 0);
 	long before = maxrss_kib();
 	for (int64_t i = 0; i < 200000; i++) {
@@ -379,12 +382,12 @@ static void test_xlsx_constant_memory_rss(void **state)
 static int pdf_table(const char *path, enum pdf_paper paper, int rows, const char *font_dir, char *err,
 		     size_t errlen)
 {
-	struct rmeta meta = { "Unit test report", "2024-05", NULL };
+	struct rmeta meta = { .title = "Unit test report", .period = "2024-05" };
 	struct pdf_out_opts o = { paper, font_dir, 0, NULL };
 	struct pdf_out *w = pdf_out_new(path, &meta, &o, err, errlen);
 	if (!w)
 		return -1;
-	const struct rcol cols[] = { { "row", RCOL_INT, 0 }, { "name", RCOL_TEXT, 0 }, { "cost", RCOL_MONEY, 2 } };
+	const struct rcol cols[] = { { "row", RCOL_INT, 0, NULL }, { "name", RCOL_TEXT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	char txt[64];
 	assert_int_equal(pdf_out_table_begin(w, "Rows", cols, 3), 0);
 	for (int i = 0; i < rows; i++) {
@@ -397,6 +400,55 @@ static int pdf_table(const char *path, enum pdf_paper paper, int rows, const cha
 	if (pdf_out_close(w, &pages, err, errlen) < 0)
 		return -1;
 	return pages;
+}
+
+/* Charts of counts tick at whole numbers; a stack without data has no
+ * total label; wide text wraps, never cut with an ellipsis (issue 11). */
+static void test_pdf_chart_and_wrap(void **state)
+{
+	(void)state;
+	assert_true(have("pdftotext")); /* poppler-utils: scripts/install-deps.sh */
+	char *dir = make_tmpdir(), err[256];
+	char *path = xasprintf("%s/c.pdf", dir);
+	struct rmeta meta = { .title = "Ticks", .period = "P", .currency = "EUR" };
+	struct pdf_out *w = pdf_out_new(path, &meta, NULL, err, sizeof err);
+	assert_non_null(w);
+	const struct rcol cc[] = { { "hour", RCOL_TEXT, 0, NULL }, { "calls", RCOL_INT, 0, "Calls" } };
+	struct rmem m;
+	assert_int_equal(rmem_init(&m, cc, 2, 8), 0);
+	const char *cats[] = { "08:00", "09:00", "10:00" };
+	const int64_t n[] = { 1, 0, 3 };
+	for (int i = 0; i < 3; i++) {
+		struct rval r[2] = { rval_text(cats[i]), rval_int(n[i]) };
+		assert_int_equal(rmem_push(&m, r), 0);
+	}
+	struct rchart ch = { .kind = RCHART_STACKED, .title = "Calls per hour", .cat_col = 0, .series_cols = { 1 },
+			     .nseries = 1 };
+	assert_int_equal(pdf_out_chart(w, &ch, &m), 0);
+	const struct rcol tc[] = { { "name", RCOL_TEXT, 0, "Caller name" }, { "cost", RCOL_MONEY, 4, "Cost" } };
+	assert_int_equal(pdf_out_table_begin(w, "Long", tc, 2), 0);
+	char longtext[600] = "";
+	for (int i = 0; i < 40; i++)
+		strcat(longtext, "wordy ");
+	strcat(longtext, "END-OF-CELL");
+	struct rval row[2] = { rval_text(longtext), rval_int(-2500) };
+	assert_int_equal(pdf_out_table_row(w, row), 0);
+	assert_int_equal(pdf_out_table_end(w), 0);
+	int pages = 0;
+	assert_int_equal(pdf_out_close(w, &pages, err, sizeof err), 0);
+	char *txt = run("pdftotext -raw '%s' -", path);
+	assert_null(strstr(txt, "0.5"));             /* no half-call tick */
+	assert_null(strstr(txt, "1.5"));
+	assert_non_null(strstr(txt, "END-OF-CELL")); /* wrapped, not cut */
+	assert_null(strstr(txt, "\xE2\x80\xA6"));      /* no ellipsis anywhere */
+	assert_non_null(strstr(txt, "-0.0025"));     /* a loss is not 0.00 */
+	assert_non_null(strstr(txt, "Cost (EUR)"));
+	assert_non_null(strstr(txt, "Caller name")); /* the label, not the name */
+	free(txt);
+	rmem_release(&m);
+	free(path);
+	rm_rf(dir);
+	free(dir);
 }
 
 static void test_pdf_pages(void **state)
@@ -443,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_xlsx_parts),
 		cmocka_unit_test(test_xlsx_constant_memory_rss),
 		cmocka_unit_test(test_pdf_pages),
+		cmocka_unit_test(test_pdf_chart_and_wrap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* libFuzzer target: the delivery outbox file parser (report/outbox.c,
+/* libFuzzer target: the delivery outbox file parser (report/delivery/outbox.c,
  * outbox_load) on arbitrary file contents.  Checks: a message or a reason;
  * a loaded message has its kind and key, and exactly `length` body bytes. */
 #include <stdint.h>

@@ -2,13 +2,18 @@
  * deliver.h - how `cdrflow-report run --deliver` hands the files it wrote to
  * delivery (e-mail, webhook), and the `retry` and `alerts` commands.
  *
- * The runner prepares a delivery before the report is built
+ * Delivery is its own library (libdelivery.a, report/delivery/): it knows
+ * nothing of templates, queries or writers, and the renderer (libreport.a)
+ * knows nothing of it.  cdrflow-report (report/handoff.c) joins them: it
+ * turns the template's delivery section into a struct deliver_spec and the
+ * run's files and KPI tiles into struct deliver_file / deliver_kpi.
+ *
+ * The program prepares a delivery before the report is built
  * (report_deliver_prepare: recipients, server and secrets are checked, so a
  * bad configuration fails before any query runs), then calls
  * report_deliver() once, after every output file has been renamed into
- * place.  What goes where is the template's delivery section (struct
- * tpl_delivery); how (server, URL, secrets, spool) is the configuration's
- * report.delivery.* (struct delivery_cfg).
+ * place.  What goes where is the spec; how (server, URL, secrets, spool)
+ * is the configuration's report.delivery.* (struct delivery_cfg).
  *
  * Mail: one message, text + HTML summary (title, period, KPI tiles, the
  * files with their sizes), the selected files attached (mail.h).  Webhook:
@@ -27,21 +32,37 @@
 #include <stdio.h>
 
 #include "delivery_cfg.h"
-#include "tpl.h"
 #include "webhook.h"
 
+/* File formats a delivery knows (the key lists them in this order). */
+#define DELIVER_FMT_PDF 1u
+#define DELIVER_FMT_CSV 2u
+#define DELIVER_FMT_XLSX 4u
+#define DELIVER_FMT_HTML 8u
+#define DELIVER_FMT_ALL (DELIVER_FMT_PDF | DELIVER_FMT_CSV | DELIVER_FMT_XLSX | DELIVER_FMT_HTML)
+
 /* One written file. */
-struct report_output {
+struct deliver_file {
 	const char *path;    /* final path, as printed on stdout */
-	unsigned format;     /* TPL_FMT_PDF, TPL_FMT_CSV or TPL_FMT_XLSX */
-	const char *section; /* CSV: the section id; NULL for PDF/XLSX */
+	unsigned format;     /* one DELIVER_FMT_* */
+	const char *section; /* CSV: the section id; NULL otherwise */
 };
 
-/* One KPI tile as the PDF shows it. */
-struct report_kpi {
-	char *section; /* the KPI section's title */
-	char *label;
-	char *value;   /* RFMT_DISPLAY text ("" for NULL) */
+/* One KPI tile as the report shows it. */
+struct deliver_kpi {
+	const char *section; /* the KPI section's title */
+	const char *label;
+	const char *value;   /* display text ("" for NULL) */
+};
+
+/* What goes to whom (a template's delivery section).  Borrowed strings. */
+struct deliver_spec {
+	char *const *recipients; /* "a@x" or "Name <a@x>"; none: report.delivery.mail.to */
+	size_t nrecipients;
+	int mail;                /* send mail */
+	int webhook;             /* post a "report.ready" event */
+	const char *subject;     /* NULL = "<title> <period>" */
+	unsigned formats;        /* DELIVER_FMT_* to deliver; 0 = every file written */
 };
 
 /* What a delivery knows about the run besides the files. */
@@ -53,14 +74,14 @@ struct report_run_info {
 	const char *tz;
 	char *const *param_names, *const *param_values; /* the --param values given */
 	size_t nparams;
-	const struct report_kpi *kpis;
+	const struct deliver_kpi *kpis;
 	size_t nkpis;
 };
 
 /* A prepared delivery.  Owns its strings and secrets. */
 struct report_delivery {
 	const struct delivery_cfg *cfg;
-	const struct tpl_delivery *tpl;
+	struct deliver_spec spec; /* copied; its strings borrowed */
 	int mail, webhook;   /* channels in use */
 	char *to;            /* To: header ("a@x, B <b@y>") */
 	char **rcpt;         /* envelope recipients */
@@ -81,7 +102,7 @@ int report_deliver_available(void);
  * EXIT_USAGE (a bad --recipients) with a message in err.  libcurl must be
  * initialised (curl_global_init).  Release with report_deliver_release()
  * whatever it returned. */
-int report_deliver_prepare(struct report_delivery *rd, const struct delivery_cfg *cfg, const struct tpl_delivery *d,
+int report_deliver_prepare(struct report_delivery *rd, const struct delivery_cfg *cfg, const struct deliver_spec *d,
 			   const char *recipients, char *err, size_t errlen);
 void report_deliver_release(struct report_delivery *rd);
 
@@ -94,11 +115,13 @@ void report_deliver_key(const struct report_run_info *info, unsigned formats, co
 			size_t outlen);
 
 /* Deliver files[0..n) (those of the delivery's formats) on every channel
- * of rd.  Returns the merged exit code (delivery.h): 0 delivered, 69
+ * of rd.  When an HTML report is among them, the mail's HTML body is that
+ * report (self-contained, so a mail client shows it as is) and the text
+ * body the summary; otherwise both are the summary.  Returns the merged exit code (delivery.h): 0 delivered, 69
  * queued, 77 queued after an auth refusal, 65 rejected (in dead/) or bad
  * input, 66 a file vanished, 74 the spool failed; err says why. */
 int report_deliver(struct report_delivery *rd, const struct report_run_info *info,
-		   const struct report_output *files, size_t n, char *err, size_t errlen);
+		   const struct deliver_file *files, size_t n, char *err, size_t errlen);
 
 /* `cdrflow-report retry`: retry the mail and the webhook spool; one summary
  * line per channel on out.  Returns the merged exit code. */

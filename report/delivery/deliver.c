@@ -22,7 +22,7 @@
 #include "log.h"
 #include "mail.h"
 #include "outbox.h"
-#include "table.h"
+#include "utf8.h"
 #include "xalloc.h"
 
 int report_deliver_available(void)
@@ -46,12 +46,12 @@ static char *join_list(char *const *l, size_t n)
 	return buf_detach(&b, NULL);
 }
 
-int report_deliver_prepare(struct report_delivery *rd, const struct delivery_cfg *cfg, const struct tpl_delivery *d,
+int report_deliver_prepare(struct report_delivery *rd, const struct delivery_cfg *cfg, const struct deliver_spec *d,
 			   const char *recipients, char *err, size_t errlen)
 {
 	memset(rd, 0, sizeof *rd);
 	rd->cfg = cfg;
-	rd->tpl = d;
+	rd->spec = *d;
 	rd->mail = d->mail || recipients;
 	rd->webhook = d->webhook;
 	if (rd->mail) {
@@ -129,15 +129,22 @@ void report_deliver_release(struct report_delivery *rd)
 
 static const char *fmt_name(unsigned f)
 {
-	return f == TPL_FMT_PDF ? "pdf" : f == TPL_FMT_CSV ? "csv" : f == TPL_FMT_XLSX ? "xlsx" : "?";
+	return f == DELIVER_FMT_PDF    ? "pdf"
+	       : f == DELIVER_FMT_CSV  ? "csv"
+	       : f == DELIVER_FMT_XLSX ? "xlsx"
+	       : f == DELIVER_FMT_HTML ? "html"
+				       : "?";
 }
 
 static void fmt_set(unsigned formats, char *out, size_t n)
 {
-	snprintf(out, n, "%s%s%s%s%s", formats & TPL_FMT_PDF ? "pdf" : "",
-		 (formats & TPL_FMT_PDF) && (formats & (TPL_FMT_CSV | TPL_FMT_XLSX)) ? "," : "",
-		 formats & TPL_FMT_CSV ? "csv" : "", (formats & TPL_FMT_CSV) && (formats & TPL_FMT_XLSX) ? "," : "",
-		 formats & TPL_FMT_XLSX ? "xlsx" : "");
+	/* "pdf,csv,xlsx,html" order: a run without html keeps the key it had */
+	static const unsigned order[] = { DELIVER_FMT_PDF, DELIVER_FMT_CSV, DELIVER_FMT_XLSX, DELIVER_FMT_HTML };
+	size_t k = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+		if (formats & order[i])
+			k += (size_t)snprintf(out + k, k < n ? n - k : 0, "%s%s", k ? "," : "", fmt_name(order[i]));
 }
 
 void report_deliver_key(const struct report_run_info *info, unsigned formats, const char *rcpt, char *out,
@@ -190,7 +197,7 @@ void report_deliver_key(const struct report_run_info *info, unsigned formats, co
 }
 
 struct dfile {
-	const struct report_output *o;
+	const struct deliver_file *o;
 	const char *name; /* base name */
 	int64_t size;
 	char sha256[65];
@@ -298,7 +305,7 @@ static void build_bodies(const struct report_run_info *info, const struct dfile 
 	}
 	const char *sec = NULL;
 	for (size_t i = 0; i < info->nkpis; i++) {
-		const struct report_kpi *k = &info->kpis[i];
+		const struct deliver_kpi *k = &info->kpis[i];
 		if (!sec || strcmp(sec, k->section)) {
 			if (sec)
 				buf_puts(html, "</table>\n");
@@ -378,6 +385,36 @@ static void build_event(const struct report_run_info *info, const char *key, con
 	buf_puts(b, "]}");
 }
 
+/* A whole file (an HTML report: a mail body is bounded by the mail size
+ * limit anyway); NULL with errno. */
+static char *read_small_file(const char *path, size_t *len)
+{
+	FILE *fp = fopen(path, "rb");
+	if (!fp)
+		return NULL;
+	struct buf b;
+	buf_init(&b, 0);
+	char chunk[65536];
+	size_t r;
+	while ((r = fread(chunk, 1, sizeof chunk, fp)) > 0)
+		if (buf_append(&b, chunk, r) < 0) {
+			fclose(fp);
+			buf_release(&b);
+			errno = ENOMEM;
+			return NULL;
+		}
+	int bad = ferror(fp);
+	fclose(fp);
+	if (bad) {
+		buf_release(&b);
+		errno = EIO;
+		return NULL;
+	}
+	if (!b.data)
+		return xstrdup("");
+	return buf_detach(&b, len);
+}
+
 /* ------------------------------------------------------------- channels */
 
 /* 1 if key waits in dir already (then this run leaves it to the spool), 0, or -1. */
@@ -410,12 +447,35 @@ static int deliver_mail(struct report_delivery *rd, const struct report_run_info
 	buf_init(&html, 0);
 	buf_init(&msg, 0);
 	build_bodies(info, f, n, &text, &html);
-	char *subject = rd->tpl->subject ? xasprintf("%s %s", rd->tpl->subject, info->period)
+	/* an HTML report is the HTML body itself (and then not attached) */
+	const struct dfile *hf = NULL;
+	for (size_t i = 0; i < n && !hf; i++)
+		if (f[i].o->format == DELIVER_FMT_HTML)
+			hf = &f[i];
+	if (hf) {
+		size_t len = 0;
+		char *body = read_small_file(hf->o->path, &len);
+		if (!body) {
+			snprintf(err, errlen, "mail: cannot read \"%s\": %s", hf->o->path, strerror(errno));
+			buf_release(&text);
+			buf_release(&html);
+			free(dir);
+			return EXIT_NOINPUT;
+		}
+		buf_release(&html);
+		buf_init(&html, 0);
+		buf_append(&html, body, len);
+		free(body);
+	}
+	char *subject = rd->spec.subject ? xasprintf("%s %s", rd->spec.subject, info->period)
 					 : xasprintf("%s %s", info->title, info->period);
 	struct mail_attachment *att = xcalloc(n ? n : 1, sizeof *att);
+	size_t natt = 0;
 	for (size_t i = 0; i < n; i++) {
-		att[i].path = f[i].o->path;
-		att[i].filename = f[i].name;
+		if (&f[i] == hf)
+			continue;
+		att[natt].path = f[i].o->path;
+		att[natt++].filename = f[i].name;
 	}
 	struct mail_msg m = { .from = rd->cfg->mail.from,
 			      .to = rd->to,
@@ -423,7 +483,7 @@ static int deliver_mail(struct report_delivery *rd, const struct report_run_info
 			      .text = text.data,
 			      .html = html.data,
 			      .att = att,
-			      .natt = n };
+			      .natt = natt };
 	char e[1024] = "";
 	if (!text.data || !html.data) {
 		snprintf(err, errlen, "mail: out of memory");
@@ -494,18 +554,10 @@ static int deliver_webhook(struct report_delivery *rd, const struct report_run_i
 }
 
 int report_deliver(struct report_delivery *rd, const struct report_run_info *info,
-		   const struct report_output *files, size_t n, char *err, size_t errlen)
+		   const struct deliver_file *files, size_t n, char *err, size_t errlen)
 {
 	*err = '\0';
-	unsigned want = 0;
-	for (size_t i = 0; i < rd->tpl->nformats; i++) {
-		unsigned fm = 0;
-		char why[128];
-		if (tpl_parse_formats(rd->tpl->formats[i], &fm, why, sizeof why) == 0)
-			want |= fm;
-	}
-	if (!want)
-		want = TPL_FMT_PDF | TPL_FMT_CSV | TPL_FMT_XLSX;
+	unsigned want = rd->spec.formats ? rd->spec.formats : DELIVER_FMT_ALL;
 	struct dfile *f = xcalloc(n ? n : 1, sizeof *f);
 	size_t nf = 0;
 	unsigned formats = 0;
