@@ -832,6 +832,17 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		free(dup);
 		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
 			goto fail;
+		/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
+		 * registers every leg is gone: the loader registers its legs */
+		char *trig = NULL;
+		if (pg_query_value(c, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND "
+				      "tgname = 'cdr_leg_once')", &trig, err, errlen) < 0)
+			goto fail;
+		int have_trigger = trig && !strcmp(trig, "t");
+		free(trig);
+		if (!have_trigger && pg_exec(c, "INSERT INTO cdr_leg_once (node, sequence) SELECT node, sequence FROM "
+						 "cdr_batch WHERE NOT imported AND sequence IS NOT NULL", err, errlen) < 0)
+			goto fail;
 	}
 	if (b->calls) {
 		/* nor a call (same node, call_id and start) */
@@ -874,7 +885,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
 		 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
 		 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
-		 "excluded.cdr_done_seq, updated_at = now()",
+		 "excluded.cdr_done_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
 		 b->done_to);
 	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)

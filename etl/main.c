@@ -35,7 +35,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: cdrflow-etl --once [--spool DIR] [--db CONNINFO] [-c FILE]\n"
 		"       cdrflow-etl --follow [--spool DIR] [--db CONNINFO] [-c FILE]\n"
-		"       cdrflow-etl migrate [--db CONNINFO]\n"
+		"       cdrflow-etl migrate [--distribute] [--db CONNINFO]\n"
 		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
 		"       cdrflow-etl version [--db CONNINFO]\n"
@@ -57,7 +57,10 @@ static void usage(FILE *out)
 		"                   reconnect to PostgreSQL with backoff; SIGTERM/SIGINT stop\n"
 		"                   after the current batch (exit 0)\n"
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
-		"                   database whose schema is newer than this program)\n"
+		"                   database whose schema is newer than this program); on a Citus\n"
+		"                   coordinator with --distribute, then distributes the tables\n"
+		"                   (by node, by tenant, reference; docs/scale-out.md); a distributed\n"
+		"                   schema stays distributed in later runs\n"
 		"  version          print the database's schema version and the newest known one\n"
 		"  transform        measuring aid: run the transform over the whole spool without a\n"
 		"                   database and print events/s (--copy-out DIR writes the COPY rows)\n"
@@ -107,6 +110,8 @@ static void usage(FILE *out)
 		"  --to TIME          lcr: end of the period (exclusive)\n"
 		"  --keep AGE         retention: how much to keep (13mo, 400d, 2y)\n"
 		"  --dry-run          retention: only list what would be dropped\n"
+		"  --distribute       migrate: distribute the tables over a Citus cluster (the\n"
+		"                     database must have the citus extension, else exit 78)\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -117,12 +122,13 @@ static void usage(FILE *out)
 		"nodes load),\n"
 		"66 spool missing, 69 database unreachable (retry later), 70 internal error,\n"
 		"75 another cdrflow-etl is running (retry later), 78 bad configuration or a\n"
-		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program),\n"
+		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program)\n"
+		"or migrate --distribute on a database without Citus,\n"
 		"79 doctor: an input that changes the CDR rows is missing on a node.\n");
 }
 
 enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO,
-       OPT_KEEP, OPT_DRY_RUN, OPT_SEGMENT, OPT_OFFSET };
+       OPT_KEEP, OPT_DRY_RUN, OPT_SEGMENT, OPT_OFFSET, OPT_DISTRIBUTE };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -139,6 +145,7 @@ static const struct option long_options[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "segment", required_argument, NULL, OPT_SEGMENT },
 	{ "offset", required_argument, NULL, OPT_OFFSET },
+	{ "distribute", no_argument, NULL, OPT_DISTRIBUTE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -384,7 +391,7 @@ int main(int argc, char **argv)
 	int c, once = 0, level = -1;
 	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
 	const char *copy_out = NULL, *from = NULL, *to = NULL, *keep = NULL;
-	int dry_run = 0;
+	int dry_run = 0, distribute = 0;
 	const char *skip_node = NULL, *skip_seg = NULL, *skip_off = NULL;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
@@ -402,6 +409,7 @@ int main(int argc, char **argv)
 		case OPT_TO: to = optarg; break;
 		case OPT_KEEP: keep = optarg; break;
 		case OPT_DRY_RUN: dry_run = 1; break;
+		case OPT_DISTRIBUTE: distribute = 1; break;
 		case 'c': config_path = optarg; break;
 		case 's': spool = optarg; break;
 		case 'd': db = optarg; break;
@@ -432,6 +440,8 @@ int main(int argc, char **argv)
 	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "doctor") && strcmp(cmd, "lcr") &&
 	    strcmp(cmd, "retention") && strcmp(cmd, "skip"))
 		return usage_error("unknown command \"%s\"", cmd);
+	if (distribute && strcmp(cmd, "migrate"))
+		return usage_error("%s", "--distribute goes with migrate only");
 	if (!seg_node_name_valid(imp.node))
 		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
 
@@ -586,14 +596,18 @@ int main(int argc, char **argv)
 			printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
 		}
 	} else {
-		int v_from, v_to;
-		rc = migrate_run(conn, &v_from, &v_to, err, sizeof err);
+		int v_from, v_to, ndist = -1;
+		rc = distribute ? migrate_distribute_check(conn, err, sizeof err) : EXIT_OK;
+		if (rc == EXIT_OK)
+			rc = migrate_run(conn, distribute, &v_from, &v_to, &ndist, err, sizeof err);
 		if (rc != EXIT_OK)
 			log_error("%s", err);
 		else if (v_from == v_to)
 			printf("schema is up to date at version %d\n", v_to);
 		else
 			printf("schema migrated from version %d to %d\n", v_from, v_to);
+		if (rc == EXIT_OK && ndist >= 0)
+			printf("schema is distributed (Citus): %d tables distributed now\n", ndist);
 	}
 	etl_lock_close(&run_lock);
 	PQfinish(conn);
