@@ -99,48 +99,60 @@ BEGIN
 	IF p_linkedids IS NULL OR cardinality(p_linkedids) = 0 THEN
 		RETURN;
 	END IF;
-	WITH legs AS (
+	WITH legs AS MATERIALIZED (
 		SELECT l.linkedid, l.tenant, l.uniqueid, l.channel, l.dstchannel
 		FROM cdr l WHERE l.node = p_node AND l.linkedid = ANY (p_linkedids) AND l.tenant IS NOT NULL
-	), own AS ( -- (linkedid, channel or uniqueid) -> tenant, for calls shared by tenants
-		SELECT l.linkedid, l.uniqueid AS uid, l.channel AS chan, l.tenant FROM legs l
-		UNION
-		SELECT l.linkedid, NULL, l.dstchannel, l.tenant FROM legs l
-		WHERE l.dstchannel <> ''
-		  AND NOT EXISTS (SELECT 1 FROM legs o WHERE o.linkedid = l.linkedid AND o.channel = l.dstchannel
-				  AND o.tenant <> l.tenant)
 	), calls AS (
 		SELECT linkedid, array_agg(DISTINCT tenant ORDER BY tenant) AS ts FROM legs GROUP BY linkedid
-	), scope AS (
-		SELECT e.seq, CASE WHEN c.ts IS NULL THEN NULL
-				   WHEN cardinality(c.ts) = 1 THEN c.ts
-				   ELSE (SELECT array_agg(DISTINCT o.tenant ORDER BY o.tenant) FROM own o
-					 WHERE o.linkedid = e.linkedid AND (o.uid = e.uniqueid OR o.chan = e.channame)) END AS ts
-		FROM cel e LEFT JOIN calls c ON c.linkedid = e.linkedid
+	), shared AS (
+		SELECT l.* FROM legs l JOIN calls c USING (linkedid) WHERE cardinality(c.ts) > 1
+	), own AS ( -- of a shared call: (linkedid, uniqueid or channel name) -> tenant
+		SELECT l.linkedid, l.uniqueid AS uid, l.channel AS chan, l.tenant FROM shared l
+		UNION
+		SELECT l.linkedid, NULL, l.dstchannel, l.tenant FROM shared l
+		WHERE l.dstchannel <> ''
+		  AND NOT EXISTS (SELECT 1 FROM shared o WHERE o.linkedid = l.linkedid AND o.channel = l.dstchannel
+				  AND o.tenant <> l.tenant)
+	), ev AS (
+		SELECT e.seq, e.linkedid, e.uniqueid, e.channame AS chan FROM cel e
 		WHERE e.node = p_node AND e.linkedid = ANY (p_linkedids)
+	), m AS (
+		SELECT ev.seq, o.tenant FROM ev JOIN own o ON o.linkedid = ev.linkedid AND o.uid = ev.uniqueid
+		UNION
+		SELECT ev.seq, o.tenant FROM ev JOIN own o ON o.linkedid = ev.linkedid AND o.chan = ev.chan
+	), scope AS (
+		SELECT ev.seq, CASE WHEN cardinality(c.ts) = 1 THEN c.ts ELSE x.ts END AS ts
+		FROM ev LEFT JOIN calls c ON c.linkedid = ev.linkedid
+		LEFT JOIN (SELECT seq, array_agg(tenant ORDER BY tenant) AS ts FROM m GROUP BY seq) x ON x.seq = ev.seq
 	)
 	UPDATE cel e SET tenants = s.ts FROM scope s
 	WHERE e.node = p_node AND e.linkedid = ANY (p_linkedids) AND e.seq = s.seq
 	  AND e.tenants IS DISTINCT FROM s.ts;
-	WITH legs AS (
+	WITH legs AS MATERIALIZED (
 		SELECT l.linkedid, l.tenant, l.uniqueid, l.channel, l.dstchannel
 		FROM cdr l WHERE l.node = p_node AND l.linkedid = ANY (p_linkedids) AND l.tenant IS NOT NULL
-	), own AS (
-		SELECT l.linkedid, l.uniqueid AS uid, l.channel AS chan, l.tenant FROM legs l
-		UNION
-		SELECT l.linkedid, NULL, l.dstchannel, l.tenant FROM legs l
-		WHERE l.dstchannel <> ''
-		  AND NOT EXISTS (SELECT 1 FROM legs o WHERE o.linkedid = l.linkedid AND o.channel = l.dstchannel
-				  AND o.tenant <> l.tenant)
 	), calls AS (
 		SELECT linkedid, array_agg(DISTINCT tenant ORDER BY tenant) AS ts FROM legs GROUP BY linkedid
-	), scope AS (
-		SELECT e.seq, CASE WHEN c.ts IS NULL THEN NULL
-				   WHEN cardinality(c.ts) = 1 THEN c.ts
-				   ELSE (SELECT array_agg(DISTINCT o.tenant ORDER BY o.tenant) FROM own o
-					 WHERE o.linkedid = e.linkedid AND (o.uid = e.uniqueid OR o.chan = e.channel)) END AS ts
-		FROM ami_event e LEFT JOIN calls c ON c.linkedid = e.linkedid
+	), shared AS (
+		SELECT l.* FROM legs l JOIN calls c USING (linkedid) WHERE cardinality(c.ts) > 1
+	), own AS ( -- of a shared call: (linkedid, uniqueid or channel name) -> tenant
+		SELECT l.linkedid, l.uniqueid AS uid, l.channel AS chan, l.tenant FROM shared l
+		UNION
+		SELECT l.linkedid, NULL, l.dstchannel, l.tenant FROM shared l
+		WHERE l.dstchannel <> ''
+		  AND NOT EXISTS (SELECT 1 FROM shared o WHERE o.linkedid = l.linkedid AND o.channel = l.dstchannel
+				  AND o.tenant <> l.tenant)
+	), ev AS (
+		SELECT e.seq, e.linkedid, e.uniqueid, e.channel AS chan FROM ami_event e
 		WHERE e.node = p_node AND e.linkedid = ANY (p_linkedids)
+	), m AS (
+		SELECT ev.seq, o.tenant FROM ev JOIN own o ON o.linkedid = ev.linkedid AND o.uid = ev.uniqueid
+		UNION
+		SELECT ev.seq, o.tenant FROM ev JOIN own o ON o.linkedid = ev.linkedid AND o.chan = ev.chan
+	), scope AS (
+		SELECT ev.seq, CASE WHEN cardinality(c.ts) = 1 THEN c.ts ELSE x.ts END AS ts
+		FROM ev LEFT JOIN calls c ON c.linkedid = ev.linkedid
+		LEFT JOIN (SELECT seq, array_agg(tenant ORDER BY tenant) AS ts FROM m GROUP BY seq) x ON x.seq = ev.seq
 	)
 	UPDATE ami_event e SET tenants = s.ts FROM scope s
 	WHERE e.node = p_node AND e.linkedid = ANY (p_linkedids) AND e.seq = s.seq

@@ -35,8 +35,12 @@ BEGIN
 	-- Citus runs no trigger that writes another distributed table: on a
 	-- distributed cdr the loader registers each leg in cdr_leg_once itself
 	-- (etl/load.c), which fails on a second copy as the trigger did.
-	DROP TRIGGER IF EXISTS cdr_leg_once ON cdr;
-	DROP TRIGGER IF EXISTS cdr_leg_identity ON cdr;
+	IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND tgname = 'cdr_leg_once') THEN
+		DROP TRIGGER cdr_leg_once ON cdr;
+	END IF;
+	IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND tgname = 'cdr_leg_identity') THEN
+		DROP TRIGGER cdr_leg_identity ON cdr;
+	END IF;
 	FOR r IN
 		SELECT c.oid::regclass AS tbl, c.relname,
 		       (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND NOT a.attisdropped
