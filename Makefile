@@ -252,6 +252,7 @@ bench: $(PROGRAMS) $(TOOLS)
 	$(BUILD)/tests/bench-rating
 	BUILD=$(BUILD) tests/bench/bench-report.sh
 	BUILD=$(BUILD) tests/bench/bench-query.sh
+	BUILD=$(BUILD) tests/bench/bench-citus.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

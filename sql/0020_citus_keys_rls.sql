@@ -93,8 +93,11 @@ ALTER TABLE ami_event ADD COLUMN tenants text[];
 -- Store who may see the events of the conversations p_linkedids of node
 -- p_node (the rules above).  Every statement names one node: on Citus it
 -- runs on that node's shard alone.
+-- (Hash joins: inside a load's transaction the fresh partitions have no
+-- statistics yet and a nested loop over thousands of events would be
+-- quadratic.)
 CREATE FUNCTION cdrflow_event_scope(p_node text, p_linkedids text[]) RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET enable_nestloop = off AS $$
 BEGIN
 	IF p_linkedids IS NULL OR cardinality(p_linkedids) = 0 THEN
 		RETURN;

@@ -482,3 +482,132 @@ BEGIN
 	SELECT p_source, node, queue, caller_uniqueid, coalesce(agent, ''), agent_interface, at, ring_ms, kind
 	FROM queue_ev WHERE kind IN ('ringnoanswer', 'canceled') AND agent_uniqueid IS NULL;
 END $$;
+
+-- read by cdrflow-report and cdrflow-query (0015): PL/pgSQL for Citus
+CREATE OR REPLACE FUNCTION input_caveats(p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (node text, ami_name text, affects_rows boolean, period_start timestamptz, period_end timestamptz,
+	       caveat text, restore text)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	SELECT c.node, c.ami_name, c.affects_rows, min(c.period_start), max(c.period_end), c.caveat, c.restore
+	FROM input_caveat c
+	WHERE c.period_start < p_to AND c.period_end >= p_from
+	GROUP BY c.node, c.input, c.ami_name, c.affects_rows, c.caveat, c.restore
+	ORDER BY c.node, c.input;
+END $$;
+
+
+-- queue and agent statistics (0005), read by the queue-service and agent-performance
+-- reports: PL/pgSQL for Citus (RETURN QUERY does not cast as a SQL function's
+-- result does: the numeric ratios are cast to the declared double precision)
+CREATE OR REPLACE FUNCTION cdrflow_queue_stats(p_from timestamptz, p_to timestamptz, p_interval interval,
+				    p_short_abandon_s integer DEFAULT 0, p_sl_threshold_s integer DEFAULT 20,
+				    p_source text DEFAULT 'ami', p_node text DEFAULT NULL)
+RETURNS TABLE (node text, queue text, bucket timestamptz, entered bigint, offered bigint, answered bigint,
+	       abandoned bigint, short_abandoned bigint, timeouts bigint, exits_other bigint, waiting bigint,
+	       answered_within_t bigint, abandoned_within_t bigint, abandoned_after_t bigint,
+	       sl_pct double precision, sl1_pct double precision, sl2_pct double precision, sl3_pct double precision,
+	       abandon_rate_pct double precision, asa_s double precision, avg_wait_s double precision,
+	       max_wait_s integer, avg_abandon_wait_s double precision, aht_s double precision)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	WITH v AS (
+		SELECT c.*, date_bin(p_interval, c.join_time, p_from) AS b,
+		       c.outcome = 'abandoned' AND p_short_abandon_s > 0 AND c.wait_s <= p_short_abandon_s AS short
+		FROM queue_call c
+		WHERE c.source = p_source AND (p_node IS NULL OR c.node = p_node)
+		  AND c.join_time >= p_from AND c.join_time < p_to
+	), a AS (
+		SELECT v.node, v.queue, v.b,
+		       count(*) AS entered,
+		       count(*) FILTER (WHERE NOT v.short) AS offered,
+		       count(*) FILTER (WHERE v.outcome = 'answered') AS answered,
+		       count(*) FILTER (WHERE v.outcome = 'abandoned' AND NOT v.short) AS abandoned,
+		       count(*) FILTER (WHERE v.short) AS short_abandoned,
+		       count(*) FILTER (WHERE v.outcome = 'timeout') AS timeouts,
+		       count(*) FILTER (WHERE v.outcome IN ('exit_empty', 'exit_key', 'withdraw', 'exited')) AS exits_other,
+		       count(*) FILTER (WHERE v.outcome = 'waiting') AS waiting,
+		       count(*) FILTER (WHERE v.outcome = 'answered' AND v.wait_s <= p_sl_threshold_s) AS ans_t,
+		       count(*) FILTER (WHERE v.outcome = 'abandoned' AND NOT v.short AND v.wait_s <= p_sl_threshold_s) AS ab_in,
+		       count(*) FILTER (WHERE v.outcome = 'abandoned' AND NOT v.short AND v.wait_s > p_sl_threshold_s) AS ab_after,
+		       avg(v.wait_s) FILTER (WHERE v.outcome = 'answered') AS asa,
+		       avg(v.wait_s) FILTER (WHERE NOT v.short AND v.outcome <> 'waiting') AS avg_wait,
+		       max(v.wait_s) FILTER (WHERE NOT v.short AND v.outcome <> 'waiting') AS max_wait,
+		       avg(v.wait_s) FILTER (WHERE v.outcome = 'abandoned' AND NOT v.short) AS avg_ab_wait,
+		       avg(v.talk_s) FILTER (WHERE v.outcome = 'answered' AND v.talk_s IS NOT NULL) AS aht
+		FROM v GROUP BY v.node, v.queue, v.b
+	)
+	SELECT a.node, a.queue, a.b, a.entered, a.offered, a.answered, a.abandoned, a.short_abandoned, a.timeouts,
+	       a.exits_other, a.waiting, a.ans_t, a.ab_in, a.ab_after,
+	       (100.0 * a.ans_t / nullif(a.answered + a.ab_after, 0))::double precision,
+	       (100.0 * (a.ans_t + a.ab_in) / nullif(a.answered + a.abandoned, 0))::double precision,
+	       (100.0 * a.ans_t / nullif(a.answered, 0))::double precision,
+	       (100.0 * a.ans_t / nullif(a.answered + a.abandoned, 0))::double precision,
+	       (100.0 * a.abandoned / nullif(a.offered, 0))::double precision,
+	       a.asa::double precision, a.avg_wait::double precision, a.max_wait, a.avg_ab_wait::double precision,
+	       a.aht::double precision
+	FROM a ORDER BY a.node, a.queue, a.b;
+END $$;
+
+CREATE OR REPLACE FUNCTION cdrflow_agent_stats(p_from timestamptz, p_to timestamptz, p_interval interval,
+				    p_source text DEFAULT 'ami', p_node text DEFAULT NULL)
+RETURNS TABLE (node text, agent text, bucket timestamptz, attempts bigint, answered bigint, talk_s bigint,
+	       avg_talk_s double precision, ring_no_answer bigint, ring_canceled bigint,
+	       available_s double precision, occupancy_pct double precision)
+LANGUAGE plpgsql STABLE AS $$
+#variable_conflict use_column
+BEGIN
+	RETURN QUERY
+	WITH t AS (
+		SELECT a.*, coalesce(a.called_at, a.connected_at, a.ring_end_at) AS t0
+		FROM queue_agent_call a
+		WHERE a.source = p_source AND (p_node IS NULL OR a.node = p_node)
+	), s AS (
+		SELECT t.node, t.agent, date_bin(p_interval, t.t0, p_from) AS b,
+		       count(*) AS attempts,
+		       count(*) FILTER (WHERE t.outcome = 'answered') AS answered,
+		       sum(t.talk_s) FILTER (WHERE t.outcome = 'answered') AS talk_s,
+		       avg(t.talk_s) FILTER (WHERE t.outcome = 'answered') AS avg_talk_s,
+		       count(*) FILTER (WHERE t.outcome = 'ringnoanswer') AS rna,
+		       count(*) FILTER (WHERE t.outcome = 'canceled') AS canceled
+		FROM t WHERE t.t0 >= p_from AND t.t0 < p_to
+		GROUP BY t.node, t.agent, date_bin(p_interval, t.t0, p_from)
+	), st AS (
+		-- the agent's state after each change: a member of >= 1 queue
+		-- (running logins - logoffs), paused by the latest pause/unpause
+		SELECT y.node, y.agent, y.at, y.until, y.members > 0 AS member,
+		       coalesce(first_value(y.pk) OVER (PARTITION BY y.node, y.agent, y.pgrp ORDER BY y.at, y.seq),
+				'unpause') = 'pause' AS paused
+		FROM (
+			SELECT q.node, q.agent, q.at, q.seq,
+			       lead(q.at, 1, least(p_to, now())) OVER w AS until,
+			       sum(CASE q.kind WHEN 'login' THEN 1 WHEN 'logoff' THEN -1 ELSE 0 END) OVER w AS members,
+			       count(*) FILTER (WHERE q.kind IN ('pause', 'unpause')) OVER w AS pgrp,
+			       CASE WHEN q.kind IN ('pause', 'unpause') THEN q.kind END AS pk
+			FROM queue_agent_state q
+			WHERE q.source = p_source AND (p_node IS NULL OR q.node = p_node) AND q.at < p_to
+			WINDOW w AS (PARTITION BY q.node, q.agent ORDER BY q.at, q.seq)
+		) y
+	), avail AS (
+		SELECT st.node, st.agent, range_agg(tstzrange(st.at, st.until)) AS r
+		FROM st WHERE st.member AND NOT st.paused AND st.until > st.at
+		GROUP BY st.node, st.agent
+	), known AS (
+		SELECT DISTINCT st.node, st.agent FROM st
+	)
+	SELECT s.node, s.agent, s.b, s.attempts, s.answered, s.talk_s, s.avg_talk_s::double precision, s.rna, s.canceled,
+	       CASE WHEN k.agent IS NOT NULL THEN coalesce(
+			(SELECT sum(extract(epoch FROM upper(x) - lower(x)))
+			 FROM unnest(av.r * tstzmultirange(tstzrange(s.b, s.b + p_interval))) x), 0)::double precision END,
+	       CASE WHEN k.agent IS NOT NULL THEN 100.0 * coalesce(s.talk_s, 0) / nullif(
+			(SELECT sum(extract(epoch FROM upper(x) - lower(x)))
+			 FROM unnest(av.r * tstzmultirange(tstzrange(s.b, s.b + p_interval))) x), 0) END::double precision
+	FROM s LEFT JOIN known k ON k.node = s.node AND k.agent = s.agent
+	       LEFT JOIN avail av ON av.node = s.node AND av.agent = s.agent
+	ORDER BY s.node, s.agent, s.b;
+END $$;
+
