@@ -5,14 +5,14 @@
 # of distribution is known.  Function, not speed: three servers on the same
 # cores compete for them (docs/scale-out.md).
 #
-#   BENCH_CITUS_EVENTS  events per node (default 100000), BENCH_CITUS_NODES
+#   BENCH_CITUS_EVENTS  events per node (default 50000), BENCH_CITUS_NODES
 #   nodes (default 4): one generated stream of the real captures per node
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
 shared=${CDRFLOW_SHARED:-$here/../shared}
-events=${BENCH_CITUS_EVENTS:-100000}
+events=${BENCH_CITUS_EVENTS:-50000}
 nodes=${BENCH_CITUS_NODES:-4}
 work=$(mktemp -d /tmp/cdrflow-bench-citus.XXXXXX)
 chmod 755 "$work"
@@ -29,7 +29,7 @@ now() { date +%s.%N; }
 
 echo "bench-citus: $nodes nodes x $events events generated from the real captures"
 for i in $(seq 1 "$nodes"); do
-	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0*/ami.raw* 2>/dev/null |
+	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0[1245]*/ami.raw* 2>/dev/null |
 		"$BUILD/cdrflow-collector" --replay - --spool "$work/spool" --node "pbx$i" --fsync off -q >/dev/null
 done
 cenv=$(CDRFLOW_PGPORT=$cport "$here/scripts/citus.sh" start "$work/citus") || { echo "bench-citus: cannot start Citus" >&2; exit 69; }
