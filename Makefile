@@ -18,6 +18,9 @@ SANITIZE ?=
 PKGS      := yaml-0.1 openssl liblzma libpq
 PKG_CFLAGS := $(shell $(PKG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG) --libs $(PKGS))
+# the ETL's Kamailio source reads MySQL/MariaDB too (etl/kamdb.c): libmariadb
+MARIADB_CFLAGS := $(shell $(PKG) --cflags libmariadb)
+MARIADB_LIBS   := $(shell $(PKG) --libs libmariadb)
 
 WARN   := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wpointer-arith -Wformat=2 -Wvla -Wno-format-nonliteral
@@ -84,7 +87,7 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libcdrflow.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -97,8 +100,13 @@ $(BUILD)/etl/migrations.o: $(BUILD)/etl/migrations.c $(BUILD)/.flags
 	@echo "  CC $<"
 	@$(CC) $(CFLAGS) -Ietl -c $< -o $@
 
+$(BUILD)/etl/kamdb.o: etl/kamdb.c $(BUILD)/.flags
+	@mkdir -p $(@D)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS) $(MARIADB_CFLAGS) -MMD -MP -c $< -o $@
+
 $(BUILD)/cdrflow-etl: $(ETL_OBJ) $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MARIADB_LIBS)
 
 # ---------------------------------------------------------------- analyst CLI, dispatcher
 QUERY_SRC := $(wildcard query/*.c)
@@ -126,7 +134,7 @@ $(BUILD)/report/%.o: report/%.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libreport.a: $(REPORT_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/cdrflow-report: $(BUILD)/report/main.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
@@ -142,7 +150,7 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(BUILD)/tests/unit/testutil
 ETL_UNIT := $(BUILD)/tests/test_etl $(BUILD)/tests/test_cdr
 $(ETL_UNIT): $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/tests/unit/testutil.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS) $(MARIADB_LIBS)
 
 $(ETL_UNIT:$(BUILD)/tests/%=$(BUILD)/tests/unit/%.o): $(BUILD)/tests/unit/%.o: tests/unit/%.c $(BUILD)/.flags
 	@mkdir -p $(@D)
@@ -191,7 +199,7 @@ $(BUILD)/tests/fuzz/report/%.o: tests/fuzz/report/%.c $(BUILD)/.flags
 	@$(CC) $(CFLAGS) $(REPORT_CFLAGS) -Iquery -MMD -MP -c $< -o $@
 
 $(FUZZ_ETL_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/etl/%.o $(BUILD)/tests/fuzz/replay_main.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MARIADB_LIBS)
 
 $(FUZZ_REPORT_REPLAY): $(BUILD)/tests/%-replay: $(BUILD)/tests/fuzz/report/%.o $(BUILD)/tests/fuzz/replay_main.o $(BUILD)/query/qout.o $(BUILD)/libreport.a $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(REPORT_LIBS) $(LDLIBS)
@@ -214,10 +222,10 @@ $(BUILD)/tests/fraud/fraud-sync.o $(BUILD)/tests/rollup/retention-run.o: $(BUILD
 	@$(CC) $(subst -Icollector,-Ietl,$(CFLAGS)) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/fraud-sync: $(BUILD)/tests/fraud/fraud-sync.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MARIADB_LIBS)
 
 $(BUILD)/tests/retention-run: $(BUILD)/tests/rollup/retention-run.o $(ETL_LIBOBJ) $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(MARIADB_LIBS)
 
 test-programs: $(PROGRAMS) $(UNIT_BIN) $(FUZZ_REPLAY) $(TOOLS)
 
@@ -240,7 +248,7 @@ fuzz:
 	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang SANITIZE=address,undefined,fuzzer-no-link OPT=-O1 $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/query/qout.o $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o
 	@for f in $(FUZZ_ETL_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
-	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Ietl $(PKG_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
+	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Ietl $(PKG_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(filter-out %/main.o,$(ETL_SRC:%.c=$(FUZZ_BUILD)/%.o)) $(FUZZ_BUILD)/etl/migrations.o $(FUZZ_BUILD)/libcdrflow.a $(LDLIBS) $(MARIADB_LIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
 	@for f in $(FUZZ_REPORT_SRC); do n=$$(basename $$f .c); \
 	  echo "clang $$f -> $(FUZZ_BUILD)/$$n"; \
 	  clang -std=c17 -g -O1 -D_GNU_SOURCE -Ilib -Iquery $(PKG_CFLAGS) $(REPORT_CFLAGS) -fsanitize=address,undefined,fuzzer $$f $(FUZZ_BUILD)/query/qout.o $(FUZZ_BUILD)/libreport.a $(FUZZ_BUILD)/libcdrflow.a $(REPORT_LIBS) $(LDLIBS) -o $(FUZZ_BUILD)/$$n || exit 1; done
@@ -253,6 +261,7 @@ bench: $(PROGRAMS) $(TOOLS)
 	BUILD=$(BUILD) tests/bench/bench-report.sh
 	BUILD=$(BUILD) tests/bench/bench-query.sh
 	BUILD=$(BUILD) tests/bench/bench-citus.sh
+	BUILD=$(BUILD) tests/bench/bench-kamailio.sh
 
 clean:
 	rm -rf build build-asan build-fuzz

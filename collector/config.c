@@ -57,6 +57,7 @@ const struct cfg_key collector_keys[] = {
 	{ "collector.max_event_size", CFG_SIZE, C(max_event_size), "1MiB", 1024, 64 << 20, NULL, "larger AMI messages are dropped with an error", 0, NULL, 0, 0 },
 	{ "collector.status_interval", CFG_DURATION, C(status_interval_ms), "60s", 0, 86400000, NULL, "period of the status line in the log (0: off)", 0, NULL, 0, 0 },
 	{ "collector.nodes", CFG_LIST, C(nodes), NULL, 0, 0, NULL, "the PBX nodes to collect from", 0, node_keys, sizeof(struct node_config), C(nnodes) },
+	{ "sources", CFG_LIST, C(sources), NULL, 0, 0, NULL, "non-AMI sources (docs/sources.md); kamailio ones are read by cdrflow-etl", 0, source_keys, sizeof(struct source_config), C(nsources) },
 	/* sections read by the other programs */
 	{ "etl", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "cdr", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
@@ -101,6 +102,18 @@ int collector_config_load(struct collector_config *cfg, const char *path, char *
 			n->ping_timeout_ms = n->ping_interval_ms * 10;
 		if (n->reconnect_max_ms < n->reconnect_min_ms)
 			n->reconnect_max_ms = n->reconnect_min_ms;
+	}
+	{
+		char **names = xcalloc(cfg->nnodes + 1, sizeof *names);
+		for (size_t i = 0; i < cfg->nnodes; i++)
+			names[i] = cfg->nodes[i].name;
+		char why[512];
+		int bad = sources_check(cfg->sources, cfg->nsources, names, cfg->nnodes, why, sizeof why);
+		free(names);
+		if (bad < 0) {
+			snprintf(err, errlen, "%s: %s", path ? path : "configuration", why);
+			return EXIT_CONFIG;
+		}
 	}
 	if (path && cfg->nnodes) {
 		struct stat st;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "sources.h"
 
 enum ami_auth { AUTH_PLAIN, AUTH_MD5 };
 
@@ -48,6 +49,10 @@ struct collector_config {
 	uint64_t status_interval_ms;
 	struct node_config *nodes;
 	size_t nnodes;
+	/* sources: (lib/sources.h); the collector skips type kamailio (the ETL
+	 * reads Kamailio's database itself) */
+	struct source_config *sources;
+	size_t nsources;
 };
 
 extern const struct cfg_key collector_keys[];

@@ -123,8 +123,9 @@ int inspect_spool(const char *spool, const char *node, enum inspect_mode mode)
 	} else {
 		char **nodes;
 		size_t n;
-		if (seg_list_nodes(spool, &nodes, &n) < 0) {
-			log_error("cannot read spool \"%s\": %s", spool, strerror(errno));
+		char lerr[512];
+		if (seg_list_nodes(spool, &nodes, &n, lerr, sizeof lerr) < 0) {
+			log_error("%s", lerr);
 			return EXIT_NOINPUT;
 		}
 		for (size_t i = 0; i < n; i++) {

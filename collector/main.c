@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "config.h"
 #include "exitcode.h"
 #include "fsx.h"
@@ -92,14 +93,6 @@ static const struct option long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cdrflow-collector: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'cdrflow-collector --help' for more information.\n");
-	return EXIT_USAGE;
-}
 
 static struct spool_opts spool_options(const struct collector_config *cfg, int fail_fast)
 {
@@ -444,13 +437,6 @@ static void status_line(const struct node *n, uint64_t *last_events, double dt)
 		 atomic_load(&n->oversized));
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int run_daemon(const struct collector_config *cfg, const char *config_path)
 {
 	if (cfg->nnodes == 0) {
@@ -506,7 +492,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 	if (code == EXIT_OK)
 		log_info("started: %zu node(s), spool \"%s\", fsync %s", started, cfg->spool,
 			 cfg->fsync == SEG_FSYNC_ALWAYS ? "always" : cfg->fsync == SEG_FSYNC_OFF ? "off" : "interval");
-	double last = mono_s();
+	double last = clock_mono_s();
 	while (code == EXIT_OK) {
 		uint64_t wait_ms = cfg->status_interval_ms ? cfg->status_interval_ms : 3600000;
 		struct timespec ts = { (time_t)(wait_ms / 1000), (long)(wait_ms % 1000) * 1000000L };
@@ -523,7 +509,7 @@ static int run_daemon(const struct collector_config *cfg, const char *config_pat
 			continue;
 		}
 		if (sig < 0 && errno == EAGAIN && cfg->status_interval_ms) {
-			double now = mono_s();
+			double now = clock_mono_s();
 			for (size_t i = 0; i < started; i++)
 				status_line(&nodes[i], &last_events[i], now - last);
 			last = now;
@@ -583,15 +569,15 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return log_usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (modes > 1)
-		return usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
+		return log_usage_error("%s", "--check, --replay, --verify, --list, --dump and --dump-config exclude each other");
 	/* the daemon logs with time and pid; the one-shot modes like a command */
 	log_set_cli(mode != MODE_DAEMON);
 	if ((mode == MODE_DAEMON || mode == MODE_CHECK) && !config_path)
-		return usage_error("%s", "a configuration file is required (-c FILE); see --help");
+		return log_usage_error("%s", "a configuration file is required (-c FILE); see --help");
 	if (node && !seg_node_name_valid(node))
-		return usage_error("invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
+		return log_usage_error("invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
 
 	struct collector_config cfg;
 	char err[768];
@@ -613,7 +599,7 @@ int main(int argc, char **argv)
 				found = i;
 		if (found < 0) {
 			collector_config_free(&cfg);
-			return usage_error("--fsync: \"%s\" must be always, interval or off", fsync_opt);
+			return log_usage_error("--fsync: \"%s\" must be always, interval or off", fsync_opt);
 		}
 		cfg.fsync = found;
 	}
@@ -633,7 +619,7 @@ int main(int argc, char **argv)
 	case MODE_LIST:
 	case MODE_DUMP:
 		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
-			rc = usage_error("%s", "--spool DIR is required");
+			rc = log_usage_error("%s", "--spool DIR is required");
 			break;
 		}
 		rc = inspect_spool(cfg.spool, node,
@@ -641,7 +627,7 @@ int main(int argc, char **argv)
 		break;
 	case MODE_REPLAY:
 		if (!spool && !config_path && !getenv("CDRFLOW_SPOOL")) {
-			rc = usage_error("%s", "--spool DIR is required with --replay");
+			rc = log_usage_error("%s", "--spool DIR is required with --replay");
 			break;
 		}
 		rc = run_replay(&cfg, capture, node ? node : "local");

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ami.h"
+#include "clock.h"
 #include "config.h"
 #include "secmem.h"
 #include "log.h"
@@ -57,20 +58,6 @@ struct sess {
 	uint64_t events;
 	char why[256];         /* why the session ended */
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t real_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 int node_wait_stop(struct node *n, uint64_t ms)
 {
@@ -181,13 +168,13 @@ static int tls_handshake(struct sess *s)
 		snprintf(s->why, sizeof s->why, "cannot set TLS host name: %s", ssl_error_string());
 		return -1;
 	}
-	uint64_t deadline = mono_ms() + cfg->connect_timeout_ms;
+	uint64_t deadline = clock_mono_ms() + cfg->connect_timeout_ms;
 	for (;;) {
 		int rc = SSL_connect(s->c.ssl);
 		if (rc == 1)
 			return 0;
 		int e = SSL_get_error(s->c.ssl, rc);
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if ((e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) || now >= deadline) {
 			long vr = SSL_get_verify_result(s->c.ssl);
 			if (vr != X509_V_OK)
@@ -258,7 +245,7 @@ static ssize_t conn_read(struct conn *c, void *p, size_t n)
 /* Send all of p within timeout_ms. */
 static int conn_write(struct conn *c, const char *p, size_t n, uint64_t timeout_ms)
 {
-	uint64_t deadline = mono_ms() + timeout_ms;
+	uint64_t deadline = clock_mono_ms() + timeout_ms;
 	while (n) {
 		ssize_t k;
 		int want = POLLOUT;
@@ -286,7 +273,7 @@ static int conn_write(struct conn *c, const char *p, size_t n, uint64_t timeout_
 		}
 		if (k < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			return -1;
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if (now >= deadline) {
 			errno = ETIMEDOUT;
 			return -1;
@@ -363,7 +350,7 @@ static int send_ping(struct sess *s)
 {
 	char text[128];
 	snprintf(text, sizeof text, "Action: Ping\r\nActionID: cdrflow-ping-%" PRIu64 "\r\n\r\n", ++s->ping_seq);
-	s->ping_sent_ms = mono_ms();
+	s->ping_sent_ms = clock_mono_ms();
 	return send_action(s, text);
 }
 
@@ -532,7 +519,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 			atomic_store(&n->connected, 1);
 			log_info("node %s: logged in to %s:%" PRId64 " as \"%s\" (AMI %s%s)", s->cfg->name, s->cfg->host,
 				 s->cfg->port, s->cfg->username, n->ami_version, s->c.ssl ? ", TLS" : "");
-			s->next_ping_ms = mono_ms() + s->cfg->ping_interval_ms;
+			s->next_ping_ms = clock_mono_ms() + s->cfg->ping_interval_ms;
 			if (n->once)
 				return send_check(s);
 			return 0;
@@ -623,11 +610,11 @@ enum session_result session_run(struct node *n)
 	if (connect_tcp(&s) < 0 || (s.cfg->tls && tls_handshake(&s) < 0))
 		goto out;
 	log_debug("node %s: connected to %s:%" PRId64, s.cfg->name, s.cfg->host, s.cfg->port);
-	s.deadline_ms = mono_ms() + s.cfg->connect_timeout_ms;
-	s.last_rx_ms = mono_ms();
+	s.deadline_ms = clock_mono_ms() + s.cfg->connect_timeout_ms;
+	s.last_rx_ms = clock_mono_ms();
 
 	for (;;) {
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if (s.state != ST_STREAMING && s.state != ST_DONE && now >= s.deadline_ms) {
 			snprintf(s.why, sizeof s.why, "no %s from %s:%" PRId64 " within %" PRIu64 " ms",
 				 s.state == ST_BANNER ? "AMI banner" : "login response", s.cfg->host, s.cfg->port,
@@ -680,7 +667,7 @@ enum session_result session_run(struct node *n)
 				break;
 			/* AMI never re-sends: store what is already on its way, up to Goodbye */
 			s.state = ST_LOGOFF;
-			s.deadline_ms = mono_ms() + LOGOFF_DRAIN_MS;
+			s.deadline_ms = clock_mono_ms() + LOGOFF_DRAIN_MS;
 			continue;
 		}
 		/* drain what the socket has, a bounded amount per wake-up */
@@ -706,7 +693,7 @@ enum session_result session_run(struct node *n)
 				break;
 			}
 			got_any = 1;
-			s.batch_us = real_us();
+			s.batch_us = clock_real_us();
 			s.lag_pending = 1;
 			int rc = ami_parser_commit(&s.parser, (size_t)k, on_message, &s);
 			if (rc) {
@@ -718,7 +705,7 @@ enum session_result session_run(struct node *n)
 		if (n->spool)
 			spool_batch_end(n->spool);
 		if (got_any)
-			s.last_rx_ms = mono_ms();
+			s.last_rx_ms = clock_mono_ms();
 		if (stop)
 			break;
 	}
@@ -744,9 +731,9 @@ void *node_main(void *arg)
 {
 	struct node *n = arg;
 	uint64_t delay = n->cfg->reconnect_min_ms;
-	unsigned seed = (unsigned)(mono_ms() ^ (uint64_t)(uintptr_t)n);
+	unsigned seed = (unsigned)(clock_mono_ms() ^ (uint64_t)(uintptr_t)n);
 	for (;;) {
-		uint64_t started = mono_ms();
+		uint64_t started = clock_mono_ms();
 		enum session_result r = session_run(n);
 		if (r == SESSION_STOPPED || r == SESSION_FATAL)
 			break;
@@ -754,7 +741,7 @@ void *node_main(void *arg)
 		if (r == SESSION_AUTH_FAILED || r == SESSION_CONFIG) {
 			wait = n->cfg->auth_retry_ms;
 		} else {
-			if (mono_ms() - started > 30000)
+			if (clock_mono_ms() - started > 30000)
 				delay = n->cfg->reconnect_min_ms; /* it worked for a while: start over */
 			/* equal jitter: half fixed, half random */
 			wait = delay / 2 + (uint64_t)rand_r(&seed) % (delay / 2 + 1);

@@ -13,6 +13,7 @@
 
 #include "ami.h"
 #include "buf.h"
+#include "clock.h"
 #include "exitcode.h"
 #include "fsx.h"
 #include "log.h"
@@ -91,20 +92,6 @@ static int replay_event(struct replay *r, const struct ami_msg *m)
 	return 0;
 }
 
-static uint64_t real_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int on_message(void *ctx, const struct ami_msg *m)
 {
 	struct replay *r = ctx;
@@ -131,7 +118,7 @@ static int on_message(void *ctx, const struct ami_msg *m)
 
 static void show_progress(uint64_t done, uint64_t total, uint64_t events, double t0)
 {
-	double dt = mono_s() - t0;
+	double dt = clock_mono_s() - t0;
 	if (total)
 		fprintf(stderr, "\rreplay: %3.0f%%  %" PRIu64 " events  %.1f MB  %.0f events/s ",
 			100.0 * (double)done / (double)total, events, (double)done / 1e6, dt > 0 ? (double)events / dt : 0.0);
@@ -160,7 +147,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 	lzma_stream xz = LZMA_STREAM_INIT;
 	int is_xz = -1, rc = EXIT_OK;
 	uint64_t done = 0, last_shown = 0;
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	for (;;) {
 		ssize_t n = read(fd, in, IN_CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -183,7 +170,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 			if (n == 0)
 				break;
 			res->bytes_in += (uint64_t)n;
-			r.batch_us = real_us();
+			r.batch_us = clock_real_us();
 			if (ami_parser_feed(&p, in, (size_t)n, on_message, &r))
 				break;
 		} else {
@@ -199,7 +186,7 @@ int replay_capture(const char *path, struct spool *spool, uint64_t max_event_siz
 				lr = lzma_code(&xz, action);
 				size_t got = avail - xz.avail_out;
 				res->bytes_in += got;
-				r.batch_us = real_us();
+				r.batch_us = clock_real_us();
 				if (got && ami_parser_commit(&p, got, on_message, &r))
 					break;
 				if (lr == LZMA_STREAM_END || (lr != LZMA_OK && lr != LZMA_BUF_ERROR))

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -46,13 +47,6 @@ struct spool {
 
 	struct spool_stats stats;
 };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 /* ------------------------------------------------------------ writer side */
 
@@ -143,7 +137,7 @@ static int write_chunk(struct spool *s, struct chunk *c)
 			pthread_mutex_unlock(&s->mu);
 			return -1;
 		}
-		uint64_t now = mono_ms();
+		uint64_t now = clock_mono_ms();
 		if (!last_log || now - last_log >= 10000) {
 			log_error("node %s: %s; holding %" PRIu64 " events in memory and retrying", s->node, err,
 				  atomic_load(&s->stats.events) - atomic_load(&s->stats.written));
@@ -181,7 +175,7 @@ static int write_chunk(struct spool *s, struct chunk *c)
 static void *writer_main(void *arg)
 {
 	struct spool *s = arg;
-	uint64_t last_sync = mono_ms(), unsynced_seq = 0;
+	uint64_t last_sync = clock_mono_ms(), unsynced_seq = 0;
 	uint64_t tick = s->opts.fsync == SEG_FSYNC_INTERVAL ? s->opts.fsync_interval_ms : 1000;
 	if (tick > 1000)
 		tick = 1000;
@@ -205,10 +199,10 @@ static void *writer_main(void *arg)
 			pthread_mutex_unlock(&s->mu);
 			/* idle housekeeping: interval fsync and age rotation */
 			char err[512];
-			if (unsynced_seq && s->opts.fsync != SEG_FSYNC_OFF && mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
+			if (unsynced_seq && s->opts.fsync != SEG_FSYNC_OFF && clock_mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
 				if (do_sync(s, unsynced_seq) == 0)
 					unsynced_seq = 0;
-				last_sync = mono_ms();
+				last_sync = clock_mono_ms();
 			}
 			if (seg_writer_tick(&s->w, err, sizeof err) < 0)
 				log_error("node %s: %s", s->node, err);
@@ -223,10 +217,10 @@ static void *writer_main(void *arg)
 		int rc = write_chunk(s, c);
 		if (rc == 0 && s->opts.fsync != SEG_FSYNC_ALWAYS) {
 			unsynced_seq = c->last_seq;
-			if (s->opts.fsync == SEG_FSYNC_INTERVAL && mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
+			if (s->opts.fsync == SEG_FSYNC_INTERVAL && clock_mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
 				if (do_sync(s, unsynced_seq) == 0)
 					unsynced_seq = 0;
-				last_sync = mono_ms();
+				last_sync = clock_mono_ms();
 			}
 		}
 		pthread_mutex_lock(&s->mu);

@@ -12,7 +12,7 @@
 #include "amidoctor.h"
 #include "doctor.h"
 #include "exitcode.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "segment.h"
 #include "xalloc.h"
 
@@ -156,7 +156,7 @@ static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, st
 		struct adoc_summary all; /* everything this process read of the node */
 		adoc_summary(ns->ad, &all);
 		if (missing && sm.first_us) {
-			if (pg_exec(c, "BEGIN", err, errlen) < 0)
+			if (pgc_exec(c, "BEGIN", err, errlen) < 0)
 				rc = -1;
 			for (int i = 0; i < AI_N && rc == 0; i++) {
 				if (!(missing & (1u << i)))
@@ -168,10 +168,10 @@ static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, st
 				rc = store(c, ns->node, (enum adoc_input)i, &v, from ? from : sm.first_us, sm.last_us, err, errlen);
 			}
 			char ignored[128];
-			if (rc == 0 && pg_exec(c, "COMMIT", err, errlen) < 0)
+			if (rc == 0 && pgc_exec(c, "COMMIT", err, errlen) < 0)
 				rc = -1;
 			else if (rc < 0)
-				pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+				pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 			if (rc == 0)
 				ns->stored |= missing;
 		}

@@ -119,10 +119,8 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	struct cdr_options opt = etl_cdr_options(cfg);
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
@@ -132,7 +130,7 @@ int cdr_csv(const struct etl_config *cfg, FILE *out, struct cdrcsv_stats *st, ch
 		}
 		char *dir = xasprintf("%s/%s", cfg->spool, nodes[i]);
 		struct run run = { .out = out, .node = nodes[i] };
-		struct cdr_feed_sink sink = { emit, NULL, &run, clock_warn };
+		struct cdr_feed_sink sink = { emit, NULL, &run, clock_warn, NULL };
 		run.feed = cdr_feed_new(&opt, &sink);
 		ami_parser_init(&run.full, SEG_DATA_MAX);
 		struct seg_reader r;

@@ -76,6 +76,7 @@ const struct cfg_key etl_keys[] = {
 	{ "numbering", CFG_LIST, E(plans), NULL, 0, 0, NULL, "numbering plans: how numbers become E.164", 0, plan_keys, sizeof(struct number_plan), E(n_plans) },
 	{ "rating.buy", CFG_LIST, E(carriers), NULL, 0, 0, NULL, "carrier rate decks (cost)", 0, carrier_keys, sizeof(struct carrier_deck), E(n_carriers) },
 	{ "rating.sell", CFG_LIST, E(sells), NULL, 0, 0, NULL, "tenant rate decks (price)", 0, sell_keys, sizeof(struct tenant_deck), E(n_sells) },
+	{ "sources", CFG_LIST, E(sources), NULL, 0, 0, NULL, "non-AMI sources (docs/sources.md): kamailio databases, yeastar PBXs", 0, source_keys, sizeof(struct source_config), E(nsources) },
 	{ "collector", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "delivery", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
 	{ "report", CFG_IGNORE, 0, NULL, 0, 0, NULL, "", 0, NULL, 0, 0 },
@@ -94,6 +95,11 @@ int etl_config_load(struct etl_config *cfg, const char *path, char *err, size_t 
 	if (log_level_parse(cfg->log_level) < 0) {
 		snprintf(err, errlen, "%s: log.level: \"%s\" must be one of error, warn, info, debug",
 			 path ? path : "configuration", cfg->log_level);
+		return EXIT_CONFIG;
+	}
+	char why[512];
+	if (sources_check(cfg->sources, cfg->nsources, NULL, 0, why, sizeof why) < 0) {
+		snprintf(err, errlen, "%s: %s", path ? path : "configuration", why);
 		return EXIT_CONFIG;
 	}
 	return 0;

@@ -9,6 +9,7 @@
 
 #include "cdrengine.h"
 #include "cfg.h"
+#include "sources.h"
 
 /* tenants.rules[]: the first rule whose given fields all match names the tenant */
 struct tenant_rule {
@@ -80,6 +81,9 @@ struct etl_config {
 	size_t n_carriers;
 	struct tenant_deck *sells;
 	size_t n_sells;
+	/* sources: (lib/sources.h): the kamailio ones are loaded by etl/kamload.c */
+	struct source_config *sources;
+	size_t nsources;
 };
 
 extern const struct cfg_key etl_keys[];

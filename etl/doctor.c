@@ -279,10 +279,8 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 {
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	struct cdr_options opt = etl_cdr_options(cfg);
 	int rc = EXIT_OK, degraded = 0;
 	if (n == 0)
@@ -293,7 +291,7 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 			struct scan s;
 			memset(&s, 0, sizeof s);
 			s.ad = adoc_new();
-			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL };
+			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL, NULL };
 			s.feed = cdr_feed_new(&opt, &sink);
 			uint64_t records;
 			rc = scan_range(dir, (struct seg_pos){ 0, 0 }, NULL, &s, &records, err, errlen);
@@ -327,10 +325,8 @@ int doctor_warn_spool(const char *spool, char *err, size_t errlen)
 {
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", spool, strerror(errno));
+	if (seg_list_nodes(spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	int rc = EXIT_OK;
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK) {

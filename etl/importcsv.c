@@ -11,9 +11,10 @@
 #include <strings.h>
 
 #include "buf.h"
+#include "cdrengine.h"
 #include "copyfmt.h"
 #include "exitcode.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "strparse.h"
 #include "xalloc.h"
 
@@ -95,17 +96,6 @@ static int month_of(const char *s, size_t n)
 	return m >= 1 && m <= 12 ? y * 100 + m : -1;
 }
 
-static int amaflags_number(const char *v)
-{
-	if (!strcasecmp(v, "OMIT"))
-		return 1;
-	if (!strcasecmp(v, "BILLING"))
-		return 2;
-	if (!strcasecmp(v, "DOCUMENTATION"))
-		return 3;
-	return 0;
-}
-
 static void add_text(struct scan *sc, int i, char sep)
 {
 	if (i < 0)
@@ -182,7 +172,7 @@ static void on_row(int c, void *data)
 	add_text(sc, 12, '\t');                                       /* duration */
 	add_text(sc, 13, '\t');                                       /* billsec */
 	add_text(sc, 14, '\t');                                       /* disposition */
-	copy_int(o, amaflags_number(sc->field[15]), '\t');            /* amaflags */
+	copy_int(o, cdr_amaflags_number(sc->field[15], strlen(sc->field[15])), '\t'); /* amaflags */
 	add_text(sc, 0, '\t');                                        /* accountcode */
 	add_text(sc, peer, '\t');                                     /* peeraccount */
 	add_text(sc, uid, '\t');                                      /* uniqueid */
@@ -251,8 +241,8 @@ static int sql_fail(PGconn *c, char *err, size_t errlen, const char *what)
 	snprintf(why, sizeof why, "%s", err);
 	snprintf(err, errlen, "%s: %s", what, why);
 	char ignored[64];
-	pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
-	return pg_error_exit(c, why);
+	pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
+	return pgc_error_exit(c, why);
 }
 
 int import_csv_transform(FILE *f, const struct import_opts *o, struct buf *out, uint64_t *rows, char *err,
@@ -341,16 +331,16 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 	char *tz = PQescapeLiteral(c, o->timezone, strlen(o->timezone));
 	snprintf(sql, sizeof sql, "SET TIME ZONE %s", tz);
 	PQfreemem(tz);
-	if (pg_exec(c, "BEGIN", err, errlen) < 0) {
+	if (pgc_exec(c, "BEGIN", err, errlen) < 0) {
 		rc = sql_fail(c, err, errlen, "cannot start the import");
 		goto out;
 	}
-	if (pg_exec(c, sql, err, errlen) < 0) {
+	if (pgc_exec(c, sql, err, errlen) < 0) {
 		if (!strncmp(err, "22023", 5)) { /* invalid_parameter_value */
 			snprintf(err, errlen, "unknown --timezone \"%s\" (use a zone name such as Europe/Amsterdam, or UTC)",
 				 o->timezone);
 			char ignored[64];
-			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 			rc = EXIT_USAGE;
 		} else {
 			rc = sql_fail(c, err, errlen, "cannot set the time zone");
@@ -358,7 +348,7 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 		goto out;
 	}
 	snprintf(sql, sizeof sql, "SELECT filename || ' at ' || imported_at FROM cdr_import WHERE sha256 = '%s'", hex);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0) {
+	if (pgc_value(c, sql, &v, err, errlen) < 0) {
 		rc = sql_fail(c, err, errlen, "cannot check earlier imports");
 		goto out;
 	}
@@ -366,7 +356,7 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 		snprintf(err, errlen, "%s: this exact file was already imported (%s); use --force to load it again", path, v);
 		free(v);
 		char ignored[64];
-		pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 		rc = EXIT_DATAERR;
 		goto out;
 	}
@@ -374,7 +364,7 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 	for (size_t i = 0; i < sc.nmonths; i++) {
 		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-15 00:00:00+00')", sc.months[i] / 100,
 			 sc.months[i] % 100);
-		if (pg_exec(c, sql, err, errlen) < 0) {
+		if (pgc_exec(c, sql, err, errlen) < 0) {
 			rc = sql_fail(c, err, errlen, "cannot create partitions");
 			goto out;
 		}
@@ -413,8 +403,8 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 		snprintf(why, sizeof why, "%s", err);
 		snprintf(err, errlen, "%s: %s", path, why);
 		char ignored[64];
-		pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
-		rc = perr ? EXIT_DATAERR : pg_error_exit(c, copy_err);
+		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
+		rc = perr ? EXIT_DATAERR : pgc_error_exit(c, copy_err);
 		goto out;
 	}
 	char *fn = PQescapeLiteral(c, path, strlen(path));
@@ -426,7 +416,7 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 		 hex, fn, nd, sc.rows, L.uniqueid ? "yes" : "no", L.userfield ? "yes" : "no", L.newcols ? "yes" : "no");
 	PQfreemem(fn);
 	PQfreemem(nd);
-	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0) {
+	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0) {
 		rc = sql_fail(c, err, errlen, "cannot commit the import");
 		goto out;
 	}

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "exitcode.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "xalloc.h"
 
 /* micro-units as a decimal with 6 places */
@@ -54,7 +54,7 @@ int lcr_report(PGconn *c, const struct legclass *lc, const char *from, const cha
 		int rc = r && PQresultErrorField(r, PG_DIAG_SQLSTATE) &&
 				 !strncmp(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22", 2)
 			 ? EXIT_USAGE /* a bad date */
-			 : pg_error_exit(c, err);
+			 : pgc_error_exit(c, err);
 		PQclear(r);
 		return rc;
 	}

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "e164.h"
 #include "xalloc.h"
 
 static bool glob_ok(const char *pattern, const char *value)
@@ -109,25 +110,14 @@ static bool starts(const char *s, const char *prefix)
 void legclass_e164(const struct etl_config *cfg, const char *tenant, const char *number, char *out)
 {
 	char d[64];
-	size_t n = 0;
-	bool plus = false;
+	bool plus;
 	out[0] = '\0';
 	/* digits only; a leading + (after spaces) means already international */
-	for (const char *p = number; *p && n + 1 < sizeof d; p++) {
-		if (*p >= '0' && *p <= '9')
-			d[n++] = *p;
-		else if (*p == '+' && n == 0)
-			plus = true;
-		else if (*p == ' ' || *p == '-' || *p == '.' || *p == '(' || *p == ')')
-			continue;
-		else
-			return; /* letters, *, #: not a number */
-	}
-	d[n] = '\0';
-	if (!n)
-		return;
+	int n = e164_digits(number, d, sizeof d, &plus);
+	if (n <= 0)
+		return; /* letters, *, #: not a number */
 	if (plus) {
-		if (n >= 7 && n <= 15)
+		if (e164_length_ok((size_t)n))
 			snprintf(out, 24, "+%s", d);
 		return;
 	}
@@ -153,8 +143,7 @@ void legclass_e164(const struct etl_config *cfg, const char *tenant, const char 
 		snprintf(buf, sizeof buf, "%s%s", p->country_code, s + strlen(p->national_prefix));
 	else
 		snprintf(buf, sizeof buf, "%s%s", p->country_code, s); /* a national number dialled without prefix */
-	size_t len = strlen(buf);
-	if (len >= 7 && len <= 15)
+	if (e164_length_ok(strlen(buf)))
 		snprintf(out, 24, "+%s", buf);
 }
 

@@ -11,11 +11,13 @@
 
 #include "ami.h"
 #include "cdrfeed.h"
+#include "clock.h"
 #include "copyfmt.h"
 #include "exitcode.h"
 #include "legclass.h"
+#include "legwait.h"
 #include "log.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "segment.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -37,9 +39,9 @@ static const char *const copy_columns[N_OUT] = {
 	("calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, "
 	"billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, "
 	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
-	"margin, buy_prefix, sell_prefix, trunk, dst_country"),
+	"margin, buy_prefix, sell_prefix, trunk, dst_country, call_id"),
 	("call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, "
-	"linkedids, incomplete, clock_fault"),
+	"linkedids, incomplete, clock_fault, tenant, direction, buy_cost, sell_cost, trunk, dst_country"),
 };
 
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
@@ -58,25 +60,34 @@ struct batch {
 	uint64_t written_upto;     /* legs and calls finished up to this stamp are stored */
 	struct cdr_feed *feed;
 	const struct legclass *lc;
+	struct buf legrow;         /* the row of the leg being finished */
+	struct legwait wait;       /* leg rows waiting for their call to close (legwait.h) */
+	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
+	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
-	int months[64]; /* distinct YYYYMM seen, to create partitions first */
+	int months[LOAD_MONTHS]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
 	const struct etl_config *cfg;
 	const char *node;
 	struct seg_record rec;
 };
 
-static void note_month(struct batch *b, uint64_t us)
+void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us)
 {
 	time_t sec = (time_t)(us / 1000000u);
 	struct tm tm;
 	gmtime_r(&sec, &tm);
 	int ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
-	for (size_t i = 0; i < b->nmonths; i++)
-		if (b->months[i] == ym)
+	for (size_t i = 0; i < *n; i++)
+		if (months[i] == ym)
 			return;
-	if (b->nmonths < sizeof b->months / sizeof b->months[0])
-		b->months[b->nmonths++] = ym;
+	if (*n < LOAD_MONTHS)
+		months[(*n)++] = ym;
+}
+
+static void note_month(struct batch *b, uint64_t us)
+{
+	load_note_month(b->months, &b->nmonths, us);
 }
 
 static void field(struct buf *row, const struct ami_msg *m, const char *key, char sep)
@@ -87,17 +98,6 @@ static void field(struct buf *row, const struct ami_msg *m, const char *key, cha
 		copy_text(row, v, len, sep);
 	else
 		copy_null(row, sep);
-}
-
-static int amaflags_number(const char *v, size_t len)
-{
-	if (len == 4 && !strncasecmp(v, "OMIT", 4))
-		return 1;
-	if (len == 7 && !strncasecmp(v, "BILLING", 7))
-		return 2;
-	if (len == 13 && !strncasecmp(v, "DOCUMENTATION", 13))
-		return 3;
-	return 0;
 }
 
 /* The event's time: its Timestamp header, else when the collector got it. */
@@ -162,15 +162,36 @@ static void time_col(struct buf *r, uint64_t us)
 		copy_null(r, '\t');
 }
 
-/* A finished leg: a cdr row, unless an earlier run stored it already. */
-/* The feed's sink argument: where the batch being built is. */
-static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+/* A finished leg's facts (etl/legclass.c), for its row and for its call:
+ * every leg, replayed ones too, so the call sums up all of them.  The
+ * feed's sink argument is where the batch being built is. */
+static void on_classify(void *arg, const struct cdr_row *x, struct leg_facts *out)
 {
 	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->cdr;
-	note_month(b, x->start_us);
+	legclass_apply(b->lc, x, &b->extra);
+	b->extra_for = x;
+	load_leg_facts(&b->extra, out);
+}
+
+void load_leg_facts(const struct leg_extra *e, struct leg_facts *out)
+{
+	*out = (struct leg_facts){
+		.tenant = e->tenant,
+		.direction = e->direction,
+		.trunk = e->trunk,
+		.country = e->country,
+		.has_buy = e->has_buy,
+		.has_sell = e->has_sell,
+		.buy = e->buy,
+		.sell = e->sell,
+	};
+}
+
+/* One leg as a COPY row of the cdr stream (copy_columns[OUT_CDR]) with its
+ * facts e (legclass_apply), every column but the last, call_id, which
+ * load_leg_row_end() writes. */
+void load_leg_row(struct buf *r, const struct leg_extra *e, const struct cdr_row *x, const char *node)
+{
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->answer_us);
 	copy_time_us(r, x->end_us, '\t');
@@ -192,27 +213,46 @@ static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
 	str_col(r, x->linkedid);
 	str_col(r, x->userfield);
 	copy_int(r, (int64_t)x->sequence, '\t');
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
 	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
-	struct leg_extra e;
-	legclass_apply(b->lc, x, &e);
-	opt_col(r, e.tenant);
-	str_col(r, e.direction);
-	opt_col(r, e.src_e164[0] ? e.src_e164 : NULL);
-	opt_col(r, e.dst_e164[0] ? e.dst_e164 : NULL);
-	opt_col(r, e.carrier);
-	opt_col(r, e.rate_status);
-	money_col(r, e.has_buy, e.buy);
-	money_col(r, e.has_sell, e.sell);
-	money_col(r, e.has_margin, e.margin);
-	opt_col(r, e.buy_prefix[0] ? e.buy_prefix : NULL);
-	opt_col(r, e.sell_prefix[0] ? e.sell_prefix : NULL);
-	str_col(r, e.trunk);
-	if (e.country)
-		copy_text(r, e.country, strlen(e.country), '\n');
+	opt_col(r, e->tenant);
+	str_col(r, e->direction);
+	opt_col(r, e->src_e164[0] ? e->src_e164 : NULL);
+	opt_col(r, e->dst_e164[0] ? e->dst_e164 : NULL);
+	opt_col(r, e->carrier);
+	opt_col(r, e->rate_status);
+	money_col(r, e->has_buy, e->buy);
+	money_col(r, e->has_sell, e->sell);
+	money_col(r, e->has_margin, e->margin);
+	opt_col(r, e->buy_prefix[0] ? e->buy_prefix : NULL);
+	opt_col(r, e->sell_prefix[0] ? e->sell_prefix : NULL);
+	str_col(r, e->trunk);
+	opt_col(r, e->country);
+}
+
+void load_leg_row_end(struct buf *r, const char *call_id)
+{
+	if (call_id)
+		copy_text(r, call_id, strlen(call_id), '\n');
 	else
 		copy_null(r, '\n');
+}
+
+/* A finished leg: a cdr row, unless an earlier run stored it already.  Its
+ * row waits for its call_id (legwait.h). */
+static void on_leg(void *arg, const struct cdr_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
+	if (b->extra_for != x)
+		legclass_apply(b->lc, x, &b->extra);
+	b->extra_for = NULL;
+	buf_reset(&b->legrow);
+	load_leg_row(&b->legrow, &b->extra, x, b->node);
+	legwait_hold(&b->wait, x->linkedid, b->legrow.data, b->legrow.len);
 	b->legs++;
 }
 
@@ -225,15 +265,11 @@ static void on_clock(void *arg, const char *msg, uint64_t stamp)
 		log_warn("node %s: %s", b->node, msg);
 }
 
-static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+/* One call as a COPY row of the call stream (copy_columns[OUT_CALL]). */
+void load_call_row(struct buf *r, const struct call_row *x, const char *node)
 {
-	struct batch *b = *(struct batch **)arg;
-	if (stamp <= b->written_upto)
-		return;
-	struct buf *r = &b->call;
-	note_month(b, x->start_us);
 	str_col(r, x->call_id);
-	str_col(r, b->node);
+	str_col(r, node);
 	copy_time_us(r, x->start_us, '\t');
 	time_col(r, x->end_us);
 	time_col(r, x->first_answer_us);
@@ -246,8 +282,29 @@ static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
 	copy_int(r, x->transfers, '\t');
 	str_col(r, x->linkedids);
 	copy_text(r, x->incomplete ? "t" : "f", 1, '\t');
-	copy_text(r, x->clock_fault ? "t" : "f", 1, '\n');
+	copy_text(r, x->clock_fault ? "t" : "f", 1, '\t');
+	const struct call_facts *f = &x->facts;
+	opt_col(r, f->has_tenant ? f->tenant : NULL);
+	str_col(r, f->direction ? f->direction : "unknown");
+	money_col(r, f->has_buy, f->buy);
+	money_col(r, f->has_sell, f->sell);
+	str_col(r, f->trunk);
+	if (f->country[0])
+		copy_text(r, f->country, strlen(f->country), '\n');
+	else
+		copy_null(r, '\n');
+}
+
+static void on_call(void *arg, const struct call_row *x, uint64_t stamp)
+{
+	struct batch *b = *(struct batch **)arg;
+	if (stamp <= b->written_upto)
+		return;
+	note_month(b, x->start_us);
+	load_call_row(&b->call, x, b->node);
 	b->calls++;
+	/* the legs of this call finished in this batch are written now, once */
+	legwait_call(&b->wait, x->linkedids, x->call_id, &b->cdr);
 }
 
 /* The cel columns filled from CEL headers, in COPY order after eventtime. */
@@ -299,7 +356,7 @@ static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 		if (!h)
 			copy_null(r, '\t');
 		else if (k == CEL_AMAFLAGS)
-			copy_int(r, amaflags_number(m->raw + h->val_off, h->val_len), '\t');
+			copy_int(r, cdr_amaflags_number(m->raw + h->val_off, h->val_len), '\t');
 		else
 			copy_text(r, m->raw + h->val_off, h->val_len, '\t');
 	}
@@ -476,6 +533,8 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->cdr, 0);
 	buf_init(&b->call, 0);
 	buf_init(&b->json, 0);
+	buf_init(&b->legrow, 0);
+	legwait_init(&b->wait);
 	b->cfg = cfg;
 	b->node = node;
 }
@@ -487,9 +546,10 @@ static void batch_release(struct batch *b)
 	buf_release(&b->cdr);
 	buf_release(&b->call);
 	buf_release(&b->json);
+	buf_release(&b->legrow);
+	legwait_release(&b->wait);
 	ami_parser_release(&b->full);
 }
-
 
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it
  * warm); it is dropped whenever a transaction fails, and rebuilt from the
@@ -537,26 +597,12 @@ void load_release(void)
 	nengines = 0;
 }
 
-static uint64_t wall_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* On a terminal: one line rewritten after every batch. */
 static int show_progress;
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void progress_line(const char *node, const struct load_stats *st, double t0)
 {
-	double dt = now_s() - t0;
+	double dt = clock_mono_s() - t0;
 	fprintf(stderr, "\r%s: %" PRIu64 " events, %" PRIu64 " legs, %" PRIu64 " calls, %.0f events/s   ", node,
 		st->events, st->legs, st->calls, dt > 0 ? (double)st->events / dt : 0.0);
 	fflush(stderr);
@@ -698,11 +744,14 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	b->more = s == SEG_OK;
 	if (!b->more) {
 		/* caught up: run what waited for late twins, close lost calls */
-		cdr_feed_flush(ne->feed, wall_us());
+		cdr_feed_flush(ne->feed, clock_real_us());
 		uint64_t now = cdr_feed_stream_time(ne->feed);
 		if (cfg->grace_ms && now > cfg->grace_ms * 1000u)
 			cdr_feed_expire(ne->feed, now - cfg->grace_ms * 1000u);
 	}
+	/* legs whose call is still up: written now, their call_id set when it closes */
+	legwait_flush(&b->wait, &b->cdr);
+	legwait_reset(&b->wait);
 	if (b->events == 0 && !b->legs && !b->calls && !b->skips)
 		return -1;
 	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
@@ -769,18 +818,107 @@ static void month_remember(int ym)
 	known_months[nknown_months++] = ym;
 }
 
+/* BEGIN, with the session's batch tables (load.h). */
+int load_begin(PGconn *c, char *err, size_t errlen)
+{
+	return pgc_exec(c, "BEGIN", err, errlen) < 0 ||
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0 ||
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0
+		       ? -1
+		       : 0;
+}
+
+void load_months_committed(const int *pending, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		month_remember(pending[i]);
+}
+
+/* Rows of the batch tables stored by an earlier run are dropped from the
+ * batch, with a warning, rather than failing every run from here on.  sql
+ * deletes them and returns "count first". */
+static int drop_stored(PGconn *c, const char *node, const char *what, const char *sql, char *err, size_t errlen)
+{
+	char *dup = NULL;
+	if (pgc_value(c, sql, &dup, err, errlen) < 0)
+		return -1;
+	if (dup && strncmp(dup, "0 ", 2))
+		log_warn("node %s: %s %s were stored already; not written twice", node, dup, what);
+	free(dup);
+	return 0;
+}
+
+/* The rows of a batch into the warehouse, inside its transaction (load.h). */
+int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
+		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
+		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen)
+{
+	char sql[256];
+	*npending = 0;
+	for (size_t i = 0; i < nmonths; i++) {
+		if (month_known(months[i]))
+			continue;
+		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", months[i] / 100,
+			 months[i] % 100);
+		if (pgc_exec(c, sql, err, errlen) < 0)
+			return -1;
+		pending[(*npending)++] = months[i];
+	}
+	if ((cel && copy_in(c, OUT_CEL, cel, err, errlen) < 0) || (ami && copy_in(c, OUT_AMI, ami, err, errlen) < 0) ||
+	    copy_in(c, OUT_CDR, cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, call, err, errlen) < 0)
+		return -1;
+	/* legs and calls go through the batch tables the analytics steps read */
+	if (legs &&
+	    /* a leg stored already (cdr_leg_once, 0014) is never written twice */
+	    (drop_stored(c, node, "legs (count, first sequence)",
+			 "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
+			 "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
+			 "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
+			 err, errlen) < 0 ||
+	     pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0))
+		return -1;
+	/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
+	 * registers every leg is gone: the loader registers its legs */
+	if (legs) {
+		char *trig = NULL;
+		if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND "
+				 "tgname = 'cdr_leg_once')", &trig, err, errlen) < 0)
+			return -1;
+		int have_trigger = trig && !strcmp(trig, "t");
+		free(trig);
+		if (!have_trigger && pgc_exec(c, "INSERT INTO cdr_leg_once (node, sequence) SELECT node, sequence FROM "
+						  "cdr_batch WHERE NOT imported AND sequence IS NOT NULL", err, errlen) < 0)
+			return -1;
+	}
+	if (calls &&
+	    /* nor a call (same node, call_id and start) */
+	    (drop_stored(c, node, "calls (count, first call_id)",
+			 "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
+			 "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
+			 "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
+			 err, errlen) < 0 ||
+	     pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0))
+		return -1;
+	/* legs written before their call closed (legwait.h) learn it now; a
+	 * source of one-leg calls wrote every leg with its call_id */
+	if (calls && !single_leg_calls &&
+	    pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
+		 err, errlen) < 0)
+		return -1;
+	return 0;
+}
+
 /* Send one built batch and its checkpoint in one transaction. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
 	char *v = NULL;
-	int pending_months[64];
+	int pending_months[LOAD_MONTHS];
 	size_t npending = 0;
-	if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0 ||
-	    pg_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT DELETE ROWS",
-		    err, errlen) < 0)
+	if (load_begin(c, err, errlen) < 0)
 		return -1;
 	char *esc = PQescapeLiteral(c, pl->node, strlen(pl->node));
 	if (!esc) {
@@ -791,7 +929,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE",
 		 esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
 		goto fail;
 	struct seg_pos at = { 0, 0 };
 	uint64_t seq_lo = 0;
@@ -802,82 +940,12 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
-	for (size_t i = 0; i < b->nmonths; i++) {
-		if (month_known(b->months[i]))
-			continue;
-		snprintf(sql, sizeof sql, "SELECT cdrflow_ensure_month('%04d-%02d-01 00:00:00+00')", b->months[i] / 100,
-			 b->months[i] % 100);
-		if (pg_exec(c, sql, err, errlen) < 0)
-			goto fail;
-		pending_months[npending++] = b->months[i];
-	}
-	if (copy_in(c, OUT_CEL, &b->cel, err, errlen) < 0 || copy_in(c, OUT_AMI, &b->ami, err, errlen) < 0 ||
-	    copy_in(c, OUT_CDR, &b->cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, &b->call, err, errlen) < 0)
-		goto fail;
-	/* legs and calls go through the batch tables the analytics steps read;
-	 * legs learn which call they belong to: all set-based */
-	if (b->legs) {
-		/* a leg stored already (cdr_leg_once, 0014) is never written twice:
-		 * dropped from the batch with a warning rather than failing every
-		 * run from here on */
-		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
-				      "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
-				      "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
-				   &dup, err, errlen) < 0)
-			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s legs (count, first sequence) were stored already; not written twice", pl->node,
-				 dup);
-		free(dup);
-		if (pg_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0)
-			goto fail;
-		/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
-		 * registers every leg is gone: the loader registers its legs */
-		char *trig = NULL;
-		if (pg_query_value(c, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND "
-				      "tgname = 'cdr_leg_once')", &trig, err, errlen) < 0)
-			goto fail;
-		int have_trigger = trig && !strcmp(trig, "t");
-		free(trig);
-		if (!have_trigger && pg_exec(c, "INSERT INTO cdr_leg_once (node, sequence) SELECT node, sequence FROM "
-						 "cdr_batch WHERE NOT imported AND sequence IS NOT NULL", err, errlen) < 0)
-			goto fail;
-	}
-	if (b->calls) {
-		/* nor a call (same node, call_id and start) */
-		char *dup = NULL;
-		if (pg_query_value(c, "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
-				      "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
-				      "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
-				   &dup, err, errlen) < 0)
-			goto fail;
-		if (dup && strncmp(dup, "0 ", 2))
-			log_warn("node %s: %s calls (count, first call_id) were stored already; not written twice",
-				 pl->node, dup);
-		free(dup);
-	}
-	if (b->calls &&
-	    (pg_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
-			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
-		     err, errlen) < 0 ||
-	     pg_exec(c, "UPDATE call SET tenant = k.tenant, direction = k.direction, buy_cost = k.buy, "
-			"sell_cost = k.sell, trunk = k.trunk, dst_country = k.dst_country FROM (SELECT l.call_id, l.node, (array_agg(l.tenant ORDER BY "
-			"l.sequence) FILTER (WHERE l.tenant IS NOT NULL))[1] AS tenant, CASE WHEN "
-			"bool_or(l.direction = 'inbound') THEN 'inbound' WHEN bool_or(l.direction = "
-			"'outbound') THEN 'outbound' WHEN bool_or(l.direction = 'internal') THEN 'internal' "
-			"ELSE 'unknown' END AS direction, sum(l.buy_cost) AS buy, sum(l.sell_cost) AS sell, "
-			"coalesce((array_agg(l.trunk ORDER BY l.sequence) FILTER (WHERE l.trunk <> ''))[1], '') "
-			"AS trunk, (array_agg(l.dst_country ORDER BY l.sequence) FILTER (WHERE l.dst_country IS "
-			"NOT NULL))[1] AS dst_country "
-			"FROM cdr l JOIN call_batch cb ON l.call_id = cb.call_id AND l.node = cb.node GROUP "
-			"BY l.call_id, l.node) k WHERE call.call_id = k.call_id AND call.node = k.node AND "
-			"call.start >= (SELECT min(start) FROM call_batch)", err, errlen) < 0))
+	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
+			    pending_months, &npending, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
-	if (pg_exec(c, sql, err, errlen) < 0)
+	if (pgc_exec(c, sql, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
@@ -888,7 +956,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 "excluded.cdr_done_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
 		 b->done_to);
-	if (pg_exec(c, sql, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	/* the partitions exist now (committed): no need to ask again */
 	for (size_t i = 0; i < npending; i++)
@@ -899,7 +967,7 @@ fail:
 	PQfreemem(esc);
 	{
 		char ignored[256];
-		pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 	}
 	return -1;
 }
@@ -908,21 +976,21 @@ fail:
 static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const char *node,
 		     struct load_stats *st, char *err, size_t errlen)
 {
-	double t0 = now_s();
+	double t0 = clock_mono_s();
 	struct node_engine *ne = node_engine(node);
 	/* where to start: the checkpoint (we hold the load lock: it stays put) */
 	char sql[512], *v = NULL;
 	char *esc = PQescapeLiteral(c, node, strlen(node));
 	if (!esc) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
 		 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s", esc);
 	PQfreemem(esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
-		return pg_error_exit(c, err);
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
+		return pgc_error_exit(c, err);
 	struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
 	uint64_t last_seq = 0, done_seq = 0;
 	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
@@ -944,7 +1012,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	pl->last_seq = last_seq;
 	pl->rc = EXIT_OK;
 	if (load_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
-		int e = pg_error_exit(c, err);
+		int e = pgc_error_exit(c, err);
 		free(pl);
 		free(dir);
 		return e;
@@ -954,7 +1022,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	struct seg_pos from;
 	if (!ne->feed) {
 		struct cdr_options o = etl_cdr_options(cfg);
-		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock };
+		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock, on_classify };
 		ne->feed = cdr_feed_new(&o, &sink);
 		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
 	} else {
@@ -991,7 +1059,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 			break;
 		struct batch *b = &pl->slot[pl->cons_i];
 		if (commit_batch(c, pl, b, err, errlen) < 0) {
-			rc = pg_error_exit(c, err);
+			rc = pgc_error_exit(c, err);
 			break;
 		}
 		ne->next = b->next;
@@ -1039,7 +1107,6 @@ out:
 	return rc;
 }
 
-
 static int flush_copy(struct batch *b, FILE *const out[N_OUT], char *err, size_t errlen)
 {
 	struct buf *bufs[N_OUT] = { &b->cel, &b->ami, &b->cdr, &b->call };
@@ -1066,7 +1133,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 	/* the CDR engine too, so the measure is the whole transform */
 	struct cdr_options o = etl_cdr_options(cfg);
 	struct batch *cur = &b;
-	struct cdr_feed_sink sink = { on_leg, on_call, &cur, on_clock };
+	struct cdr_feed_sink sink = { on_leg, on_call, &cur, on_clock, on_classify };
 	b.feed = cdr_feed_new(&o, &sink);
 	b.lc = lc;
 	struct seg_reader r;
@@ -1083,6 +1150,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 			break;
 	}
 	cdr_feed_flush(b.feed, UINT64_MAX);
+	legwait_flush(&b.wait, &b.cdr);
 	if (rc == EXIT_OK && (s == SEG_CORRUPT || s == SEG_IOERR)) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = s == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
@@ -1107,10 +1175,8 @@ int transform_only(const struct etl_config *cfg, const struct legclass *lc, cons
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	FILE *out[N_OUT] = { NULL };
 	int rc = EXIT_OK;
 	for (int i = 0; copy_dir && i < N_OUT && rc == EXIT_OK; i++) {
@@ -1235,10 +1301,8 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 	memset(st, 0, sizeof *st);
 	char **nodes;
 	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n) < 0) {
-		snprintf(err, errlen, "cannot read spool \"%s\": %s", cfg->spool, strerror(errno));
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
 		return EXIT_NOINPUT;
-	}
 	int rc = EXIT_OK;
 	size_t stuck = 0;
 	char first[256] = "";
@@ -1277,13 +1341,13 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	char *esc = PQescapeLiteral(c, node, strlen(node));
 	if (!esc) {
 		snprintf(err, errlen, "%s", PQerrorMessage(c));
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	snprintf(sql, sizeof sql, "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s",
 		 esc);
 	PQfreemem(esc);
-	if (pg_query_value(c, sql, &v, err, errlen) < 0)
-		return pg_error_exit(c, err);
+	if (pgc_value(c, sql, &v, err, errlen) < 0)
+		return pgc_error_exit(c, err);
 	struct seg_pos pos = { 0, 0 };
 	uint64_t last_seq = 0;
 	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno, &pos.offset, &last_seq) != 3) {
@@ -1295,7 +1359,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	struct seg_pos *skips;
 	size_t nskips;
 	if (load_skips(c, node, &skips, &nskips, err, errlen) < 0)
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	if (skip_recorded(skips, nskips, at)) {
 		fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " is recorded already\n", node, at.segno,
 			at.offset);
@@ -1381,7 +1445,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 		const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 		snprintf(err, errlen, "%s: etl_skip: %s", state ? state : "08000", PQerrorMessage(c));
 		PQclear(res);
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	}
 	PQclear(res);
 	log_warn("node %s: skip recorded by %s at segment %" PRIu64 " offset %" PRIu64 ": %" PRIu64 " bytes%s%s%s lost "

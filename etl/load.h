@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "callgroup.h"
 #include "config.h"
 
 struct load_stats {
@@ -34,6 +35,34 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 #include "segment.h"
 int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct seg_pos at, FILE *out, char *err,
 	      size_t errlen);
+
+/* The pieces every source of legs shares (the AMI path here, etl/kamload.c):
+ * one leg / one call as a COPY row of the cdr / call stream (the leg's
+ * tenant, direction, E.164 numbers and rating from lc); the distinct months
+ * (YYYYMM) rows fall in; BEGIN with the session's batch tables; then, inside
+ * that transaction, the partitions of the months, the COPY of the rows (cel
+ * and ami NULL when there are none), legs and calls stored once each;
+ * legs written before their call closed (call_id NULL) learn it, unless
+ * single_leg_calls (every leg was written with its call_id).
+ * pending gets the months whose partitions this transaction creates: pass
+ * them to load_months_committed() after COMMIT.  0, or -1 with err. */
+#include "buf.h"
+#include "legclass.h"
+#define LOAD_MONTHS 64
+/* A leg's COPY row with its facts e (legclass_apply), every column but the
+ * last; load_leg_row_end() adds its call_id (NULL: not known yet). */
+void load_leg_row(struct buf *r, const struct leg_extra *e, const struct cdr_row *x, const char *node);
+void load_leg_row_end(struct buf *r, const char *call_id);
+/* The facts of a leg its call sums up. */
+void load_leg_facts(const struct leg_extra *e, struct leg_facts *out);
+/* A call's COPY row, its facts (call_row.facts) included. */
+void load_call_row(struct buf *r, const struct call_row *x, const char *node);
+void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us);
+int load_begin(PGconn *c, char *err, size_t errlen);
+int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
+		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
+		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen);
+void load_months_committed(const int *pending, size_t n);
 
 /* Free the CDR engines kept between load_once() calls. */
 void load_release(void);

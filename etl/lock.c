@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "exitcode.h"
-#include "pg.h"
+#include "pgconn.h"
 
 int etl_lock_take(struct etl_lock *l, PGconn *main, const char *name, char *err, size_t errlen)
 {
@@ -15,11 +15,11 @@ int etl_lock_take(struct etl_lock *l, PGconn *main, const char *name, char *err,
 		PQfinish(l->c);
 		l->c = NULL;
 	}
-	if (!l->c && !(l->c = pg_connect_like(main, app, err, errlen)))
+	if (!l->c && !(l->c = pgc_connect_like(main, app, err, errlen)))
 		return EXIT_UNAVAILABLE;
 	l->held = 0;
 	const char *v[1] = { name };
-	if (pg_exec(l->c, "BEGIN", err, errlen) < 0 || pg_default_lock_timeout(l->c, "15s", err, errlen) < 0)
+	if (pgc_exec(l->c, "BEGIN", err, errlen) < 0 || pgc_default_lock_timeout(l->c, "15s", err, errlen) < 0)
 		goto fail;
 	PGresult *r = PQexecParams(l->c, "SELECT name FROM etl_lock WHERE name = $1 FOR UPDATE", 1, NULL, v, NULL, NULL, 0);
 	int ok = r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1;
@@ -36,14 +36,14 @@ int etl_lock_take(struct etl_lock *l, PGconn *main, const char *name, char *err,
 					 "date_trunc('second', xact_start)), '; ') FROM pg_stat_activity WHERE application_name "
 					 "= %s AND pid <> pg_backend_pid()", lit);
 				PQfreemem(lit);
-				pg_query_value(main, q, &who, ignored, sizeof ignored);
+				pgc_value(main, q, &who, ignored, sizeof ignored);
 			}
 			snprintf(err, errlen, "another cdrflow-etl holds the %s lock (row '%s' of etl_lock%s%s) and did not "
 				 "release it within lock_timeout; try again later", name, name, who ? ": " : "",
 				 who ? who : "");
 			free(who);
 			PQclear(r);
-			pg_exec(l->c, "ROLLBACK", ignored, sizeof ignored);
+			pgc_exec(l->c, "ROLLBACK", ignored, sizeof ignored);
 			return EXIT_TEMPFAIL;
 		}
 		if (r && PQresultStatus(r) == PGRES_TUPLES_OK)
@@ -57,10 +57,10 @@ int etl_lock_take(struct etl_lock *l, PGconn *main, const char *name, char *err,
 	l->held = 1;
 	return EXIT_OK;
 fail:;
-	int rc = pg_error_exit(l->c, err);
+	int rc = pgc_error_exit(l->c, err);
 	char ignored[128];
 	if (PQstatus(l->c) == CONNECTION_OK)
-		pg_exec(l->c, "ROLLBACK", ignored, sizeof ignored);
+		pgc_exec(l->c, "ROLLBACK", ignored, sizeof ignored);
 	return rc;
 }
 
@@ -68,7 +68,7 @@ void etl_lock_release(struct etl_lock *l)
 {
 	char ignored[128];
 	if (l->c && l->held && PQstatus(l->c) == CONNECTION_OK)
-		pg_exec(l->c, "COMMIT", ignored, sizeof ignored);
+		pgc_exec(l->c, "COMMIT", ignored, sizeof ignored);
 	l->held = 0;
 }
 

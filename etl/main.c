@@ -12,7 +12,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "conninfo.h"
+#include "clock.h"
+#include "pgconn.h"
 #include "exitcode.h"
 #include "importcsv.h"
 #include "cdrcsv.h"
@@ -21,6 +22,7 @@
 #include "fraudcfg.h"
 #include "lcr.h"
 #include "retention.h"
+#include "kamload.h"
 #include "legclass.h"
 #include "load.h"
 #include "lock.h"
@@ -28,7 +30,7 @@
 #include "xalloc.h"
 #include "log.h"
 #include "migrate.h"
-#include "pg.h"
+#include "pgconn.h"
 
 static void usage(FILE *out)
 {
@@ -156,22 +158,6 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static int usage_error(const char *msg, const char *arg)
-{
-	fprintf(stderr, "cdrflow-etl: ");
-	fprintf(stderr, msg, arg);
-	fprintf(stderr, "\nTry 'cdrflow-etl --help' for more information.\n");
-	return EXIT_USAGE;
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-
 static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_when_idle);
 
 /* Tenants, numbering and rate decks: built once per process. */
@@ -184,7 +170,7 @@ static struct caveat_run *caveats;
 /* tenants.allowances -> tenant_allowance, replaced as a whole. */
 static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err, size_t errlen)
 {
-	if (pg_exec(conn, "BEGIN", err, errlen) < 0 || pg_exec(conn, "DELETE FROM tenant_allowance", err, errlen) < 0)
+	if (pgc_exec(conn, "BEGIN", err, errlen) < 0 || pgc_exec(conn, "DELETE FROM tenant_allowance", err, errlen) < 0)
 		goto fail;
 	for (size_t i = 0; i < cfg->n_allowances; i++) {
 		const char *v[2] = { cfg->allowances[i].tenant, NULL };
@@ -201,12 +187,12 @@ static int sync_allowances(PGconn *conn, const struct etl_config *cfg, char *err
 		if (!ok)
 			goto fail;
 	}
-	if (pg_exec(conn, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(conn, "COMMIT", err, errlen) < 0)
 		goto fail;
 	return 0;
 fail:;
 	char ignored[128];
-	pg_exec(conn, "ROLLBACK", ignored, sizeof ignored);
+	pgc_exec(conn, "ROLLBACK", ignored, sizeof ignored);
 	return -1;
 }
 
@@ -223,9 +209,9 @@ static int take_load_lock(PGconn *conn)
 {
 	char err[1024];
 	int rc = etl_lock_take(&run_lock, conn, "load", err, sizeof err);
-	if (rc == EXIT_OK && pg_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
+	if (rc == EXIT_OK && pgc_default_lock_timeout(conn, "15s", err, sizeof err) < 0) {
 		etl_lock_release(&run_lock);
-		rc = pg_error_exit(conn, err);
+		rc = pgc_error_exit(conn, err);
 	}
 	if (rc != EXIT_OK)
 		log_error("%s", err);
@@ -271,7 +257,7 @@ static int run_follow(const char *db, const struct etl_config *cfg)
 	while (!load_stop_requested) {
 		char err[1024];
 		if (!conn) {
-			conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
+			conn = pgc_connect(db, "cdrflow-etl", NULL, err, sizeof err);
 			if (!conn) {
 				if (!down_logged++)
 					log_error("%s; retrying", err);
@@ -324,7 +310,7 @@ static int load_countries(PGconn *conn, char *err, size_t errlen)
 	if (legclass.ncountries)
 		return 0;
 	char *table = NULL;
-	if (pg_query_value(conn, "SELECT string_agg(prefix || ' ' || iso, E'\\n') FROM rollup_country_code", &table, err,
+	if (pgc_value(conn, "SELECT string_agg(prefix || ' ' || iso, E'\\n') FROM rollup_country_code", &table, err,
 			   errlen) < 0)
 		return -1;
 	int rc = legclass_set_countries(&legclass, table, err, errlen);
@@ -338,7 +324,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	int cur = migrate_current(conn, err, sizeof err);
 	if (cur < 0) {
 		log_error("%s", err);
-		return pg_error_exit(conn, err);
+		return pgc_error_exit(conn, err);
 	}
 	if (cur != migrate_latest()) {
 		log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
@@ -349,12 +335,12 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	if (lrc != EXIT_OK)
 		return lrc;
 	struct load_stats st;
-	double t0 = mono_s();
+	double t0 = clock_mono_s();
 	if (sync_allowances(conn, cfg, err, sizeof err) < 0 || fraud_config_sync(conn, &fraud_cfg, err, sizeof err) < 0 ||
 	    load_countries(conn, err, sizeof err) < 0) {
 		log_error("%s", err);
 		release_load_lock(conn);
-		return pg_error_exit(conn, err);
+		return pgc_exit_for_value(conn, err, EXIT_CONFIG); /* a value of the config refused */
 	}
 	/* the doctor reads what this run loads: warnings once per node, caveats kept */
 	if (!caveats)
@@ -362,7 +348,29 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	char cerr[1024];
 	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
 	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
-	double dt = mono_s() - t0;
+	/* the spool may not exist when every source is a database (kamailio) */
+	if (rc == EXIT_NOINPUT && cfg->nsources)
+		rc = EXIT_OK;
+	struct kam_stats ks = { 0 };
+	if (rc == EXIT_OK || rc == EXIT_DATAERR) {
+		char kerr[1024];
+		double k0 = clock_mono_s();
+		int krc = kam_load_all(conn, cfg, &legclass, quiet_when_idle, &ks, kerr, sizeof kerr);
+		double kdt = clock_mono_s() - k0;
+		if (krc != EXIT_OK) {
+			log_error("%s", kerr);
+			if (rc == EXIT_OK)
+				rc = krc;
+		}
+		if (ks.sources && (ks.rows || !quiet_when_idle)) {
+			printf("kamailio: sources=%" PRIu64 " rows=%" PRIu64 " legs=%" PRIu64 " calls=%" PRIu64
+			       " skipped=%" PRIu64 " batches=%" PRIu64 " seconds=%.3f rows/s=%.0f\n",
+			       ks.sources, ks.rows, ks.legs, ks.calls, ks.skipped, ks.batches, kdt,
+			       kdt > 0 ? (double)ks.rows / kdt : 0.0);
+			fflush(stdout);
+		}
+	}
+	double dt = clock_mono_s() - t0;
 	/* corrupt data: each stuck node was logged once by load_once() */
 	if (rc == EXIT_TEMPFAIL)
 		log_error("%s (a lock wait passed lock_timeout: a long transaction holds a lock on a warehouse table, "
@@ -384,37 +392,194 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* ------------------------------------------------------------ commands */
+
+/* One invocation: the command line, then what the command needs. */
+struct invocation {
+	const struct command *cmd;
+	const char *db, *config_path, *spool;
+	int level;
+	struct import_opts imp;
+	const char *copy_out, *from, *to, *keep;
+	int keep_months, dry_run, distribute;
+	const char *node, *skip_seg, *skip_off; /* --node as given (import-csv, skip) */
+	struct seg_pos skip_at;
+	char **files; /* import-csv */
+	int nfiles;
+	struct etl_config cfg;
+	int have_cfg, have_rules;
+	PGconn *conn;
+	char err[1024];
+};
+
+/* What a command needs before it runs. */
+enum {
+	NEED_RULES = 1 << 0,  /* legclass (tenants, numbering, rating) and the fraud rules */
+	NEED_DB = 1 << 1,     /* a connection */
+	NEED_SCHEMA = 1 << 2, /* a warehouse at this program's schema version */
+};
+
+struct command {
+	const char *name;
+	unsigned needs;
+	int (*run)(struct invocation *iv);
+};
+
+/* The command's failure: logged once, its exit code returned. */
+static int failed(struct invocation *iv, int rc)
 {
-	log_init("cdrflow-etl");
-	const char *db = NULL, *config_path = NULL, *spool = NULL;
-	int c, once = 0, level = -1;
-	struct import_opts imp = { "imported", "UTC", -1, -1, 0 };
-	const char *copy_out = NULL, *from = NULL, *to = NULL, *keep = NULL;
-	int dry_run = 0, distribute = 0;
-	const char *skip_node = NULL, *skip_seg = NULL, *skip_off = NULL;
+	if (rc != EXIT_OK)
+		log_error("%s", iv->err);
+	return rc;
+}
+
+static int cmd_once(struct invocation *iv)
+{
+	return run_once(iv->conn, &iv->cfg);
+}
+
+static int cmd_follow(struct invocation *iv)
+{
+	return run_follow(iv->db, &iv->cfg);
+}
+
+static int cmd_doctor(struct invocation *iv)
+{
+	int rc = doctor_command(&iv->cfg, stdout, iv->err, sizeof iv->err);
+	return rc == EXIT_DEGRADED ? rc : failed(iv, rc);
+}
+
+static int cmd_cdr_csv(struct invocation *iv)
+{
+	struct cdrcsv_stats cs;
+	/* degraded inputs: say so before the rows (exit code unchanged) */
+	if (doctor_warn_spool(iv->cfg.spool, iv->err, sizeof iv->err) != EXIT_OK)
+		log_warn("doctor: %s", iv->err);
+	int rc = failed(iv, cdr_csv(&iv->cfg, stdout, &cs, iv->err, sizeof iv->err));
+	log_info("cdr-csv: events=%" PRIu64 " rows=%" PRIu64 " channels still up=%" PRIu64, cs.events, cs.rows, cs.live);
+	return rc;
+}
+
+static int cmd_transform(struct invocation *iv)
+{
+	struct load_stats st;
+	double t0 = clock_mono_s();
+	int rc = failed(iv, transform_only(&iv->cfg, &legclass, iv->copy_out, &st, iv->err, sizeof iv->err));
+	double dt = clock_mono_s() - t0;
+	printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64 " calls=%" PRIu64
+	       " bytes=%" PRIu64 " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows, st.ami_rows, st.legs, st.calls,
+	       st.bytes, dt, dt > 0 ? (double)st.events / dt : 0.0);
+	return rc;
+}
+
+static int cmd_import_csv(struct invocation *iv)
+{
+	int rc = EXIT_OK;
+	for (int i = 0; i < iv->nfiles && rc == EXIT_OK; i++) {
+		uint64_t rows;
+		rc = failed(iv, import_csv(iv->conn, iv->files[i], &iv->imp, &rows, iv->err, sizeof iv->err));
+		if (rc == EXIT_OK)
+			printf("imported %" PRIu64 " legs from %s\n", rows, iv->files[i]);
+	}
+	return rc;
+}
+
+static int cmd_skip(struct invocation *iv)
+{
+	int rc = take_load_lock(iv->conn);
+	if (rc != EXIT_OK)
+		return rc;
+	rc = failed(iv, load_skip(iv->conn, &iv->cfg, iv->imp.node, iv->skip_at, stdout, iv->err, sizeof iv->err));
+	release_load_lock(iv->conn);
+	return rc;
+}
+
+static int cmd_retention(struct invocation *iv)
+{
+	int r = retention_run(iv->conn, iv->keep_months, iv->dry_run, stdout, iv->err, sizeof iv->err);
+	return failed(iv, r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pgc_error_exit(iv->conn, iv->err));
+}
+
+static int cmd_lcr(struct invocation *iv)
+{
+	return failed(iv, lcr_report(iv->conn, &legclass, iv->from, iv->to, stdout, iv->err, sizeof iv->err));
+}
+
+static int cmd_version(struct invocation *iv)
+{
+	int cur = migrate_current(iv->conn, iv->err, sizeof iv->err);
+	if (cur < 0)
+		return failed(iv, pgc_error_exit(iv->conn, iv->err));
+	printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
+	return EXIT_OK;
+}
+
+static int cmd_migrate(struct invocation *iv)
+{
+	int v_from, v_to, ndist = -1;
+	int rc = iv->distribute ? failed(iv, migrate_distribute_check(iv->conn, iv->err, sizeof iv->err)) : EXIT_OK;
+	if (rc == EXIT_OK)
+		rc = failed(iv, migrate_run(iv->conn, iv->distribute, &v_from, &v_to, &ndist, iv->err, sizeof iv->err));
+	if (rc == EXIT_OK && v_from == v_to)
+		printf("schema is up to date at version %d\n", v_to);
+	else if (rc == EXIT_OK)
+		printf("schema migrated from version %d to %d\n", v_from, v_to);
+	if (rc == EXIT_OK && ndist >= 0)
+		printf("schema is distributed (Citus): %d tables distributed now\n", ndist);
+	return rc;
+}
+
+static const struct command commands[] = {
+	{ "once", NEED_RULES | NEED_DB, cmd_once }, /* run_once checks the schema at every pass */
+	{ "follow", NEED_RULES, cmd_follow },       /* connects (and reconnects) itself */
+	{ "migrate", NEED_DB, cmd_migrate },
+	{ "version", NEED_DB, cmd_version },
+	{ "transform", NEED_RULES, cmd_transform },
+	{ "cdr-csv", 0, cmd_cdr_csv },
+	{ "doctor", 0, cmd_doctor },
+	{ "lcr", NEED_RULES | NEED_DB, cmd_lcr },
+	{ "retention", NEED_DB, cmd_retention },
+	{ "skip", NEED_DB | NEED_SCHEMA, cmd_skip },
+	{ "import-csv", NEED_DB | NEED_SCHEMA, cmd_import_csv },
+};
+
+static const struct command *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (!strcmp(commands[i].name, name))
+			return &commands[i];
+	return NULL;
+}
+
+/* -------------------------------------------------------- the sequence */
+
+/* Options into iv.  Returns -1 to go on, or the exit code (--help, bad
+ * options). */
+static int parse_options(int argc, char **argv, struct invocation *iv)
+{
+	int c, mode = 0;
 	while ((c = getopt_long(argc, argv, "c:s:d:vqhV", long_options, NULL)) != -1) {
 		switch (c) {
-		case OPT_ONCE: once = 1; break;
-		case OPT_FOLLOW: once = 2; break;
-		case OPT_NODE: imp.node = optarg; skip_node = optarg; break;
-		case OPT_SEGMENT: skip_seg = optarg; break;
-		case OPT_OFFSET: skip_off = optarg; break;
-		case OPT_TZ: imp.timezone = optarg; break;
-		case OPT_NO_UNIQUEID: imp.uniqueid = 0; break;
-		case OPT_NO_USERFIELD: imp.userfield = 0; break;
-		case OPT_FORCE: imp.force = 1; break;
-		case OPT_COPY_OUT: copy_out = optarg; break;
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
-		case OPT_KEEP: keep = optarg; break;
-		case OPT_DRY_RUN: dry_run = 1; break;
-		case OPT_DISTRIBUTE: distribute = 1; break;
-		case 'c': config_path = optarg; break;
-		case 's': spool = optarg; break;
-		case 'd': db = optarg; break;
-		case 'v': level = LOG_DEBUG; break;
-		case 'q': level = LOG_ERROR; break;
+		case OPT_ONCE: mode = 1; break;
+		case OPT_FOLLOW: mode = 2; break;
+		case OPT_NODE: iv->node = iv->imp.node = optarg; break;
+		case OPT_SEGMENT: iv->skip_seg = optarg; break;
+		case OPT_OFFSET: iv->skip_off = optarg; break;
+		case OPT_TZ: iv->imp.timezone = optarg; break;
+		case OPT_NO_UNIQUEID: iv->imp.uniqueid = 0; break;
+		case OPT_NO_USERFIELD: iv->imp.userfield = 0; break;
+		case OPT_FORCE: iv->imp.force = 1; break;
+		case OPT_COPY_OUT: iv->copy_out = optarg; break;
+		case OPT_FROM: iv->from = optarg; break;
+		case OPT_TO: iv->to = optarg; break;
+		case OPT_KEEP: iv->keep = optarg; break;
+		case OPT_DRY_RUN: iv->dry_run = 1; break;
+		case OPT_DISTRIBUTE: iv->distribute = 1; break;
+		case 'c': iv->config_path = optarg; break;
+		case 's': iv->spool = optarg; break;
+		case 'd': iv->db = optarg; break;
+		case 'v': iv->level = LOG_DEBUG; break;
+		case 'q': iv->level = LOG_ERROR; break;
 		case 'h': usage(stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_IOERR;
 		case 'V': printf("cdrflow-etl %s\n", CDRFLOW_VERSION); return EXIT_OK;
 		default:
@@ -422,200 +587,135 @@ int main(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (db && conninfo_has_password(db))
-		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
-	const char *cmd = once == 1 ? "once" : once == 2 ? "follow" : NULL;
 	/* only --follow is a daemon: the rest print "cdrflow-etl: message" */
-	log_set_cli(once != 2);
-	if (optind < argc && !once)
-		cmd = argv[optind++];
-	if (!cmd)
-		return usage_error("%s", "a command is required (--once, --follow, migrate, version)");
-	int is_import = !strcmp(cmd, "import-csv");
-	if (is_import && optind >= argc)
-		return usage_error("%s", "import-csv needs at least one Master.csv file");
-	if (optind < argc && !is_import)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
-	if (!is_import && strcmp(cmd, "once") && strcmp(cmd, "follow") && strcmp(cmd, "migrate") && strcmp(cmd, "version") &&
-	    strcmp(cmd, "transform") && strcmp(cmd, "cdr-csv") && strcmp(cmd, "doctor") && strcmp(cmd, "lcr") &&
-	    strcmp(cmd, "retention") && strcmp(cmd, "skip"))
-		return usage_error("unknown command \"%s\"", cmd);
-	if (distribute && strcmp(cmd, "migrate"))
-		return usage_error("%s", "--distribute goes with migrate only");
-	if (!seg_node_name_valid(imp.node))
-		return usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", imp.node);
+	log_set_cli(mode != 2);
+	const char *name = mode == 1 ? "once" : mode == 2 ? "follow" : NULL;
+	if (!name && optind < argc)
+		name = argv[optind++];
+	if (!name)
+		return log_usage_error("%s", "a command is required (--once, --follow, migrate, version)");
+	if (!(iv->cmd = find_command(name)))
+		return log_usage_error("unknown command \"%s\"", name);
+	iv->files = argv + optind;
+	iv->nfiles = argc - optind;
+	return -1;
+}
 
-	struct seg_pos skip_at = { 0, 0 };
-	if (!strcmp(cmd, "skip")) {
+/* Arguments and option values the command needs.  -1 or EXIT_USAGE. */
+static int check_arguments(struct invocation *iv)
+{
+	const char *name = iv->cmd->name;
+	int is_import = iv->cmd->run == cmd_import_csv;
+	if (iv->db && conninfo_has_password(iv->db))
+		return log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
+	if (iv->distribute && iv->cmd->run != cmd_migrate)
+		return log_usage_error("%s", "--distribute goes with migrate only");
+	if (is_import && iv->nfiles == 0)
+		return log_usage_error("%s", "import-csv needs at least one Master.csv file");
+	if (!is_import && iv->nfiles > 0)
+		return log_usage_error("unexpected argument \"%s\"", iv->files[0]);
+	if (!seg_node_name_valid(iv->imp.node))
+		return log_usage_error("invalid --node \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", iv->imp.node);
+	if (!strcmp(name, "skip")) {
 		char *end;
-		if (!skip_node || !skip_seg || !skip_off)
-			return usage_error("%s", "skip needs --node, --segment and --offset (as the error of --once gives them)");
+		if (!iv->node || !iv->skip_seg || !iv->skip_off)
+			return log_usage_error("%s", "skip needs --node, --segment and --offset (as the error of --once gives them)");
 		errno = 0;
-		skip_at.segno = strtoull(skip_seg, &end, 10);
-		if (errno || *end || !*skip_seg || *skip_seg == '-' || skip_at.segno == 0)
-			return usage_error("invalid --segment \"%s\" (a segment number, 1 or more)", skip_seg);
-		skip_at.offset = strtoull(skip_off, &end, 10);
-		if (errno || *end || !*skip_off || *skip_off == '-')
-			return usage_error("invalid --offset \"%s\" (a byte offset)", skip_off);
+		iv->skip_at.segno = strtoull(iv->skip_seg, &end, 10);
+		if (errno || *end || !*iv->skip_seg || *iv->skip_seg == '-' || iv->skip_at.segno == 0)
+			return log_usage_error("invalid --segment \"%s\" (a segment number, 1 or more)", iv->skip_seg);
+		iv->skip_at.offset = strtoull(iv->skip_off, &end, 10);
+		if (errno || *end || !*iv->skip_off || *iv->skip_off == '-')
+			return log_usage_error("invalid --offset \"%s\" (a byte offset)", iv->skip_off);
 	}
-	struct etl_config cfg;
-	char err[1024];
-	int rc = etl_config_load(&cfg, config_path, err, sizeof err);
-	if (rc) {
-		log_error("%s", err);
-		etl_config_free(&cfg);
-		return rc;
+	if (!strcmp(name, "retention") && (!iv->keep || retention_parse_keep(iv->keep, &iv->keep_months) < 0))
+		return log_usage_error("%s", "retention needs --keep N with a unit, e.g. 13mo, 400d or 2y (at least one month)");
+	if (!strcmp(name, "lcr") && (!iv->from || !iv->to))
+		return log_usage_error("%s", "lcr needs --from and --to");
+	return -1;
+}
+
+/* The configuration file (read once), the log level, --db and --spool. */
+static int load_config(struct invocation *iv)
+{
+	int rc = etl_config_load(&iv->cfg, iv->config_path, iv->err, sizeof iv->err);
+	iv->have_cfg = 1;
+	if (rc != EXIT_OK)
+		return failed(iv, rc);
+	log_set_level(iv->level >= 0 ? (enum log_level)iv->level : (enum log_level)log_level_parse(iv->cfg.log_level));
+	if (!iv->db && *iv->cfg.conninfo)
+		iv->db = iv->cfg.conninfo;
+	if (iv->spool) {
+		free(iv->cfg.spool);
+		iv->cfg.spool = xstrdup(iv->spool);
 	}
-	log_set_level(level >= 0 ? (enum log_level)level : (enum log_level)log_level_parse(cfg.log_level));
-	if (!db && *cfg.conninfo)
-		db = cfg.conninfo;
-	if (spool) {
-		free(cfg.spool);
-		cfg.spool = xstrdup(spool);
-	}
-	if (!strcmp(cmd, "doctor")) {
-		rc = doctor_command(&cfg, stdout, err, sizeof err);
-		if (rc != EXIT_OK && rc != EXIT_DEGRADED)
-			log_error("%s", err);
-		etl_config_free(&cfg);
-		return rc;
-	}
-	if (!strcmp(cmd, "cdr-csv")) {
-		struct cdrcsv_stats cs;
-		/* degraded inputs: say so before the rows (exit code unchanged) */
-		if (doctor_warn_spool(cfg.spool, err, sizeof err) != EXIT_OK)
-			log_warn("doctor: %s", err);
-		rc = cdr_csv(&cfg, stdout, &cs, err, sizeof err);
-		if (rc != EXIT_OK)
-			log_error("%s", err);
-		log_info("cdr-csv: events=%" PRIu64 " rows=%" PRIu64 " channels still up=%" PRIu64, cs.events, cs.rows,
-			 cs.live);
-		etl_config_free(&cfg);
-		return rc;
-	}
-	int keep_months = 0;
-	if (!strcmp(cmd, "retention") && (!keep || retention_parse_keep(keep, &keep_months) < 0)) {
-		etl_config_free(&cfg);
-		return usage_error("%s", "retention needs --keep N with a unit, e.g. 13mo, 400d or 2y (at least one month)");
-	}
-	if (!strcmp(cmd, "lcr") && (!from || !to)) {
-		etl_config_free(&cfg);
-		return usage_error("%s", "lcr needs --from and --to");
-	}
-	if (!strcmp(cmd, "follow") || !strcmp(cmd, "once") || !strcmp(cmd, "transform") || !strcmp(cmd, "lcr")) {
-		if (legclass_init(&legclass, &cfg, err, sizeof err) < 0) {
-			log_error("%s", err);
-			etl_config_free(&cfg);
-			return EXIT_CONFIG;
-		}
-		if ((config_path ? fraud_config_load(config_path, &fraud_cfg, err, sizeof err)
-				 : fraud_config_load_string("defaults", "", 0, &fraud_cfg, err, sizeof err)) < 0) {
-			log_error("%s", err);
-			fraud_config_free(&fraud_cfg);
-			legclass_release(&legclass);
-			etl_config_free(&cfg);
-			return EXIT_CONFIG;
-		}
-	}
-	if (!strcmp(cmd, "transform")) {
-		struct load_stats st;
-		double t0 = mono_s();
-		rc = transform_only(&cfg, &legclass, copy_out, &st, err, sizeof err);
-		double dt = mono_s() - t0;
-		if (rc != EXIT_OK)
-			log_error("%s", err);
-		printf("transform: events=%" PRIu64 " cel=%" PRIu64 " ami_event=%" PRIu64 " legs=%" PRIu64
-		       " calls=%" PRIu64 " bytes=%" PRIu64 " seconds=%.3f events/s=%.0f\n", st.events, st.cel_rows,
-		       st.ami_rows, st.legs, st.calls, st.bytes, dt, dt > 0 ? (double)st.events / dt : 0.0);
-		load_release();
-		legclass_release(&legclass);
-		etl_config_free(&cfg);
-		return fflush(stdout) == 0 ? rc : EXIT_IOERR;
-	}
-	if (!strcmp(cmd, "follow")) {
-		rc = run_follow(db, &cfg);
-		load_release();
-		caveat_run_free(caveats);
-		legclass_release(&legclass);
-		fraud_config_free(&fraud_cfg);
-		etl_config_free(&cfg);
-		return rc;
-	}
-	PGconn *conn = pg_connect(db, "cdrflow-etl", err, sizeof err);
-	if (!conn) {
-		log_error("%s", err);
-		legclass_release(&legclass);
-		fraud_config_free(&fraud_cfg);
-		etl_config_free(&cfg);
-		return EXIT_UNAVAILABLE;
-	}
-	if (is_import) {
-		int cur = migrate_current(conn, err, sizeof err);
-		if (cur != migrate_latest()) {
-			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
-				  cur, migrate_latest());
-			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
-		}
-		for (int i = optind; i < argc && rc == EXIT_OK; i++) {
-			uint64_t rows;
-			rc = import_csv(conn, argv[i], &imp, &rows, err, sizeof err);
-			if (rc != EXIT_OK)
-				log_error("%s", err);
-			else
-				printf("imported %" PRIu64 " legs from %s\n", rows, argv[i]);
-		}
-	} else if (!strcmp(cmd, "once")) {
-		rc = run_once(conn, &cfg);
-	} else if (!strcmp(cmd, "skip")) {
-		int cur = migrate_current(conn, err, sizeof err);
-		if (cur != migrate_latest()) {
-			log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'",
-				  cur, migrate_latest());
-			rc = cur < 0 ? pg_error_exit(conn, err) : EXIT_CONFIG;
-		} else if ((rc = take_load_lock(conn)) == EXIT_OK) {
-			rc = load_skip(conn, &cfg, skip_node, skip_at, stdout, err, sizeof err);
-			if (rc != EXIT_OK)
-				log_error("%s", err);
-			release_load_lock(conn);
-		}
-	} else if (!strcmp(cmd, "retention")) {
-		int r = retention_run(conn, keep_months, dry_run, stdout, err, sizeof err);
-		rc = r == 0 ? EXIT_OK : r == -2 ? EXIT_USAGE : pg_error_exit(conn, err);
-		if (rc != EXIT_OK)
-			log_error("%s", err);
-	} else if (!strcmp(cmd, "lcr")) {
-		rc = lcr_report(conn, &legclass, from, to, stdout, err, sizeof err);
-		if (rc != EXIT_OK)
-			log_error("%s", err);
-	} else if (!strcmp(cmd, "version")) {
-		int cur = migrate_current(conn, err, sizeof err);
-		if (cur < 0) {
-			log_error("%s", err);
-			rc = pg_error_exit(conn, err);
-		} else {
-			printf("schema version %d (this cdrflow-etl knows up to %d)\n", cur, migrate_latest());
-		}
-	} else {
-		int v_from, v_to, ndist = -1;
-		rc = distribute ? migrate_distribute_check(conn, err, sizeof err) : EXIT_OK;
-		if (rc == EXIT_OK)
-			rc = migrate_run(conn, distribute, &v_from, &v_to, &ndist, err, sizeof err);
-		if (rc != EXIT_OK)
-			log_error("%s", err);
-		else if (v_from == v_to)
-			printf("schema is up to date at version %d\n", v_to);
-		else
-			printf("schema migrated from version %d to %d\n", v_from, v_to);
-		if (rc == EXIT_OK && ndist >= 0)
-			printf("schema is distributed (Citus): %d tables distributed now\n", ndist);
-	}
+	return EXIT_OK;
+}
+
+/* Tenants, numbering, rate decks and fraud rules, built once per process. */
+static int load_rules(struct invocation *iv)
+{
+	if (legclass_init(&legclass, &iv->cfg, iv->err, sizeof iv->err) < 0)
+		return failed(iv, EXIT_CONFIG);
+	iv->have_rules = 1;
+	if ((iv->config_path ? fraud_config_load(iv->config_path, &fraud_cfg, iv->err, sizeof iv->err)
+			     : fraud_config_load_string("defaults", "", 0, &fraud_cfg, iv->err, sizeof iv->err)) < 0)
+		return failed(iv, EXIT_CONFIG);
+	return EXIT_OK;
+}
+
+static int connect_db(struct invocation *iv)
+{
+	iv->conn = pgc_connect(iv->db, "cdrflow-etl", NULL, iv->err, sizeof iv->err);
+	return iv->conn ? EXIT_OK : failed(iv, EXIT_UNAVAILABLE);
+}
+
+/* The warehouse is at this program's schema version. */
+static int require_schema(struct invocation *iv)
+{
+	int cur = migrate_current(iv->conn, iv->err, sizeof iv->err);
+	if (cur == migrate_latest())
+		return EXIT_OK;
+	log_error("the database schema is at version %d, this cdrflow-etl needs %d: run 'cdrflow-etl migrate'", cur,
+		  migrate_latest());
+	return cur < 0 ? pgc_error_exit(iv->conn, iv->err) : EXIT_CONFIG;
+}
+
+static void invocation_release(struct invocation *iv)
+{
 	etl_lock_close(&run_lock);
-	PQfinish(conn);
+	if (iv->conn)
+		PQfinish(iv->conn);
 	load_release();
+	kam_load_release();
 	caveat_run_free(caveats);
-	legclass_release(&legclass);
+	if (iv->have_rules)
+		legclass_release(&legclass);
 	fraud_config_free(&fraud_cfg);
-	etl_config_free(&cfg);
+	if (iv->have_cfg)
+		etl_config_free(&iv->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	log_init("cdrflow-etl");
+	struct invocation iv = { .level = -1, .imp = { "imported", "UTC", -1, -1, 0 } };
+	int rc = parse_options(argc, argv, &iv);
+	if (rc < 0)
+		rc = check_arguments(&iv);
+	if (rc >= 0)
+		return rc;
+	unsigned needs = iv.cmd->needs;
+	rc = load_config(&iv);
+	if (rc == EXIT_OK && (needs & NEED_RULES))
+		rc = load_rules(&iv);
+	if (rc == EXIT_OK && (needs & NEED_DB))
+		rc = connect_db(&iv);
+	if (rc == EXIT_OK && (needs & NEED_SCHEMA))
+		rc = require_schema(&iv);
+	if (rc == EXIT_OK)
+		rc = iv.cmd->run(&iv);
+	invocation_release(&iv);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)
 		rc = EXIT_IOERR;
 	return rc;

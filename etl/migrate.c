@@ -8,7 +8,7 @@
 #include "lock.h"
 #include "log.h"
 #include "migrations.h"
-#include "pg.h"
+#include "pgconn.h"
 
 /* pg_advisory_lock key: "cdrflow" + 1, arbitrary but fixed */
 #define MIGRATE_LOCK "7310583151"
@@ -24,13 +24,13 @@ int migrate_latest(void)
 int migrate_current(PGconn *c, char *err, size_t errlen)
 {
 	char *v = NULL;
-	if (pg_query_value(c, "SELECT to_regclass('schema_version') IS NOT NULL", &v, err, errlen) < 0)
+	if (pgc_value(c, "SELECT to_regclass('schema_version') IS NOT NULL", &v, err, errlen) < 0)
 		return -1;
 	int exists = v && !strcmp(v, "t");
 	free(v);
 	if (!exists)
 		return 0;
-	if (pg_query_value(c, "SELECT coalesce(max(version), 0) FROM schema_version", &v, err, errlen) < 0)
+	if (pgc_value(c, "SELECT coalesce(max(version), 0) FROM schema_version", &v, err, errlen) < 0)
 		return -1;
 	int n = v ? (int)strtol(v, NULL, 10) : 0;
 	free(v);
@@ -44,7 +44,7 @@ static int fail(PGconn *c, char *err, size_t errlen, const char *what)
 	snprintf(err, errlen, "%s: %s%s", what, why,
 		 strncmp(why, "55P03", 5) ? "" : " (a lock wait passed lock_timeout: a long transaction holds a lock on "
 						   "a table this changes, see pg_stat_activity; try again later)");
-	return pg_error_exit(c, why);
+	return pgc_error_exit(c, why);
 }
 
 /* 1 when the warehouse is distributed by Citus (cdr is a distributed
@@ -52,7 +52,7 @@ static int fail(PGconn *c, char *err, size_t errlen, const char *what)
 static int schema_distributed(PGconn *c, char *err, size_t errlen)
 {
 	char *v = NULL;
-	if (pg_query_value(c, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AND "
+	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AND "
 			      "to_regclass('cdr') IS NOT NULL",
 			   &v, err, errlen) < 0)
 		return -1;
@@ -60,7 +60,7 @@ static int schema_distributed(PGconn *c, char *err, size_t errlen)
 	free(v);
 	if (!citus)
 		return 0;
-	if (pg_query_value(c, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'cdr'::regclass)", &v,
+	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'cdr'::regclass)", &v,
 			   err, errlen) < 0)
 		return -1;
 	int d = v && !strcmp(v, "t");
@@ -71,12 +71,12 @@ static int schema_distributed(PGconn *c, char *err, size_t errlen)
 int migrate_distribute_check(PGconn *c, char *err, size_t errlen)
 {
 	char *v = NULL;
-	if (pg_query_value(c,
+	if (pgc_value(c,
 			   "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN 'ok' "
 			   "WHEN EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN 'available' "
 			   "ELSE 'missing' END",
 			   &v, err, errlen) < 0)
-		return pg_error_exit(c, err);
+		return pgc_error_exit(c, err);
 	int rc = EXIT_OK;
 	if (!v || strcmp(v, "ok")) {
 		snprintf(err, errlen, "--distribute: %s",
@@ -97,12 +97,12 @@ int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed,
 	*distributed = -1;
 	/* No wait is endless: the lock, and the DDL waiting for a reader's
 	 * long transaction on a table (lock_timeout, 15 s unless set). */
-	if (pg_default_lock_timeout(c, "15s", err, errlen) < 0)
+	if (pgc_default_lock_timeout(c, "15s", err, errlen) < 0)
 		return fail(c, err, errlen, "cannot set lock_timeout");
 	/* Since 0013 the lock is row 'migrate' of etl_lock, which tenant roles
 	 * cannot take; before, the advisory key (bounded by lock_timeout). */
 	char *v = NULL;
-	if (pg_query_value(c, "SELECT to_regclass('etl_lock') IS NOT NULL", &v, err, errlen) < 0)
+	if (pgc_value(c, "SELECT to_regclass('etl_lock') IS NOT NULL", &v, err, errlen) < 0)
 		return fail(c, err, errlen, "cannot read the catalog");
 	int have_row_lock = v && !strcmp(v, "t");
 	free(v);
@@ -113,7 +113,7 @@ int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed,
 			etl_lock_close(&lk);
 			return lrc;
 		}
-	} else if (pg_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, errlen) < 0) {
+	} else if (pgc_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK ")", err, errlen) < 0) {
 		if (!strncmp(err, "55P03", 5)) {
 			snprintf(err, errlen, "another session holds the migration lock (advisory key " MIGRATE_LOCK
 				 ") and did not release it within lock_timeout; try again later");
@@ -144,7 +144,7 @@ int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed,
 	}
 	/* every known migration the database has not recorded, in order: also
 	 * one below the newest applied (migrations merged out of order) */
-	if (cur > 0 && pg_query_value(c, "SELECT ',' || string_agg(version::text, ',') || ',' FROM schema_version", &have, err,
+	if (cur > 0 && pgc_value(c, "SELECT ',' || string_agg(version::text, ',') || ',' FROM schema_version", &have, err,
 			   errlen) < 0) {
 		rc = fail(c, err, errlen, "cannot read the schema version");
 		goto out;
@@ -157,15 +157,15 @@ int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed,
 		char ins[256];
 		snprintf(ins, sizeof ins, "INSERT INTO schema_version (version, description) VALUES (%d, '%s')",
 			 m->version, m->description);
-		if (pg_exec(c, "BEGIN", err, errlen) < 0 ||
-		    (dist && pg_exec(c, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", err, errlen) < 0) ||
-		    pg_exec(c, m->sql, err, errlen) < 0 ||
-		    pg_exec(c, ins, err, errlen) < 0 || pg_exec(c, "COMMIT", err, errlen) < 0) {
+		if (pgc_exec(c, "BEGIN", err, errlen) < 0 ||
+		    (dist && pgc_exec(c, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", err, errlen) < 0) ||
+		    pgc_exec(c, m->sql, err, errlen) < 0 ||
+		    pgc_exec(c, ins, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0) {
 			char what[128];
 			snprintf(what, sizeof what, "migration %04d (%s) failed", m->version, m->description);
 			rc = fail(c, err, errlen, what);
 			char ignored[64];
-			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 			goto out;
 		}
 		log_info("applied migration %04d: %s", m->version, m->description);
@@ -176,11 +176,11 @@ int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed,
 	}
 	if (dist || distribute) {
 		char *n = NULL;
-		if (pg_exec(c, "BEGIN", err, errlen) < 0 || pg_query_value(c, "SELECT cdrflow_distribute()", &n, err, errlen) < 0 ||
-		    pg_exec(c, "COMMIT", err, errlen) < 0) {
+		if (pgc_exec(c, "BEGIN", err, errlen) < 0 || pgc_value(c, "SELECT cdrflow_distribute()", &n, err, errlen) < 0 ||
+		    pgc_exec(c, "COMMIT", err, errlen) < 0) {
 			rc = fail(c, err, errlen, "distributing the tables failed");
 			char ignored[64];
-			pg_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 			free(n);
 			goto out;
 		}
@@ -193,7 +193,7 @@ out:;
 	free(have);
 	char ignored[256];
 	if (!have_row_lock && PQstatus(c) == CONNECTION_OK)
-		pg_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", ignored, sizeof ignored);
+		pgc_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK ")", ignored, sizeof ignored);
 	etl_lock_close(&lk);
 	return rc;
 }

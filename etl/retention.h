@@ -34,7 +34,7 @@ int retention_parse_keep(const char *s, int *months);
  * in a table's DEFAULT partition are reported, not deleted.  lock_timeout
  * is 10 s so a long load does not make every reader queue behind us.
  * Returns 0; -1 on a database error (err "SQLSTATE: message", so
- * pg_error_exit() applies; nothing was dropped); -2 when keep_months is
+ * pgc_error_exit() applies; nothing was dropped); -2 when keep_months is
  * outside 1..RETENTION_MAX_MONTHS (err says so). */
 int retention_run(PGconn *c, int keep_months, int dry_run, FILE *out, char *err, size_t errlen);
 

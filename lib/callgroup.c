@@ -37,7 +37,13 @@ struct group {
 	int best;
 	bool incomplete, have_first;
 	char src[CDR_STR], dst[CDR_STR];
+	/* facts: which leg (sequence) gave tenant, trunk and country */
+	struct call_facts facts;
+	uint64_t tenant_seq, trunk_seq, country_seq;
+	unsigned dirs; /* DIR_* bits */
 };
+
+enum { DIR_INBOUND = 1, DIR_OUTBOUND = 2, DIR_INTERNAL = 4 };
 
 struct callgroups {
 	struct entry *byuid[NB], *bylink[NB];
@@ -144,6 +150,7 @@ static struct group *group_new(struct callgroups *cg)
 {
 	struct group *g = xcalloc(1, sizeof *g);
 	g->oldest_pos = UINT64_MAX;
+	g->tenant_seq = g->trunk_seq = g->country_seq = UINT64_MAX;
 	g->best = -1;
 	g->next = cg->open.next;
 	g->prev = &cg->open;
@@ -154,6 +161,68 @@ static struct group *group_new(struct callgroups *cg)
 }
 
 /* Move b into a. */
+/* A fact of the leg with sequence seq replaces the kept one when the leg
+ * comes earlier (or none is kept: *at is UINT64_MAX). */
+static void keep_earliest(char *dst, size_t size, uint64_t *at, const char *v, uint64_t seq)
+{
+	if (!v || !*v || seq >= *at)
+		return;
+	snprintf(dst, size, "%s", v);
+	*at = seq;
+}
+
+static void facts_leg(struct group *g, const struct leg_facts *f, uint64_t seq)
+{
+	struct call_facts *c = &g->facts;
+	keep_earliest(c->tenant, sizeof c->tenant, &g->tenant_seq, f->tenant, seq);
+	c->has_tenant = g->tenant_seq != UINT64_MAX;
+	keep_earliest(c->trunk, sizeof c->trunk, &g->trunk_seq, f->trunk, seq);
+	keep_earliest(c->country, sizeof c->country, &g->country_seq, f->country, seq);
+	if (f->direction)
+		g->dirs |= !strcmp(f->direction, "inbound")	 ? DIR_INBOUND
+			   : !strcmp(f->direction, "outbound") ? DIR_OUTBOUND
+			   : !strcmp(f->direction, "internal") ? DIR_INTERNAL
+							       : 0;
+	if (f->has_buy) {
+		c->buy += f->buy;
+		c->has_buy = true;
+	}
+	if (f->has_sell) {
+		c->sell += f->sell;
+		c->has_sell = true;
+	}
+}
+
+static void facts_merge(struct group *a, const struct group *b)
+{
+	struct call_facts *c = &a->facts;
+	const struct call_facts *o = &b->facts;
+	keep_earliest(c->tenant, sizeof c->tenant, &a->tenant_seq, o->tenant, b->tenant_seq);
+	c->has_tenant = a->tenant_seq != UINT64_MAX;
+	keep_earliest(c->trunk, sizeof c->trunk, &a->trunk_seq, o->trunk, b->trunk_seq);
+	keep_earliest(c->country, sizeof c->country, &a->country_seq, o->country, b->country_seq);
+	a->dirs |= b->dirs;
+	c->buy += o->buy;
+	c->has_buy |= o->has_buy;
+	c->sell += o->sell;
+	c->has_sell |= o->has_sell;
+}
+
+static const char *direction_of(unsigned dirs)
+{
+	return dirs & DIR_INBOUND ? "inbound" : dirs & DIR_OUTBOUND ? "outbound" : dirs & DIR_INTERNAL ? "internal" : "unknown";
+}
+
+void call_facts_of_leg(struct call_facts *out, const struct leg_facts *f)
+{
+	struct group g;
+	memset(&g, 0, sizeof g);
+	g.tenant_seq = g.trunk_seq = g.country_seq = UINT64_MAX;
+	facts_leg(&g, f, 0);
+	*out = g.facts;
+	out->direction = direction_of(g.dirs);
+}
+
 static struct group *merge(struct callgroups *cg, struct group *a, struct group *b)
 {
 	if (a == b)
@@ -191,6 +260,7 @@ static struct group *merge(struct callgroups *cg, struct group *a, struct group 
 		a->legs += b->legs;
 		a->billsec += b->billsec;
 	}
+	facts_merge(a, b);
 	a->transfers += b->transfers;
 	if (b->best > a->best)
 		a->best = b->best;
@@ -284,7 +354,9 @@ static void close_group(struct callgroups *cg, struct group *g)
 			.transfers = g->transfers,
 			.outcome = outcome_name(g->best),
 			.incomplete = g->incomplete,
+			.facts = g->facts,
 		};
+		r.facts.direction = direction_of(g->dirs);
 		cg->emit(cg->arg, &r);
 		buf_release(&arr);
 	}
@@ -302,7 +374,7 @@ void callgroups_channel_gone(struct callgroups *cg, const char *uniqueid)
 		close_group(cg, g);
 }
 
-void callgroups_leg(struct callgroups *cg, const struct cdr_row *r)
+void callgroups_leg(struct callgroups *cg, const struct cdr_row *r, const struct leg_facts *f)
 {
 	struct entry *u = find(cg->byuid, r->uniqueid);
 	struct entry *l = find(cg->bylink, r->linkedid);
@@ -331,6 +403,8 @@ void callgroups_leg(struct callgroups *cg, const struct cdr_row *r)
 	if (rk > g->best)
 		g->best = rk;
 	g->incomplete |= r->incomplete;
+	if (f)
+		facts_leg(g, f, r->sequence);
 }
 
 void callgroups_transfer(struct callgroups *cg, const char *uniqueid)

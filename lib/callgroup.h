@@ -15,6 +15,35 @@
 
 #include "cdrengine.h"
 
+/* What the warehouse derives from a leg (etl/legclass.c, the one place that
+ * knows these rules) and its call sums up.  Strings are copied. */
+struct leg_facts {
+	const char *tenant;    /* NULL: none */
+	const char *direction; /* inbound, outbound, internal, unknown (NULL: unknown) */
+	const char *trunk;     /* "" or NULL: none */
+	const char *country;   /* ISO code of the destination, NULL: none */
+	bool has_buy, has_sell;
+	int64_t buy, sell;     /* micro-units */
+};
+
+/* A call's facts, from its legs:
+ *   tenant, trunk, country  those of its lowest-sequence leg that has one
+ *   direction               inbound if a leg is, else outbound, else
+ *                           internal, else unknown
+ *   buy, sell               the sums of the legs that have one (has_*: any) */
+struct call_facts {
+	char tenant[64];       /* "" with has_tenant false: none */
+	bool has_tenant;
+	const char *direction; /* a constant */
+	char trunk[64];        /* "": none */
+	char country[8];       /* "": none */
+	bool has_buy, has_sell;
+	int64_t buy, sell;
+};
+
+/* The facts of a call that has one leg (a Kamailio dialog). */
+void call_facts_of_leg(struct call_facts *out, const struct leg_facts *f);
+
 struct call_row {
 	const char *call_id;   /* the oldest linkedid of the group */
 	const char *linkedids; /* PostgreSQL array literal: {a,b} */
@@ -24,6 +53,7 @@ struct call_row {
 	const char *outcome;   /* answered, busy, congestion, failed, no_answer */
 	bool incomplete;
 	bool clock_fault;      /* an event of the call had an odd time (cdrfeed.c sets it) */
+	struct call_facts facts; /* empty unless legs came with leg_facts */
 };
 
 typedef void (*call_emit_fn)(void *arg, const struct call_row *row);
@@ -39,8 +69,8 @@ void callgroups_channel(struct callgroups *g, const char *uniqueid, const char *
 			bool incomplete);
 /* The channel is gone; may close (emit) its group. */
 void callgroups_channel_gone(struct callgroups *g, const char *uniqueid);
-/* A leg of the channel's group. */
-void callgroups_leg(struct callgroups *g, const struct cdr_row *r);
+/* A leg of the channel's group, with its facts (NULL: none). */
+void callgroups_leg(struct callgroups *g, const struct cdr_row *r, const struct leg_facts *f);
 /* A transfer by this channel. */
 void callgroups_transfer(struct callgroups *g, const char *uniqueid);
 /* Oldest position any open group depends on (UINT64_MAX if none). */

@@ -124,6 +124,15 @@ static uint32_t hash_nocase(const char *s)
 	return h & (HASH_SIZE - 1);
 }
 
+int cdr_amaflags_number(const char *v, size_t n)
+{
+	static const char *const names[] = { "OMIT", "BILLING", "DOCUMENTATION" };
+	for (int i = 0; i < 3; i++)
+		if (n == strlen(names[i]) && !strncasecmp(v, names[i], n))
+			return i + 1;
+	return 0;
+}
+
 const char *cdr_disposition_name(int d)
 {
 	switch (d) {

@@ -73,6 +73,9 @@ enum cdr_disposition {
 	CDR_CANCEL = 1 << 5, /* canceldispositionenabled: a Dial the caller cancelled */
 };
 const char *cdr_disposition_name(int disposition);
+/* The number of an AMA flag name as Asterisk writes it (OMIT 1, BILLING 2,
+ * DOCUMENTATION 3, any case; n bytes of v); 0 for anything else. */
+int cdr_amaflags_number(const char *v, size_t n);
 
 /* A finished row, as Asterisk would hand it to its backends. */
 struct cdr_row {

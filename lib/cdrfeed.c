@@ -487,17 +487,6 @@ static void bridge_info(const struct ami_msg *m, struct cdr_bridge_info *b, char
 	b->nchannels = hdr_int(m, "", "BridgeNumChannels", 0);
 }
 
-static int amaflags_number(const char *v)
-{
-	if (!strcasecmp(v, "OMIT"))
-		return 1;
-	if (!strcasecmp(v, "BILLING"))
-		return 2;
-	if (!strcasecmp(v, "DOCUMENTATION"))
-		return 3;
-	return 0;
-}
-
 /* Variables set inside an ast_channel_stage_snapshot() block that ends
  * right after them (bridge.c, app_dial.c, app_queue.c, parking): the block
  * publishes a channel snapshot even when manager.conf has no channelvars. */
@@ -646,14 +635,14 @@ static void apply_assignment(struct cdr_feed *f, struct cdr_snapshot *s, const c
 		if (!strcasecmp(arg, "userfield")) {
 			cdr_engine_userfield(e, s->name, value);
 		} else if (!strcasecmp(arg, "amaflags")) {
-			int a = value[0] >= '0' && value[0] <= '9' ? atoi(value) : amaflags_number(value);
+			int a = value[0] >= '0' && value[0] <= '9' ? atoi(value) : cdr_amaflags_number(value, strlen(value));
 			s->amaflags = a;
 			cdr_engine_amend(e, s);
 		}
 		/* accountcode shows as NewAccountCode; peeraccount is ignored by Asterisk */
 	} else if (func_arg(d, eq, "CHANNEL", arg, sizeof arg)) {
 		if (!strcasecmp(arg, "amaflags")) {
-			s->amaflags = amaflags_number(value);
+			s->amaflags = cdr_amaflags_number(value, strlen(value));
 			cdr_engine_amend(e, s);
 		}
 	} else if (func_arg(d, eq, "CDR_PROP", arg, sizeof arg) && value[0]) {
@@ -969,7 +958,7 @@ static void run_event(struct cdr_feed *f, const struct pending *p, const struct 
 	case EV_CEL: {
 		char uid[CDR_ID], ama[24];
 		if (hdr(m, "", "UniqueID", uid, sizeof uid) && hdr(m, "", "AMAFlags", ama, sizeof ama)) {
-			int a = amaflags_number(ama);
+			int a = cdr_amaflags_number(ama, strlen(ama));
 			if (!a)
 				break;
 			if (cdr_engine_snapshot(e, uid, &s)) {
@@ -1509,7 +1498,10 @@ static void on_leg(void *arg, const struct cdr_row *r)
 	struct cdr_row row = *r;
 	if (is_flagged(f, r->uniqueid) || is_flagged(f, r->linkedid))
 		row.clock_fault = true;
-	callgroups_leg(f->calls, &row);
+	struct leg_facts facts = { 0 };
+	if (f->sink.classify)
+		f->sink.classify(f->sink.arg, &row, &facts);
+	callgroups_leg(f->calls, &row, f->sink.classify ? &facts : NULL);
 	if (f->sink.leg)
 		f->sink.leg(f->sink.arg, &row, f->cur_stamp);
 }

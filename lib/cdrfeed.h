@@ -58,6 +58,10 @@ struct cdr_feed_sink {
 	/* optional: a warning about the stream's clock (an odd event, named);
 	 * stamp: the event's, so a replay can tell what it already said */
 	void (*clock)(void *arg, const char *msg, uint64_t stamp);
+	/* optional: a leg's business facts (the ETL's legclass), called before
+	 * leg() for every leg, replayed ones too, so that its call sums them up
+	 * (call_row.facts) */
+	void (*classify)(void *arg, const struct cdr_row *r, struct leg_facts *out);
 };
 
 struct cdr_feed *cdr_feed_new(const struct cdr_options *opt, const struct cdr_feed_sink *sink);

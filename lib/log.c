@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "exitcode.h"
+
 static const char *progname = "cdrflow";
 static _Atomic int level = LOG_INFO;
 static _Atomic int log_fd = STDERR_FILENO;
@@ -126,4 +128,15 @@ void log_msg(enum log_level l, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_vmsg(l, fmt, ap);
 	va_end(ap);
+}
+
+int log_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", log_progname());
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry '%s --help' for more information.\n", log_progname());
+	return EXIT_USAGE;
 }

@@ -29,6 +29,9 @@ int log_open_file(const char *path);
 int log_reopen(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A bad command line: "PROGRAM: message" and "Try 'PROGRAM --help' for
+ * more information." on stderr.  Returns EXIT_USAGE, for main() to return. */
+int log_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)

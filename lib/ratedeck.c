@@ -21,22 +21,11 @@
 
 #include "fsx.h"
 #include "strparse.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define CSV_MAX_FIELDS 64
 #define CSV_ROW_MAX (64u << 10) /* bytes of one row's fields */
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 /* ------------------------------------------------------------ field parsers */
 
@@ -47,29 +36,29 @@ int rate_parse_money(const char *s, int64_t max, int64_t *out, char *err, size_t
 	int ndig = 0, nfrac = 0;
 
 	if (*p == '-')
-		return fail(err, errlen, "is negative");
+		return errmsg(err, errlen, "is negative");
 	for (; *p >= '0' && *p <= '9'; p++, ndig++) {
 		if (units > max / 1000000)
 			break; /* reported below as too large */
 		units = units * 10 + (*p - '0');
 	}
 	if (*p >= '0' && *p <= '9')
-		return fail(err, errlen, "must be at most %" PRId64 ".%06" PRId64, max / 1000000,
+		return errmsg(err, errlen, "must be at most %" PRId64 ".%06" PRId64, max / 1000000,
 			    max % 1000000);
 	if (*p == '.') {
 		for (p++; *p >= '0' && *p <= '9'; p++, ndig++, nfrac++) {
 			if (nfrac < 6)
 				micro = micro * 10 + (*p - '0');
 			else if (*p != '0')
-				return fail(err, errlen, "has more than 6 decimals");
+				return errmsg(err, errlen, "has more than 6 decimals");
 		}
 	}
 	if (*p || ndig == 0)
-		return fail(err, errlen, "is not a decimal number");
+		return errmsg(err, errlen, "is not a decimal number");
 	for (; nfrac < 6; nfrac++)
 		micro *= 10;
 	if (units > max / 1000000 || units * 1000000 + micro > max)
-		return fail(err, errlen, "must be at most %" PRId64 ".%06" PRId64, max / 1000000,
+		return errmsg(err, errlen, "must be at most %" PRId64 ".%06" PRId64, max / 1000000,
 			    max % 1000000);
 	*out = units * 1000000 + micro;
 	return 0;
@@ -117,29 +106,29 @@ int rate_parse_time(const char *s, int64_t *out, char *err, size_t errlen)
 
 	if (take_digits(&p, 4, &y) || *p++ != '-' || take_digits(&p, 2, &mo) || *p++ != '-' ||
 	    take_digits(&p, 2, &d))
-		return fail(err, errlen, "is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
+		return errmsg(err, errlen, "is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ)");
 	if (y < 1970 || y > 9999 || mo < 1 || mo > 12 || d < 1 ||
 	    d > mdays[mo - 1] + (mo == 2 && leap(y)))
-		return fail(err, errlen, "is not a valid date");
+		return errmsg(err, errlen, "is not a valid date");
 	if (*p == 'T' || *p == ' ') {
 		p++;
 		if (take_digits(&p, 2, &h) || *p++ != ':' || take_digits(&p, 2, &mi))
-			return fail(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
+			return errmsg(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
 		if (*p == ':' && (p++, take_digits(&p, 2, &sec)))
-			return fail(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
+			return errmsg(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
 		if (h > 23 || mi > 59 || sec > 59)
-			return fail(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
+			return errmsg(err, errlen, "has a bad time of day (HH:MM or HH:MM:SS)");
 		if (*p == 'Z') {
 			p++;
 		} else if (*p == '+' || *p == '-') {
 			sign = *p++ == '-' ? -1 : 1;
 			if (take_digits(&p, 2, &oh) || *p++ != ':' || take_digits(&p, 2, &om) || oh > 23 ||
 			    om > 59)
-				return fail(err, errlen, "has a bad UTC offset (+HH:MM)");
+				return errmsg(err, errlen, "has a bad UTC offset (+HH:MM)");
 		}
 	}
 	if (*p)
-		return fail(err, errlen, "has trailing characters after the date");
+		return errmsg(err, errlen, "has trailing characters after the date");
 	int64_t t = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
 	t -= sign * (int64_t)(oh * 3600 + om * 60);
 	*out = t;
@@ -178,14 +167,14 @@ int rate_parse_increment(const char *s, uint32_t *a, uint32_t *b, char *err, siz
 	if (*p)
 		goto bad;
 	if (x == 0 || y == 0)
-		return fail(err, errlen, "must not be 0 seconds");
+		return errmsg(err, errlen, "must not be 0 seconds");
 	if (y > x)
-		return fail(err, errlen, "has the later step b larger than the first block a (write a/b, e.g. 30/6)");
+		return errmsg(err, errlen, "has the later step b larger than the first block a (write a/b, e.g. 30/6)");
 	*a = x;
 	*b = y;
 	return 0;
 bad:
-	return fail(err, errlen, "is not an increment a/b in seconds (e.g. 60/60, 30/6; each at most %d)",
+	return errmsg(err, errlen, "is not an increment a/b in seconds (e.g. 60/60, 30/6; each at most %d)",
 		    RATE_INCREMENT_MAX);
 }
 
@@ -200,14 +189,14 @@ int rate_parse_prefix(const char *s, char out[RATE_PREFIX_MAX + 1], char *err, s
 			continue;
 		}
 		if (*p < '0' || *p > '9')
-			return fail(err, errlen, "is not a digit string");
+			return errmsg(err, errlen, "is not a digit string");
 		if (n == RATE_PREFIX_MAX)
-			return fail(err, errlen, "is longer than %d digits", RATE_PREFIX_MAX);
+			return errmsg(err, errlen, "is longer than %d digits", RATE_PREFIX_MAX);
 		out[n++] = *p;
 	}
 	out[n] = '\0';
 	if (n == 0)
-		return fail(err, errlen, "has no digits");
+		return errmsg(err, errlen, "has no digits");
 	return n;
 }
 
@@ -261,14 +250,14 @@ int rate_deck_add(struct rate_deck *d, const struct rate_entry *e, const char *d
 {
 	const char *why = entry_problem(e);
 	if (why)
-		return fail(err, errlen, "prefix \"%.*s\": %s", RATE_PREFIX_MAX, e->prefix, why);
+		return errmsg(err, errlen, "prefix \"%.*s\": %s", RATE_PREFIX_MAX, e->prefix, why);
 	if (d->n >= RATE_DECK_MAX_ENTRIES)
-		return fail(err, errlen, "deck \"%s\" has more than %u entries", d->name, RATE_DECK_MAX_ENTRIES);
+		return errmsg(err, errlen, "deck \"%s\" has more than %u entries", d->name, RATE_DECK_MAX_ENTRIES);
 	uint32_t off = 0;
 	if (desc && *desc) {
 		size_t len = strlen(desc) + 1;
 		if (buf_append(&d->strings, desc, len))
-			return fail(err, errlen, "deck \"%s\": descriptions exceed 4 GiB", d->name);
+			return errmsg(err, errlen, "deck \"%s\": descriptions exceed 4 GiB", d->name);
 		off = (uint32_t)(d->strings.len - len);
 	}
 	if (d->n == d->cap) {
@@ -304,7 +293,7 @@ int rate_deck_finish(struct rate_deck *d, const char *source, char *err, size_t 
 		if (strcmp(p->prefix, e->prefix) == 0 && p->eff_to > e->eff_from) {
 			uint32_t late = p->line > e->line ? p->line : e->line;
 			uint32_t early = p->line > e->line ? e->line : p->line;
-			return fail(err, errlen, "%s:%u: prefix \"%s\": effective range overlaps the entry on line %u",
+			return errmsg(err, errlen, "%s:%u: prefix \"%s\": effective range overlaps the entry on line %u",
 				    source, late, e->prefix, early);
 		}
 	}
@@ -550,7 +539,7 @@ int rate_deck_parse(struct rate_deck *d, const char *source, const char *data, s
 	int rc = -1;
 
 	if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
-		return fail(err, errlen, "%s: cannot initialise the CSV parser", source);
+		return errmsg(err, errlen, "%s: cannot initialise the CSV parser", source);
 	memset(&c, 0, sizeof c);
 	c.d = d;
 	c.source = source;
@@ -597,16 +586,16 @@ int rate_deck_load(struct rate_deck *d, const char *path, char *err, size_t errl
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
+		return errmsg(err, errlen, "cannot open \"%s\": %s", path, strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
 		close(fd);
-		return fail(err, errlen, "cannot stat \"%s\": %s", path, strerror(e));
+		return errmsg(err, errlen, "cannot stat \"%s\": %s", path, strerror(e));
 	}
 	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > RATE_DECK_FILE_MAX) {
 		close(fd);
-		return fail(err, errlen, "\"%s\" is not a regular file of at most %u MiB", path,
+		return errmsg(err, errlen, "\"%s\" is not a regular file of at most %u MiB", path,
 			    RATE_DECK_FILE_MAX >> 20);
 	}
 	size_t size = (size_t)st.st_size;
@@ -616,7 +605,7 @@ int rate_deck_load(struct rate_deck *d, const char *path, char *err, size_t errl
 	close(fd);
 	if (got < 0 || (size_t)got != size) {
 		free(data);
-		return fail(err, errlen, "cannot read \"%s\": %s", path, got < 0 ? strerror(e) : "file shrank");
+		return errmsg(err, errlen, "cannot read \"%s\": %s", path, got < 0 ? strerror(e) : "file shrank");
 	}
 	int rc = rate_deck_parse(d, path, data, size, err, errlen);
 	free(data);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 /* Set bits of every 10-bit value: a child's rank among its siblings.  A
@@ -47,24 +48,12 @@ static uint32_t new_node(struct builder *b)
 	return (uint32_t)b->len++;
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
-
 int rate_trie_build(struct rate_trie *t, const struct rate_deck *d, char *err, size_t errlen)
 {
 	struct builder b = {0};
 	memset(t, 0, sizeof *t);
 	if (!d->finished)
-		return fail(err, errlen, "deck \"%s\" is not finished (call rate_deck_finish)", d->name);
+		return errmsg(err, errlen, "deck \"%s\" is not finished (call rate_deck_finish)", d->name);
 	/* at most 20 nodes per entry plus the root, so uint32 indices suffice */
 	new_node(&b);
 	for (size_t i = 0; i < d->n;) {
@@ -75,7 +64,7 @@ int rate_trie_build(struct rate_trie *t, const struct rate_deck *d, char *err, s
 			j++;
 		if (j - i > UINT16_MAX) {
 			free(b.n);
-			return fail(err, errlen, "deck \"%s\": prefix \"%s\" has more than %u entries", d->name,
+			return errmsg(err, errlen, "deck \"%s\": prefix \"%s\" has more than %u entries", d->name,
 				    e->prefix, UINT16_MAX);
 		}
 		uint32_t n = 0;

@@ -8,19 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -1;
-}
 
 uint64_t rate_billed_seconds(const struct rate_entry *e, uint32_t billsec)
 {
@@ -122,9 +111,9 @@ static int add(struct rating_book_deck ***v, size_t *n, const char *what, struct
 	       size_t errlen)
 {
 	if (!deck->name || !*deck->name)
-		return fail(err, errlen, "a %s deck needs a name", what);
+		return errmsg(err, errlen, "a %s deck needs a name", what);
 	if (find(*v, *n, deck->name))
-		return fail(err, errlen, "%s \"%s\" already has a deck", what, deck->name);
+		return errmsg(err, errlen, "%s \"%s\" already has a deck", what, deck->name);
 	struct rate_trie t;
 	if (rate_trie_build(&t, deck, err, errlen))
 		return -1;
@@ -172,7 +161,7 @@ int lcr_whatif(const struct rate_trie *const *decks, size_t n_decks, const struc
 	out->cheapest = xcalloc(n_legs ? n_legs : 1, sizeof *out->cheapest);
 	out->cheapest_cost = xcalloc(n_legs ? n_legs : 1, sizeof *out->cheapest_cost);
 	if (n_decks > INT32_MAX)
-		return fail(err, errlen, "lcr: more than %d decks", INT32_MAX);
+		return errmsg(err, errlen, "lcr: more than %d decks", INT32_MAX);
 
 	for (size_t i = 0; i < n_legs; i++) {
 		const struct rating_leg *leg = &legs[i];
@@ -193,7 +182,7 @@ int lcr_whatif(const struct rate_trie *const *decks, size_t n_decks, const struc
 			}
 			int64_t c = rate_cost(e, leg->billsec);
 			if (__builtin_add_overflow(tot->cost, c, &tot->cost))
-				return fail(err, errlen, "lcr: the total of deck %zu overflows", k);
+				return errmsg(err, errlen, "lcr: the total of deck %zu overflows", k);
 			tot->rated++;
 			if (best < 0 || c < best_cost) {
 				best = (int32_t)k;

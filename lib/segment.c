@@ -1,5 +1,7 @@
 #include "segment.h"
+#include "clock.h"
 #include "crc32c.h"
+#include "errmsg.h"
 #include "fsx.h"
 #include "xalloc.h"
 
@@ -26,20 +28,6 @@ static uint32_t get32(const unsigned char *p)
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 static uint64_t get64(const unsigned char *p) { return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32; }
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static char *seg_path(const char *dir, uint64_t segno)
 {
@@ -83,7 +71,7 @@ static void encode_header(unsigned char *h, uint64_t segno, const char *node)
 	put32(h + 8, SEG_VERSION);
 	put32(h + 12, SEG_HEADER_SIZE);
 	put64(h + 16, segno);
-	put64(h + 24, now_us());
+	put64(h + 24, clock_real_us());
 	size_t n = strlen(node);
 	put16(h + 32, (uint16_t)n);
 	memcpy(h + 34, node, n);
@@ -161,13 +149,13 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int seg_list_nodes(const char *spool, char ***out, size_t *n)
+int seg_list_nodes(const char *spool, char ***out, size_t *n, char *err, size_t errlen)
 {
 	*out = NULL;
 	*n = 0;
 	DIR *d = opendir(spool);
 	if (!d)
-		return -1;
+		return errmsg(err, errlen, "cannot read spool \"%s\": %s", spool, strerror(errno));
 	size_t cap = 0;
 	struct dirent *e;
 	while ((e = readdir(d))) {
@@ -538,32 +526,20 @@ uint64_t seg_reader_resync(struct seg_reader *r)
 
 /* ---------------------------------------------------------------- writer */
 
-static int seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	int saved = errno;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	errno = saved;
-	return -1;
-}
-
 static int create_segment(struct seg_writer *w, uint64_t segno, char *err, size_t errlen)
 {
 	unsigned char h[SEG_HEADER_SIZE];
 	char *path = seg_path(w->dir, segno);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	if (fd < 0) {
-		seterr(err, errlen, "cannot create segment \"%s\": %s", path, strerror(errno));
+		errmsg(err, errlen, "cannot create segment \"%s\": %s", path, strerror(errno));
 		free(path);
 		return -1;
 	}
 	encode_header(h, segno, w->node);
 	if (write_full(fd, h, sizeof h) < 0 || fdatasync(fd) < 0 || fsync_dir(w->dir) < 0) {
 		int saved = errno;
-		seterr(err, errlen, "cannot write segment \"%s\": %s", path, strerror(saved));
+		errmsg(err, errlen, "cannot write segment \"%s\": %s", path, strerror(saved));
 		close(fd);
 		unlink(path);
 		free(path);
@@ -577,7 +553,7 @@ static int create_segment(struct seg_writer *w, uint64_t segno, char *err, size_
 	w->fd = fd;
 	w->segno = segno;
 	w->size = w->synced = SEG_HEADER_SIZE;
-	w->opened_ms = mono_ms();
+	w->opened_ms = clock_mono_ms();
 	return 0;
 }
 
@@ -660,19 +636,19 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 	w->fd = -1;
 	if (!seg_node_name_valid(node)) {
 		errno = EINVAL;
-		return seterr(err, errlen, "invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
+		return errmsg(err, errlen, "invalid node name \"%s\" (use 1-64 of A-Z a-z 0-9 . _ -)", node);
 	}
 	snprintf(w->node, sizeof w->node, "%s", node);
 	w->opts = *opts;
 	w->dir = xasprintf("%s/%s", spool, node);
 	if (mkdir_p(w->dir, 0755) < 0) {
-		seterr(err, errlen, "cannot create spool directory \"%s\": %s", w->dir, strerror(errno));
+		errmsg(err, errlen, "cannot create spool directory \"%s\": %s", w->dir, strerror(errno));
 		goto fail;
 	}
 	uint64_t *list;
 	size_t n;
 	if (seg_list(w->dir, &list, &n) < 0) {
-		seterr(err, errlen, "cannot read spool directory \"%s\": %s", w->dir, strerror(errno));
+		errmsg(err, errlen, "cannot read spool directory \"%s\": %s", w->dir, strerror(errno));
 		goto fail;
 	}
 	rec->segments = n;
@@ -684,7 +660,7 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 		walk_segment(w->dir, list[i], &wk);
 		if (wk.ioerr) {
 			errno = wk.ioerr;
-			seterr(err, errlen, "cannot read segment %" PRIu64 " in \"%s\": %s", list[i], w->dir,
+			errmsg(err, errlen, "cannot read segment %" PRIu64 " in \"%s\": %s", list[i], w->dir,
 			       strerror(wk.ioerr));
 			free(list);
 			goto fail;
@@ -694,7 +670,7 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 			if (wk.size < SEG_HEADER_SIZE) {
 				/* created, but the header never made it: holds nothing */
 				if (unlink(path) < 0 || fsync_dir(w->dir) < 0) {
-					seterr(err, errlen, "cannot remove empty segment \"%s\": %s", path, strerror(errno));
+					errmsg(err, errlen, "cannot remove empty segment \"%s\": %s", path, strerror(errno));
 					free(path);
 					free(list);
 					goto fail;
@@ -708,7 +684,7 @@ int seg_writer_open(struct seg_writer *w, const char *spool, const char *node,
 			} else if (wk.corrupt && wk.size > wk.prefix_end) {
 				int fd = open(path, O_WRONLY | O_CLOEXEC);
 				if (fd < 0 || ftruncate(fd, (off_t)wk.prefix_end) < 0 || fdatasync(fd) < 0) {
-					seterr(err, errlen, "cannot truncate torn tail of \"%s\": %s", path, strerror(errno));
+					errmsg(err, errlen, "cannot truncate torn tail of \"%s\": %s", path, strerror(errno));
 					if (fd >= 0)
 						close(fd);
 					free(path);
@@ -742,14 +718,14 @@ fail:;
 static int rotate(struct seg_writer *w, char *err, size_t errlen)
 {
 	if (fdatasync(w->fd) < 0)
-		return seterr(err, errlen, "cannot sync segment \"%s\": %s", w->path, strerror(errno));
+		return errmsg(err, errlen, "cannot sync segment \"%s\": %s", w->path, strerror(errno));
 	w->synced = w->size;
 	return create_segment(w, w->segno + 1, err, errlen);
 }
 
 static int too_old(const struct seg_writer *w)
 {
-	return w->opts.max_age_ms && mono_ms() - w->opened_ms >= w->opts.max_age_ms;
+	return w->opts.max_age_ms && clock_mono_ms() - w->opened_ms >= w->opts.max_age_ms;
 }
 
 /* Write len bytes at the end of the current segment; on failure truncate
@@ -765,7 +741,7 @@ static int write_at_end(struct seg_writer *w, const char *p, size_t len, char *e
 			int saved = k < 0 ? errno : EIO;
 			if (ftruncate(w->fd, (off_t)w->size) < 0) { /* nothing better to do */ }
 			errno = saved;
-			return seterr(err, errlen, "cannot write segment \"%s\": %s", w->path, strerror(saved));
+			return errmsg(err, errlen, "cannot write segment \"%s\": %s", w->path, strerror(saved));
 		}
 		done += (size_t)k;
 	}

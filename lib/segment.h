@@ -148,7 +148,8 @@ void seg_reader_close(struct seg_reader *r);
 
 /* Sorted segment numbers in a node directory (caller frees *out). 0 or -1. */
 int seg_list(const char *node_dir, uint64_t **out, size_t *n);
-/* Node directory names in a spool (caller frees each and the array). 0 or -1. */
-int seg_list_nodes(const char *spool, char ***out, size_t *n);
+/* Node directory names in a spool (caller frees each and the array).  0, or
+ * -1 with "cannot read spool "DIR": reason" in err (errno kept). */
+int seg_list_nodes(const char *spool, char ***out, size_t *n, char *err, size_t errlen);
 
 #endif

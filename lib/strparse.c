@@ -8,22 +8,17 @@
 #include <string.h>
 #include <strings.h>
 
-static int fail(char *err, size_t errlen, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "%s", msg);
-	return -1;
-}
+#include "errmsg.h"
 
 int parse_int_range(const char *s, int64_t min, int64_t max, int64_t *out, char *err, size_t errlen)
 {
 	char *end;
 	if (!s || !*s || isspace((unsigned char)*s))
-		return fail(err, errlen, "is not an integer");
+		return errmsg(err, errlen, "%s", "is not an integer");
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (errno == ERANGE || *end)
-		return fail(err, errlen, "is not an integer");
+		return errmsg(err, errlen, "%s", "is not an integer");
 	if (v < min || v > max) {
 		if (err)
 			snprintf(err, errlen, "must be between %" PRId64 " and %" PRId64, min, max);
@@ -71,11 +66,11 @@ int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *e
 	double v;
 	const char *unit;
 	if (split_number(s, &v, &unit) < 0)
-		return fail(err, errlen, "is not a size (e.g. 4096, 64KiB, 16MiB)");
+		return errmsg(err, errlen, "%s", "is not a size (e.g. 4096, 64KiB, 16MiB)");
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
 		if (!strcasecmp(unit, units[i].name))
 			return check_range_u64(v * units[i].mult, min, max, out, "bytes", err, errlen);
-	return fail(err, errlen, "has an unknown size unit (use B, KiB, MiB or GiB)");
+	return errmsg(err, errlen, "%s", "has an unknown size unit (use B, KiB, MiB or GiB)");
 }
 
 int parse_duration_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
@@ -87,11 +82,11 @@ int parse_duration_ms(const char *s, uint64_t min, uint64_t max, uint64_t *out, 
 	double v;
 	const char *unit;
 	if (split_number(s, &v, &unit) < 0)
-		return fail(err, errlen, "is not a duration (e.g. 250ms, 5s, 2m, 1h)");
+		return errmsg(err, errlen, "%s", "is not a duration (e.g. 250ms, 5s, 2m, 1h)");
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
 		if (!strcmp(unit, units[i].name))
 			return check_range_u64(v * units[i].mult, min, max, out, "milliseconds", err, errlen);
-	return fail(err, errlen, "has an unknown duration unit (use ms, s, m, h or d)");
+	return errmsg(err, errlen, "%s", "has an unknown duration unit (use ms, s, m, h or d)");
 }
 
 int parse_bool(const char *s, int *out, char *err, size_t errlen)
@@ -108,7 +103,7 @@ int parse_bool(const char *s, int *out, char *err, size_t errlen)
 			return 0;
 		}
 	}
-	return fail(err, errlen, "is not a boolean (use yes/no, true/false, on/off)");
+	return errmsg(err, errlen, "%s", "is not a boolean (use yes/no, true/false, on/off)");
 }
 
 uint64_t parse_unix_us(const char *s, size_t n)

@@ -17,27 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "e164.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
-
-char *q_e164_prefix(const char *arg)
-{
-	const char *p = arg;
-	if (*p == '+')
-		p++;
-	size_t n = strlen(p);
-	if (n && p[n - 1] == '*')
-		n--;
-	if (n == 0 || n > 15)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		if (!isdigit((unsigned char)p[i]))
-			return NULL;
-	return xasprintf("+%.*s", (int)n, p);
-}
 
 char *q_prefix_upper(const char *p)
 {
@@ -137,7 +123,7 @@ int q_emit(PGconn *c, const struct qsql *q, const struct qopts *o, unsigned long
 		ex = EXIT_IOERR;
 	} else if (rc < 0) {
 		log_error("query failed: %s", err);
-		ex = qdb_failure_exit(c, err);
+		ex = pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	if (e.vals && qout_end(&e.q) < 0 && ex == EXIT_OK) {
 		log_error("cannot write the output: %s", strerror(errno ? errno : EIO));
@@ -170,7 +156,7 @@ int q_explain(PGconn *c, const struct qsql *q, const struct qopts *o)
 	qsql_release(&e);
 	if (rc < 0) {
 		log_error("explain failed: %s", err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	for (int i = 0; i < PQntuples(r); i++)
 		fprintf(o->out, "%s\n", PQgetvalue(r, i, 0));
@@ -264,7 +250,7 @@ int q_calls(PGconn *c, const struct qopts *o)
 	qsql_init(&q);
 
 	if (o->dst) {
-		e164 = q_e164_prefix(o->dst);
+		e164 = e164_prefix(o->dst);
 		if (!e164) {
 			log_error("--dst \"%s\" is not a number prefix (digits, optional leading + and trailing *); "
 				  "use --dst-raw for the dialled string as Asterisk wrote it", o->dst);
@@ -282,7 +268,7 @@ int q_calls(PGconn *c, const struct qopts *o)
 	int has_mos = q_has_column(c, "call", "worst_mos", err, sizeof err);
 	if (has_e164 < 0 || has_mos < 0) {
 		log_error("%s", err);
-		rc = qdb_failure_exit(c, err);
+		rc = pgc_exit_for_value(c, err, EXIT_USAGE);
 		goto out;
 	}
 	if (e164 && !has_e164) {

@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
@@ -194,45 +195,45 @@ static void rstrip(char *s)
 		s[--n] = '\0';
 }
 
-int q_flow(PGconn *c, const struct qopts *o)
+/* The node of the linkedid: o->node, else the only node whose CEL has it.
+ * *node points into *held (PQclear it) or at o->node; NULL: no event.
+ * Two PBXs may use the same linkedid, so nodes are never mixed. */
+static int resolve_node(PGconn *c, const struct qopts *o, const char **node, PGresult **held, char *err,
+			size_t errlen)
 {
-	char err[1024];
-	int rc = EXIT_OK;
+	*node = o->node;
+	*held = NULL;
+	if (o->node)
+		return EXIT_OK;
 	struct qsql q;
-	PGresult *call = NULL, *ev = NULL, *nodes = NULL;
-	struct flow f = { NULL, 0, 0 };
-	char *line = NULL;
-
-	/* Nodes are never mixed: two PBXs may use the same linkedid.  Without
-	 * --node the linkedid must be on one node only. */
-	const char *node = o->node;
-	if (!node) {
-		qsql_init(&q);
-		qsql_text(&q, "SELECT DISTINCT e.node FROM cel e WHERE e.linkedid = ");
-		qsql_param(&q, o->linkedid);
-		qsql_text(&q, " ORDER BY 1");
-		if (qdb_exec(c, &q, &nodes, err, sizeof err) < 0)
-			goto fail;
-		qsql_release(&q);
-		if (PQntuples(nodes) > 1) {
-			struct buf names;
-			buf_init(&names, 0);
-			for (int i = 0; i < PQntuples(nodes); i++) {
-				if (i)
-					buf_append(&names, ", ", 2);
-				buf_append(&names, PQgetvalue(nodes, i, 0), strlen(PQgetvalue(nodes, i, 0)));
-			}
-			buf_append(&names, "", 1);
-			log_error("linkedid \"%s\" has events on %d nodes (%s): choose one with --node", o->linkedid,
-				  PQntuples(nodes), names.data);
-			buf_release(&names);
-			rc = EXIT_USAGE;
-			goto out;
-		}
-		if (PQntuples(nodes) == 1)
-			node = PQgetvalue(nodes, 0, 0);
+	qsql_init(&q);
+	qsql_text(&q, "SELECT DISTINCT e.node FROM cel e WHERE e.linkedid = ");
+	qsql_param(&q, o->linkedid);
+	qsql_text(&q, " ORDER BY 1");
+	int rc = qdb_exec(c, &q, held, err, errlen);
+	qsql_release(&q);
+	if (rc < 0)
+		return -1;
+	int n = PQntuples(*held);
+	if (n > 1) {
+		struct buf names;
+		buf_init(&names, 0);
+		for (int i = 0; i < n; i++)
+			buf_printf(&names, "%s%s", i ? ", " : "", PQgetvalue(*held, i, 0));
+		log_error("linkedid \"%s\" has events on %d nodes (%s): choose one with --node", o->linkedid, n,
+			  names.data);
+		buf_release(&names);
+		return EXIT_USAGE;
 	}
-	/* the call, if the linkedid belongs to one (of that node) */
+	if (n == 1)
+		*node = PQgetvalue(*held, 0, 0);
+	return EXIT_OK;
+}
+
+/* The call the linkedid belongs to on that node, if any (0 or 1 row). */
+static int fetch_call(PGconn *c, const struct qopts *o, const char *node, PGresult **out, char *err, size_t errlen)
+{
+	struct qsql q;
 	qsql_init(&q);
 	qsql_text(&q, "SELECT k.call_id, k.linkedids, k.src, k.dst, k.outcome, k.node FROM call k WHERE k.linkedids @> ARRAY[");
 	qsql_param(&q, o->linkedid);
@@ -242,10 +243,16 @@ int q_flow(PGconn *c, const struct qopts *o)
 		qsql_param(&q, node);
 	}
 	qsql_text(&q, " ORDER BY k.start LIMIT 1");
-	if (qdb_exec(c, &q, &call, err, sizeof err) < 0)
-		goto fail;
+	int rc = qdb_exec(c, &q, out, err, errlen);
 	qsql_release(&q);
+	return rc;
+}
 
+/* Every CEL event of every channel that carried one of the call's
+ * linkedids (or the linkedid alone), in time order. */
+static int fetch_events(PGconn *c, const struct qopts *o, const char *node, PGresult **out, char *err, size_t errlen)
+{
+	struct qsql q;
 	qsql_init(&q);
 	qsql_text(&q, "WITH ids AS (SELECT coalesce((SELECT k.linkedids FROM call k WHERE k.linkedids @> ARRAY[");
 	size_t pid = qsql_param(&q, o->linkedid);
@@ -264,158 +271,168 @@ int q_flow(PGconn *c, const struct qopts *o)
 		      " e.channame, e.uniqueid, coalesce(e.peer, ''), coalesce(e.extra, ''), coalesce(e.exten, ''),"
 		      " coalesce(e.context, ''), e.linkedid"
 		      " FROM ev e ORDER BY e.eventtime, e.node, e.seq");
-	if (qdb_exec(c, &q, &ev, err, sizeof err) < 0)
-		goto fail;
-	int n = PQntuples(ev);
-	if (n == 0) {
-		if (o->node)
-			log_error("no CEL events for linkedid \"%s\" on node \"%s\"", o->linkedid, o->node);
-		else
-			log_error("no CEL events for linkedid \"%s\"", o->linkedid);
-		rc = EXIT_NOINPUT;
-		goto out;
-	}
-	/* columns: channels in order of first event */
-	for (int i = 0; i < n; i++)
-		add_chan(&f, PQgetvalue(ev, i, 4), PQgetvalue(ev, i, 3));
-	for (size_t i = 0; i < f.nch; i++) { /* names as first seen, for the legend */
-		free(f.ch[i].last_name);
-		f.ch[i].last_name = xstrdup(f.ch[i].name);
-	}
+	int rc = qdb_exec(c, &q, out, err, errlen);
+	qsql_release(&q);
+	return rc;
+}
 
-	FILE *out = o->out;
+/* The heading: the call (or the bare linkedid), the first event, the
+ * legend of the columns and their labels. */
+static void print_heading(FILE *out, const struct qopts *o, const PGresult *call, const PGresult *ev,
+			  const struct flow *f, char *line, size_t width)
+{
 	if (PQntuples(call) > 0)
 		fprintf(out, "call %s (node %s, linkedids %s): src %s dst %s, %s\n", PQgetvalue(call, 0, 0),
 			PQgetvalue(call, 0, 5), PQgetvalue(call, 0, 1), PQgetvalue(call, 0, 2), PQgetvalue(call, 0, 3),
 			PQgetvalue(call, 0, 4));
 	else
 		fprintf(out, "linkedid %s (not in table call)\n", o->linkedid);
-	fprintf(out, "first event %s, %d events, %zu channels\n", PQgetvalue(ev, 0, 1), n, f.nch);
-	for (size_t i = 0; i < f.nch; i++)
-		fprintf(out, "  %-2s = %s (%s)\n", f.ch[i].label, f.ch[i].name, f.ch[i].uniqueid);
+	fprintf(out, "first event %s, %d events, %zu channels\n", PQgetvalue(ev, 0, 1), PQntuples(ev), f->nch);
+	for (size_t i = 0; i < f->nch; i++)
+		fprintf(out, "  %-2s = %s (%s)\n", f->ch[i].label, f->ch[i].name, f->ch[i].uniqueid);
 	fputc('\n', out);
-
-	size_t width = f.nch * COLW;
-	line = xmalloc(width + 1);
-	/* header: the column labels */
 	memset(line, ' ', width);
 	line[width] = '\0';
-	for (size_t i = 0; i < f.nch; i++)
-		memcpy(line + i * COLW + COLW / 2, f.ch[i].label, strlen(f.ch[i].label));
+	for (size_t i = 0; i < f->nch; i++)
+		memcpy(line + i * COLW + COLW / 2, f->ch[i].label, strlen(f->ch[i].label));
 	rstrip(line);
 	fprintf(out, "%10s  %s\n", "", line);
+}
 
+/* The marker and the lines of a bridge event; its note. */
+static void draw_bridge(const struct flow *f, const char *type, long col, const char *peer, const char *extra,
+			char *line, struct buf *note)
+{
 	long peers[64];
-	for (int r = 0; r < n; r++) {
-		const char *type = PQgetvalue(ev, r, 0), *rel = PQgetvalue(ev, r, 2), *name = PQgetvalue(ev, r, 3);
-		const char *extra = PQgetvalue(ev, r, 6), *peer = PQgetvalue(ev, r, 5);
-		long col = add_chan(&f, PQgetvalue(ev, r, 4), name);
-		struct chan *ch = &f.ch[col];
-		int is_start = !strcmp(type, "CHAN_START");
-		if (is_start)
-			ch->alive = 1;
-		int show = o->all_events || shown_by_default(type);
-		if (!strcmp(type, "CHAN_END") && !o->all_events) {
-			ch->alive = 0;
+	int enter = type[7] == 'E' && type[8] == 'N';
+	size_t np = peer_cols(f, peer, peers, sizeof peers / sizeof peers[0]);
+	for (size_t k = 0; k < np; k++) {
+		if (peers[k] == col)
 			continue;
-		}
-		if (!show)
+		connect_cols(line, col, peers[k], enter ? '=' : '-', 'o', 'o');
+		buf_printf(note, "%s%s", k ? "," : " <-> ", f->ch[peers[k]].label);
+	}
+	if (np == 0)
+		line[col * COLW + COLW / 2] = enter ? '[' : ']';
+	char *tech = json_get(extra, "bridge_technology");
+	if (tech && *tech)
+		buf_printf(note, " (%s)", tech);
+	free(tech);
+}
+
+/* The marker and the arrow of a transfer; its note. */
+static void draw_transfer(const struct flow *f, long col, const char *extra, char *line, struct buf *note)
+{
+	char *tee = json_get(extra, "transferee_channel_name");
+	char *target = json_get(extra, "transfer_target_channel_name");
+	char *ext = json_get(extra, "extension"), *ctx = json_get(extra, "context");
+	long tc = find_name(f, tee);
+	long gc = find_name(f, target);
+	if (tc >= 0 && tc != col)
+		connect_cols(line, col, tc, '~', 'T', '>');
+	line[col * COLW + COLW / 2] = 'T';
+	buf_printf(note, " transfers %s", tc >= 0 ? f->ch[tc].label : (tee && *tee ? tee : "?"));
+	if (gc >= 0)
+		buf_printf(note, " to %s", f->ch[gc].label);
+	else if (target && *target)
+		buf_printf(note, " to %s", target);
+	else if (ext && *ext)
+		buf_printf(note, " to %s@%s", ext, ctx ? ctx : "");
+	free(tee);
+	free(target);
+	free(ext);
+	free(ctx);
+}
+
+/* Row r of ev as one ladder line into line/note; 0 when it is not shown. */
+static int draw_event(struct flow *f, const struct qopts *o, const PGresult *ev, int r, char *line, size_t width,
+		      struct buf *note)
+{
+	const char *type = PQgetvalue(ev, r, 0), *name = PQgetvalue(ev, r, 3);
+	const char *extra = PQgetvalue(ev, r, 6), *peer = PQgetvalue(ev, r, 5);
+	long col = add_chan(f, PQgetvalue(ev, r, 4), name);
+	struct chan *ch = &f->ch[col];
+	int is_start = !strcmp(type, "CHAN_START");
+	if (is_start)
+		ch->alive = 1;
+	if (!strcmp(type, "CHAN_END") && !o->all_events) {
+		ch->alive = 0;
+		return 0;
+	}
+	if (!o->all_events && !shown_by_default(type))
+		return 0;
+	memset(line, ' ', width);
+	line[width] = '\0';
+	for (size_t i = 0; i < f->nch; i++)
+		if (f->ch[i].alive)
+			line[i * COLW + COLW / 2] = '|';
+	long pos = col * COLW + COLW / 2;
+	buf_printf(note, "%s %s", type, ch->label);
+	if (is_start) {
+		line[pos] = '+';
+		buf_printf(note, " %s", name);
+		if (*PQgetvalue(ev, r, 7))
+			buf_printf(note, " exten %s@%s", PQgetvalue(ev, r, 7), PQgetvalue(ev, r, 8));
+	} else if (!strcmp(type, "ANSWER")) {
+		line[pos] = 'A';
+	} else if (!strcmp(type, "BRIDGE_ENTER") || !strcmp(type, "BRIDGE_EXIT")) {
+		draw_bridge(f, type, col, peer, extra, line, note);
+	} else if (!strcmp(type, "BLINDTRANSFER") || !strcmp(type, "ATTENDEDTRANSFER")) {
+		draw_transfer(f, col, extra, line, note);
+	} else if (!strcmp(type, "HANGUP")) {
+		line[pos] = 'X';
+		char *cause = json_get(extra, "hangupcause"), *ds = json_get(extra, "dialstatus");
+		if (cause && *cause)
+			buf_printf(note, " cause %s %s", cause, cause_name(atoi(cause)));
+		if (ds && *ds)
+			buf_printf(note, " dialstatus %s", ds);
+		free(cause);
+		free(ds);
+	} else if (!strcmp(type, "PARK_START") || !strcmp(type, "PARK_END")) {
+		line[pos] = type[5] == 'S' ? 'P' : 'p';
+	} else if (!strcmp(type, "CHAN_END")) {
+		line[pos] = '.';
+		ch->alive = 0;
+	} else {
+		line[pos] = '*';
+		if (*extra)
+			buf_printf(note, " %s", extra);
+	}
+	rstrip(line);
+	return 1;
+}
+
+/* The ladder: heading, then one line per shown event.  An exit code. */
+static int print_flow(FILE *out, const struct qopts *o, const PGresult *call, const PGresult *ev)
+{
+	struct flow f = { NULL, 0, 0 };
+	int n = PQntuples(ev), rc = EXIT_OK;
+	/* columns: channels in order of first event, named as first seen */
+	for (int i = 0; i < n; i++)
+		add_chan(&f, PQgetvalue(ev, i, 4), PQgetvalue(ev, i, 3));
+	for (size_t i = 0; i < f.nch; i++) {
+		free(f.ch[i].last_name);
+		f.ch[i].last_name = xstrdup(f.ch[i].name);
+	}
+	size_t width = f.nch * COLW;
+	char *line = xmalloc(width + 1);
+	print_heading(out, o, call, ev, &f, line, width);
+	struct buf note;
+	buf_init(&note, 0);
+	for (int r = 0; r < n && rc == EXIT_OK; r++) {
+		buf_reset(&note);
+		if (!draw_event(&f, o, ev, r, line, width, &note))
 			continue;
-		memset(line, ' ', width);
-		line[width] = '\0';
-		for (size_t i = 0; i < f.nch; i++)
-			if (f.ch[i].alive)
-				line[i * COLW + COLW / 2] = '|';
-		long pos = col * COLW + COLW / 2;
-		struct buf note;
-		buf_init(&note, 0);
-		buf_printf(&note, "%s %s", type, ch->label);
-		if (is_start) {
-			line[pos] = '+';
-			buf_printf(&note, " %s", name);
-			if (*PQgetvalue(ev, r, 7))
-				buf_printf(&note, " exten %s@%s", PQgetvalue(ev, r, 7), PQgetvalue(ev, r, 8));
-		} else if (!strcmp(type, "ANSWER")) {
-			line[pos] = 'A';
-		} else if (!strcmp(type, "BRIDGE_ENTER") || !strcmp(type, "BRIDGE_EXIT")) {
-			int enter = type[7] == 'E' && type[8] == 'N';
-			size_t np = peer_cols(&f, peer, peers, sizeof peers / sizeof peers[0]);
-			if (np == 0)
-				line[pos] = enter ? '[' : ']';
-			for (size_t k = 0; k < np; k++) {
-				if (peers[k] == col)
-					continue;
-				connect_cols(line, col, peers[k], enter ? '=' : '-', 'o', 'o');
-				buf_printf(&note, "%s%s", k ? "," : " <-> ", f.ch[peers[k]].label);
-			}
-			if (np == 0)
-				line[pos] = enter ? '[' : ']';
-			char *tech = json_get(extra, "bridge_technology");
-			if (tech && *tech)
-				buf_printf(&note, " (%s)", tech);
-			free(tech);
-		} else if (!strcmp(type, "BLINDTRANSFER") || !strcmp(type, "ATTENDEDTRANSFER")) {
-			char *tee = json_get(extra, "transferee_channel_name");
-			char *target = json_get(extra, "transfer_target_channel_name");
-			char *ext = json_get(extra, "extension"), *ctx = json_get(extra, "context");
-			long tc = find_name(&f, tee);
-			long gc = find_name(&f, target);
-			if (tc >= 0 && tc != col)
-				connect_cols(line, col, tc, '~', 'T', '>');
-			line[pos] = 'T';
-			buf_printf(&note, " transfers %s", tc >= 0 ? f.ch[tc].label : (tee && *tee ? tee : "?"));
-			if (gc >= 0)
-				buf_printf(&note, " to %s", f.ch[gc].label);
-			else if (target && *target)
-				buf_printf(&note, " to %s", target);
-			else if (ext && *ext)
-				buf_printf(&note, " to %s@%s", ext, ctx ? ctx : "");
-			free(tee);
-			free(target);
-			free(ext);
-			free(ctx);
-		} else if (!strcmp(type, "HANGUP")) {
-			line[pos] = 'X';
-			char *cause = json_get(extra, "hangupcause"), *ds = json_get(extra, "dialstatus");
-			if (cause && *cause)
-				buf_printf(&note, " cause %s %s", cause, cause_name(atoi(cause)));
-			if (ds && *ds)
-				buf_printf(&note, " dialstatus %s", ds);
-			free(cause);
-			free(ds);
-		} else if (!strcmp(type, "PARK_START") || !strcmp(type, "PARK_END")) {
-			line[pos] = type[5] == 'S' ? 'P' : 'p';
-		} else if (!strcmp(type, "CHAN_END")) {
-			line[pos] = '.';
-			ch->alive = 0;
-		} else {
-			line[pos] = '*';
-			if (*extra)
-				buf_printf(&note, " %s", extra);
-		}
-		rstrip(line);
 		char t[24];
-		snprintf(t, sizeof t, "+%ss", rel);
-		if (fprintf(out, "%10s  %-*s  %s\n", t, (int)width, line, note.data) < 0) {
-			buf_release(&note);
+		snprintf(t, sizeof t, "+%ss", PQgetvalue(ev, r, 2));
+		if (fprintf(out, "%10s  %-*s  %s\n", t, (int)width, line, note.data ? note.data : "") < 0)
 			rc = EXIT_IOERR;
-			goto out;
-		}
-		buf_release(&note);
 	}
-	if (fflush(out) != 0 || ferror(out)) {
-		log_error("cannot write the output");
+	buf_release(&note);
+	if (rc == EXIT_OK && (fflush(out) != 0 || ferror(out)))
 		rc = EXIT_IOERR;
-	}
-	goto out;
-fail:
-	log_error("flow query failed: %s", err);
-	rc = qdb_failure_exit(c, err);
-out:
-	qsql_release(&q);
-	PQclear(call);
-	PQclear(ev);
-	PQclear(nodes);
+	if (rc == EXIT_IOERR)
+		log_error("cannot write the output");
 	for (size_t i = 0; i < f.nch; i++) {
 		free(f.ch[i].uniqueid);
 		free(f.ch[i].name);
@@ -423,5 +440,33 @@ out:
 	}
 	free(f.ch);
 	free(line);
+	return rc;
+}
+
+int q_flow(PGconn *c, const struct qopts *o)
+{
+	char err[1024];
+	PGresult *nodes = NULL, *call = NULL, *ev = NULL;
+	const char *node;
+	int rc = resolve_node(c, o, &node, &nodes, err, sizeof err);
+	if (rc == EXIT_OK && fetch_call(c, o, node, &call, err, sizeof err) < 0)
+		rc = -1;
+	if (rc == EXIT_OK && fetch_events(c, o, node, &ev, err, sizeof err) < 0)
+		rc = -1;
+	if (rc < 0) {
+		log_error("flow query failed: %s", err);
+		rc = pgc_exit_for_value(c, err, EXIT_USAGE);
+	} else if (rc == EXIT_OK && PQntuples(ev) == 0) {
+		if (o->node)
+			log_error("no CEL events for linkedid \"%s\" on node \"%s\"", o->linkedid, o->node);
+		else
+			log_error("no CEL events for linkedid \"%s\"", o->linkedid);
+		rc = EXIT_NOINPUT;
+	} else if (rc == EXIT_OK) {
+		rc = print_flow(o->out, o, call, ev);
+	}
+	PQclear(call);
+	PQclear(ev);
+	PQclear(nodes);
 	return rc;
 }

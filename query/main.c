@@ -9,11 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conninfo.h"
+#include "pgconn.h"
 #include "exitcode.h"
 #include "caveatdb.h"
 #include "log.h"
 #include "period.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "strparse.h"
@@ -114,17 +115,6 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-__attribute__((format(printf, 1, 2))) static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "cdrflow-query: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "\nTry 'cdrflow-query --help' for more information.\n");
-	return EXIT_USAGE;
-}
-
 /* Session settings, then the period (lib/period.h, the parser
  * cdrflow-report shares) as two timestamptz strings. */
 static int resolve_period(PGconn *c, struct qopts *o)
@@ -140,14 +130,14 @@ static int resolve_period(PGconn *c, struct qopts *o)
 	qsql_release(&q);
 	if (rc < 0) {
 		log_error("--tz \"%s\": %s", o->tz, err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	PQclear(r);
 	struct period p;
 	rc = period_resolve(c, o->from ? o->from : o->period, o->to, o->tz, &p, err, sizeof err);
 	if (rc != 0) {
 		log_error("%s", err);
-		return rc < 0 ? qdb_failure_exit(c, err) : rc;
+		return rc < 0 ? pgc_exit_for_value(c, err, EXIT_USAGE) : rc;
 	}
 	o->from_ts = xstrdup(p.from);
 	o->to_ts = xstrdup(p.to);
@@ -162,7 +152,7 @@ static int check_schema(PGconn *c)
 	int h = q_has_column(c, "call", "linkedids", err, sizeof err);
 	if (h < 0) {
 		log_error("%s", err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	if (!h) {
 		log_error("the database has no cdrflow warehouse (table call): run 'cdrflow-etl migrate'");
@@ -201,7 +191,7 @@ int main(int argc, char **argv)
 		case OPT_TRUNK: o.trunk = optarg; break;
 		case OPT_MIN_BILLSEC:
 			if (parse_int_range(optarg, 0, 2147483647, &v, err, sizeof err) < 0)
-				return usage_error("--min-billsec \"%s\": %s", optarg, err);
+				return log_usage_error("--min-billsec \"%s\": %s", optarg, err);
 			o.min_billsec = optarg;
 			break;
 		case OPT_LEGS: o.legs = 1; break;
@@ -213,12 +203,12 @@ int main(int argc, char **argv)
 		case OPT_EXPLAIN: o.explain = 1; break;
 		case 'f':
 			if (qout_format_parse(optarg, &o.fmt) < 0)
-				return usage_error("unknown --format \"%s\" (table, csv, json, json-array)", optarg);
+				return log_usage_error("unknown --format \"%s\" (table, csv, json, json-array)", optarg);
 			o.fmt_set = 1;
 			break;
 		case 'n':
 			if (parse_int_range(optarg, 0, INT64_MAX, &v, err, sizeof err) < 0)
-				return usage_error("--limit \"%s\": %s", optarg, err);
+				return log_usage_error("--limit \"%s\": %s", optarg, err);
 			o.limit = v;
 			break;
 		case 'd': db = optarg; break;
@@ -234,38 +224,38 @@ int main(int argc, char **argv)
 	if (level >= 0)
 		log_set_level((enum log_level)level);
 	if (db && conninfo_has_password(db))
-		return usage_error("%s", CONNINFO_PASSWORD_REFUSED);
+		return log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	if (optind >= argc)
-		return usage_error("%s", "a command is required (calls, stats, flow)");
+		return log_usage_error("%s", "a command is required (calls, stats, flow)");
 	const char *cmd = argv[optind++];
 	if (!strcmp(cmd, "flow")) {
 		if (optind >= argc)
-			return usage_error("%s", "flow needs a LINKEDID");
+			return log_usage_error("%s", "flow needs a LINKEDID");
 		o.linkedid = argv[optind++];
 		if (o.fmt_set && o.fmt != QOUT_TABLE)
-			return usage_error("%s", "flow prints a ladder only (no --format)");
+			return log_usage_error("%s", "flow prints a ladder only (no --format)");
 	} else if (strcmp(cmd, "calls") && strcmp(cmd, "stats")) {
-		return usage_error("unknown command \"%s\" (calls, stats, flow)", cmd);
+		return log_usage_error("unknown command \"%s\" (calls, stats, flow)", cmd);
 	}
 	if (optind < argc)
-		return usage_error("unexpected argument \"%s\"", argv[optind]);
+		return log_usage_error("unexpected argument \"%s\"", argv[optind]);
 	if (o.period && (o.from || o.to))
-		return usage_error("%s", "--period and --from/--to exclude each other");
+		return log_usage_error("%s", "--period and --from/--to exclude each other");
 	if (o.to && !o.from)
-		return usage_error("%s", "--to needs --from");
+		return log_usage_error("%s", "--to needs --from");
 	if (!o.from && !o.period)
 		o.period = "today";
 	if (strcmp(o.source, "auto") && strcmp(o.source, "rollup") && strcmp(o.source, "base"))
-		return usage_error("unknown --source \"%s\" (auto, rollup, base)", o.source);
+		return log_usage_error("unknown --source \"%s\" (auto, rollup, base)", o.source);
 	if (!strcmp(cmd, "stats") && !o.by)
-		return usage_error("%s", "stats needs --by hour|day|tenant|trunk|destination");
+		return log_usage_error("%s", "stats needs --by hour|day|tenant|trunk|destination");
 	if (strcmp(cmd, "stats") && o.by)
-		return usage_error("%s", "--by is for stats");
+		return log_usage_error("%s", "--by is for stats");
 	if (!strcmp(cmd, "stats") && (o.src || o.dst || o.dst_raw || o.disposition || o.min_billsec || o.legs))
-		return usage_error("%s", "stats takes --tenant and --trunk as filters only");
+		return log_usage_error("%s", "stats takes --tenant and --trunk as filters only");
 
 	char cerr[1024];
-	PGconn *conn = qdb_connect(db, cerr, sizeof cerr);
+	PGconn *conn = pgc_connect(db, "cdrflow-query", NULL, cerr, sizeof cerr);
 	if (!conn) {
 		log_error("%s", cerr);
 		return EXIT_UNAVAILABLE;

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "exitcode.h"
 #include "log.h"
 #include "pgconn.h"
 #include "xalloc.h"
@@ -46,11 +45,6 @@ void qsql_ref(struct qsql *q, size_t n)
 {
 	if (buf_printf(&q->sql, "$%zu", n) < 0)
 		abort();
-}
-
-PGconn *qdb_connect(const char *conninfo, char *err, size_t errlen)
-{
-	return pgc_connect(conninfo, "cdrflow-query", NULL, err, errlen);
 }
 
 static int send_query(PGconn *c, const struct qsql *q, char *err, size_t errlen)
@@ -103,16 +97,7 @@ int qdb_stream(PGconn *c, const struct qsql *q, const struct qdb_sink *sink, cha
 int qdb_exec(PGconn *c, const struct qsql *q, PGresult **out, char *err, size_t errlen)
 {
 	log_debug("sql: %s", q->sql.data);
-	PGresult *r = PQexecParams(c, q->sql.data, (int)q->n, NULL, (const char *const *)q->params, NULL, NULL, 0);
-	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-		pgc_result_error(r, c, err, errlen);
-		PQclear(r);
-		*out = NULL;
-		return -1;
-	}
-	*out = r;
-	return 0;
+	return pgc_exec_params(c, q->sql.data, (int)q->n, (const char *const *)q->params, out, err, errlen);
 }
 
 int qdb_value(PGconn *c, const struct qsql *q, char **out, char *err, size_t errlen)
@@ -125,19 +110,4 @@ int qdb_value(PGconn *c, const struct qsql *q, char **out, char *err, size_t err
 		*out = xstrdup(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	return 0;
-}
-
-int qdb_failure_exit(PGconn *c, const char *err)
-{
-	if (!c || PQstatus(c) != CONNECTION_OK)
-		return EXIT_UNAVAILABLE;
-	if (err && strlen(err) > 6 && err[5] == ':') {
-		if (!strncmp(err, "08", 2) || !strncmp(err, "57P", 3) || !strncmp(err, "53", 2))
-			return EXIT_UNAVAILABLE;
-		if (!strncmp(err, "22", 2))
-			return EXIT_USAGE;
-		if (!strncmp(err, "42P01", 5) || !strncmp(err, "42703", 5) || !strncmp(err, "42883", 5))
-			return EXIT_CONFIG;
-	}
-	return EXIT_SOFTWARE;
 }

@@ -28,9 +28,6 @@ size_t qsql_param(struct qsql *q, const char *value);
 /* Append "$n" referring to an earlier parameter again. */
 void qsql_ref(struct qsql *q, size_t n);
 
-/* Connect (NULL or "" conninfo = the PG* environment).  NULL with err. */
-PGconn *qdb_connect(const char *conninfo, char *err, size_t errlen);
-
 struct qdb_sink {
 	/* called once, before the first row (also when there are none) */
 	int (*begin)(void *arg, const PGresult *r);
@@ -46,9 +43,7 @@ int qdb_stream(PGconn *c, const struct qsql *q, const struct qdb_sink *sink, cha
 int qdb_exec(PGconn *c, const struct qsql *q, PGresult **out, char *err, size_t errlen);
 /* One value of a one-row query; malloc'ed (NULL for SQL NULL). */
 int qdb_value(PGconn *c, const struct qsql *q, char **out, char *err, size_t errlen);
-/* The exit code for a failure: EXIT_UNAVAILABLE if the connection is gone
- * or the server is shutting down, EXIT_USAGE for bad input values (22xxx),
- * EXIT_CONFIG for an undefined table/column (42P01/42703: schema too old),
- * else EXIT_SOFTWARE. */
-int qdb_failure_exit(PGconn *c, const char *err);
+/* Failures map to exit codes through lib/pgconn.h's one table; query's
+ * values all come from the command line, so a refused value (class 22) is
+ * EXIT_USAGE: pgc_exit_for_value(c, err, EXIT_USAGE). */
 #endif

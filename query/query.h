@@ -47,8 +47,6 @@ struct qsql;
 int q_emit(PGconn *c, const struct qsql *q, const struct qopts *o, unsigned long long *rows);
 /* Print EXPLAIN (FORMAT JSON) of q with the same parameters. */
 int q_explain(PGconn *c, const struct qsql *q, const struct qopts *o);
-/* "4420", "+4420", "+4420*" -> "+4420" (malloc'ed); NULL if not a digit prefix. */
-char *q_e164_prefix(const char *arg);
 /* The smallest string above every string that starts with p (digits after an
  * optional '+'): "+4420" -> "+4421", "+449" -> "+45"; NULL when there is
  * none ("+99").  malloc'ed. */

@@ -19,6 +19,7 @@
 
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "qdb.h"
 #include "query.h"
 #include "xalloc.h"
@@ -155,7 +156,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 	int dict = has_dictionary(c, err, sizeof err);
 	if (dict < 0) {
 		log_error("%s", err);
-		return qdb_failure_exit(c, err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	if (!dict)
 		return EXIT_CONFIG;
@@ -167,7 +168,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		use_rollup = rollup_usable(c, o, &why, err, sizeof err);
 		if (use_rollup < 0) {
 			log_error("%s", err);
-			return qdb_failure_exit(c, err);
+			return pgc_exit_for_value(c, err, EXIT_USAGE);
 		}
 		if (!use_rollup && !strcmp(o->source, "rollup")) {
 			log_error("--source rollup: %s", why);

@@ -22,6 +22,7 @@
 #include "delivery_cfg.h"
 #include "exitcode.h"
 #include "log.h"
+#include "pgconn.h"
 #include "rdb.h"
 #include "run.h"
 #include "tpl.h"
@@ -167,14 +168,6 @@ static const struct option long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "cdrflow-report: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, "\nTry 'cdrflow-report --help' for more information.\n");
-	return EXIT_USAGE;
-}
 
 static int ends_with(const char *s, const char *suffix)
 {
@@ -329,7 +322,7 @@ int main(int argc, char **argv)
 				}
 				free(pnames);
 				free(pvalues);
-				return usage_error("--param \"%s\": want NAME=VALUE", optarg);
+				return log_usage_error("--param \"%s\": want NAME=VALUE", optarg);
 			}
 			pnames = xrealloc(pnames, (np + 1) * sizeof *pnames);
 			pvalues = xrealloc(pvalues, (np + 1) * sizeof *pvalues);
@@ -364,29 +357,29 @@ int main(int argc, char **argv)
 	int is_run = cmd && !strcmp(cmd, "run"), is_list = cmd && !strcmp(cmd, "list");
 	int is_dlv = cmd && (!strcmp(cmd, "retry") || !strcmp(cmd, "alerts"));
 	if (!cmd)
-		rc = usage_error("%s", "a command is required (run, list, retry or alerts)");
+		rc = log_usage_error("%s", "a command is required (run, list, retry or alerts)");
 	else if (!is_run && !is_list && !is_dlv)
-		rc = usage_error("unknown command \"%s\" (run, list, retry or alerts)", cmd);
+		rc = log_usage_error("unknown command \"%s\" (run, list, retry or alerts)", cmd);
 	else if (is_run && optind + 2 != argc)
-		rc = usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
+		rc = log_usage_error("%s", optind + 2 > argc ? "run needs a TEMPLATE" : "run takes one TEMPLATE");
 	else if (!is_run && optind + 1 != argc)
-		rc = usage_error("unexpected argument \"%s\"", argv[optind + 1]);
+		rc = log_usage_error("unexpected argument \"%s\"", argv[optind + 1]);
 	else if (to && !from)
-		rc = usage_error("%s", "--to needs --from");
+		rc = log_usage_error("%s", "--to needs --from");
 	else if (fmt && tpl_parse_formats(fmt, &formats, err, sizeof err) < 0)
-		rc = usage_error("--format: %s", err);
+		rc = log_usage_error("--format: %s", err);
 	else if (paper && strcmp(paper, "a4") && strcmp(paper, "letter"))
-		rc = usage_error("--paper \"%s\": want a4 or letter", paper);
-	else if (db && rdb_conninfo_has_password(db))
-		rc = usage_error("%s", "--db must not carry a password (it would show in ps): use PGPASSWORD or ~/.pgpass");
+		rc = log_usage_error("--paper \"%s\": want a4 or letter", paper);
+	else if (db && conninfo_has_password(db))
+		rc = log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
 	else if (deliver && !report_deliver_available())
-		rc = usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
+		rc = log_usage_error("%s", "--deliver: delivery (mail, webhook) is not built into this cdrflow-report");
 	else if (recipients && !deliver)
-		rc = usage_error("%s", "--recipients needs --deliver");
+		rc = log_usage_error("%s", "--recipients needs --deliver");
 	else if (limit_arg && strcmp(cmd, "alerts"))
-		rc = usage_error("%s", "--limit is an option of alerts");
+		rc = log_usage_error("%s", "--limit is an option of alerts");
 	else if (limit_arg && parse_limit(limit_arg, &limit) < 0)
-		rc = usage_error("--limit \"%s\": want a number of alerts (0: all)", limit_arg);
+		rc = log_usage_error("--limit \"%s\": want a number of alerts (0: all)", limit_arg);
 	if (rc != EXIT_OK)
 		goto out_params;
 

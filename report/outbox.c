@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "exitcode.h"
 #include "fsx.h"
 #include "hmac.h"
@@ -33,13 +34,6 @@ void outbox_msg_free(struct outbox_msg *m)
 	free(m->body);
 	free(m->name);
 	memset(m, 0, sizeof *m);
-}
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static int key_ok(const char *k)
@@ -173,7 +167,7 @@ int outbox_put(const char *dir, struct outbox_msg *m, int *existed)
 		return -1;
 	}
 	if (m->created_us <= 0)
-		m->created_us = now_us();
+		m->created_us = clock_real_us();
 	/* the error text may hold a peer's reply: keep it on one line */
 	if (m->last_error)
 		for (char *p = m->last_error; *p; p++)

@@ -26,9 +26,6 @@
 #define OID_INTERVAL 1186
 #define OID_NUMERIC 1700
 
-/* The exit code and message for a failed result r (may be NULL) on c. */
-static int state_exit(PGconn *c, const char *state);
-
 static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size_t errlen)
 {
 	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
@@ -37,44 +34,7 @@ static int fail_result(PGconn *c, PGresult *r, const char *what, char *err, size
 		msg = PQerrorMessage(c);
 	snprintf(err, errlen, "%s: %s%s%s", what, state ? state : "", state ? ": " : "", msg);
 	pgc_one_line(err);
-	return state_exit(c, state);
-}
-
-/* The exit code of a failure with this SQLSTATE (NULL: none) on c. */
-static int state_exit(PGconn *c, const char *state)
-{
-	if (PQstatus(c) != CONNECTION_OK)
-		return EXIT_UNAVAILABLE;
-	if (!state)
-		return EXIT_SOFTWARE;
-	if (!strncmp(state, "08", 2) || !strncmp(state, "57P", 3) || !strncmp(state, "53", 2))
-		return EXIT_UNAVAILABLE;
-	if (!strcmp(state, "57014") || !strncmp(state, "40", 2) || !strcmp(state, "55P03"))
-		return EXIT_TEMPFAIL;
-	if (!strncmp(state, "42", 2) || !strncmp(state, "0A", 2) || !strncmp(state, "22", 2) ||
-	    !strncmp(state, "21", 2) || !strncmp(state, "P0", 2) || !strncmp(state, "25", 2))
-		return EXIT_DATAERR;
-	if (!strncmp(state, "28", 2))
-		return EXIT_NOPERM;
-	return EXIT_SOFTWARE;
-}
-
-int rdb_conninfo_has_password(const char *conninfo)
-{
-	if (!conninfo || !*conninfo)
-		return 0;
-	char *perr = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &perr);
-	if (!opts) {
-		PQfreemem(perr);
-		return 0; /* PQconnectdb will say what is wrong */
-	}
-	int has = 0;
-	for (PQconninfoOption *o = opts; o->keyword; o++)
-		if (!strcmp(o->keyword, "password") && o->val && *o->val)
-			has = 1;
-	PQconninfoFree(opts);
-	return has;
+	return pgc_state_exit(c, state);
 }
 
 int rdb_exec(PGconn *c, const char *sql, char *err, size_t errlen)
@@ -125,11 +85,7 @@ int rdb_period(PGconn *c, const char *from, const char *to, const char *tz, stru
 	int rc = period_resolve(c, from, to, tz, p, err, errlen);
 	if (rc >= 0)
 		return rc;
-	/* err is "SQLSTATE: period: message" (or has no SQLSTATE) */
-	char state[6] = "";
-	if (strlen(err) > 6 && err[5] == ':')
-		memcpy(state, err, 5);
-	return state_exit(c, state[0] ? state : NULL);
+	return pgc_error_exit(c, err); /* err is "SQLSTATE: message" */
 }
 
 static Oid ptype_oid(enum tpl_ptype t)

@@ -27,9 +27,6 @@
  * Unreachable -> EXIT_UNAVAILABLE; unknown zone -> EXIT_USAGE. */
 int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, size_t errlen);
 
-/* 1 if conninfo carries a password (refused on the command line). */
-int rdb_conninfo_has_password(const char *conninfo);
-
 /* The report period: period_resolve() (lib/period.h, the parser
  * cdrflow-query shares), with a failure of the query mapped to this
  * layer's exit code. */

@@ -25,6 +25,11 @@ PACKAGES=(
 	python3-aiosmtpd
 	# t5200 and bench-report: peak RSS of a streamed export (/usr/bin/time -v)
 	time
+	# the ETL's Kamailio source on MySQL/MariaDB (etl/kamdb.c)
+	libmariadb-dev
+	# t6100 and bench-kamailio: a real Kamailio (acc, dialog CDRs) on PostgreSQL and
+	# MariaDB, SIPp as caller and callees, a private MariaDB server, ss(8)
+	kamailio kamailio-postgres-modules kamailio-mysql-modules sip-tester mariadb-server iproute2
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -14,7 +14,7 @@
 
 #include "exitcode.h"
 #include "fraudcfg.h"
-#include "pg.h"
+#include "pgconn.h"
 
 int main(int argc, char **argv)
 {
@@ -41,7 +41,7 @@ int main(int argc, char **argv)
 		fraud_config_free(&fc);
 		return EXIT_OK;
 	}
-	PGconn *c = pg_connect(argc - a == 2 ? argv[a + 1] : NULL, "fraud-sync", err, sizeof err);
+	PGconn *c = pgc_connect(argc - a == 2 ? argv[a + 1] : NULL, "fraud-sync", NULL, err, sizeof err);
 	if (!c) {
 		fprintf(stderr, "fraud-sync: %s\n", err);
 		fraud_config_free(&fc);
@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	int rc = EXIT_OK;
 	if (fraud_config_sync(c, &fc, err, sizeof err) < 0) {
 		fprintf(stderr, "fraud-sync: %s\n", err);
-		rc = pg_error_exit(c, err);
+		rc = pgc_exit_for_value(c, err, EXIT_CONFIG);
 	} else {
 		printf("fraud-sync: %zu rules, %zu tenant limits\n", fc.nrules, fc.nlimits);
 	}

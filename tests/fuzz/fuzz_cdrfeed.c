@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 .ignorestatechanges = data[0] & 32, .ignoredialchanges = data[0] & 64,
 				 .canceldisposition = data[0] & 128 };
 	struct run run = { NULL, 0, 0 };
-	struct cdr_feed_sink sink = { leg, call, &run, NULL };
+	struct cdr_feed_sink sink = { leg, call, &run, NULL, NULL };
 	run.f = cdr_feed_new(&o, &sink);
 	struct ami_parser p;
 	ami_parser_init(&p, 4096);

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "exitcode.h"
-#include "pg.h"
+#include "pgconn.h"
 #include "retention.h"
 #include "strparse.h"
 
@@ -61,7 +61,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	char err[1024];
-	PGconn *c = pg_connect(NULL, "retention-run", err, sizeof err);
+	PGconn *c = pgc_connect(NULL, "retention-run", NULL, err, sizeof err);
 	if (!c) {
 		fprintf(stderr, "retention-run: %s\n", err);
 		return EXIT_UNAVAILABLE;
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		code = EXIT_USAGE;
 	} else if (rc < 0) {
 		fprintf(stderr, "retention-run: %s\n", err);
-		code = pg_error_exit(c, err);
+		code = pgc_error_exit(c, err);
 	}
 	PQfinish(c);
 	return code;

@@ -177,7 +177,7 @@ test_expect_success 'bad fraud:/alerts: sections are rejected with file:line:col
 
 test_expect_success 'a sync that fails (unknown time zone) changes nothing; a good one replaces every rule' '
 	sed "s|Europe/Berlin|Europe/Atlantis|" fraud.yaml >badtz.yaml &&
-	test_exit_code 70 "$SYNC" badtz.yaml 2>err &&
+	test_exit_code 78 "$SYNC" badtz.yaml 2>err &&
 	grep "unknown time zone \"Europe/Atlantis\"" err &&
 	test "$(q "select count(*) from fraud_rule")" = 14 &&
 	printf "fraud:\n  rules:\n    - name: only\n      kind: hotlist\n      prefixes: [882]\n" >one.yaml &&

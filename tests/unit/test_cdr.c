@@ -428,7 +428,7 @@ static void test_feed_execif_twins_amaflags(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	/* the CEL twin of Newchannel is written 2 ms earlier: the start is its time;
 	 * ExecIf runs Busy with no Newexten; amaflags only come with CEL */
@@ -475,7 +475,7 @@ static void odd_timestamp(const char *odd, bool drop_header)
 	struct feedrun fr = { 0 };
 	fr.recv = S(1900000000); /* a replay: receive times far from the PBX's clock */
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	char text[8192], ts[64];
 	snprintf(ts, sizeof ts, "%s%s%s", drop_header ? "" : "Timestamp: ", odd, drop_header ? "" : "\r\n");
@@ -547,7 +547,7 @@ static void test_feed_clock_receive_runs(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	fr.recv = S(1800000000) + 900000; /* an earlier read */
 	feed_text(&fr, "Event: Newchannel\r\n" CHAN("SIP/q-0", "1800000000.1", "4", "in", "5", "1") "\r\n");
@@ -588,7 +588,7 @@ static void test_feed_clock_receive_runs(void **state)
 
 	/* a read whose spread would reach before its channel's second: floored */
 	struct feedrun f2 = { 0 };
-	struct cdr_feed_sink sink2 = { feed_leg, NULL, &f2, NULL };
+	struct cdr_feed_sink sink2 = { feed_leg, NULL, &f2, NULL, NULL };
 	f2.f = cdr_feed_new(&o, &sink2);
 	f2.recv = S(1800000000);
 	feed_text(&f2, "Event: Newexten\r\n" CHAN("SIP/t-0", "1799999999.9", "4", "in", "5", "1")
@@ -614,7 +614,7 @@ static void test_feed_clock_switched_off(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, feed_warn, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	char text[1 << 16];
 	size_t n = 0;
@@ -658,7 +658,7 @@ static void test_feed_twin_resume_pos(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, feed_call, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr, "Event: CEL\r\nTimestamp: 1800000000.098000\r\nEventName: CHAN_START\r\nUniqueID: w.1\r\n"
 		       "AMAFlags: DOCUMENTATION\r\n\r\n");
@@ -676,7 +676,7 @@ static void test_feed_execif_false_branch(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true, .endbeforehexten = false, .initiatedseconds = false };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/y-1", "y.1", "4", "in", "5", "1") "\r\n"
@@ -705,7 +705,7 @@ static void gosub_run(bool channelvars, const char *want_dst)
 {
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	const char *cv = channelvars ? "ChanVariable: TAG=x\r\n" : "";
 	char text[4096];
@@ -738,7 +738,7 @@ static void test_feed_gosub(void **state)
 	gosub_run(true, "s");
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/r-1", "r.1", "6", "in", "5", "1") "\r\n"
@@ -763,7 +763,7 @@ static void test_feed_nocdr_forkcdr(void **state)
 	(void)state;
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	feed_text(&fr,
 		  "Event: Newchannel\r\nTimestamp: 1800000000.100000\r\n" CHAN("SIP/n-1", "n.1", "6", "in", "5", "1") "\r\n"
@@ -798,7 +798,7 @@ static void originate_run(bool response)
 {
 	struct feedrun fr = { 0 };
 	struct cdr_options o = { .unanswered = true, .congestion = true };
-	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL };
+	struct cdr_feed_sink sink = { feed_leg, NULL, &fr, NULL, NULL };
 	fr.f = cdr_feed_new(&o, &sink);
 	char text[4096];
 	snprintf(text, sizeof text,

@@ -14,7 +14,9 @@
 #include "buf.h"
 #include "config.h"
 #include "copyfmt.h"
+#include "kamrow.h"
 #include "legclass.h"
+#include "legwait.h"
 #include "strparse.h"
 
 static void test_copy_escaping(void **state)
@@ -148,16 +150,189 @@ static void test_leg_country(void **state)
 	free(lc.countries);
 }
 
+/* Leg rows wait for their call: written once, with its call_id; the
+ * rest with NULL when the batch is written. */
+static void test_legwait(void **state)
+{
+	(void)state;
+	struct legwait w;
+	struct buf out;
+	legwait_init(&w);
+	buf_init(&out, 0);
+	legwait_hold(&w, "1700000000.1", "leg1\t", 5);
+	legwait_hold(&w, "1700000000.2", "leg2\t", 5);
+	legwait_hold(&w, "odd\"id", "leg3\t", 5);
+	legwait_hold(&w, "1700000000.9", "leg4\t", 5);
+	legwait_hold(&w, "1700000000.1", "leg5\t", 5);
+	/* a call of two linkedids releases its three legs, in hold order */
+	assert_int_equal(legwait_call(&w, "{\"1700000000.1\",\"1700000000.2\"}", "1700000000.1", &out), 3);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg1\t1700000000.1\nleg5\t1700000000.1\nleg2\t1700000000.1\n");
+	buf_reset(&out);
+	/* escaped element; a second close of the same call writes nothing */
+	assert_int_equal(legwait_call(&w, "{\"odd\\\"id\"}", "c2", &out), 1);
+	assert_int_equal(legwait_call(&w, "{\"1700000000.1\"}", "1700000000.1", &out), 0);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg3\tc2\n");
+	buf_reset(&out);
+	/* still up: NULL call_id */
+	assert_int_equal(legwait_flush(&w, &out), 1);
+	buf_append(&out, "", 1);
+	assert_string_equal(out.data, "leg4\t\\N\n");
+	legwait_reset(&w);
+	buf_reset(&out);
+	assert_int_equal(legwait_flush(&w, &out), 0);
+	assert_int_equal(legwait_call(&w, "{\"1700000000.9\"}", "x", &out), 0);
+	legwait_release(&w);
+	buf_release(&out);
+}
+
+/* Kamailio: the SIP code -> disposition table of docs/sources.md */
+static void test_kam_disposition(void **state)
+{
+	(void)state;
+	assert_int_equal(kam_disposition("200", 0), CDR_ANSWERED);
+	assert_int_equal(kam_disposition("202", 0), CDR_ANSWERED);
+	assert_int_equal(kam_disposition("486", 0), CDR_BUSY);
+	assert_int_equal(kam_disposition("600", 0), CDR_BUSY);
+	assert_int_equal(kam_disposition("603", 0), CDR_BUSY);
+	assert_int_equal(kam_disposition("408", 0), CDR_NOANSWER);
+	assert_int_equal(kam_disposition("480", 0), CDR_NOANSWER);
+	assert_int_equal(kam_disposition("487", 0), CDR_NOANSWER);
+	assert_int_equal(kam_disposition("503", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("500", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("404", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("302", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition(NULL, 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("48", 0), CDR_FAILED);
+	assert_int_equal(kam_disposition("487", 1), CDR_ANSWERED);
+}
+
+static void test_kam_times(void **state)
+{
+	(void)state;
+	uint64_t us;
+	assert_int_equal(kam_parse_time("2026-12-06 10:57:16", 0, &us), 0);
+	assert_true(us == UINT64_C(1796554636000000));
+	assert_int_equal(kam_parse_time("2026-12-06 10:57:16.25", 0, &us), 0);
+	assert_true(us == UINT64_C(1796554636250000));
+	assert_int_equal(kam_parse_time("2026-12-06T11:57:16+01:00", 1, &us), 0);
+	assert_true(us == UINT64_C(1796554636000000));
+	assert_int_equal(kam_parse_time("2026-12-06 10:57:16Z", 1, &us), 0);
+	assert_true(us == UINT64_C(1796554636000000));
+	assert_int_equal(kam_parse_time("1796554637.414165", 1, &us), 0);
+	assert_true(us == UINT64_C(1796554637414165));
+	assert_int_equal(kam_parse_time("1796554637", 1, &us), 0);
+	assert_true(us == UINT64_C(1796554637000000));
+	assert_int_equal(kam_parse_time("", 0, &us), -1);
+	assert_int_equal(kam_parse_time("0", 0, &us), -1);
+	assert_int_equal(kam_parse_time("2026-13-06 10:57:16", 0, &us), -1);
+	assert_int_equal(kam_parse_time("2026-12-06 10:57", 0, &us), -1);
+	assert_int_equal(kam_parse_time("2026-12-06 10:57:16 junk", 0, &us), -1);
+	assert_int_equal(kam_parse_time(NULL, 0, &us), -1);
+}
+
+static void test_kam_leg(void **state)
+{
+	(void)state;
+	struct kam_source k;
+	memset(&k, 0, sizeof k);
+	k.time_mode = 4;
+	k.context = "kamailio";
+	const char *v[KF_N] = { NULL };
+	v[KF_ID] = "17";
+	v[KF_START] = "2026-12-06 10:57:16";
+	v[KF_END] = "2026-12-06 10:57:20";
+	v[KF_DURATION] = "4.011";
+	v[KF_SETUP] = "1796554636.407";
+	v[KF_ANSWER] = "1796554637.414165";
+	v[KF_CALLID] = "abc\"d@host";
+	v[KF_CODE] = "200";
+	v[KF_REASON] = "OK";
+	v[KF_SRC_USER] = "2001";
+	v[KF_SRC_IP] = "10.1.2.3";
+	v[KF_DST_USER] = "02071234567";
+	v[KF_CARRIER] = "sip:gw1.example.com:5060;transport=udp";
+	struct kam_leg leg;
+	char err[256];
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.disposition, CDR_ANSWERED);
+	assert_true(leg.row.start_us == UINT64_C(1796554636407000));
+	assert_true(leg.row.answer_us == UINT64_C(1796554637414165));
+	assert_true(leg.row.end_us == UINT64_C(1796554640418000));
+	assert_int_equal(leg.row.duration, 4);
+	assert_int_equal(leg.row.billsec, 3);
+	assert_string_equal(leg.row.channel, "SIP/10.1.2.3-00000011");
+	assert_string_equal(leg.row.dstchannel, "SIP/gw1.example.com:5060-00000011");
+	assert_string_equal(leg.row.lastdata, "200 OK");
+	assert_string_equal(leg.row.uniqueid, "abc\"d@host");
+	assert_string_equal(leg.linkedids, "{\"abc\\\"d@host\"}");
+	assert_true(leg.row.sequence == 17 * KAM_KINDS + KAM_CDRS);
+	assert_string_equal(leg.call.outcome, "answered");
+	/* a failed dialog: Kamailio's end is its start; the failure time is the ring time */
+	v[KF_END] = "2026-12-06 10:57:16";
+	v[KF_DURATION] = "0";
+	v[KF_ANSWER] = "";
+	v[KF_CODE] = "487";
+	v[KF_FAILURE] = "1796554638.5";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.disposition, CDR_NOANSWER);
+	assert_true(leg.row.answer_us == 0);
+	assert_int_equal(leg.row.duration, 2);
+	assert_int_equal(leg.row.billsec, 0);
+	assert_string_equal(leg.call.outcome, "no_answer");
+	/* no answer time, no code: start_on_confirmed makes the start the answer */
+	k.start_on_confirmed = 1;
+	v[KF_SETUP] = v[KF_FAILURE] = v[KF_CODE] = NULL;
+	v[KF_DURATION] = "61.5";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.disposition, CDR_ANSWERED);
+	assert_int_equal(leg.row.billsec, 61);
+	assert_int_equal(leg.row.duration, 61);
+	/* ... and an INVITE time before it gives the ring time */
+	v[KF_SETUP] = "1796554630.5";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.billsec, 61);
+	assert_int_equal(leg.row.duration, 67);
+	assert_true(leg.row.start_us == UINT64_C(1796554630500000));
+	assert_true(leg.row.answer_us == UINT64_C(1796554636000000));
+	v[KF_SETUP] = NULL;
+	/* a bad key or start is refused with a reason */
+	v[KF_ID] = "x1";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), -1);
+	v[KF_ID] = "18";
+	v[KF_START] = "yesterday";
+	assert_int_equal(kam_leg_build(&k, KAM_CDRS, v, "kam1", &leg, err, sizeof err), -1);
+	assert_non_null(strstr(err, "start time"));
+	/* missed_calls: never answered, no duration */
+	v[KF_TIME] = "2026-12-06 10:57:30";
+	v[KF_CODE] = "200";
+	assert_int_equal(kam_leg_build(&k, KAM_MISSED, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.disposition, CDR_FAILED);
+	assert_int_equal(leg.row.duration, 0);
+	/* acc: an INVITE's 200 and its BYE */
+	v[KF_END] = "2026-12-06 10:58:00";
+	assert_int_equal(kam_leg_build(&k, KAM_ACC, v, "kam1", &leg, err, sizeof err), 0);
+	assert_int_equal(leg.row.disposition, CDR_ANSWERED);
+	assert_int_equal(leg.row.billsec, 30);
+	assert_true(leg.row.sequence == 18 * KAM_KINDS + KAM_ACC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_escaping),
+		cmocka_unit_test(test_legwait),
 		cmocka_unit_test(test_utf8_repair),
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_event_filter),
 		cmocka_unit_test(test_leg_trunk),
 		cmocka_unit_test(test_leg_country),
+		cmocka_unit_test(test_kam_disposition),
+		cmocka_unit_test(test_kam_times),
+		cmocka_unit_test(test_kam_leg),
 	};
 	return cmocka_run_group_tests_name("etl", tests, NULL, NULL);
 }

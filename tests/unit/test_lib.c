@@ -16,6 +16,7 @@
 #include "config.h"
 #include "secmem.h"
 #include "crc32c.h"
+#include "e164.h"
 #include "json.h"
 #include "strparse.h"
 #include "xalloc.h"
@@ -248,10 +249,40 @@ static void test_node_secret_sources(void **state)
 	collector_config_free(&cfg);
 }
 
+static void test_e164_rules(void **state)
+{
+	(void)state;
+	char d[32];
+	bool plus;
+	assert_int_equal(e164_digits("+44 (20) 7946-0000", d, sizeof d, &plus), 12);
+	assert_true(plus);
+	assert_string_equal(d, "442079460000");
+	assert_int_equal(e164_digits("0207.946", d, sizeof d, &plus), 7);
+	assert_false(plus);
+	assert_int_equal(e164_digits("*72", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("12+3", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("alice", d, sizeof d, &plus), -1);
+	assert_int_equal(e164_digits("", d, sizeof d, &plus), 0);
+	assert_false(e164_length_ok(6));
+	assert_true(e164_length_ok(7));
+	assert_true(e164_length_ok(15));
+	assert_false(e164_length_ok(16));
+	char *p = e164_prefix("4420*");
+	assert_string_equal(p, "+4420");
+	free(p);
+	p = e164_prefix("+882");
+	assert_string_equal(p, "+882");
+	free(p);
+	assert_null(e164_prefix("+"));
+	assert_null(e164_prefix("44a"));
+	assert_null(e164_prefix("1234567890123456"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c),
+		cmocka_unit_test(test_e164_rules),
 		cmocka_unit_test(test_strparse),
 		cmocka_unit_test(test_buf_cap),
 		cmocka_unit_test(test_json_string),
