@@ -123,10 +123,14 @@ test_expect_success 'every report template: the same CSV from both' '
 	done &&
 	test "$(find rc -name "*.csv" | wc -l)" -ge 7 &&
 	# the alert listing shows created_at, the wall-clock time of the insert,
-	# and is ordered by it: compared without it, sorted
+	# and is ordered by it: compared without it
 	for f in $(grep -lis "^\"\{0,1\}created" $(find rc rp -name "*.csv")); do
-		head -1 "$f" | cut -d, -f2- >"$f.x" && tail -n +2 "$f" | cut -d, -f2- | LC_ALL=C sort >>"$f.x" &&
-		mv "$f.x" "$f" || return 1
+		cut -d, -f2- "$f" >"$f.x" && mv "$f.x" "$f" || return 1
+	done &&
+	# rows that tie on a template'"'"'s ORDER BY come in any order (cdr-export:
+	# legs of one second): every file compared with its rows sorted
+	for f in $(find rc rp -name "*.csv"); do
+		{ head -1 "$f" && tail -n +2 "$f" | LC_ALL=C sort; } >"$f.x" && mv "$f.x" "$f" || return 1
 	done &&
 	diff -r rp rc
 '
