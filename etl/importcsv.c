@@ -411,7 +411,7 @@ int import_csv(PGconn *c, const char *path, const struct import_opts *o, uint64_
 	char *nd = PQescapeLiteral(c, o->node, strlen(o->node));
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO cdr_import (sha256, filename, node, rows, layout) VALUES ('%s', %s, %s, %" PRIu64
-		 ", 'uniqueid=%s userfield=%s newcdrcolumns=%s') ON CONFLICT (sha256) DO UPDATE SET imported_at = now(), "
+		 ", 'uniqueid=%s userfield=%s newcdrcolumns=%s') ON CONFLICT (sha256) DO UPDATE SET imported_at = excluded.imported_at, "
 		 "rows = cdr_import.rows + excluded.rows",
 		 hex, fn, nd, sc.rows, L.uniqueid ? "yes" : "no", L.userfield ? "yes" : "no", L.newcols ? "yes" : "no");
 	PQfreemem(fn);

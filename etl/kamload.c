@@ -207,7 +207,7 @@ static int commit(PGconn *c, struct kbatch *b, const char *tbl, int64_t from, ch
 	PGresult *r = PQexecParams(c, "INSERT INTO kamailio_checkpoint (source, tbl, last_id, rows, skipped) VALUES ($1, "
 				      "$2, $3, $4, $5) ON CONFLICT (source, tbl) DO UPDATE SET last_id = excluded.last_id, "
 				      "rows = kamailio_checkpoint.rows + excluded.rows, skipped = kamailio_checkpoint.skipped "
-				      "+ excluded.skipped, updated_at = now()",
+				      "+ excluded.skipped, updated_at = excluded.updated_at",
 				   5, NULL, v, NULL, NULL, 0);
 	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		pgc_result_error(r, c, err, errlen);

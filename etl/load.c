@@ -941,6 +941,19 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 			 err, errlen) < 0 ||
 	     pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0))
 		return -1;
+	/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
+	 * registers every leg is gone: the loader registers its legs */
+	if (legs) {
+		char *trig = NULL;
+		if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'cdr'::regclass AND "
+				 "tgname = 'cdr_leg_once')", &trig, err, errlen) < 0)
+			return -1;
+		int have_trigger = trig && !strcmp(trig, "t");
+		free(trig);
+		if (!have_trigger && pgc_exec(c, "INSERT INTO cdr_leg_once (node, sequence) SELECT node, sequence FROM "
+						  "cdr_batch WHERE NOT imported AND sequence IS NOT NULL", err, errlen) < 0)
+			return -1;
+	}
 	if (calls &&
 	    /* nor a call (same node, call_id and start) */
 	    (drop_stored(c, node, "calls (count, first call_id)",
@@ -1002,7 +1015,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
 		 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
 		 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
-		 "excluded.cdr_done_seq, updated_at = now()",
+		 "excluded.cdr_done_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
 		 b->done_to);
 	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)

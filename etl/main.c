@@ -39,7 +39,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: cdrflow-etl --once [--spool DIR] [--db CONNINFO] [-c FILE]\n"
 		"       cdrflow-etl --follow [--spool DIR] [--db CONNINFO] [-c FILE]\n"
-		"       cdrflow-etl migrate [--db CONNINFO]\n"
+		"       cdrflow-etl migrate [--distribute] [--db CONNINFO]\n"
 		"       cdrflow-etl import-csv [--node NAME] [--timezone ZONE] [--no-uniqueid] [--no-userfield]\n"
 		"                              [--force] [--db CONNINFO] MASTER.CSV...\n"
 		"       cdrflow-etl import-queue-log [--node NAME] [--db CONNINFO] QUEUE_LOG...\n"
@@ -62,7 +62,10 @@ static void usage(FILE *out)
 		"                   reconnect to PostgreSQL with backoff; SIGTERM/SIGINT stop\n"
 		"                   after the current batch (exit 0)\n"
 		"  migrate          apply every missing schema migration (idempotent; refuses a\n"
-		"                   database whose schema is newer than this program)\n"
+		"                   database whose schema is newer than this program); on a Citus\n"
+		"                   coordinator with --distribute, then distributes the tables\n"
+		"                   (by node, by tenant, reference; docs/scale-out.md); a distributed\n"
+		"                   schema stays distributed in later runs\n"
 		"  version          print the database's schema version and the newest known one\n"
 		"  transform        measuring aid: run the transform over the whole spool without a\n"
 		"                   database and print events/s (--copy-out DIR writes the COPY rows)\n"
@@ -117,6 +120,8 @@ static void usage(FILE *out)
 		"  --to TIME          lcr: end of the period (exclusive)\n"
 		"  --keep AGE         retention: how much to keep (13mo, 400d, 2y)\n"
 		"  --dry-run          retention: only list what would be dropped\n"
+		"  --distribute       migrate: distribute the tables over a Citus cluster (the\n"
+		"                     database must have the citus extension, else exit 78)\n"
 		"  -v, --verbose      log debug messages\n"
 		"  -q, --quiet        log errors only\n"
 		"  -h, --help         show this help and exit\n"
@@ -127,12 +132,13 @@ static void usage(FILE *out)
 		"nodes load),\n"
 		"66 spool missing, 69 database unreachable (retry later), 70 internal error,\n"
 		"75 another cdrflow-etl is running (retry later), 78 bad configuration or a\n"
-		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program),\n"
+		"database schema that needs 'cdrflow-etl migrate' (or is newer than this program)\n"
+		"or migrate --distribute on a database without Citus,\n"
 		"79 doctor: an input that changes the CDR rows is missing on a node.\n");
 }
 
 enum { OPT_ONCE = 256, OPT_FOLLOW, OPT_NODE, OPT_TZ, OPT_NO_UNIQUEID, OPT_NO_USERFIELD, OPT_FORCE, OPT_COPY_OUT, OPT_FROM, OPT_TO,
-       OPT_KEEP, OPT_DRY_RUN, OPT_SEGMENT, OPT_OFFSET };
+       OPT_KEEP, OPT_DRY_RUN, OPT_SEGMENT, OPT_OFFSET, OPT_DISTRIBUTE };
 
 static const struct option long_options[] = {
 	{ "once", no_argument, NULL, OPT_ONCE },
@@ -149,6 +155,7 @@ static const struct option long_options[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "segment", required_argument, NULL, OPT_SEGMENT },
 	{ "offset", required_argument, NULL, OPT_OFFSET },
+	{ "distribute", no_argument, NULL, OPT_DISTRIBUTE },
 	{ "config", required_argument, NULL, 'c' },
 	{ "spool", required_argument, NULL, 's' },
 	{ "db", required_argument, NULL, 'd' },
@@ -401,7 +408,7 @@ struct invocation {
 	int level;
 	struct import_opts imp;
 	const char *copy_out, *from, *to, *keep;
-	int keep_months, dry_run;
+	int keep_months, dry_run, distribute;
 	const char *node, *skip_seg, *skip_off; /* --node as given (import-csv, skip) */
 	struct seg_pos skip_at;
 	char **files; /* import-csv */
@@ -530,12 +537,16 @@ static int cmd_version(struct invocation *iv)
 
 static int cmd_migrate(struct invocation *iv)
 {
-	int v_from, v_to;
-	int rc = failed(iv, migrate_run(iv->conn, &v_from, &v_to, iv->err, sizeof iv->err));
+	int v_from, v_to, ndist = -1;
+	int rc = iv->distribute ? failed(iv, migrate_distribute_check(iv->conn, iv->err, sizeof iv->err)) : EXIT_OK;
+	if (rc == EXIT_OK)
+		rc = failed(iv, migrate_run(iv->conn, iv->distribute, &v_from, &v_to, &ndist, iv->err, sizeof iv->err));
 	if (rc == EXIT_OK && v_from == v_to)
 		printf("schema is up to date at version %d\n", v_to);
 	else if (rc == EXIT_OK)
 		printf("schema migrated from version %d to %d\n", v_from, v_to);
+	if (rc == EXIT_OK && ndist >= 0)
+		printf("schema is distributed (Citus): %d tables distributed now\n", ndist);
 	return rc;
 }
 
@@ -585,6 +596,7 @@ static int parse_options(int argc, char **argv, struct invocation *iv)
 		case OPT_TO: iv->to = optarg; break;
 		case OPT_KEEP: iv->keep = optarg; break;
 		case OPT_DRY_RUN: iv->dry_run = 1; break;
+		case OPT_DISTRIBUTE: iv->distribute = 1; break;
 		case 'c': iv->config_path = optarg; break;
 		case 's': iv->spool = optarg; break;
 		case 'd': iv->db = optarg; break;
@@ -618,6 +630,8 @@ static int check_arguments(struct invocation *iv)
 	int is_import = iv->cmd->run == cmd_import_csv || iv->cmd->run == cmd_import_queue_log;
 	if (iv->db && conninfo_has_password(iv->db))
 		return log_usage_error("%s", CONNINFO_PASSWORD_REFUSED);
+	if (iv->distribute && iv->cmd->run != cmd_migrate)
+		return log_usage_error("%s", "--distribute goes with migrate only");
 	if (is_import && iv->nfiles == 0)
 		return log_usage_error("%s needs at least one file", name);
 	if (!is_import && iv->nfiles > 0)

@@ -47,9 +47,54 @@ static int fail(PGconn *c, char *err, size_t errlen, const char *what)
 	return pgc_error_exit(c, why);
 }
 
-int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
+/* 1 when the warehouse is distributed by Citus (cdr is a distributed
+ * table: cdrflow_distribute ran), 0 when not, -1 on error. */
+static int schema_distributed(PGconn *c, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') AND "
+			      "to_regclass('cdr') IS NOT NULL",
+			   &v, err, errlen) < 0)
+		return -1;
+	int citus = v && !strcmp(v, "t");
+	free(v);
+	if (!citus)
+		return 0;
+	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM pg_dist_partition WHERE logicalrelid = 'cdr'::regclass)", &v,
+			   err, errlen) < 0)
+		return -1;
+	int d = v && !strcmp(v, "t");
+	free(v);
+	return d;
+}
+
+int migrate_distribute_check(PGconn *c, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pgc_value(c,
+			   "SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') THEN 'ok' "
+			   "WHEN EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'citus') THEN 'available' "
+			   "ELSE 'missing' END",
+			   &v, err, errlen) < 0)
+		return pgc_error_exit(c, err);
+	int rc = EXIT_OK;
+	if (!v || strcmp(v, "ok")) {
+		snprintf(err, errlen, "--distribute: %s",
+			 v && !strcmp(v, "available")
+				 ? "the citus extension is installed on the server but not created in this database "
+				   "(on the coordinator and every worker: CREATE EXTENSION citus; see docs/scale-out.md)"
+				 : "Citus is not installed on this server (no citus extension): --distribute needs a Citus "
+				   "coordinator (docs/scale-out.md); plain PostgreSQL needs only 'cdrflow-etl migrate'");
+		rc = EXIT_CONFIG;
+	}
+	free(v);
+	return rc;
+}
+
+int migrate_run(PGconn *c, int distribute, int *from, int *to, int *distributed, char *err, size_t errlen)
 {
 	*from = *to = 0;
+	*distributed = -1;
 	/* No wait is endless: the lock, and the DDL waiting for a reader's
 	 * long transaction on a table (lock_timeout, 15 s unless set). */
 	if (pgc_default_lock_timeout(c, "15s", err, errlen) < 0)
@@ -84,6 +129,13 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 		goto out;
 	}
 	*from = *to = cur;
+	/* a distributed schema stays distributed: every migration runs its DDL
+	 * over one connection per worker, and new tables are distributed */
+	int dist = schema_distributed(c, err, errlen);
+	if (dist < 0) {
+		rc = fail(c, err, errlen, "cannot read the catalog");
+		goto out;
+	}
 	if (cur > migrate_latest()) {
 		snprintf(err, errlen, "the database schema is at version %d, newer than this cdrflow-etl knows (%d): "
 			 "upgrade cdrflow", cur, migrate_latest());
@@ -105,7 +157,9 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 		char ins[256];
 		snprintf(ins, sizeof ins, "INSERT INTO schema_version (version, description) VALUES (%d, '%s')",
 			 m->version, m->description);
-		if (pgc_exec(c, "BEGIN", err, errlen) < 0 || pgc_exec(c, m->sql, err, errlen) < 0 ||
+		if (pgc_exec(c, "BEGIN", err, errlen) < 0 ||
+		    (dist && pgc_exec(c, "SET LOCAL citus.multi_shard_modify_mode TO 'sequential'", err, errlen) < 0) ||
+		    pgc_exec(c, m->sql, err, errlen) < 0 ||
 		    pgc_exec(c, ins, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0) {
 			char what[128];
 			snprintf(what, sizeof what, "migration %04d (%s) failed", m->version, m->description);
@@ -119,6 +173,21 @@ int migrate_run(PGconn *c, int *from, int *to, char *err, size_t errlen)
 			*to = m->version;
 		if (m->version < cur)
 			*from = m->version - 1 < *from ? m->version - 1 : *from; /* a gap filled: say so */
+	}
+	if (dist || distribute) {
+		char *n = NULL;
+		if (pgc_exec(c, "BEGIN", err, errlen) < 0 || pgc_value(c, "SELECT cdrflow_distribute()", &n, err, errlen) < 0 ||
+		    pgc_exec(c, "COMMIT", err, errlen) < 0) {
+			rc = fail(c, err, errlen, "distributing the tables failed");
+			char ignored[64];
+			pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
+			free(n);
+			goto out;
+		}
+		*distributed = n ? (int)strtol(n, NULL, 10) : 0;
+		free(n);
+		if (*distributed > 0)
+			log_info("distributed %d tables (Citus)", *distributed);
 	}
 out:;
 	free(have);

@@ -27,6 +27,7 @@ run report "$here/tests/bench/bench-report.sh"
 run query "$here/tests/bench/bench-query.sh"
 run month "$here/tests/bench/bench-month.sh"
 run kamailio "$here/tests/bench/bench-kamailio.sh"
+run citus "$here/tests/bench/bench-citus.sh"
 
 echo
 echo "== issue 15: the table, from this run"
