@@ -74,7 +74,7 @@ test_expect_success 'migrate behind a reader'"'"'s open transaction on cel: 75 w
 	grep -q "migration 0013 (hardening) failed: 55P03: .*lock timeout (a lock wait passed lock_timeout: a long transaction holds a lock on a table this changes" err &&
 	unhold reader_a &&
 	q "insert into schema_version select * from sv_keep where version > 13; drop table sv_keep" &&
-	"$ETL" migrate >out 2>out.err && grep -q "migrated from version 12 to 16" out &&
+	"$ETL" migrate >out 2>out.err && grep -q "migrated from version 12 to [0-9][0-9]*$" out &&
 	grep -q "applied migration 0013: hardening" out.err
 '
 
