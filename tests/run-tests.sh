@@ -11,7 +11,7 @@ BUILD=${BUILD:-build}
 export CDRFLOW_BUILD=$root/$BUILD
 export CDRFLOW_SHARED=${CDRFLOW_SHARED:-$root/../shared}
 # fontconfig's process-lifetime caches are not leaks of ours (tests/lsan.supp)
-export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 unit_only=0
 for a in "$@"; do
 	case $a in

@@ -39,7 +39,7 @@ PYTHON=${PYTHON:-python3}
 FAKE_AMI=$TEST_ROOT/tests/fake_ami.py
 export CDRFLOW_BUILD CDRFLOW_SHARED
 # fontconfig's process-lifetime caches are not leaks of ours (tests/lsan.supp)
-case ${LSAN_OPTIONS:-} in *lsan.supp*) ;; *) export LSAN_OPTIONS="suppressions=$TEST_ROOT/tests/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}" ;; esac
+case ${LSAN_OPTIONS:-} in *lsan.supp*) ;; *) export LSAN_OPTIONS="suppressions=$TEST_ROOT/tests/lsan.supp:print_suppressions=0${LSAN_OPTIONS:+:$LSAN_OPTIONS}" ;; esac
 
 TEST_VERBOSE=${TEST_VERBOSE:-0}
 TEST_DEBUG=${TEST_DEBUG:-0}

@@ -90,7 +90,7 @@ test_expect_success '--each tenant: every tenant statement in one run, the tenan
 		grep -q "each/tenant-statement-$t-$DAY-$DAY.html" paths &&
 		grep -q "each/tenant-statement-$t-$DAY-$DAY-totals.csv" paths || { echo "no files of $t"; return 1; }
 	done &&
-	test "$(grep -c . paths)" = 21 &&
+	test "$(grep -c . paths)" = 24 &&
 	pdftotext -layout "each/tenant-statement-tenantA-$DAY-$DAY.pdf" a.txt &&
 	grep -q "Tenant: Acme Trading Ltd (tenantA)" a.txt && grep -q "Amounts in GBP" a.txt &&
 	pdftotext -layout "each/tenant-statement-tenantB-$DAY-$DAY.pdf" b.txt &&
@@ -103,6 +103,7 @@ test_expect_success 'a statement has its tenant figures only, and none of the op
 		f=each/tenant-statement-$t-$DAY-$DAY &&
 		test "$(sed -n 2p $f-totals.csv | tr -d "\r" | cut -d, -f1,3)" = "$(count_of $t),$(sell_of $t)" &&
 		test "$(grep "Total before tax" $f-by-destination.csv | tr -d "\r" | cut -d, -f2,4)" = "$(count_of $t),$(sell_of $t)" &&
+		test "$(grep "Total before tax" $f-by-source.csv | tr -d "\r" | cut -d, -f3,5)" = "$(count_of $t),$(sell_of $t)" &&
 		pdftotext -layout $f.pdf $t.txt &&
 		unzip -p $f.xlsx xl/sharedStrings.xml | sed "s/<[^>]*>/ /g" >$t.xlsx.txt &&
 		sed -e "s/<style>.*<\/style>//" -e "s/<[^>]*>/ /g" $f.html >$t.html.txt &&

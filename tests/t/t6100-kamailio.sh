@@ -299,6 +299,12 @@ test_expect_success 'one tenant, Asterisk and Kamailio legs together: cdrflow-qu
 	q "SELECT node, count(*) FROM cdr WHERE tenant = '\''acme'\'' GROUP BY 1 ORDER BY 1" &&
 	test_line_count acme.csv = $(q "SELECT count(*) FROM cdr WHERE tenant = '\''acme'\''") &&
 	grep -q "SIP/127.0.0.1-" acme.csv && grep -q "SIP/loop-" acme.csv &&
+	grep -q ",kam1,kamailio" acme.csv && grep -q ",pbx,asterisk" acme.csv &&
+	"$CDRFLOW_BUILD/cdrflow-report" -q --templates "$TEST_ROOT/templates" run tenant-statement --param tenant=acme \
+		--from "$(q "SELECT min(calldate)::date FROM cdr WHERE tenant = '\''acme'\''")" \
+		--to "$(q "SELECT max(calldate)::date FROM cdr WHERE tenant = '\''acme'\''")" -f csv -o statement >/dev/null &&
+	cat statement/*by-source.csv &&
+	grep -q "^\"kam1\",\"Kamailio\"," statement/*by-source.csv &&
 	qis "kamailio $kam,asterisk $ast" "SELECT string_agg(src || '\'' '\'' || n, '\'','\'' ORDER BY src DESC) FROM (SELECT coalesce(s.type, '\''asterisk'\'') AS src, count(*) AS n FROM cdr c LEFT JOIN source_node s USING (node) WHERE c.tenant = '\''acme'\'' AND c.node IN ('\''kam1'\'', '\''pbx'\'') GROUP BY 1) x"
 '
 
