@@ -117,13 +117,18 @@ test_expect_success 'every report template: the same CSV from both' '
 	for t in "$TEST_ROOT"/templates/*.yaml; do
 		n=$(basename "$t" .yaml) &&
 		mkdir -p "rc/$n" "rp/$n" &&
-		on_citus "$REPORT" run "$n" -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --format csv --out "$TDIR/rc/$n" >/dev/null 2>"rc-$n.err" &&
-		on_pg "$REPORT" run "$n" -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --format csv --out "$TDIR/rp/$n" >/dev/null 2>"rp-$n.err" ||
+		# a statement is per tenant: every tenant'"'"'s, in one run
+		each= && if grep -q "required: yes" "$t"; then each="--each tenant"; fi &&
+		on_citus "$REPORT" run "$n" $each -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --format csv --out "$TDIR/rc/$n" >/dev/null 2>"rc-$n.err" &&
+		on_pg "$REPORT" run "$n" $each -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --format csv --out "$TDIR/rp/$n" >/dev/null 2>"rp-$n.err" ||
 		{ cat "rc-$n.err" "rp-$n.err"; return 1; }
 	done &&
 	test "$(find rc -name "*.csv" | wc -l)" -ge 7 &&
 	# the alert listing shows created_at, the wall-clock time of the insert,
 	# and is ordered by it: compared without it
+	# the fraud digest'"'"'s "Period loaded" tile is the wall-clock time of each
+	# warehouse'"'"'s last commit: not compared
+	rm -f rc/fraud-digest/*-loaded.csv rp/fraud-digest/*-loaded.csv &&
 	for f in $(grep -lis "^\"\{0,1\}created" $(find rc rp -name "*.csv")); do
 		cut -d, -f2- "$f" >"$f.x" && mv "$f.x" "$f" || return 1
 	done &&

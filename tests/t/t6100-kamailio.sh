@@ -304,7 +304,7 @@ test_expect_success 'one tenant, Asterisk and Kamailio legs together: cdrflow-qu
 		--from "$(q "SELECT min(calldate)::date FROM cdr WHERE tenant = '\''acme'\''")" \
 		--to "$(q "SELECT max(calldate)::date FROM cdr WHERE tenant = '\''acme'\''")" -f csv -o statement >/dev/null &&
 	cat statement/*by-source.csv &&
-	grep -q "^\"kam1\",\"Kamailio\"," statement/*by-source.csv &&
+	grep -q "^\"Kamailio\"," statement/*by-source.csv &&
 	qis "kamailio $kam,asterisk $ast" "SELECT string_agg(src || '\'' '\'' || n, '\'','\'' ORDER BY src DESC) FROM (SELECT coalesce(s.type, '\''asterisk'\'') AS src, count(*) AS n FROM cdr c LEFT JOIN source_node s USING (node) WHERE c.tenant = '\''acme'\'' AND c.node IN ('\''kam1'\'', '\''pbx'\'') GROUP BY 1) x"
 '
 
