@@ -5,6 +5,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+# The builds and the largest test (a million legs in a private PostgreSQL)
+# need about 4 GB at once; a full disk would show up as dozens of
+# unrelated failures, so say it first.
+need_kb=$((4 * 1024 * 1024))
+for d in . "${TMPDIR:-/tmp}"; do
+	free_kb=$(df -Pk "$d" | awk 'NR == 2 { print $4 }')
+	if [ "${free_kb:-0}" -lt $need_kb ]; then
+		echo "test.sh: only $((free_kb / 1024)) MB free in $d; the tests need about 4096 MB" >&2
+		exit 1
+	fi
+done
 jobs=$(nproc 2>/dev/null || echo 2)
 echo "== build (clang, -Werror)"
 make -s -j"$jobs" BUILD=build-clang CC=clang all test-programs

@@ -14,12 +14,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
 
+/* the per-process directory goes when the fuzzer or the replay exits */
+static void remove_dir(void) { rmdir(dir); }
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!dir[0]) {
 		snprintf(dir, sizeof dir, "/tmp/cdrflow-fuzz-seg-%ld", (long)getpid());
 		if (mkdir_p(dir, 0700) < 0)
 			abort();
+		atexit(remove_dir);
 	}
 	char path[128];
 	snprintf(path, sizeof path, "%s/0000000000000001.seg", dir);

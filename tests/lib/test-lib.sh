@@ -60,10 +60,30 @@ test_skipped=0
 test_failures=
 _prereqs=" "
 
+# A script killed with -9 (or by the end of a session) cannot clean up:
+# remove the leftovers of scripts whose owner process is gone, so that
+# interrupted runs do not fill the disk (each directory names its owner).
+sweep_stale_trash() {
+	local d owner
+	for d in "${TMPDIR:-/tmp}"/cdrflow-t[0-9]*.* /tmp/cdrflow-t[0-9]*-pg.*; do
+		[ -d "$d" ] && [ -f "$d/.owner" ] || continue
+		owner=$(cat "$d/.owner" 2>/dev/null) || continue
+		case $owner in '' | *[!0-9]*) continue ;; esac
+		kill -0 "$owner" 2>/dev/null && continue
+		# a private PostgreSQL of a dead script may still run
+		[ -f "$d/data/postmaster.pid" ] &&
+			kill -KILL "$(head -n 1 "$d/data/postmaster.pid")" 2>/dev/null
+		chattr -R -i "$d" 2>/dev/null
+		rm -rf "$d"
+	done
+}
+sweep_stale_trash
+
 TRASH=$(mktemp -d "${TMPDIR:-/tmp}/cdrflow-$TEST_NAME.XXXXXX") || {
 	echo "Bail out! cannot create a temp directory" >&2
 	exit 1
 }
+echo $$ >"$TRASH/.owner"
 : >"$TRASH/.pids"
 : >"$TRASH/.mounts"
 : >"$TRASH/.immutable"
@@ -325,6 +345,7 @@ free_port() {
 # with the rest of the test's leftovers.
 start_private_pg() {
 	PGDIR=$(mktemp -d "/tmp/cdrflow-$TEST_NAME-pg.XXXXXX") || bail_out "cannot create a PostgreSQL directory"
+	echo $$ >"$PGDIR/.owner"
 	CDRFLOW_PGPORT=$(free_port)
 	export CDRFLOW_PGPORT
 	trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; test_cleanup' EXIT

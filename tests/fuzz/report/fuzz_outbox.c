@@ -13,6 +13,9 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char dir[64];
+
+/* the per-process directory goes when the fuzzer or the replay exits */
+static void remove_dir(void) { rmdir(dir); }
 #define NAME "00000000000000000001-0123456789abcdef.msg"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(dir, sizeof dir, "/tmp/cdrflow-fuzz-outbox-%ld", (long)getpid());
 		if (mkdir_p(dir, 0700) < 0)
 			abort();
+		atexit(remove_dir);
 	}
 	char path[128];
 	snprintf(path, sizeof path, "%s/" NAME, dir);
