@@ -27,6 +27,7 @@ static const struct cfg_key allowance_keys[] = {
 static const struct cfg_key plan_keys[] = {
 	{ "tenant", CFG_STRING, P(tenant), "", 0, 0, NULL, "tenant this plan is for (empty: every other tenant)", 0, NULL, 0, 0 },
 	{ "country_code", CFG_STRING, P(country_code), NULL, 0, 0, NULL, "country calling code, e.g. 44", CFG_REQUIRED, NULL, 0, 0 },
+	{ "country", CFG_STRING, P(country), NULL, 0, 0, NULL, "ISO code of the home country (default: the country of +country_code); other countries are international", 0, NULL, 0, 0 },
 	{ "national_prefix", CFG_STRING, P(national_prefix), "0", 0, 0, NULL, "trunk prefix of national numbers", 0, NULL, 0, 0 },
 	{ "international_prefix", CFG_STRING, P(international_prefix), "00", 0, 0, NULL, "international access prefix (00, 011)", 0, NULL, 0, 0 },
 	{ "strip_prefixes", CFG_STRING, P(strip_prefixes), NULL, 0, 0, NULL, "comma-separated tech prefixes removed first (e.g. 9 for an outside line)", 0, NULL, 0, 0 },

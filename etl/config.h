@@ -31,6 +31,7 @@ struct tenant_allowance {
 struct number_plan {
 	char *tenant;
 	char *country_code;         /* e.g. 44 */
+	char *country;              /* ISO code of home (NULL: the country of +country_code) */
 	char *national_prefix;      /* e.g. 0 */
 	char *international_prefix; /* e.g. 00 or 011 */
 	char *strip_prefixes;       /* comma-separated tech prefixes removed first, e.g. 9 */

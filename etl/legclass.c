@@ -1,5 +1,6 @@
 /*
- * legclass.c - tenant, direction, E.164 and rating of a leg (legclass.h).
+ * legclass.c - tenant, direction, E.164, country and rating of a leg
+ * (legclass.h): the one place that knows them.
  */
 #include "legclass.h"
 
@@ -139,8 +140,13 @@ void legclass_e164(const struct etl_config *cfg, const char *tenant, const char 
 		return;
 	}
 	const struct number_plan *p = plan_for(cfg, tenant);
-	if (!p)
+	if (!p) {
+		/* no plan: 00 is the international prefix (ITU-T E.164's
+		 * recommendation, most of the world); the rest stays national */
+		if (d[0] == '0' && d[1] == '0' && d[2] && d[2] != '0' && e164_length_ok((size_t)n - 2))
+			snprintf(out, 24, "+%s", d + 2);
 		return;
+	}
 	const char *s = d;
 	/* tech prefixes first (outside-line digit...), the longest that matches */
 	size_t nstrip;
@@ -290,6 +296,45 @@ static const char *tenant_of(const struct etl_config *cfg, const struct cdr_row 
 	return cfg->tenant_default && *cfg->tenant_default ? cfg->tenant_default : NULL;
 }
 
+static bool in_list(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return true;
+	return false;
+}
+
+/* Direction without trunk globs: by dialplan context (the lists under
+ * fraud:), "unknown" when neither list is given. */
+static const char *direction_by_context(const struct fraud_config *f, const char *dcontext)
+{
+	if (!f->n_inbound && !f->n_outbound)
+		return "unknown";
+	if (in_list(f->inbound_contexts, f->n_inbound, dcontext))
+		return "inbound";
+	if (!f->n_outbound || in_list(f->outbound_contexts, f->n_outbound, dcontext))
+		return "outbound";
+	return "internal";
+}
+
+bool legclass_international(const struct legclass *lc, const char *tenant, const char *e164)
+{
+	if (!e164 || e164[0] != '+')
+		return false;
+	const struct number_plan *p = plan_for(lc->cfg, tenant);
+	if (!p)
+		return true; /* without a plan only +/00 numbers are E.164 */
+	const char *country = legclass_country(lc, e164);
+	if (p->country && *p->country)
+		return !country || strcmp(country, p->country) != 0;
+	char home[24];
+	snprintf(home, sizeof home, "+%s", p->country_code);
+	const char *home_iso = legclass_country(lc, home);
+	if (country && home_iso)
+		return strcmp(country, home_iso) != 0;
+	return strncmp(e164 + 1, p->country_code, strlen(p->country_code)) != 0;
+}
+
 void legclass_apply(const struct legclass *lc, const struct cdr_row *r, struct leg_extra *x)
 {
 	legclass_apply_source(lc, r, NULL, NULL, x);
@@ -308,7 +353,7 @@ void legclass_apply_source(const struct legclass *lc, const struct cdr_row *r, c
 	if (direction)
 		x->direction = direction; /* the source said it (a Yeastar CDR's type) */
 	else if (!lc->ntrunks)
-		x->direction = "unknown";
+		x->direction = direction_by_context(&cfg->fraud, r->dcontext);
 	else if (is_trunk(lc, r->channel))
 		x->direction = "inbound";
 	else if (is_trunk(lc, r->dstchannel))
@@ -320,6 +365,8 @@ void legclass_apply_source(const struct legclass *lc, const struct cdr_row *r, c
 	else
 		legclass_trunk(r->channel, r->dstchannel, x->direction, x->trunk);
 	x->country = legclass_country(lc, x->dst_e164);
+	x->src_intl = legclass_international(lc, x->tenant, x->src_e164);
+	x->dst_intl = legclass_international(lc, x->tenant, x->dst_e164);
 	/* rating: legs that left by a carrier's trunk */
 	const struct carrier_deck *car = NULL;
 	for (size_t i = 0; i < cfg->n_carriers && !car; i++)

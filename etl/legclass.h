@@ -37,6 +37,7 @@ struct leg_extra {
 	char src_e164[24], dst_e164[24]; /* "" when not a number */
 	char trunk[64];        /* trunk of the leg ("SIP/loop"), "" when none */
 	const char *country;   /* ISO code of dst_e164, NULL when none matches */
+	bool src_intl, dst_intl; /* E.164 outside the tenant's home country */
 	const char *carrier;   /* NULL: did not leave by a rated carrier trunk */
 	const char *rate_status; /* NULL when not rated at all */
 	bool has_buy, has_sell, has_margin;
@@ -68,6 +69,11 @@ void legclass_trunk(const char *channel, const char *dstchannel, const char *dir
 
 /* ISO code of the longest country prefix of e164 ("+4420..."); NULL. */
 const char *legclass_country(const struct legclass *lc, const char *e164);
+
+/* Is e164 ("+...", else false) outside the home country of the tenant's
+ * numbering plan (its `country`, else the country of +country_code)?
+ * Without a plan every E.164 number is (only +/00 numbers are E.164). */
+bool legclass_international(const struct legclass *lc, const char *tenant, const char *e164);
 
 /* E.164 of number under the plan for tenant ("" if it is not a number).
  * out must hold 24 bytes. */

@@ -40,7 +40,7 @@ static const char *const copy_columns[N_OUT] = {
 	("calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, "
 	"billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, "
 	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
-	"margin, buy_prefix, sell_prefix, trunk, dst_country, call_id"),
+	"margin, buy_prefix, sell_prefix, trunk, dst_country, src_intl, dst_intl, call_id"),
 	("call_id, node, start, \"end\", first_answer, src, dst, legs, total_billsec, duration, outcome, transfers, "
 	"linkedids, incomplete, clock_fault, tenant, direction, buy_cost, sell_cost, trunk, dst_country"),
 };
@@ -234,6 +234,8 @@ void load_leg_row(struct buf *r, const struct leg_extra *e, const struct cdr_row
 	opt_col(r, e->sell_prefix[0] ? e->sell_prefix : NULL);
 	str_col(r, e->trunk);
 	opt_col(r, e->country);
+	copy_text(r, e->src_intl ? "t" : "f", 1, '\t');
+	copy_text(r, e->dst_intl ? "t" : "f", 1, '\t');
 }
 
 void load_leg_row_end(struct buf *r, const char *call_id)

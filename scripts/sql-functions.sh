@@ -24,15 +24,23 @@ for f in "$dir"/[0-9]*.sql; do
 	awk -v file="sql/$(basename "$f")" '
 	{
 		line = tolower($0)
-		while (match(line, /create (or replace )?(function|view) [a-z_0-9]+/)) {
+		if (line ~ /^[ \t]*--/)
+			next
+		while (match(line, /(create (or replace )?|drop )(function|view) [a-z_0-9]+/)) {
 			m = substr(line, RSTART, RLENGTH)
 			n = split(m, w, " ")
-			print w[n] "\t" w[n - 1] "\t" file ":" NR
+			print w[n] "\t" w[n - 1] "\t" file ":" NR "\t" (w[1] == "drop" ? "drop" : "create")
 			line = substr(line, RSTART + RLENGTH)
 		}
 	}' "$f"
 done | awk -F'\t' '
+	# a DROP then CREATE of the same name (a view replaced by a table ...)
+	# is one history; a DROP with nothing after it leaves the name "dropped"
+	$4 == "drop" { if ($1 in kind) { dropped[$1] = $3 } next }
 	{ if (!($1 in kind)) { order[++n] = $1 } else { old[$1] = old[$1] (old[$1] == "" ? "" : ", ") "`" cur[$1] "`" }
-	  kind[$1] = $2; cur[$1] = $3 }
-	END { for (i = 1; i <= n; i++) print order[i] "\t" kind[order[i]] "\t" cur[order[i]] "\t" old[order[i]] }' |
+	  kind[$1] = $2; cur[$1] = $3; delete dropped[$1] }
+	END { for (i = 1; i <= n; i++) {
+		k = order[i]
+		if (k in dropped) { old[k] = old[k] (old[k] == "" ? "" : ", ") "`" cur[k] "`"; cur[k] = "dropped: " dropped[k] }
+		print k "\t" kind[k] "\t" cur[k] "\t" old[k] } }' |
 	sort | awk -F'\t' '{ printf "| `%s` | %s | `%s` | %s |\n", $1, $2, $3, $4 }'

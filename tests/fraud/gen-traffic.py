@@ -22,6 +22,7 @@ RULES below so a change of one shows up as a failing test, not silently).
 Each scenario uses its own tenants and its own day, so they do not interact.
 """
 import datetime as dt
+import re
 import sys
 
 UTC = dt.timezone.utc
@@ -68,15 +69,40 @@ class Gen:
         else:
             channel = chan or "PJSIP/%s-%08x" % (src, self.n)
             dstchannel = "%s-%08x" % (trunk, self.n)
+        # the facts cdrflow-etl stores with a leg (etl/legclass.c) under the
+        # test's configuration: contexts did/internal, no trunk globs, no
+        # numbering plan (every E.164 number is international)
+        direction = "inbound" if ctx == "did" else "outbound"
+        src_e164, dst_e164 = e164(src), e164(dst)
         b.append(dict(calldate=start, answer=answer, end=end, src=src, dst=dst, dcontext=ctx,
                       channel=channel, dstchannel=dstchannel, lastapp="Dial", duration=duration,
                       billsec=billsec, disposition=disposition or ("ANSWERED" if answered else "NO ANSWER"),
                       accountcode=tenant, uniqueid=uid, linkedid=linkedid or uid, tenant=tenant,
-                      sequence=self.n, sell_cost=sell))
+                      sequence=self.n, sell_cost=sell, direction=direction,
+                      trunk=device(channel if direction == "inbound" else dstchannel or channel),
+                      src_e164=src_e164, dst_e164=dst_e164,
+                      src_intl=src_e164 is not None, dst_intl=dst_e164 is not None))
         return uid
 
     def exp(self, rule, tenant, count, subjects=()):
         self.expect.append((rule, tenant, count, sorted(subjects)))
+
+
+def e164(num):
+    """A number written internationally (+ or 00) as '+digits', 7..15 digits; else None."""
+    d = re.sub(r"[ ().-]", "", num)
+    if d.startswith("+"):
+        d = d[1:]
+    elif d.startswith("00") and d[2:3] not in ("", "0"):
+        d = d[2:]
+    else:
+        return None
+    return "+" + d if d.isdigit() and 7 <= len(d) <= 15 else None
+
+
+def device(channel):
+    """SIP/loop-00000012 -> SIP/loop (the trunk of a leg)."""
+    return re.sub(r"-[0-9a-fA-F]+(;[0-9]+)?$", "", channel or "")
 
 
 def t(day, hms, frac=0.0):
@@ -290,7 +316,7 @@ SCENARIOS = {
 
 COLS = ["calldate", "answer", "end", "clid", "src", "dst", "dcontext", "channel", "dstchannel", "lastapp",
         "lastdata", "duration", "billsec", "disposition", "accountcode", "uniqueid", "linkedid", "userfield",
-        "sequence", "node", "tenant"]
+        "sequence", "node", "tenant", "direction", "trunk", "src_e164", "dst_e164", "src_intl", "dst_intl"]
 
 
 def lit(v):
@@ -298,6 +324,8 @@ def lit(v):
         return "NULL"
     if isinstance(v, dt.datetime):
         return "'%s'" % v.isoformat()
+    if isinstance(v, bool):
+        return "true" if v else "false"
     if isinstance(v, int):
         return str(v)
     return "'%s'" % str(v).replace("'", "''")
@@ -323,6 +351,9 @@ def emit_sql(g, out):
                                                               ",\n  ".join(rows)))
         # a leg is stored once per (node, sequence) (0014_leg_once): number them after
         # what the node holds, as the engine's creation order would
+        # the destination country: the longest prefix in the one country table
+        out.write("UPDATE cdr_batch b SET dst_country = (SELECT c.iso FROM rollup_country_code c "
+                  "WHERE b.dst_e164 LIKE '+' || c.prefix || '%' ORDER BY length(c.prefix) DESC LIMIT 1);\n")
         out.write("UPDATE cdr_batch SET sequence = sequence + "
                   "(SELECT coalesce(max(sequence), 0) FROM cdr WHERE node = 'gen');\n")
         out.write("INSERT INTO cdr SELECT * FROM cdr_batch;\n")

@@ -92,7 +92,7 @@ test_expect_success 'migrate --distribute: events, legs, calls by node, rollups 
 	grep "^cdr h node$" dist && grep "^cel h node$" dist && grep "^call h node$" dist &&
 	grep "^ami_event h node$" dist && grep "^etl_checkpoint h node$" dist && grep "^qos_leg h node$" dist &&
 	grep "^rollup_hourly h tenant$" dist && grep "^alert h tenant$" dist &&
-	grep "^country_code n -$" dist && grep "^tenant_role n -$" dist &&
+	grep "^rollup_country_code n -$" dist && grep "^tenant_role n -$" dist &&
 	test "$(on_citus psql -X -Atc "select count(distinct colocationid) from pg_dist_partition where partmethod = \$\$h\$\$")" = 2 &&
 	! grep "^schema_version" dist && ! grep "^etl_lock" dist
 '

@@ -100,6 +100,17 @@ test_expect_success 'numbers become E.164 under the tenant plan, originals kept'
 	test "$(q "select count(*) from cdr where dst = '"'"'talk'"'"' and dst_e164 is not null")" = 0
 '
 
+test_expect_success 'international: outside the home country of the tenant plan (GB; NL for tenantB)' '
+	test "$(q "select dst_intl from cdr where dst = '"'"'00881631234567'"'"' limit 1")" = t &&
+	test "$(q "select dst_intl from cdr where dst = '"'"'+442079460101'"'"' and tenant is distinct from '"'"'tenantB'"'"' limit 1")" = f &&
+	test "$(q "select src_intl from cdr where src = '"'"'+4930901820'"'"' limit 1")" = t &&
+	q "select tenant, dst_e164, dst_country, dst_intl from cdr where dst_e164 is not null" >intl.rows &&
+	test -s intl.rows &&
+	test "$(q "select count(*) from cdr where dst_e164 is not null and dst_intl is distinct from
+		   (dst_country is distinct from case when tenant = '"'"'tenantB'"'"' then '"'"'NL'"'"' else '"'"'GB'"'"' end)")" = 0 &&
+	test "$(q "select count(*) from cdr where dst_e164 is null and dst_intl")" = 0
+'
+
 test_expect_success 'outbound carrier legs: buy and sell cost as the decks say, margin = sell - buy' '
 	q "select dst_e164, billsec, extract(epoch from calldate)::bigint, tenant, rate_status,
 		coalesce(buy_cost::text, '"'"'-'"'"'), coalesce(sell_cost::text, '"'"'-'"'"'), coalesce(margin::text, '"'"'-'"'"')

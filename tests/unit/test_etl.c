@@ -186,6 +186,85 @@ static void test_leg_country(void **state)
 	free(lc.countries);
 }
 
+/* International: outside the home country of the tenant's plan; every
+ * E.164 number without a plan (only + and 00 numbers are E.164 then). */
+static void test_leg_international(void **state)
+{
+	(void)state;
+	char err[128], e[24];
+	struct etl_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	struct legclass lc;
+	assert_int_equal(legclass_init(&lc, &cfg, err, sizeof err), 0);
+	assert_int_equal(legclass_set_countries(&lc, "1 US\n1204 CA\n1416 CA\n1876 JM\n44 GB\n49 DE\n", err, sizeof err), 0);
+	/* no plan: + and 00 (then not 0) are international, the rest national */
+	legclass_e164(&cfg, NULL, "004930123456", e);
+	assert_string_equal(e, "+4930123456");
+	legclass_e164(&cfg, NULL, "+44 20 7946 0101", e);
+	assert_string_equal(e, "+442079460101");
+	legclass_e164(&cfg, NULL, "02079460101", e);
+	assert_string_equal(e, "");
+	legclass_e164(&cfg, NULL, "0004930123456", e);
+	assert_string_equal(e, "");
+	assert_true(legclass_international(&lc, NULL, "+442079460101"));
+	assert_false(legclass_international(&lc, NULL, ""));
+	assert_false(legclass_international(&lc, NULL, NULL));
+	/* a UK plan for everyone, a NANP one for "us", a Canadian one for "ca" */
+	struct number_plan plans[3] = {
+		{ .tenant = "", .country_code = "44", .national_prefix = "0", .international_prefix = "00", .min_length = 7 },
+		{ .tenant = "us", .country_code = "1", .national_prefix = "1", .international_prefix = "011", .min_length = 7 },
+		{ .tenant = "ca", .country_code = "1", .country = "CA", .national_prefix = "1",
+		  .international_prefix = "011", .min_length = 7 },
+	};
+	cfg.plans = plans;
+	cfg.n_plans = 3;
+	legclass_e164(&cfg, NULL, "02079460101", e);
+	assert_string_equal(e, "+442079460101");
+	assert_false(legclass_international(&lc, NULL, e));
+	assert_true(legclass_international(&lc, NULL, "+4930123456"));
+	assert_true(legclass_international(&lc, NULL, "+9991234567")); /* a code the table lacks */
+	assert_false(legclass_international(&lc, "us", "+12025550143"));
+	assert_true(legclass_international(&lc, "us", "+18765551234")); /* Jamaica shares +1 */
+	assert_true(legclass_international(&lc, "us", "+4930123456"));
+	assert_false(legclass_international(&lc, "ca", "+14165550143"));
+	assert_true(legclass_international(&lc, "ca", "+12025550143"));
+	legclass_release(&lc);
+}
+
+/* Direction without trunk globs: by the fraud: context lists. */
+static void test_leg_direction_by_context(void **state)
+{
+	(void)state;
+	char err[128];
+	struct etl_config cfg;
+	memset(&cfg, 0, sizeof cfg);
+	struct legclass lc;
+	assert_int_equal(legclass_init(&lc, &cfg, err, sizeof err), 0);
+	struct cdr_row r = { .accountcode = "", .src = "1001", .dst = "004930123456", .dcontext = "internal",
+			     .clid = "", .channel = "PJSIP/1001-00000001", .dstchannel = "PJSIP/carrier-00000002",
+			     .lastapp = "Dial", .lastdata = "", .uniqueid = "1.1", .linkedid = "1.1", .userfield = "",
+			     .peeraccount = "" };
+	struct leg_extra x;
+	legclass_apply(&lc, &r, &x);
+	assert_string_equal(x.direction, "unknown");
+	assert_true(x.dst_intl);
+	char *in[] = { "did" }, *out[] = { "internal" };
+	cfg.fraud.inbound_contexts = in;
+	cfg.fraud.n_inbound = 1;
+	legclass_apply(&lc, &r, &x);
+	assert_string_equal(x.direction, "outbound"); /* only inbound listed: the rest is outbound */
+	cfg.fraud.outbound_contexts = out;
+	cfg.fraud.n_outbound = 1;
+	r.dcontext = "queues";
+	legclass_apply(&lc, &r, &x);
+	assert_string_equal(x.direction, "internal");
+	r.dcontext = "did";
+	legclass_apply(&lc, &r, &x);
+	assert_string_equal(x.direction, "inbound");
+	assert_string_equal(x.trunk, "PJSIP/1001");
+	legclass_release(&lc);
+}
+
 /* Leg rows wait for their call: written once, with its call_id; the
  * rest with NULL when the batch is written. */
 static void test_legwait(void **state)
@@ -367,6 +446,8 @@ int main(void)
 		cmocka_unit_test(test_config_fraud_one_pass),
 		cmocka_unit_test(test_leg_trunk),
 		cmocka_unit_test(test_leg_country),
+		cmocka_unit_test(test_leg_international),
+		cmocka_unit_test(test_leg_direction_by_context),
 		cmocka_unit_test(test_kam_disposition),
 		cmocka_unit_test(test_kam_times),
 		cmocka_unit_test(test_kam_leg),
