@@ -24,6 +24,7 @@ struct csv_out {
 	int failed;
 	char err[256];
 	struct buf cell;   /* scratch for one cleaned text cell */
+	struct buf row;    /* one row, written with one fwrite */
 };
 
 __attribute__((format(printf, 2, 3))) static int fail(struct csv_out *w, const char *fmt, ...)
@@ -45,43 +46,50 @@ struct csv_out *csv_out_new(FILE *fp, const struct csv_out_opts *opts)
 	if (opts)
 		w->o = *opts;
 	buf_init(&w->cell, CSV_CELL_MAX);
+	buf_init(&w->row, 0);
 	return w;
 }
 
 /* One field quoted as libcsv's csv_fwrite() quotes it (always in double
- * quotes, a double quote doubled), written in runs rather than a byte at a
- * time: the text between two quotes goes out in one fwrite. */
-static int quoted_write(FILE *fp, const char *s, size_t n)
+ * quotes, a double quote doubled), appended to out in runs: the text
+ * between two quotes is one copy. */
+static int quoted_add(struct buf *out, const char *s, size_t n)
 {
-	if (putc('"', fp) == EOF)
+	if (buf_append(out, "\"", 1) < 0)
 		return -1;
 	while (n) {
 		const char *q = memchr(s, '"', n);
 		size_t k = q ? (size_t)(q - s) + 1 : n; /* through the quote */
-		if (fwrite(s, 1, k, fp) != k || (q && putc('"', fp) == EOF))
+		if (buf_append(out, s, k) < 0 || (q && buf_append(out, "\"", 1) < 0))
 			return -1;
 		s += k;
 		n -= k;
 	}
-	return putc('"', fp) == EOF ? -1 : 0;
+	return buf_append(out, "\"", 1);
 }
 
-static int put_text(FILE *fp, struct buf *cell, const char *s, int raw)
+/* A text cell, guarded and cleaned in cell, quoted onto out: -2 when the
+ * cell is over CSV_CELL_MAX (or out over its limit). */
+static int add_text(struct buf *out, struct buf *cell, const char *s, int raw)
 {
 	buf_reset(cell);
 	if (!raw && rtext_needs_guard(s) && buf_puts(cell, "'") < 0)
 		return -2;
 	if (rtext_clean(cell, s, 0, 0) < 0)
 		return -2;
-	return quoted_write(fp, cell->data, cell->len);
+	return quoted_add(out, cell->data, cell->len) < 0 ? -2 : 0;
 }
 
 int csv_out_text_field(FILE *fp, const char *s, int raw)
 {
-	struct buf b;
-	buf_init(&b, CSV_CELL_MAX);
-	int rc = put_text(fp, &b, s, raw);
-	buf_release(&b);
+	struct buf cell, out;
+	buf_init(&cell, CSV_CELL_MAX);
+	buf_init(&out, 2 * (size_t)CSV_CELL_MAX + 2);
+	int rc = add_text(&out, &cell, s, raw);
+	if (rc == 0 && fwrite(out.data, 1, out.len, fp) != out.len)
+		rc = -1;
+	buf_release(&cell);
+	buf_release(&out);
 	return rc == 0 ? 0 : -1;
 }
 
@@ -108,20 +116,21 @@ int csv_out_table_begin(struct csv_out *w, const char *title, const struct rcol 
 	errno = 0;
 	if (w->o.bom && fputs("\xEF\xBB\xBF", w->fp) == EOF)
 		return write_error(w);
+	buf_reset(&w->row);
 	for (size_t i = 0; i < ncols; i++) {
-		if (i && putc(',', w->fp) == EOF)
-			return write_error(w);
-		int rc = put_text(w->fp, &w->cell, cols[i].name ? cols[i].name : "", w->o.raw_text);
-		if (rc == -2)
+		if (i && buf_append(&w->row, ",", 1) < 0)
+			return fail(w, "out of memory");
+		if (add_text(&w->row, &w->cell, cols[i].name ? cols[i].name : "", w->o.raw_text) < 0)
 			return fail(w, "column name %zu is too long", i);
-		if (rc < 0)
-			return write_error(w);
 	}
-	if (fputs("\r\n", w->fp) == EOF)
+	if (buf_append(&w->row, "\r\n", 2) < 0)
+		return fail(w, "out of memory");
+	if (fwrite(w->row.data, 1, w->row.len, w->fp) != w->row.len)
 		return write_error(w);
 	return 0;
 }
 
+/* One row is built in w->row and written with one fwrite. */
 int csv_out_table_row(struct csv_out *w, const struct rval *vals)
 {
 	char num[RVAL_NUMTEXT_MAX];
@@ -130,24 +139,24 @@ int csv_out_table_row(struct csv_out *w, const struct rval *vals)
 	if (w->state != 1)
 		return fail(w, "row outside a table");
 	errno = 0;
+	buf_reset(&w->row);
 	for (size_t i = 0; i < w->ncols; i++) {
-		if (i && putc(',', w->fp) == EOF)
-			return write_error(w);
+		if (i && buf_append(&w->row, ",", 1) < 0)
+			return fail(w, "out of memory");
 		if (vals[i].null)
 			continue;
 		if (w->cols[i].type == RCOL_TEXT) {
-			int rc = put_text(w->fp, &w->cell, vals[i].s, w->o.raw_text);
-			if (rc == -2)
+			if (add_text(&w->row, &w->cell, vals[i].s, w->o.raw_text) < 0)
 				return fail(w, "text cell in column %zu is over %u bytes", i, CSV_CELL_MAX);
-			if (rc < 0)
-				return write_error(w);
 		} else {
 			size_t n = rval_format(&w->cols[i], &vals[i], RFMT_PLAIN, num, sizeof num);
-			if (fwrite(num, 1, n, w->fp) != n)
-				return write_error(w);
+			if (buf_append(&w->row, num, n) < 0)
+				return fail(w, "out of memory");
 		}
 	}
-	if (fputs("\r\n", w->fp) == EOF)
+	if (buf_append(&w->row, "\r\n", 2) < 0)
+		return fail(w, "out of memory");
+	if (fwrite(w->row.data, 1, w->row.len, w->fp) != w->row.len)
 		return write_error(w);
 	return 0;
 }
@@ -178,6 +187,7 @@ int csv_out_close(struct csv_out *w, char *err, size_t errlen)
 	if (rc && err && errlen)
 		snprintf(err, errlen, "%s", w->err);
 	buf_release(&w->cell);
+	buf_release(&w->row);
 	free(w->cols);
 	free(w);
 	return rc;

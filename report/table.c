@@ -19,6 +19,23 @@ static int clamp_scale(int s)
 	return s < 0 ? 0 : s > RCOL_MAX_SCALE ? RCOL_MAX_SCALE : s;
 }
 
+/* the decimal digits of v at out (no NUL), returns their count (<= 20);
+ * at least `min` digits, zero-padded: printf's "%0*" PRIu64 without printf */
+static size_t put_u64(char *out, uint64_t v, int min)
+{
+	char t[20];
+	size_t k = 0;
+	do {
+		t[k++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while ((int)k < min && k < sizeof t)
+		t[k++] = '0';
+	for (size_t i = 0; i < k; i++)
+		out[i] = t[k - 1 - i];
+	return k;
+}
+
 /* micro-units rounded half away from zero to `scale` decimals, in unsigned
  * arithmetic so INT64_MIN works too */
 static size_t fmt_money(int64_t micro, int scale, char *out, size_t n)
@@ -33,13 +50,22 @@ static size_t fmt_money(int64_t micro, int scale, char *out, size_t n)
 		scale = RCOL_MAX_SCALE;
 		q = a;
 	}
-	int len;
+	char t[48];
+	size_t len = 0;
+	if (neg && q)
+		t[len++] = '-';
 	if (scale == 0)
-		len = snprintf(out, n, "%s%" PRIu64, neg && q ? "-" : "", q);
-	else
-		len = snprintf(out, n, "%s%" PRIu64 ".%0*" PRIu64, neg && q ? "-" : "", q / pow10u[scale], scale,
-			       q % pow10u[scale]);
-	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+		len += put_u64(t + len, q, 1);
+	else {
+		len += put_u64(t + len, q / pow10u[scale], 1);
+		t[len++] = '.';
+		len += put_u64(t + len, q % pow10u[scale], scale);
+	}
+	if (len >= n)
+		len = n - 1;
+	memcpy(out, t, len);
+	out[len] = '\0';
+	return len;
 }
 
 /* d rounded half away from zero to `scale` decimals, as SQL's round() on
@@ -68,19 +94,65 @@ static size_t fmt_fixed(double d, int scale, const char *suffix, char *out, size
 	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
 }
 
+/* Howard Hinnant's days_from_civil inverse: days since 1970-01-01 to a
+ * proleptic Gregorian date, exact for every int64 day count we can get */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void two(char *p, unsigned v)
+{
+	p[0] = (char)('0' + v / 10);
+	p[1] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DD HH:MM:SS" of a wall-clock time in microseconds, without
+ * gmtime/strftime (a CDR export formats three per row) */
 static size_t fmt_timestamp(int64_t us, char *out, size_t n)
 {
 	int64_t sec = us / 1000000;
 	if (us % 1000000 < 0)
 		sec--; /* floor, not truncation toward zero */
-	time_t t = (time_t)sec;
-	struct tm tm;
-	if (gmtime_r(&t, &tm) == NULL)
-		return (size_t)snprintf(out, n, "%s", "");
-	size_t len = strftime(out, n, "%Y-%m-%d %H:%M:%S", &tm);
-	if (len == 0 && n)
+	int64_t days = sec / 86400, rem = sec % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int64_t y;
+	unsigned m, d;
+	civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999) { /* out of the four-digit form: let printf say it */
+		int len = snprintf(out, n, "%" PRId64 "-%02u-%02u %02u:%02u:%02u", y, m, d, (unsigned)(rem / 3600),
+				   (unsigned)(rem / 60 % 60), (unsigned)(rem % 60));
+		return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+	}
+	if (n < 20) {
 		out[0] = '\0';
-	return len;
+		return 0;
+	}
+	two(out, (unsigned)(y / 100));
+	two(out + 2, (unsigned)(y % 100));
+	out[4] = '-';
+	two(out + 5, m);
+	out[7] = '-';
+	two(out + 8, d);
+	out[10] = ' ';
+	two(out + 11, (unsigned)(rem / 3600));
+	out[13] = ':';
+	two(out + 14, (unsigned)(rem / 60 % 60));
+	out[16] = ':';
+	two(out + 17, (unsigned)(rem % 60));
+	out[19] = '\0';
+	return 19;
 }
 
 static size_t fmt_duration(int64_t s, enum rfmt f, char *out, size_t n)
@@ -104,7 +176,6 @@ size_t rval_format(const struct rcol *c, const struct rval *v, enum rfmt f, char
 	if (v->null)
 		return 0;
 	int scale = clamp_scale(c->scale);
-	int len;
 	switch (c->type) {
 	case RCOL_TEXT: {
 		size_t l = v->s ? strlen(v->s) : 0;
@@ -115,9 +186,18 @@ size_t rval_format(const struct rcol *c, const struct rval *v, enum rfmt f, char
 		out[l] = '\0';
 		return l;
 	}
-	case RCOL_INT:
-		len = snprintf(out, n, "%" PRId64, v->i);
-		return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
+	case RCOL_INT: {
+		char t[24];
+		size_t l = 0;
+		if (v->i < 0)
+			t[l++] = '-';
+		l += put_u64(t + l, v->i < 0 ? (uint64_t)0 - (uint64_t)v->i : (uint64_t)v->i, 1);
+		if (l >= n)
+			l = n - 1;
+		memcpy(out, t, l);
+		out[l] = '\0';
+		return l;
+	}
 	case RCOL_MONEY:
 		return fmt_money(v->i, scale, out, n);
 	case RCOL_DECIMAL:

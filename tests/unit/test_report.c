@@ -17,6 +17,8 @@
 
 #include "chart.h"
 #include "csv_out.h"
+#include <time.h>
+
 #include "pdf_out.h"
 #include "table.h"
 #include "testutil.h"
@@ -53,6 +55,20 @@ static void test_format(void **state)
 	assert_string_equal(fmt(RCOL_PERCENT, 1, rval_dbl(0.255), RFMT_DISPLAY), "25.5%");
 	assert_string_equal(fmt(RCOL_TIMESTAMP, 0, rval_int(1714521600999999), RFMT_PLAIN), "2024-05-01 00:00:00");
 	assert_string_equal(fmt(RCOL_TIMESTAMP, 0, rval_int(-1), RFMT_PLAIN), "1969-12-31 23:59:59");
+	assert_string_equal(fmt(RCOL_INT, 0, rval_int(INT64_MIN), RFMT_PLAIN), "-9223372036854775808");
+	assert_string_equal(fmt(RCOL_INT, 0, rval_int(0), RFMT_PLAIN), "0");
+	assert_string_equal(fmt(RCOL_MONEY, 6, rval_int(1000001), RFMT_PLAIN), "1.000001");
+	/* timestamps are formatted by hand: the same text as gmtime + strftime
+	 * over four centuries, leap days, and before 1970 */
+	for (int64_t sec = -12219292800; sec < 253402300800; sec += 86399 * 37 + 7) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		char want[32];
+		assert_non_null(gmtime_r(&t, &tm));
+		strftime(want, sizeof want, "%Y-%m-%d %H:%M:%S", &tm);
+		assert_string_equal(fmt(RCOL_TIMESTAMP, 0, rval_int(sec * 1000000 + 123), RFMT_PLAIN), want);
+	}
+	assert_string_equal(fmt(RCOL_TIMESTAMP, 0, rval_int(951782400000000), RFMT_PLAIN), "2000-02-29 00:00:00");
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(3725), RFMT_PLAIN), "3725");
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(3725), RFMT_DISPLAY), "1:02:05");
 	assert_string_equal(fmt(RCOL_DURATION, 0, rval_int(-65), RFMT_DISPLAY), "-0:01:05");
