@@ -45,6 +45,12 @@ static const char *const copy_columns[N_OUT] = {
 	"linkedids, incomplete, clock_fault, tenant, direction, buy_cost, sell_cost, trunk, dst_country"),
 };
 
+/* A record's position (pos_tag) and sequence: the seq of the oldest event
+ * of the calls still open is looked up by position (cdr_feed_oldest_pos). */
+struct pos_seq {
+	uint64_t tag, seq;
+};
+
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
 	struct buf cel, ami, cdr, call;
@@ -57,6 +63,9 @@ struct batch {
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
 	struct seg_pos load_to, cdr_to; /* the checkpoint it commits */
+	uint64_t cdr_seq;          /* no event of a call open at cdr_to has a smaller seq */
+	struct pos_seq *seqs;      /* (position, seq) of every record read, in order */
+	size_t nseqs, seqs_cap;
 	uint64_t done_to, loaded, bytes;
 	int more;                  /* records may follow */
 	uint64_t skips;            /* recorded skips passed in this batch */
@@ -587,6 +596,7 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 
 static void batch_release(struct batch *b)
 {
+	free(b->seqs);
 	buf_release(&b->cel);
 	buf_release(&b->ami);
 	buf_release(&b->cdr);
@@ -602,6 +612,7 @@ static void batch_release(struct batch *b)
 struct node_engine {
 	char *node;
 	struct cdr_feed *feed;
+	uint64_t cdr_seq;    /* the last batch's: a lower bound of its open calls' seqs */
 	uint64_t caveats_told[CAVEAT_N]; /* caveat counts already warned and stored */
 	struct seg_pos next; /* where its input continues */
 	struct batch *cur;   /* the batch its legs and calls go to */
@@ -734,6 +745,26 @@ struct pipeline {
 	pthread_cond_t cv;
 };
 
+/* A lower bound of the seq of every event of the calls still open, whose
+ * oldest event is at position tag `oldest` (UINT64_MAX: none open): the seq
+ * of the last record read at or before it in this batch, else the bound of
+ * the batch before (prev), which read it.  Seqs grow with positions. */
+static uint64_t oldest_seq(const struct batch *b, uint64_t oldest, uint64_t prev)
+{
+	if (oldest == UINT64_MAX)
+		return b->last_seq > prev ? b->last_seq : prev;
+	size_t lo = 0, hi = b->nseqs; /* the first record after oldest */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->seqs[mid].tag <= oldest)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t seq = lo ? b->seqs[lo - 1].seq : prev;
+	return seq > prev ? seq : prev;
+}
+
 /* Build one batch into b; returns 0, or -1 when there was nothing to build. */
 static int build_batch(struct pipeline *pl, struct batch *b)
 {
@@ -746,6 +777,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
 	b->json_recs = 0;
+	b->nseqs = 0;
 	b->start = pl->load_pos;
 	b->next = pl->r.pos;
 	b->last_seq = pl->last_seq;
@@ -778,6 +810,11 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 				 b->rec.pos.offset);
 		}
 		b->events++;
+		if (b->nseqs == b->seqs_cap) {
+			b->seqs_cap = b->seqs_cap ? 2 * b->seqs_cap : 1024;
+			b->seqs = xrealloc(b->seqs, b->seqs_cap * sizeof *b->seqs);
+		}
+		b->seqs[b->nseqs++] = (struct pos_seq){ pos_tag(b->rec.pos), b->rec.seq };
 		if (!b->replaying) {
 			b->loaded++;
 			b->bytes += b->rec.data_len;
@@ -805,6 +842,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
 	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
 	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
+	b->cdr_seq = oldest_seq(b, oldest, ne->cdr_seq);
+	ne->cdr_seq = b->cdr_seq;
 	b->done_to = cdr_feed_done_stamp(ne->feed);
 	if (b->json_recs && b->last_seq > b->done_to)
 		b->done_to = b->last_seq; /* JSON records are whole legs: done as read */
@@ -1013,13 +1052,13 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		goto fail;
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
-		 "cdr_done_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, seg_offset = "
-		 "excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + excluded.events, "
-		 "cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
-		 "excluded.cdr_done_seq, updated_at = excluded.updated_at",
+		 "cdr_done_seq, cdr_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+		 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, "
+		 "seg_offset = excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + "
+		 "excluded.events, cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
+		 "excluded.cdr_done_seq, cdr_seq = excluded.cdr_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
-		 b->done_to);
+		 b->done_to, b->cdr_seq);
 	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	/* the partitions exist now (committed): no need to ask again */
@@ -1051,14 +1090,14 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	}
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
-		 "|| ' ' || cdr_done_seq FROM etl_checkpoint WHERE node = %s", esc);
+		 "|| ' ' || cdr_done_seq || ' ' || cdr_seq FROM etl_checkpoint WHERE node = %s", esc);
 	PQfreemem(esc);
 	if (pgc_value(c, sql, &v, err, errlen) < 0)
 		return pgc_error_exit(c, err);
 	struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
-	uint64_t last_seq = 0, done_seq = 0;
-	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &pos.segno,
-			&pos.offset, &last_seq, &cdr_pos.segno, &cdr_pos.offset, &done_seq) != 6) {
+	uint64_t last_seq = 0, done_seq = 0, cdr_seq = 0;
+	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+			&pos.segno, &pos.offset, &last_seq, &cdr_pos.segno, &cdr_pos.offset, &done_seq, &cdr_seq) != 7) {
 		snprintf(err, errlen, "bad etl_checkpoint row for node %s: \"%s\"", node, v);
 		free(v);
 		return EXIT_DATAERR;
@@ -1088,6 +1127,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 		struct cdr_options o = etl_cdr_options(cfg);
 		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock, on_classify };
 		ne->feed = cdr_feed_new(&o, &sink);
+		ne->cdr_seq = cdr_seq;
 		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
 	} else {
 		from = ne->next;

@@ -89,4 +89,28 @@ test_expect_success 'a call of one tenant only is still visible whole to it, and
 	test "$(rb "select count(*) from cel where node = '"'"'orig'"'"' and linkedid = '"'"'$LA'"'"'")" = 0
 '
 
+# The events of a call are scoped when its legs are stored, reading only
+# events from the lowest seq a call still open can have (the checkpoint's
+# cdr_seq): in batches of 100 events, and with a loader killed and resumed
+# (its engine rebuilt from the checkpoint), every event gets the tenants a
+# one-batch load gives it.
+test_expect_success 'small batches, kills and resumes: every event scoped as in one batch' '
+	cdrflow_collector --replay shared.raw --spool sp2 --node y >/dev/null &&
+	{ printf "etl:\n  batch_events: 100\n"; cat etl.yaml; } >small.yaml &&
+	for i in 1 2 3 4 5; do
+		"$ETL" --once -c small.yaml --spool sp2 >/dev/null 2>&1 &
+		pid=$!
+		sleep 0.$((RANDOM % 5 + 2))
+		kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
+	done &&
+	"$ETL" --once -c small.yaml --spool sp2 >/dev/null &&
+	for rel in cel ami_event; do
+		q "select seq, tenants from $rel where node = '"'"'x'"'"' order by seq" >x.$rel &&
+		q "select seq, tenants from $rel where node = '"'"'y'"'"' order by seq" >y.$rel &&
+		test_cmp x.$rel y.$rel || return 1
+	done &&
+	test "$(q "select count(*) from ami_event where node = '"'"'y'"'"' and tenants is not null")" -gt 0 &&
+	test "$(q "select cdr_seq > 0 and cdr_seq <= last_seq from etl_checkpoint where node = '"'"'y'"'"'")" = t
+'
+
 test_done
