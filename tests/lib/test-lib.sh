@@ -302,6 +302,22 @@ capture_sha1s() {
 # register_pid PID: kill it at exit.
 register_pid() { echo "$1" >>"$TRASH/.pids"; }
 
+# kill_after TENTHS CMD...: run CMD in the background and kill it with -9
+# after a random 1..TENTHS tenths of a second (a crash at a random point);
+# TENTHS may be 0.N for hundredths.  Its exit status is ignored.
+kill_after() {
+	local tenths=$1 pid
+	shift
+	"$@" >/dev/null 2>&1 &
+	pid=$!
+	case $tenths in
+	0.*) sleep 0.0$((RANDOM % ${tenths#0.} + 1)) ;;
+	*) sleep 0.$((RANDOM % tenths + 1)) ;;
+	esac
+	kill -9 $pid 2>/dev/null
+	wait $pid 2>/dev/null || :
+}
+
 # register_mount DIR: umount it at exit.
 register_mount() { echo "$1" >>"$TRASH/.mounts"; }
 

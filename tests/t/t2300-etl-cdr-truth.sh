@@ -97,10 +97,7 @@ test_expect_success 'kill -9 at any moment: the legs are still exactly Asterisk'
 	cdrflow_collector --replay s06_fork.raw --spool crash --node crashed >/dev/null &&
 	cdrflow_collector --replay s04_queue.raw --spool crash --node crashed >/dev/null &&
 	for i in 1 2 3 4 5 6 7 8; do
-		"$ETL" --once -c small.yaml --spool crash >/dev/null 2>&1 &
-		pid=$!
-		sleep 0.0$((RANDOM % 9 + 1))
-		kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
+		kill_after 0.9 "$ETL" --once -c small.yaml --spool crash
 	done &&
 	"$ETL" --once -c small.yaml --spool crash >/dev/null &&
 	export_legs crashed >crashed.ours &&

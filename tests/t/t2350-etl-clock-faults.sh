@@ -199,12 +199,7 @@ test_expect_success 'v1 live spool read as it grew, in 25 steps, some runs kille
 	mkdir -p grown &&
 	for i in $(seq 1 25); do
 		"$GROW" spool/lab grown/lab2 $i 25 || return 1
-		if [ $((i % 3)) = 0 ]; then
-			"$ETL" --once -c small.yaml --spool grown >/dev/null 2>&1 &
-			pid=$!
-			sleep 0.0$((RANDOM % 9 + 1))
-			kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
-		fi
+		[ $((i % 3)) != 0 ] || kill_after 0.9 "$ETL" --once -c small.yaml --spool grown
 		"$ETL" --once -c small.yaml --spool grown >/dev/null 2>&1 || return 1
 	done &&
 	dump_rows lab2 >resumed &&
@@ -244,10 +239,7 @@ test_expect_success 's08 under a kill -9 loop (batches of 3000): rows byte-ident
 	mv sp_killed/s08 sp_killed/s08k &&
 	{ printf "etl:\n  batch_events: 3000\n"; cat etl.yaml; } >mid.yaml &&
 	for i in $(seq 1 12); do
-		"$ETL" --once -c mid.yaml --spool sp_killed >/dev/null 2>&1 &
-		pid=$!
-		sleep 0.$((RANDOM % 9 + 1))
-		kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
+		kill_after 9 "$ETL" --once -c mid.yaml --spool sp_killed
 	done &&
 	"$ETL" --once -c mid.yaml --spool sp_killed >/dev/null &&
 	dump_rows s08k >killed.rows &&

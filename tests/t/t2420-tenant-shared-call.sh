@@ -98,10 +98,7 @@ test_expect_success 'small batches, kills and resumes: every event scoped as in 
 	cdrflow_collector --replay shared.raw --spool sp2 --node y >/dev/null &&
 	{ printf "etl:\n  batch_events: 100\n"; cat etl.yaml; } >small.yaml &&
 	for i in 1 2 3 4 5; do
-		"$ETL" --once -c small.yaml --spool sp2 >/dev/null 2>&1 &
-		pid=$!
-		sleep 0.$((RANDOM % 5 + 2))
-		kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null || :
+		kill_after 6 "$ETL" --once -c small.yaml --spool sp2
 	done &&
 	"$ETL" --once -c small.yaml --spool sp2 >/dev/null &&
 	for rel in cel ami_event; do
