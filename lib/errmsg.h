@@ -14,4 +14,15 @@
  * was.  Returns -1. */
 int errmsg(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* A writer's first error, kept: its later calls fail fast and its close
+ * reports that one (the report writers: CSV, XLSX, PDF, HTML). */
+struct first_err {
+	int failed;
+	char msg[256];
+};
+
+/* Keep the message unless one is kept already; errno is kept as it was.
+ * Returns -1. */
+int first_err_set(struct first_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

@@ -5,10 +5,10 @@
 #include "csv_out.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 /* one text cell may not exceed this once cleaned (a runaway value is an
@@ -21,23 +21,13 @@ struct csv_out {
 	struct rcol *cols; /* owned copy, names borrowed only during begin */
 	size_t ncols;
 	int state;         /* 0 fresh, 1 in table, 2 table done */
-	int failed;
-	char err[256];
+	struct first_err fe; /* the first error, kept */
 	struct buf cell;   /* scratch for one cleaned text cell */
 	struct buf row;    /* one row, written with one fwrite */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(struct csv_out *w, const char *fmt, ...)
-{
-	if (!w->failed) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(w->err, sizeof w->err, fmt, ap);
-		va_end(ap);
-		w->failed = 1;
-	}
-	return -1;
-}
+/* the first error is kept (errmsg.h) */
+#define fail(w, ...) first_err_set(&(w)->fe, __VA_ARGS__)
 
 struct csv_out *csv_out_new(FILE *fp, const struct csv_out_opts *opts)
 {
@@ -101,7 +91,7 @@ static int write_error(struct csv_out *w)
 int csv_out_table_begin(struct csv_out *w, const char *title, const struct rcol *cols, size_t ncols)
 {
 	(void)title; /* a CSV file has no place for it: the file name carries it */
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->state != 0)
 		return fail(w, "a CSV file holds one table");
@@ -134,7 +124,7 @@ int csv_out_table_begin(struct csv_out *w, const char *title, const struct rcol 
 int csv_out_table_row(struct csv_out *w, const struct rval *vals)
 {
 	char num[RVAL_NUMTEXT_MAX];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->state != 1)
 		return fail(w, "row outside a table");
@@ -163,7 +153,7 @@ int csv_out_table_row(struct csv_out *w, const struct rval *vals)
 
 int csv_out_table_end(struct csv_out *w)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->state != 1)
 		return fail(w, "table_end without table_begin");
@@ -173,7 +163,7 @@ int csv_out_table_end(struct csv_out *w)
 
 const char *csv_out_error(const struct csv_out *w)
 {
-	return w->failed ? w->err : "";
+	return w->fe.failed ? w->fe.msg : "";
 }
 
 int csv_out_close(struct csv_out *w, char *err, size_t errlen)
@@ -183,9 +173,9 @@ int csv_out_close(struct csv_out *w, char *err, size_t errlen)
 	errno = 0;
 	if (fflush(w->fp) == EOF || ferror(w->fp))
 		write_error(w);
-	int rc = w->failed ? -1 : 0;
+	int rc = w->fe.failed ? -1 : 0;
 	if (rc && err && errlen)
-		snprintf(err, errlen, "%s", w->err);
+		snprintf(err, errlen, "%s", w->fe.msg);
 	buf_release(&w->cell);
 	buf_release(&w->row);
 	free(w->cols);
@@ -199,14 +189,14 @@ static int s_kpis(void *w, const struct rkpi *k, size_t n)
 {
 	(void)k;
 	(void)n;
-	return ((struct csv_out *)w)->failed ? -1 : 0;
+	return ((struct csv_out *)w)->fe.failed ? -1 : 0;
 }
 
 static int s_chart(void *w, const struct rchart *c, const struct rmem *m)
 {
 	(void)c;
 	(void)m;
-	return ((struct csv_out *)w)->failed ? -1 : 0;
+	return ((struct csv_out *)w)->fe.failed ? -1 : 0;
 }
 
 static int s_begin(void *w, const char *t, const struct rcol *c, size_t n) { return csv_out_table_begin(w, t, c, n); }

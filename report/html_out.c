@@ -6,13 +6,13 @@
 #include <cairo-svg.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "chart.h"
 #include "draw.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define CHART_W 720.0
@@ -28,21 +28,11 @@ struct html_out {
 	uint64_t nrows, dropped;
 	unsigned charts;
 	struct buf tmp;
-	int failed;
-	char err[256];
+	struct first_err fe; /* the first error, kept */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(struct html_out *w, const char *fmt, ...)
-{
-	if (!w->failed) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(w->err, sizeof w->err, fmt, ap);
-		va_end(ap);
-		w->failed = 1;
-	}
-	return -1;
-}
+/* the first error is kept (errmsg.h) */
+#define fail(w, ...) first_err_set(&(w)->fe, __VA_ARGS__)
 
 /* s as HTML text (valid UTF-8, controls as spaces, & < > " ' escaped). */
 static void esc(struct html_out *w, const char *s)
@@ -130,7 +120,7 @@ static int html_kpis(void *arg, const struct rkpi *k, size_t n)
 {
 	struct html_out *w = arg;
 	char t[RVAL_NUMTEXT_MAX];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cols)
 		return fail(w, "html: KPIs inside a table");
@@ -195,7 +185,7 @@ static int html_chart(void *arg, const struct rchart *c, const struct rmem *m)
 {
 	struct html_out *w = arg;
 	char e[200];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cols)
 		return fail(w, "html: chart inside a table");
@@ -227,7 +217,7 @@ static int html_chart(void *arg, const struct rchart *c, const struct rmem *m)
 static int html_table_begin(void *arg, const char *title, const struct rcol *cols, size_t ncols)
 {
 	struct html_out *w = arg;
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cols)
 		return fail(w, "html: table_begin inside a table");
@@ -258,7 +248,7 @@ static int html_table_row(void *arg, const struct rval *v)
 {
 	struct html_out *w = arg;
 	char t[RVAL_NUMTEXT_MAX];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (!w->cols)
 		return fail(w, "html: row outside a table");
@@ -288,7 +278,7 @@ static int html_table_row(void *arg, const struct rval *v)
 static int html_table_end(void *arg)
 {
 	struct html_out *w = arg;
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (!w->cols)
 		return fail(w, "html: table_end without table_begin");
@@ -307,7 +297,7 @@ static int html_table_end(void *arg)
 static const char *html_error(void *arg)
 {
 	struct html_out *w = arg;
-	return w->failed ? w->err : "";
+	return w->fe.failed ? w->fe.msg : "";
 }
 
 static int html_close(void *arg, char *err, size_t errlen)
@@ -315,7 +305,7 @@ static int html_close(void *arg, char *err, size_t errlen)
 	struct html_out *w = arg;
 	if (!w)
 		return 0;
-	if (!w->failed && w->cols)
+	if (!w->fe.failed && w->cols)
 		fail(w, "html: closed inside a table");
 	fputs("<footer>", w->fp);
 	if (w->generated)
@@ -325,9 +315,9 @@ static int html_close(void *arg, char *err, size_t errlen)
 		fail(w, "html: write error: %s", strerror(errno));
 	if (fclose(w->fp) != 0)
 		fail(w, "html: write error: %s", strerror(errno));
-	int rc = w->failed ? -1 : 0;
+	int rc = w->fe.failed ? -1 : 0;
 	if (rc && err && errlen)
-		snprintf(err, errlen, "%s", w->err);
+		snprintf(err, errlen, "%s", w->fe.msg);
 	free(w->cols);
 	free(w->currency);
 	free(w->generated);

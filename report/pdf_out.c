@@ -6,7 +6,6 @@
 #include <cairo-pdf.h>
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 
 #include "chart.h"
 #include "draw.h"
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define MARGIN 36.0
@@ -67,21 +67,11 @@ struct pdf_out {
 	size_t nparts;
 	struct part *cur;       /* the open table, or NULL */
 	struct buf row;         /* one serialised row */
-	int failed;
-	char err[256];
+	struct first_err fe; /* the first error, kept */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(struct pdf_out *w, const char *fmt, ...)
-{
-	if (!w->failed) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(w->err, sizeof w->err, fmt, ap);
-		va_end(ap);
-		w->failed = 1;
-	}
-	return -1;
-}
+/* the first error is kept (errmsg.h) */
+#define fail(w, ...) first_err_set(&(w)->fe, __VA_ARGS__)
 
 static char *dup_or_null(const char *s)
 {
@@ -164,7 +154,7 @@ static struct part *add_part(struct pdf_out *w, enum part_kind k)
 
 int pdf_out_kpis(struct pdf_out *w, const struct rkpi *k, size_t n)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cur)
 		return fail(w, "pdf: KPIs inside a table");
@@ -185,7 +175,7 @@ int pdf_out_kpis(struct pdf_out *w, const struct rkpi *k, size_t n)
 int pdf_out_chart(struct pdf_out *w, const struct rchart *c, const struct rmem *m)
 {
 	char e[200];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cur)
 		return fail(w, "pdf: chart inside a table");
@@ -219,7 +209,7 @@ static char *head_text(const struct pdf_out *w, const struct rcol *c)
 
 int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->cur)
 		return fail(w, "pdf: table_begin inside a table");
@@ -253,7 +243,7 @@ int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol 
 int pdf_out_table_row(struct pdf_out *w, const struct rval *vals)
 {
 	char t[RVAL_NUMTEXT_MAX];
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	struct part *p = w->cur;
 	if (!p)
@@ -302,7 +292,7 @@ int pdf_out_table_row(struct pdf_out *w, const struct rval *vals)
 
 int pdf_out_table_end(struct pdf_out *w)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (!w->cur)
 		return fail(w, "pdf: table_end without table_begin");
@@ -312,7 +302,7 @@ int pdf_out_table_end(struct pdf_out *w)
 
 const char *pdf_out_error(const struct pdf_out *w)
 {
-	return w->failed ? w->err : "";
+	return w->fe.failed ? w->fe.msg : "";
 }
 
 /* ------------------------------------------------------------- layout */
@@ -913,13 +903,13 @@ int pdf_out_close(struct pdf_out *w, int *pages, char *err, size_t errlen)
 	int n = 0;
 	if (!w)
 		return 0;
-	if (!w->failed)
+	if (!w->fe.failed)
 		write_pdf(w, &n);
 	if (pages)
 		*pages = n;
-	int rc = w->failed ? -1 : 0;
+	int rc = w->fe.failed ? -1 : 0;
 	if (rc && err && errlen)
-		snprintf(err, errlen, "%s", w->err);
+		snprintf(err, errlen, "%s", w->fe.msg);
 	for (size_t i = 0; i < w->nparts; i++) {
 		struct part *p = &w->parts[i];
 		for (size_t k = 0; k < p->nkpis; k++) {

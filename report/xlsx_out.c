@@ -6,13 +6,13 @@
  */
 #include "xlsx_out.h"
 
-#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xlsxwriter.h>
 
+#include "errmsg.h"
 #include "xalloc.h"
 
 #define XLSX_CELL_MAX 32767   /* Excel's limit on one cell's text */
@@ -44,21 +44,11 @@ struct xlsx_out {
 
 	struct buf cell;
 	struct buf esc; /* the cell as written: "_xHHHH_" escaped */
-	int failed;
-	char err[256];
+	struct first_err fe; /* the first error, kept */
 };
 
-__attribute__((format(printf, 2, 3))) static int fail(struct xlsx_out *w, const char *fmt, ...)
-{
-	if (!w->failed) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(w->err, sizeof w->err, fmt, ap);
-		va_end(ap);
-		w->failed = 1;
-	}
-	return -1;
-}
+/* the first error is kept (errmsg.h) */
+#define fail(w, ...) first_err_set(&(w)->fe, __VA_ARGS__)
 
 static int lxw_check(struct xlsx_out *w, lxw_error e, const char *what)
 {
@@ -212,7 +202,7 @@ static int write_cell(struct xlsx_out *w, lxw_worksheet *ws, lxw_row_t r, lxw_co
 int xlsx_out_kpis(struct xlsx_out *w, const struct rkpi *k, size_t n)
 {
 	size_t chars;
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const char *label = rcol_label(&k[i].col) ? rcol_label(&k[i].col) : "";
@@ -242,7 +232,7 @@ int xlsx_out_chart(struct xlsx_out *w, const struct rchart *c, const struct rmem
 {
 	char e[200];
 	size_t chars;
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (rchart_check(c, m, e, sizeof e) < 0)
 		return fail(w, "%s", e);
@@ -391,7 +381,7 @@ static int finish_sheet(struct xlsx_out *w)
 
 int xlsx_out_table_begin(struct xlsx_out *w, const char *title, const struct rcol *cols, size_t ncols)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (w->in_table)
 		return fail(w, "xlsx: table_begin inside a table");
@@ -417,7 +407,7 @@ int xlsx_out_table_begin(struct xlsx_out *w, const char *title, const struct rco
 int xlsx_out_table_row(struct xlsx_out *w, const struct rval *vals)
 {
 	size_t chars;
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (!w->in_table)
 		return fail(w, "xlsx: row outside a table");
@@ -454,7 +444,7 @@ static void drop_table(struct xlsx_out *w)
 
 int xlsx_out_table_end(struct xlsx_out *w)
 {
-	if (w->failed)
+	if (w->fe.failed)
 		return -1;
 	if (!w->in_table)
 		return fail(w, "xlsx: table_end without table_begin");
@@ -465,14 +455,14 @@ int xlsx_out_table_end(struct xlsx_out *w)
 
 const char *xlsx_out_error(const struct xlsx_out *w)
 {
-	return w->failed ? w->err : "";
+	return w->fe.failed ? w->fe.msg : "";
 }
 
 int xlsx_out_close(struct xlsx_out *w, char *err, size_t errlen)
 {
 	if (!w)
 		return 0;
-	if (w->in_table && !w->failed)
+	if (w->in_table && !w->fe.failed)
 		fail(w, "xlsx: closed inside a table");
 	for (lxw_col_t i = 0; i < CHART_COL; i++)
 		worksheet_set_column(w->summary, i, i, (double)w->swidth[i] + 1, NULL);
@@ -480,9 +470,9 @@ int xlsx_out_close(struct xlsx_out *w, char *err, size_t errlen)
 	lxw_error e = workbook_close(w->wb); /* writes the file and frees the workbook */
 	if (e != LXW_NO_ERROR)
 		fail(w, "xlsx: cannot write the workbook: %s", lxw_strerror(e));
-	int rc = w->failed ? -1 : 0;
+	int rc = w->fe.failed ? -1 : 0;
 	if (rc && err && errlen)
-		snprintf(err, errlen, "%s", w->err);
+		snprintf(err, errlen, "%s", w->fe.msg);
 	drop_table(w);
 	buf_release(&w->cell);
 	buf_release(&w->esc);
