@@ -278,7 +278,7 @@ test_expect_success 'stats --by hour/tenant/trunk/destination add up to the day'
 	"$Q" stats --by destination $DAY -f json >dest.json &&
 	grep -q "\"destination\":\"GB\"" dest.json &&
 	test "$(grep "\"GB\"" dest.json | sed "s/.*\"attempts\":\\([0-9]*\\).*/\\1/")" = \
-	     "$(q "select count(*) from cdr where cdrflow_country(dst) = '"'"'GB'"'"' and (dstchannel <> '"'"''"'"' or lastapp in ('"'"'Dial'"'"', '"'"'Queue'"'"'))")" &&
+	     "$(q "select count(*) from cdr where dst_country = '"'"'GB'"'"' and (dstchannel <> '"'"''"'"' or lastapp in ('"'"'Dial'"'"', '"'"'Queue'"'"'))")" &&
 	"$Q" stats --by tenant $DAY --tenant tenantA -f csv --no-header >ta.csv &&
 	test_line_count ta.csv = 1 && grep -q "^tenantA," ta.csv
 '
