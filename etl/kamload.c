@@ -218,6 +218,7 @@ static int commit(PGconn *c, struct kbatch *b, const char *tbl, int64_t from, ch
 	if (pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	load_months_committed(pending, npending);
+	load_refresh_statistics(c);
 	return 0;
 fail:;
 	char ignored[256];

@@ -1015,6 +1015,16 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 }
 
 /* Send one built batch and its checkpoint in one transaction. */
+void load_refresh_statistics(PGconn *c)
+{
+	char *v = NULL, err[512];
+	if (pgc_value(c, "SELECT array_to_string(cdrflow_analyze_grown(), ', ')", &v, err, sizeof err) < 0)
+		log_warn("cannot refresh the planner's statistics (the load goes on): %s", err);
+	else if (v && *v)
+		log_debug("analysed %s", v);
+	free(v);
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -1065,6 +1075,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	for (size_t i = 0; i < npending; i++)
 		month_remember(pending_months[i]);
 	PQfreemem(esc);
+	load_refresh_statistics(c);
 	return 0;
 fail:
 	PQfreemem(esc);

@@ -76,4 +76,10 @@ void load_release(void);
  * with copy_dir, write the COPY rows to copy_dir/{cel,ami_event}.copy. */
 int transform_only(const struct etl_config *cfg, const struct legclass *lc, const char *copy_dir, struct load_stats *st, char *err, size_t errlen);
 
+/* After a committed batch: ANALYZE the partitions of cdr and call a load
+ * grew by a fifth since their last ANALYZE (cdrflow_analyze_grown(),
+ * 0041), so the analytics' plans keep up with a long load.  A failure is
+ * logged, never fatal. */
+void load_refresh_statistics(PGconn *c);
+
 #endif
