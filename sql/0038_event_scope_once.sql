@@ -32,6 +32,14 @@ BEGIN
 	IF p_linkedids IS NULL OR cardinality(p_linkedids) = 0 THEN
 		RETURN;
 	END IF;
+	-- none of these conversations has a leg with a tenant (a warehouse
+	-- without tenants, or a batch of none of theirs): every event of them
+	-- is nobody's, which is what it already is (an event gets tenants only
+	-- from its conversation's tenant legs, and legs are never deleted here)
+	IF NOT EXISTS (SELECT 1 FROM cdr l WHERE l.node = p_node AND l.linkedid = ANY (p_linkedids)
+		       AND l.tenant IS NOT NULL) THEN
+		RETURN;
+	END IF;
 	FOR t IN SELECT * FROM (VALUES ('cel', 'channame'), ('ami_event', 'channel')) v(tbl, chan) LOOP
 		EXECUTE format($q$
 		WITH legs AS MATERIALIZED (
