@@ -1,13 +1,18 @@
 #!/usr/bin/env python3
 """Write a large realistic AMI byte stream to stdout for the ETL benchmark:
 the real captures' Event frames, repeated with every uniqueid/linkedid
-renumbered per repetition (so each repetition is a distinct set of calls).
+renumbered per repetition (so each repetition is a distinct set of calls)
+and its Timestamp headers moved on by the captures' span (so each comes
+after the one before).
 
   gen-stream.py --events N CAPTURE...   (plain or .xz)
 """
 import argparse
 import lzma
+import re
 import sys
+
+TS = re.compile(rb"(?<=\r\nTimestamp: )[0-9]+\.[0-9]+")
 
 
 def events_of(path):
@@ -28,16 +33,34 @@ def main():
     ap.add_argument("--events", type=int, default=5_000_000)
     ap.add_argument("captures", nargs="+")
     a = ap.parse_args()
-    base = []
-    for c in a.captures:
-        base.extend(events_of(c))
+    # the captures in the order they were recorded (their first Timestamp):
+    # one clock moving forward, not back at every capture
+    caps = [events_of(c) for c in a.captures]
+    def first_stamp(evs):
+        for e in evs:
+            m = TS.search(b"\r\n" + e)
+            if m:
+                return float(m.group(0))
+        return 0.0
+    caps.sort(key=first_stamp)
+    base = [e for evs in caps for e in evs]
     blob = b"".join(base)
+    # every repetition happens after the one before, as a PBX's traffic
+    # does: its Timestamp headers move on by the span of the captures (a
+    # stream whose clock went back at every repetition would be a clock
+    # fault, and time-windowed analytics would see every repetition at once)
+    stamps = [float(m) for m in TS.findall(blob)]
+    span = (max(stamps) - min(stamps) + 60.0) if stamps else 0.0
     out = sys.stdout.buffer
     out.write(b"Asterisk Call Manager/9.0.0\r\n")
     written, rep = 0, 0
     while written < a.events:
         # "lab-1795288510.8" -> "r0001-1795288510.8": new ids for every repetition
-        out.write(blob.replace(b"lab-", b"r%04d-" % rep))
+        shift = rep * span
+        chunk = blob.replace(b"lab-", b"r%04d-" % rep)
+        if shift:
+            chunk = TS.sub(lambda m: b"%.6f" % (float(m.group(0)) + shift), chunk)
+        out.write(chunk)
         written += len(base)
         rep += 1
     out.flush()
