@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "deliver.h"
 #include "delivery_cfg.h"
 #include "handoff.h"
@@ -512,19 +513,18 @@ static int run_one(PGconn *c, const struct tpl *t, const struct cli *o, const st
 		.nparams = p.np,
 	};
 	struct run_result res;
-	struct timespec t0, t1;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	double t0 = clock_mono_s();
 	memset(&res, 0, sizeof res);
 	if (rc == EXIT_OK) {
 		rc = report_run(c, t, &ro, &res, err, sizeof err);
 		if (rc != EXIT_OK)
 			log_error("%s", err);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double t1 = clock_mono_s();
 	if (rc == EXIT_OK) {
 		for (size_t i = 0; i < res.nfiles; i++)
 			printf("%s\n", res.files[i].path);
-		double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+		double s = t1 - t0;
 		log_info("%s %s%s%s: %zu files, %llu table rows in %.3f s (%.0f rows/s)", t->name, res.period.display,
 			 extra_value ? " " : "", extra_value ? extra_value : "", res.nfiles, res.rows, s,
 			 s > 0 ? (double)res.rows / s : 0.0);
