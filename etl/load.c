@@ -11,6 +11,7 @@
 
 #include "ami.h"
 #include "cdrfeed.h"
+#include "evscope.h"
 #include "clock.h"
 #include "copyfmt.h"
 #include "exitcode.h"
@@ -35,8 +36,8 @@ static const char *const copy_targets[N_OUT] = { "cel", "ami_event", "cdr_batch"
 static const char *const copy_columns[N_OUT] = {
 	("eventtype, eventtime, userdeftype, cid_name, cid_num, cid_ani, cid_rdnis, cid_dnid, exten, context, "
 	"channame, appname, appdata, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, peer, extra, "
-	"node, seq, segno, seg_offset"),
-	("event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, seg_offset"),
+	"node, seq, segno, seg_offset, tenants"),
+	("event, eventtime, node, uniqueid, linkedid, channel, fields, seq, segno, seg_offset, tenants"),
 	("calldate, answer, \"end\", clid, src, dst, dcontext, channel, dstchannel, lastapp, lastdata, duration, "
 	"billsec, disposition, amaflags, accountcode, peeraccount, uniqueid, linkedid, userfield, sequence, node, "
 	"incomplete, clock_fault, tenant, direction, src_e164, dst_e164, carrier, rate_status, buy_cost, sell_cost, "
@@ -75,6 +76,9 @@ struct batch {
 	const struct legclass *lc;
 	struct buf legrow;         /* the row of the leg being finished */
 	struct legwait wait;       /* leg rows waiting for their call to close (legwait.h) */
+	struct evscope scope;      /* the tenants the batch's event rows are written with */
+	struct evscope_window *win; /* the node's (NULL: no database to tell) */
+	struct buf whole;          /* linkedids whose every row is in this batch (evscope.h) */
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
@@ -123,11 +127,26 @@ static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us)
 	return us ? us : recv_us;
 }
 
-static void add_position(struct buf *row, const struct batch *b)
+/* An event row's last columns: its position, then tenants, NULL until
+ * evscope_apply() fills it; returns the offset of that NULL. */
+static size_t add_position(struct buf *row, const struct batch *b)
 {
 	copy_int(row, (int64_t)b->rec.seq, '\t');
 	copy_int(row, (int64_t)b->rec.pos.segno, '\t');
-	copy_int(row, (int64_t)b->rec.pos.offset, '\n');
+	copy_int(row, (int64_t)b->rec.pos.offset, '\t');
+	size_t at = row->len;
+	copy_null(row, '\n');
+	return at;
+}
+
+/* The value copy_text() or copy_null() wrote from off to end (its
+ * separator excluded), for evscope. */
+static struct evscope_val val_span(const struct buf *r, size_t off, size_t end)
+{
+	size_t len = end - off - 1;
+	if (len == 2 && r->data[off] == '\\' && r->data[off + 1] == 'N')
+		return (struct evscope_val){ 0, SIZE_MAX };
+	return (struct evscope_val){ off, len };
 }
 
 /* A record's position as one increasing number (segment files stay far
@@ -270,6 +289,7 @@ static void add_leg(struct batch *b, const struct cdr_row *x, uint64_t stamp)
 	buf_reset(&b->legrow);
 	load_leg_row(&b->legrow, &b->extra, x, b->node);
 	legwait_hold(&b->wait, x->linkedid, b->legrow.data, b->legrow.len);
+	evscope_leg(&b->scope, x->linkedid, x->uniqueid, x->channel, x->dstchannel, b->extra.tenant);
 	b->legs++;
 }
 
@@ -343,6 +363,9 @@ static const char *const cel_keys[] = {
 };
 #define N_CEL_KEYS (sizeof cel_keys / sizeof cel_keys[0])
 #define CEL_AMAFLAGS 11
+#define CEL_CHANNEL 8
+#define CEL_UNIQUEID 14
+#define CEL_LINKEDID 15
 
 /* Map each header to its column once (first match wins, as ami_get). */
 static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_CEL_KEYS], const struct ami_header **name)
@@ -379,17 +402,21 @@ static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 	else
 		copy_null(r, '\t');
 	copy_time_us(r, t, '\t');
+	struct evscope_val v[N_CEL_KEYS];
 	for (size_t k = 0; k < N_CEL_KEYS; k++) {
 		const struct ami_header *h = col[k];
+		size_t off = r->len;
 		if (!h)
 			copy_null(r, '\t');
 		else if (k == CEL_AMAFLAGS)
 			copy_int(r, cdr_amaflags_number(m->raw + h->val_off, h->val_len), '\t');
 		else
 			copy_text(r, m->raw + h->val_off, h->val_len, '\t');
+		v[k] = val_span(r, off, r->len);
 	}
 	copy_text(r, b->node, strlen(b->node), '\t');
-	add_position(r, b);
+	size_t at = add_position(r, b);
+	evscope_event(&b->scope, 0, at, b->rec.seq, v[CEL_LINKEDID], v[CEL_UNIQUEID], v[CEL_CHANNEL]);
 	b->cel_rows++;
 }
 
@@ -399,12 +426,18 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	copy_text(r, name, name_len, '\t');
 	copy_time_us(r, t, '\t');
 	copy_text(r, b->node, strlen(b->node), '\t');
+	size_t o_uid = r->len;
 	field(r, m, "Uniqueid", '\t');
+	size_t o_lid = r->len;
 	field(r, m, "Linkedid", '\t');
+	size_t o_chan = r->len;
 	field(r, m, "Channel", '\t');
+	struct evscope_val uid = val_span(r, o_uid, o_lid), lid = val_span(r, o_lid, o_chan),
+			   chan = val_span(r, o_chan, r->len);
 	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
 	copy_ami_fields(r, m, &b->json, '\t');
-	add_position(r, b);
+	size_t at = add_position(r, b);
+	evscope_event(&b->scope, 1, at, b->rec.seq, lid, uid, chan);
 	b->ami_rows++;
 }
 
@@ -421,8 +454,15 @@ static void on_full_event(struct batch *b, const struct ami_msg *m, const char *
 	uint64_t t = event_time_us(m, b->rec.recv_us);
 	if (b->feed && wants)
 		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
-	if (b->replaying || !stored)
+	if (!stored)
 		return;
+	if (b->replaying) { /* a row an earlier run stored: its conversation is not whole */
+		size_t n;
+		const char *lid = ami_get(m, is_cel(name, len) ? "LinkedID" : "Linkedid", &n);
+		if (lid && b->win)
+			evscope_window_note(b->win, lid, n, b->rec.seq);
+		return;
+	}
 	note_month(b, t);
 	if (is_cel(name, len))
 		add_cel(b, m, t);
@@ -468,7 +508,7 @@ static int on_event(void *ctx, const struct ami_msg *m)
 		return 0;
 	int stored, wants;
 	name_decision(b, name, len, &stored, &wants);
-	if (!(stored && !b->replaying) && !(b->feed && wants))
+	if (!stored && !(b->feed && wants))
 		return 0; /* stays in the segments only */
 	on_full_event(b, m, name, len, stored, wants);
 	return 0;
@@ -487,7 +527,12 @@ static void on_json_record(struct batch *b)
 			 b->node, b->rec.seq, b->rec.pos.segno, b->rec.pos.offset, err);
 		return;
 	}
-	if (b->replaying) {
+	if (b->replaying) { /* an ami_event row an earlier run stored: see on_full_event */
+		char name[48];
+		ys_event_name(&ev, name, sizeof name);
+		const char *id = ys_event_call_id(&ev);
+		if (!ys_event_is_cdr(&ev) && id && b->win && etl_keep_event(b->cfg, name, strlen(name)))
+			evscope_window_note(b->win, id, strlen(id), b->rec.seq);
 		ys_event_release(&ev);
 		return;
 	}
@@ -524,24 +569,28 @@ static void on_json_record(struct batch *b)
 			copy_text(r, name, strlen(name), '\t');
 			copy_time_us(r, t, '\t');
 			copy_text(r, b->node, strlen(b->node), '\t');
+			size_t o_id = r->len;
 			opt_col(r, id);
+			struct evscope_val idv = val_span(r, o_id, r->len);
 			opt_col(r, id);
 			copy_null(r, '\t');
 			copy_text(r, fields ? fields : "{}", fields ? strlen(fields) : 2, '\t');
 			free(fields);
-			add_position(r, b);
+			size_t at = add_position(r, b);
+			evscope_event(&b->scope, 1, at, b->rec.seq, idv, idv, (struct evscope_val){ 0, SIZE_MAX });
 			b->ami_rows++;
 		}
 	}
 	ys_event_release(&ev);
 }
 
-static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
+static int copy_rows(PGconn *c, const char *target, const char *columns, const struct buf *rows, char *err,
+		     size_t errlen)
 {
 	if (!rows->len)
 		return 0;
 	char sql[1024];
-	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", copy_targets[stream], copy_columns[stream]);
+	snprintf(sql, sizeof sql, "COPY %s (%s) FROM STDIN", target, columns);
 	PGresult *r = PQexec(c, sql);
 	if (!r || PQresultStatus(r) != PGRES_COPY_IN) {
 		snprintf(err, errlen, "%s: %s", sql, r ? PQresultErrorMessage(r) : PQerrorMessage(c));
@@ -574,6 +623,11 @@ static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, siz
 	return rc;
 }
 
+static int copy_in(PGconn *c, int stream, const struct buf *rows, char *err, size_t errlen)
+{
+	return copy_rows(c, copy_targets[stream], copy_columns[stream], rows, err, errlen);
+}
+
 /* The framing parser: it indexes every header (the one parse of an event). */
 static void framing_init(struct ami_parser *p)
 {
@@ -590,6 +644,8 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->json, 0);
 	buf_init(&b->legrow, 0);
 	legwait_init(&b->wait);
+	evscope_init(&b->scope);
+	buf_init(&b->whole, 0);
 	b->cfg = cfg;
 	b->node = node;
 }
@@ -604,6 +660,8 @@ static void batch_release(struct batch *b)
 	buf_release(&b->json);
 	buf_release(&b->legrow);
 	legwait_release(&b->wait);
+	evscope_release(&b->scope);
+	buf_release(&b->whole);
 }
 
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it
@@ -616,6 +674,7 @@ struct node_engine {
 	uint64_t caveats_told[CAVEAT_N]; /* caveat counts already warned and stored */
 	struct seg_pos next; /* where its input continues */
 	struct batch *cur;   /* the batch its legs and calls go to */
+	struct evscope_window win; /* conversations with rows from cdr_seq on */
 };
 static struct node_engine **engines;
 static size_t nengines;
@@ -628,6 +687,7 @@ static struct node_engine *node_engine(const char *node)
 	engines = xrealloc(engines, (nengines + 1) * sizeof *engines);
 	struct node_engine *ne = xcalloc(1, sizeof *ne); /* stable address: the feed points at ne->cur */
 	ne->node = xstrdup(node);
+	evscope_window_init(&ne->win);
 	engines[nengines++] = ne;
 	return ne;
 }
@@ -636,6 +696,8 @@ static void node_engine_drop(struct node_engine *ne)
 {
 	cdr_feed_free(ne->feed);
 	ne->feed = NULL;
+	evscope_window_release(&ne->win); /* rebuilt by the next engine's replay */
+	evscope_window_init(&ne->win);
 }
 
 static void stuck_free(void);
@@ -645,6 +707,7 @@ void load_release(void)
 	stuck_free();
 	for (size_t i = 0; i < nengines; i++) {
 		node_engine_drop(engines[i]);
+		evscope_window_release(&engines[i]->win);
 		free(engines[i]->node);
 		free(engines[i]);
 	}
@@ -765,6 +828,14 @@ static uint64_t oldest_seq(const struct batch *b, uint64_t oldest, uint64_t prev
 	return seq > prev ? seq : prev;
 }
 
+/* The tenants of the batch's event rows whose conversation has tenant legs
+ * in the batch (evscope.h; the analytics step corrects the others). */
+static void scope_rows(struct batch *b)
+{
+	struct buf *rows[EVSCOPE_STREAMS] = { &b->cel, &b->ami };
+	evscope_apply(&b->scope, rows, b->win, &b->whole);
+}
+
 /* Build one batch into b; returns 0, or -1 when there was nothing to build. */
 static int build_batch(struct pipeline *pl, struct batch *b)
 {
@@ -774,6 +845,9 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->ami);
 	buf_reset(&b->cdr);
 	buf_reset(&b->call);
+	evscope_reset(&b->scope);
+	buf_reset(&b->whole);
+	b->win = &ne->win;
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
 	b->json_recs = 0;
@@ -837,6 +911,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	/* legs whose call is still up: written now, their call_id set when it closes */
 	legwait_flush(&b->wait, &b->cdr);
 	legwait_reset(&b->wait);
+	scope_rows(b);
 	if (b->events == 0 && !b->legs && !b->calls && !b->skips)
 		return -1;
 	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
@@ -844,6 +919,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
 	b->cdr_seq = oldest_seq(b, oldest, ne->cdr_seq);
 	ne->cdr_seq = b->cdr_seq;
+	evscope_window_trim(&ne->win, b->cdr_seq);
 	b->done_to = cdr_feed_done_stamp(ne->feed);
 	if (b->json_recs && b->last_seq > b->done_to)
 		b->done_to = b->last_seq; /* JSON records are whole legs: done as read */
@@ -928,6 +1004,9 @@ int load_begin(PGconn *c, char *err, size_t errlen)
 			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS call_batch (LIKE call INCLUDING DEFAULTS) ON COMMIT "
 					  "DELETE ROWS", err, errlen) < 0 ||
 			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT "
+					  "DELETE ROWS", err, errlen) < 0 ||
+			       /* conversations the loader wrote whole, tenants included (evscope.h) */
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS event_scope_whole (linkedid text) ON COMMIT "
 					  "DELETE ROWS", err, errlen) < 0
 		       ? -1
 		       : 0;
@@ -1054,7 +1133,8 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		goto fail;
 	}
 	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
-			    pending_months, &npending, err, errlen) < 0)
+			    pending_months, &npending, err, errlen) < 0 ||
+	    copy_rows(c, "event_scope_whole", "linkedid", &b->whole, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
@@ -1224,6 +1304,7 @@ out:
 
 static int flush_copy(struct batch *b, FILE *const out[N_OUT], char *err, size_t errlen)
 {
+	scope_rows(b);
 	struct buf *bufs[N_OUT] = { &b->cel, &b->ami, &b->cdr, &b->call };
 	for (int i = 0; i < N_OUT; i++) {
 		if (out[i] && fwrite(bufs[i]->data, 1, bufs[i]->len, out[i]) != bufs[i]->len) {

@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2016  # test bodies are single-quoted on purpose: eval'ed later
+test_description='event tenants: the loader writes each event row with the tenants the rule (cdrflow_event_scope) gives, in any batch size, across kills'
+. "$(dirname "$0")/../lib/test-lib.sh"
+require_collector
+ETL=$CDRFLOW_BUILD/cdrflow-etl
+[ -x "$ETL" ] || bail_out "no $ETL (run make)"
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || skip_all "PostgreSQL server binaries are not installed"
+capture_path s05_transfer >/dev/null || bail_out "captures not found"
+
+PGDIR=$(mktemp -d /tmp/cdrflow-t2425.XXXXXX)
+export CDRFLOW_PGPORT=$(free_port)
+trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
+"$ETL" migrate >/dev/null || bail_out "migrate failed"
+q() { psql -X -Atc "$1"; }
+
+# Tenants by accountcode and by channel family, so that most captured
+# calls have tenant legs and many have legs of two tenants (shared calls).
+cat >etl.yaml <<'YAML'
+tenants:
+  trunks: "SIP/loop-*,PJSIP/loop*"
+  rules:
+    - { tenant: tenantA, accountcode: tenantA }
+    - { tenant: tenantB, accountcode: tenantB }
+    - { tenant: "t local 20", channel: "Local/20*" }
+    - { tenant: "t,24", channel: "Local/24*" }
+    - { tenant: trunkside, channel: "*loop*" }
+    - { tenant: sip1, channel: "SIP/1*" }
+YAML
+
+# Every capture of real Asterisk, each its own node.
+test_expect_success 'setup: every capture replayed into one spool' '
+	n=0 &&
+	for f in "$CDRFLOW_SHARED"/captures/*/ami.raw* "$CDRFLOW_SHARED"/captures/testsuite/*/ami.raw*; do
+		node=$(basename "$(dirname "$f")") &&
+		case $node in
+		v1_*) # no Timestamp headers: not replayable; its live spool is there
+			tar -xJf "$(dirname "$f")/spool.tar.xz" && mv spool/lab "sp/$node" ;;
+		*) cdrflow_collector --replay "$f" --spool sp --node "$node" >/dev/null ;;
+		esac &&
+		cp -r sp/"$node" "$node.seg" || return 1
+		n=$((n + 1))
+	done &&
+	echo "$n captures" && test "$n" -ge 20
+'
+
+# batches of 100 events for the captures with transfers, queues, forks,
+# tenants and trunks (every capture in one batch below)
+SMALL="s04_queue s05_transfer s06_fork s07_trunk_tenant a22_pjsip_mix party_transfer"
+
+# The reference: whatever the loader wrote, the rule run afresh over every
+# conversation of a node from its first event.
+reference() { # NODE: the rule's answer for every event of NODE, as seq|tenants lines in x.cel, x.ami_event
+	q "update cel set tenants = null where node = '$1'; update ami_event set tenants = null where node = '$1'" &&
+	q "select cdrflow_event_scope('$1', array(select distinct linkedid from cdr where node = '$1'), 0)" >/dev/null &&
+	for rel in cel ami_event; do
+		q "select seq, tenants from $rel where node = '$1' order by seq" >ref.$1.$rel || return 1
+	done
+}
+snapshot() { # NODE SUFFIX
+	for rel in cel ami_event; do
+		q "select seq, tenants from $rel where node = '$1' order by seq" >got.$1.$rel.$2 || return 1
+	done
+}
+nodes() { q "select distinct node from cel union select distinct node from ami_event order by 1"; }
+
+test_expect_success 'batches of 100 events: every event row holds what the rule gives' '
+	{ printf "etl:\n  batch_events: 100\n"; cat etl.yaml; } >small.yaml &&
+	rm -rf sp1 && mkdir sp1 &&
+	for node in $SMALL; do cp -r $node.seg sp1/$node || return 1; done &&
+	"$ETL" --once -c small.yaml --spool sp1 >/dev/null &&
+	for node in $SMALL; do
+		snapshot "$node" small &&
+		reference "$node" >/dev/null &&
+		test_cmp ref.$node.cel got.$node.cel.small && test_cmp ref.$node.ami_event got.$node.ami_event.small || return 1
+	done &&
+	with=$(q "select count(*) from ami_event where tenants is not null") &&
+	shared=$(q "select count(*) from (select linkedid from cdr where tenant is not null group by node, linkedid
+		having count(distinct tenant) > 1) s") &&
+	part=$(q "select count(*) from ami_event e where tenants is not null and exists (select 1 from cdr l
+		where l.node = e.node and l.linkedid = e.linkedid and l.tenant is not null and not l.tenant = any (e.tenants))") &&
+	echo "events with tenants: $with; shared calls: $shared; events of a shared call seen by a part only: $part" &&
+	test "$with" -gt 1000 && test "$shared" -ge 3 && test "$part" -gt 50
+'
+
+test_expect_success 'one batch: the loader alone (the step removed) already wrote every row right' '
+	q "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
+	"$ETL" migrate -q >/dev/null &&
+	q "delete from analytics_step where fn = '"'"'cdrflow_event_scope_step'"'"'" >/dev/null &&
+	{ printf "etl:\n  batch_events: 100000000\n"; cat etl.yaml; } >one.yaml &&
+	"$ETL" --once -c one.yaml --spool sp >/dev/null &&
+	nodes >nodes && test "$(wc -l <nodes)" -ge 20 &&
+	for node in $(cat nodes); do
+		snapshot "$node" one &&
+		reference "$node" >/dev/null &&
+		test_cmp ref.$node.cel got.$node.cel.one && test_cmp ref.$node.ami_event got.$node.ami_event.one || return 1
+	done
+'
+
+test_expect_success 'batches of 150 with a loader killed and resumed: the same' '
+	q "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
+	"$ETL" migrate -q >/dev/null &&
+	{ printf "etl:\n  batch_events: 150\n"; cat etl.yaml; } >fifty.yaml &&
+	rm -rf sp2 && mkdir sp2 && cp -r s05_transfer.seg sp2/s05_transfer && cp -r a22_pjsip_mix.seg sp2/a22_pjsip_mix &&
+	for i in 1 2 3 4 5 6; do
+		kill_after 5 "$ETL" --once -c fifty.yaml --spool sp2
+	done &&
+	"$ETL" --once -c fifty.yaml --spool sp2 >/dev/null &&
+	for node in s05_transfer a22_pjsip_mix; do
+		snapshot "$node" kill &&
+		test_cmp ref.$node.cel got.$node.cel.kill && test_cmp ref.$node.ami_event got.$node.ami_event.kill || return 1
+	done
+'
+
+test_done
