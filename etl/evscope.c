@@ -18,9 +18,10 @@
 
 #define NOVAL ((struct evscope_val){ 0, SIZE_MAX })
 
-void evscope_init(struct evscope *s)
+void evscope_init(struct evscope *s, const struct evscope_columns cols[EVSCOPE_STREAMS])
 {
 	memset(s, 0, sizeof *s);
+	memcpy(s->cols, cols, sizeof s->cols);
 	buf_init(&s->strs, 0);
 	buf_init(&s->sets, 0);
 }
@@ -29,7 +30,8 @@ void evscope_release(struct evscope *s)
 {
 	buf_release(&s->strs);
 	buf_release(&s->sets);
-	free(s->ev);
+	for (int i = 0; i < EVSCOPE_STREAMS; i++)
+		free(s->ev[i]);
 	free(s->legs);
 	free(s->set_off);
 	memset(s, 0, sizeof *s);
@@ -39,7 +41,8 @@ void evscope_reset(struct evscope *s)
 {
 	buf_reset(&s->strs);
 	buf_reset(&s->sets);
-	s->nev = s->nlegs = s->nsets = 0;
+	memset(s->nev, 0, sizeof s->nev);
+	s->nlegs = s->nsets = 0;
 }
 
 /* s as its COPY text (the form the event rows hold) into strs. */
@@ -71,16 +74,59 @@ void evscope_leg(struct evscope *s, const char *linkedid, const char *uniqueid, 
 	l->next = 0;
 }
 
-void evscope_event(struct evscope *s, uint32_t stream, size_t at, uint64_t seq, struct evscope_val lid,
-		   struct evscope_val uid, struct evscope_val chan)
+void evscope_event(struct evscope *s, uint32_t stream, uint64_t start, uint64_t seq)
 {
-	if (lid.len == SIZE_MAX || stream >= EVSCOPE_STREAMS)
-		return; /* no conversation: nobody's */
-	if (s->nev == s->evcap) {
-		s->evcap = s->evcap ? 2 * s->evcap : 1024;
-		s->ev = xrealloc(s->ev, s->evcap * sizeof *s->ev);
+	if (stream >= EVSCOPE_STREAMS)
+		return;
+	if (s->nev[stream] == s->evcap[stream]) {
+		s->evcap[stream] = s->evcap[stream] ? 2 * s->evcap[stream] : 1024;
+		s->ev[stream] = xrealloc(s->ev[stream], s->evcap[stream] * sizeof *s->ev[stream]);
 	}
-	s->ev[s->nev++] = (struct evscope_ev){ .at = at, .lid = lid, .uid = uid, .chan = chan, .seq = seq, .stream = stream };
+	s->ev[stream][s->nev[stream]++] = (struct evscope_ev){ start, seq };
+}
+
+/* A row read back: its linkedid, uniqueid, channel, and where its tenants
+ * column ("\N") is. */
+struct row_view {
+	struct evscope_val lid, uid, chan;
+	size_t at;
+};
+
+static struct evscope_val field_val(size_t off, size_t end, const char *d)
+{
+	if (end - off == 2 && d[off] == '\\' && d[off + 1] == 'N')
+		return (struct evscope_val){ 0, SIZE_MAX };
+	return (struct evscope_val){ off, end - off };
+}
+
+/* Read a row of rows from start; -1 if it is not as the writers make it. */
+static int row_read(const struct buf *rows, const struct evscope_columns *c, size_t start, struct row_view *v)
+{
+	const char *d = rows->data;
+	size_t end = rows->len, off = start;
+	v->lid = v->uid = v->chan = (struct evscope_val){ 0, SIZE_MAX };
+	unsigned last = c->lid > c->uid ? c->lid : c->uid;
+	if (c->chan > last)
+		last = c->chan;
+	for (unsigned col = 0; col <= last; col++) {
+		const char *tab = memchr(d + off, '\t', end - off);
+		if (!tab)
+			return -1;
+		size_t fe = (size_t)(tab - d);
+		struct evscope_val val = field_val(off, fe, d);
+		if (col == c->lid)
+			v->lid = val;
+		if (col == c->uid)
+			v->uid = val;
+		if (col == c->chan)
+			v->chan = val;
+		off = fe + 1;
+	}
+	const char *nl = memchr(d + off, '\n', end - off);
+	if (!nl || (size_t)(nl - d) < off + 2 || nl[-2] != '\\' || nl[-1] != 'N')
+		return -1;
+	v->at = (size_t)(nl - d) - 2;
+	return 0;
 }
 
 static int val_eq(const char *a, struct evscope_val va, const char *b, struct evscope_val vb)
@@ -294,7 +340,7 @@ static uint32_t group_set(struct groups *g, struct evscope *s, uint32_t f, const
 }
 
 /* A shared conversation: the tenants whose legs own the event. */
-static uint32_t shared_set(struct evscope *s, uint32_t f, const char *rows, const struct evscope_ev *e,
+static uint32_t shared_set(struct evscope *s, uint32_t f, const char *rows, const struct row_view *e,
 			   const char ***tv, size_t *tcap, struct buf *lit)
 {
 	const char *base = s->strs.data;
@@ -323,20 +369,26 @@ static uint32_t shared_set(struct evscope *s, uint32_t f, const char *rows, cons
 	return n ? add_set(s, *tv, n, lit) : 0;
 }
 
-/* Replace the "\N" of each row with a set (evs: the rows of one buffer with
- * a set, in buffer order), moving the rows after it once. */
-static int expand(struct evscope *s, struct buf *rows, const struct evscope_ev *const *evs, size_t n)
+/* A row that gets a set: where its "\N" is. */
+struct fill {
+	size_t at;
+	uint32_t set;
+};
+
+/* Replace the "\N" of each row with its set (fills in buffer order),
+ * moving the bytes after it once. */
+static int expand(const struct evscope *s, struct buf *rows, const struct fill *fills, size_t n)
 {
 	size_t extra = 0;
 	for (size_t i = 0; i < n; i++)
-		extra += s->set_off[evs[i]->set] - s->set_off[evs[i]->set - 1] - 2;
+		extra += s->set_off[fills[i].set] - s->set_off[fills[i].set - 1] - 2;
 	if (!n)
 		return 0;
 	if (buf_grow(rows, extra) < 0)
 		return -1;
 	size_t src_end = rows->len, dst_end = rows->len + extra;
 	for (size_t i = n; i-- > 0;) {
-		const struct evscope_ev *e = evs[i];
+		const struct fill *e = &fills[i];
 		size_t tail = src_end - (e->at + 2);
 		memmove(rows->data + dst_end - tail, rows->data + e->at + 2, tail);
 		dst_end -= tail;
@@ -347,16 +399,6 @@ static int expand(struct evscope *s, struct buf *rows, const struct evscope_ev *
 	}
 	buf_setlen(rows, rows->len + extra);
 	return 0;
-}
-
-/* The batch's rows into the window (after the conversations known whole
- * were told: those are decided against the rows of earlier batches). */
-static void window_add_batch(struct evscope_window *w, const struct evscope *s, struct buf *rows[EVSCOPE_STREAMS])
-{
-	for (size_t i = 0; i < s->nev; i++) {
-		const struct evscope_ev *e = &s->ev[i];
-		window_put(w, hash64(rows[e->stream]->data + e->lid.off, e->lid.len), e->seq);
-	}
 }
 
 /* The linkedids of the batch's legs that have no row in the window. */
@@ -383,46 +425,40 @@ size_t evscope_apply(struct evscope *s, struct buf *rows[EVSCOPE_STREAMS], struc
 		     struct buf *whole)
 {
 	size_t done = 0;
-	if (!s->nlegs || !s->nev) {
-		if (w)
-			window_add_batch(w, s, rows); /* rows are not moved: offsets hold */
-		evscope_reset(s);
-		return 0;
+	struct groups g = { 0 };
+	if (s->nlegs) {
+		groups_build(&g, s);
+		/* against the rows of earlier batches only: before this one's join the window */
+		if (w && whole)
+			tell_whole(s, &g, w, whole);
 	}
-	struct groups g;
-	groups_build(&g, s);
-	if (w && whole)
-		tell_whole(s, &g, w, whole);
-	/* hashed before the rows move */
-	if (w)
-		window_add_batch(w, s, rows);
 	const char **tv = NULL;
 	size_t tcap = 0;
 	struct buf lit;
 	buf_init(&lit, 0);
-	const struct evscope_ev **with = xmalloc(s->nev * sizeof *with);
 	for (uint32_t st = 0; st < EVSCOPE_STREAMS; st++) {
 		size_t n = 0;
+		struct fill *fills = s->nlegs ? xmalloc((s->nev[st] + 1) * sizeof *fills) : NULL;
 		const char *data = rows[st]->data;
-		for (size_t i = 0; i < s->nev; i++) {
-			struct evscope_ev *e = &s->ev[i];
-			if (e->stream != st)
-				continue;
-			uint32_t f = groups_find(&g, s, data, e->lid);
+		for (size_t i = 0; i < s->nev[st]; i++) {
+			struct row_view v;
+			if (row_read(rows[st], &s->cols[st], s->ev[st][i].start, &v) < 0 || v.lid.len == SIZE_MAX)
+				continue; /* no conversation: nobody's */
+			if (w)
+				window_put(w, hash64(data + v.lid.off, v.lid.len), s->ev[st][i].seq);
+			uint32_t f = s->nlegs ? groups_find(&g, s, data, v.lid) : 0;
 			if (!f)
 				continue;
 			uint32_t set = group_set(&g, s, f, &tv, &tcap, &lit);
 			if (set == UINT32_MAX)
-				set = shared_set(s, f, data, e, &tv, &tcap, &lit);
-			if (!set)
-				continue;
-			e->set = set;
-			with[n++] = e;
+				set = shared_set(s, f, data, &v, &tv, &tcap, &lit);
+			if (set)
+				fills[n++] = (struct fill){ v.at, set };
 		}
-		if (expand(s, rows[st], with, n) == 0)
+		if (n && expand(s, rows[st], fills, n) == 0)
 			done += n;
+		free(fills);
 	}
-	free(with);
 	free(tv);
 	buf_release(&lit);
 	free(g.slot);

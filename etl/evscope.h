@@ -13,10 +13,11 @@
  * each row).
  *
  * Use: the row writers end each event row with a NULL tenants column ("\N")
- * and note the row here (evscope_event), with the offsets of its linkedid,
- * uniqueid and channel values in the COPY text; each leg with a tenant is
- * noted with evscope_leg.  evscope_apply() then fills the tenants of the
- * rows in place (the buffers grow once) and forgets the batch.
+ * and note where the row starts (evscope_event: 16 bytes a row; its
+ * linkedid, uniqueid and channel are read back from the COPY text, at the
+ * columns evscope_columns names); each leg with a tenant is noted with
+ * evscope_leg.  evscope_apply() then fills the tenants of the rows in place
+ * (the buffers grow once) and forgets the batch.
  */
 #ifndef CDRFLOW_EVSCOPE_H
 #define CDRFLOW_EVSCOPE_H
@@ -34,12 +35,15 @@ struct evscope_val {
 	size_t off, len;
 };
 
+/* An event row: where it starts in its buffer, its seq. */
 struct evscope_ev {
-	size_t at; /* offset of the "\N" of the tenants column */
-	struct evscope_val lid, uid, chan;
-	uint64_t seq;
-	uint32_t stream;
-	uint32_t set; /* evscope_apply: 1-based tenant set; 0: none */
+	uint64_t start, seq;
+};
+
+/* Where a stream's rows hold linkedid, uniqueid and channel (0-based
+ * COPY columns); the tenants column is the last. */
+struct evscope_columns {
+	unsigned lid, uid, chan;
 };
 
 /* The conversations (linkedids, by a 64-bit hash) of the event rows stored
@@ -65,8 +69,9 @@ struct evscope_leg {
 
 struct evscope {
 	struct buf strs;
-	struct evscope_ev *ev;
-	size_t nev, evcap;
+	struct evscope_columns cols[EVSCOPE_STREAMS];
+	struct evscope_ev *ev[EVSCOPE_STREAMS];
+	size_t nev[EVSCOPE_STREAMS], evcap[EVSCOPE_STREAMS];
 	struct evscope_leg *legs;
 	size_t nlegs, legcap;
 	struct buf sets;   /* tenant sets as COPY text of text[], one after another */
@@ -74,17 +79,16 @@ struct evscope {
 	size_t nsets, setcap;
 };
 
-void evscope_init(struct evscope *s);
+void evscope_init(struct evscope *s, const struct evscope_columns cols[EVSCOPE_STREAMS]);
 void evscope_release(struct evscope *s);
 /* Forget the batch. */
 void evscope_reset(struct evscope *s);
 /* A leg with a tenant (raw strings, as the leg has them). */
 void evscope_leg(struct evscope *s, const char *linkedid, const char *uniqueid, const char *channel,
 		 const char *dstchannel, const char *tenant);
-/* An event row of stream (0: cel, 1: ami_event) with sequence seq whose
- * tenants column ("\N") starts at offset at of its buffer. */
-void evscope_event(struct evscope *s, uint32_t stream, size_t at, uint64_t seq, struct evscope_val lid,
-		   struct evscope_val uid, struct evscope_val chan);
+/* An event row of stream (0: cel, 1: ami_event) with sequence seq, written
+ * from offset start of its buffer, ending with a NULL tenants column. */
+void evscope_event(struct evscope *s, uint32_t stream, uint64_t start, uint64_t seq);
 /* Write the tenants of every noted row into rows[stream] and forget the
  * batch.  With a window w, the linkedids whose every stored row is in this
  * batch (none in w) are appended to whole, one COPY text line each, and

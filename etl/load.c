@@ -128,26 +128,18 @@ static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us)
 }
 
 /* An event row's last columns: its position, then tenants, NULL until
- * evscope_apply() fills it; returns the offset of that NULL. */
-static size_t add_position(struct buf *row, const struct batch *b)
+ * evscope_apply() fills it. */
+static void add_position(struct buf *row, const struct batch *b)
 {
 	copy_int(row, (int64_t)b->rec.seq, '\t');
 	copy_int(row, (int64_t)b->rec.pos.segno, '\t');
 	copy_int(row, (int64_t)b->rec.pos.offset, '\t');
-	size_t at = row->len;
 	copy_null(row, '\n');
-	return at;
 }
 
-/* The value copy_text() or copy_null() wrote from off to end (its
- * separator excluded), for evscope. */
-static struct evscope_val val_span(const struct buf *r, size_t off, size_t end)
-{
-	size_t len = end - off - 1;
-	if (len == 2 && r->data[off] == '\\' && r->data[off + 1] == 'N')
-		return (struct evscope_val){ 0, SIZE_MAX };
-	return (struct evscope_val){ off, len };
-}
+/* Where evscope reads an event row's conversation and channel back
+ * (copy_columns[OUT_CEL], [OUT_AMI]: linkedid, uniqueid, channame/channel). */
+static const struct evscope_columns scope_columns[EVSCOPE_STREAMS] = { { 17, 16, 10 }, { 4, 3, 5 } };
 
 /* A record's position as one increasing number (segment files stay far
  * below 2^40 bytes) and back. */
@@ -363,9 +355,6 @@ static const char *const cel_keys[] = {
 };
 #define N_CEL_KEYS (sizeof cel_keys / sizeof cel_keys[0])
 #define CEL_AMAFLAGS 11
-#define CEL_CHANNEL 8
-#define CEL_UNIQUEID 14
-#define CEL_LINKEDID 15
 
 /* Map each header to its column once (first match wins, as ami_get). */
 static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_CEL_KEYS], const struct ami_header **name)
@@ -395,6 +384,7 @@ static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_
 static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 {
 	struct buf *r = &b->cel;
+	size_t start = r->len;
 	const struct ami_header *col[N_CEL_KEYS], *name;
 	cel_columns(m, col, &name);
 	if (name)
@@ -402,42 +392,35 @@ static void add_cel(struct batch *b, const struct ami_msg *m, uint64_t t)
 	else
 		copy_null(r, '\t');
 	copy_time_us(r, t, '\t');
-	struct evscope_val v[N_CEL_KEYS];
 	for (size_t k = 0; k < N_CEL_KEYS; k++) {
 		const struct ami_header *h = col[k];
-		size_t off = r->len;
 		if (!h)
 			copy_null(r, '\t');
 		else if (k == CEL_AMAFLAGS)
 			copy_int(r, cdr_amaflags_number(m->raw + h->val_off, h->val_len), '\t');
 		else
 			copy_text(r, m->raw + h->val_off, h->val_len, '\t');
-		v[k] = val_span(r, off, r->len);
 	}
 	copy_text(r, b->node, strlen(b->node), '\t');
-	size_t at = add_position(r, b);
-	evscope_event(&b->scope, 0, at, b->rec.seq, v[CEL_LINKEDID], v[CEL_UNIQUEID], v[CEL_CHANNEL]);
+	add_position(r, b);
+	evscope_event(&b->scope, 0, start, b->rec.seq);
 	b->cel_rows++;
 }
 
 static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *name, size_t name_len, uint64_t t)
 {
 	struct buf *r = &b->ami;
+	size_t start = r->len;
 	copy_text(r, name, name_len, '\t');
 	copy_time_us(r, t, '\t');
 	copy_text(r, b->node, strlen(b->node), '\t');
-	size_t o_uid = r->len;
 	field(r, m, "Uniqueid", '\t');
-	size_t o_lid = r->len;
 	field(r, m, "Linkedid", '\t');
-	size_t o_chan = r->len;
 	field(r, m, "Channel", '\t');
-	struct evscope_val uid = val_span(r, o_uid, o_lid), lid = val_span(r, o_lid, o_chan),
-			   chan = val_span(r, o_chan, r->len);
 	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
 	copy_ami_fields(r, m, &b->json, '\t');
-	size_t at = add_position(r, b);
-	evscope_event(&b->scope, 1, at, b->rec.seq, lid, uid, chan);
+	add_position(r, b);
+	evscope_event(&b->scope, 1, start, b->rec.seq);
 	b->ami_rows++;
 }
 
@@ -566,18 +549,17 @@ static void on_json_record(struct batch *b)
 			struct buf *r = &b->ami;
 			uint64_t t = b->rec.recv_us;
 			note_month(b, t);
+			size_t start = r->len;
 			copy_text(r, name, strlen(name), '\t');
 			copy_time_us(r, t, '\t');
 			copy_text(r, b->node, strlen(b->node), '\t');
-			size_t o_id = r->len;
 			opt_col(r, id);
-			struct evscope_val idv = val_span(r, o_id, r->len);
 			opt_col(r, id);
 			copy_null(r, '\t');
 			copy_text(r, fields ? fields : "{}", fields ? strlen(fields) : 2, '\t');
 			free(fields);
-			size_t at = add_position(r, b);
-			evscope_event(&b->scope, 1, at, b->rec.seq, idv, idv, (struct evscope_val){ 0, SIZE_MAX });
+			add_position(r, b);
+			evscope_event(&b->scope, 1, start, b->rec.seq);
 			b->ami_rows++;
 		}
 	}
@@ -644,7 +626,7 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->json, 0);
 	buf_init(&b->legrow, 0);
 	legwait_init(&b->wait);
-	evscope_init(&b->scope);
+	evscope_init(&b->scope, scope_columns);
 	buf_init(&b->whole, 0);
 	b->cfg = cfg;
 	b->node = node;
