@@ -11,7 +11,7 @@ start_private_pg
 q() { psql -X -Atc "$1"; }
 CAPTURES="s01_answered s03_sip_rtp s04_queue s05_transfer s07_trunk_tenant"
 # small batches: many transactions, so a kill lands between and inside them
-printf 'etl:\n  batch_events: 100\ncdr:\n  unanswered: yes\n  congestion: yes\n  endbeforehexten: no\n' >etl.yaml
+printf 'etl:\n  batch_events: 100\n  ami_event_store: all\ncdr:\n  unanswered: yes\n  congestion: yes\n  endbeforehexten: no\n' >etl.yaml
 
 # replay NODE: the five bundled captures into node NODE, a flipped byte in segment 1
 replay() {

@@ -23,13 +23,16 @@ GROW=$TEST_ROOT/tests/truth/spool-grow.py
 q() { psql -Atc "$1"; }
 oracle() { echo "$(dirname "$(capture_path "$1")")/cdr.csv"; }
 # the cdr.conf of the captures
+# every event in ami_event: the odd ones are checked there
 cat >etl.yaml <<'YAML'
+etl:
+  ami_event_store: all
 cdr:
   unanswered: yes
   congestion: yes
   endbeforehexten: no
 YAML
-{ printf 'etl:\n  batch_events: 300\n'; cat etl.yaml; } >small.yaml
+sed 's/^etl:$/etl:\n  batch_events: 300/' etl.yaml >small.yaml
 # NODE [WHERE]: the node's legs as Master.csv rows (all columns cdr-diff.py reads)
 export_legs() {
 	psql -Atc "\\copy (select accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp, lastdata,
@@ -237,7 +240,7 @@ test_expect_success 's08 (40 calls/s) fed in 20 pieces: rows byte-identical to o
 test_expect_success 's08 under a kill -9 loop (batches of 3000): rows byte-identical to one load' '
 	cp -r sp_whole sp_killed &&
 	mv sp_killed/s08 sp_killed/s08k &&
-	{ printf "etl:\n  batch_events: 3000\n"; cat etl.yaml; } >mid.yaml &&
+	sed "s/^etl:$/etl:\\n  batch_events: 3000/" etl.yaml >mid.yaml &&
 	for i in $(seq 1 12); do
 		kill_after 9 "$ETL" --once -c mid.yaml --spool sp_killed
 	done &&
