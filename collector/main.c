@@ -701,8 +701,8 @@ int main(int argc, char **argv)
 			rc = EXIT_CONFIG;
 			break;
 		}
-		if (collector_has_yeastar(&cfg) && yeastar_global_init() < 0) {
-			log_error("cannot initialise libcurl");
+		if (collector_has_yeastar(&cfg) && yeastar_global_init(err, sizeof err) < 0) {
+			log_error("%s", err);
 			rc = EXIT_SOFTWARE;
 			break;
 		}
