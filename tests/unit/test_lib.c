@@ -152,7 +152,7 @@ static void test_cfg_good(void **state)
 	assert_int_equal(cfg.fsync, 1);
 	assert_int_equal(cfg.fsync_interval_ms, 250);
 	assert_int_equal(cfg.segment_max_size, 1 << 20);
-	assert_int_equal(cfg.buffer_size, 4 << 20); /* default */
+	assert_int_equal(cfg.buffer_size, 3 << 20); /* default */
 	assert_int_equal(cfg.nnodes, 2);
 	assert_string_equal(cfg.nodes[0].host, "10.0.0.1");
 	assert_int_equal(cfg.nodes[0].port, 5039);
