@@ -90,8 +90,13 @@ $(BUILD)/%.o: %.c $(BUILD)/.flags
 $(BUILD)/libcdrflow.a: $(LIB_OBJ)
 	rm -f $@ && $(AR) rcs $@ $^
 
+# The collector does not link libcurl: collector/ysnode.c loads it at run
+# time when a Yeastar source is configured (it maps some thirty libraries,
+# 4 MB resident, into a daemon that may only read AMI).
+COLLECTOR_LIBS := $(shell $(PKG) --libs yaml-0.1 openssl liblzma libwebsockets jansson) -pthread
+
 $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(COLLECTOR_LIBS)
 
 $(BUILD)/etl/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
 	@mkdir -p $(@D)

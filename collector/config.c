@@ -53,7 +53,7 @@ const struct cfg_key collector_keys[] = {
 	{ "collector.fsync_interval", CFG_DURATION, C(fsync_interval_ms), "100ms", 1, 60000, NULL, "fsync period for fsync: interval", 0, NULL, 0, 0 },
 	{ "collector.segment_max_size", CFG_SIZE, C(segment_max_size), "64MiB", 4096, (int64_t)1 << 40, NULL, "rotate a segment at about this size", 0, NULL, 0, 0 },
 	{ "collector.segment_max_age", CFG_DURATION, C(segment_max_age_ms), "1h", 1000, (int64_t)366 * 86400000, NULL, "rotate a segment at this age", 0, NULL, 0, 0 },
-	{ "collector.buffer_size", CFG_SIZE, C(buffer_size), "4MiB", 65536, (int64_t)1 << 32, NULL, "memory per node for events waiting for the disk (at least 3 x max_event_size)", 0, NULL, 0, 0 },
+	{ "collector.buffer_size", CFG_SIZE, C(buffer_size), "3MiB", 65536, (int64_t)1 << 32, NULL, "memory per node for events waiting for the disk", 0, NULL, 0, 0 },
 	{ "collector.max_event_size", CFG_SIZE, C(max_event_size), "1MiB", 1024, 64 << 20, NULL, "larger AMI messages are dropped with an error", 0, NULL, 0, 0 },
 	{ "collector.status_interval", CFG_DURATION, C(status_interval_ms), "60s", 0, 86400000, NULL, "period of the status line in the log (0: off)", 0, NULL, 0, 0 },
 	{ "collector.nodes", CFG_LIST, C(nodes), NULL, 0, 0, NULL, "the PBX nodes to collect from", 0, node_keys, sizeof(struct node_config), C(nnodes) },

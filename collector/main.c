@@ -400,6 +400,18 @@ static void print_check(const char *node, const struct node_check *c)
 	}
 }
 
+/* Any Yeastar source?  Only then is libcurl initialised: curl_global_init
+ * initialises OpenSSL (its configuration file and default provider),
+ * libssh2 and libcurl's other backends, 2 MB resident for the life of a
+ * daemon that may only read AMI. */
+static int collector_has_yeastar(const struct collector_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nsources; i++)
+		if (cfg->sources[i].type == SOURCE_YEASTAR)
+			return 1;
+	return 0;
+}
+
 static int run_check(const struct collector_config *cfg)
 {
 	int code = EXIT_OK;
@@ -689,8 +701,8 @@ int main(int argc, char **argv)
 			rc = EXIT_CONFIG;
 			break;
 		}
-		if (yeastar_global_init() < 0) {
-			log_error("cannot initialise libcurl");
+		if (collector_has_yeastar(&cfg) && yeastar_global_init(err, sizeof err) < 0) {
+			log_error("%s", err);
 			rc = EXIT_SOFTWARE;
 			break;
 		}
@@ -699,7 +711,8 @@ int main(int argc, char **argv)
 							: (log_error("%s: no nodes configured (collector.nodes)", config_path), EXIT_CONFIG);
 		else
 			rc = run_daemon(&cfg, config_path);
-		yeastar_global_release();
+		if (collector_has_yeastar(&cfg))
+			yeastar_global_release();
 		break;
 	}
 	collector_config_free(&cfg);

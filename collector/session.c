@@ -28,7 +28,7 @@
 #include "strparse.h"
 #include "xalloc.h"
 
-#define READ_CHUNK (256u << 10)
+#define READ_CHUNK (64u << 10)
 
 enum { ST_BANNER, ST_CHALLENGE, ST_LOGIN, ST_STREAMING, ST_LOGOFF, ST_DONE };
 

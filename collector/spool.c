@@ -7,12 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "log.h"
 #include "xalloc.h"
 
-#define MIN_CHUNK (256u << 10)
+/* Chunk size: buffer_size / CHUNKS_PER_BUFFER within [MIN_CHUNK, MAX_CHUNK].
+ * Small chunks keep resident only what is really waiting for the disk
+ * (the free list is LIFO: the same few chunks are reused while the writer
+ * keeps up); a record larger than a chunk gets a chunk of its own. */
+#define MIN_CHUNK (64u << 10)
+#define MAX_CHUNK (256u << 10)
+#define CHUNKS_PER_BUFFER 16
 
 struct chunk {
 	char *data;
@@ -20,6 +27,7 @@ struct chunk {
 	uint64_t nrec;
 	uint64_t last_seq;
 	struct chunk *next;
+	int big; /* s->big: one record larger than chunk_cap, data freed once written */
 };
 
 struct spool {
@@ -44,6 +52,20 @@ struct spool {
 	pthread_t thread;
 	struct chunk *all;  /* every chunk, for freeing */
 	size_t nchunks;
+	struct chunk big;   /* the chunk of a record larger than chunk_cap */
+	int big_busy;       /* big is queued or being written */
+
+	/* fsync always: the syncer thread runs fdatasync while the writer goes
+	 * on writing; each fdatasync covers every record written before it
+	 * started (group commit).  wmu guards w's file (the writer holds it
+	 * while appending or rotating) and the two sequences. */
+	pthread_mutex_t wmu;
+	pthread_cond_t wake_syncer;
+	uint64_t written_seq;  /* last record the writer has in the file */
+	uint64_t sync_done_seq; /* last record the syncer has synced, or tried to */
+	int sync_stop;
+	int has_syncer;
+	pthread_t syncer;
 
 	struct spool_stats stats;
 };
@@ -120,11 +142,13 @@ static int write_chunk(struct spool *s, struct chunk *c)
 	for (;;) {
 		char err[512];
 		size_t written = 0;
+		pthread_mutex_lock(&s->wmu);
 		int rc = seg_writer_append(&s->w, c->data + done, c->len - done, &written, err, sizeof err);
+		int e = errno;
+		pthread_mutex_unlock(&s->wmu);
 		done += written;
 		if (rc == 0)
 			break;
-		int e = errno;
 		atomic_fetch_add(&s->stats.write_errors, 1);
 		if (s->opts.fail_fast) {
 			/* the records of the chunk written before the failure are
@@ -160,17 +184,67 @@ static int write_chunk(struct spool *s, struct chunk *c)
 		backoff = backoff < 1000 ? backoff * 2 : 1000;
 	}
 	atomic_fetch_add(&s->stats.written, c->nrec);
-	if (s->opts.fsync == SEG_FSYNC_ALWAYS && do_sync(s, c->last_seq) < 0 && s->opts.fail_fast) {
-		int e = errno;
-		pthread_mutex_lock(&s->mu);
-		s->failed = e ? e : EIO;
-		snprintf(s->fail_msg, sizeof s->fail_msg, "cannot fsync segment \"%s\": %s", s->w.path, strerror(s->failed));
-		pthread_cond_broadcast(&s->wake_producer);
-		pthread_mutex_unlock(&s->mu);
-		return -1;
+	if (s->has_syncer) {
+		pthread_mutex_lock(&s->wmu);
+		s->written_seq = c->last_seq;
+		pthread_cond_signal(&s->wake_syncer);
+		pthread_mutex_unlock(&s->wmu);
 	}
 	return 0;
 }
+
+/* fsync always: fdatasync whatever the writer has written, until stopped
+ * with nothing left to sync.  The segment's fd is dup()ed under wmu, so a
+ * rotation (which syncs and closes the old segment itself) may go on. */
+static void *syncer_main(void *arg)
+{
+	struct spool *s = arg;
+	pthread_mutex_lock(&s->wmu);
+	for (;;) {
+		while (s->written_seq == s->sync_done_seq && !s->sync_stop)
+			pthread_cond_wait(&s->wake_syncer, &s->wmu);
+		if (s->written_seq == s->sync_done_seq)
+			break;
+		uint64_t target = s->written_seq;
+		int fd = dup(s->w.fd);
+		int rc, e;
+		if (fd >= 0) {
+			pthread_mutex_unlock(&s->wmu);
+			rc = fdatasync(fd);
+			e = errno;
+			close(fd);
+			pthread_mutex_lock(&s->wmu);
+		} else { /* no fd to spare: sync under the lock (the writer waits) */
+			rc = fdatasync(s->w.fd);
+			e = errno;
+		}
+		s->sync_done_seq = target;
+		if (rc == 0) {
+			atomic_store(&s->stats.synced_seq, target);
+			continue;
+		}
+		char path[400]; /* w.path changes with a rotation: read it under wmu */
+		snprintf(path, sizeof path, "%s", s->w.path);
+		pthread_mutex_unlock(&s->wmu);
+		log_error("node %s: cannot fsync segment \"%s\": %s", s->node, path, strerror(e));
+		if (s->opts.fail_fast) {
+			pthread_mutex_lock(&s->mu);
+			if (!s->failed) {
+				s->failed = e ? e : EIO;
+				snprintf(s->fail_msg, sizeof s->fail_msg, "cannot fsync segment \"%s\": %s", path,
+					 strerror(s->failed));
+			}
+			pthread_cond_broadcast(&s->wake_producer);
+			pthread_cond_signal(&s->wake_writer);
+			pthread_mutex_unlock(&s->mu);
+			return NULL;
+		}
+		pthread_mutex_lock(&s->wmu);
+	}
+	pthread_mutex_unlock(&s->wmu);
+	return NULL;
+}
+
 
 static void *writer_main(void *arg)
 {
@@ -183,6 +257,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&s->mu);
 		struct chunk *c = NULL;
 		for (;;) {
+			if (s->failed)
+				break; /* nothing more after a failed fsync of a fail_fast spool */
 			c = pop_locked(s);
 			if (c)
 				break;
@@ -204,7 +280,10 @@ static void *writer_main(void *arg)
 					unsynced_seq = 0;
 				last_sync = clock_mono_ms();
 			}
-			if (seg_writer_tick(&s->w, err, sizeof err) < 0)
+			pthread_mutex_lock(&s->wmu);
+			int trc = seg_writer_tick(&s->w, err, sizeof err);
+			pthread_mutex_unlock(&s->wmu);
+			if (trc < 0)
 				log_error("node %s: %s", s->node, err);
 			pthread_mutex_lock(&s->mu);
 		}
@@ -215,23 +294,33 @@ static void *writer_main(void *arg)
 		if (stop)
 			break;
 		int rc = write_chunk(s, c);
-		if (rc == 0 && s->opts.fsync != SEG_FSYNC_ALWAYS) {
-			unsynced_seq = c->last_seq;
-			if (s->opts.fsync == SEG_FSYNC_INTERVAL && clock_mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
+		uint64_t seq = c->last_seq;
+		/* The chunk's bytes are in the file now (or never will be): its
+		 * memory goes back to the reader at once; with fsync always the
+		 * syncer makes them durable meanwhile. */
+		pthread_mutex_lock(&s->mu);
+		c->len = 0;
+		c->nrec = 0;
+		if (c->big) {
+			free(c->data);
+			c->data = NULL;
+			s->big_busy = 0;
+		} else {
+			c->next = s->free_list;
+			s->free_list = c;
+		}
+		pthread_cond_signal(&s->wake_producer);
+		pthread_mutex_unlock(&s->mu);
+		if (rc < 0)
+			break; /* failed for good: what follows must not be written after a gap */
+		if (s->opts.fsync == SEG_FSYNC_INTERVAL) {
+			unsynced_seq = seq;
+			if (clock_mono_ms() - last_sync >= s->opts.fsync_interval_ms) {
 				if (do_sync(s, unsynced_seq) == 0)
 					unsynced_seq = 0;
 				last_sync = clock_mono_ms();
 			}
 		}
-		pthread_mutex_lock(&s->mu);
-		c->len = 0;
-		c->nrec = 0;
-		c->next = s->free_list;
-		s->free_list = c;
-		pthread_cond_signal(&s->wake_producer);
-		pthread_mutex_unlock(&s->mu);
-		if (rc < 0)
-			break; /* failed for good: what follows must not be written after a gap */
 	}
 	return NULL;
 }
@@ -253,16 +342,16 @@ struct spool *spool_open(const char *spool_dir, const char *node, const struct s
 	s->node_len = strlen(s->node);
 	s->next_seq = s->w.next_seq;
 	atomic_store(&s->stats.synced_seq, s->next_seq - 1);
-	/* A chunk must hold the largest record; aim for at least 3 chunks. */
-	size_t max_rec = seg_record_size(s->node_len, opts->max_event_size);
-	s->chunk_cap = opts->buffer_size / 4;
+	/* At least 3 chunks; a record larger than a chunk goes in s->big. */
+	s->chunk_cap = opts->buffer_size / CHUNKS_PER_BUFFER;
 	if (s->chunk_cap < MIN_CHUNK)
 		s->chunk_cap = MIN_CHUNK;
-	if (s->chunk_cap < max_rec)
-		s->chunk_cap = max_rec;
+	if (s->chunk_cap > MAX_CHUNK)
+		s->chunk_cap = MAX_CHUNK;
 	s->nchunks = opts->buffer_size / s->chunk_cap;
 	if (s->nchunks < 3)
 		s->nchunks = 3;
+	s->big.big = 1;
 	s->all = xcalloc(s->nchunks, sizeof *s->all);
 	for (size_t i = 0; i < s->nchunks; i++) {
 		s->all[i].data = xmalloc(s->chunk_cap);
@@ -276,7 +365,24 @@ struct spool *spool_open(const char *spool_dir, const char *node, const struct s
 	pthread_cond_init(&s->wake_writer, &ca);
 	pthread_cond_init(&s->wake_producer, &ca);
 	pthread_condattr_destroy(&ca);
-	int rc = pthread_create(&s->thread, NULL, writer_main, s);
+	pthread_mutex_init(&s->wmu, NULL);
+	pthread_cond_init(&s->wake_syncer, NULL);
+	s->written_seq = s->sync_done_seq = s->next_seq - 1;
+	int rc = 0;
+	if (opts->fsync == SEG_FSYNC_ALWAYS) {
+		rc = pthread_create(&s->syncer, NULL, syncer_main, s);
+		s->has_syncer = rc == 0;
+	}
+	if (rc == 0) {
+		rc = pthread_create(&s->thread, NULL, writer_main, s);
+		if (rc && s->has_syncer) {
+			pthread_mutex_lock(&s->wmu);
+			s->sync_stop = 1;
+			pthread_cond_signal(&s->wake_syncer);
+			pthread_mutex_unlock(&s->wmu);
+			pthread_join(s->syncer, NULL);
+		}
+	}
 	if (rc) {
 		*errnum = rc;
 		snprintf(err, errlen, "cannot start writer thread: %s", strerror(rc));
@@ -284,6 +390,11 @@ struct spool *spool_open(const char *spool_dir, const char *node, const struct s
 		for (size_t i = 0; i < s->nchunks; i++)
 			free(s->all[i].data);
 		free(s->all);
+		pthread_mutex_destroy(&s->mu);
+		pthread_cond_destroy(&s->wake_writer);
+		pthread_cond_destroy(&s->wake_producer);
+		pthread_mutex_destroy(&s->wmu);
+		pthread_cond_destroy(&s->wake_syncer);
 		free(s);
 		return NULL;
 	}
@@ -322,6 +433,36 @@ static int ensure_room(struct spool *s, size_t need)
 	return 0;
 }
 
+/* The chunk for one record of need > chunk_cap bytes (producer): the
+ * current chunk is queued first, so records stay in order; waits while the
+ * previous big record is still being written.  NULL if the spool failed. */
+static struct chunk *take_big(struct spool *s, size_t need)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->cur && s->cur->len) {
+		push_locked(s, s->cur);
+		s->cur = NULL;
+	}
+	int stalled = 0;
+	while (s->big_busy && !s->failed) {
+		if (!stalled) {
+			atomic_fetch_add(&s->stats.stalls, 1);
+			stalled = 1;
+		}
+		timed_wait(&s->wake_producer, &s->mu, 1000);
+	}
+	int failed = s->failed;
+	if (!failed)
+		s->big_busy = 1;
+	pthread_mutex_unlock(&s->mu);
+	if (failed)
+		return NULL;
+	s->big.data = xmalloc(need);
+	s->big.len = 0;
+	s->big.nrec = 0;
+	return &s->big;
+}
+
 int spool_add(struct spool *s, const char *raw, size_t len, uint64_t recv_us)
 {
 	size_t need = seg_record_size(s->node_len, len);
@@ -334,9 +475,16 @@ int spool_add(struct spool *s, const char *raw, size_t len, uint64_t recv_us)
 		s->cur_ready = 0;
 		pthread_mutex_unlock(&s->mu);
 	}
-	if (ensure_room(s, need) < 0)
-		return -1;
-	struct chunk *c = s->cur;
+	struct chunk *c;
+	if (need > s->chunk_cap) {
+		c = take_big(s, need);
+		if (!c)
+			return -1;
+	} else {
+		if (ensure_room(s, need) < 0)
+			return -1;
+		c = s->cur;
+	}
 	uint64_t seq = s->next_seq++;
 	seg_record_encode(c->data + c->len, seq, recv_us, s->opts.record_flags, s->node, s->node_len, raw, len);
 	c->len += need;
@@ -345,6 +493,11 @@ int spool_add(struct spool *s, const char *raw, size_t len, uint64_t recv_us)
 	atomic_fetch_add(&s->stats.events, 1);
 	atomic_fetch_add(&s->stats.bytes, len);
 	atomic_fetch_add(&s->stats.backlog_bytes, need);
+	if (c->big) { /* queued at once, after every record before it */
+		pthread_mutex_lock(&s->mu);
+		push_locked(s, c);
+		pthread_mutex_unlock(&s->mu);
+	}
 	return 0;
 }
 
@@ -374,6 +527,13 @@ int spool_close(struct spool *s, uint64_t *stored, char *err, size_t errlen)
 	pthread_cond_signal(&s->wake_writer);
 	pthread_mutex_unlock(&s->mu);
 	pthread_join(s->thread, NULL);
+	if (s->has_syncer) { /* it syncs what the writer wrote, then stops */
+		pthread_mutex_lock(&s->wmu);
+		s->sync_stop = 1;
+		pthread_cond_signal(&s->wake_syncer);
+		pthread_mutex_unlock(&s->wmu);
+		pthread_join(s->syncer, NULL);
+	}
 	if (s->failed) {
 		uint64_t lost = atomic_load(&s->stats.events) - atomic_load(&s->stats.written);
 		snprintf(err, errlen, "%s; %" PRIu64 " accepted events could not be stored (every stored one is intact and in order)",
@@ -393,9 +553,12 @@ int spool_close(struct spool *s, uint64_t *stored, char *err, size_t errlen)
 	for (size_t i = 0; i < s->nchunks; i++)
 		free(s->all[i].data);
 	free(s->all);
+	free(s->big.data); /* still queued when the writer stopped */
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->wake_writer);
 	pthread_cond_destroy(&s->wake_producer);
+	pthread_mutex_destroy(&s->wmu);
+	pthread_cond_destroy(&s->wake_syncer);
 	free(s);
 	return rc;
 }

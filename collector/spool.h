@@ -4,12 +4,14 @@
  * The reader (a socket or a capture file) must never wait on the disk:
  * Asterisk drops a manager client whose socket blocks for ~100 ms.  So each
  * node's events are encoded as segment records into fixed chunks of memory
- * (about opts.buffer_size in all) and a writer thread appends whole chunks to
- * the node's segment file, then fsyncs per the policy.  Only when every
- * chunk is waiting for the disk does spool_add() block.
+ * (about opts.buffer_size in all; a record larger than a chunk gets one of
+ * its own) and a writer thread appends whole chunks to the node's segment
+ * file; with fsync always a syncer thread runs fdatasync meanwhile, each one
+ * covering what was written before it started.  Only when every chunk is
+ * waiting for the disk does spool_add() block.
  *
  * Threads: spool_add/spool_batch_end/spool_close belong to one producer
- * thread; the writer thread is internal.
+ * thread; the writer and syncer threads are internal.
  */
 #ifndef CDRFLOW_SPOOL_H
 #define CDRFLOW_SPOOL_H

@@ -10,6 +10,7 @@
 #include "ysnode.h"
 
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -47,16 +48,79 @@ static void lws_log_emit(int level, const char *line)
 		log_debug("libwebsockets: %.*s", (int)n, line);
 }
 
-int yeastar_global_init(void)
+/* libcurl's soname: the ABI of curl/curl.h since 7.16 */
+#ifndef CDRFLOW_LIBCURL
+#define CDRFLOW_LIBCURL "libcurl.so.4"
+#endif
+
+/* The libcurl functions the node calls, from dlopen (set once, before any thread). */
+static struct {
+	void *lib;
+	CURLcode (*global_init)(long flags);
+	void (*global_cleanup)(void);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *c, CURLoption opt, ...);
+	CURLcode (*easy_perform)(CURL *c);
+	CURLcode (*easy_getinfo)(CURL *c, CURLINFO info, ...);
+	const char *(*easy_strerror)(CURLcode rc);
+	void (*easy_cleanup)(CURL *c);
+	struct curl_slist *(*slist_append)(struct curl_slist *l, const char *s);
+	void (*slist_free_all)(struct curl_slist *l);
+} cu;
+
+/* cu.field = the function called name in libcurl (POSIX: dlsym's object pointer holds a function's address). */
+#define CU_SYM(field, name)                                                        \
+	do {                                                                       \
+		void *sym_ = dlsym(cu.lib, name);                                  \
+		_Static_assert(sizeof sym_ == sizeof cu.field, "function pointer size"); \
+		if (!sym_) {                                                       \
+			missing = name;                                            \
+			goto fail;                                                 \
+		}                                                                  \
+		memcpy(&cu.field, &sym_, sizeof sym_);                             \
+	} while (0)
+
+int yeastar_global_init(char *err, size_t errlen)
 {
+	const char *missing = NULL;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
 	json_object_seed(0); /* jansson's hash seed, before any thread parses */
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+	cu.lib = dlopen(CDRFLOW_LIBCURL, RTLD_NOW | RTLD_LOCAL);
+	if (!cu.lib) {
+		const char *e = dlerror();
+		snprintf(err, errlen, "cannot load libcurl (the Yeastar sources need it): %s", e ? e : CDRFLOW_LIBCURL);
+		return -1;
+	}
+	CU_SYM(global_init, "curl_global_init");
+	CU_SYM(global_cleanup, "curl_global_cleanup");
+	CU_SYM(easy_init, "curl_easy_init");
+	CU_SYM(easy_setopt, "curl_easy_setopt");
+	CU_SYM(easy_perform, "curl_easy_perform");
+	CU_SYM(easy_getinfo, "curl_easy_getinfo");
+	CU_SYM(easy_strerror, "curl_easy_strerror");
+	CU_SYM(easy_cleanup, "curl_easy_cleanup");
+	CU_SYM(slist_append, "curl_slist_append");
+	CU_SYM(slist_free_all, "curl_slist_free_all");
+	if (cu.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		snprintf(err, errlen, "cannot initialise libcurl");
+		goto unload;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "cannot load libcurl: %s has no %s", CDRFLOW_LIBCURL, missing);
+unload:
+	dlclose(cu.lib);
+	memset(&cu, 0, sizeof cu);
+	return -1;
 }
 
 void yeastar_global_release(void)
 {
-	curl_global_cleanup();
+	if (!cu.lib)
+		return;
+	cu.global_cleanup();
+	dlclose(cu.lib);
+	memset(&cu, 0, sizeof cu);
 }
 
 /* ------------------------------------------------------------ the API URL */
@@ -143,10 +207,14 @@ static enum tok_result post_json(const struct node *n, const char *endpoint, str
 	buf_init(&resp, 0);
 	enum tok_result res = TOK_UNREACHABLE;
 	*out = NULL;
-	CURL *c = curl_easy_init();
+	CURL *c = cu.lib ? cu.easy_init() : NULL; /* not loaded: yeastar_global_init was not called */
 	struct curl_slist *h = NULL;
-	h = curl_slist_append(h, "Content-Type: application/json");
-	h = curl_slist_append(h, "User-Agent: OpenAPI");
+	if (c && (h = cu.slist_append(NULL, "Content-Type: application/json")) != NULL) {
+		struct curl_slist *h2 = cu.slist_append(h, "User-Agent: OpenAPI");
+		if (!h2) /* the list is left as it was: free it */
+			cu.slist_free_all(h);
+		h = h2;
+	}
 	long code = 0;
 	/* the endpoint's name without a query string (a token) for messages */
 	char name[64];
@@ -155,24 +223,24 @@ static enum tok_result post_json(const struct node *n, const char *endpoint, str
 		snprintf(why, whylen, "cannot start an HTTP request");
 		goto out;
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)y->connect_timeout_ms);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, y->tls_verify ? 1L : 0L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, y->tls_verify ? 2L : 0L);
+	cu.easy_setopt(c, CURLOPT_URL, url);
+	cu.easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	cu.easy_setopt(c, CURLOPT_POSTFIELDS, body->data);
+	cu.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)body->len);
+	cu.easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)y->connect_timeout_ms);
+	cu.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	cu.easy_setopt(c, CURLOPT_WRITEFUNCTION, curl_sink);
+	cu.easy_setopt(c, CURLOPT_WRITEDATA, &resp);
+	cu.easy_setopt(c, CURLOPT_SSL_VERIFYPEER, y->tls_verify ? 1L : 0L);
+	cu.easy_setopt(c, CURLOPT_SSL_VERIFYHOST, y->tls_verify ? 2L : 0L);
 	if (*y->tls_ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, y->tls_ca_file);
-	CURLcode rc = curl_easy_perform(c);
+		cu.easy_setopt(c, CURLOPT_CAINFO, y->tls_ca_file);
+	CURLcode rc = cu.easy_perform(c);
 	if (rc != CURLE_OK) {
-		snprintf(why, whylen, "%s: %s", name, curl_easy_strerror(rc));
+		snprintf(why, whylen, "%s: %s", name, cu.easy_strerror(rc));
 		goto out;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	cu.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
 	json_error_t je;
 	json_t *j = json_loadb(resp.data ? resp.data : "", resp.len, 0, &je);
 	if (code != 200 || !json_is_object(j)) {
@@ -188,8 +256,10 @@ out:
 	buf_release(&resp);
 	if (body->data)
 		explicit_bzero(body->data, body->len);
-	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
+	if (c) {
+		cu.slist_free_all(h);
+		cu.easy_cleanup(c);
+	}
 	free(url);
 	return res;
 }

@@ -11,6 +11,8 @@
 #ifndef CDRFLOW_COLLECTOR_YSNODE_H
 #define CDRFLOW_COLLECTOR_YSNODE_H
 
+#include <stddef.h>
+
 #include "session.h"
 
 /* Thread body for a node whose src is a yeastar source. */
@@ -21,8 +23,9 @@ void *yeastar_node_main(void *arg);
  * what failed. */
 enum session_result yeastar_check(struct node *n);
 
-/* Process-wide set-up before any node thread (libcurl): 0 or -1. */
-int yeastar_global_init(void);
+/* Process-wide set-up before any node thread: loads libcurl (dlopen) and
+ * initialises it.  0, or -1 with a one-line reason in err. */
+int yeastar_global_init(char *err, size_t errlen);
 void yeastar_global_release(void);
 
 #endif

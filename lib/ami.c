@@ -1,10 +1,14 @@
 #include "ami.h"
 #include "xalloc.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum { ST_BANNER, ST_MSG, ST_SKIP };
 
@@ -251,11 +255,70 @@ static void note_dropped(struct ami_parser *p, const char *s, size_t n)
 	p->skip_dropped += n;
 }
 
+/* The first i >= from in d[0, len) where an empty line starts at i + 1:
+ * d[i] == '\n' followed by "\n" or "\r\n" (handle_line's empty line), all
+ * within len; SIZE_MAX if there is none yet. */
+static size_t find_message_end(const char *d, size_t from, size_t len)
+{
+	size_t i = from;
+#ifdef __SSE2__
+	const __m128i nl = _mm_set1_epi8('\n'), cr = _mm_set1_epi8('\r');
+	for (; len - i >= 18; i += 16) { /* bytes i .. i + 17 */
+		__m128i v0 = _mm_loadu_si128((const __m128i *)(const void *)(d + i));
+		__m128i v1 = _mm_loadu_si128((const __m128i *)(const void *)(d + i + 1));
+		__m128i v2 = _mm_loadu_si128((const __m128i *)(const void *)(d + i + 2));
+		__m128i n1 = _mm_cmpeq_epi8(v1, nl);
+		__m128i crnl = _mm_and_si128(_mm_cmpeq_epi8(v1, cr), _mm_cmpeq_epi8(v2, nl));
+		__m128i m = _mm_and_si128(_mm_cmpeq_epi8(v0, nl), _mm_or_si128(n1, crnl));
+		unsigned bits = (unsigned)_mm_movemask_epi8(m);
+		if (bits)
+			return i + (size_t)__builtin_ctz(bits);
+	}
+#endif
+	while (i < len) {
+		const char *q = memchr(d + i, '\n', len - i);
+		if (!q)
+			break;
+		i = (size_t)(q - d);
+		if (len - i >= 2 && d[i + 1] == '\n')
+			return i;
+		if (len - i >= 3 && d[i + 1] == '\r' && d[i + 2] == '\n')
+			return i;
+		i++;
+	}
+	return SIZE_MAX;
+}
+
 int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx)
 {
 	int rc = 0;
+	size_t slow_until = 0; /* the line-by-line path has the bytes before this */
 	buf_setlen(&p->in, p->in.len + n);
 	while (p->scan < p->in.len) {
+		/* An event whose Event header is indexed, when the caller wants
+		 * only that: its other lines are not looked at, so jump to its
+		 * empty line.  p->scan - 1 is the '\n' that ended the line
+		 * before.  A message that would pass max_msg, or the rest of an
+		 * incomplete one, goes through the line-by-line path below
+		 * (which frames the same bytes), and is not searched again. */
+		if (p->first_is_event && p->headers_only_first_event && p->state == ST_MSG && !p->follows_body &&
+		    p->scan > p->msg_start && p->scan >= slow_until) {
+			size_t end = find_message_end(p->in.data, p->scan - 1, p->in.len);
+			if (end == SIZE_MAX) {
+				slow_until = p->in.len;
+			} else {
+				size_t off = end + 1;
+				size_t next = off + (p->in.data[off] == '\n' ? 1 : 2);
+				if (next - p->msg_start <= p->max_msg) {
+					p->scan = next;
+					rc = handle_line(p, off, 0, next, fn, ctx);
+					if (rc)
+						break;
+					continue;
+				}
+				slow_until = next;
+			}
+		}
 		char *start = p->in.data + p->scan;
 		char *nl = memchr(start, '\n', p->in.len - p->scan);
 		if (!nl) {

@@ -488,7 +488,7 @@ write_config() {
 	local tls=false tls_ca_file='' tls_verify=true connect_timeout=2s
 	local ping_interval=1s ping_timeout=1s reconnect_min=100ms reconnect_max=1s auth_retry=500ms
 	local fsync=always fsync_interval=100ms segment_max_size=64MiB segment_max_age=1h
-	local buffer_size=4MiB max_event_size=1MiB status_interval=60s
+	local buffer_size=3MiB max_event_size=1MiB status_interval=60s
 	local log_level=info log_file=
 	for kv in "$@"; do
 		k=${kv%%=*} v=${kv#*=}

@@ -26,12 +26,14 @@ static void test_crc32c(void **state)
 {
 	(void)state;
 	assert_int_equal(crc32c(0, "123456789", 9), 0xE3069283u);
-	char big[1000];
-	for (int i = 0; i < 1000; i++)
-		big[i] = (char)(i * 31);
+	char big[2100];
+	for (int i = 0; i < 2100; i++)
+		big[i] = (char)(i * 31 + (i >> 7));
+	/* every length through the 3-stream path (>= 192 bytes) and around it, every alignment */
 	for (size_t off = 0; off < 9; off++)
-		for (size_t n = 0; n < 200; n += 7)
+		for (size_t n = 0; n <= 2000; n++)
 			assert_int_equal(crc32c(0, big + off, n), crc32c_sw(0, big + off, n));
+	assert_int_equal(crc32c(0x12345678u, big + 3, 1500), crc32c_sw(0x12345678u, big + 3, 1500));
 	/* incremental == one shot */
 	assert_int_equal(crc32c(crc32c(0, big, 300), big + 300, 700), crc32c(0, big, 1000));
 }
@@ -152,7 +154,7 @@ static void test_cfg_good(void **state)
 	assert_int_equal(cfg.fsync, 1);
 	assert_int_equal(cfg.fsync_interval_ms, 250);
 	assert_int_equal(cfg.segment_max_size, 1 << 20);
-	assert_int_equal(cfg.buffer_size, 4 << 20); /* default */
+	assert_int_equal(cfg.buffer_size, 3 << 20); /* default */
 	assert_int_equal(cfg.nnodes, 2);
 	assert_string_equal(cfg.nodes[0].host, "10.0.0.1");
 	assert_int_equal(cfg.nodes[0].port, 5039);
