@@ -1,6 +1,7 @@
 /*
  * test_etl.c - COPY text encoding, JSON strings, UTF-8 repair, event filters,
- * the trunk and destination country of a leg (legclass).
+ * the trunk and destination country of a leg (legclass), the tenants an
+ * event row is written with (evscope).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "buf.h"
 #include "config.h"
 #include "copyfmt.h"
+#include "evscope.h"
 #include "kamrow.h"
 #include "legclass.h"
 #include "legwait.h"
@@ -82,6 +84,15 @@ static void test_event_filter(void **state)
 	assert_false(etl_keep_event(&cfg, "CEL", 3));
 	assert_true(etl_keep_event(&cfg, "Hangup", 6));
 	assert_true(etl_keep_event(&cfg, "RTCPSent", 8));
+	/* by default the channel events stay in the segments (analytics) */
+	assert_false(etl_keep_event(&cfg, "Newchannel", 10));
+	assert_true(etl_keep_event(&cfg, "YeastarExtensionCallStatus", 26));
+	etl_config_free(&cfg);
+	memset(&cfg, 0, sizeof cfg);
+	const char *all = "etl:\n  ami_event_store: all\n";
+	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", all, strlen(all), err, sizeof err), 0);
+	assert_true(etl_keep_event(&cfg, "Newchannel", 10));
+	assert_false(etl_keep_event(&cfg, "VarSet", 6));
 	etl_config_free(&cfg);
 	const char *yaml = "etl:\n  ami_event_include: Hangup, QueueCallerJoin\n";
 	assert_int_equal(cfg_load_string(etl_keys, &cfg, "t", yaml, strlen(yaml), err, sizeof err), 0);
@@ -100,6 +111,120 @@ static void test_event_filter(void **state)
 	assert_false(cfg.cdr_unanswered);
 	assert_true(cfg.cdr_endbeforehexten);
 	etl_config_free(&cfg);
+}
+
+/* evscope: an ami_event-like row (event, node, uniqueid, linkedid, channel,
+ * payload, seq, tenants \N) into b, noted in s */
+static void ev_row(struct evscope *s, struct buf *b, const char *uid, const char *lid, const char *chan,
+		   uint64_t seq)
+{
+	size_t start = b->len;
+	copy_text(b, "E", 1, '\t');
+	copy_text(b, "n", 1, '\t');
+	if (uid)
+		copy_text(b, uid, strlen(uid), '\t');
+	else
+		copy_null(b, '\t');
+	if (lid)
+		copy_text(b, lid, strlen(lid), '\t');
+	else
+		copy_null(b, '\t');
+	if (chan)
+		copy_text(b, chan, strlen(chan), '\t');
+	else
+		copy_null(b, '\t');
+	const char *payload = "{\"x\": \"a\\tb\"}"; /* a backslash, escaped by COPY */
+	copy_text(b, payload, strlen(payload), '\t');
+	copy_int(b, (int64_t)seq, '\t');
+	copy_null(b, '\n');
+	evscope_event(s, 1, start, seq);
+}
+
+/* the tenants column (last) of row i of b */
+static const char *tenants_of(const struct buf *b, int i, char *out, size_t n)
+{
+	const char *p = b->data;
+	while (i-- > 0)
+		p = strchr(p, '\n') + 1;
+	const char *e = strchr(p, '\n');
+	const char *t = e;
+	while (t > p && t[-1] != '\t')
+		t--;
+	snprintf(out, n, "%.*s", (int)(e - t), t);
+	return out;
+}
+
+static void test_evscope(void **state)
+{
+	(void)state;
+	static const struct evscope_columns cols[EVSCOPE_STREAMS] = { { 17, 16, 10 }, { 3, 2, 4 } };
+	struct evscope s;
+	struct evscope_window w;
+	struct buf cel, ami, whole;
+	struct buf *rows[EVSCOPE_STREAMS] = { &cel, &ami };
+	char t[128];
+	evscope_init(&s, cols);
+	evscope_window_init(&w);
+	buf_init(&cel, 0);
+	buf_init(&ami, 0);
+	buf_init(&whole, 0);
+	/* batch 1: call L1 of tenant "a b" whole; call L2 shared by x and y;
+	 * call L3 with events only (its legs come later) */
+	ev_row(&s, &ami, "u1", "L1", "SIP/1-1", 1);
+	ev_row(&s, &ami, "u2", "L2", "SIP/x-1", 2);
+	ev_row(&s, &ami, "u3", "L2", "SIP/y-1", 3);
+	ev_row(&s, &ami, "u9", "L2", "SIP/z-1", 4);  /* nobody's channel */
+	ev_row(&s, &ami, "u4", "L3", "SIP/3-1", 5);
+	ev_row(&s, &ami, NULL, NULL, NULL, 6);       /* no conversation */
+	ev_row(&s, &ami, "u5", "L2", "Local/q-1", 7); /* y's dstchannel */
+	evscope_leg(&s, "L1", "u1", "SIP/1-1", "", "a b");
+	evscope_leg(&s, "L1", "u1b", "SIP/1-2", "", "a b");
+	evscope_leg(&s, "L2", "u2", "SIP/x-1", "SIP/y-1", "x");
+	evscope_leg(&s, "L2", "u3", "SIP/y-1", "Local/q-1", "y");
+	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 4);
+	assert_string_equal(tenants_of(&ami, 0, t, sizeof t), "{\"a b\"}");
+	assert_string_equal(tenants_of(&ami, 1, t, sizeof t), "{\"x\"}");
+	/* x's dstchannel is y's own leg: y's only */
+	assert_string_equal(tenants_of(&ami, 2, t, sizeof t), "{\"y\"}");
+	assert_string_equal(tenants_of(&ami, 3, t, sizeof t), "\\N");
+	assert_string_equal(tenants_of(&ami, 4, t, sizeof t), "\\N");
+	assert_string_equal(tenants_of(&ami, 5, t, sizeof t), "\\N");
+	assert_string_equal(tenants_of(&ami, 6, t, sizeof t), "{\"y\"}");
+	/* the payload after the moved columns is intact */
+	assert_non_null(strstr(ami.data, "{\"x\": \"a\\\\tb\"}\t7\t{\"y\"}\n"));
+	/* both conversations with legs had no earlier rows: whole */
+	assert_non_null(strstr(whole.data, "L1\n"));
+	assert_non_null(strstr(whole.data, "L2\n"));
+	assert_null(strstr(whole.data, "L3"));
+	/* batch 2: L3's legs arrive; its earlier rows are in the window, so it is
+	 * not whole (the analytics step decides it) */
+	buf_reset(&ami);
+	buf_reset(&whole);
+	ev_row(&s, &ami, "u4", "L3", "SIP/3-1", 8);
+	evscope_leg(&s, "L3", "u4", "SIP/3-1", "", "c");
+	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
+	assert_string_equal(tenants_of(&ami, 0, t, sizeof t), "{\"c\"}");
+	assert_int_equal(whole.len, 0);
+	/* once the bound passes L3's rows, a new conversation L3 would be whole */
+	evscope_window_trim(&w, 9);
+	buf_reset(&ami);
+	ev_row(&s, &ami, "u7", "L3", "SIP/3-2", 10);
+	evscope_leg(&s, "L3", "u7", "SIP/3-2", "", "c");
+	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
+	assert_string_equal(whole.data, "L3\n");
+	/* a row an earlier run stored (replay) makes its conversation not whole */
+	buf_reset(&ami);
+	buf_reset(&whole);
+	evscope_window_note(&w, "L4", 2, 11);
+	ev_row(&s, &ami, "u8", "L4", "SIP/4-1", 12);
+	evscope_leg(&s, "L4", "u8", "SIP/4-1", "", "d");
+	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
+	assert_int_equal(whole.len, 0);
+	buf_release(&cel);
+	buf_release(&ami);
+	buf_release(&whole);
+	evscope_window_release(&w);
+	evscope_release(&s);
 }
 
 /* fraud: and alerts: are read in the configuration's one pass */
@@ -443,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
 		cmocka_unit_test(test_event_filter),
+		cmocka_unit_test(test_evscope),
 		cmocka_unit_test(test_config_fraud_one_pass),
 		cmocka_unit_test(test_leg_trunk),
 		cmocka_unit_test(test_leg_country),
