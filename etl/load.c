@@ -802,7 +802,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (b->rec.flags & SEG_FLAG_JSON) {
 			on_json_record(b);
 			b->json_recs = 1;
-		} else if ((ami_parser_reset(&pl->p), ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b)) != 0 ||
+		} else if (ami_parser_feed_record(&pl->p, b->rec.data, b->rec.data_len, on_event, b) != 0 ||
 		    ami_parser_pending(&pl->p)) {
 			/* a stored record that is not one whole AMI message: keep going, say so */
 			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
@@ -1259,8 +1259,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 		if (b.rec.flags & SEG_FLAG_JSON) {
 			on_json_record(&b);
 		} else {
-			ami_parser_reset(&p);
-			ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+			(void)ami_parser_feed_record(&p, b.rec.data, b.rec.data_len, on_event, &b);
 		}
 		st->events++;
 		st->bytes += b.rec.data_len;

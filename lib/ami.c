@@ -319,6 +319,49 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 	return 0;
 }
 
+/* The in-place path of ami_parser_feed_record(): 1 if data[0..n) is one
+ * message that the generic path would frame the same way (headers from the
+ * first line, no banner or Follows body, its empty line ends the data),
+ * then its index is in p->hdr; 0 to take the generic path. */
+static int index_whole(struct ami_parser *p, const char *data, size_t n, size_t *raw_len)
+{
+	if (n > p->max_msg || p->headers_only_first_event)
+		return 0;
+	size_t off = 0;
+	while (off < n) {
+		const char *nl = memchr(data + off, '\n', n - off);
+		if (!nl)
+			return 0; /* a partial message: pending */
+		size_t next = (size_t)(nl - data) + 1, len = next - 1 - off;
+		if (len && data[off + len - 1] == '\r')
+			len--;
+		if (len == 0) {
+			*raw_len = next;
+			return off > 0 && next == n; /* a leading blank line, or more after it: generic */
+		}
+		if (!index_line(data, off, len, &p->hdr, &p->nhdr, &p->hdr_cap) && off == 0)
+			return 0; /* garbage or a banner */
+		if (off == 0 && key_is(data, &p->hdr[0], "Response") && val_is(data, &p->hdr[0], "Follows"))
+			return 0;
+		off = next; /* a colon-less line inside stays in raw, unindexed (as handle_line) */
+	}
+	return 0;
+}
+
+int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami_msg_fn fn, void *ctx)
+{
+	ami_parser_reset(p);
+	size_t raw_len;
+	if (!index_whole(p, data, n, &raw_len)) {
+		ami_parser_reset(p);
+		return ami_parser_feed(p, data, n, fn, ctx);
+	}
+	p->state = ST_MSG;
+	int rc = emit(p, classify(p, data), data, raw_len, fn, ctx);
+	message_reset(p);
+	return rc;
+}
+
 const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
 {
 	size_t n = strlen(key);

@@ -87,6 +87,10 @@ char *ami_parser_space(struct ami_parser *p, size_t min, size_t *avail);
 int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx);
 /* Copying variant. */
 int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn fn, void *ctx);
+/* One stored record: exactly ami_parser_reset() then ami_parser_feed(),
+ * but a record that is one plain message (the usual case) is indexed in
+ * place, without copying it into the parser's buffer. */
+int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami_msg_fn fn, void *ctx);
 /* Bytes of a partial message held right now (0 at a message boundary). */
 size_t ami_parser_pending(const struct ami_parser *p);
 
