@@ -243,8 +243,38 @@ static void copy_json_ascii(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + run, n - run);
 }
 
-static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch)
+/* Plain ASCII JSON text: nothing to escape, nothing to repair (no byte
+ * below 0x20, '"', '\\' or >= 0x80).  Word at a time; the byte loop
+ * decides exactly wherever a word looked special. */
+static int json_plain(const char *s, size_t n)
 {
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if ((w & 0x8080808080808080ull) || json_word_special(w))
+			break;
+	}
+	for (; i < n; i++)
+		if (json_class[(unsigned char)s[i]])
+			return 0;
+	return 1;
+}
+
+/* "s" then tail (0: none) as JSON in COPY text.  The plain case (nearly
+ * all AMI keys and values) is one copy into room already there. */
+static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch, char tail)
+{
+	if (n + 3 < b->cap - b->len && json_plain(s, n)) {
+		char *w = b->data + b->len;
+		w[0] = '"';
+		memcpy(w + 1, s, n);
+		w[n + 1] = '"';
+		w[n + 2] = tail;
+		b->len += n + 2 + (tail != 0);
+		b->data[b->len] = '\0';
+		return;
+	}
 	buf_append(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (json_class[(unsigned char)s[i]] == 2) {
@@ -252,11 +282,27 @@ static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf 
 			utf8_sanitize(scratch, s, n);
 			copy_json_ascii(b, scratch->data, scratch->len);
 			buf_append(b, "\"", 1);
+			if (tail)
+				buf_append(b, &tail, 1);
 			return;
 		}
 	}
 	copy_json_ascii(b, s, n);
 	buf_append(b, "\"", 1);
+	if (tail)
+		buf_append(b, &tail, 1);
+}
+
+/* A hash of a key (its length, first and last 8 bytes): equal keys hash
+ * alike, which is all the table below needs (it compares keys). */
+static size_t key_hash(const char *k, size_t len)
+{
+	uint64_t a = 0, z = 0;
+	memcpy(&a, k, len < 8 ? len : 8);
+	if (len > 8)
+		memcpy(&z, k + len - 8, 8);
+	uint64_t h = (a ^ (z * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+	return (size_t)(h >> 32);
 }
 
 /* Equal keys (byte for byte, as JSON object keys). */
@@ -274,29 +320,24 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 	 * count[i]: for a first occurrence, how many headers have its key.
 	 * Found through a small open-addressing table of first occurrences. */
 	uint16_t first_small[FIELDS_SMALL], count_small[FIELDS_SMALL], slot_small[2 * FIELDS_SMALL];
-	size_t nslot = 2 * FIELDS_SMALL;
+	size_t nslot = 16;
+	while (nslot < 2 * n)
+		nslot *= 2;
 	uint16_t *first = first_small, *count = count_small, *slot = slot_small;
 	uint32_t *first_big = NULL, *count_big = NULL, *slot_big = NULL;
 	int big = n > FIELDS_SMALL;
 	if (big) {
-		nslot = 2;
-		while (nslot < 2 * n)
-			nslot *= 2;
 		first_big = xmalloc(n * sizeof *first_big);
 		count_big = xcalloc(n, sizeof *count_big);
 		slot_big = xmalloc(nslot * sizeof *slot_big);
 		memset(slot_big, 0xff, nslot * sizeof *slot_big);
 	} else {
 		memset(count_small, 0, n * sizeof count_small[0]);
-		memset(slot_small, 0xff, sizeof slot_small);
+		memset(slot_small, 0xff, nslot * sizeof slot_small[0]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ami_header *h = &m->hdr[i];
-		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
-		uint32_t hash = 2166136261u;
-		for (size_t c = 0; c < h->key_len; c++)
-			hash = (hash ^ k[c]) * 16777619u;
-		size_t at = hash & (nslot - 1);
+		size_t at = key_hash(m->raw + h->key_off, h->key_len) & (nslot - 1);
 		for (;;) {
 			size_t f = big ? slot_big[at] : slot[at];
 			if (f == (big ? (size_t)UINT32_MAX : (size_t)UINT16_MAX)) {
@@ -324,6 +365,7 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 			at = (at + 1) & (nslot - 1);
 		}
 	}
+	(void)buf_grow(row, m->raw_len + 8 * n + 16); /* room for the plain case (else appends grow it) */
 	buf_append(row, "{", 1);
 	int any = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -335,8 +377,7 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 		if (any)
 			buf_append(row, ",", 1);
 		any = 1;
-		copy_json_string(row, m->raw + h->key_off, h->key_len, scratch);
-		buf_append(row, ":", 1);
+		copy_json_string(row, m->raw + h->key_off, h->key_len, scratch, ':');
 		if (cnt > 1)
 			buf_append(row, "[", 1);
 		size_t done = 0;
@@ -346,7 +387,7 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 			if (done++)
 				buf_append(row, ",", 1);
 			const struct ami_header *o = &m->hdr[k];
-			copy_json_string(row, m->raw + o->val_off, o->val_len, scratch);
+			copy_json_string(row, m->raw + o->val_off, o->val_len, scratch, 0);
 		}
 		if (cnt > 1)
 			buf_append(row, "]", 1);
