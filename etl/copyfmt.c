@@ -126,8 +126,35 @@ static void append_escaped(struct buf *b, const char *s, size_t n, const unsigne
 	esc(b, s, n); /* the common case: plain ASCII, one pass, no copy */
 }
 
+/* Plain COPY text: no byte to escape or repair (none of NUL, TAB, LF, CR,
+ * '\\', >= 0x80).  Word at a time where no byte is below 0x20, '\\' or
+ * high; the byte loop decides exactly after a word that might be. */
+static int copy_plain(const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		uint64_t bs = w ^ (ones * '\\');
+		if ((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & highs)
+			break;
+	}
+	for (; i < n; i++)
+		if (copy_class[(unsigned char)s[i]])
+			return 0;
+	return 1;
+}
+
 void copy_text(struct buf *b, const char *s, size_t n, char sep)
 {
+	if (n + 1 < b->cap - b->len && copy_plain(s, n)) { /* the common case: one copy */
+		memcpy(b->data + b->len, s, n);
+		b->data[b->len + n] = sep;
+		b->len += n + 1;
+		b->data[b->len] = '\0';
+		return;
+	}
 	append_escaped(b, s, n, copy_class, copy_escape_ascii);
 	buf_append(b, &sep, 1);
 }
@@ -161,9 +188,28 @@ void copy_time_us(struct buf *b, uint64_t us, char sep)
 	time_t sec = (time_t)(us / 1000000u);
 	if (sec != last_sec) {
 		struct tm tm;
-		gmtime_r(&sec, &tm);
-		snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		if (!gmtime_r(&sec, &tm))
+			memset(&tm, 0, sizeof tm);
+		int y = tm.tm_year + 1900;
+		if (y >= 0 && y <= 9999) { /* as the snprintf below, without its cost */
+			int v[6] = { y / 100, y % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min };
+			static const char seps[6] = { 0, 0, '-', '-', ' ', ':' };
+			char *o = prefix;
+			for (int i = 0; i < 6; i++) {
+				if (seps[i])
+					*o++ = seps[i];
+				*o++ = (char)('0' + v[i] / 10);
+				*o++ = (char)('0' + v[i] % 10);
+			}
+			*o++ = ':';
+			*o++ = (char)('0' + tm.tm_sec / 10);
+			*o++ = (char)('0' + tm.tm_sec % 10);
+			*o++ = '.';
+			*o = '\0';
+		} else {
+			snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d.", y, tm.tm_mon + 1,
+				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		}
 		last_sec = sec;
 	}
 	char tmp[48];
