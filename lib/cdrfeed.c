@@ -9,6 +9,7 @@
 #include "cdrfeed.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,32 +312,42 @@ static const char *const snap_keys[SF_N] = { "Uniqueid", "Channel", "Linkedid", 
 					     "AccountCode", "Context", "Exten", "Priority", "ChannelState",
 					     "ChanVariable" };
 
+/* The snapshot keys of each length (at most 3 share one), -1 after the last. */
+static signed char snap_by_len[64][4];
+
+static void snap_by_len_init(void)
+{
+	memset(snap_by_len, -1, sizeof snap_by_len);
+	for (size_t i = 0; i < SF_N; i++) {
+		size_t l = strlen(snap_keys[i]), k = 0;
+		while (snap_by_len[l][k] >= 0)
+			k++;
+		snap_by_len[l][k] = (signed char)i; /* in key order: first match wins as before */
+	}
+}
+
 static void snap_headers(const struct ami_msg *m, const char *prefix, const struct ami_header *out[SF_N])
 {
-	static size_t klen[SF_N];
-	if (!klen[0])
-		for (size_t i = 0; i < SF_N; i++)
-			klen[i] = strlen(snap_keys[i]);
-	static uint64_t klen_mask; /* bit L: some snapshot key has length L */
-	if (!klen_mask)
-		for (size_t i = 0; i < SF_N; i++)
-			klen_mask |= UINT64_C(1) << klen[i];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, snap_by_len_init);
 	size_t plen = strlen(prefix);
 	memset(out, 0, SF_N * sizeof out[0]);
 	for (size_t h = 0; h < m->nhdr; h++) {
 		const char *key = m->raw + m->hdr[h].key_off;
 		size_t kl = m->hdr[h].key_len;
-		if (kl <= plen || kl - plen >= 64 || !(klen_mask >> (kl - plen) & 1) ||
+		if (kl <= plen || kl - plen >= 64 || snap_by_len[kl - plen][0] < 0 ||
 		    (plen && !ami_key_eq(key, plen, prefix, plen)))
 			continue;
 		key += plen;
 		kl -= plen;
-		for (size_t i = 0; i < SF_N; i++)
-			if (!out[i] && kl == klen[i] && (key[0] | 32) == (snap_keys[i][0] | 32) &&
-			    ami_key_eq(key, kl, snap_keys[i], kl)) {
+		const signed char *cand = snap_by_len[kl];
+		for (size_t c = 0; c < 4 && cand[c] >= 0; c++) {
+			size_t i = (size_t)cand[c];
+			if (!out[i] && (key[0] | 32) == (snap_keys[i][0] | 32) && ami_key_eq(key, kl, snap_keys[i], kl)) {
 				out[i] = &m->hdr[h];
 				break;
 			}
+		}
 	}
 }
 
@@ -353,6 +364,15 @@ static int snap_int(const struct ami_msg *m, const struct ami_header *h, int dfl
 {
 	if (!h || !h->val_len)
 		return dflt;
+	if (h->val_len <= 9) { /* plain digits (the usual value): what atoi() gives, without the copy */
+		const char *d = m->raw + h->val_off;
+		int v = 0;
+		size_t i = 0;
+		while (i < h->val_len && d[i] >= '0' && d[i] <= '9')
+			v = v * 10 + (d[i++] - '0');
+		if (i == h->val_len)
+			return v;
+	}
 	char v[24];
 	snap_str(m, h, v, sizeof v);
 	return atoi(v);
