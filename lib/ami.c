@@ -322,30 +322,49 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 /* The in-place path of ami_parser_feed_record(): 1 if data[0..n) is one
  * message that the generic path would frame the same way (headers from the
  * first line, no banner or Follows body, its empty line ends the data),
- * then its index is in p->hdr; 0 to take the generic path. */
+ * then its index is in p->hdr, as index_line() makes it; 0 to take the
+ * generic path.  The index is built in locals (one call, no aliasing). */
 static int index_whole(struct ami_parser *p, const char *data, size_t n, size_t *raw_len)
 {
 	if (n > p->max_msg || p->headers_only_first_event)
 		return 0;
-	size_t off = 0;
+	struct ami_header *hdr = p->hdr;
+	size_t nh = 0, cap = p->hdr_cap, off = 0;
+	int whole = 0;
 	while (off < n) {
 		const char *nl = memchr(data + off, '\n', n - off);
 		if (!nl)
-			return 0; /* a partial message: pending */
+			break; /* a partial message: pending */
 		size_t next = (size_t)(nl - data) + 1, len = next - 1 - off;
 		if (len && data[off + len - 1] == '\r')
 			len--;
 		if (len == 0) {
 			*raw_len = next;
-			return off > 0 && next == n; /* a leading blank line, or more after it: generic */
+			whole = off > 0 && next == n; /* a leading blank line, or more after it: generic */
+			break;
 		}
-		if (!index_line(data, off, len, &p->hdr, &p->nhdr, &p->hdr_cap) && off == 0)
-			return 0; /* garbage or a banner */
-		if (off == 0 && key_is(data, &p->hdr[0], "Response") && val_is(data, &p->hdr[0], "Follows"))
-			return 0;
-		off = next; /* a colon-less line inside stays in raw, unindexed (as handle_line) */
+		const char *line = data + off, *colon = memchr(line, ':', len);
+		if (colon && colon != line) {
+			size_t v = (size_t)(colon - line) + 1;
+			while (v < len && (line[v] == ' ' || line[v] == '\t'))
+				v++;
+			if (nh == cap) {
+				cap = cap ? cap * 2 : 64;
+				hdr = xrealloc(hdr, cap * sizeof *hdr);
+			}
+			hdr[nh++] = (struct ami_header){ (uint32_t)off, (uint32_t)(colon - line), (uint32_t)(off + v),
+							 (uint32_t)(len - v) };
+			if (off == 0 && key_is(data, &hdr[0], "Response") && val_is(data, &hdr[0], "Follows"))
+				break;
+		} else if (off == 0) {
+			break; /* garbage or a banner */
+		} /* else a colon-less line inside stays in raw, unindexed (as handle_line) */
+		off = next;
 	}
-	return 0;
+	p->hdr = hdr;
+	p->hdr_cap = cap;
+	p->nhdr = nh;
+	return whole;
 }
 
 int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami_msg_fn fn, void *ctx)
