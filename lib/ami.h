@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -98,7 +99,15 @@ size_t ami_parser_pending(const struct ami_parser *p);
  * locale's strncasecmp folds the same letters and nothing else). */
 static inline int ami_ascii_eq_nocase(const char *a, const char *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) { /* keys usually match exactly: 8 bytes at a time */
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+	}
+	for (; i < n; i++) {
 		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
 		if (x == y)
 			continue;
