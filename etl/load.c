@@ -114,12 +114,14 @@ static void field(struct buf *row, const struct ami_msg *m, const char *key, cha
 		copy_null(row, sep);
 }
 
-/* The event's time: its Timestamp header, else when the collector got it. */
-static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us)
+/* The event's time: its Timestamp header, else when the collector got it;
+ * *ts tells which (and whether a header was there but not a time). */
+static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us, enum cdr_feed_ts *ts)
 {
 	size_t len;
 	const char *v = ami_get(m, "Timestamp", &len);
 	uint64_t us = v ? parse_unix_us(v, len) : 0;
+	*ts = !v ? CDR_TS_NONE : us ? CDR_TS_OK : CDR_TS_BAD;
 	return us ? us : recv_us;
 }
 
@@ -418,9 +420,10 @@ static int is_cel(const char *name, size_t len)
 static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
 			  int wants)
 {
-	uint64_t t = event_time_us(m, b->rec.recv_us);
+	enum cdr_feed_ts ts;
+	uint64_t t = event_time_us(m, b->rec.recv_us, &ts);
 	if (b->feed && wants)
-		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
+		cdr_feed_event_ts(b->feed, m, name, len, t, ts, b->rec.seq, pos_tag(b->rec.pos));
 	if (b->replaying || !stored)
 		return;
 	note_month(b, t);

@@ -42,21 +42,25 @@ enum ev {
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum ev ev;
 } event_names[] = {
-	{ "Newchannel", EV_NEWCHANNEL }, { "Newstate", EV_NEWSTATE },   { "Newexten", EV_NEWEXTEN },
-	{ "NewCallerid", EV_SNAPSHOT },  { "NewConnectedLine", EV_SNAPSHOT }, { "NewAccountCode", EV_SNAPSHOT },
-	{ "Rename", EV_SNAPSHOT },       { "VarSet", EV_VARSET },       { "Hangup", EV_HANGUP },
-	{ "DialBegin", EV_DIALBEGIN },   { "DialState", EV_DIALSTATE }, { "DialEnd", EV_DIALEND },
-	{ "BridgeEnter", EV_BRIDGEENTER }, { "BridgeLeave", EV_BRIDGELEAVE }, { "ParkedCall", EV_PARKEDCALL },
-	{ "BlindTransfer", EV_TRANSFER }, { "AttendedTransfer", EV_TRANSFER }, { "CEL", EV_CEL },
-	{ "OriginateResponse", EV_ORIGINATE }, { "HangupHandlerRun", EV_HANGUPHANDLER },
+#define EVN(s, e) { s, sizeof s - 1, e }
+	EVN("Newchannel", EV_NEWCHANNEL), EVN("Newstate", EV_NEWSTATE), EVN("Newexten", EV_NEWEXTEN),
+	EVN("NewCallerid", EV_SNAPSHOT), EVN("NewConnectedLine", EV_SNAPSHOT),
+	EVN("NewAccountCode", EV_SNAPSHOT), EVN("Rename", EV_SNAPSHOT), EVN("VarSet", EV_VARSET),
+	EVN("Hangup", EV_HANGUP), EVN("DialBegin", EV_DIALBEGIN), EVN("DialState", EV_DIALSTATE),
+	EVN("DialEnd", EV_DIALEND), EVN("BridgeEnter", EV_BRIDGEENTER), EVN("BridgeLeave", EV_BRIDGELEAVE),
+	EVN("ParkedCall", EV_PARKEDCALL), EVN("BlindTransfer", EV_TRANSFER),
+	EVN("AttendedTransfer", EV_TRANSFER), EVN("CEL", EV_CEL), EVN("OriginateResponse", EV_ORIGINATE),
+	EVN("HangupHandlerRun", EV_HANGUPHANDLER),
+#undef EVN
 };
 
 static enum ev event_kind(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
-		if (strlen(event_names[i].name) == len && !memcmp(event_names[i].name, name, len))
+		if (event_names[i].len == len && !memcmp(event_names[i].name, name, len))
 			return event_names[i].ev;
 	return EV_NONE;
 }
@@ -1483,13 +1487,20 @@ static void stage_drain(struct cdr_feed *f, bool end)
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
 		    uint64_t stamp, uint64_t pos)
 {
+	size_t tl;
+	const char *tv = ami_get(m, "Timestamp", &tl);
+	cdr_feed_event_ts(f, m, name, len, t, !tv ? CDR_TS_NONE : parse_unix_us(tv, tl) ? CDR_TS_OK : CDR_TS_BAD, stamp,
+			  pos);
+}
+
+void cdr_feed_event_ts(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
+		       enum cdr_feed_ts ts, uint64_t stamp, uint64_t pos)
+{
 	enum ev ev = event_kind(name, len);
 	if (ev == EV_NONE)
 		return;
 	f->events++;
-	size_t tl;
-	const char *tv = ami_get(m, "Timestamp", &tl);
-	enum tsrc src = !tv ? TS_RECV : parse_unix_us(tv, tl) ? TS_HEADER : TS_BAD;
+	enum tsrc src = ts == CDR_TS_NONE ? TS_RECV : ts == CDR_TS_OK ? TS_HEADER : TS_BAD;
 	if (src == TS_HEADER) {
 		f->seen_ts = true;
 		f->no_ts_streak = 0;
