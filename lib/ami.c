@@ -381,20 +381,6 @@ int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami
 	return rc;
 }
 
-const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
-{
-	size_t n = strlen(key);
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
-			if (len)
-				*len = m->hdr[i].val_len;
-			return m->raw + m->hdr[i].val_off;
-		}
-	}
-	return NULL;
-}
-
 int ami_value_is(const struct ami_msg *m, const char *key, const char *value)
 {
 	size_t len;

@@ -125,7 +125,19 @@ static inline int ami_key_eq(const char *key, size_t key_len, const char *want, 
 
 /* Header lookup, case-insensitive key; returns the value (not NUL-terminated)
  * of the first match and sets *len, or NULL. */
-const char *ami_get(const struct ami_msg *m, const char *key, size_t *len);
+static inline const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
+{
+	size_t n = strlen(key); /* inline: a constant key's length is known when compiling */
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
+			if (len)
+				*len = h->val_len;
+			return m->raw + h->val_off;
+		}
+	}
+	return NULL;
+}
 /* Compare a header value with a C string. */
 int ami_value_is(const struct ami_msg *m, const char *key, const char *value);
 
