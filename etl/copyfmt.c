@@ -126,10 +126,10 @@ static void append_escaped(struct buf *b, const char *s, size_t n, const unsigne
 	esc(b, s, n); /* the common case: plain ASCII, one pass, no copy */
 }
 
-/* Plain COPY text: no byte to escape or repair (none of NUL, TAB, LF, CR,
- * '\\', >= 0x80).  Word at a time where no byte is below 0x20, '\\' or
- * high; the byte loop decides exactly after a word that might be. */
-static int copy_plain(const char *s, size_t n)
+/* Copy s to dst while it is plain COPY text (none of NUL, TAB, LF, CR,
+ * '\\', >= 0x80), word at a time where no byte is below 0x20, '\\' or
+ * high; returns n, or where it stopped (dst has room for n bytes). */
+static size_t copy_copy_plain(char *dst, const char *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	size_t i = 0;
@@ -138,18 +138,20 @@ static int copy_plain(const char *s, size_t n)
 		memcpy(&w, s + i, 8);
 		uint64_t bs = w ^ (ones * '\\');
 		if ((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & highs)
-			break;
+			break; /* maybe special: the byte loop decides */
+		memcpy(dst + i, &w, 8);
 	}
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		if (copy_class[(unsigned char)s[i]])
-			return 0;
-	return 1;
+			return i;
+		dst[i] = s[i];
+	}
+	return n;
 }
 
 void copy_text(struct buf *b, const char *s, size_t n, char sep)
 {
-	if (n + 1 < b->cap - b->len && copy_plain(s, n)) { /* the common case: one copy */
-		memcpy(b->data + b->len, s, n);
+	if (n + 1 < b->cap - b->len && copy_copy_plain(b->data + b->len, s, n) == n) { /* the common case */
 		b->data[b->len + n] = sep;
 		b->len += n + 1;
 		b->data[b->len] = '\0';
@@ -289,32 +291,34 @@ static void copy_json_ascii(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + run, n - run);
 }
 
-/* Plain ASCII JSON text: nothing to escape, nothing to repair (no byte
- * below 0x20, '"', '\\' or >= 0x80).  Word at a time; the byte loop
- * decides exactly wherever a word looked special. */
-static int json_plain(const char *s, size_t n)
+/* Copy s to dst while it is plain ASCII JSON text (no byte below 0x20,
+ * '"', '\\' or >= 0x80), word at a time; returns n, or where it stopped
+ * (dst has room for n bytes; what was copied past a stop is ignored). */
+static size_t json_copy_plain(char *dst, const char *s, size_t n)
 {
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
 		memcpy(&w, s + i, 8);
 		if ((w & 0x8080808080808080ull) || json_word_special(w))
-			break;
+			break; /* maybe special: the byte loop decides */
+		memcpy(dst + i, &w, 8);
 	}
-	for (; i < n; i++)
+	for (; i < n; i++) {
 		if (json_class[(unsigned char)s[i]])
-			return 0;
-	return 1;
+			return i;
+		dst[i] = s[i];
+	}
+	return n;
 }
 
 /* "s" then tail (0: none) as JSON in COPY text.  The plain case (nearly
  * all AMI keys and values) is one copy into room already there. */
 static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch, char tail)
 {
-	if (n + 3 < b->cap - b->len && json_plain(s, n)) {
-		char *w = b->data + b->len;
+	char *w = b->data + b->len;
+	if (n + 3 < b->cap - b->len && json_copy_plain(w + 1, s, n) == n) {
 		w[0] = '"';
-		memcpy(w + 1, s, n);
 		w[n + 1] = '"';
 		w[n + 2] = tail;
 		b->len += n + 2 + (tail != 0);
