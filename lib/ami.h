@@ -124,7 +124,7 @@ static inline int ami_key_eq(const char *key, size_t key_len, const char *want, 
 }
 
 /* Header lookup, case-insensitive key; returns the value (not NUL-terminated)
- * of the first match and sets *len, or NULL. */
+ * of the first match and sets *len, or NULL (*len = 0). */
 static inline const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
 {
 	size_t n = strlen(key); /* inline: a constant key's length is known when compiling */
@@ -136,6 +136,8 @@ static inline const char *ami_get(const struct ami_msg *m, const char *key, size
 			return m->raw + h->val_off;
 		}
 	}
+	if (len)
+		*len = 0;
 	return NULL;
 }
 /* Compare a header value with a C string. */

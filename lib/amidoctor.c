@@ -290,7 +290,7 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 {
 	if (m->kind != AMI_EVENT)
 		return;
-	size_t len = 0, l2 = 0;
+	size_t len, l2;
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return;

@@ -1513,6 +1513,15 @@ void cdr_feed_event_ts(struct cdr_feed *f, const struct ami_msg *m, const char *
 				      "times are the collector's receive times from here on",
 				      stamp);
 	}
+	if (src == TS_HEADER && !f->scount && !f->run_open && f->have_clock && tdist(t, f->clock) <= FEED_CLOCK_JUMP_US) {
+		/* the usual event: nothing waits, its time is in line; what
+		 * stage_push + stage_drain would do, without copying it there */
+		if (t > f->clock)
+			f->clock = t;
+		f->spopped++;
+		feed_insert(f, m, ev, t, stamp, pos, false);
+		return;
+	}
 	stage_push(f, m, ev, t, src, stamp, pos);
 	stage_drain(f, false);
 }
