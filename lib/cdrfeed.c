@@ -1057,8 +1057,10 @@ static void pop_one(struct cdr_feed *f)
 	f->popped++;
 	if (!f->count) {
 		buf_reset(&f->q);
-	} else if (f->fifo[f->head].off > (1u << 20) && f->fifo[f->head].off > f->q.len / 2) {
-		/* compact: move what is still waiting to the front */
+	} else if (f->fifo[f->head].off > (4u << 20) && f->fifo[f->head].off / 3 > f->q.len - f->fifo[f->head].off) {
+		/* compact: move what is still waiting (the window, under a
+		 * quarter of the buffer) to the front: a byte read moves at
+		 * most a third of a byte; the buffer stays under 4 MB + 4x the window */
 		size_t base = f->fifo[f->head].off;
 		buf_consume(&f->q, base);
 		for (size_t i = 0, j = f->head; i < f->count; i++, j = (j + 1) % f->cap)
