@@ -58,7 +58,7 @@ struct batch {
 	struct name_memo {     /* on_event's decision per event name */
 		char name[40];
 		uint8_t len, known, stored, wants;
-	} memo[64];
+	} memo[256];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
@@ -346,24 +346,41 @@ static const char *const cel_keys[] = {
 #define N_CEL_KEYS (sizeof cel_keys / sizeof cel_keys[0])
 #define CEL_AMAFLAGS 11
 
-/* Map each header to its column once (first match wins, as ami_get). */
+/* The cel keys of each length (-1 after the last), built once. */
+static signed char cel_by_len[16][8];
+
+static void cel_by_len_init(void)
+{
+	memset(cel_by_len, -1, sizeof cel_by_len);
+	for (size_t k = 0; k < N_CEL_KEYS; k++) {
+		size_t l = strlen(cel_keys[k]), c = 0;
+		while (cel_by_len[l][c] >= 0)
+			c++;
+		cel_by_len[l][c] = (signed char)k;
+	}
+}
+
+/* Map each header to its column once (first match wins, as ami_get); a
+ * header is compared only with the keys of its length. */
 static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_CEL_KEYS], const struct ami_header **name)
 {
-	static size_t key_len[N_CEL_KEYS];
-	if (!key_len[0])
-		for (size_t k = 0; k < N_CEL_KEYS; k++)
-			key_len[k] = strlen(cel_keys[k]);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, cel_by_len_init);
 	memset(col, 0, N_CEL_KEYS * sizeof col[0]);
 	*name = NULL;
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
 		const char *key = m->raw + h->key_off;
-		if (!*name && ami_key_eq(key, h->key_len, "EventName", 9)) {
+		size_t kl = h->key_len;
+		if (!*name && ami_key_eq(key, kl, "EventName", 9)) {
 			*name = h;
 			continue;
 		}
-		for (size_t k = 0; k < N_CEL_KEYS; k++) {
-			if (!col[k] && ami_key_eq(key, h->key_len, cel_keys[k], key_len[k])) {
+		if (kl >= sizeof cel_by_len / sizeof cel_by_len[0])
+			continue;
+		for (size_t c = 0; c < 8 && cel_by_len[kl][c] >= 0; c++) {
+			size_t k = (size_t)cel_by_len[kl][c];
+			if (!col[k] && ami_key_eq(key, kl, cel_keys[k], kl)) {
 				col[k] = h;
 				break;
 			}
