@@ -260,10 +260,38 @@ static const char *prefixed(const char *prefix, const char *key, char *buf, size
 /* Copy a header value into a C string of size bytes.  A NUL byte in the
  * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
  * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
+static bool word_has_nul(uint64_t w)
+{
+	return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
+}
+
+/* Copy len bytes that hold no NUL, a word at a time (the last word may
+ * overlap the one before); false at a NUL (dst then holds junk). */
+static bool copy_no_nul(char *dst, const char *src, size_t len)
+{
+	if (len < 8) {
+		for (size_t i = 0; i < len; i++)
+			if (!(dst[i] = src[i]))
+				return false;
+		return true;
+	}
+	uint64_t w;
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, src + i, 8);
+		if (word_has_nul(w))
+			return false;
+		memcpy(dst + i, &w, 8);
+	}
+	memcpy(&w, src + len - 8, 8);
+	if (word_has_nul(w))
+		return false;
+	memcpy(dst + len - 8, &w, 8);
+	return true;
+}
+
 static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
 {
-	if (len < size && !memchr(src, '\0', len)) { /* the common case: it fits, no NUL */
-		memcpy(dst, src, len);
+	if (len < size && copy_no_nul(dst, src, len)) { /* the common case: it fits, no NUL */
 		dst[len] = '\0';
 		return;
 	}
