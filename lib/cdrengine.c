@@ -134,10 +134,13 @@ static uint32_t hash_nocase(const char *s)
 		h = (h ^ fold8(w)) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
-	if (i < n) {
+	if (i < n) { /* the last 8 bytes (overlapping), or the short key byte by byte */
 		uint64_t w = 0;
-		for (unsigned k = 0; i < n; i++, k += 8)
-			w |= (uint64_t)(unsigned char)s[i] << k;
+		if (n >= 8)
+			memcpy(&w, s + n - 8, 8);
+		else
+			for (unsigned k = 0; i < n; i++, k += 8)
+				w |= (uint64_t)(unsigned char)s[i] << k;
 		h = (h ^ fold8(w)) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
