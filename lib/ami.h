@@ -100,14 +100,22 @@ size_t ami_parser_pending(const struct ami_parser *p);
 static inline int ami_ascii_eq_nocase(const char *a, const char *b, size_t n)
 {
 	size_t i = 0;
-	for (; i + 8 <= n; i += 8) { /* keys usually match exactly: 8 bytes at a time */
+	if (n >= 8) { /* keys usually match exactly: 8 bytes a step, the last 8 overlapping */
 		uint64_t x, y;
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
-			break;
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				break;
+		}
+		if (i + 8 > n) {
+			memcpy(&x, a + n - 8, 8);
+			memcpy(&y, b + n - 8, 8);
+			if (x == y)
+				return 1;
+		}
 	}
-	for (; i < n; i++) {
+	for (; i < n; i++) { /* from the first word that differs */
 		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
 		if (x == y)
 			continue;

@@ -15,6 +15,7 @@
  * (cdr.c's "lastevent"); start, answer and end are copies of it.
  */
 #include "cdrengine.h"
+#include "ascii8.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,16 +113,6 @@ static void copy_str(char *dst, size_t size, const char *src)
 }
 #define SET(dst, src) copy_str((dst), sizeof(dst), (src))
 
-/* 8 bytes with ASCII 'A'-'Z' folded to lower case (as strcasecmp in the C
- * locale; other bytes as they are). */
-static uint64_t fold8(uint64_t w)
-{
-	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
-	uint64_t low7 = w & ~highs;
-	uint64_t upper = ((low7 + ones * (0x80 - 'A')) ^ (low7 + ones * (0x80 - 'Z' - 1))) & ~w & highs;
-	return w | upper >> 2;
-}
-
 /* A bucket for a key, equal for keys equal ignoring ASCII case; 8 bytes a
  * step (nothing depends on the bucket order but lookups). */
 static uint32_t hash_nocase(const char *s)
@@ -131,7 +122,7 @@ static uint32_t hash_nocase(const char *s)
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
 		memcpy(&w, s + i, 8);
-		h = (h ^ fold8(w)) * 0xff51afd7ed558ccdull;
+		h = (h ^ ascii8_fold(w)) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
 	if (i < n) { /* the last 8 bytes (overlapping), or the short key byte by byte */
@@ -141,7 +132,7 @@ static uint32_t hash_nocase(const char *s)
 		else
 			for (unsigned k = 0; i < n; i++, k += 8)
 				w |= (uint64_t)(unsigned char)s[i] << k;
-		h = (h ^ fold8(w)) * 0xff51afd7ed558ccdull;
+		h = (h ^ ascii8_fold(w)) * 0xff51afd7ed558ccdull;
 		h ^= h >> 32;
 	}
 	return (uint32_t)(h ^ h >> 29) & (HASH_SIZE - 1);
