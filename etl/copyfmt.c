@@ -182,6 +182,24 @@ void copy_int(struct buf *b, int64_t v, char sep)
 	buf_append(b, tmp + i, sizeof tmp - i);
 }
 
+/* gmtime_r()'s date and time of day for sec >= 0, by arithmetic (Howard
+ * Hinnant's civil_from_days; POSIX days have 86400 s). */
+static void utc_tm(int64_t sec, struct tm *tm)
+{
+	int64_t z = sec / 86400 + 719468, sod = sec % 86400;
+	int64_t era = z / 146097, doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	memset(tm, 0, sizeof *tm);
+	tm->tm_year = (int)(yoe + era * 400 + (m <= 2) - 1900);
+	tm->tm_mon = (int)m - 1;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(sod / 3600);
+	tm->tm_min = (int)(sod / 60 % 60);
+	tm->tm_sec = (int)(sod % 60);
+}
+
 void copy_time_us(struct buf *b, uint64_t us, char sep)
 {
 	/* rows come in time order: format each second once */
@@ -190,8 +208,7 @@ void copy_time_us(struct buf *b, uint64_t us, char sep)
 	time_t sec = (time_t)(us / 1000000u);
 	if (sec != last_sec) {
 		struct tm tm;
-		if (!gmtime_r(&sec, &tm))
-			memset(&tm, 0, sizeof tm);
+		utc_tm((int64_t)sec, &tm); /* sec >= 0: from an unsigned count */
 		int y = tm.tm_year + 1900;
 		if (y >= 0 && y <= 9999) { /* as the snprintf below, without its cost */
 			int v[6] = { y / 100, y % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min };

@@ -88,10 +88,18 @@ struct batch {
 
 void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us)
 {
-	time_t sec = (time_t)(us / 1000000u);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	int ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+	static _Thread_local uint64_t last_day = UINT64_MAX; /* rows come by day: one gmtime_r a day */
+	static _Thread_local int last_ym;
+	uint64_t day = us / 86400000000u;
+	if (day != last_day) {
+		time_t sec = (time_t)(us / 1000000u);
+		struct tm tm;
+		if (!gmtime_r(&sec, &tm))
+			memset(&tm, 0, sizeof tm);
+		last_ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+		last_day = day;
+	}
+	int ym = last_ym;
 	for (size_t i = 0; i < *n; i++)
 		if (months[i] == ym)
 			return;
