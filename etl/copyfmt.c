@@ -129,7 +129,7 @@ static void append_escaped(struct buf *b, const char *s, size_t n, const unsigne
 /* Copy s to dst while it is plain COPY text (none of NUL, TAB, LF, CR,
  * '\\', >= 0x80), word at a time where no byte is below 0x20, '\\' or
  * high; returns n, or where it stopped (dst has room for n bytes). */
-static size_t copy_copy_plain(char *dst, const char *s, size_t n)
+static inline size_t copy_copy_plain(char *dst, const char *s, size_t n)
 {
 	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
 	size_t i = 0;
@@ -311,7 +311,7 @@ static void copy_json_ascii(struct buf *b, const char *s, size_t n)
 /* Copy s to dst while it is plain ASCII JSON text (no byte below 0x20,
  * '"', '\\' or >= 0x80), word at a time; returns n, or where it stopped
  * (dst has room for n bytes; what was copied past a stop is ignored). */
-static size_t json_copy_plain(char *dst, const char *s, size_t n)
+static inline size_t json_copy_plain(char *dst, const char *s, size_t n)
 {
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {

@@ -83,13 +83,13 @@ static int emit(struct ami_parser *p, enum ami_kind kind, const char *raw, size_
 	return fn ? fn(ctx, &m) : 0;
 }
 
-static int key_is(const char *msg, const struct ami_header *h, const char *key)
+static inline int key_is(const char *msg, const struct ami_header *h, const char *key)
 {
 	size_t n = strlen(key);
 	return h->key_len == n && ami_ascii_eq_nocase(msg + h->key_off, key, n);
 }
 
-static int val_is(const char *msg, const struct ami_header *h, const char *val)
+static inline int val_is(const char *msg, const struct ami_header *h, const char *val)
 {
 	size_t n = strlen(val);
 	return h->val_len == n && !strncasecmp(msg + h->val_off, val, n);
