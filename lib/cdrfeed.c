@@ -257,17 +257,14 @@ static const char *prefixed(const char *prefix, const char *key, char *buf, size
 	return buf;
 }
 
-/* Copy a header value into a C string of size bytes.  A NUL byte in the
- * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
- * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
-static bool word_has_nul(uint64_t w)
+static inline bool word_has_nul(uint64_t w)
 {
 	return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
 }
 
 /* Copy len bytes that hold no NUL, a word at a time (the last word may
  * overlap the one before); false at a NUL (dst then holds junk). */
-static bool copy_no_nul(char *dst, const char *src, size_t len)
+static inline bool copy_no_nul(char *dst, const char *src, size_t len)
 {
 	if (len < 8) {
 		for (size_t i = 0; i < len; i++)
@@ -289,12 +286,9 @@ static bool copy_no_nul(char *dst, const char *src, size_t len)
 	return true;
 }
 
-static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
+/* copy_cstr() of a value too long or holding a NUL. */
+static void copy_cstr_slow(char *dst, size_t size, const char *src, size_t len)
 {
-	if (len < size && copy_no_nul(dst, src, len)) { /* the common case: it fits, no NUL */
-		dst[len] = '\0';
-		return;
-	}
 	size_t o = 0;
 	for (size_t i = 0; i < len && o + 1 < size; i++) {
 		if (src[i] != '\0') {
@@ -307,6 +301,18 @@ static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
 		}
 	}
 	dst[o] = '\0';
+}
+
+/* Copy a header value into a C string of size bytes.  A NUL byte in the
+ * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
+ * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
+static inline void copy_cstr(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len < size && copy_no_nul(dst, src, len)) { /* the common case: it fits, no NUL */
+		dst[len] = '\0';
+		return;
+	}
+	copy_cstr_slow(dst, size, src, len);
 }
 
 static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, char *out, size_t size)
