@@ -112,16 +112,6 @@ static void note_month(struct batch *b, uint64_t us)
 	load_note_month(b->months, &b->nmonths, us);
 }
 
-static void field(struct buf *row, const struct ami_msg *m, const char *key, char sep)
-{
-	size_t len;
-	const char *v = ami_get(m, key, &len);
-	if (v)
-		copy_text(row, v, len, sep);
-	else
-		copy_null(row, sep);
-}
-
 /* The event's time: its Timestamp header, else when the collector got it;
  * *ts tells which (and whether a header was there but not a time). */
 static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us, enum cdr_feed_ts *ts)
@@ -426,9 +416,24 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	copy_text(r, name, name_len, '\t');
 	copy_time_us(r, t, '\t');
 	copy_text(r, b->node, strlen(b->node), '\t');
-	field(r, m, "Uniqueid", '\t');
-	field(r, m, "Linkedid", '\t');
-	field(r, m, "Channel", '\t');
+	/* uniqueid, linkedid, channel: the first of each (as ami_get), one pass */
+	const struct ami_header *id[3] = { NULL, NULL, NULL };
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *k = m->raw + h->key_off;
+		if (h->key_len == 8 && !id[0] && ami_key_eq(k, 8, "Uniqueid", 8))
+			id[0] = h;
+		else if (h->key_len == 8 && !id[1] && ami_key_eq(k, 8, "Linkedid", 8))
+			id[1] = h;
+		else if (h->key_len == 7 && !id[2] && ami_key_eq(k, 7, "Channel", 7))
+			id[2] = h;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (id[i])
+			copy_text(r, m->raw + id[i]->val_off, id[i]->val_len, '\t');
+		else
+			copy_null(r, '\t');
+	}
 	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
 	copy_ami_fields(r, m, &b->json, '\t');
 	add_position(r, b);
