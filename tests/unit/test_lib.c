@@ -30,7 +30,7 @@ static void test_crc32c(void **state)
 	for (int i = 0; i < 1000; i++)
 		big[i] = (char)(i * 31);
 	for (size_t off = 0; off < 9; off++)
-		for (size_t n = 0; n < 200; n += 7)
+		for (size_t n = 0; n + off <= sizeof big; n += 7) /* past 192: the three-lane path */
 			assert_int_equal(crc32c(0, big + off, n), crc32c_sw(0, big + off, n));
 	/* incremental == one shot */
 	assert_int_equal(crc32c(crc32c(0, big, 300), big + 300, 700), crc32c(0, big, 1000));
