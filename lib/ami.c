@@ -380,7 +380,7 @@ static int index_whole(struct ami_parser *p, const char *data, size_t n, size_t 
 		if (colon != SIZE_MAX && colon != off) { /* colon < off + len: not the CR */
 			const char *line = data + off;
 			size_t v = colon - off + 1;
-			while (v < len && (line[v] == ' ' || line[v] == '\t'))
+			while (v < len && (unsigned char)line[v] <= ' ' && (line[v] == ' ' || line[v] == '\t'))
 				v++;
 			if (nh == cap) {
 				cap = cap ? cap * 2 : 64;
