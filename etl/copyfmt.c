@@ -163,20 +163,31 @@ void copy_text(struct buf *b, const char *s, size_t n, char sep)
 
 void copy_null(struct buf *b, char sep)
 {
-	buf_append(b, "\\N", 2);
-	buf_append(b, &sep, 1);
+	char t[3] = { '\\', 'N', sep };
+	buf_append(b, t, 3);
 }
 
 void copy_int(struct buf *b, int64_t v, char sep)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
 	char tmp[24];
 	size_t i = sizeof tmp;
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 	tmp[--i] = sep;
-	do {
-		tmp[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	while (u >= 100) { /* two digits a step */
+		unsigned r = (unsigned)(u % 100);
+		u /= 100;
+		tmp[--i] = pairs[2 * r + 1];
+		tmp[--i] = pairs[2 * r];
+	}
+	if (u >= 10) {
+		tmp[--i] = pairs[2 * u + 1];
+		tmp[--i] = pairs[2 * u];
+	} else {
+		tmp[--i] = (char)('0' + u);
+	}
 	if (v < 0)
 		tmp[--i] = '-';
 	buf_append(b, tmp + i, sizeof tmp - i);
