@@ -126,31 +126,89 @@ static void append_escaped(struct buf *b, const char *s, size_t n, const unsigne
 	esc(b, s, n); /* the common case: plain ASCII, one pass, no copy */
 }
 
+/* Copy s to dst while it is plain COPY text (none of NUL, TAB, LF, CR,
+ * '\\', >= 0x80), word at a time where no byte is below 0x20, '\\' or
+ * high; returns n, or where it stopped (dst has room for n bytes). */
+static inline size_t copy_copy_plain(char *dst, const char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		uint64_t bs = w ^ (ones * '\\');
+		if ((w | ((w - ones * 0x20) & ~w) | ((bs - ones) & ~bs)) & highs)
+			break; /* maybe special: the byte loop decides */
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++) {
+		if (copy_class[(unsigned char)s[i]])
+			return i;
+		dst[i] = s[i];
+	}
+	return n;
+}
+
 void copy_text(struct buf *b, const char *s, size_t n, char sep)
 {
+	if (n + 1 < b->cap - b->len && copy_copy_plain(b->data + b->len, s, n) == n) { /* the common case */
+		b->data[b->len + n] = sep;
+		b->len += n + 1;
+		b->data[b->len] = '\0';
+		return;
+	}
 	append_escaped(b, s, n, copy_class, copy_escape_ascii);
 	buf_append(b, &sep, 1);
 }
 
 void copy_null(struct buf *b, char sep)
 {
-	buf_append(b, "\\N", 2);
-	buf_append(b, &sep, 1);
+	char t[3] = { '\\', 'N', sep };
+	buf_append(b, t, 3);
 }
 
 void copy_int(struct buf *b, int64_t v, char sep)
 {
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+				    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+				    "8081828384858687888990919293949596979899";
 	char tmp[24];
 	size_t i = sizeof tmp;
 	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 	tmp[--i] = sep;
-	do {
-		tmp[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
+	while (u >= 100) { /* two digits a step */
+		unsigned r = (unsigned)(u % 100);
+		u /= 100;
+		tmp[--i] = pairs[2 * r + 1];
+		tmp[--i] = pairs[2 * r];
+	}
+	if (u >= 10) {
+		tmp[--i] = pairs[2 * u + 1];
+		tmp[--i] = pairs[2 * u];
+	} else {
+		tmp[--i] = (char)('0' + u);
+	}
 	if (v < 0)
 		tmp[--i] = '-';
 	buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+/* gmtime_r()'s date and time of day for sec >= 0, by arithmetic (Howard
+ * Hinnant's civil_from_days; POSIX days have 86400 s). */
+static void utc_tm(int64_t sec, struct tm *tm)
+{
+	int64_t z = sec / 86400 + 719468, sod = sec % 86400;
+	int64_t era = z / 146097, doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	memset(tm, 0, sizeof *tm);
+	tm->tm_year = (int)(yoe + era * 400 + (m <= 2) - 1900);
+	tm->tm_mon = (int)m - 1;
+	tm->tm_mday = (int)(doy - (153 * mp + 2) / 5 + 1);
+	tm->tm_hour = (int)(sod / 3600);
+	tm->tm_min = (int)(sod / 60 % 60);
+	tm->tm_sec = (int)(sod % 60);
 }
 
 void copy_time_us(struct buf *b, uint64_t us, char sep)
@@ -161,9 +219,27 @@ void copy_time_us(struct buf *b, uint64_t us, char sep)
 	time_t sec = (time_t)(us / 1000000u);
 	if (sec != last_sec) {
 		struct tm tm;
-		gmtime_r(&sec, &tm);
-		snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d.", tm.tm_year + 1900, tm.tm_mon + 1,
-			 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		utc_tm((int64_t)sec, &tm); /* sec >= 0: from an unsigned count */
+		int y = tm.tm_year + 1900;
+		if (y >= 0 && y <= 9999) { /* as the snprintf below, without its cost */
+			int v[6] = { y / 100, y % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min };
+			static const char seps[6] = { 0, 0, '-', '-', ' ', ':' };
+			char *o = prefix;
+			for (int i = 0; i < 6; i++) {
+				if (seps[i])
+					*o++ = seps[i];
+				*o++ = (char)('0' + v[i] / 10);
+				*o++ = (char)('0' + v[i] % 10);
+			}
+			*o++ = ':';
+			*o++ = (char)('0' + tm.tm_sec / 10);
+			*o++ = (char)('0' + tm.tm_sec % 10);
+			*o++ = '.';
+			*o = '\0';
+		} else {
+			snprintf(prefix, sizeof prefix, "%04d-%02d-%02d %02d:%02d:%02d.", y, tm.tm_mon + 1,
+				 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		}
 		last_sec = sec;
 	}
 	char tmp[48];
@@ -243,8 +319,40 @@ static void copy_json_ascii(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + run, n - run);
 }
 
-static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch)
+/* Copy s to dst while it is plain ASCII JSON text (no byte below 0x20,
+ * '"', '\\' or >= 0x80), word at a time; returns n, or where it stopped
+ * (dst has room for n bytes; what was copied past a stop is ignored). */
+static inline size_t json_copy_plain(char *dst, const char *s, size_t n)
 {
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		if ((w & 0x8080808080808080ull) || json_word_special(w))
+			break; /* maybe special: the byte loop decides */
+		memcpy(dst + i, &w, 8);
+	}
+	for (; i < n; i++) {
+		if (json_class[(unsigned char)s[i]])
+			return i;
+		dst[i] = s[i];
+	}
+	return n;
+}
+
+/* "s" then tail (0: none) as JSON in COPY text.  The plain case (nearly
+ * all AMI keys and values) is one copy into room already there. */
+static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf *scratch, char tail)
+{
+	char *w = b->data + b->len;
+	if (n + 3 < b->cap - b->len && json_copy_plain(w + 1, s, n) == n) {
+		w[0] = '"';
+		w[n + 1] = '"';
+		w[n + 2] = tail;
+		b->len += n + 2 + (tail != 0);
+		b->data[b->len] = '\0';
+		return;
+	}
 	buf_append(b, "\"", 1);
 	for (size_t i = 0; i < n; i++) {
 		if (json_class[(unsigned char)s[i]] == 2) {
@@ -252,11 +360,47 @@ static void copy_json_string(struct buf *b, const char *s, size_t n, struct buf 
 			utf8_sanitize(scratch, s, n);
 			copy_json_ascii(b, scratch->data, scratch->len);
 			buf_append(b, "\"", 1);
+			if (tail)
+				buf_append(b, &tail, 1);
 			return;
 		}
 	}
 	copy_json_ascii(b, s, n);
 	buf_append(b, "\"", 1);
+	if (tail)
+		buf_append(b, &tail, 1);
+}
+
+/* "key":"value" as JSON in COPY text: one room check and one pass when
+ * both are plain (the usual header), else copy_json_string twice. */
+static void copy_json_member(struct buf *b, const char *k, size_t kl, const char *v, size_t vl, struct buf *scratch)
+{
+	char *w = b->data + b->len;
+	if (kl + vl + 6 < b->cap - b->len && json_copy_plain(w + 1, k, kl) == kl &&
+	    json_copy_plain(w + kl + 4, v, vl) == vl) {
+		w[0] = '"';
+		w[kl + 1] = '"';
+		w[kl + 2] = ':';
+		w[kl + 3] = '"';
+		w[kl + vl + 4] = '"';
+		b->len += kl + vl + 5;
+		b->data[b->len] = '\0';
+		return;
+	}
+	copy_json_string(b, k, kl, scratch, ':');
+	copy_json_string(b, v, vl, scratch, 0);
+}
+
+/* A hash of a key (its length, first and last 8 bytes): equal keys hash
+ * alike, which is all the table below needs (it compares keys). */
+static size_t key_hash(const char *k, size_t len)
+{
+	uint64_t a = 0, z = 0;
+	memcpy(&a, k, len < 8 ? len : 8);
+	if (len > 8)
+		memcpy(&z, k + len - 8, 8);
+	uint64_t h = (a ^ (z * 0x9E3779B97F4A7C15ull) ^ len) * 0xff51afd7ed558ccdull;
+	return (size_t)(h >> 32);
 }
 
 /* Equal keys (byte for byte, as JSON object keys). */
@@ -274,29 +418,24 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 	 * count[i]: for a first occurrence, how many headers have its key.
 	 * Found through a small open-addressing table of first occurrences. */
 	uint16_t first_small[FIELDS_SMALL], count_small[FIELDS_SMALL], slot_small[2 * FIELDS_SMALL];
-	size_t nslot = 2 * FIELDS_SMALL;
+	size_t nslot = 16;
+	while (nslot < 2 * n)
+		nslot *= 2;
 	uint16_t *first = first_small, *count = count_small, *slot = slot_small;
 	uint32_t *first_big = NULL, *count_big = NULL, *slot_big = NULL;
 	int big = n > FIELDS_SMALL;
 	if (big) {
-		nslot = 2;
-		while (nslot < 2 * n)
-			nslot *= 2;
 		first_big = xmalloc(n * sizeof *first_big);
 		count_big = xcalloc(n, sizeof *count_big);
 		slot_big = xmalloc(nslot * sizeof *slot_big);
 		memset(slot_big, 0xff, nslot * sizeof *slot_big);
 	} else {
 		memset(count_small, 0, n * sizeof count_small[0]);
-		memset(slot_small, 0xff, sizeof slot_small);
+		memset(slot_small, 0xff, nslot * sizeof slot_small[0]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ami_header *h = &m->hdr[i];
-		const unsigned char *k = (const unsigned char *)m->raw + h->key_off;
-		uint32_t hash = 2166136261u;
-		for (size_t c = 0; c < h->key_len; c++)
-			hash = (hash ^ k[c]) * 16777619u;
-		size_t at = hash & (nslot - 1);
+		size_t at = key_hash(m->raw + h->key_off, h->key_len) & (nslot - 1);
 		for (;;) {
 			size_t f = big ? slot_big[at] : slot[at];
 			if (f == (big ? (size_t)UINT32_MAX : (size_t)UINT16_MAX)) {
@@ -324,6 +463,7 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 			at = (at + 1) & (nslot - 1);
 		}
 	}
+	(void)buf_grow(row, m->raw_len + 8 * n + 16); /* room for the plain case (else appends grow it) */
 	buf_append(row, "{", 1);
 	int any = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -335,8 +475,11 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 		if (any)
 			buf_append(row, ",", 1);
 		any = 1;
-		copy_json_string(row, m->raw + h->key_off, h->key_len, scratch);
-		buf_append(row, ":", 1);
+		if (cnt == 1) {
+			copy_json_member(row, m->raw + h->key_off, h->key_len, m->raw + h->val_off, h->val_len, scratch);
+			continue;
+		}
+		copy_json_string(row, m->raw + h->key_off, h->key_len, scratch, ':');
 		if (cnt > 1)
 			buf_append(row, "[", 1);
 		size_t done = 0;
@@ -346,7 +489,7 @@ void copy_ami_fields(struct buf *row, const struct ami_msg *m, struct buf *scrat
 			if (done++)
 				buf_append(row, ",", 1);
 			const struct ami_header *o = &m->hdr[k];
-			copy_json_string(row, m->raw + o->val_off, o->val_len, scratch);
+			copy_json_string(row, m->raw + o->val_off, o->val_len, scratch, 0);
 		}
 		if (cnt > 1)
 			buf_append(row, "]", 1);

@@ -59,7 +59,7 @@ struct batch {
 	struct name_memo {     /* on_event's decision per event name */
 		char name[40];
 		uint8_t len, known, stored, wants;
-	} memo[64];
+	} memo[256];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
@@ -92,10 +92,18 @@ struct batch {
 
 void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us)
 {
-	time_t sec = (time_t)(us / 1000000u);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	int ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+	static _Thread_local uint64_t last_day = UINT64_MAX; /* rows come by day: one gmtime_r a day */
+	static _Thread_local int last_ym;
+	uint64_t day = us / 86400000000u;
+	if (day != last_day) {
+		time_t sec = (time_t)(us / 1000000u);
+		struct tm tm;
+		if (!gmtime_r(&sec, &tm))
+			memset(&tm, 0, sizeof tm);
+		last_ym = (tm.tm_year + 1900) * 100 + tm.tm_mon + 1;
+		last_day = day;
+	}
+	int ym = last_ym;
 	for (size_t i = 0; i < *n; i++)
 		if (months[i] == ym)
 			return;
@@ -108,22 +116,14 @@ static void note_month(struct batch *b, uint64_t us)
 	load_note_month(b->months, &b->nmonths, us);
 }
 
-static void field(struct buf *row, const struct ami_msg *m, const char *key, char sep)
-{
-	size_t len;
-	const char *v = ami_get(m, key, &len);
-	if (v)
-		copy_text(row, v, len, sep);
-	else
-		copy_null(row, sep);
-}
-
-/* The event's time: its Timestamp header, else when the collector got it. */
-static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us)
+/* The event's time: its Timestamp header, else when the collector got it;
+ * *ts tells which (and whether a header was there but not a time). */
+static uint64_t event_time_us(const struct ami_msg *m, uint64_t recv_us, enum cdr_feed_ts *ts)
 {
 	size_t len;
 	const char *v = ami_get(m, "Timestamp", &len);
 	uint64_t us = v ? parse_unix_us(v, len) : 0;
+	*ts = !v ? CDR_TS_NONE : us ? CDR_TS_OK : CDR_TS_BAD;
 	return us ? us : recv_us;
 }
 
@@ -356,24 +356,41 @@ static const char *const cel_keys[] = {
 #define N_CEL_KEYS (sizeof cel_keys / sizeof cel_keys[0])
 #define CEL_AMAFLAGS 11
 
-/* Map each header to its column once (first match wins, as ami_get). */
+/* The cel keys of each length (-1 after the last), built once. */
+static signed char cel_by_len[16][8];
+
+static void cel_by_len_init(void)
+{
+	memset(cel_by_len, -1, sizeof cel_by_len);
+	for (size_t k = 0; k < N_CEL_KEYS; k++) {
+		size_t l = strlen(cel_keys[k]), c = 0;
+		while (cel_by_len[l][c] >= 0)
+			c++;
+		cel_by_len[l][c] = (signed char)k;
+	}
+}
+
+/* Map each header to its column once (first match wins, as ami_get); a
+ * header is compared only with the keys of its length. */
 static void cel_columns(const struct ami_msg *m, const struct ami_header *col[N_CEL_KEYS], const struct ami_header **name)
 {
-	static size_t key_len[N_CEL_KEYS];
-	if (!key_len[0])
-		for (size_t k = 0; k < N_CEL_KEYS; k++)
-			key_len[k] = strlen(cel_keys[k]);
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, cel_by_len_init);
 	memset(col, 0, N_CEL_KEYS * sizeof col[0]);
 	*name = NULL;
 	for (size_t i = 0; i < m->nhdr; i++) {
 		const struct ami_header *h = &m->hdr[i];
 		const char *key = m->raw + h->key_off;
-		if (!*name && ami_key_eq(key, h->key_len, "EventName", 9)) {
+		size_t kl = h->key_len;
+		if (!*name && ami_key_eq(key, kl, "EventName", 9)) {
 			*name = h;
 			continue;
 		}
-		for (size_t k = 0; k < N_CEL_KEYS; k++) {
-			if (!col[k] && ami_key_eq(key, h->key_len, cel_keys[k], key_len[k])) {
+		if (kl >= sizeof cel_by_len / sizeof cel_by_len[0])
+			continue;
+		for (size_t c = 0; c < 8 && cel_by_len[kl][c] >= 0; c++) {
+			size_t k = (size_t)cel_by_len[kl][c];
+			if (!col[k] && ami_key_eq(key, kl, cel_keys[k], kl)) {
 				col[k] = h;
 				break;
 			}
@@ -414,9 +431,24 @@ static void add_ami_event(struct batch *b, const struct ami_msg *m, const char *
 	copy_text(r, name, name_len, '\t');
 	copy_time_us(r, t, '\t');
 	copy_text(r, b->node, strlen(b->node), '\t');
-	field(r, m, "Uniqueid", '\t');
-	field(r, m, "Linkedid", '\t');
-	field(r, m, "Channel", '\t');
+	/* uniqueid, linkedid, channel: the first of each (as ami_get), one pass */
+	const struct ami_header *id[3] = { NULL, NULL, NULL };
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *k = m->raw + h->key_off;
+		if (h->key_len == 8 && !id[0] && ami_key_eq(k, 8, "Uniqueid", 8))
+			id[0] = h;
+		else if (h->key_len == 8 && !id[1] && ami_key_eq(k, 8, "Linkedid", 8))
+			id[1] = h;
+		else if (h->key_len == 7 && !id[2] && ami_key_eq(k, 7, "Channel", 7))
+			id[2] = h;
+	}
+	for (int i = 0; i < 3; i++) {
+		if (id[i])
+			copy_text(r, m->raw + id[i]->val_off, id[i]->val_len, '\t');
+		else
+			copy_null(r, '\t');
+	}
 	/* every header as JSON (a repeated key becomes an array), COPY-escaped */
 	copy_ami_fields(r, m, &b->json, '\t');
 	add_position(r, b);
@@ -434,9 +466,10 @@ static int is_cel(const char *name, size_t len)
 static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
 			  int wants)
 {
-	uint64_t t = event_time_us(m, b->rec.recv_us);
+	enum cdr_feed_ts ts;
+	uint64_t t = event_time_us(m, b->rec.recv_us, &ts);
 	if (b->feed && wants)
-		cdr_feed_event(b->feed, m, name, len, t, b->rec.seq, pos_tag(b->rec.pos));
+		cdr_feed_event_ts(b->feed, m, name, len, t, ts, b->rec.seq, pos_tag(b->rec.pos));
 	if (!stored)
 		return;
 	if (b->replaying) { /* a row an earlier run stored: its conversation is not whole */
@@ -858,7 +891,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		if (b->rec.flags & SEG_FLAG_JSON) {
 			on_json_record(b);
 			b->json_recs = 1;
-		} else if ((ami_parser_reset(&pl->p), ami_parser_feed(&pl->p, b->rec.data, b->rec.data_len, on_event, b)) != 0 ||
+		} else if (ami_parser_feed_record(&pl->p, b->rec.data, b->rec.data_len, on_event, b) != 0 ||
 		    ami_parser_pending(&pl->p)) {
 			/* a stored record that is not one whole AMI message: keep going, say so */
 			log_warn("node %s: record %" PRIu64 " at segment %" PRIu64 " offset %" PRIu64
@@ -1322,8 +1355,7 @@ static int transform_node(const struct etl_config *cfg, const struct legclass *l
 		if (b.rec.flags & SEG_FLAG_JSON) {
 			on_json_record(&b);
 		} else {
-			ami_parser_reset(&p);
-			ami_parser_feed(&p, b.rec.data, b.rec.data_len, on_event, &b);
+			(void)ami_parser_feed_record(&p, b.rec.data, b.rec.data_len, on_event, &b);
 		}
 		st->events++;
 		st->bytes += b.rec.data_len;

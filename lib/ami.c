@@ -84,13 +84,13 @@ static int emit(struct ami_parser *p, enum ami_kind kind, const char *raw, size_
 	return fn ? fn(ctx, &m) : 0;
 }
 
-static int key_is(const char *msg, const struct ami_header *h, const char *key)
+static inline int key_is(const char *msg, const struct ami_header *h, const char *key)
 {
 	size_t n = strlen(key);
 	return h->key_len == n && ami_ascii_eq_nocase(msg + h->key_off, key, n);
 }
 
-static int val_is(const char *msg, const struct ami_header *h, const char *val)
+static inline int val_is(const char *msg, const struct ami_header *h, const char *val)
 {
 	size_t n = strlen(val);
 	return h->val_len == n && !strncasecmp(msg + h->val_off, val, n);
@@ -382,18 +382,97 @@ int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn
 	return 0;
 }
 
-const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
+/* The first '\n' at or after off (SIZE_MAX: none) and, in *colon, the
+ * first ':' from off up to it (SIZE_MAX: none): 16 bytes a step (SSE2)
+ * while 16 remain, then memchr. */
+static inline size_t find_line(const char *data, size_t n, size_t off, size_t *colon)
 {
-	size_t n = strlen(key);
-	for (size_t i = 0; i < m->nhdr; i++) {
-		const struct ami_header *h = &m->hdr[i];
-		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
-			if (len)
-				*len = m->hdr[i].val_len;
-			return m->raw + m->hdr[i].val_off;
-		}
+	size_t p = off;
+	*colon = SIZE_MAX;
+#ifdef __SSE2__
+	const __m128i nl16 = _mm_set1_epi8('\n'), colon16 = _mm_set1_epi8(':');
+	for (; n - p >= 16; p += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(data + p));
+		unsigned nls = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, nl16));
+		unsigned cols = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, colon16));
+		if (*colon == SIZE_MAX && cols && (!nls || __builtin_ctz(cols) < __builtin_ctz(nls)))
+			*colon = p + (size_t)__builtin_ctz(cols);
+		if (nls)
+			return p + (size_t)__builtin_ctz(nls);
 	}
-	return NULL;
+#endif
+	const char *nl = memchr(data + p, '\n', n - p);
+	if (!nl)
+		return SIZE_MAX;
+	size_t at = (size_t)(nl - data);
+	if (*colon == SIZE_MAX) {
+		const char *c = memchr(data + p, ':', at - p);
+		if (c)
+			*colon = (size_t)(c - data);
+	}
+	return at;
+}
+
+/* The in-place path of ami_parser_feed_record(): 1 if data[0..n) is one
+ * message that the generic path would frame the same way (headers from the
+ * first line, no banner or Follows body, its empty line ends the data),
+ * then its index is in p->hdr, as index_line() makes it; 0 to take the
+ * generic path.  The index is built in locals (one call, no aliasing). */
+static int index_whole(struct ami_parser *p, const char *data, size_t n, size_t *raw_len)
+{
+	if (n > p->max_msg || p->headers_only_first_event)
+		return 0;
+	struct ami_header *hdr = p->hdr;
+	size_t nh = 0, cap = p->hdr_cap, off = 0;
+	int whole = 0;
+	while (off < n) {
+		size_t colon, at = find_line(data, n, off, &colon);
+		if (at == SIZE_MAX)
+			break; /* a partial message: pending */
+		size_t next = at + 1, len = at - off;
+		if (len && data[at - 1] == '\r')
+			len--;
+		if (len == 0) {
+			*raw_len = next;
+			whole = off > 0 && next == n; /* a leading blank line, or more after it: generic */
+			break;
+		}
+		if (colon != SIZE_MAX && colon != off) { /* colon < off + len: not the CR */
+			const char *line = data + off;
+			size_t v = colon - off + 1;
+			while (v < len && (unsigned char)line[v] <= ' ' && (line[v] == ' ' || line[v] == '\t'))
+				v++;
+			if (nh == cap) {
+				cap = cap ? cap * 2 : 64;
+				hdr = xrealloc(hdr, cap * sizeof *hdr);
+			}
+			hdr[nh++] = (struct ami_header){ (uint32_t)off, (uint32_t)(colon - off), (uint32_t)(off + v),
+							 (uint32_t)(len - v) };
+			if (off == 0 && key_is(data, &hdr[0], "Response") && val_is(data, &hdr[0], "Follows"))
+				break;
+		} else if (off == 0) {
+			break; /* garbage or a banner */
+		} /* else a colon-less line inside stays in raw, unindexed (as handle_line) */
+		off = next;
+	}
+	p->hdr = hdr;
+	p->hdr_cap = cap;
+	p->nhdr = nh;
+	return whole;
+}
+
+int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami_msg_fn fn, void *ctx)
+{
+	ami_parser_reset(p);
+	size_t raw_len;
+	if (!index_whole(p, data, n, &raw_len)) {
+		ami_parser_reset(p);
+		return ami_parser_feed(p, data, n, fn, ctx);
+	}
+	p->state = ST_MSG;
+	int rc = emit(p, classify(p, data), data, raw_len, fn, ctx);
+	message_reset(p);
+	return rc;
 }
 
 int ami_value_is(const struct ami_msg *m, const char *key, const char *value)

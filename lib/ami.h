@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "buf.h"
 
@@ -87,6 +88,10 @@ char *ami_parser_space(struct ami_parser *p, size_t min, size_t *avail);
 int ami_parser_commit(struct ami_parser *p, size_t n, ami_msg_fn fn, void *ctx);
 /* Copying variant. */
 int ami_parser_feed(struct ami_parser *p, const void *data, size_t n, ami_msg_fn fn, void *ctx);
+/* One stored record: exactly ami_parser_reset() then ami_parser_feed(),
+ * but a record that is one plain message (the usual case) is indexed in
+ * place, without copying it into the parser's buffer. */
+int ami_parser_feed_record(struct ami_parser *p, const char *data, size_t n, ami_msg_fn fn, void *ctx);
 /* Bytes of a partial message held right now (0 at a message boundary). */
 size_t ami_parser_pending(const struct ami_parser *p);
 
@@ -94,7 +99,23 @@ size_t ami_parser_pending(const struct ami_parser *p);
  * locale's strncasecmp folds the same letters and nothing else). */
 static inline int ami_ascii_eq_nocase(const char *a, const char *b, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
+	size_t i = 0;
+	if (n >= 8) { /* keys usually match exactly: 8 bytes a step, the last 8 overlapping */
+		uint64_t x, y;
+		for (; i + 8 <= n; i += 8) {
+			memcpy(&x, a + i, 8);
+			memcpy(&y, b + i, 8);
+			if (x != y)
+				break;
+		}
+		if (i + 8 > n) {
+			memcpy(&x, a + n - 8, 8);
+			memcpy(&y, b + n - 8, 8);
+			if (x == y)
+				return 1;
+		}
+	}
+	for (; i < n; i++) { /* from the first word that differs */
 		unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
 		if (x == y)
 			continue;
@@ -111,8 +132,22 @@ static inline int ami_key_eq(const char *key, size_t key_len, const char *want, 
 }
 
 /* Header lookup, case-insensitive key; returns the value (not NUL-terminated)
- * of the first match and sets *len, or NULL. */
-const char *ami_get(const struct ami_msg *m, const char *key, size_t *len);
+ * of the first match and sets *len, or NULL (*len = 0). */
+static inline const char *ami_get(const struct ami_msg *m, const char *key, size_t *len)
+{
+	size_t n = strlen(key); /* inline: a constant key's length is known when compiling */
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		if (h->key_len == n && ami_ascii_eq_nocase(m->raw + h->key_off, key, n)) {
+			if (len)
+				*len = h->val_len;
+			return m->raw + h->val_off;
+		}
+	}
+	if (len)
+		*len = 0;
+	return NULL;
+}
 /* Compare a header value with a C string. */
 int ami_value_is(const struct ami_msg *m, const char *key, const char *value);
 

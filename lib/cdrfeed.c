@@ -9,6 +9,7 @@
 #include "cdrfeed.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,21 +42,25 @@ enum ev {
 
 static const struct {
 	const char *name;
+	size_t len;
 	enum ev ev;
 } event_names[] = {
-	{ "Newchannel", EV_NEWCHANNEL }, { "Newstate", EV_NEWSTATE },   { "Newexten", EV_NEWEXTEN },
-	{ "NewCallerid", EV_SNAPSHOT },  { "NewConnectedLine", EV_SNAPSHOT }, { "NewAccountCode", EV_SNAPSHOT },
-	{ "Rename", EV_SNAPSHOT },       { "VarSet", EV_VARSET },       { "Hangup", EV_HANGUP },
-	{ "DialBegin", EV_DIALBEGIN },   { "DialState", EV_DIALSTATE }, { "DialEnd", EV_DIALEND },
-	{ "BridgeEnter", EV_BRIDGEENTER }, { "BridgeLeave", EV_BRIDGELEAVE }, { "ParkedCall", EV_PARKEDCALL },
-	{ "BlindTransfer", EV_TRANSFER }, { "AttendedTransfer", EV_TRANSFER }, { "CEL", EV_CEL },
-	{ "OriginateResponse", EV_ORIGINATE }, { "HangupHandlerRun", EV_HANGUPHANDLER },
+#define EVN(s, e) { s, sizeof s - 1, e }
+	EVN("Newchannel", EV_NEWCHANNEL), EVN("Newstate", EV_NEWSTATE), EVN("Newexten", EV_NEWEXTEN),
+	EVN("NewCallerid", EV_SNAPSHOT), EVN("NewConnectedLine", EV_SNAPSHOT),
+	EVN("NewAccountCode", EV_SNAPSHOT), EVN("Rename", EV_SNAPSHOT), EVN("VarSet", EV_VARSET),
+	EVN("Hangup", EV_HANGUP), EVN("DialBegin", EV_DIALBEGIN), EVN("DialState", EV_DIALSTATE),
+	EVN("DialEnd", EV_DIALEND), EVN("BridgeEnter", EV_BRIDGEENTER), EVN("BridgeLeave", EV_BRIDGELEAVE),
+	EVN("ParkedCall", EV_PARKEDCALL), EVN("BlindTransfer", EV_TRANSFER),
+	EVN("AttendedTransfer", EV_TRANSFER), EVN("CEL", EV_CEL), EVN("OriginateResponse", EV_ORIGINATE),
+	EVN("HangupHandlerRun", EV_HANGUPHANDLER),
+#undef EVN
 };
 
 static enum ev event_kind(const char *name, size_t len)
 {
 	for (size_t i = 0; i < sizeof event_names / sizeof event_names[0]; i++)
-		if (strlen(event_names[i].name) == len && !memcmp(event_names[i].name, name, len))
+		if (event_names[i].len == len && !memcmp(event_names[i].name, name, len))
 			return event_names[i].ev;
 	return EV_NONE;
 }
@@ -252,16 +257,38 @@ static const char *prefixed(const char *prefix, const char *key, char *buf, size
 	return buf;
 }
 
-/* Copy a header value into a C string of size bytes.  A NUL byte in the
- * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
- * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
-static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
+static inline bool word_has_nul(uint64_t w)
 {
-	if (len < size && !memchr(src, '\0', len)) { /* the common case: it fits, no NUL */
-		memcpy(dst, src, len);
-		dst[len] = '\0';
-		return;
+	return ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull) != 0;
+}
+
+/* Copy len bytes that hold no NUL, a word at a time (the last word may
+ * overlap the one before); false at a NUL (dst then holds junk). */
+static inline bool copy_no_nul(char *dst, const char *src, size_t len)
+{
+	if (len < 8) {
+		for (size_t i = 0; i < len; i++)
+			if (!(dst[i] = src[i]))
+				return false;
+		return true;
 	}
+	uint64_t w;
+	for (size_t i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, src + i, 8);
+		if (word_has_nul(w))
+			return false;
+		memcpy(dst + i, &w, 8);
+	}
+	memcpy(&w, src + len - 8, 8);
+	if (word_has_nul(w))
+		return false;
+	memcpy(dst + len - 8, &w, 8);
+	return true;
+}
+
+/* copy_cstr() of a value too long or holding a NUL. */
+static void copy_cstr_slow(char *dst, size_t size, const char *src, size_t len)
+{
 	size_t o = 0;
 	for (size_t i = 0; i < len && o + 1 < size; i++) {
 		if (src[i] != '\0') {
@@ -274,6 +301,18 @@ static void copy_cstr(char *dst, size_t size, const char *src, size_t len)
 		}
 	}
 	dst[o] = '\0';
+}
+
+/* Copy a header value into a C string of size bytes.  A NUL byte in the
+ * value becomes U+FFFD, as every stored text column has it (copyfmt.h), so
+ * a value is never cut at an embedded NUL (cdr.clid, src, ... = cel). */
+static inline void copy_cstr(char *dst, size_t size, const char *src, size_t len)
+{
+	if (len < size && copy_no_nul(dst, src, len)) { /* the common case: it fits, no NUL */
+		dst[len] = '\0';
+		return;
+	}
+	copy_cstr_slow(dst, size, src, len);
 }
 
 static size_t hdr(const struct ami_msg *m, const char *prefix, const char *key, char *out, size_t size)
@@ -311,32 +350,42 @@ static const char *const snap_keys[SF_N] = { "Uniqueid", "Channel", "Linkedid", 
 					     "AccountCode", "Context", "Exten", "Priority", "ChannelState",
 					     "ChanVariable" };
 
+/* The snapshot keys of each length (at most 3 share one), -1 after the last. */
+static signed char snap_by_len[64][4];
+
+static void snap_by_len_init(void)
+{
+	memset(snap_by_len, -1, sizeof snap_by_len);
+	for (size_t i = 0; i < SF_N; i++) {
+		size_t l = strlen(snap_keys[i]), k = 0;
+		while (snap_by_len[l][k] >= 0)
+			k++;
+		snap_by_len[l][k] = (signed char)i; /* in key order: first match wins as before */
+	}
+}
+
 static void snap_headers(const struct ami_msg *m, const char *prefix, const struct ami_header *out[SF_N])
 {
-	static size_t klen[SF_N];
-	if (!klen[0])
-		for (size_t i = 0; i < SF_N; i++)
-			klen[i] = strlen(snap_keys[i]);
-	static uint64_t klen_mask; /* bit L: some snapshot key has length L */
-	if (!klen_mask)
-		for (size_t i = 0; i < SF_N; i++)
-			klen_mask |= UINT64_C(1) << klen[i];
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	(void)pthread_once(&once, snap_by_len_init);
 	size_t plen = strlen(prefix);
 	memset(out, 0, SF_N * sizeof out[0]);
 	for (size_t h = 0; h < m->nhdr; h++) {
 		const char *key = m->raw + m->hdr[h].key_off;
 		size_t kl = m->hdr[h].key_len;
-		if (kl <= plen || kl - plen >= 64 || !(klen_mask >> (kl - plen) & 1) ||
+		if (kl <= plen || kl - plen >= 64 || snap_by_len[kl - plen][0] < 0 ||
 		    (plen && !ami_key_eq(key, plen, prefix, plen)))
 			continue;
 		key += plen;
 		kl -= plen;
-		for (size_t i = 0; i < SF_N; i++)
-			if (!out[i] && kl == klen[i] && (key[0] | 32) == (snap_keys[i][0] | 32) &&
-			    ami_key_eq(key, kl, snap_keys[i], kl)) {
+		const signed char *cand = snap_by_len[kl];
+		for (size_t c = 0; c < 4 && cand[c] >= 0; c++) {
+			size_t i = (size_t)cand[c];
+			if (!out[i] && (key[0] | 32) == (snap_keys[i][0] | 32) && ami_key_eq(key, kl, snap_keys[i], kl)) {
 				out[i] = &m->hdr[h];
 				break;
 			}
+		}
 	}
 }
 
@@ -353,6 +402,15 @@ static int snap_int(const struct ami_msg *m, const struct ami_header *h, int dfl
 {
 	if (!h || !h->val_len)
 		return dflt;
+	if (h->val_len <= 9) { /* plain digits (the usual value): what atoi() gives, without the copy */
+		const char *d = m->raw + h->val_off;
+		int v = 0;
+		size_t i = 0;
+		while (i < h->val_len && d[i] >= '0' && d[i] <= '9')
+			v = v * 10 + (d[i++] - '0');
+		if (i == h->val_len)
+			return v;
+	}
 	char v[24];
 	snap_str(m, h, v, sizeof v);
 	return atoi(v);
@@ -1033,8 +1091,10 @@ static void pop_one(struct cdr_feed *f)
 	f->popped++;
 	if (!f->count) {
 		buf_reset(&f->q);
-	} else if (f->fifo[f->head].off > (1u << 20) && f->fifo[f->head].off > f->q.len / 2) {
-		/* compact: move what is still waiting to the front */
+	} else if (f->fifo[f->head].off > (4u << 20) && f->fifo[f->head].off / 3 > f->q.len - f->fifo[f->head].off) {
+		/* compact: move what is still waiting (the window, under a
+		 * quarter of the buffer) to the front: a byte read moves at
+		 * most a third of a byte; the buffer stays under 4 MB + 4x the window */
 		size_t base = f->fifo[f->head].off;
 		buf_consume(&f->q, base);
 		for (size_t i = 0, j = f->head; i < f->count; i++, j = (j + 1) % f->cap)
@@ -1463,13 +1523,20 @@ static void stage_drain(struct cdr_feed *f, bool end)
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
 		    uint64_t stamp, uint64_t pos)
 {
+	size_t tl;
+	const char *tv = ami_get(m, "Timestamp", &tl);
+	cdr_feed_event_ts(f, m, name, len, t, !tv ? CDR_TS_NONE : parse_unix_us(tv, tl) ? CDR_TS_OK : CDR_TS_BAD, stamp,
+			  pos);
+}
+
+void cdr_feed_event_ts(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t,
+		       enum cdr_feed_ts ts, uint64_t stamp, uint64_t pos)
+{
 	enum ev ev = event_kind(name, len);
 	if (ev == EV_NONE)
 		return;
 	f->events++;
-	size_t tl;
-	const char *tv = ami_get(m, "Timestamp", &tl);
-	enum tsrc src = !tv ? TS_RECV : parse_unix_us(tv, tl) ? TS_HEADER : TS_BAD;
+	enum tsrc src = ts == CDR_TS_NONE ? TS_RECV : ts == CDR_TS_OK ? TS_HEADER : TS_BAD;
 	if (src == TS_HEADER) {
 		f->seen_ts = true;
 		f->no_ts_streak = 0;
@@ -1481,6 +1548,15 @@ void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *nam
 				      "events stopped carrying a Timestamp header (manager.conf timestampevents = no?): "
 				      "times are the collector's receive times from here on",
 				      stamp);
+	}
+	if (src == TS_HEADER && !f->scount && !f->run_open && f->have_clock && tdist(t, f->clock) <= FEED_CLOCK_JUMP_US) {
+		/* the usual event: nothing waits, its time is in line; what
+		 * stage_push + stage_drain would do, without copying it there */
+		if (t > f->clock)
+			f->clock = t;
+		f->spopped++;
+		feed_insert(f, m, ev, t, stamp, pos, false);
+		return;
 	}
 	stage_push(f, m, ev, t, src, stamp, pos);
 	stage_drain(f, false);

@@ -75,6 +75,11 @@ bool cdr_feed_wants(const char *name, size_t len);
  * pos: where to start reading to see this event again (opaque, increasing). */
 void cdr_feed_event(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t_us,
 		    uint64_t stamp, uint64_t pos);
+/* The same, for a caller that already read the Timestamp header: ts says
+ * what it was (t_us is then its time, else the receive time). */
+enum cdr_feed_ts { CDR_TS_NONE, CDR_TS_OK, CDR_TS_BAD }; /* absent, a time, not a time */
+void cdr_feed_event_ts(struct cdr_feed *f, const struct ami_msg *m, const char *name, size_t len, uint64_t t_us,
+		       enum cdr_feed_ts ts, uint64_t stamp, uint64_t pos);
 
 /* Run the events that waited in the window and are older than
  * now_us - 2 * FEED_WINDOW_US (UINT64_MAX: all of them, end of input). */

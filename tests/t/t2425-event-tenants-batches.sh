@@ -17,7 +17,10 @@ q() { psql -X -Atc "$1"; }
 
 # Tenants by accountcode and by channel family, so that most captured
 # calls have tenant legs and many have legs of two tenants (shared calls).
+# (every event stored: the more rows, the more the rule is checked on)
 cat >etl.yaml <<'YAML'
+etl:
+  ami_event_store: all
 tenants:
   trunks: "SIP/loop-*,PJSIP/loop*"
   rules:
@@ -66,7 +69,7 @@ snapshot() { # NODE SUFFIX
 nodes() { q "select distinct node from cel union select distinct node from ami_event order by 1"; }
 
 test_expect_success 'batches of 100 events: every event row holds what the rule gives' '
-	{ printf "etl:\n  batch_events: 100\n"; cat etl.yaml; } >small.yaml &&
+	sed "s/^etl:\$/etl:\\n  batch_events: 100/" etl.yaml >small.yaml &&
 	rm -rf sp1 && mkdir sp1 &&
 	for node in $SMALL; do cp -r $node.seg sp1/$node || return 1; done &&
 	"$ETL" --once -c small.yaml --spool sp1 >/dev/null &&
@@ -88,7 +91,7 @@ test_expect_success 'one batch: the loader alone (the step removed) already wrot
 	q "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
 	"$ETL" migrate -q >/dev/null &&
 	q "delete from analytics_step where fn = '"'"'cdrflow_event_scope_step'"'"'" >/dev/null &&
-	{ printf "etl:\n  batch_events: 100000000\n"; cat etl.yaml; } >one.yaml &&
+	sed "s/^etl:\$/etl:\\n  batch_events: 100000000/" etl.yaml >one.yaml &&
 	"$ETL" --once -c one.yaml --spool sp >/dev/null &&
 	nodes >nodes && test "$(wc -l <nodes)" -ge 20 &&
 	for node in $(cat nodes); do
@@ -101,7 +104,7 @@ test_expect_success 'one batch: the loader alone (the step removed) already wrot
 test_expect_success 'batches of 150 with a loader killed and resumed: the same' '
 	q "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
 	"$ETL" migrate -q >/dev/null &&
-	{ printf "etl:\n  batch_events: 150\n"; cat etl.yaml; } >fifty.yaml &&
+	sed "s/^etl:\$/etl:\\n  batch_events: 150/" etl.yaml >fifty.yaml &&
 	rm -rf sp2 && mkdir sp2 && cp -r s05_transfer.seg sp2/s05_transfer && cp -r a22_pjsip_mix.seg sp2/a22_pjsip_mix &&
 	for i in 1 2 3 4 5 6; do
 		kill_after 5 "$ETL" --once -c fifty.yaml --spool sp2

@@ -66,6 +66,12 @@ static void test_times(void **state)
 	assert_int_equal(parse_unix_us("1795288510.02", 13), 1795288510020000ull);
 	assert_int_equal(parse_unix_us("1795288510", 10), 1795288510000000ull);
 	assert_int_equal(parse_unix_us("x", 1), 0);
+	/* the 17-byte fast path falls back to the loops on anything else */
+	assert_int_equal(parse_unix_us("0000000000.000000", 17), 0);
+	assert_int_equal(parse_unix_us("9999999999.999999", 17), 9999999999999999ull);
+	assert_int_equal(parse_unix_us("17952885x0.020841", 17), 17952885000000ull);
+	assert_int_equal(parse_unix_us("1795288510.02x841", 17), 1795288510020000ull);
+	assert_int_equal(parse_unix_us("179528851:.020841", 17), 179528851000000ull);
 	struct buf b;
 	buf_init(&b, 0);
 	copy_time_us(&b, 1795288510020841ull, '\n');

@@ -89,6 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf_init(&b, 0);
 	buf_init(&s, 0);
 	buf_init(&j, 0);
+	if (size && data[0] & 1)
+		(void)buf_grow(&b, size + 8); /* room: copy_text's one-copy path */
 	copy_text(&b, (const char *)data, size, '\t');
 	utf8_sanitize(&s, (const char *)data, size);
 	json_string_body(&j, (const char *)data, size);
