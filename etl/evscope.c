@@ -144,7 +144,9 @@ static uint32_t hash_val(const char *base, struct evscope_val v)
 
 /* ------------------------------------------------------------ the window */
 
-#define WINDOW_MAX (4u << 20) /* conversations kept; beyond, none is known whole */
+/* Conversations kept (32 MB at most); beyond, none is known whole and the
+ * analytics step decides them all until the bound passes what was lost. */
+#define WINDOW_MAX (1u << 20)
 
 static uint64_t hash64(const char *p, size_t n)
 {

@@ -472,13 +472,8 @@ static void on_full_event(struct batch *b, const struct ami_msg *m, const char *
 		cdr_feed_event_ts(b->feed, m, name, len, t, ts, b->rec.seq, pos_tag(b->rec.pos));
 	if (!stored)
 		return;
-	if (b->replaying) { /* a row an earlier run stored: its conversation is not whole */
-		size_t n;
-		const char *lid = ami_get(m, is_cel(name, len) ? "LinkedID" : "Linkedid", &n);
-		if (lid && b->win)
-			evscope_window_note(b->win, lid, n, b->rec.seq);
-		return;
-	}
+	if (b->replaying)
+		return; /* stored by an earlier run (on_event told the window) */
 	note_month(b, t);
 	if (is_cel(name, len))
 		add_cel(b, m, t);
@@ -524,6 +519,15 @@ static int on_event(void *ctx, const struct ami_msg *m)
 		return 0;
 	int stored, wants;
 	name_decision(b, name, len, &stored, &wants);
+	if (b->replaying && b->win) {
+		/* an earlier run may have stored it (under this configuration or
+		 * another): its conversation has rows before this batch, so it is
+		 * not whole (evscope.h).  CEL's LinkedID too: keys are caseless. */
+		size_t n;
+		const char *lid = ami_get(m, "Linkedid", &n);
+		if (lid)
+			evscope_window_note(b->win, lid, n, b->rec.seq);
+	}
 	if (!stored && !(b->feed && wants))
 		return 0; /* stays in the segments only */
 	on_full_event(b, m, name, len, stored, wants);
