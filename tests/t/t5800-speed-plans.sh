@@ -98,7 +98,32 @@ test_expect_success 'etl.ami_event_store: analytics stores only what the analyti
 # give exactly what they give from the legs (the base SQL runs when the
 # rollup is renamed away)
 REPORT=$CDRFLOW_BUILD/cdrflow-report
-test_expect_success 'tenant-billing from rollup_rating_hourly = from the legs, byte for byte (demo captures, rated)' '
+# The reports' rollup branches against their legs-only branches, byte for
+# byte, over periods that use each part of a period (0047): whole UTC days
+# (a month), whole hours at the ends (--tz America/New_York's month; a
+# period starting 20 minutes into an hour, which also has legs at its
+# start), and legs only (50 minutes).  run_reports DIR writes every CSV.
+run_one() {
+	dir=$1 && shift &&
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing "$@" -f csv -o "$dir" >/dev/null &&
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run daily-traffic "$@" -f csv -o "$dir" >/dev/null
+}
+run_reports() {
+	run_one "$1/month" --from "$from" &&
+	run_one "$1/tenant" --from "$from" -p tenant=tenantA &&
+	run_one "$1/ny" --from "$from" --tz America/New_York &&
+	run_one "$1/edges" --from "$hour:20" --to "$next" &&
+	run_one "$1/part" --from "$day" --to "$day:50"
+}
+# legs in hour $1 (YYYY-MM-DD HH) from minute 20 on: the legs-only start of "--from $1:20"
+legs_late_in_hour() {
+	q "select count(*) from cdr where calldate >= '$1:20' and calldate < '$1:00'::timestamptz + interval '1 hour'"
+}
+# the relations whose presence makes a section read the rollups
+ROLLUP_GATES="rollup_rating_daily rollup_call_hourly rollup_hourly"
+gates() { for t in $ROLLUP_GATES; do q "alter table $2$t rename to $3$t" || return 1; done; }
+
+test_expect_success 'tenant-billing and daily-traffic from the rollups = from the legs, byte for byte, any period' '
 	psql -q -c "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
 	"$ETL" migrate >/dev/null &&
 	for c in "$TEST_ROOT"/tests/data/*.ami.raw.xz; do
@@ -109,32 +134,49 @@ test_expect_success 'tenant-billing from rollup_rating_hourly = from the legs, b
 	test "$(q "select count(*) from cdr where carrier is not null and tenant is not null")" -gt 0 &&
 	test "$(q "select sum(legs) from rollup_rating_hourly")" = \
 	     "$(q "select count(*) from cdr where carrier is not null and tenant is not null")" &&
+	test "$(q "select sum(legs) from rollup_rating_daily")" = "$(q "select sum(legs) from rollup_rating_hourly")" &&
 	from=$(q "select to_char(min(calldate), '"'"'YYYY-MM'"'"') from cdr") &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$from" -f csv -o rollup >/dev/null &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$from" -f csv -p tenant=tenantA \
-		-o rollup-a >/dev/null &&
 	day=$(q "select to_char(min(calldate), '"'"'YYYY-MM-DD HH24:MI'"'"') from cdr") &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$day" --to "$day:50" -f csv \
-		-o part-rollup >/dev/null &&
-	q "alter table rollup_rating_hourly rename to rollup_rating_hourly_off" &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$day" --to "$day:50" -f csv \
-		-o part-base >/dev/null &&
-	diff -r part-base part-rollup &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$from" -f csv -o base >/dev/null &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$from" -f csv -p tenant=tenantA \
-		-o base-a >/dev/null &&
-	q "alter table rollup_rating_hourly_off rename to rollup_rating_hourly" &&
-	ls rollup && cat rollup/*by-destination* &&
-	test "$(ls rollup | wc -l)" -ge 3 &&
-	diff -r base rollup && diff -r base-a rollup-a &&
-	# and the rollup is what was read: emptied, the sections come out empty
-	q "create table rr_keep as select * from rollup_rating_hourly; truncate rollup_rating_hourly" &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing --from "$from" -f csv -o empty >/dev/null &&
-	q "insert into rollup_rating_hourly select * from rr_keep; drop table rr_keep" &&
-	! diff -r base empty >/dev/null &&
-	for s in totals by-destination rate-status; do
-		! diff empty/*-$s.csv base/*-$s.csv >/dev/null || { echo "section $s did not read the rollup"; return 1; }
-	done
+	hour=$(q "select to_char(min(calldate), '"'"'YYYY-MM-DD HH24'"'"') from cdr") &&
+	next=$(q "select to_char(min(calldate) + interval '"'"'3 days'"'"', '"'"'YYYY-MM-DD'"'"') from cdr") &&
+	test "$(legs_late_in_hour "$hour")" -gt 0 &&
+	run_reports rollup &&
+	gates "" "" off_ &&
+	run_reports base &&
+	gates "" off_ "" &&
+	test "$(find rollup -name "*.csv" | wc -l)" -ge 40 &&
+	diff -r base rollup &&
+	# and the rollups are what was read: emptied, the sections change
+	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly; do
+		q "create table keep_$t as select * from $t; truncate $t" || return 1
+	done &&
+	run_reports empty &&
+	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly; do
+		q "insert into $t select * from keep_$t; drop table keep_$t" || return 1
+	done &&
+	m=month &&
+	for s in tenant-billing-*-totals tenant-billing-*-by-tenant tenant-billing-*-by-destination \
+		 tenant-billing-*-rate-status daily-traffic-*-totals daily-traffic-*-by-tenant daily-traffic-*-per-hour; do
+		! diff empty/$m/$s.csv base/$m/$s.csv >/dev/null || { echo "section $s did not read the rollup"; return 1; }
+	done &&
+	# the New York month has whole days, hours at both ends and the rating
+	# and leg rollups answer it too
+	ny=ny &&
+	! diff empty/$ny/tenant-billing-*-by-destination.csv base/$ny/tenant-billing-*-by-destination.csv >/dev/null &&
+	cat rollup/$m/tenant-billing-*-by-tenant.csv rollup/$m/daily-traffic-*-by-tenant.csv
+'
+
+test_expect_success 'cdrflow_period_split: days, hours at either end, legs for the rest, in any time zone' '
+	test "$(PGTZ=America/New_York q "select row(s.*)::text from cdrflow_period_split('"'2026-10-01 00:00'"', '"'2026-11-01 00:00'"') s")" = \
+	     "(\"2026-10-01 00:00:00-04\",\"2026-10-01 20:00:00-04\",\"2026-10-31 20:00:00-04\",\"2026-11-01 00:00:00-04\")" &&
+	test "$(PGTZ=UTC q "select row(s.*)::text from cdrflow_period_split('"'2026-10-01 10:20'"', '"'2026-10-03 05:10'"') s")" = \
+	     "(\"2026-10-01 11:00:00+00\",\"2026-10-02 00:00:00+00\",\"2026-10-03 00:00:00+00\",\"2026-10-03 05:00:00+00\")" &&
+	test "$(PGTZ=UTC q "select row(s.*)::text from cdrflow_period_split('"'2026-10-01 10:20'"', '"'2026-10-01 15:10'"') s")" = \
+	     "(\"2026-10-01 11:00:00+00\",\"2026-10-01 15:00:00+00\",\"2026-10-01 15:00:00+00\",\"2026-10-01 15:00:00+00\")" &&
+	test "$(PGTZ=UTC q "select row(s.*)::text from cdrflow_period_split('"'2026-10-01 10:20'"', '"'2026-10-01 10:50'"') s")" = \
+	     "(\"2026-10-01 10:50:00+00\",\"2026-10-01 10:50:00+00\",\"2026-10-01 10:50:00+00\",\"2026-10-01 10:50:00+00\")" &&
+	test "$(PGTZ=Asia/Kolkata q "select row(s.*)::text from cdrflow_period_split('"'2026-10-01 00:00'"', '"'2026-10-03 00:00'"') s")" = \
+	     "(\"2026-10-01 00:30:00+05:30\",\"2026-10-01 05:30:00+05:30\",\"2026-10-02 05:30:00+05:30\",\"2026-10-02 23:30:00+05:30\")"
 '
 
 test_done
