@@ -128,6 +128,11 @@ int pgc_exec(PGconn *c, const char *sql, char *err, size_t errlen)
 	return rc;
 }
 
+int pgc_reader_session(PGconn *c, char *err, size_t errlen)
+{
+	return pgc_exec(c, "SET jit = off", err, errlen);
+}
+
 int pgc_exec_params(PGconn *c, const char *sql, int n, const char *const *values, PGresult **out, char *err,
 		    size_t errlen)
 {

@@ -41,6 +41,11 @@ void pgc_one_line(char *s);
 
 /* Run SQL that returns no rows (or rows nobody reads). */
 int pgc_exec(PGconn *c, const char *sql, char *err, size_t errlen);
+/* The settings of a session that reads reports and answers queries: no
+ * JIT.  Their statements read rollups and indexed ranges in milliseconds;
+ * the legs-only branch of a rollup query, never run but costed, put them
+ * over jit_above_cost, and compiling took longer than the whole answer. */
+int pgc_reader_session(PGconn *c, char *err, size_t errlen);
 /* Run SQL with text parameters $1..$n (NULL = SQL NULL); the result, rows
  * or not, in *out (PQclear it), or NULL and -1. */
 int pgc_exec_params(PGconn *c, const char *sql, int n, const char *const *values, PGresult **out, char *err,

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pgconn.h"
 #include "exitcode.h"
 #include "caveatdb.h"
 #include "log.h"
@@ -133,6 +132,10 @@ static int resolve_period(PGconn *c, struct qopts *o)
 		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
 	PQclear(r);
+	if (pgc_reader_session(c, err, sizeof err) < 0) {
+		log_error("%s", err);
+		return pgc_error_exit(c, err);
+	}
 	struct period p;
 	rc = period_resolve(c, o->from ? o->from : o->period, o->to, o->tz, &p, err, sizeof err);
 	if (rc != 0) {

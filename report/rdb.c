@@ -58,6 +58,8 @@ int rdb_connect(const char *conninfo, const char *tz, PGconn **out, char *err, s
 	if (!c) /* a refused password is not "retry later" */
 		return refused ? EXIT_NOPERM : EXIT_UNAVAILABLE;
 	int rc = rdb_exec(c, "SET DateStyle = ISO; SET IntervalStyle = postgres; SET extra_float_digits = 1", err, errlen);
+	if (rc == EXIT_OK && pgc_reader_session(c, err, errlen) < 0)
+		rc = pgc_error_exit(c, err);
 	if (rc == EXIT_OK) {
 		const char *pv[1] = { tz };
 		PGresult *r = PQexecParams(c, "SELECT set_config('TimeZone', $1, false)", 1, NULL, pv, NULL, NULL, 0);
