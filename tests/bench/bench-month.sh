@@ -9,21 +9,39 @@
 #   month, query flow LINKEDID.
 #
 #   BENCH_MONTH_LEGS  legs in October (default 400000; the issue's table: 10000000)
+#   BENCH_MONTH_KEEP  a directory: the month is generated there once and kept;
+#                     a later run with the same directory migrates it and
+#                     times again without regenerating (10 M legs take about
+#                     half an hour to generate on this machine)
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
 legs=${BENCH_MONTH_LEGS:-400000}
 calls=$((legs * 61 / 62)) # two legs a call over 61 days: October holds $legs legs
-work=$(mktemp -d /tmp/cdrflow-bench-month.XXXXXX)
+keep=${BENCH_MONTH_KEEP:-}
+if [ -n "$keep" ]; then
+	mkdir -p "$keep"
+	work=$(cd "$keep" && pwd)
+else
+	work=$(mktemp -d /tmp/cdrflow-bench-month.XXXXXX)
+fi
 chmod 755 "$work"
 export CDRFLOW_PGPORT=${CDRFLOW_PGPORT:-54343}
-cleanup() { "$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+	"$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+	if [ -n "$keep" ]; then rm -rf "$work/out"; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
 eval "$("$here/scripts/pg.sh" start "$work/pg")" || { echo "bench-month: cannot start PostgreSQL" >&2; exit 69; }
 "$BUILD/cdrflow-etl" migrate -q >/dev/null
+if [ -n "$keep" ] && [ -e "$work/generated" ]; then
+	calls=$(cat "$work/generated")
+	n=$(psql -Atc "select count(*) from cdr where calldate >= '2026-10-01' and calldate < '2026-11-01'")
+	printf 'bench-month: %d legs in October 2026 (%d calls over two months), kept in %s\n' "$n" "$calls" "$work"
+else
 t0=$(now)
 psql -q -v ON_ERROR_STOP=1 -v calls="$calls" -f "$here/tests/query/synth.sql" >/dev/null
 # October's outbound legs go through a carrier and are rated (one in ten
@@ -35,21 +53,24 @@ UPDATE cdr SET carrier = 'loop', rate_status = CASE WHEN uniqueid LIKE '%7.1' TH
        buy_prefix = substr(dst_e164, 2, 3),
        sell_prefix = CASE WHEN uniqueid LIKE '%7.1' THEN NULL ELSE substr(dst_e164, 2, 2) END
 WHERE calldate >= '2026-10-01' AND calldate < '2026-11-01' AND uniqueid LIKE '%.1';
-TRUNCATE rollup_hourly, rollup_daily;
 CREATE TEMP TABLE call_batch (LIKE call INCLUDING DEFAULTS);
 INSERT INTO call_batch SELECT * FROM call;
--- the analytics steps that keep the rollups, as a load runs them
-SELECT rollup_after_batch('bench-month', 0, 0);
-DO $$ BEGIN
-	IF to_regproc('rollup_rating_after_batch') IS NOT NULL THEN -- 0031 and later
-		PERFORM rollup_rating_after_batch('bench-month', 0, 0);
-	END IF;
+-- every analytics step that keeps a rollup, as a load runs them, once over
+-- every call (the migrations built the rollups over an empty warehouse)
+DO $$
+DECLARE s record;
+BEGIN
+	FOR s IN SELECT fn FROM analytics_step WHERE fn LIKE 'rollup%' ORDER BY ord LOOP
+		EXECUTE format('SELECT %I($1, 0, 0)', s.fn) USING 'bench-month';
+	END LOOP;
 END $$;
 VACUUM ANALYZE;
 SQL
 n=$(psql -Atc "select count(*) from cdr where calldate >= '2026-10-01' and calldate < '2026-11-01'")
 printf 'bench-month: %d legs in October 2026 (%d calls over two months) generated, rollups rebuilt, in %.0f s\n' \
 	"$n" "$calls" "$(secs "$t0" "$(now)")"
+[ -z "$keep" ] || echo "$calls" >"$work/generated"
+fi
 
 R=$BUILD/cdrflow-report
 Q=$BUILD/cdrflow-query
