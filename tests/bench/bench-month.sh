@@ -9,22 +9,46 @@
 #   month, query flow LINKEDID.
 #
 #   BENCH_MONTH_LEGS  legs in October (default 400000; the issue's table: 10000000)
+#   BENCH_MONTH_KEEP  a directory to keep the cluster in (opt-in, for
+#                     iterating): a database generated there before is
+#                     reused, and the directory is kept at exit (the server
+#                     is stopped).  Default: a fresh mktemp directory,
+#                     deleted at exit.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
 legs=${BENCH_MONTH_LEGS:-400000}
 calls=$((legs * 61 / 62)) # two legs a call over 61 days: October holds $legs legs
-work=$(mktemp -d /tmp/cdrflow-bench-month.XXXXXX)
+keep=${BENCH_MONTH_KEEP:-}
+if [ -n "$keep" ]; then
+	mkdir -p "$keep"
+	work=$(cd "$keep" && pwd)
+else
+	work=$(mktemp -d /tmp/cdrflow-bench-month.XXXXXX)
+fi
 chmod 755 "$work"
 export CDRFLOW_PGPORT=${CDRFLOW_PGPORT:-54343}
-cleanup() { "$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() {
+	"$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+	if [ -n "$keep" ]; then rm -rf "$work/out"; else rm -rf "$work"; fi
+}
 trap cleanup EXIT
 now() { date +%s.%N; }
 secs() { echo "$2 - $1" | bc -l; }
+reuse=0
+if [ -n "$keep" ] && [ "$(cat "$work/generated" 2>/dev/null)" = "$calls" ]; then
+	reuse=1
+elif [ -n "$keep" ]; then # none, or another size, or half-made: start over
+	"$here/scripts/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+	rm -rf "$work/pg" "$work/generated"
+fi
 eval "$("$here/scripts/pg.sh" start "$work/pg")" || { echo "bench-month: cannot start PostgreSQL" >&2; exit 69; }
-"$BUILD/cdrflow-etl" migrate -q >/dev/null
 t0=$(now)
+if [ $reuse = 1 ]; then
+	echo "bench-month: reusing the database in $work"
+else
+"$BUILD/cdrflow-etl" migrate -q >/dev/null
 psql -q -v ON_ERROR_STOP=1 -v calls="$calls" -f "$here/tests/query/synth.sql" >/dev/null
 # October's outbound legs go through a carrier and are rated (one in ten
 # without a sell rate), so that the month statement has carrier legs
@@ -47,6 +71,8 @@ DO $$ BEGIN
 END $$;
 VACUUM ANALYZE;
 SQL
+[ -z "$keep" ] || echo "$calls" >"$work/generated"
+fi
 n=$(psql -Atc "select count(*) from cdr where calldate >= '2026-10-01' and calldate < '2026-11-01'")
 printf 'bench-month: %d legs in October 2026 (%d calls over two months) generated, rollups rebuilt, in %.0f s\n' \
 	"$n" "$calls" "$(secs "$t0" "$(now)")"
