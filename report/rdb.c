@@ -251,7 +251,8 @@ static int digits_at(const char *s, int n, int *out)
 static int parse_ts(const char *s, int64_t *out)
 {
 	int y, mo, d, h, mi, sec;
-	if (strlen(s) < 19 || digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
+	/* a check fails at a NUL before reading past it: no strlen */
+	if (digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
 	    digits_at(s + 8, 2, &d) < 0 || s[10] != ' ' || digits_at(s + 11, 2, &h) < 0 || s[13] != ':' ||
 	    digits_at(s + 14, 2, &mi) < 0 || s[16] != ':' || digits_at(s + 17, 2, &sec) < 0)
 		return -1; /* also infinity, -infinity and years past 9999 */
@@ -265,8 +266,9 @@ static int parse_ts(const char *s, int64_t *out)
 		for (; digits < 6; digits++)
 			us *= 10;
 	}
-	if (strstr(p, "BC"))
-		return -1;
+	for (; *p; p++) /* the zone ("+00", "-04:30"), or an era: " BC" */
+		if (p[0] == 'B' && p[1] == 'C')
+			return -1;
 	*out = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) * INT64_C(1000000) + us;
 	return 0;
 }
