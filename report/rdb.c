@@ -451,7 +451,7 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 	if (rc == EXIT_OK && !text) {
 		snprintf(err, errlen, "%s: cannot quote a parameter: %s", sql->where, PQerrorMessage(c));
 		pgc_one_line(err);
-		rc = EXIT_SOFTWARE;
+		rc = EXIT_DATAERR; /* a value not valid in the client encoding */
 	}
 	r = NULL;
 	if (rc == EXIT_OK) {
