@@ -62,6 +62,19 @@ static int quoted_add(struct buf *out, const char *s, size_t n)
  * cell is over CSV_CELL_MAX (or out over its limit). */
 static int add_text(struct buf *out, struct buf *cell, const char *s, int raw)
 {
+	/* most cells are ASCII without a quote and need no guard: cleaning
+	 * and quoting leave them as they are, so they go in with one copy */
+	const char *t = s ? s : "";
+	if (raw || !rtext_needs_guard(t)) {
+		const unsigned char *p = (const unsigned char *)t;
+		while (*p && *p < 0x80 && *p != '"')
+			p++;
+		size_t n = (size_t)((const char *)p - t);
+		if (!*p && n <= CSV_CELL_MAX)
+			return buf_append(out, "\"", 1) < 0 || buf_append(out, t, n) < 0 || buf_append(out, "\"", 1) < 0
+				       ? -2
+				       : 0;
+	}
 	buf_reset(cell);
 	if (!raw && rtext_needs_guard(s) && buf_puts(cell, "'") < 0)
 		return -2;

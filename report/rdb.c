@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "buf.h"
+#include "copytext.h"
 #include "exitcode.h"
 #include "pgconn.h"
 #include "xalloc.h"
@@ -251,7 +253,8 @@ static int digits_at(const char *s, int n, int *out)
 static int parse_ts(const char *s, int64_t *out)
 {
 	int y, mo, d, h, mi, sec;
-	if (strlen(s) < 19 || digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
+	/* a check fails at a NUL before reading past it: no strlen */
+	if (digits_at(s, 4, &y) < 0 || s[4] != '-' || digits_at(s + 5, 2, &mo) < 0 || s[7] != '-' ||
 	    digits_at(s + 8, 2, &d) < 0 || s[10] != ' ' || digits_at(s + 11, 2, &h) < 0 || s[13] != ':' ||
 	    digits_at(s + 14, 2, &mi) < 0 || s[16] != ':' || digits_at(s + 17, 2, &sec) < 0)
 		return -1; /* also infinity, -infinity and years past 9999 */
@@ -265,8 +268,9 @@ static int parse_ts(const char *s, int64_t *out)
 		for (; digits < 6; digits++)
 			us *= 10;
 	}
-	if (strstr(p, "BC"))
-		return -1;
+	for (; *p; p++) /* the zone ("+00", "-04:30"), or an era: " BC" */
+		if (p[0] == 'B' && p[1] == 'C')
+			return -1;
 	*out = (days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) * INT64_C(1000000) + us;
 	return 0;
 }
@@ -279,11 +283,11 @@ struct colconv {
 	int is_bool;
 };
 
-static struct rval convert(const struct colconv *cc, PGresult *r, int row, int col)
+/* One value's text (NULL for SQL NULL) as the report value of its column. */
+static struct rval convert(const struct colconv *cc, const char *s)
 {
-	if (PQgetisnull(r, row, col))
+	if (!s)
 		return rval_null();
-	const char *s = PQgetvalue(r, row, col);
 	int64_t i;
 	switch (cc->col.type) {
 	case RCOL_TEXT:
@@ -313,6 +317,108 @@ static void drain(PGconn *c)
 		PQclear(r);
 }
 
+static void cancel(PGconn *c)
+{
+	PGcancel *cn = PQgetCancel(c);
+	char e[256];
+	if (cn) {
+		PQcancel(cn, e, sizeof e);
+		PQfreeCancel(cn);
+	}
+}
+
+/* The columns of a result (or of a statement's description) typed by
+ * their OIDs and the template's defs; the caller frees *cc and *cols. */
+static int columns_of(const PGresult *r, const struct tpl_sql *sql, const struct tpl_column *defs, size_t ndefs,
+		      struct colconv **ccp, struct rcol **colsp, size_t *ncolsp, char *err, size_t errlen)
+{
+	size_t ncols = (size_t)PQnfields(r);
+	struct colconv *cc = xcalloc(ncols ? ncols : 1, sizeof *cc);
+	struct rcol *cols = xcalloc(ncols ? ncols : 1, sizeof *cols);
+	*ccp = cc;
+	*colsp = cols;
+	*ncolsp = ncols;
+	for (size_t k = 0; k < ncols; k++) {
+		const char *name = PQfname(r, (int)k);
+		cc[k].oid = PQftype(r, (int)k);
+		cc[k].is_bool = cc[k].oid == OID_BOOL;
+		rdb_auto_type(cc[k].oid, PQfmod(r, (int)k), name, &cc[k].col);
+		for (size_t d = 0; d < ndefs; d++) {
+			if (strcmp(defs[d].name, name))
+				continue;
+			if (defs[d].label)
+				cc[k].col.label = defs[d].label;
+			if (defs[d].has_type) {
+				cc[k].col.type = defs[d].type;
+				cc[k].col.scale = defs[d].type == RCOL_MONEY || defs[d].type == RCOL_DECIMAL ? 2
+						  : defs[d].type == RCOL_PERCENT		    ? 1
+										    : 0;
+			}
+			if (defs[d].scale >= 0)
+				cc[k].col.scale = defs[d].scale;
+		}
+		if (cc[k].is_bool)
+			cc[k].col.type = RCOL_TEXT;
+		cols[k] = cc[k].col;
+	}
+	for (size_t d = 0; d < ndefs; d++) {
+		size_t k;
+		for (k = 0; k < ncols; k++)
+			if (!strcmp(defs[d].name, PQfname(r, (int)k)))
+				break;
+		if (k == ncols) {
+			snprintf(err, errlen, "%s: columns: \"%s\" is not a column of the query", sql->where, defs[d].name);
+			return EXIT_DATAERR;
+		}
+	}
+	return EXIT_OK;
+}
+
+static const char *ptype_sql(enum tpl_ptype t)
+{
+	switch (t) {
+	case TPL_P_TEXT: return "text";
+	case TPL_P_INT: return "int8";
+	case TPL_P_BOOL: return "bool";
+	case TPL_P_DATE: return "date";
+	case TPL_P_INTERVAL: return "interval";
+	case TPL_P_TIMESTAMPTZ: return "timestamptz";
+	}
+	return "text";
+}
+
+/* "COPY (sql) TO STDOUT" with each placeholder a literal of its parameter's
+ * type (COPY takes no parameters); NULL if libpq cannot quote a value. */
+static char *copy_sql(PGconn *c, const struct tpl_sql *sql, const char *const *values, const enum tpl_ptype *types)
+{
+	struct buf b;
+	buf_init(&b, 0);
+	buf_puts(&b, "COPY (");
+	size_t at = 0;
+	for (size_t i = 0; i < sql->nph && sql->ph[i].off < sql->body_len; i++) {
+		const struct tpl_ph *ph = &sql->ph[i];
+		buf_append(&b, sql->text + at, ph->off - at);
+		at = ph->off + 1;
+		while (sql->text[at] >= '0' && sql->text[at] <= '9')
+			at++;
+		const char *v = values[ph->param];
+		char *lit = v ? PQescapeLiteral(c, v, strlen(v)) : NULL;
+		if (v && !lit) {
+			buf_release(&b);
+			return NULL;
+		}
+		buf_printf(&b, "(%s::%s)", lit ? lit : "NULL", ptype_sql(types[ph->param]));
+		PQfreemem(lit);
+	}
+	buf_append(&b, sql->text + at, sql->body_len - at);
+	buf_puts(&b, "\n) TO STDOUT"); /* the newline ends a trailing -- comment */
+	return buf_detach(&b, NULL);
+}
+
+/* Stream with COPY TO STDOUT, text format: the server's output functions,
+ * as for an ordinary query, but rows come as one stream read in large
+ * pieces and split in place, not one PGresult per row.  The columns come
+ * from describing the statement first. */
 int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, const enum tpl_ptype *types,
 	       const struct tpl_column *defs, size_t ndefs, const struct rdb_cb *cb, unsigned long long *rows,
 	       char *err, size_t errlen)
@@ -326,105 +432,87 @@ int rdb_stream(PGconn *c, const struct tpl_sql *sql, const char *const *values, 
 	}
 	for (size_t i = 0; i < sql->nparams; i++)
 		oids[i] = ptype_oid(types[i]);
-	if (!PQsendQueryParams(c, sql->text, (int)sql->nparams, oids, values, NULL, NULL, 0)) {
-		snprintf(err, errlen, "%s: cannot send the query: %s", sql->where, PQerrorMessage(c));
-		pgc_one_line(err);
-		return PQstatus(c) != CONNECTION_OK ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
+	PGresult *r = PQprepare(c, "", sql->text, (int)sql->nparams, oids);
+	if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		int rc = fail_result(c, r, sql->where, err, errlen);
+		PQclear(r);
+		return rc;
 	}
-	if (!PQsetSingleRowMode(c)) {
-		drain(c);
-		snprintf(err, errlen, "%s: cannot switch to single-row mode", sql->where);
-		return EXIT_SOFTWARE;
+	PQclear(r);
+	PGresult *desc = PQdescribePrepared(c, ""); /* kept: it holds the column names */
+	if (!desc || PQresultStatus(desc) != PGRES_COMMAND_OK) {
+		int rc = fail_result(c, desc, sql->where, err, errlen);
+		PQclear(desc);
+		return rc;
 	}
 	struct colconv *cc = NULL;
 	struct rcol *cols = NULL;
-	struct rval *vals = NULL;
 	size_t ncols = 0;
-	int rc = EXIT_OK, begun = 0;
+	int rc = columns_of(desc, sql, defs, ndefs, &cc, &cols, &ncols, err, errlen);
+	char *text = rc == EXIT_OK ? copy_sql(c, sql, values, types) : NULL;
+	if (rc == EXIT_OK && !text) {
+		snprintf(err, errlen, "%s: cannot quote a parameter: %s", sql->where, PQerrorMessage(c));
+		pgc_one_line(err);
+		rc = EXIT_DATAERR; /* a value not valid in the client encoding */
+	}
+	r = NULL;
+	if (rc == EXIT_OK) {
+		r = PQexec(c, text);
+		if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
+			rc = fail_result(c, r, sql->where, err, errlen);
+			PQclear(r);
+			r = NULL;
+			drain(c);
+		}
+	}
+	free(text);
+	PQclear(r);
+	struct rval *vals = xcalloc(ncols ? ncols : 1, sizeof *vals);
+	char **fields = xcalloc(ncols + 1, sizeof *fields);
+	int copying = rc == EXIT_OK;
+	if (rc == EXIT_OK && cb->begin(cb->arg, cols, ncols, err, errlen) < 0) {
+		rc = EXIT_IOERR;
+		cancel(c);
+	}
 	unsigned long long n = 0;
-	PGresult *r;
-	while ((r = PQgetResult(c)) != NULL) {
-		ExecStatusType st = PQresultStatus(r);
-		if (st != PGRES_SINGLE_TUPLE && st != PGRES_TUPLES_OK) {
-			if (rc == EXIT_OK)
-				rc = fail_result(c, r, sql->where, err, errlen);
-			PQclear(r);
-			continue;
-		}
+	char *row;
+	int len;
+	while (copying && (len = PQgetCopyData(c, &row, 0)) > 0) {
 		if (rc != EXIT_OK) { /* cancelled: throw the rest away */
-			PQclear(r);
+			PQfreemem(row);
 			continue;
 		}
-		if (!begun) {
-			begun = 1;
-			ncols = (size_t)PQnfields(r);
-			cc = xcalloc(ncols ? ncols : 1, sizeof *cc);
-			cols = xcalloc(ncols ? ncols : 1, sizeof *cols);
-			vals = xcalloc(ncols ? ncols : 1, sizeof *vals);
-			for (size_t k = 0; k < ncols; k++) {
-				const char *name = PQfname(r, (int)k);
-				cc[k].oid = PQftype(r, (int)k);
-				cc[k].is_bool = cc[k].oid == OID_BOOL;
-				rdb_auto_type(cc[k].oid, PQfmod(r, (int)k), name, &cc[k].col);
-				for (size_t d = 0; d < ndefs; d++) {
-					if (strcmp(defs[d].name, name))
-						continue;
-					if (defs[d].label)
-						cc[k].col.label = defs[d].label;
-					if (defs[d].has_type) {
-						cc[k].col.type = defs[d].type;
-						cc[k].col.scale = defs[d].type == RCOL_MONEY || defs[d].type == RCOL_DECIMAL ? 2
-								  : defs[d].type == RCOL_PERCENT		    ? 1
-														    : 0;
-					}
-					if (defs[d].scale >= 0)
-						cc[k].col.scale = defs[d].scale;
-				}
-				if (cc[k].is_bool)
-					cc[k].col.type = RCOL_TEXT;
-				cols[k] = cc[k].col;
-			}
-			for (size_t d = 0; d < ndefs && rc == EXIT_OK; d++) {
-				size_t k;
-				for (k = 0; k < ncols; k++)
-					if (!strcmp(defs[d].name, PQfname(r, (int)k)))
-						break;
-				if (k == ncols) {
-					snprintf(err, errlen, "%s: columns: \"%s\" is not a column of the query", sql->where,
-						 defs[d].name);
-					rc = EXIT_DATAERR;
-				}
-			}
-			if (rc == EXIT_OK && cb->begin(cb->arg, cols, ncols, err, errlen) < 0)
-				rc = EXIT_IOERR;
-			if (rc != EXIT_OK) {
-				PGcancel *cn = PQgetCancel(c);
-				char e[256];
-				if (cn) {
-					PQcancel(cn, e, sizeof e);
-					PQfreeCancel(cn);
-				}
-			}
-		}
-		if (rc == EXIT_OK && st == PGRES_SINGLE_TUPLE) {
+		long nf = copytext_split(row, (size_t)len, fields, ncols + 1);
+		if (nf != (long)ncols) {
+			snprintf(err, errlen, "%s: a COPY row of %ld fields, not %zu", sql->where, nf, ncols);
+			rc = EXIT_SOFTWARE;
+			cancel(c);
+		} else {
 			for (size_t k = 0; k < ncols; k++)
-				vals[k] = convert(&cc[k], r, 0, (int)k);
+				vals[k] = convert(&cc[k], fields[k]);
 			if (cb->row(cb->arg, vals, err, errlen) < 0) {
 				rc = EXIT_IOERR;
-				PGcancel *cn = PQgetCancel(c);
-				char e[256];
-				if (cn) {
-					PQcancel(cn, e, sizeof e);
-					PQfreeCancel(cn);
-				}
+				cancel(c);
 			} else
 				n++;
 		}
+		PQfreemem(row);
+	}
+	if (copying && len == -2 && rc == EXIT_OK) {
+		snprintf(err, errlen, "%s: %s", sql->where, PQerrorMessage(c));
+		pgc_one_line(err);
+		rc = PQstatus(c) != CONNECTION_OK ? EXIT_UNAVAILABLE : EXIT_SOFTWARE;
+	}
+	while (copying && (r = PQgetResult(c)) != NULL) { /* how the COPY ended */
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && rc == EXIT_OK)
+			rc = fail_result(c, r, sql->where, err, errlen);
 		PQclear(r);
 	}
+	free(fields);
+	free(vals);
 	free(cc);
 	free(cols);
-	free(vals);
+	PQclear(desc);
 	if (rows)
 		*rows = n;
 	if (rc == EXIT_OK && PQstatus(c) != CONNECTION_OK) {

@@ -3,10 +3,12 @@
  * period in the report's time zone, stream a query's rows as typed report
  * values, and say which exit code a failure deserves.
  *
- * Rows are streamed in libpq's single-row mode, so a query's result never
- * sits in memory as a whole: each row is converted and handed to a callback,
- * then freed.  Column types come from the result's type OIDs (see
- * rdb_auto_type()) unless the template sets them.
+ * Rows are streamed with COPY (query) TO STDOUT in text format, so a
+ * query's result never sits in memory as a whole: each row is split in
+ * place, converted and handed to a callback, then freed.  The values are
+ * the server's text output, as for an ordinary query.  Column names and
+ * types come from describing the statement first: types from their OIDs
+ * (see rdb_auto_type()) unless the template sets them.
  *
  * Every function returns EXIT_OK or an exit code of lib/exitcode.h with a
  * one-line message in err (never a password).
@@ -56,7 +58,8 @@ struct rdb_cb {
 };
 
 /* Stream sql with its parameters (values[i] NULL = SQL NULL; types[i] the
- * parameter types), typing columns by defs where listed.  A def naming no
+ * parameter types; COPY takes none, so they go in as quoted literals of
+ * their type), typing columns by defs where listed.  A def naming no
  * column of the result is a template error (EXIT_DATAERR).  A callback
  * failure stops the query (cancelled) and returns EXIT_IOERR.  *rows (may
  * be NULL) gets the number of rows streamed. */

@@ -349,12 +349,16 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 
 /* ------------------------------------------------------------- streaming tables */
 
+/* stdio buffer of a streamed CSV file */
+#define CSV_FILE_BUF (1u << 20)
+
 struct tablectx {
 	struct run *r;
 	const struct tpl_section *s;
 	struct rsink sinks[4];
 	size_t nsinks;
 	FILE *csvfp;
+	char *csvbuf; /* csvfp's buffer, freed after its fclose */
 	struct outfile *csvf;
 	int csv_begun;
 };
@@ -403,7 +407,13 @@ static int table_open_csv(struct tablectx *x, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create \"%s\": %s", x->csvf->tmp, strerror(errno));
 		return EXIT_CANTCREAT;
 	}
-	setvbuf(x->csvfp, NULL, _IOFBF, 1 << 16);
+	/* glibc ignores the size of a NULL buffer (it would write 4 KiB at a
+	 * time): one of our own, so that writes are few and large */
+	x->csvbuf = xmalloc(CSV_FILE_BUF);
+	if (setvbuf(x->csvfp, x->csvbuf, _IOFBF, CSV_FILE_BUF) != 0) {
+		snprintf(err, errlen, "cannot buffer \"%s\"", x->csvf->tmp);
+		return EXIT_SOFTWARE;
+	}
 	x->sinks[x->nsinks++] = csv_out_sink(csv_out_new(x->csvfp, NULL));
 	x->csv_begun = 1;
 	return EXIT_OK;
@@ -435,7 +445,10 @@ static int table_finish(struct tablectx *x, int rc, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: %s", x->csvf->tmp, strerror(errno));
 			rc = EXIT_IOERR;
 		}
+		x->csvfp = NULL;
 	}
+	free(x->csvbuf);
+	x->csvbuf = NULL;
 	return rc;
 }
 

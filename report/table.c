@@ -155,16 +155,28 @@ static size_t fmt_timestamp(int64_t us, char *out, size_t n)
 	return 19;
 }
 
+/* "%" PRId64 without printf (n > 0) */
+static size_t fmt_int(int64_t v, char *out, size_t n)
+{
+	char t[24];
+	size_t l = 0;
+	if (v < 0)
+		t[l++] = '-';
+	l += put_u64(t + l, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 1);
+	if (l >= n)
+		l = n - 1;
+	memcpy(out, t, l);
+	out[l] = '\0';
+	return l;
+}
+
 static size_t fmt_duration(int64_t s, enum rfmt f, char *out, size_t n)
 {
-	int len;
-	if (f == RFMT_PLAIN) {
-		len = snprintf(out, n, "%" PRId64, s);
-	} else {
-		uint64_t a = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
-		len = snprintf(out, n, "%s%" PRIu64 ":%02u:%02u", s < 0 ? "-" : "", a / 3600,
-			       (unsigned)(a / 60 % 60), (unsigned)(a % 60));
-	}
+	if (f == RFMT_PLAIN)
+		return fmt_int(s, out, n);
+	uint64_t a = s < 0 ? (uint64_t)0 - (uint64_t)s : (uint64_t)s;
+	int len = snprintf(out, n, "%s%" PRIu64 ":%02u:%02u", s < 0 ? "-" : "", a / 3600, (unsigned)(a / 60 % 60),
+			   (unsigned)(a % 60));
 	return len < 0 ? 0 : (size_t)len < n ? (size_t)len : n - 1;
 }
 
@@ -186,18 +198,8 @@ size_t rval_format(const struct rcol *c, const struct rval *v, enum rfmt f, char
 		out[l] = '\0';
 		return l;
 	}
-	case RCOL_INT: {
-		char t[24];
-		size_t l = 0;
-		if (v->i < 0)
-			t[l++] = '-';
-		l += put_u64(t + l, v->i < 0 ? (uint64_t)0 - (uint64_t)v->i : (uint64_t)v->i, 1);
-		if (l >= n)
-			l = n - 1;
-		memcpy(out, t, l);
-		out[l] = '\0';
-		return l;
-	}
+	case RCOL_INT:
+		return fmt_int(v->i, out, n);
 	case RCOL_MONEY:
 		return fmt_money(v->i, scale, out, n);
 	case RCOL_DECIMAL:

@@ -63,13 +63,17 @@ int tpl_rewrite_sql(const char *sql, int (*is_known)(const char *name, void *arg
 	memset(out, 0, sizeof *out);
 	*bad_off = 0;
 	size_t n = strlen(sql), i = 0;
+	size_t body = 0, semi = (size_t)-1; /* end of the last token; a final ';' */
 	while (i < n) {
 		unsigned char c = (unsigned char)sql[i];
 		size_t start = i;
+		int token = 1; /* neither a comment nor blank */
 		if (c == '-' && sql[i + 1] == '-') {
+			token = 0;
 			while (i < n && sql[i] != '\n')
 				i++;
 		} else if (c == '/' && sql[i + 1] == '*') {
+			token = 0;
 			int depth = 0;
 			do {
 				if (sql[i] == '/' && sql[i + 1] == '*') {
@@ -151,14 +155,25 @@ int tpl_rewrite_sql(const char *sql, int (*is_known)(const char *name, void *arg
 				out->params[out->nparams++] = name;
 			} else
 				free(name);
+			out->ph = xrealloc(out->ph, (out->nph + 1) * sizeof *out->ph);
+			out->ph[out->nph].off = b.len;
+			out->ph[out->nph++].param = k;
 			buf_printf(&b, "$%zu", k + 1);
+			body = b.len;
+			semi = (size_t)-1;
 			i = j;
 			continue;
 		} else {
+			token = !isspace(c);
 			i++;
 		}
+		if (token)
+			semi = c == ';' && i == start + 1 ? b.len : (size_t)-1;
 		buf_append(&b, sql + start, i - start);
+		if (token)
+			body = b.len;
 	}
+	out->body_len = semi != (size_t)-1 ? semi : body;
 	out->text = buf_detach(&b, NULL);
 	return 0;
 fail:
@@ -171,6 +186,7 @@ void tpl_sql_release(struct tpl_sql *s)
 {
 	free(s->text);
 	free_strlist(s->params, s->nparams);
+	free(s->ph);
 	free(s->where);
 	memset(s, 0, sizeof *s);
 }

@@ -43,11 +43,20 @@ struct tpl_column {
 	int scale;   /* -1 = the type's default */
 };
 
+/* Where text holds a placeholder: "$k" at off, k = param + 1. */
+struct tpl_ph {
+	size_t off;
+	size_t param;
+};
+
 /* A SQL text after placeholder rewriting: $k is params[k-1]. */
 struct tpl_sql {
 	char *text;
 	char **params; /* parameter names, in $ order */
 	size_t nparams;
+	struct tpl_ph *ph; /* every placeholder of text, in order */
+	size_t nph;
+	size_t body_len; /* text without a final ';' and what follows it, for nesting */
 	char *where;   /* "file:line" of the SQL, for messages */
 };
 

@@ -131,6 +131,29 @@ sections:
     sql: SELECT count(*) AS legs FROM cdr WHERE calldate >= :from AND calldate < :to
 YAML
 
+# The CDR export's CSV computed independently, by the server alone: times
+# with to_char in the session's zone (seconds, as the report shows them),
+# text quoted with the formula guard of report-formats.md, money from
+# micro-units with six decimals, NULL as nothing.  psql -v day= -v tenant=
+cat >cdr-ref.sql <<'SQL'
+CREATE FUNCTION pg_temp.t(x text) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT CASE WHEN x IS NULL THEN '' ELSE '"' || replace(CASE WHEN x ~ '^[=@\t\r]'
+		OR (x ~ '^[-+]' AND x !~ '^[-+][0-9]+(\.[0-9]+)?$') THEN '''' || x ELSE x END, '"', '""') || '"' END $$;
+CREATE FUNCTION pg_temp.ts(x timestamptz) RETURNS text LANGUAGE sql STABLE AS $$
+	SELECT coalesce(to_char(x, 'YYYY-MM-DD HH24:MI:SS'), '') $$;
+CREATE FUNCTION pg_temp.m(x bigint) RETURNS text LANGUAGE sql IMMUTABLE AS $$
+	SELECT coalesce((x::numeric / 1000000)::numeric(30, 6)::text, '') $$;
+SELECT string_agg(concat_ws(',', pg_temp.ts(calldate), pg_temp.ts(answer), pg_temp.ts("end"), pg_temp.t(node),
+		pg_temp.t(uniqueid), pg_temp.t(linkedid), pg_temp.t(call_id), pg_temp.t(clid), pg_temp.t(src),
+		pg_temp.t(dst), pg_temp.t(dcontext), pg_temp.t(channel), pg_temp.t(dstchannel), pg_temp.t(lastapp),
+		pg_temp.t(lastdata), duration::text, billsec::text, pg_temp.t(disposition), pg_temp.t(accountcode),
+		pg_temp.t(userfield), pg_temp.t(tenant), pg_temp.t(direction), pg_temp.t(src_e164), pg_temp.t(dst_e164),
+		pg_temp.t(carrier), pg_temp.t(rate_status), pg_temp.m(buy_cost), pg_temp.m(sell_cost), pg_temp.m(margin)),
+	E'\r\n' ORDER BY calldate, uniqueid) || E'\r\n'
+FROM cdr
+WHERE calldate >= :'day'::date AND calldate < :'day'::date + 1 AND (:'tenant' = '' OR tenant = :'tenant');
+SQL
+
 SCENARIOS="s01_answered s02_unanswered s03_sip_rtp s03b_sip_rtp_impaired s04_queue s05_transfer s07_trunk_tenant"
 TEMPLATE_NAMES="daily-traffic tenant-billing queue-service agent-performance qos fraud-digest cdr-export"
 
@@ -285,6 +308,23 @@ test_expect_success 'CDR export: one CSV row per leg of the period, in order; te
 	$AGREE xlsx-table $(base cdr-export).xlsx 2 $f &&
 	report run cdr-export --from "$DAY" --param tenant=tenantA -o tA >/dev/null &&
 	test "$(($(wc -l <tA/cdr-export-tenantA-$DAY-$DAY.csv) - 1))" = "$(q "select count(*) from cdr where tenant = '"'"'tenantA'"'"'")"
+'
+
+# the header, then psql's rows (its output ends with one newline too many)
+cdr_ref() {
+	printf '"calldate","answer","end","node","uniqueid","linkedid","call_id","clid","src","dst","dcontext","channel","dstchannel","lastapp","lastdata","duration","billsec","disposition","accountcode","userfield","tenant","direction","src_e164","dst_e164","carrier","rate_status","buy_cost","sell_cost","margin"\r\n' >"$1" &&
+	PGTZ=$2 psql -XAtq -v ON_ERROR_STOP=1 -v day="$DAY" -v tenant="$3" -f cdr-ref.sql >"$1.rows" &&
+	head -c -1 "$1.rows" >>"$1"
+}
+
+test_expect_success 'CDR export: the CSV is byte for byte what the server computes (UTC; New York with a tenant)' '
+	cdr_ref ref-utc.csv UTC "" &&
+	test "$(grep -c "\"" ref-utc.csv)" -gt 100 &&
+	cmp ref-utc.csv $(base cdr-export).csv &&
+	report run cdr-export --from "$DAY" --tz America/New_York --param tenant=tenantA -f csv -o nyc >/dev/null &&
+	cdr_ref ref-nyc.csv America/New_York tenantA &&
+	test "$(wc -l <ref-nyc.csv)" -gt 10 &&
+	cmp ref-nyc.csv nyc/cdr-export-tenantA-$DAY-$DAY.csv
 '
 
 test_expect_success 'parameters are bind parameters: a quote in a value is data, not SQL' '

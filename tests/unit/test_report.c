@@ -16,12 +16,14 @@
 #include <sys/resource.h>
 
 #include "chart.h"
+#include "copytext.h"
 #include "csv_out.h"
 #include <time.h>
 
 #include "pdf_out.h"
 #include "table.h"
 #include "testutil.h"
+#include "tpl.h"
 #include "xalloc.h"
 #include "xlsx_out.h"
 
@@ -498,6 +500,76 @@ static void test_pdf_pages(void **state)
 	free(dir);
 }
 
+/* A COPY TO text row split in place: escapes, NULL against "\N" text,
+ * empty fields, the trailing newline, too many fields. */
+static void test_copytext_split(void **state)
+{
+	(void)state;
+	char *f[8];
+	char row[] = "plain\ttab\\there\t\\N\t\\\\N\t\t\\b\\f\\n\\r\\v\\\\\t\\101\\x41\\x4\\xg\\q\\\n";
+	assert_int_equal(copytext_split(row, strlen(row), f, 8), 7);
+	assert_string_equal(f[0], "plain");
+	assert_string_equal(f[1], "tab\there");
+	assert_null(f[2]);
+	assert_string_equal(f[3], "\\N"); /* text "\N", not NULL */
+	assert_string_equal(f[4], "");
+	assert_string_equal(f[5], "\b\f\n\r\v\\");
+	/* octal, hex of two and of one digit, \x without one, \c, a lone \ */
+	assert_string_equal(f[6], "AA\x04xgq\\");
+	char two[] = "\\N\t\\N";
+	assert_int_equal(copytext_split(two, strlen(two), f, 8), 2);
+	assert_null(f[0]);
+	assert_null(f[1]);
+	char empty[] = "\n";
+	assert_int_equal(copytext_split(empty, 1, f, 8), 1);
+	assert_string_equal(f[0], "");
+	char trail[] = "a\t\n";
+	assert_int_equal(copytext_split(trail, 3, f, 8), 2);
+	assert_string_equal(f[0], "a");
+	assert_string_equal(f[1], "");
+	char many[] = "1\t2\t3\n";
+	assert_int_equal(copytext_split(many, strlen(many), f, 2), -1);
+}
+
+static int known(const char *name, void *arg)
+{
+	(void)arg;
+	return !strcmp(name, "from") || !strcmp(name, "tenant");
+}
+
+/* Placeholders are listed where they are (a quoted ":from" or "$1" is not
+ * one), and the body for nesting leaves out a final ';' and what follows. */
+static void test_tpl_copy_body(void **state)
+{
+	(void)state;
+	struct tpl_sql q;
+	size_t bad;
+	char err[256];
+	assert_int_equal(tpl_rewrite_sql("SELECT ':from', $q$:tenant$q$, :from, x::text FROM t WHERE a = :tenant OR b = :from;"
+					 " -- done\n",
+					 known, NULL, &q, &bad, err, sizeof err),
+			 0);
+	assert_string_equal(q.text, "SELECT ':from', $q$:tenant$q$, $1, x::text FROM t WHERE a = $2 OR b = $1; -- done\n");
+	assert_int_equal(q.nph, 3);
+	assert_int_equal(q.ph[0].param, 0);
+	assert_int_equal(q.ph[1].param, 1);
+	assert_int_equal(q.ph[2].param, 0);
+	assert_memory_equal(q.text + q.ph[0].off, "$1", 2);
+	assert_memory_equal(q.text + q.ph[1].off, "$2", 2);
+	assert_memory_equal(q.text + q.ph[2].off, "$1", 2);
+	assert_int_equal(q.body_len, strlen("SELECT ':from', $q$:tenant$q$, $1, x::text FROM t WHERE a = $2 OR b = $1"));
+	tpl_sql_release(&q);
+	/* no ';': the body is the text up to its last token, comments kept out */
+	assert_int_equal(tpl_rewrite_sql("SELECT 1 /* c; */ -- ;\n  ", known, NULL, &q, &bad, err, sizeof err), 0);
+	assert_int_equal(q.body_len, strlen("SELECT 1"));
+	assert_int_equal(q.nph, 0);
+	tpl_sql_release(&q);
+	/* a ';' inside a string is not the end */
+	assert_int_equal(tpl_rewrite_sql("SELECT ';'", known, NULL, &q, &bad, err, sizeof err), 0);
+	assert_int_equal(q.body_len, strlen("SELECT ';'"));
+	tpl_sql_release(&q);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +584,8 @@ int main(void)
 		cmocka_unit_test(test_xlsx_constant_memory_rss),
 		cmocka_unit_test(test_pdf_pages),
 		cmocka_unit_test(test_pdf_chart_and_wrap),
+		cmocka_unit_test(test_copytext_split),
+		cmocka_unit_test(test_tpl_copy_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
