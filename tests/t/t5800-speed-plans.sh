@@ -179,4 +179,19 @@ test_expect_success 'cdrflow_period_split: days, hours at either end, legs for t
 	     "(\"2026-10-01 00:30:00+05:30\",\"2026-10-01 05:30:00+05:30\",\"2026-10-02 05:30:00+05:30\",\"2026-10-02 23:30:00+05:30\")"
 '
 
+test_expect_success 'whole days and hours read the rollups only: with the legs and calls gone, the same month' '
+	q "create table keep_cdr as select * from cdr; create table keep_call as select * from call" &&
+	q "truncate cdr, call" &&
+	run_one gone/month --from "$from" &&
+	run_one gone/tenant --from "$from" -p tenant=tenantA &&
+	run_one gone/ny --from "$from" --tz America/New_York &&
+	# back as they were (the legs are registered already: no trigger)
+	q "set session_replication_role = replica; insert into cdr select * from keep_cdr;
+	   insert into call select * from keep_call; drop table keep_cdr, keep_call" >/dev/null &&
+	test "$(q "select count(*) from cdr")" -gt 0 &&
+	for d in month tenant ny; do
+		diff -r -x "*caveats*" rollup/$d gone/$d || return 1
+	done
+'
+
 test_done
