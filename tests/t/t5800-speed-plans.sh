@@ -56,6 +56,22 @@ test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) in
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
 '
 
+test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"')): the tenant key indexes (0050)' '
+	q "analyze cdr; analyze call" >/dev/null &&
+	PGOPTIONS="-c jit=off" q "explain (format json) select count(v.sell_cost) from rollup_leg_v v
+	   where v.calldate >= '"'"'2026-10-01'"'"' and v.calldate < '"'"'2026-11-01'"'"' and v.tenant = '"'"'tenant3'"'"'" |
+		plan_nodes >tenant.plan &&
+	cat tenant.plan &&
+	grep -E "^(Bitmap_|Parallel_)?Index_(Only_)?Scan .*cdr_y2026m10_coalesce_calldate_idx" tenant.plan &&
+	! grep -E "^(Parallel_)?Seq_Scan cdr_y" tenant.plan &&
+	PGOPTIONS="-c jit=off" q "explain (format json) select count(*) from metric_call_v k
+	   where k.start >= '"'"'2026-10-01'"'"' and k.start < '"'"'2026-11-01'"'"' and k.tenant = '"'"'tenant3'"'"'" |
+		plan_nodes >tcall.plan &&
+	cat tcall.plan &&
+	grep -E "call_y2026m10_coalesce_start_idx" tcall.plan &&
+	! grep -E "^(Parallel_)?Seq_Scan call_y" tcall.plan
+'
+
 # etl.ami_event_store: analytics leaves the channel events out of ami_event;
 # every table the analytics fill must come out the same.
 S03=$(capture_path s03_sip_rtp) || bail_out "capture s03_sip_rtp not found"
