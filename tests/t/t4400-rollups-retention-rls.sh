@@ -80,6 +80,13 @@ SELECT date_trunc('day', hour, 'UTC') AS day, tenant, direction, disposition, co
        sum(duration) duration, sum(sell_cost) sell_cost, sum(buy_cost) buy_cost, sum(rated) rated,
        sum(mos_sum) mos_sum, sum(mos_n) mos_n, sum(buy_n) buy_n, sum(sell_n) sell_n
 FROM expect_hourly GROUP BY 1, 2, 3, 4, 5, 6;
+-- the margin rollup (0051): rollup_leg_v's rated legs and costs per carrier
+CREATE VIEW expect_margin_hourly AS
+SELECT v.hour, v.tenant, v.country, v.carrier, count(*) AS legs, sum(v.rated) AS rated,
+       coalesce(sum(v.billsec) FILTER (WHERE v.rated = 1), 0) AS rated_billsec,
+       coalesce(sum(v.buy_cost), 0) AS buy_cost, coalesce(sum(v.sell_cost), 0) AS sell_cost,
+       count(v.buy_cost) AS buy_n, count(v.sell_cost) AS sell_n
+FROM rollup_leg_v v GROUP BY 1, 2, 3, 4;
 -- the call rollup: metric_call_v counted per UTC hour of start and key
 CREATE VIEW expect_call_hourly AS
 SELECT date_trunc('hour', k.start, 'UTC') AS hour, k.tenant, k.direction, k.country, k.trunk,
@@ -91,6 +98,11 @@ SELECT 'hourly: rollup not base' AS what, count(*) AS n FROM (TABLE rollup_hourl
 UNION ALL SELECT 'hourly: base not rollup', count(*) FROM (TABLE expect_hourly EXCEPT TABLE rollup_hourly) x
 UNION ALL SELECT 'daily: rollup not base', count(*) FROM (TABLE rollup_daily EXCEPT TABLE expect_daily) x
 UNION ALL SELECT 'daily: base not rollup', count(*) FROM (TABLE expect_daily EXCEPT TABLE rollup_daily) x
+UNION ALL SELECT 'margin: rollup not base', count(*) FROM (TABLE rollup_margin_hourly EXCEPT TABLE expect_margin_hourly) x
+UNION ALL SELECT 'margin: base not rollup', count(*) FROM (TABLE expect_margin_hourly EXCEPT TABLE rollup_margin_hourly) x
+UNION ALL SELECT 'margin daily: rollup not base', count(*) FROM (TABLE rollup_margin_daily EXCEPT
+	SELECT date_trunc('day', hour, 'UTC'), tenant, country, carrier, sum(legs), sum(rated), sum(rated_billsec),
+	       sum(buy_cost), sum(sell_cost), sum(buy_n), sum(sell_n) FROM expect_margin_hourly GROUP BY 1, 2, 3, 4) x
 UNION ALL SELECT 'calls: rollup not base', count(*) FROM (TABLE rollup_call_hourly EXCEPT TABLE expect_call_hourly) x
 UNION ALL SELECT 'calls: base not rollup', count(*) FROM (TABLE expect_call_hourly EXCEPT TABLE rollup_call_hourly) x
 UNION ALL SELECT 'monthly: view not base', count(*) FROM (
@@ -137,6 +149,7 @@ BEGIN
 			AND linkedid IN (SELECT call_id FROM call_batch);
 		PERFORM rollup_after_batch('syn', 0, 0);
 		PERFORM rollup_call_after_batch('syn', 0, 0);
+		PERFORM rollup_margin_after_batch('syn', 0, 0);
 		TRUNCATE syn_leg;
 		IF i = 30 THEN
 			EXIT;

@@ -122,7 +122,8 @@ REPORT=$CDRFLOW_BUILD/cdrflow-report
 run_one() {
 	dir=$1 && shift &&
 	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing "$@" -f csv -o "$dir" >/dev/null &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run daily-traffic "$@" -f csv -o "$dir" >/dev/null
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run daily-traffic "$@" -f csv -o "$dir" >/dev/null &&
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run operator-margin "$@" -f csv -o "$dir" >/dev/null
 }
 run_reports() {
 	run_one "$1/month" --from "$from" &&
@@ -136,10 +137,10 @@ legs_late_in_hour() {
 	q "select count(*) from cdr where calldate >= '$1:20' and calldate < '$1:00'::timestamptz + interval '1 hour'"
 }
 # the relations whose presence makes a section read the rollups
-ROLLUP_GATES="rollup_rating_daily rollup_call_hourly rollup_hourly"
+ROLLUP_GATES="rollup_rating_daily rollup_call_hourly rollup_hourly rollup_margin_daily"
 gates() { for t in $ROLLUP_GATES; do q "alter table $2$t rename to $3$t" || return 1; done; }
 
-test_expect_success 'tenant-billing and daily-traffic from the rollups = from the legs, byte for byte, any period' '
+test_expect_success 'tenant-billing, daily-traffic and operator-margin from the rollups = from the legs, byte for byte, any period' '
 	psql -q -c "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
 	"$ETL" migrate >/dev/null &&
 	for c in "$TEST_ROOT"/tests/data/*.ami.raw.xz; do
@@ -160,19 +161,23 @@ test_expect_success 'tenant-billing and daily-traffic from the rollups = from th
 	gates "" "" off_ &&
 	run_reports base &&
 	gates "" off_ "" &&
-	test "$(find rollup -name "*.csv" | wc -l)" -ge 40 &&
+	test "$(find rollup -name "*.csv" | wc -l)" -ge 60 &&
 	diff -r base rollup &&
 	# and the rollups are what was read: emptied, the sections change
-	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly; do
+	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly \
+		 rollup_margin_daily rollup_margin_hourly; do
 		q "create table keep_$t as select * from $t; truncate $t" || return 1
 	done &&
 	run_reports empty &&
-	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly; do
+	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly \
+		 rollup_margin_daily rollup_margin_hourly; do
 		q "insert into $t select * from keep_$t; drop table keep_$t" || return 1
 	done &&
 	m=month &&
 	for s in tenant-billing-*-totals tenant-billing-*-by-tenant tenant-billing-*-by-destination \
-		 tenant-billing-*-rate-status daily-traffic-*-totals daily-traffic-*-by-tenant daily-traffic-*-per-hour; do
+		 tenant-billing-*-rate-status daily-traffic-*-totals daily-traffic-*-by-tenant daily-traffic-*-per-hour \
+		 operator-margin-*-totals operator-margin-*-by-tenant operator-margin-*-by-carrier \
+		 operator-margin-*-by-destination; do
 		! diff empty/$m/$s.csv base/$m/$s.csv >/dev/null || { echo "section $s did not read the rollup"; return 1; }
 	done &&
 	# the New York month has whole days, hours at both ends and the rating
