@@ -10,6 +10,7 @@
  */
 #include "evscope.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -403,37 +404,108 @@ static int expand(const struct evscope *s, struct buf *rows, const struct fill *
 	return 0;
 }
 
-/* The linkedids of the batch's legs that have no row in the window. */
-static void tell_whole(const struct evscope *s, const struct groups *g, const struct evscope_window *w,
-		       struct buf *whole)
+/* The batch's conversations, each linkedid once (open addressing on its
+ * hash64): what the analytics step is told (evscope.h).  Keys point into
+ * strs or the rows, which stay put until the rows are expanded. */
+struct convs {
+	struct conv {
+		const char *p;
+		size_t len;
+		uint64_t h;
+		uint32_t legs; /* tenant legs noted in the batch */
+		int whole;     /* no row of it in the window before this batch */
+	} *c;
+	size_t mask, n;
+};
+
+static void convs_init(struct convs *t, size_t need)
 {
-	if (w->lost_seq)
-		return;
-	const char *base = s->strs.data;
-	for (size_t i = 0; i <= g->mask; i++) {
-		uint32_t f = g->slot[i];
-		if (!f)
+	size_t size = 16;
+	while (size < 2 * need)
+		size *= 2;
+	t->c = xcalloc(size, sizeof *t->c);
+	t->mask = size - 1;
+	t->n = 0;
+}
+
+/* The entry of p (len bytes, hash h), added when new: whole as the window
+ * (before this batch's rows join it) tells. */
+static struct conv *convs_add(struct convs *t, const char *p, size_t len, uint64_t h, const struct evscope_window *w)
+{
+	for (size_t i = h & t->mask;; i = (i + 1) & t->mask) {
+		struct conv *c = &t->c[i];
+		if (!c->p) {
+			const struct evscope_slot *e = w && !w->lost_seq ? window_find(w, h) : NULL;
+			*c = (struct conv){ p, len, h, 0, w && !w->lost_seq && !(e && e->hash) };
+			t->n++;
+			return c;
+		}
+		if (c->h == h && c->len == len && !memcmp(c->p, p, len))
+			return c;
+	}
+}
+
+/* One COPY line per conversation: linkedid, whole, tenant legs. */
+static void convs_write(const struct convs *t, struct buf *out)
+{
+	char num[32];
+	for (size_t i = 0; i <= t->mask; i++) {
+		const struct conv *c = &t->c[i];
+		if (!c->p)
 			continue;
-		struct evscope_val lid = s->legs[f - 1].lid;
-		const struct evscope_slot *e = window_find(w, hash64(base + lid.off, lid.len));
-		if (e && e->hash)
-			continue;
-		buf_append(whole, base + lid.off, lid.len);
-		buf_append(whole, "\n", 1);
+		buf_append(out, c->p, c->len);
+		int n = snprintf(num, sizeof num, "\t%c\t%u\n", c->whole ? 't' : 'f', (unsigned)c->legs);
+		buf_append(out, num, (size_t)n);
 	}
 }
 
 size_t evscope_apply(struct evscope *s, struct buf *rows[EVSCOPE_STREAMS], struct evscope_window *w,
-		     struct buf *whole)
+		     struct buf *convs_out)
 {
-	size_t done = 0;
+	size_t done = 0, nev = 0;
 	struct groups g = { 0 };
+	struct convs t = { 0 };
+	for (uint32_t st = 0; st < EVSCOPE_STREAMS; st++)
+		nev += s->nev[st];
+	if (convs_out)
+		convs_init(&t, s->nlegs + nev);
+	const char *base = s->strs.data;
 	if (s->nlegs) {
 		groups_build(&g, s);
 		/* against the rows of earlier batches only: before this one's join the window */
-		if (w && whole)
-			tell_whole(s, &g, w, whole);
+		for (size_t i = 0; convs_out && i <= g.mask; i++) {
+			uint32_t f = g.slot[i];
+			if (!f)
+				continue;
+			struct evscope_val lid = s->legs[f - 1].lid;
+			struct conv *c = convs_add(&t, base + lid.off, lid.len, hash64(base + lid.off, lid.len), w);
+			for (uint32_t j = f; j; j = s->legs[j - 1].next)
+				c->legs++;
+		}
 	}
+	/* every row read back once: its conversation noted, then the window told */
+	struct row_view *views[EVSCOPE_STREAMS];
+	for (uint32_t st = 0; st < EVSCOPE_STREAMS; st++) {
+		views[st] = xmalloc((s->nev[st] + 1) * sizeof *views[st]);
+		const char *data = rows[st]->data;
+		for (size_t i = 0; i < s->nev[st]; i++) {
+			struct row_view *v = &views[st][i];
+			if (row_read(rows[st], &s->cols[st], s->ev[st][i].start, v) < 0) {
+				v->lid.len = SIZE_MAX;
+				continue;
+			}
+			if (v->lid.len == SIZE_MAX)
+				continue; /* no conversation: nobody's */
+			uint64_t h = hash64(data + v->lid.off, v->lid.len);
+			if (convs_out)
+				convs_add(&t, data + v->lid.off, v->lid.len, h, w);
+			if (w)
+				window_put(w, h, s->ev[st][i].seq);
+		}
+	}
+	if (convs_out)
+		convs_write(&t, convs_out);
+	free(t.c);
 	const char **tv = NULL;
 	size_t tcap = 0;
 	struct buf lit;
@@ -442,24 +514,23 @@ size_t evscope_apply(struct evscope *s, struct buf *rows[EVSCOPE_STREAMS], struc
 		size_t n = 0;
 		struct fill *fills = s->nlegs ? xmalloc((s->nev[st] + 1) * sizeof *fills) : NULL;
 		const char *data = rows[st]->data;
-		for (size_t i = 0; i < s->nev[st]; i++) {
-			struct row_view v;
-			if (row_read(rows[st], &s->cols[st], s->ev[st][i].start, &v) < 0 || v.lid.len == SIZE_MAX)
-				continue; /* no conversation: nobody's */
-			if (w)
-				window_put(w, hash64(data + v.lid.off, v.lid.len), s->ev[st][i].seq);
-			uint32_t f = s->nlegs ? groups_find(&g, s, data, v.lid) : 0;
+		for (size_t i = 0; i < s->nev[st] && s->nlegs; i++) {
+			const struct row_view *v = &views[st][i];
+			if (v->lid.len == SIZE_MAX)
+				continue;
+			uint32_t f = groups_find(&g, s, data, v->lid);
 			if (!f)
 				continue;
 			uint32_t set = group_set(&g, s, f, &tv, &tcap, &lit);
 			if (set == UINT32_MAX)
-				set = shared_set(s, f, data, &v, &tv, &tcap, &lit);
+				set = shared_set(s, f, data, v, &tv, &tcap, &lit);
 			if (set)
-				fills[n++] = (struct fill){ v.at, set };
+				fills[n++] = (struct fill){ v->at, set };
 		}
 		if (n && expand(s, rows[st], fills, n) == 0)
 			done += n;
 		free(fills);
+		free(views[st]);
 	}
 	free(tv);
 	buf_release(&lit);

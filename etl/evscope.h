@@ -90,12 +90,14 @@ void evscope_leg(struct evscope *s, const char *linkedid, const char *uniqueid, 
  * from offset start of its buffer, ending with a NULL tenants column. */
 void evscope_event(struct evscope *s, uint32_t stream, uint64_t start, uint64_t seq);
 /* Write the tenants of every noted row into rows[stream] and forget the
- * batch.  With a window w, the linkedids whose every stored row is in this
- * batch (none in w) are appended to whole, one COPY text line each, and
- * the batch's rows are then added to w.  Returns how many rows got
- * tenants. */
+ * batch.  With convs, every conversation of the batch (the linkedid of an
+ * event row or of a tenant leg) is appended to it once, as a COPY line of
+ * event_scope_batch: linkedid, whole (t: no row of it in w, so every row
+ * is in this batch; f without w), and how many tenant legs the batch
+ * noted.  The batch's rows are then added to w.  Returns how many rows
+ * got tenants. */
 size_t evscope_apply(struct evscope *s, struct buf *rows[EVSCOPE_STREAMS], struct evscope_window *w,
-		     struct buf *whole);
+		     struct buf *convs);
 
 void evscope_window_init(struct evscope_window *w);
 void evscope_window_release(struct evscope_window *w);

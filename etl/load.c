@@ -78,7 +78,7 @@ struct batch {
 	struct legwait wait;       /* leg rows waiting for their call to close (legwait.h) */
 	struct evscope scope;      /* the tenants the batch's event rows are written with */
 	struct evscope_window *win; /* the node's (NULL: no database to tell) */
-	struct buf whole;          /* linkedids whose every row is in this batch (evscope.h) */
+	struct buf convs;          /* the batch's conversations, for event_scope_batch (evscope.h) */
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
@@ -664,7 +664,7 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->legrow, 0);
 	legwait_init(&b->wait);
 	evscope_init(&b->scope, scope_columns);
-	buf_init(&b->whole, 0);
+	buf_init(&b->convs, 0);
 	b->cfg = cfg;
 	b->node = node;
 }
@@ -680,7 +680,7 @@ static void batch_release(struct batch *b)
 	buf_release(&b->legrow);
 	legwait_release(&b->wait);
 	evscope_release(&b->scope);
-	buf_release(&b->whole);
+	buf_release(&b->convs);
 }
 
 /* The CDR engine of a node outlives a load_once() call (--follow keeps it
@@ -813,6 +813,7 @@ struct pipeline {
 	uint64_t written_upto;
 	struct seg_pos load_pos; /* the load position after the last batch built */
 	uint64_t last_seq;
+	uint64_t stored_to; /* the largest seq of an event row of the node at the start */
 	struct seg_reader r;
 	struct seg_pos *skips;     /* positions passed by 'cdrflow-etl skip' (etl_skip) */
 	size_t nskips;
@@ -852,7 +853,7 @@ static uint64_t oldest_seq(const struct batch *b, uint64_t oldest, uint64_t prev
 static void scope_rows(struct batch *b)
 {
 	struct buf *rows[EVSCOPE_STREAMS] = { &b->cel, &b->ami };
-	evscope_apply(&b->scope, rows, b->win, &b->whole);
+	evscope_apply(&b->scope, rows, b->win, &b->convs);
 }
 
 /* Build one batch into b; returns 0, or -1 when there was nothing to build. */
@@ -865,7 +866,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->cdr);
 	buf_reset(&b->call);
 	evscope_reset(&b->scope);
-	buf_reset(&b->whole);
+	buf_reset(&b->convs);
 	b->win = &ne->win;
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
 	b->nmonths = 0;
@@ -1024,9 +1025,9 @@ int load_begin(PGconn *c, char *err, size_t errlen)
 					  "DELETE ROWS", err, errlen) < 0 ||
 			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS cdr_batch (LIKE cdr INCLUDING DEFAULTS) ON COMMIT "
 					  "DELETE ROWS", err, errlen) < 0 ||
-			       /* conversations the loader wrote whole, tenants included (evscope.h) */
-			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS event_scope_whole (linkedid text) ON COMMIT "
-					  "DELETE ROWS", err, errlen) < 0
+			       /* the batch's conversations, as evscope saw them (evscope.h, sql/0048) */
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS event_scope_batch (linkedid text, whole boolean, "
+					  "legs integer) ON COMMIT DELETE ROWS", err, errlen) < 0
 		       ? -1
 		       : 0;
 }
@@ -1123,6 +1124,24 @@ void load_refresh_statistics(PGconn *c)
 	free(v);
 }
 
+/* Tell the event scope step (sql/0048) the batch's conversations, and that
+ * they are every linkedid of the event rows in (seq_lo, last_seq]: true
+ * unless rows an earlier run stored lie beyond the checkpoint (then the
+ * step reads them, and is told nothing). */
+static int scope_tell(PGconn *c, const struct pipeline *pl, const struct batch *b, const char *node_lit,
+		      uint64_t seq_lo, char *err, size_t errlen)
+{
+	char sql[512];
+	if (seq_lo < pl->stored_to)
+		return 0;
+	if (copy_rows(c, "event_scope_batch", "linkedid, whole, legs", &b->convs, err, errlen) < 0)
+		return -1;
+	snprintf(sql, sizeof sql,
+		 "SELECT set_config('cdrflow.event_scope_batch', %s || ' %" PRIu64 " %" PRIu64 "', true)", node_lit,
+		 seq_lo, b->last_seq);
+	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -1153,7 +1172,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	}
 	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
 			    pending_months, &npending, err, errlen) < 0 ||
-	    copy_rows(c, "event_scope_whole", "linkedid", &b->whole, err, errlen) < 0)
+	    scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
@@ -1201,9 +1220,24 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	snprintf(sql, sizeof sql,
 		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_segno || ' ' || cdr_offset "
 		 "|| ' ' || cdr_done_seq || ' ' || cdr_seq FROM etl_checkpoint WHERE node = %s", esc);
-	PQfreemem(esc);
-	if (pgc_value(c, sql, &v, err, errlen) < 0)
+	if (pgc_value(c, sql, &v, err, errlen) < 0) {
+		PQfreemem(esc);
 		return pgc_error_exit(c, err);
+	}
+	/* event rows beyond the checkpoint (stored by an earlier run): none,
+	 * unless it was moved back; until the batches pass them the event scope
+	 * step reads the batch's linkedids itself (scope_tell) */
+	char *stored = NULL;
+	snprintf(sql, sizeof sql,
+		 "SELECT greatest((SELECT max(seq) FROM cel WHERE node = %s), (SELECT max(seq) FROM ami_event "
+		 "WHERE node = %s))", esc, esc);
+	PQfreemem(esc);
+	if (pgc_value(c, sql, &stored, err, errlen) < 0) {
+		free(v);
+		return pgc_error_exit(c, err);
+	}
+	uint64_t stored_to = stored ? strtoull(stored, NULL, 10) : 0;
+	free(stored);
 	struct seg_pos pos = { 0, 0 }, cdr_pos = { 0, 0 };
 	uint64_t last_seq = 0, done_seq = 0, cdr_seq = 0;
 	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
@@ -1223,6 +1257,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	pl->written_upto = done_seq;
 	pl->load_pos = pos;
 	pl->last_seq = last_seq;
+	pl->stored_to = stored_to;
 	pl->rc = EXIT_OK;
 	if (load_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
 		int e = pgc_error_exit(c, err);

@@ -160,6 +160,14 @@ static const char *tenants_of(const struct buf *b, int i, char *out, size_t n)
 	return out;
 }
 
+static int lines_of(const struct buf *b)
+{
+	int n = 0;
+	for (size_t i = 0; i < b->len; i++)
+		n += b->data[i] == '\n';
+	return n;
+}
+
 static void test_evscope(void **state)
 {
 	(void)state;
@@ -198,10 +206,12 @@ static void test_evscope(void **state)
 	assert_string_equal(tenants_of(&ami, 6, t, sizeof t), "{\"y\"}");
 	/* the payload after the moved columns is intact */
 	assert_non_null(strstr(ami.data, "{\"x\": \"a\\\\tb\"}\t7\t{\"y\"}\n"));
-	/* both conversations with legs had no earlier rows: whole */
-	assert_non_null(strstr(whole.data, "L1\n"));
-	assert_non_null(strstr(whole.data, "L2\n"));
-	assert_null(strstr(whole.data, "L3"));
+	/* no conversation had earlier rows: every one whole, told once, with
+	 * the tenant legs its rows were written with */
+	assert_non_null(strstr(whole.data, "L1\tt\t2\n"));
+	assert_non_null(strstr(whole.data, "L2\tt\t2\n"));
+	assert_non_null(strstr(whole.data, "L3\tt\t0\n"));
+	assert_int_equal(lines_of(&whole), 3);
 	/* batch 2: L3's legs arrive; its earlier rows are in the window, so it is
 	 * not whole (the analytics step decides it) */
 	buf_reset(&ami);
@@ -210,14 +220,15 @@ static void test_evscope(void **state)
 	evscope_leg(&s, "L3", "u4", "SIP/3-1", "", "c");
 	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
 	assert_string_equal(tenants_of(&ami, 0, t, sizeof t), "{\"c\"}");
-	assert_int_equal(whole.len, 0);
+	assert_string_equal(whole.data, "L3\tf\t1\n");
 	/* once the bound passes L3's rows, a new conversation L3 would be whole */
 	evscope_window_trim(&w, 9);
 	buf_reset(&ami);
+	buf_reset(&whole);
 	ev_row(&s, &ami, "u7", "L3", "SIP/3-2", 10);
 	evscope_leg(&s, "L3", "u7", "SIP/3-2", "", "c");
 	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
-	assert_string_equal(whole.data, "L3\n");
+	assert_string_equal(whole.data, "L3\tt\t1\n");
 	/* a row an earlier run stored (replay) makes its conversation not whole */
 	buf_reset(&ami);
 	buf_reset(&whole);
@@ -225,7 +236,26 @@ static void test_evscope(void **state)
 	ev_row(&s, &ami, "u8", "L4", "SIP/4-1", 12);
 	evscope_leg(&s, "L4", "u8", "SIP/4-1", "", "d");
 	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 1);
-	assert_int_equal(whole.len, 0);
+	assert_string_equal(whole.data, "L4\tf\t1\n");
+	/* a conversation of events only, one with rows before, a leg of a
+	 * conversation without rows, both streams: each told once */
+	buf_reset(&ami);
+	buf_reset(&whole);
+	ev_row(&s, &ami, "u10", "L5", "SIP/5-1", 13);
+	ev_row(&s, &ami, "u11", "L5", "SIP/5-2", 14);
+	ev_row(&s, &ami, "u12", "L4", "SIP/4-2", 15);
+	evscope_leg(&s, "L6", "u13", "SIP/6-1", "", "e");
+	assert_int_equal(evscope_apply(&s, rows, &w, &whole), 0);
+	assert_int_equal(lines_of(&whole), 3);
+	assert_non_null(strstr(whole.data, "L5\tt\t0\n"));
+	assert_non_null(strstr(whole.data, "L4\tf\t0\n"));
+	assert_non_null(strstr(whole.data, "L6\tt\t1\n"));
+	/* without a window nothing is whole */
+	buf_reset(&ami);
+	buf_reset(&whole);
+	ev_row(&s, &ami, "u14", "L7", "SIP/7-1", 16);
+	assert_int_equal(evscope_apply(&s, rows, NULL, &whole), 0);
+	assert_string_equal(whole.data, "L7\tf\t0\n");
 	buf_release(&cel);
 	buf_release(&ami);
 	buf_release(&whole);
