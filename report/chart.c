@@ -183,13 +183,20 @@ static void axes(struct plot *p, const struct rcol *ycol)
 	}
 }
 
+/* Select the font for value label t in room points: LABEL_PT, smaller
+ * when t is wider, not below 5 pt.  Returns the size, or 0 when t does not
+ * fit even at 5 pt: the label is left out (the axis still reads the
+ * value) rather than drawn over its neighbours. */
 static double label_size(cairo_t *cr, const struct rfonts *f, const char *t, double room)
 {
 	double pt = LABEL_PT;
 	draw_font(cr, f, 0, pt);
 	double w = draw_text_width(cr, t);
-	if (w > room && w > 0)
+	if (w > room && w > 0) {
+		if (w * 5.0 / LABEL_PT > room)
+			return 0;
 		pt = fmax(5.0, pt * room / w);
+	}
 	draw_font(cr, f, 0, pt);
 	return pt;
 }
@@ -209,8 +216,10 @@ static void bars(struct plot *p)
 			cairo_fill(cr);
 			cell_text(p, i, s, t, sizeof t);
 			double pt = label_size(cr, p->f, t, bw * 1.1);
-			draw_rgb(cr, TEXT_RGB);
-			draw_text(cr, x + bw * 0.46, v >= 0 ? y - 2 : y + pt + 1, AL_CENTER, 0, t);
+			if (pt > 0) {
+				draw_rgb(cr, TEXT_RGB);
+				draw_text(cr, x + bw * 0.46, v >= 0 ? y - 2 : y + pt + 1, AL_CENTER, 0, t);
+			}
 		}
 }
 
@@ -229,9 +238,10 @@ static void stacked(struct plot *p)
 			cairo_fill(cr);
 			if (fabs(ya - yb) >= 8) {
 				cell_text(p, i, s, t, sizeof t);
-				label_size(cr, p->f, t, bw - 2);
-				cairo_set_source_rgb(cr, 1, 1, 1);
-				draw_text(cr, x + bw / 2, (ya + yb) / 2 + 2.5, AL_CENTER, 0, t);
+				if (label_size(cr, p->f, t, bw - 2) > 0) {
+					cairo_set_source_rgb(cr, 1, 1, 1);
+					draw_text(cr, x + bw / 2, (ya + yb) / 2 + 2.5, AL_CENTER, 0, t);
+				}
 			}
 			if (v >= 0)
 				pos += v;
@@ -242,10 +252,10 @@ static void stacked(struct plot *p)
 		if (pos == 0 && neg == 0)
 			continue;
 		chart_value_text(&p->m->cols[p->c->series_cols[0]], pos + neg, t, sizeof t);
-		draw_font(cr, p->f, 1, LABEL_PT);
-		label_size(cr, p->f, t, slot);
-		draw_rgb(cr, TEXT_RGB);
-		draw_text(cr, x + bw / 2, ymap(p, pos) - 2, AL_CENTER, 0, t);
+		if (label_size(cr, p->f, t, slot * 0.75) > 0) { /* a quarter of a slot apart at least */
+			draw_rgb(cr, TEXT_RGB);
+			draw_text(cr, x + bw / 2, ymap(p, pos) - 2, AL_CENTER, 0, t);
+		}
 	}
 }
 
@@ -272,9 +282,10 @@ static void lines(struct plot *p)
 			cairo_arc(cr, x, y, 2.2, 0, 2 * M_PI);
 			cairo_fill(cr);
 			cell_text(p, i, s, t, sizeof t);
-			label_size(cr, p->f, t, slot);
-			draw_rgb(cr, TEXT_RGB);
-			draw_text(cr, x, y - 4, AL_CENTER, 0, t);
+			if (label_size(cr, p->f, t, slot * 0.75) > 0) {
+				draw_rgb(cr, TEXT_RGB);
+				draw_text(cr, x, y - 4, AL_CENTER, 0, t);
+			}
 		}
 	}
 }
