@@ -12,8 +12,7 @@
  * contributions).  --source rollup|base forces one.  Call metrics (calls,
  * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
  * call's start, tenant, trunk and destination country (those of its
- * earliest leg that has one, migration 0016); with the rollup, from its
- * sums per UTC hour, rollup_call_hourly (0046), when the schema has it.
+ * earliest leg that has one, migration 0016).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -119,14 +118,6 @@ static void leg_rows(struct qsql *q, const struct qopts *o)
 	period(q, "l.calldate", o);
 }
 
-static void call_rollup_rows(struct qsql *q, const struct qopts *o)
-{
-	qsql_text(q, "SELECT c.hour, c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
-		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint"
-		     " FROM rollup_call_hourly c WHERE ");
-	period(q, "c.hour", o);
-}
-
 static void call_rows(struct qsql *q, const struct qopts *o)
 {
 	qsql_text(q, "SELECT k.start, k.tenant, k.country, k.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
@@ -184,12 +175,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 			return EXIT_CONFIG;
 		}
 	}
-	int call_rollup = 0;
-	if (use_rollup && (call_rollup = q_has_column(c, "rollup_call_hourly", "answered_calls", err, sizeof err)) < 0) {
-		log_error("%s", err);
-		return pgc_exit_for_value(c, err, EXIT_USAGE);
-	}
-	const char *source = call_rollup ? "rollup_hourly_v, rollup_call_hourly" : use_rollup ? "rollup_hourly_v" : "cdr+call";
+	const char *source = use_rollup ? "rollup_hourly_v" : "cdr+call";
 	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
 	if (o->verbose)
@@ -214,10 +200,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 	else
 		leg_rows(&q, o);
 	qsql_text(&q, " UNION ALL ");
-	if (call_rollup)
-		call_rollup_rows(&q, o);
-	else
-		call_rows(&q, o);
+	call_rows(&q, o);
 	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 	if (o->tenant) {
 		qsql_text(&q, " AND v.tenant = ");
