@@ -72,6 +72,28 @@ test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"'
 	! grep -E "^(Parallel_)?Seq_Scan call_y" tcall.plan
 '
 
+# the cdr-export section's own SQL, its parameters as literals: October, no tenant
+export_sql() {
+	"$PYTHON" -c '
+import sys, yaml
+sql = yaml.safe_load(open(sys.argv[1]))["sections"][0]["sql"]
+for k, v in ((":from", "timestamptz \x272026-10-01 00:00+00\x27"), (":to", "timestamptz \x272026-11-01 00:00+00\x27"),
+             (":tenant", "NULL::text")):
+    assert k in sql, k
+    sql = sql.replace(k, v)
+print(sql)' "$TEST_ROOT/templates/cdr-export.yaml"
+}
+
+test_expect_success 'cdr-export: October read in its own order from the (calldate, uniqueid) index (0058), no sort' '
+	sql=$(export_sql) &&
+	PGOPTIONS="-c jit=off" q "explain (format json) $sql" | plan_nodes >export.plan &&
+	cat export.plan &&
+	grep -E "^Index_Scan .*cdr_y2026m10_calldate_uniqueid_idx" export.plan &&
+	! grep -E "^(Incremental_)?Sort " export.plan &&
+	! grep -q "calldate_dst" <<<"$(q "select indexname from pg_indexes where tablename like '"'"'cdr%'"'"'")" &&
+	test "$(q "$sql" | wc -l)" = "$(q "select count(*) from cdr where calldate >= '"'"'2026-10-01'"'"' and calldate < '"'"'2026-11-01'"'"'")"
+'
+
 # etl.ami_event_store: analytics leaves the channel events out of ami_event;
 # every table the analytics fill must come out the same.
 S03=$(capture_path s03_sip_rtp) || bail_out "capture s03_sip_rtp not found"
