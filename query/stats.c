@@ -12,7 +12,8 @@
  * contributions).  --source rollup|base forces one.  Call metrics (calls,
  * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
  * call's start, tenant, trunk and destination country (those of its
- * earliest leg that has one, migration 0016).
+ * earliest leg that has one, migration 0016); with the rollup, from its
+ * sums per UTC hour, rollup_call_hourly (0046), when the schema has it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,21 +70,30 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, cha
 	"t, tenant, country, trunk, attempts, answered_attempts, attempt_billsec, legs, answered_legs, billsec,"   \
 	" sell_cost, buy_cost, rated, calls, answered_calls"
 
-/* The figures, from the summed contributions (docs/metrics.md). */
+/* The contributions summed per key (inner query), then the figures from
+ * those sums (docs/metrics.md).  The sums are planned apart (OFFSET 0): on
+ * Citus the rollups are colocated and a query over them alone goes down to
+ * the shards whole, where metric_money() (it reads the money scale) would
+ * nest a distributed query; planned apart, the figures are computed on the
+ * coordinator from the intermediate sums. */
+static const char select_sums[] =
+	", sum(v.attempts) AS attempts, sum(v.answered_attempts) AS answered_attempts,"
+	" sum(v.attempt_billsec) AS attempt_billsec, sum(v.sell_cost) AS sell_cost, sum(v.legs) AS legs,"
+	" sum(v.answered_legs) AS answered_legs, sum(v.billsec) AS billsec, sum(v.buy_cost) AS buy_cost,"
+	" sum(v.rated) AS rated, sum(v.calls) AS calls, sum(v.answered_calls) AS answered_calls";
 static const char select_metrics[] =
-	", sum(v.attempts)::bigint AS attempts, sum(v.answered_attempts)::bigint AS answered_attempts,"
-	" metric_pct(metric_asr(sum(v.answered_attempts), sum(v.attempts))) AS asr_pct,"
-	" metric_seconds(metric_acd(sum(v.attempt_billsec), sum(v.answered_attempts))) AS acd_s,"
-	" sum(v.attempt_billsec)::bigint AS attempt_billsec,"
-	" metric_money(coalesce(sum(v.sell_cost), 0)) AS sell_cost,"
-	" sum(v.legs)::bigint AS legs, sum(v.answered_legs)::bigint AS answered_legs,"
-	" sum(v.billsec)::bigint AS billsec,"
-	" metric_money(coalesce(sum(v.buy_cost), 0)) AS buy_cost,"
-	" metric_money(coalesce(sum(v.sell_cost), 0) - coalesce(sum(v.buy_cost), 0)) AS margin,"
-	" sum(v.rated)::bigint AS rated_legs,";
-static const char select_calls[] =
-	" sum(v.calls)::bigint AS calls, sum(v.answered_calls)::bigint AS answered_calls,"
-	" metric_pct(metric_answer_rate(sum(v.answered_calls), sum(v.calls))) AS answer_rate_pct";
+	", s.attempts::bigint AS attempts, s.answered_attempts::bigint AS answered_attempts,"
+	" metric_pct(metric_asr(s.answered_attempts, s.attempts)) AS asr_pct,"
+	" metric_seconds(metric_acd(s.attempt_billsec, s.answered_attempts)) AS acd_s,"
+	" s.attempt_billsec::bigint AS attempt_billsec,"
+	" metric_money(coalesce(s.sell_cost, 0)) AS sell_cost,"
+	" s.legs::bigint AS legs, s.answered_legs::bigint AS answered_legs,"
+	" s.billsec::bigint AS billsec,"
+	" metric_money(coalesce(s.buy_cost, 0)) AS buy_cost,"
+	" metric_money(coalesce(s.sell_cost, 0) - coalesce(s.buy_cost, 0)) AS margin,"
+	" s.rated::bigint AS rated_legs,"
+	" s.calls::bigint AS calls, s.answered_calls::bigint AS answered_calls,"
+	" metric_pct(metric_answer_rate(s.answered_calls, s.calls)) AS answer_rate_pct";
 
 static void period(struct qsql *q, const char *col, const struct qopts *o)
 {
@@ -116,6 +126,14 @@ static void leg_rows(struct qsql *q, const struct qopts *o)
 		     " l.sell_cost::numeric, l.buy_cost::numeric, l.rated::bigint, 0::bigint, 0::bigint"
 		     " FROM rollup_leg_v l WHERE ");
 	period(q, "l.calldate", o);
+}
+
+static void call_rollup_rows(struct qsql *q, const struct qopts *o)
+{
+	qsql_text(q, "SELECT c.hour, c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint"
+		     " FROM rollup_call_hourly c WHERE ");
+	period(q, "c.hour", o);
 }
 
 static void call_rows(struct qsql *q, const struct qopts *o)
@@ -175,32 +193,43 @@ int q_stats(PGconn *c, const struct qopts *o)
 			return EXIT_CONFIG;
 		}
 	}
-	const char *source = use_rollup ? "rollup_hourly_v" : "cdr+call";
+	int call_rollup = 0;
+	if (use_rollup && (call_rollup = q_has_column(c, "rollup_call_hourly", "answered_calls", err, sizeof err)) < 0) {
+		log_error("%s", err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
+	}
+	const char *source = call_rollup ? "rollup_hourly_v, rollup_call_hourly" : use_rollup ? "rollup_hourly_v" : "cdr+call";
 	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
 	if (o->verbose)
 		log_info("stats from %s%s%s", source, use_rollup ? "" : ": ", use_rollup ? "" : why);
 
 	static const char *const keys[] = {
-		"to_char(date_trunc('hour', v.t), 'YYYY-MM-DD HH24:00') AS hour",
-		"to_char(date_trunc('day', v.t), 'YYYY-MM-DD') AS day",
-		"v.tenant AS tenant",
-		"v.trunk AS trunk",
-		"v.country AS destination",
+		"to_char(date_trunc('hour', v.t), 'YYYY-MM-DD HH24:00')",
+		"to_char(date_trunc('day', v.t), 'YYYY-MM-DD')",
+		"v.tenant",
+		"v.trunk",
+		"v.country",
 	};
 	struct qsql q;
 	qsql_init(&q);
-	qsql_text(&q, "SELECT ");
-	qsql_text(&q, keys[by]);
+	qsql_text(&q, "SELECT s.k AS ");
+	qsql_text(&q, bys[by]);
 	qsql_text(&q, select_metrics);
-	qsql_text(&q, select_calls);
+	qsql_text(&q, " FROM (SELECT ");
+	qsql_text(&q, keys[by]);
+	qsql_text(&q, " AS k");
+	qsql_text(&q, select_sums);
 	qsql_text(&q, " FROM (");
 	if (use_rollup)
 		rollup_rows(&q, o);
 	else
 		leg_rows(&q, o);
 	qsql_text(&q, " UNION ALL ");
-	call_rows(&q, o);
+	if (call_rollup)
+		call_rollup_rows(&q, o);
+	else
+		call_rows(&q, o);
 	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 	if (o->tenant) {
 		qsql_text(&q, " AND v.tenant = ");
@@ -210,7 +239,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		qsql_text(&q, " AND v.trunk = ");
 		qsql_param(&q, o->trunk);
 	}
-	qsql_text(&q, " GROUP BY 1 ORDER BY 1");
+	qsql_text(&q, " GROUP BY 1 OFFSET 0) s ORDER BY 1");
 	int rc = o->explain ? q_explain(c, &q, o) : q_emit(c, &q, o, NULL);
 	qsql_release(&q);
 	return rc;

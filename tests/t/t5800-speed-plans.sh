@@ -56,6 +56,14 @@ test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) in
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
 '
 
+test_expect_success 'stats on whole hours: the sums from rollup_hourly and rollup_call_hourly, not from call or cdr' '
+	"$Q" stats --by day --from 2026-10-01 --to 2026-11-01 --explain | plan_nodes >stats.plan &&
+	cat stats.plan &&
+	grep -E "rollup_call_hourly" stats.plan &&
+	grep -E " rollup_hourly" stats.plan &&
+	! grep -E " (cdr|call)_y" stats.plan
+'
+
 test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"')): the tenant key indexes (0050)' '
 	q "analyze cdr; analyze call" >/dev/null &&
 	PGOPTIONS="-c jit=off" q "explain (format json) select count(v.sell_cost) from rollup_leg_v v
