@@ -80,6 +80,30 @@ test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"'
 	! grep -E "^(Parallel_)?Seq_Scan call_y" tcall.plan
 '
 
+# fraud-digest (0057): its sections on the outbound carrier legs (the
+# WHERE of templates/fraud-digest.yaml) read them from their own partial
+# index, from the index alone once the partition is vacuumed
+fraud_where="l.calldate >= '2026-10-15' and l.calldate < '2026-10-16' and l.carrier is not null and l.direction = 'outbound'
+	and (null::text is null or l.tenant = null::text)"
+test_expect_success 'fraud-digest: a day of outbound carrier legs from cdr_outbound_carrier_idx alone (0057)' '
+	q "update cdr set carrier = '"'"'loop'"'"', buy_cost = billsec * 7 where calldate >= '"'"'2026-10-01'"'"'
+	   and uniqueid like '"'"'%.1'"'"' and direction = '"'"'outbound'"'"'" >/dev/null &&
+	q "vacuum analyze cdr" >/dev/null &&
+	PGOPTIONS="-c jit=off" q "explain (format json) select count(*), count(*) filter (where extract(hour from l.calldate) < 8
+	   or extract(hour from l.calldate) >= 18 or extract(isodow from l.calldate) >= 6),
+	   count(*) filter (where l.billsec > 0 and l.billsec < 6), coalesce(sum(l.buy_cost), 0) from cdr l where $fraud_where" |
+		plan_nodes >fraud-totals.plan &&
+	cat fraud-totals.plan &&
+	grep -E "^(Parallel_)?Index_Only_Scan cdr_y2026m10 cdr_y2026m10_calldate_tenant" fraud-totals.plan &&
+	PGOPTIONS="-c jit=off" q "explain (format json) select l.calldate, l.tenant, l.src, l.dst_e164,
+	   coalesce(cdrflow_country_name(l.dst_country), '"''"') as destination, l.disposition, l.billsec, l.buy_cost
+	   from cdr l where $fraud_where and (extract(hour from l.calldate) < 8 or extract(hour from l.calldate) >= 18
+	   or extract(isodow from l.calldate) >= 6) order by l.calldate" | plan_nodes >fraud-ooh.plan &&
+	cat fraud-ooh.plan &&
+	grep -E "^(Parallel_)?Index_Only_Scan cdr_y2026m10 cdr_y2026m10_calldate_tenant" fraud-ooh.plan &&
+	test "$(q "select count(*) from cdr l where $fraud_where")" -gt 1000
+'
+
 # etl.ami_event_store: analytics leaves the channel events out of ami_event;
 # every table the analytics fill must come out the same.
 S03=$(capture_path s03_sip_rtp) || bail_out "capture s03_sip_rtp not found"
