@@ -79,25 +79,35 @@ BEGIN
 	-- the hours of [h0, h1) a local midnight cuts: their legs are read
 	cut := ARRAY(SELECT g.h FROM generate_series(h0, h1 - interval '1 hour', interval '1 hour') g(h)
 		     WHERE date_trunc('day', g.h) <> date_trunc('day', g.h + interval '1 hour' - interval '1 microsecond'));
+	-- Each branch sums per UTC hour (the rollup) or lists the legs in a
+	-- query planned apart (OFFSET 0), and the local day is taken from
+	-- those rows: on Citus the apart query runs on the workers, whose time
+	-- zone is not the session's; the day is computed on the coordinator.
 	RETURN QUERY
-	SELECT date_trunc('day', r.hour), r.country, s.type, sum(r.charged)::bigint, sum(r.billsec)::bigint,
-	       sum(r.sell_cost)
-	FROM rollup_statement_hourly r LEFT JOIN source_node s ON s.node = r.node
-	WHERE r.hour >= h0 AND r.hour < h1 AND r.hour <> ALL (cut) AND (p_tenant IS NULL OR r.tenant = p_tenant)
+	SELECT date_trunc('day', x.hour), x.country, x.source, sum(x.charged)::bigint, sum(x.billsec)::bigint,
+	       sum(x.sell_cost)
+	FROM (SELECT r.hour, r.country, s.type AS source, sum(r.charged) AS charged, sum(r.billsec) AS billsec,
+		     sum(r.sell_cost) AS sell_cost
+	      FROM rollup_statement_hourly r LEFT JOIN source_node s ON s.node = r.node
+	      WHERE r.hour >= h0 AND r.hour < h1 AND r.hour <> ALL (cut) AND (p_tenant IS NULL OR r.tenant = p_tenant)
+	      GROUP BY 1, 2, 3 OFFSET 0) x
 	GROUP BY 1, 2, 3;
 	RETURN QUERY
-	SELECT date_trunc('day', v.calldate), v.country, s.type, count(*), sum(v.billsec)::bigint, sum(v.sell_cost)
-	FROM rollup_leg_v v LEFT JOIN source_node s ON s.node = v.node
-	WHERE ((v.calldate >= p_from AND v.calldate < h0) OR (v.calldate >= h1 AND v.calldate < p_to))
-	  AND v.sell_cost IS NOT NULL AND (p_tenant IS NULL OR v.tenant = p_tenant)
+	SELECT date_trunc('day', x.calldate), x.country, x.source, count(*), sum(x.billsec)::bigint, sum(x.sell_cost)
+	FROM (SELECT v.calldate, v.country, s.type AS source, v.billsec, v.sell_cost
+	      FROM rollup_leg_v v LEFT JOIN source_node s ON s.node = v.node
+	      WHERE ((v.calldate >= p_from AND v.calldate < h0) OR (v.calldate >= h1 AND v.calldate < p_to))
+		AND v.sell_cost IS NOT NULL AND (p_tenant IS NULL OR v.tenant = p_tenant) OFFSET 0) x
 	GROUP BY 1, 2, 3;
 	-- one statement per cut hour: each an index range of the legs
 	FOREACH c IN ARRAY cut LOOP
 		RETURN QUERY
-		SELECT date_trunc('day', v.calldate), v.country, s.type, count(*), sum(v.billsec)::bigint, sum(v.sell_cost)
-		FROM rollup_leg_v v LEFT JOIN source_node s ON s.node = v.node
-		WHERE v.calldate >= c AND v.calldate < c + interval '1 hour'
-		  AND v.sell_cost IS NOT NULL AND (p_tenant IS NULL OR v.tenant = p_tenant)
+		SELECT date_trunc('day', x.calldate), x.country, x.source, count(*), sum(x.billsec)::bigint,
+		       sum(x.sell_cost)
+		FROM (SELECT v.calldate, v.country, s.type AS source, v.billsec, v.sell_cost
+		      FROM rollup_leg_v v LEFT JOIN source_node s ON s.node = v.node
+		      WHERE v.calldate >= c AND v.calldate < c + interval '1 hour'
+			AND v.sell_cost IS NOT NULL AND (p_tenant IS NULL OR v.tenant = p_tenant) OFFSET 0) x
 		GROUP BY 1, 2, 3;
 	END LOOP;
 END $$;
