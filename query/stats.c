@@ -12,7 +12,8 @@
  * contributions).  --source rollup|base forces one.  Call metrics (calls,
  * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
  * call's start, tenant, trunk and destination country (those of its
- * earliest leg that has one, migration 0016).
+ * earliest leg that has one, migration 0016); with the rollup, from its
+ * sums per UTC hour, rollup_call_hourly (0046), when the schema has it.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,21 +70,35 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, cha
 	"t, tenant, country, trunk, attempts, answered_attempts, attempt_billsec, legs, answered_legs, billsec,"   \
 	" sell_cost, buy_cost, rated, calls, answered_calls"
 
-/* The figures, from the summed contributions (docs/metrics.md). */
-static const char select_metrics[] =
-	", sum(v.attempts)::bigint AS attempts, sum(v.answered_attempts)::bigint AS answered_attempts,"
-	" metric_pct(metric_asr(sum(v.answered_attempts), sum(v.attempts))) AS asr_pct,"
-	" metric_seconds(metric_acd(sum(v.attempt_billsec), sum(v.answered_attempts))) AS acd_s,"
-	" sum(v.attempt_billsec)::bigint AS attempt_billsec,"
-	" metric_money(coalesce(sum(v.sell_cost), 0)) AS sell_cost,"
-	" sum(v.legs)::bigint AS legs, sum(v.answered_legs)::bigint AS answered_legs,"
-	" sum(v.billsec)::bigint AS billsec,"
-	" metric_money(coalesce(sum(v.buy_cost), 0)) AS buy_cost,"
-	" metric_money(coalesce(sum(v.sell_cost), 0) - coalesce(sum(v.buy_cost), 0)) AS margin,"
-	" sum(v.rated)::bigint AS rated_legs,";
-static const char select_calls[] =
-	" sum(v.calls)::bigint AS calls, sum(v.answered_calls)::bigint AS answered_calls,"
-	" metric_pct(metric_answer_rate(sum(v.answered_calls), sum(v.calls))) AS answer_rate_pct";
+/* The figures, from the summed contributions (docs/metrics.md), over the
+ * rows of alias v (the legs and calls, one row each) or s (sums already:
+ * the rollups, below). */
+#define SELECT_METRICS(a)                                                                                          \
+	", sum(" a ".attempts)::bigint AS attempts, sum(" a ".answered_attempts)::bigint AS answered_attempts,"       \
+	" metric_pct(metric_asr(sum(" a ".answered_attempts), sum(" a ".attempts))) AS asr_pct,"                   \
+	" metric_seconds(metric_acd(sum(" a ".attempt_billsec), sum(" a ".answered_attempts))) AS acd_s,"          \
+	" sum(" a ".attempt_billsec)::bigint AS attempt_billsec,"                                                    \
+	" metric_money(coalesce(sum(" a ".sell_cost), 0)) AS sell_cost,"                                            \
+	" sum(" a ".legs)::bigint AS legs, sum(" a ".answered_legs)::bigint AS answered_legs,"                       \
+	" sum(" a ".billsec)::bigint AS billsec,"                                                                    \
+	" metric_money(coalesce(sum(" a ".buy_cost), 0)) AS buy_cost,"                                              \
+	" metric_money(coalesce(sum(" a ".sell_cost), 0) - coalesce(sum(" a ".buy_cost), 0)) AS margin,"           \
+	" sum(" a ".rated)::bigint AS rated_legs,"                                                                   \
+	" sum(" a ".calls)::bigint AS calls, sum(" a ".answered_calls)::bigint AS answered_calls,"                   \
+	" metric_pct(metric_answer_rate(sum(" a ".answered_calls), sum(" a ".calls))) AS answer_rate_pct"
+
+/* From the rollups, the contributions are summed first per UTC hour (--by
+ * hour, day) or per key (tenant, trunk, destination), in a query planned
+ * apart (OFFSET 0), and the figures are computed from those sums: on
+ * Citus the rollups are colocated and a query over them alone would go
+ * down to the shards whole, where metric_money() (it reads the money
+ * scale) nests a distributed query and a local hour or day would be the
+ * worker's, not --tz's.  Planned apart, the coordinator computes them. */
+static const char select_sums[] =
+	", sum(v.attempts) AS attempts, sum(v.answered_attempts) AS answered_attempts,"
+	" sum(v.attempt_billsec) AS attempt_billsec, sum(v.sell_cost) AS sell_cost, sum(v.legs) AS legs,"
+	" sum(v.answered_legs) AS answered_legs, sum(v.billsec) AS billsec, sum(v.buy_cost) AS buy_cost,"
+	" sum(v.rated) AS rated, sum(v.calls) AS calls, sum(v.answered_calls) AS answered_calls";
 
 static void period(struct qsql *q, const char *col, const struct qopts *o)
 {
@@ -116,6 +131,14 @@ static void leg_rows(struct qsql *q, const struct qopts *o)
 		     " l.sell_cost::numeric, l.buy_cost::numeric, l.rated::bigint, 0::bigint, 0::bigint"
 		     " FROM rollup_leg_v l WHERE ");
 	period(q, "l.calldate", o);
+}
+
+static void call_rollup_rows(struct qsql *q, const struct qopts *o)
+{
+	qsql_text(q, "SELECT c.hour, c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint"
+		     " FROM rollup_call_hourly c WHERE ");
+	period(q, "c.hour", o);
 }
 
 static void call_rows(struct qsql *q, const struct qopts *o)
@@ -175,32 +198,88 @@ int q_stats(PGconn *c, const struct qopts *o)
 			return EXIT_CONFIG;
 		}
 	}
-	const char *source = use_rollup ? "rollup_hourly_v" : "cdr+call";
+	int call_rollup = 0;
+	if (use_rollup && (call_rollup = q_has_column(c, "rollup_call_hourly", "answered_calls", err, sizeof err)) < 0) {
+		log_error("%s", err);
+		return pgc_exit_for_value(c, err, EXIT_USAGE);
+	}
+	const char *source = call_rollup ? "rollup_hourly_v, rollup_call_hourly" : use_rollup ? "rollup_hourly_v" : "cdr+call";
 	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
 	if (o->verbose)
 		log_info("stats from %s%s%s", source, use_rollup ? "" : ": ", use_rollup ? "" : why);
 
-	static const char *const keys[] = {
-		"to_char(date_trunc('hour', v.t), 'YYYY-MM-DD HH24:00') AS hour",
-		"to_char(date_trunc('day', v.t), 'YYYY-MM-DD') AS day",
-		"v.tenant AS tenant",
-		"v.trunk AS trunk",
-		"v.country AS destination",
+	/* the key over alias v (legs: one row each) or s (rollups: the sums
+	 * per hour t, or per key t) */
+	/* from the legs, an hour or a day is --tz's named in the SQL (the
+	 * session's zone, as the server spells it): on Citus the legs and
+	 * calls are colocated, the key is computed on the workers, whose
+	 * session zone is their own */
+	static const char *const keys_v[] = {
+		"to_char(date_trunc('hour', v.t, $z) AT TIME ZONE $z, 'YYYY-MM-DD HH24:00')",
+		"to_char(date_trunc('day', v.t, $z) AT TIME ZONE $z, 'YYYY-MM-DD')",
+		"v.tenant",
+		"v.trunk",
+		"v.country",
 	};
+	char *zone = NULL;
+	if (!use_rollup && by <= 1) {
+		struct qsql zq;
+		qsql_init(&zq);
+		qsql_text(&zq, "SELECT current_setting('TimeZone')");
+		int zrc = qdb_value(c, &zq, &zone, err, sizeof err);
+		qsql_release(&zq);
+		if (zrc < 0) {
+			log_error("%s", err);
+			return pgc_exit_for_value(c, err, EXIT_USAGE);
+		}
+	}
+	static const char *const keys_s[] = {
+		"to_char(date_trunc('hour', s.t), 'YYYY-MM-DD HH24:00')",
+		"to_char(date_trunc('day', s.t), 'YYYY-MM-DD')",
+		"s.t",
+		"s.t",
+		"s.t",
+	};
+	static const char *const inner_t[] = { "v.t", "v.t", "v.tenant", "v.trunk", "v.country" };
 	struct qsql q;
 	qsql_init(&q);
 	qsql_text(&q, "SELECT ");
-	qsql_text(&q, keys[by]);
-	qsql_text(&q, select_metrics);
-	qsql_text(&q, select_calls);
-	qsql_text(&q, " FROM (");
-	if (use_rollup)
+	if (zone) { /* keys_v[by] with $z the zone, bound once */
+		const char *k = keys_v[by];
+		size_t zp = 0;
+		for (const char *z; (z = strstr(k, "$z")); k = z + 2) {
+			char *part = xstrndup(k, (size_t)(z - k));
+			qsql_text(&q, part);
+			free(part);
+			if (zp)
+				qsql_ref(&q, zp);
+			else
+				zp = qsql_param(&q, zone);
+		}
+		qsql_text(&q, k);
+		free(zone);
+	} else {
+		qsql_text(&q, use_rollup ? keys_s[by] : keys_v[by]);
+	}
+	qsql_text(&q, " AS ");
+	qsql_text(&q, bys[by]);
+	if (use_rollup) {
+		qsql_text(&q, SELECT_METRICS("s") " FROM (SELECT ");
+		qsql_text(&q, inner_t[by]);
+		qsql_text(&q, " AS t");
+		qsql_text(&q, select_sums);
+		qsql_text(&q, " FROM (");
 		rollup_rows(&q, o);
-	else
+	} else {
+		qsql_text(&q, SELECT_METRICS("v") " FROM (");
 		leg_rows(&q, o);
+	}
 	qsql_text(&q, " UNION ALL ");
-	call_rows(&q, o);
+	if (call_rollup)
+		call_rollup_rows(&q, o);
+	else
+		call_rows(&q, o);
 	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 	if (o->tenant) {
 		qsql_text(&q, " AND v.tenant = ");
@@ -210,7 +289,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		qsql_text(&q, " AND v.trunk = ");
 		qsql_param(&q, o->trunk);
 	}
-	qsql_text(&q, " GROUP BY 1 ORDER BY 1");
+	qsql_text(&q, use_rollup ? " GROUP BY 1 OFFSET 0) s GROUP BY 1 ORDER BY 1" : " GROUP BY 1 ORDER BY 1");
 	int rc = o->explain ? q_explain(c, &q, o) : q_emit(c, &q, o, NULL);
 	qsql_release(&q);
 	return rc;

@@ -34,5 +34,5 @@ echo
 echo "== issue 15: the table, from this run"
 grep -hE "^(collector / raw copy|collector peak RSS|collector CPU|npm asterisk-manager)" "$logs/collector.log"
 grep -hE "^[0-9]+ events: |^etl peak RSS" "$logs/etl.log"
-grep -hE "^\(|^tenant-billing|^daily-traffic|^  cdr-export|^query " "$logs/month.log"
+grep -hE "^\(|^tenant-billing|^daily-traffic|^tenant-statement|^fraud-digest|^  cdr-export|^query " "$logs/month.log"
 exit $rc

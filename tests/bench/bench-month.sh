@@ -5,6 +5,8 @@
 # month's reports and queries, each timed once (the machine is shared:
 # read the ratios to the goals, not the absolute numbers):
 #   tenant-billing PDF+XLSX for October, daily-traffic for one day,
+#   tenant-statement for one tenant's October (UTC and Asia/Kolkata),
+#   fraud-digest for one day,
 #   cdr-export CSV of October (rows/s, peak RSS; and its query alone through
 #   psql's \copy, the floor), query calls --src over the month, query flow
 #   LINKEDID.
@@ -96,6 +98,21 @@ t0=$(now)
 "$R" -q --templates "$here/templates" run daily-traffic --from 2026-10-15 -f pdf,xlsx,csv \
 	-o "$work/out" >/dev/null 2>&1
 day_s=$(secs "$t0" "$(now)")
+# one tenant's statement (0055: rollup_statement_hourly), in UTC and in a
+# zone whose midnights cut an hour (Asia/Kolkata, +05:30: those hours from the legs)
+t0=$(now)
+"$R" -q --templates "$here/templates" run tenant-statement --from 2026-10 -p tenant=tenant0 -f pdf,xlsx \
+	-o "$work/out" >/dev/null 2>&1
+stmt_s=$(secs "$t0" "$(now)")
+t0=$(now)
+"$R" -q --templates "$here/templates" run tenant-statement --from 2026-10 -p tenant=tenant0 --tz Asia/Kolkata \
+	-f pdf,xlsx -o "$work/out" >/dev/null 2>&1
+stmtk_s=$(secs "$t0" "$(now)")
+# fraud-digest reads the legs (cdr); its out-of-hours section lists them
+t0=$(now)
+"$R" -q --templates "$here/templates" run fraud-digest --from 2026-10-15 -f pdf,csv -o "$work/out" >/dev/null 2>&1
+fraud_s=$(secs "$t0" "$(now)")
+ooh=$(($( (wc -l <"$work/out/fraud-digest-2026-10-15-2026-10-15-out-of-hours.csv") 2>/dev/null || echo 1) - 1))
 # the server alone: the export's query (templates/cdr-export.yaml, UTC) read
 # by psql's \copy into /dev/null, the floor for cdr-export; run before and
 # after the export (the first run warms the cache), the faster one counts
@@ -125,11 +142,14 @@ src_s=$(secs "$t0" "$(now)")
 t0=$(now)
 "$Q" flow "syn-$((calls * 9 / 10))" >/dev/null 2>&1 || true # synth has no CEL: the call lookup is what is timed
 flow_s=$(secs "$t0" "$(now)")
-awk -v b="$billing_s" -v d="$day_s" -v e="$export_s" -v raw="$raw_s" -v r="$rows" -v rss="$(tail -n 1 "$work/rss")" -v s="$src_s" \
+awk -v b="$billing_s" -v d="$day_s" -v st="$stmt_s" -v stk="$stmtk_s" -v fd="$fraud_s" -v ooh="$ooh" -v e="$export_s" -v raw="$raw_s" -v r="$rows" -v rss="$(tail -n 1 "$work/rss")" -v s="$src_s" \
     -v f="$flow_s" -v n="$n" 'BEGIN {
 	printf "%-52s %10s %s\n", "(" n " legs in the month)", "seconds", "goal"
 	printf "%-52s %10.2f %s\n", "tenant-billing PDF+XLSX, the month", b, "< 1 s at 10 M legs"
 	printf "%-52s %10.2f %s\n", "daily-traffic, one day", d, "< 0.3 s"
+	printf "%-52s %10.2f %s\n", "tenant-statement month: PDF+XLSX, one tenant", st, "< 1 s"
+	printf "%-52s %10.2f %s\n", "tenant-statement month: the same, Asia/Kolkata", stk, "< 1 s"
+	printf "%-52s %10.2f %s (out-of-hours lists %d legs)\n", "fraud-digest day: PDF+CSV", fd, "< 0.3 s", ooh
 	printf "%-52s %10.2f %s\n", "cdr-export CSV, the month", e, ""
 	printf "  cdr-export: %d rows, %.0f rows/s, peak RSS %.1f MB (goal >= 500 k rows/s, < 32 MB)\n", r, r / e, rss / 1024
 	printf "  its query alone (psql \\copy to /dev/null): %.2f s, %.0f rows/s; cdr-export takes %.2f times as long\n", raw, r / raw, e / raw

@@ -123,6 +123,12 @@ test_expect_success 'every report template: the same CSV from both' '
 		on_pg "$REPORT" run "$n" $each -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --format csv --out "$TDIR/rp/$n" >/dev/null 2>"rp-$n.err" ||
 		{ cat "rc-$n.err" "rp-$n.err"; return 1; }
 	done &&
+	# a zone whose midnights cut an hour: the statement reads those hours
+	# from the legs, one statement an hour (0055)
+	on_citus "$REPORT" run tenant-statement --each tenant -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --tz Asia/Kolkata --format csv --out "$TDIR/rc/statement-kolkata" >/dev/null 2>rc-k.err &&
+	on_pg "$REPORT" run tenant-statement --each tenant -c "$CONF" --templates "$TEST_ROOT/templates" --from "$DAY" --tz Asia/Kolkata --format csv --out "$TDIR/rp/statement-kolkata" >/dev/null 2>rp-k.err ||
+	{ cat rc-k.err rp-k.err; return 1; } &&
+	test "$(find rc/statement-kolkata -name "*.csv" | wc -l)" -ge 5 &&
 	test "$(find rc -name "*.csv" | wc -l)" -ge 7 &&
 	# the alert listing shows created_at, the wall-clock time of the insert,
 	# and is ordered by it: compared without it
@@ -156,6 +162,9 @@ test_expect_success 'every cdrflow-query command: the same output from both' '
 	calls-dst calls --from $DAY --dst 44 --format csv
 	hour stats --by hour --from $DAY --format csv
 	day stats --by day --from $DAY --format csv
+	hour-ny stats --by hour --from $DAY --tz America/New_York --format csv
+	day-ny stats --by day --from $DAY --tz America/New_York --format csv
+	day-kolkata stats --by day --from $DAY --tz Asia/Kolkata --format csv
 	tenant stats --by tenant --from $DAY --format csv
 	trunk stats --by trunk --from $DAY --format csv
 	dest stats --by destination --from $DAY --format csv

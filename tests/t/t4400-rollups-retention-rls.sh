@@ -87,6 +87,11 @@ SELECT v.hour, v.tenant, v.country, v.carrier, count(*) AS legs, sum(v.rated) AS
        coalesce(sum(v.buy_cost), 0) AS buy_cost, coalesce(sum(v.sell_cost), 0) AS sell_cost,
        count(v.buy_cost) AS buy_n, count(v.sell_cost) AS sell_n
 FROM rollup_leg_v v GROUP BY 1, 2, 3, 4;
+-- the statement rollup (0055): rollup_leg_v's legs with a sell cost per node
+CREATE VIEW expect_statement_hourly AS
+SELECT v.hour, v.tenant, v.country, v.node, count(*) AS charged, sum(v.billsec) AS billsec,
+       sum(v.sell_cost) AS sell_cost
+FROM rollup_leg_v v WHERE v.sell_cost IS NOT NULL GROUP BY 1, 2, 3, 4;
 -- the call rollup: metric_call_v counted per UTC hour of start and key
 CREATE VIEW expect_call_hourly AS
 SELECT date_trunc('hour', k.start, 'UTC') AS hour, k.tenant, k.direction, k.country, k.trunk,
@@ -103,6 +108,8 @@ UNION ALL SELECT 'margin: base not rollup', count(*) FROM (TABLE expect_margin_h
 UNION ALL SELECT 'margin daily: rollup not base', count(*) FROM (TABLE rollup_margin_daily EXCEPT
 	SELECT date_trunc('day', hour, 'UTC'), tenant, country, carrier, sum(legs), sum(rated), sum(rated_billsec),
 	       sum(buy_cost), sum(sell_cost), sum(buy_n), sum(sell_n) FROM expect_margin_hourly GROUP BY 1, 2, 3, 4) x
+UNION ALL SELECT 'statement: rollup not base', count(*) FROM (TABLE rollup_statement_hourly EXCEPT TABLE expect_statement_hourly) x
+UNION ALL SELECT 'statement: base not rollup', count(*) FROM (TABLE expect_statement_hourly EXCEPT TABLE rollup_statement_hourly) x
 UNION ALL SELECT 'calls: rollup not base', count(*) FROM (TABLE rollup_call_hourly EXCEPT TABLE expect_call_hourly) x
 UNION ALL SELECT 'calls: base not rollup', count(*) FROM (TABLE expect_call_hourly EXCEPT TABLE rollup_call_hourly) x
 UNION ALL SELECT 'monthly: view not base', count(*) FROM (
@@ -150,6 +157,7 @@ BEGIN
 		PERFORM rollup_after_batch('syn', 0, 0);
 		PERFORM rollup_call_after_batch('syn', 0, 0);
 		PERFORM rollup_margin_after_batch('syn', 0, 0);
+		PERFORM rollup_statement_after_batch('syn', 0, 0);
 		TRUNCATE syn_leg;
 		IF i = 30 THEN
 			EXIT;
@@ -273,6 +281,7 @@ test_expect_success 'synthetic batches across hour, day, month and year boundari
 	test "$(q "select count(distinct month) from rollup_monthly_v")" = 3 &&
 	test "$(q "select count(distinct tenant) from rollup_hourly where tenant in ('"'t1'"', '"'t2'"', '"'t3'"')")" = 3 &&
 	test "$(q "select count(*) from rollup_hourly where rated > 0 and sell_cost > 0 and mos_n > 0")" -gt 0 &&
+	test "$(q "select count(distinct tenant) from rollup_statement_hourly where hour >= '"'2026-12-31 21:00Z'"'")" -ge 3 &&
 	test "$(q "select sum(legs) from rollup_hourly")" = "$(q "select count(*) from cdr")"
 '
 

@@ -56,6 +56,14 @@ test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) in
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
 '
 
+test_expect_success 'stats on whole hours: the sums from rollup_hourly and rollup_call_hourly, not from call or cdr' '
+	"$Q" stats --by day --from 2026-10-01 --to 2026-11-01 --explain | plan_nodes >stats.plan &&
+	cat stats.plan &&
+	grep -E "rollup_call_hourly" stats.plan &&
+	grep -E " rollup_hourly" stats.plan &&
+	! grep -E " (cdr|call)_y" stats.plan
+'
+
 test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"')): the tenant key indexes (0050)' '
 	q "analyze cdr; analyze call" >/dev/null &&
 	PGOPTIONS="-c jit=off" q "explain (format json) select count(v.sell_cost) from rollup_leg_v v
@@ -141,16 +149,24 @@ REPORT=$CDRFLOW_BUILD/cdrflow-report
 # (a month), whole hours at the ends (--tz America/New_York's month; a
 # period starting 20 minutes into an hour, which also has legs at its
 # start), and legs only (50 minutes).  run_reports DIR writes every CSV.
+# tenant-statement (0055) needs a tenant: tenantA's unless one is given.
+# Asia/Kolkata (+05:30): a local midnight cuts an hour of every day.
 run_one() {
+	local st=(-p tenant=tenantA)
+	case " $* " in *" tenant="*) st=() ;; esac
 	dir=$1 && shift &&
 	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-billing "$@" -f csv -o "$dir" >/dev/null &&
 	"$REPORT" -q --templates "$TEST_ROOT/templates" run daily-traffic "$@" -f csv -o "$dir" >/dev/null &&
-	"$REPORT" -q --templates "$TEST_ROOT/templates" run operator-margin "$@" -f csv -o "$dir" >/dev/null
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run operator-margin "$@" -f csv -o "$dir" >/dev/null &&
+	"$REPORT" -q --templates "$TEST_ROOT/templates" run tenant-statement "${st[@]}" "$@" -f csv -o "$dir" >/dev/null
 }
 run_reports() {
 	run_one "$1/month" --from "$from" &&
 	run_one "$1/tenant" --from "$from" -p tenant=tenantA &&
 	run_one "$1/ny" --from "$from" --tz America/New_York &&
+	run_one "$1/kolkata" --from "$from" --tz Asia/Kolkata &&
+	run_one "$1/kedges" --from "$hour:20" --to "$next" --tz Asia/Kolkata &&
+	run_one "$1/cut" --from "$from" --tz "$cuttz" &&
 	run_one "$1/edges" --from "$hour:20" --to "$next" &&
 	run_one "$1/part" --from "$day" --to "$day:50"
 }
@@ -159,10 +175,10 @@ legs_late_in_hour() {
 	q "select count(*) from cdr where calldate >= '$1:20' and calldate < '$1:00'::timestamptz + interval '1 hour'"
 }
 # the relations whose presence makes a section read the rollups
-ROLLUP_GATES="rollup_rating_daily rollup_call_hourly rollup_hourly rollup_margin_daily"
+ROLLUP_GATES="rollup_rating_daily rollup_call_hourly rollup_hourly rollup_margin_daily rollup_statement_hourly"
 gates() { for t in $ROLLUP_GATES; do q "alter table $2$t rename to $3$t" || return 1; done; }
 
-test_expect_success 'tenant-billing, daily-traffic and operator-margin from the rollups = from the legs, byte for byte, any period' '
+test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-statement from the rollups = from the legs, byte for byte, any period' '
 	psql -q -c "drop schema public cascade; create schema public" >/dev/null 2>&1 &&
 	"$ETL" migrate >/dev/null &&
 	for c in "$TEST_ROOT"/tests/data/*.ami.raw.xz; do
@@ -179,27 +195,39 @@ test_expect_success 'tenant-billing, daily-traffic and operator-margin from the 
 	hour=$(q "select to_char(min(calldate), '"'"'YYYY-MM-DD HH24'"'"') from cdr") &&
 	next=$(q "select to_char(min(calldate) + interval '"'"'3 days'"'"', '"'"'YYYY-MM-DD'"'"') from cdr") &&
 	test "$(legs_late_in_hour "$hour")" -gt 0 &&
+	# a zone whose local midnight falls in the hour of a charged leg of
+	# tenantA, before it (POSIX "CUT-hh:mm" is UTC+hh:mm): that hour is
+	# read from the legs
+	cut=$(q "select to_char(calldate, '"'"'HH24 MI'"'"') from cdr where tenant = '"'"'tenantA'"'"'
+		 and sell_cost is not null and extract(minute from calldate) >= 2 order by calldate limit 1") &&
+	off=$(( (1440 - (10#${cut% *} * 60 + 10#${cut#* } / 2)) % 1440 )) &&
+	if [ $off -gt 840 ]; then off=$((off - 1440)); fi &&
+	if [ $off -ge 0 ]; then cuttz=$(printf "CUT-%02d:%02d" $((off / 60)) $((off % 60)));
+	else cuttz=$(printf "CUT+%02d:%02d" $((-off / 60)) $((-off % 60))); fi &&
+	test "$(PGTZ=$cuttz q "select count(*) from cdr where tenant = '"'"'tenantA'"'"' and sell_cost is not null
+		and date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"')) <> date_trunc('"'"'day'"'"', calldate)")" -gt 0 &&
 	run_reports rollup &&
 	gates "" "" off_ &&
 	run_reports base &&
 	gates "" off_ "" &&
-	test "$(find rollup -name "*.csv" | wc -l)" -ge 60 &&
+	test "$(find rollup -name "*.csv" | wc -l)" -ge 130 &&
 	diff -r base rollup &&
 	# and the rollups are what was read: emptied, the sections change
 	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly \
-		 rollup_margin_daily rollup_margin_hourly; do
+		 rollup_margin_daily rollup_margin_hourly rollup_statement_hourly; do
 		q "create table keep_$t as select * from $t; truncate $t" || return 1
 	done &&
 	run_reports empty &&
 	for t in rollup_rating_daily rollup_rating_hourly rollup_daily rollup_hourly rollup_call_hourly \
-		 rollup_margin_daily rollup_margin_hourly; do
+		 rollup_margin_daily rollup_margin_hourly rollup_statement_hourly; do
 		q "insert into $t select * from keep_$t; drop table keep_$t" || return 1
 	done &&
 	m=month &&
 	for s in tenant-billing-*-totals tenant-billing-*-by-tenant tenant-billing-*-by-destination \
 		 tenant-billing-*-rate-status daily-traffic-*-totals daily-traffic-*-by-tenant daily-traffic-*-per-hour \
 		 operator-margin-*-totals operator-margin-*-by-tenant operator-margin-*-by-carrier \
-		 operator-margin-*-by-destination; do
+		 operator-margin-*-by-destination tenant-statement-*-totals tenant-statement-*-per-day \
+		 tenant-statement-*-by-destination tenant-statement-*-by-source tenant-statement-*-by-day; do
 		! diff empty/$m/$s.csv base/$m/$s.csv >/dev/null || { echo "section $s did not read the rollup"; return 1; }
 	done &&
 	# the New York month has whole days, hours at both ends and the rating
