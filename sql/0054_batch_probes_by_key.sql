@@ -15,7 +15,10 @@
 --    two statements now run in functions that plan them without hash or
 --    merge joins: each batch row probes the primary key of cdr_leg_once,
 --    or the call_id index of the month of its start.  Same rows deleted,
---    same "count first" returned.  (Bounding the stored side with
+--    same "count first" returned.  They are planned at every call (EXECUTE),
+--    as the statements were, so the plan follows the sizes of the moment (a
+--    plan cached while cdr_leg_once was empty could scan it for every batch
+--    row).  (Bounding the stored side with
 --    "= ANY (batch's keys)" instead gave a bitmap scan on node alone with
 --    the keys as a filter: worse.)
 --
@@ -36,9 +39,9 @@ LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
 	v text;
 BEGIN
-	WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node
-		   AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence)
-	SELECT count(*) || ' ' || coalesce(min(sequence), 0) INTO v FROM d;
+	EXECUTE 'WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node
+		 AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence)
+		 SELECT count(*) || '' '' || coalesce(min(sequence), 0) FROM d' INTO v;
 	RETURN v;
 END $$;
 
@@ -49,9 +52,9 @@ LANGUAGE plpgsql SET enable_hashjoin = off SET enable_mergejoin = off AS $$
 DECLARE
 	v text;
 BEGIN
-	WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND
-		   k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id)
-	SELECT count(*) || ' ' || coalesce(min(call_id), '') INTO v FROM d;
+	EXECUTE 'WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND
+		 k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id)
+		 SELECT count(*) || '' '' || coalesce(min(call_id), '''') FROM d' INTO v;
 	RETURN v;
 END $$;
 
