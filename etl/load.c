@@ -1071,14 +1071,12 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 	if ((cel && copy_in(c, OUT_CEL, cel, err, errlen) < 0) || (ami && copy_in(c, OUT_AMI, ami, err, errlen) < 0) ||
 	    copy_in(c, OUT_CDR, cdr, err, errlen) < 0 || copy_in(c, OUT_CALL, call, err, errlen) < 0)
 		return -1;
-	/* legs and calls go through the batch tables the analytics steps read */
+	/* legs and calls go through the batch tables the analytics steps read
+	 * (what is stored already is found by key, each batch row a probe:
+	 * sql/0054) */
 	if (legs &&
 	    /* a leg stored already (cdr_leg_once, 0014) is never written twice */
-	    (drop_stored(c, node, "legs (count, first sequence)",
-			 "WITH d AS (DELETE FROM cdr_batch b USING cdr_leg_once k WHERE k.node = b.node "
-			 "AND k.sequence = b.sequence AND NOT b.imported RETURNING b.sequence) "
-			 "SELECT count(*) || ' ' || coalesce(min(sequence), 0) FROM d",
-			 err, errlen) < 0 ||
+	    (drop_stored(c, node, "legs (count, first sequence)", "SELECT cdrflow_drop_stored_legs()", err, errlen) < 0 ||
 	     pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0))
 		return -1;
 	/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
@@ -1096,11 +1094,7 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 	}
 	if (calls &&
 	    /* nor a call (same node, call_id and start) */
-	    (drop_stored(c, node, "calls (count, first call_id)",
-			 "WITH d AS (DELETE FROM call_batch b USING call k WHERE k.node = b.node AND "
-			 "k.call_id = b.call_id AND k.start = b.start RETURNING b.call_id) "
-			 "SELECT count(*) || ' ' || coalesce(min(call_id), '') FROM d",
-			 err, errlen) < 0 ||
+	    (drop_stored(c, node, "calls (count, first call_id)", "SELECT cdrflow_drop_stored_calls()", err, errlen) < 0 ||
 	     pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0))
 		return -1;
 	/* legs written before their call closed (legwait.h) learn it now; a
