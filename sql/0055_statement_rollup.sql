@@ -66,16 +66,8 @@ DECLARE
 	cut timestamptz[];
 	c timestamptz;
 BEGIN
-	-- the whole UTC hours of the period: [h0, h1)
-	h0 := date_trunc('hour', p_from, 'UTC');
-	IF h0 < p_from THEN
-		h0 := h0 + interval '1 hour';
-	END IF;
-	h1 := date_trunc('hour', p_to, 'UTC');
-	IF h0 >= h1 THEN
-		h0 := p_to;
-		h1 := p_to;
-	END IF;
+	-- the whole UTC hours of the period: [h0, h1) (0047's split; none: p_to)
+	SELECT s.h0, s.h1 INTO h0, h1 FROM cdrflow_period_split(p_from, p_to) s;
 	-- the hours of [h0, h1) a local midnight cuts: their legs are read
 	cut := ARRAY(SELECT g.h FROM generate_series(h0, h1 - interval '1 hour', interval '1 hour') g(h)
 		     WHERE date_trunc('day', g.h) <> date_trunc('day', g.h + interval '1 hour' - interval '1 microsecond'));
