@@ -70,7 +70,7 @@ const struct cfg_key etl_keys[] = {
 	{ "etl.batch_events", CFG_INT, E(batch_events), "100000", 100, 100000000, NULL, "events per transaction", 0, NULL, 0, 0 },
 	{ "etl.ami_event_include", CFG_STRING, E(ami_event_include), NULL, 0, 0, NULL, "comma-separated AMI events kept in ami_event (empty: all but the excluded)", 0, NULL, 0, 0 },
 	{ "etl.ami_event_exclude", CFG_STRING, E(ami_event_exclude), "CEL,VarSet,Newexten,Newstate,NewCallerid,NewConnectedLine,NewAccountCode", 0, 0, NULL, "comma-separated AMI events left in the segments only", 0, NULL, 0, 0 },
-	{ "etl.ami_event_store", CFG_ENUM, E(ami_event_store), "analytics", 0, 0, ami_event_store_names, "analytics (default): only the events the shipped analytics read (QoS, queues, endpoint state, Yeastar), the chatty channel events stay in the segments; all: every event the include/exclude lists keep", 0, NULL, 0, 0 },
+	{ "etl.ami_event_store", CFG_ENUM, E(ami_event_store), "analytics", 0, 0, ami_event_store_names, "analytics (default): only the events the shipped analytics read from ami_event (QoS, queues, hangups, Yeastar), the chatty channel events stay in the segments; all: every event the include/exclude lists keep", 0, NULL, 0, 0 },
 	{ "etl.poll_interval", CFG_DURATION, E(poll_ms), "1s", 10, 3600000, NULL, "--follow: how often to look for new records", 0, NULL, 0, 0 },
 	{ "etl.grace_period", CFG_DURATION, E(grace_ms), "4h", 60000, (int64_t)30 * 86400000, NULL, "close a call with no LINKEDID_END after this long, flagged incomplete", 0, NULL, 0, 0 },
 	{ "cdr.unanswered", CFG_BOOL, E(cdr_unanswered), "no", 0, 0, NULL, "cdr.conf unanswered", 0, NULL, 0, 0 },
@@ -178,18 +178,14 @@ static int in_list(const char *list, const char *name, size_t len)
 }
 
 /* The events the shipped analytics read from ami_event (sql/: QoS, queues
- * and agents, endpoint state for fraud, the abandon check's hangups, a
- * Yeastar node's extension and call status). */
+ * and agents, the abandon check's hangups, a Yeastar node's extension and
+ * call status).  Not the endpoint-state events: the loader hands those to
+ * their step itself (etl/load.c is_state_event, sql/0062). */
 static const char analytics_events[] =
 	"RTCPSent,RTCPReceived,QueueCallerJoin,QueueCallerLeave,QueueCallerAbandon,AgentCalled,AgentConnect,"
 	"AgentComplete,AgentRingNoAnswer,QueueMemberAdded,QueueMemberRemoved,QueueMemberPause,QueueMemberPaused,"
-	"PeerStatus,ContactStatus,Registry,DeviceStateChange,Hangup,HangupRequest,SoftHangupRequest,"
+	"Hangup,HangupRequest,SoftHangupRequest,"
 	"YeastarCallStatus,YeastarExtensionCallStatus,YeastarExtensionRegistration";
-
-const char *etl_analytics_events(void)
-{
-	return analytics_events;
-}
 
 int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len)
 {

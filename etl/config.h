@@ -115,8 +115,6 @@ struct cdr_options etl_cdr_options(const struct etl_config *cfg);
 /* The `sources:` item of a node, NULL for an AMI node. */
 const struct source_config *etl_source(const struct etl_config *cfg, const char *node);
 enum ami_event_store { AMI_EVENT_STORE_ALL, AMI_EVENT_STORE_ANALYTICS };
-/* The events etl.ami_event_store: analytics keeps (comma-separated). */
-const char *etl_analytics_events(void);
 /* Is this AMI event name kept in ami_event under the include/exclude lists
  * and etl.ami_event_store? */
 int etl_keep_event(const struct etl_config *cfg, const char *name, size_t len);

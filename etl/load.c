@@ -11,6 +11,7 @@
 
 #include "ami.h"
 #include "cdrfeed.h"
+#include "epstate.h"
 #include "evscope.h"
 #include "clock.h"
 #include "copyfmt.h"
@@ -55,10 +56,12 @@ struct pos_seq {
 /* Rows of one batch, in COPY text format, plus what the checkpoint needs. */
 struct batch {
 	struct buf cel, ami, cdr, call;
+	struct buf state; /* endpoint-state changes, for endpoint_event_batch (epstate.h) */
+	struct epstate ep;
 	struct buf json; /* scratch for one ami_event's fields */
 	struct name_memo {     /* on_event's decision per event name */
 		char name[40];
-		uint8_t len, known, stored, wants;
+		uint8_t len, known, stored, wants, state;
 	} memo[256];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
 	struct seg_pos next;
@@ -462,18 +465,21 @@ static int is_cel(const char *name, size_t len)
 }
 
 /* An event on_event() decided to look at.
- * stored: a cel or ami_event row (unless replaying); wants: the CDR engine's. */
+ * stored: a cel or ami_event row (unless replaying); wants: the CDR engine's;
+ * state: an endpoint_event_batch row (unless replaying). */
 static void on_full_event(struct batch *b, const struct ami_msg *m, const char *name, size_t len, int stored,
-			  int wants)
+			  int wants, int state)
 {
 	enum cdr_feed_ts ts;
 	uint64_t t = event_time_us(m, b->rec.recv_us, &ts);
 	if (b->feed && wants)
 		cdr_feed_event_ts(b->feed, m, name, len, t, ts, b->rec.seq, pos_tag(b->rec.pos));
+	if (b->replaying)
+		return; /* stored and analysed by an earlier run (on_event told the window) */
+	if (state)
+		epstate_event(&b->ep, &b->state, m, name, len, b->rec.seq, t);
 	if (!stored)
 		return;
-	if (b->replaying)
-		return; /* stored by an earlier run (on_event told the window) */
 	note_month(b, t);
 	if (is_cel(name, len))
 		add_cel(b, m, t);
@@ -483,7 +489,7 @@ static void on_full_event(struct batch *b, const struct ami_msg *m, const char *
 
 /* What is done with an event of this name (the names repeat: decided once
  * per name, remembered in a small direct-mapped table). */
-static void name_decision(struct batch *b, const char *name, size_t len, int *stored, int *wants)
+static void name_decision(struct batch *b, const char *name, size_t len, int *stored, int *wants, int *state)
 {
 	uint32_t h = 2166136261u;
 	for (size_t i = 0; i < len; i++)
@@ -492,15 +498,18 @@ static void name_decision(struct batch *b, const char *name, size_t len, int *st
 	if (e->known && e->len == len && !memcmp(e->name, name, len)) {
 		*stored = e->stored;
 		*wants = e->wants;
+		*state = e->state;
 		return;
 	}
 	*stored = is_cel(name, len) || etl_keep_event(b->cfg, name, len);
 	*wants = cdr_feed_wants(name, len);
+	*state = epstate_is_event(name, len);
 	if (len <= sizeof e->name) {
 		memcpy(e->name, name, len);
 		e->len = (uint8_t)len;
 		e->stored = (uint8_t)*stored;
 		e->wants = (uint8_t)*wants;
+		e->state = (uint8_t)*state;
 		e->known = 1;
 	}
 }
@@ -517,8 +526,8 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
-	int stored, wants;
-	name_decision(b, name, len, &stored, &wants);
+	int stored, wants, state;
+	name_decision(b, name, len, &stored, &wants, &state);
 	if (b->replaying && b->win) {
 		/* an earlier run may have stored it (under this configuration or
 		 * another): its conversation has rows before this batch, so it is
@@ -528,9 +537,9 @@ static int on_event(void *ctx, const struct ami_msg *m)
 		if (lid)
 			evscope_window_note(b->win, lid, n, b->rec.seq);
 	}
-	if (!stored && !(b->feed && wants))
+	if (!stored && !state && !(b->feed && wants))
 		return 0; /* stays in the segments only */
-	on_full_event(b, m, name, len, stored, wants);
+	on_full_event(b, m, name, len, stored, wants, state);
 	return 0;
 }
 
@@ -660,6 +669,8 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 	buf_init(&b->ami, 0);
 	buf_init(&b->cdr, 0);
 	buf_init(&b->call, 0);
+	buf_init(&b->state, 0);
+	epstate_init(&b->ep);
 	buf_init(&b->json, 0);
 	buf_init(&b->legrow, 0);
 	legwait_init(&b->wait);
@@ -676,6 +687,8 @@ static void batch_release(struct batch *b)
 	buf_release(&b->ami);
 	buf_release(&b->cdr);
 	buf_release(&b->call);
+	buf_release(&b->state);
+	epstate_release(&b->ep);
 	buf_release(&b->json);
 	buf_release(&b->legrow);
 	legwait_release(&b->wait);
@@ -865,6 +878,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->ami);
 	buf_reset(&b->cdr);
 	buf_reset(&b->call);
+	buf_reset(&b->state);
+	epstate_reset(&b->ep);
 	evscope_reset(&b->scope);
 	buf_reset(&b->convs);
 	b->win = &ne->win;
@@ -1027,7 +1042,11 @@ int load_begin(PGconn *c, char *err, size_t errlen)
 					  "DELETE ROWS", err, errlen) < 0 ||
 			       /* the batch's conversations, as evscope saw them (evscope.h, sql/0048) */
 			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS event_scope_batch (linkedid text, whole boolean, "
-					  "legs integer) ON COMMIT DELETE ROWS", err, errlen) < 0
+					  "legs integer) ON COMMIT DELETE ROWS", err, errlen) < 0 ||
+			       /* the batch's endpoint-state changes (epstate.h, sql/0062) */
+			       pgc_exec(c, "CREATE TEMP TABLE IF NOT EXISTS endpoint_event_batch (seq bigint, eventtime "
+					  "timestamptz, kind text, endpoint text, detail text, state text, fields jsonb) ON "
+					  "COMMIT DELETE ROWS", err, errlen) < 0
 		       ? -1
 		       : 0;
 }
@@ -1136,6 +1155,20 @@ static int scope_tell(PGconn *c, const struct pipeline *pl, const struct batch *
 	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
 }
 
+/* Hand fraud_state_step (sql/0062) the batch's endpoint-state changes: of
+ * every event in (seq_lo, last_seq], none of them replayed (build_batch). */
+static int state_tell(PGconn *c, const struct batch *b, const char *node_lit, uint64_t seq_lo, char *err,
+		      size_t errlen)
+{
+	char sql[512];
+	if (copy_rows(c, "endpoint_event_batch", EPSTATE_COLUMNS, &b->state, err, errlen) < 0)
+		return -1;
+	snprintf(sql, sizeof sql,
+		 "SELECT set_config('cdrflow.endpoint_event_batch', %s || ' %" PRIu64 " %" PRIu64 "', true)", node_lit,
+		 seq_lo, b->last_seq);
+	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -1166,7 +1199,7 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	}
 	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
 			    pending_months, &npending, err, errlen) < 0 ||
-	    scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0)
+	    scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0 || state_tell(c, b, esc, seq_lo, err, errlen) < 0)
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);

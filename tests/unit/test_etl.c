@@ -18,6 +18,7 @@
 #include "evscope.h"
 #include "kamrow.h"
 #include "legclass.h"
+#include "epstate.h"
 #include "legwait.h"
 #include "strparse.h"
 
@@ -464,6 +465,102 @@ static void test_legwait(void **state)
 }
 
 /* Kamailio: the SIP code -> disposition table of docs/sources.md */
+/* epstate: one row per change of an endpoint's state within the batch */
+struct ep_feed {
+	struct epstate *s;
+	struct buf *rows;
+	uint64_t seq;
+	int changed;
+};
+
+static int ep_on_msg(void *ctx, const struct ami_msg *m)
+{
+	struct ep_feed *f = ctx;
+	size_t n;
+	const char *name = ami_get(m, "Event", &n);
+	f->changed = name && epstate_is_event(name, n) ? epstate_event(f->s, f->rows, m, name, n, f->seq, 1700000000000000u + f->seq) : -1;
+	return 0;
+}
+
+static int ep_feed(struct ep_feed *f, struct ami_parser *p, const char *msg)
+{
+	f->seq++;
+	f->changed = -2;
+	assert_int_equal(ami_parser_feed_record(p, msg, strlen(msg), ep_on_msg, f), 0);
+	return f->changed;
+}
+
+static void test_epstate(void **state)
+{
+	(void)state;
+	struct epstate s;
+	struct buf rows;
+	struct ami_parser p;
+	epstate_init(&s);
+	buf_init(&rows, 0);
+	ami_parser_init(&p, 65536);
+	struct ep_feed f = { &s, &rows, 0, 0 };
+	assert_true(epstate_is_event("DeviceStateChange", 17));
+	assert_false(epstate_is_event("Newstate", 8));
+	assert_int_equal(ep_feed(&f, &p, "Event: Newstate\r\nChannel: SIP/a-1\r\n\r\n"), -1);
+	/* a device: a repeat of the previous state of the same device is no change */
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/100\r\nState: INUSE\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/200\r\nState: INUSE\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/100\r\nState: INUSE\r\n\r\n"), 0);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/100\r\nState: NOT_INUSE\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/100\r\nState: INUSE\r\n\r\n"), 1);
+	/* no endpoint or no state: skipped, and no effect on the next one */
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nState: INUSE\r\n\r\n"), 0);
+	assert_int_equal(ep_feed(&f, &p, "Event: PeerStatus\r\nPeer: SIP/trunk1\r\n\r\n"), 0);
+	/* the naming of each kind; the first header of a name, as ami_get */
+	assert_int_equal(ep_feed(&f, &p, "Event: PeerStatus\r\nPeer: SIP/trunk1\r\nPeer: SIP/x\r\nPeerStatus: Reachable\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: ContactStatus\r\nAOR: 100\r\nEndpointName: 100\r\nURI: sip:100@10.0.0.1:5060\r\nContactStatus: Created\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: ContactStatus\r\nAOR: 300\r\nContactStatus: Removed\r\n\r\n"), 1);
+	/* the same endpoint, another contact URI: another key */
+	assert_int_equal(ep_feed(&f, &p, "Event: ContactStatus\r\nEndpointName: 100\r\nURI: sip:100@10.0.0.2:5060\r\nContactStatus: Created\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: Registry\r\nChannelType: SIP\r\nUsername: acme\r\nDomain: sip.example.com\r\nStatus: Registered\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: Registry\r\nDomain: d\r\nStatus: Rejected\r\n\r\n"), 1);
+	/* a value that COPY escapes, and one with invalid UTF-8: the key is what PostgreSQL stores */
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: Custom:a\\b\tc\r\nState: INUSE\r\n\r\n"), 1);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: Custom:a\\b\tc\r\nState: INUSE\r\n\r\n"), 0);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: Custom:\xff\r\nState: RINGING\r\n\r\n"), 1);
+	const char *want =
+		"2\t2023-11-14 22:13:20.000002+00\tdevice\tSIP/100\t\tINUSE\t{\"Event\":\"DeviceStateChange\",\"Device\":\"SIP/100\",\"State\":\"INUSE\"}\n"
+		"3\t2023-11-14 22:13:20.000003+00\tdevice\tSIP/200\t\tINUSE\t";
+	assert_true(rows.len > strlen(want));
+	assert_memory_equal(rows.data, want, strlen(want));
+	/* every row: seq, time, kind, endpoint, detail, state, fields */
+	const char *keys[] = { "device\tSIP/100\t\tINUSE\t", "device\tSIP/200\t\tINUSE\t", "device\tSIP/100\t\tNOT_INUSE\t",
+			       "device\tSIP/100\t\tINUSE\t", "peer\tSIP/trunk1\t\tReachable\t",
+			       "contact\tPJSIP/100\tsip:100@10.0.0.1:5060\tCreated\t", "contact\t300\t\tRemoved\t",
+			       "contact\tPJSIP/100\tsip:100@10.0.0.2:5060\tCreated\t",
+			       "registry\tSIP/acme@sip.example.com\t\tRegistered\t", "registry\t/d\t\tRejected\t",
+			       "device\tCustom:a\\\\b\\tc\t\tINUSE\t", "device\tCustom:\xef\xbf\xbd\t\tRINGING\t" };
+	const char *line = rows.data;
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const char *nl = memchr(line, '\n', rows.len - (size_t)(line - rows.data));
+		assert_non_null(nl);
+		const char *k = strchr(strchr(line, '\t') + 1, '\t') + 1;
+		assert_memory_equal(k, keys[i], strlen(keys[i]));
+		line = nl + 1;
+	}
+	assert_int_equal((size_t)(line - rows.data), rows.len);
+	/* a new batch knows no endpoint */
+	epstate_reset(&s);
+	buf_reset(&rows);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/100\r\nState: INUSE\r\n\r\n"), 1);
+	for (int i = 0; i < 2000; i++) { /* the table grows */
+		char msg[128];
+		snprintf(msg, sizeof msg, "Event: DeviceStateChange\r\nDevice: SIP/%d\r\nState: INUSE\r\n\r\n", i);
+		assert_int_equal(ep_feed(&f, &p, msg), i == 100 ? 0 : 1);
+	}
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/1999\r\nState: INUSE\r\n\r\n"), 0);
+	assert_int_equal(ep_feed(&f, &p, "Event: DeviceStateChange\r\nDevice: SIP/1999\r\nState: RINGINUSE\r\n\r\n"), 1);
+	ami_parser_release(&p);
+	buf_release(&rows);
+	epstate_release(&s);
+}
+
 static void test_kam_disposition(void **state)
 {
 	(void)state;
@@ -600,6 +697,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_copy_escaping),
 		cmocka_unit_test(test_legwait),
+		cmocka_unit_test(test_epstate),
 		cmocka_unit_test(test_utf8_repair),
 		cmocka_unit_test(test_json_strings),
 		cmocka_unit_test(test_times),
