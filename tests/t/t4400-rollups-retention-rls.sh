@@ -154,10 +154,17 @@ BEGIN
 			ON k.call_id = s.linkedid AND k.node = 'syn';
 		UPDATE cdr SET call_id = linkedid WHERE node = 'syn' AND call_id IS NULL
 			AND linkedid IN (SELECT call_id FROM call_batch);
+		-- every other batch inside a run of cdrflow_after_batch, as its
+		-- marker names it (0063): the steps after the first reuse the
+		-- legs it read, the next run reads its own
+		IF i % 2 = 1 THEN
+			PERFORM set_config('cdrflow.after_batch_run', 'syn' || i, true);
+		END IF;
 		PERFORM rollup_after_batch('syn', 0, 0);
 		PERFORM rollup_call_after_batch('syn', 0, 0);
 		PERFORM rollup_margin_after_batch('syn', 0, 0);
 		PERFORM rollup_statement_after_batch('syn', 0, 0);
+		PERFORM set_config('cdrflow.after_batch_run', '', true);
 		TRUNCATE syn_leg;
 		IF i = 30 THEN
 			EXIT;
