@@ -71,6 +71,7 @@ struct amidoctor {
 	struct cnt app_dial, app_queue, app_set; /* Newexten applications */
 	uint32_t classes;
 	uint64_t first_us, last_us;
+	uint64_t span_first_us, span_last_us; /* since adoc_span_start() */
 	int64_t max_skew_us;       /* |receive time - EventTV| */
 };
 
@@ -184,6 +185,39 @@ void adoc_free(struct amidoctor *d)
 	free(d);
 }
 
+void adoc_copy(struct amidoctor *dst, const struct amidoctor *src)
+{
+	struct upslot *ups = dst->ups;
+	*dst = *src;
+	dst->ups = ups;
+	if (!src->ups) {
+		free(ups);
+		dst->ups = NULL;
+		return;
+	}
+	if (!dst->ups)
+		dst->ups = xmalloc(UP_SLOTS * sizeof *dst->ups);
+	memcpy(dst->ups, src->ups, UP_SLOTS * sizeof *dst->ups);
+}
+
+struct amidoctor *adoc_dup(const struct amidoctor *src)
+{
+	struct amidoctor *d = adoc_new();
+	adoc_copy(d, src);
+	return d;
+}
+
+void adoc_span_start(struct amidoctor *d)
+{
+	d->span_first_us = d->span_last_us = 0;
+}
+
+void adoc_span(const struct amidoctor *d, uint64_t *first_us, uint64_t *last_us)
+{
+	*first_us = d->span_first_us;
+	*last_us = d->span_last_us;
+}
+
 static uint32_t uid_hash(const char *v, size_t len)
 {
 	uint32_t h = 2166136261u;
@@ -290,10 +324,15 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 {
 	if (m->kind != AMI_EVENT)
 		return;
-	size_t len, l2;
+	size_t len;
 	const char *name = ami_get(m, "Event", &len);
-	if (!name)
-		return;
+	if (name)
+		adoc_event_named(d, m, name, len, recv_us);
+}
+
+void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *name, size_t len, uint64_t recv_us)
+{
+	size_t l2;
 	enum ev e = E_N;
 	for (int k = 0; k < E_N; k++)
 		if (is(name, len, ev_names[k])) {
@@ -320,6 +359,10 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		d->first_us = t;
 	if (t > d->last_us)
 		d->last_us = t;
+	if (t && (!d->span_first_us || t < d->span_first_us))
+		d->span_first_us = t;
+	if (t > d->span_last_us)
+		d->span_last_us = t;
 	v = ami_get(m, "EventTV", &l2);
 	uint64_t tv = eventtv_us(v, l2);
 	if (tv && recv_us) {
