@@ -17,10 +17,17 @@ enum ev {
 	E_BRIDGELEAVE, E_CEL, E_ORIGINATERESPONSE, E_QUEUECALLERJOIN, E_AGENTCALLED, E_AGENTCONNECT, E_RTCPSENT,
 	E_RTCPRECEIVED, E_CDR, E_CONFBRIDGEJOIN, E_PARKEDCALL, E_FULLYBOOTED, E_N
 };
-static const char *const ev_names[E_N] = {
-	"Newchannel", "Hangup", "Newstate", "Newexten", "VarSet", "DialBegin", "DialEnd", "BridgeEnter",
-	"BridgeLeave", "CEL", "OriginateResponse", "QueueCallerJoin", "AgentCalled", "AgentConnect", "RTCPSent",
-	"RTCPReceived", "Cdr", "ConfbridgeJoin", "ParkedCall", "FullyBooted",
+/* A name and its length (known when compiling). */
+struct name {
+	const char *s;
+	uint8_t len;
+};
+#define N(lit) { lit, sizeof lit - 1 }
+static const struct name ev_names[E_N] = {
+	N("Newchannel"), N("Hangup"), N("Newstate"), N("Newexten"), N("VarSet"), N("DialBegin"), N("DialEnd"),
+	N("BridgeEnter"), N("BridgeLeave"), N("CEL"), N("OriginateResponse"), N("QueueCallerJoin"), N("AgentCalled"),
+	N("AgentConnect"), N("RTCPSent"), N("RTCPReceived"), N("Cdr"), N("ConfbridgeJoin"), N("ParkedCall"),
+	N("FullyBooted"),
 };
 
 /* CEL EventName values. */
@@ -29,10 +36,11 @@ enum cel {
 	C_APP_END, C_PARK_START, C_PARK_END, C_BLINDTRANSFER, C_ATTENDEDTRANSFER, C_PICKUP, C_FORWARD, C_USER_DEFINED,
 	C_DTMF, C_STREAM_BEGIN, C_STREAM_END, C_LOCAL_OPTIMIZE, C_OTHER, C_N
 };
-static const char *const cel_names[C_N] = {
-	"CHAN_START", "CHAN_END", "ANSWER", "HANGUP", "BRIDGE_ENTER", "BRIDGE_EXIT", "LINKEDID_END", "APP_START",
-	"APP_END", "PARK_START", "PARK_END", "BLINDTRANSFER", "ATTENDEDTRANSFER", "PICKUP", "FORWARD",
-	"USER_DEFINED", "DTMF", "STREAM_BEGIN", "STREAM_END", "LOCAL_OPTIMIZE", "other",
+static const struct name cel_names[C_N] = {
+	N("CHAN_START"), N("CHAN_END"), N("ANSWER"), N("HANGUP"), N("BRIDGE_ENTER"), N("BRIDGE_EXIT"),
+	N("LINKEDID_END"), N("APP_START"), N("APP_END"), N("PARK_START"), N("PARK_END"), N("BLINDTRANSFER"),
+	N("ATTENDEDTRANSFER"), N("PICKUP"), N("FORWARD"), N("USER_DEFINED"), N("DTMF"), N("STREAM_BEGIN"),
+	N("STREAM_END"), N("LOCAL_OPTIMIZE"), N("other"),
 };
 
 /* manager.conf read classes, as they appear in Privilege headers. */
@@ -330,25 +338,88 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		adoc_event_named(d, m, name, len, recv_us);
 }
 
+/* The headers adoc_event_named() reads: the first of each, as ami_get()
+ * finds it (case-insensitive key), gathered in one pass over the index. */
+enum hk { H_PRIVILEGE, H_TIMESTAMP, H_EVENTTV, H_CHANNEL, H_UNIQUEID, H_PRIORITY, H_CHANNELSTATE, H_APPLICATION,
+	  H_DIALSTATUS, H_EVENTNAME, H_N };
+struct hv {
+	const char *v;
+	size_t len;
+};
+
+static int key_is(const char *k, size_t n, const char *want)
+{
+	return ami_key_eq(k, n, want, strlen(want));
+}
+
+/* Which header of enum hk the key is (H_N: none).  The switch on the
+ * length leaves one to three comparisons. */
+static enum hk key_of(const char *k, size_t n)
+{
+	switch (n) {
+	case 7: return key_is(k, n, "Channel") ? H_CHANNEL : key_is(k, n, "EventTV") ? H_EVENTTV : H_N;
+	case 8: return key_is(k, n, "Uniqueid") ? H_UNIQUEID : key_is(k, n, "Priority") ? H_PRIORITY : H_N;
+	case 9:
+		return key_is(k, n, "Timestamp")   ? H_TIMESTAMP
+		       : key_is(k, n, "Privilege") ? H_PRIVILEGE
+		       : key_is(k, n, "EventName") ? H_EVENTNAME
+						   : H_N;
+	case 10: return key_is(k, n, "DialStatus") ? H_DIALSTATUS : H_N;
+	case 11: return key_is(k, n, "Application") ? H_APPLICATION : H_N;
+	case 12: return key_is(k, n, "ChannelState") ? H_CHANNELSTATE : H_N;
+	default: return H_N;
+	}
+}
+
+/* One pass: hv[] gets the first value of each key; *chanvar whether a key
+ * starts with ChanVariable (as written: channelvars headers). */
+static void gather(const struct ami_msg *m, struct hv hv[H_N], int *chanvar)
+{
+	memset(hv, 0, H_N * sizeof *hv);
+	*chanvar = 0;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *k = m->raw + h->key_off;
+		if (h->key_len >= 12 && !memcmp(k, "ChanVariable", 12)) {
+			*chanvar = 1;
+			continue;
+		}
+		enum hk x = key_of(k, h->key_len);
+		if (x != H_N && !hv[x].v) {
+			hv[x].v = m->raw + h->val_off;
+			hv[x].len = h->val_len;
+		}
+	}
+}
+
+/* The index of v in names[n] (exact), or n: lengths first, so most names
+ * cost one integer comparison. */
+static int name_index(const struct name *names, int n, const char *v, size_t len)
+{
+	if (!v)
+		return n;
+	for (int k = 0; k < n; k++)
+		if (names[k].len == len && !memcmp(v, names[k].s, len))
+			return k;
+	return n;
+}
+
 void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *name, size_t len, uint64_t recv_us)
 {
-	size_t l2;
-	enum ev e = E_N;
-	for (int k = 0; k < E_N; k++)
-		if (is(name, len, ev_names[k])) {
-			e = (enum ev)k;
-			break;
-		}
-	const char *v = ami_get(m, "Privilege", &l2);
+	enum ev e = (enum ev)name_index(ev_names, E_N, name, len);
+	struct hv hv[H_N];
+	int chanvar;
+	gather(m, hv, &chanvar);
+	const char *v = hv[H_PRIVILEGE].v;
 	if (v)
-		note_classes(d, v, l2);
+		note_classes(d, v, hv[H_PRIVILEGE].len);
 	if (e == E_FULLYBOOTED) {
 		d->ev[e].n++;
 		return; /* sent straight after login, never with a Timestamp */
 	}
 	d->events++;
-	v = ami_get(m, "Timestamp", &l2);
-	uint64_t t = v ? parse_unix_us(v, l2) : 0;
+	v = hv[H_TIMESTAMP].v;
+	uint64_t t = v ? parse_unix_us(v, hv[H_TIMESTAMP].len) : 0;
 	if (v)
 		d->with_ts++;
 	if (!t)
@@ -363,8 +434,7 @@ void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *
 		d->span_first_us = t;
 	if (t > d->span_last_us)
 		d->span_last_us = t;
-	v = ami_get(m, "EventTV", &l2);
-	uint64_t tv = eventtv_us(v, l2);
+	uint64_t tv = eventtv_us(hv[H_EVENTTV].v, hv[H_EVENTTV].len);
 	if (tv && recv_us) {
 		int64_t skew = (int64_t)recv_us - (int64_t)tv;
 		if (skew < 0)
@@ -372,49 +442,43 @@ void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *
 		if (skew > d->max_skew_us)
 			d->max_skew_us = skew;
 	}
-	const char *chan = ami_get(m, "Channel", &l2);
-	size_t chan_len = l2;
-	const char *uid = ami_get(m, "Uniqueid", &l2);
+	const char *chan = hv[H_CHANNEL].v;
+	size_t chan_len = hv[H_CHANNEL].len;
+	const char *uid = hv[H_UNIQUEID].v;
+	size_t uid_len = hv[H_UNIQUEID].len;
 	if (chan && uid && e != E_CEL) {
 		bump(d, &d->channel_events, t);
-		int chanvar = 0;
-		for (size_t h = 0; h < m->nhdr && !chanvar; h++)
-			if (starts(m->raw + m->hdr[h].key_off, m->hdr[h].key_len, "ChanVariable"))
-				chanvar = 1;
 		d->chanvar_events += (uint64_t)chanvar;
-		v = ami_get(m, "Priority", &l2);
-		if (num(v, l2) >= 2)
+		if (num(hv[H_PRIORITY].v, hv[H_PRIORITY].len) >= 2)
 			bump(d, &d->prio2, t);
 	}
 	switch (e) {
 	case E_NEWSTATE:
-		v = ami_get(m, "ChannelState", &l2);
-		if (num(v, l2) == 6) {
+		if (num(hv[H_CHANNELSTATE].v, hv[H_CHANNELSTATE].len) == 6) {
 			bump(d, &d->up, t);
 			if (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) {
 				bump(d, &d->sip_up, t);
-				const char *u = ami_get(m, "Uniqueid", &l2);
-				if (u)
-					up_note(d, u, l2, t);
+				if (uid)
+					up_note(d, uid, uid_len, t);
 			}
 		}
 		break;
-	case E_HANGUP: {
-		const char *u = ami_get(m, "Uniqueid", &l2);
-		if (u && (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) &&
-		    up_take(d, u, l2, t) >= RTCP_LONG_US)
+	case E_HANGUP:
+		if (uid && (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) &&
+		    up_take(d, uid, uid_len, t) >= RTCP_LONG_US)
 			bump(d, &d->sip_long, t);
 		break;
-	}
-	case E_NEWEXTEN:
-		v = ami_get(m, "Application", &l2);
-		if (is(v, l2, "Dial"))
+	case E_NEWEXTEN: {
+		size_t alen = hv[H_APPLICATION].len;
+		v = hv[H_APPLICATION].v;
+		if (is(v, alen, "Dial"))
 			bump(d, &d->app_dial, t);
-		else if (is(v, l2, "Queue"))
+		else if (is(v, alen, "Queue"))
 			bump(d, &d->app_queue, t);
-		else if (is(v, l2, "Set") || is(v, l2, "MSet"))
+		else if (is(v, alen, "Set") || is(v, alen, "MSet"))
 			bump(d, &d->app_set, t);
 		break;
+	}
 	case E_DIALBEGIN:
 		if (chan && chan_len)
 			bump(d, &d->dialbegin_caller, t);
@@ -422,21 +486,12 @@ void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *
 	case E_DIALEND:
 		if (chan && chan_len)
 			bump(d, &d->dialend_caller, t);
-		v = ami_get(m, "DialStatus", &l2);
-		if (is(v, l2, "ANSWER"))
+		if (is(hv[H_DIALSTATUS].v, hv[H_DIALSTATUS].len, "ANSWER"))
 			bump(d, &d->dialend_answer, t);
 		break;
-	case E_CEL: {
-		v = ami_get(m, "EventName", &l2);
-		int c = C_OTHER;
-		for (int k = 0; k < C_OTHER; k++)
-			if (is(v, l2, cel_names[k])) {
-				c = k;
-				break;
-			}
-		bump(d, &d->cel[c], t);
+	case E_CEL:
+		bump(d, &d->cel[name_index(cel_names, C_OTHER, hv[H_EVENTNAME].v, hv[H_EVENTNAME].len)], t);
 		break;
-	}
 	default: break;
 	}
 }
@@ -463,7 +518,7 @@ static int cel_types_missing(const struct amidoctor *d, char *out, size_t outlen
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
 		if (d->cel[need[i].cel].n || !need[i].activity)
 			continue;
-		int w = snprintf(out + off, outlen - off, "%s%s", n ? ", " : "", cel_names[need[i].cel]);
+		int w = snprintf(out + off, outlen - off, "%s%s", n ? ", " : "", cel_names[need[i].cel].s);
 		if (w > 0 && (size_t)w < outlen - off)
 			off += (size_t)w;
 		n++;
@@ -721,7 +776,7 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	for (int k = 0; k < C_N; k++) {
 		if (!d->cel[k].n)
 			continue;
-		int w = snprintf(s->cel_types + off, sizeof s->cel_types - off, "%s%s=%llu", off ? " " : "", cel_names[k],
+		int w = snprintf(s->cel_types + off, sizeof s->cel_types - off, "%s%s=%llu", off ? " " : "", cel_names[k].s,
 				 (unsigned long long)d->cel[k].n);
 		if (w > 0 && (size_t)w < sizeof s->cel_types - off)
 			off += (size_t)w;
