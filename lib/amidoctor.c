@@ -44,9 +44,10 @@ static const struct name cel_names[C_N] = {
 };
 
 /* manager.conf read classes, as they appear in Privilege headers. */
-static const char *const class_names[] = {
-	"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf", "reporting",
-	"cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message",
+static const struct name class_names[] = {
+	N("system"), N("call"), N("log"), N("verbose"), N("command"), N("agent"), N("user"), N("config"), N("dtmf"),
+	N("reporting"), N("cdr"), N("dialplan"), N("originate"), N("agi"), N("cc"), N("aoc"), N("test"), N("security"),
+	N("message"),
 };
 #define N_CLASSES (sizeof class_names / sizeof class_names[0])
 
@@ -78,6 +79,11 @@ struct amidoctor {
 	} *ups;
 	struct cnt app_dial, app_queue, app_set; /* Newexten applications */
 	uint32_t classes;
+	struct privmemo {            /* Privilege values noted already: the same few repeat */
+		uint8_t len;
+		char v[31];
+	} privs[4];
+	unsigned next_priv;
 	uint64_t first_us, last_us;
 	uint64_t span_first_us, span_last_us; /* since adoc_span_start() */
 	int64_t max_skew_us;       /* |receive time - EventTV| */
@@ -316,13 +322,21 @@ static uint64_t eventtv_us(const char *v, size_t len)
 
 static void note_classes(struct amidoctor *d, const char *v, size_t len)
 {
+	for (int k = 0; k < 4; k++)
+		if (d->privs[k].len == len && !memcmp(d->privs[k].v, v, len))
+			return; /* its classes are in d->classes */
+	if (len && len <= sizeof d->privs[0].v) {
+		struct privmemo *p = &d->privs[d->next_priv++ % 4];
+		p->len = (uint8_t)len;
+		memcpy(p->v, v, len);
+	}
 	size_t i = 0;
 	while (i < len) {
 		size_t j = i;
 		while (j < len && v[j] != ',')
 			j++;
 		for (size_t k = 0; k < N_CLASSES; k++)
-			if (is(v + i, j - i, class_names[k]))
+			if (class_names[k].len == j - i && !memcmp(v + i, class_names[k].s, j - i))
 				d->classes |= 1u << k;
 		i = j + 1;
 	}
@@ -347,28 +361,28 @@ struct hv {
 	size_t len;
 };
 
-static int key_is(const char *k, size_t n, const char *want)
-{
-	return ami_key_eq(k, n, want, strlen(want));
-}
-
-/* Which header of enum hk the key is (H_N: none).  The switch on the
- * length leaves one to three comparisons. */
+/* Which header of enum hk the key is (H_N: none): by length and first
+ * letter, then one caseless comparison. */
 static enum hk key_of(const char *k, size_t n)
 {
+	enum hk x;
+	const char *want;
 	switch (n) {
-	case 7: return key_is(k, n, "Channel") ? H_CHANNEL : key_is(k, n, "EventTV") ? H_EVENTTV : H_N;
-	case 8: return key_is(k, n, "Uniqueid") ? H_UNIQUEID : key_is(k, n, "Priority") ? H_PRIORITY : H_N;
+	case 7: x = (k[0] | 0x20) == 'c' ? H_CHANNEL : H_EVENTTV; want = x == H_CHANNEL ? "Channel" : "EventTV"; break;
+	case 8: x = (k[0] | 0x20) == 'u' ? H_UNIQUEID : H_PRIORITY; want = x == H_UNIQUEID ? "Uniqueid" : "Priority"; break;
 	case 9:
-		return key_is(k, n, "Timestamp")   ? H_TIMESTAMP
-		       : key_is(k, n, "Privilege") ? H_PRIVILEGE
-		       : key_is(k, n, "EventName") ? H_EVENTNAME
-						   : H_N;
-	case 10: return key_is(k, n, "DialStatus") ? H_DIALSTATUS : H_N;
-	case 11: return key_is(k, n, "Application") ? H_APPLICATION : H_N;
-	case 12: return key_is(k, n, "ChannelState") ? H_CHANNELSTATE : H_N;
+		switch (k[0] | 0x20) {
+		case 't': x = H_TIMESTAMP; want = "Timestamp"; break;
+		case 'p': x = H_PRIVILEGE; want = "Privilege"; break;
+		default: x = H_EVENTNAME; want = "EventName"; break;
+		}
+		break;
+	case 10: x = H_DIALSTATUS; want = "DialStatus"; break;
+	case 11: x = H_APPLICATION; want = "Application"; break;
+	case 12: x = H_CHANNELSTATE; want = "ChannelState"; break;
 	default: return H_N;
 	}
+	return ami_key_eq(k, n, want, n) ? x : H_N;
 }
 
 /* One pass: hv[] gets the first value of each key; *chanvar whether a key
@@ -768,7 +782,7 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	for (size_t k = 0; k < N_CLASSES; k++) {
 		if (!(d->classes & (1u << k)))
 			continue;
-		int w = snprintf(s->classes + off, sizeof s->classes - off, "%s%s", off ? "," : "", class_names[k]);
+		int w = snprintf(s->classes + off, sizeof s->classes - off, "%s%s", off ? "," : "", class_names[k].s);
 		if (w > 0 && (size_t)w < sizeof s->classes - off)
 			off += (size_t)w;
 	}
