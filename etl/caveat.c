@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,67 +12,49 @@
 #include "amidoctor.h"
 #include "doctor.h"
 #include "exitcode.h"
+#include "load.h"
 #include "pgconn.h"
 #include "segment.h"
 #include "xalloc.h"
 
 struct node_state {
 	char *node;
-	struct amidoctor *ad; /* everything this process read of the node */
+	struct amidoctor *ad; /* everything this process diagnosed of the node */
 	uint32_t warned;      /* inputs already warned about */
 	uint32_t stored;      /* inputs already kept in input_caveat by this process */
 	struct seg_pos before;
-	uint64_t records;     /* records ad has read */
-};
-
-/* A node's records read by the doctor beside the load (caveat_prescan):
- * from its checkpoint to what the spool held then. */
-struct prescan {
-	char *node, *dir;
-	struct seg_pos from, end;
-	struct amidoctor *ad, *range;
-	uint64_t records;
-	int ok;
+	/* what the load fed the doctor in this run and committed (load.h):
+	 * ad and then the loaded records up to pending_to */
+	struct amidoctor *pending;
+	uint64_t pending_records;
+	struct seg_pos pending_to;
 };
 
 struct caveat_run {
 	struct node_state *v;
 	size_t n;
-	struct prescan *pre;
-	size_t npre;
-	pthread_t thread;
-	int running;
+	struct load_doctor feed;
 };
+
+static struct amidoctor *feed_node(void *arg, const char *node);
+static void feed_committed(void *arg, const char *node, const struct amidoctor *ad, uint64_t records,
+			   struct seg_pos to);
 
 struct caveat_run *caveat_run_new(void)
 {
-	return xcalloc(1, sizeof(struct caveat_run));
-}
-
-static void prescan_free(struct caveat_run *cr)
-{
-	if (cr->running)
-		pthread_join(cr->thread, NULL);
-	cr->running = 0;
-	for (size_t i = 0; i < cr->npre; i++) {
-		free(cr->pre[i].node);
-		free(cr->pre[i].dir);
-		adoc_free(cr->pre[i].ad);
-		adoc_free(cr->pre[i].range);
-	}
-	free(cr->pre);
-	cr->pre = NULL;
-	cr->npre = 0;
+	struct caveat_run *cr = xcalloc(1, sizeof(struct caveat_run));
+	cr->feed = (struct load_doctor){ feed_node, feed_committed, cr };
+	return cr;
 }
 
 void caveat_run_free(struct caveat_run *cr)
 {
 	if (!cr)
 		return;
-	prescan_free(cr);
 	for (size_t i = 0; i < cr->n; i++) {
 		free(cr->v[i].node);
 		adoc_free(cr->v[i].ad);
+		adoc_free(cr->v[i].pending);
 	}
 	free(cr->v);
 	free(cr);
@@ -117,88 +98,44 @@ static void set_before(void *arg, const char *node, struct seg_pos p)
 
 int caveat_before(struct caveat_run *cr, PGconn *c, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < cr->n; i++)
-		cr->v[i].before = (struct seg_pos){ 0, 0 };
+	for (size_t i = 0; i < cr->n; i++) {
+		struct node_state *ns = &cr->v[i];
+		ns->before = (struct seg_pos){ 0, 0 };
+		adoc_free(ns->pending); /* a run caveat_after() did not diagnose */
+		ns->pending = NULL;
+		ns->pending_records = 0;
+		adoc_span_start(ns->ad); /* this run's period */
+	}
 	return checkpoints(c, set_before, cr, err, errlen);
 }
 
-static void *prescan_thread(void *arg)
+const struct load_doctor *caveat_feed(struct caveat_run *cr)
 {
-	struct caveat_run *cr = arg;
-	for (size_t i = 0; i < cr->npre; i++) {
-		struct prescan *p = &cr->pre[i];
-		char err[512];
-		p->ok = doctor_scan_end(p->dir, p->from, p->ad, p->range, &p->records, &p->end, err, sizeof err) ==
-			EXIT_OK;
-	}
-	return NULL;
+	return &cr->feed;
 }
 
-void caveat_prescan(struct caveat_run *cr, const char *spool)
+/* The load asks for a node's doctor before it reads the node: it feeds a
+ * copy from the checkpoint on. */
+static struct amidoctor *feed_node(void *arg, const char *node)
 {
-	prescan_free(cr);
-	char **nodes, err[512];
-	size_t n;
-	if (seg_list_nodes(spool, &nodes, &n, err, sizeof err) < 0)
-		return;
-	cr->pre = xcalloc(n ? n : 1, sizeof *cr->pre);
-	for (size_t i = 0; i < n; i++) {
-		struct node_state *ns = node_state(cr, nodes[i]);
-		/* a node read before in this process: its ad holds more than a range */
-		if (!ns->records) {
-			struct prescan *p = &cr->pre[cr->npre++];
-			p->node = xstrdup(nodes[i]);
-			p->dir = xasprintf("%s/%s", spool, nodes[i]);
-			p->from = ns->before;
-			p->ad = adoc_new();
-			p->range = adoc_new();
-		}
-		free(nodes[i]);
-	}
-	free(nodes);
-	if (cr->npre && pthread_create(&cr->thread, NULL, prescan_thread, cr) == 0)
-		cr->running = 1;
-	else
-		prescan_free(cr); /* read after the load instead */
+	return node_state(arg, node)->ad;
 }
 
-void caveat_prescan_drop(struct caveat_run *cr)
+/* A batch committed: the doctor as of its last record. */
+static void feed_committed(void *arg, const char *node, const struct amidoctor *ad, uint64_t records,
+			   struct seg_pos to)
 {
-	prescan_free(cr);
+	struct node_state *ns = node_state(arg, node);
+	if (!ns->pending)
+		ns->pending = adoc_new();
+	adoc_copy(ns->pending, ad);
+	ns->pending_records += records;
+	ns->pending_to = to;
 }
 
 static int pos_lt(struct seg_pos a, struct seg_pos b)
 {
 	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
-}
-
-/* The prescan of ns, when it read from ns->before to no further than to
- * without an error: the range from its end to `to` is read into it too,
- * and it is handed over (*ad, *range, *records).  0 when there is none. */
-static int prescan_take(struct caveat_run *cr, struct node_state *ns, struct seg_pos to, const char *spool,
-			struct amidoctor **ad, struct amidoctor **range, uint64_t *records)
-{
-	for (size_t i = 0; i < cr->npre; i++) {
-		struct prescan *p = &cr->pre[i];
-		if (strcmp(p->node, ns->node))
-			continue;
-		if (!p->ok || ns->records || p->from.segno != ns->before.segno || p->from.offset != ns->before.offset ||
-		    pos_lt(to, p->end))
-			return 0;
-		char err[512];
-		uint64_t tail = 0;
-		char *dir = xasprintf("%s/%s", spool, ns->node);
-		int rc = doctor_scan(dir, p->end, &to, p->ad, p->range, &tail, err, sizeof err);
-		free(dir);
-		if (rc != EXIT_OK)
-			return 0; /* p->ad fed part of the tail: read it all again */
-		*ad = p->ad;
-		*range = p->range;
-		*records = p->records + tail;
-		p->ad = p->range = NULL;
-		return 1;
-	}
-	return 0;
 }
 
 struct after {
@@ -252,30 +189,39 @@ static int store(PGconn *c, const char *node, enum adoc_input i, const struct ad
 	return ok ? 0 : -1;
 }
 
-static int diagnose_node(struct caveat_run *cr, PGconn *c, const char *spool, struct node_state *ns,
-			 struct seg_pos to, char *err, size_t errlen)
+/* The range from ns->before to `to` was loaded: what the load fed the
+ * doctor of it becomes the node's; a part the load did not tell (not
+ * expected: a commit whose success the load never saw) is read from the
+ * spool.  Then warn and store. */
+static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, struct seg_pos to, char *err,
+			 size_t errlen)
 {
-	struct amidoctor *range = NULL, *pre_ad = NULL;
 	uint64_t records = 0;
 	int rc = 0;
-	if (prescan_take(cr, ns, to, spool, &pre_ad, &range, &records)) {
-		adoc_free(ns->ad); /* read nothing yet: the prescan's is the same read */
-		ns->ad = pre_ad;
-	} else {
-		char *dir = xasprintf("%s/%s", spool, ns->node);
-		range = adoc_new();
-		rc = doctor_scan(dir, ns->before, &to, ns->ad, range, &records, err, errlen) == EXIT_OK ? 0 : -1;
-		free(dir);
+	struct seg_pos from = ns->before;
+	if (ns->pending) {
+		adoc_free(ns->ad);
+		ns->ad = ns->pending;
+		ns->pending = NULL;
+		records = ns->pending_records;
+		from = ns->pending_to;
+		ns->pending_records = 0;
 	}
-	ns->records += records;
+	if (pos_lt(from, to)) {
+		char *dir = xasprintf("%s/%s", spool, ns->node);
+		uint64_t tail = 0;
+		rc = doctor_scan(dir, from, &to, ns->ad, NULL, &tail, err, errlen) == EXIT_OK ? 0 : -1;
+		free(dir);
+		records += tail;
+	}
 	if (rc == 0 && records) {
 		doctor_warn(ns->node, ns->ad, &ns->warned);
-		struct adoc_summary sm;
-		adoc_summary(range, &sm);
+		uint64_t first, last; /* this run's */
+		adoc_span(ns->ad, &first, &last);
 		uint32_t missing = adoc_missing_all(ns->ad);
 		struct adoc_summary all; /* everything this process read of the node */
 		adoc_summary(ns->ad, &all);
-		if (missing && sm.first_us) {
+		if (missing && first) {
 			if (pgc_exec(c, "BEGIN", err, errlen) < 0)
 				rc = -1;
 			for (int i = 0; i < AI_N && rc == 0; i++) {
@@ -284,8 +230,8 @@ static int diagnose_node(struct caveat_run *cr, PGconn *c, const char *spool, st
 				struct adoc_verdict v;
 				adoc_verdict(ns->ad, (enum adoc_input)i, &v);
 				/* the proof may have come only now: the first caveat covers all this process read */
-				uint64_t from = ns->stored & (1u << i) ? sm.first_us : all.first_us;
-				rc = store(c, ns->node, (enum adoc_input)i, &v, from ? from : sm.first_us, sm.last_us, err, errlen);
+				uint64_t since = ns->stored & (1u << i) ? first : all.first_us;
+				rc = store(c, ns->node, (enum adoc_input)i, &v, since ? since : first, last, err, errlen);
 			}
 			char ignored[128];
 			if (rc == 0 && pgc_exec(c, "COMMIT", err, errlen) < 0)
@@ -296,30 +242,24 @@ static int diagnose_node(struct caveat_run *cr, PGconn *c, const char *spool, st
 				ns->stored |= missing;
 		}
 	}
-	adoc_free(range);
 	return rc;
 }
 
 int caveat_after(struct caveat_run *cr, PGconn *c, const char *spool, char *err, size_t errlen)
 {
 	struct after a = { NULL, NULL, 0 };
-	if (cr->running) {
-		pthread_join(cr->thread, NULL);
-		cr->running = 0;
-	}
 	int rc = checkpoints(c, add_after, &a, err, errlen);
 	for (size_t i = 0; i < a.n; i++) {
 		if (rc == 0) {
 			struct node_state *ns = node_state(cr, a.node[i]);
 			struct seg_pos before = ns->before;
 			if (before.segno < a.pos[i].segno || (before.segno == a.pos[i].segno && before.offset < a.pos[i].offset))
-				rc = diagnose_node(cr, c, spool, ns, a.pos[i], err, errlen);
+				rc = diagnose_node(c, spool, ns, a.pos[i], err, errlen);
 			ns->before = a.pos[i];
 		}
 		free(a.node[i]);
 	}
 	free(a.node);
 	free(a.pos);
-	prescan_free(cr);
 	return rc;
 }

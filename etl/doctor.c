@@ -129,13 +129,11 @@ static int on_msg(void *ctx, const struct ami_msg *m)
 }
 
 static int scan_range(const char *node_dir, struct seg_pos from, const struct seg_pos *to, struct scan *s,
-		      uint64_t *records, struct seg_pos *end, char *err, size_t errlen)
+		      uint64_t *records, char *err, size_t errlen)
 {
 	struct seg_reader r;
 	struct seg_record rec;
 	*records = 0;
-	if (end)
-		*end = from;
 	if (seg_reader_open(&r, node_dir, from) < 0) {
 		snprintf(err, errlen, "%s", r.err);
 		return EXIT_NOINPUT;
@@ -148,8 +146,6 @@ static int scan_range(const char *node_dir, struct seg_pos from, const struct se
 		s->recv_us = rec.recv_us;
 		s->seq = rec.seq;
 		(*records)++;
-		if (end)
-			*end = rec.next;
 		if (rec.flags & SEG_FLAG_JSON) {
 			s->json++;
 			continue;
@@ -175,17 +171,7 @@ int doctor_scan(const char *node_dir, struct seg_pos from, const struct seg_pos 
 	memset(&s, 0, sizeof s);
 	s.ad = ad;
 	s.ad2 = ad2;
-	return scan_range(node_dir, from, to, &s, records, NULL, err, errlen);
-}
-
-int doctor_scan_end(const char *node_dir, struct seg_pos from, struct amidoctor *ad, struct amidoctor *ad2,
-		    uint64_t *records, struct seg_pos *end, char *err, size_t errlen)
-{
-	struct scan s;
-	memset(&s, 0, sizeof s);
-	s.ad = ad;
-	s.ad2 = ad2;
-	return scan_range(node_dir, from, NULL, &s, records, end, err, errlen);
+	return scan_range(node_dir, from, to, &s, records, err, errlen);
 }
 
 /* ---- printing ---- */
@@ -313,7 +299,7 @@ int doctor_command(const struct etl_config *cfg, FILE *out, char *err, size_t er
 			struct cdr_feed_sink sink = { on_leg, NULL, &s, NULL, NULL };
 			s.feed = cdr_feed_new(&opt, &sink);
 			uint64_t records;
-			rc = scan_range(dir, (struct seg_pos){ 0, 0 }, NULL, &s, &records, NULL, err, errlen);
+			rc = scan_range(dir, (struct seg_pos){ 0, 0 }, NULL, &s, &records, err, errlen);
 			cdr_feed_flush(s.feed, UINT64_MAX);
 			if (rc == EXIT_OK && s.json && s.json == records) {
 				/* a Yeastar source: its JSON events have no AMI inputs to check */

@@ -22,11 +22,6 @@
 int doctor_scan(const char *node_dir, struct seg_pos from, const struct seg_pos *to, struct amidoctor *ad,
 		struct amidoctor *ad2, uint64_t *records, char *err, size_t errlen);
 
-/* The same from `from` to the end of the node's records: *end is where
- * the record after the last one read starts (from when none). */
-int doctor_scan_end(const char *node_dir, struct seg_pos from, struct amidoctor *ad, struct amidoctor *ad2,
-		    uint64_t *records, struct seg_pos *end, char *err, size_t errlen);
-
 /* The full diagnosis of one node. */
 void doctor_print(FILE *out, const char *node, const struct amidoctor *ad);
 

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "ami.h"
+#include "amidoctor.h"
 #include "cdrfeed.h"
 #include "epstate.h"
 #include "evscope.h"
@@ -85,6 +86,8 @@ struct batch {
 	struct leg_extra extra;    /* the facts of the leg being finished (on_classify) */
 	const struct cdr_row *extra_for;
 	int replaying;             /* the current record is before load_from */
+	struct amidoctor *doc;     /* the input doctor fed the loaded records (NULL: none) */
+	struct amidoctor *doc_at;  /* what it knew after this batch's last record */
 	int json_recs;             /* JSON records (a Yeastar node) were read */
 	int months[LOAD_MONTHS]; /* distinct YYYYMM seen, to create partitions first */
 	size_t nmonths;
@@ -526,6 +529,8 @@ static int on_event(void *ctx, const struct ami_msg *m)
 	const char *name = ami_get(m, "Event", &len);
 	if (!name)
 		return 0;
+	if (b->doc && !b->replaying)
+		adoc_event_named(b->doc, m, name, len, b->rec.recv_us); /* the doctor reads this parse: no second read */
 	int stored, wants, state;
 	name_decision(b, name, len, &stored, &wants, &state);
 	if (b->replaying && b->win) {
@@ -683,6 +688,7 @@ static void batch_init(struct batch *b, const struct etl_config *cfg, const char
 static void batch_release(struct batch *b)
 {
 	free(b->seqs);
+	adoc_free(b->doc_at);
 	buf_release(&b->cel);
 	buf_release(&b->ami);
 	buf_release(&b->cdr);
@@ -962,6 +968,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		b->done_to = pl->written_upto;
 	pl->load_pos = b->load_to;
 	pl->last_seq = b->last_seq;
+	if (b->doc)
+		adoc_copy(b->doc_at, b->doc); /* told when the batch commits */
 	return 0;
 }
 
@@ -1232,8 +1240,8 @@ fail:
 }
 
 /* One node: batches until the segments have nothing more. */
-static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const char *node,
-		     struct load_stats *st, char *err, size_t errlen)
+static int load_node(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *dr,
+		     const char *node, struct load_stats *st, char *err, size_t errlen)
 {
 	double t0 = clock_mono_s();
 	struct node_engine *ne = node_engine(node);
@@ -1311,10 +1319,15 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	    !after_byte_skip(c, node, pos))
 		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
+	/* the doctor continues from what is committed: a copy, fed by the producer */
+	struct amidoctor *committed = dr ? dr->node(dr->arg, node) : NULL;
+	struct amidoctor *doc = committed ? adoc_dup(committed) : NULL;
 	for (int i = 0; i < 2; i++) {
 		batch_init(&pl->slot[i], cfg, node);
 		pl->slot[i].lc = lc;
 		pl->slot[i].load_from = pos;
+		pl->slot[i].doc = doc;
+		pl->slot[i].doc_at = doc ? adoc_new() : NULL;
 	}
 	pthread_mutex_init(&pl->mu, NULL);
 	pthread_cond_init(&pl->cv, NULL);
@@ -1339,6 +1352,8 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 			break;
 		}
 		ne->next = b->next;
+		if (doc)
+			dr->committed(dr->arg, node, b->doc_at, b->loaded, b->load_to);
 		st->events += b->loaded;
 		st->bytes += b->bytes;
 		st->cel_rows += b->cel_rows;
@@ -1380,6 +1395,7 @@ out:
 	free(pl->skips);
 	free(pl);
 	free(dir);
+	adoc_free(doc);
 	return rc;
 }
 
@@ -1574,8 +1590,8 @@ static void stuck_free(void)
 	nstuck = 0;
 }
 
-int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
-	      char *err, size_t errlen)
+int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *doc,
+	      int progress, struct load_stats *st, char *err, size_t errlen)
 {
 	show_progress = progress;
 	memset(st, 0, sizeof *st);
@@ -1589,7 +1605,7 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK || rc == EXIT_DATAERR) {
 			/* corrupt data stops its own node only: the others load */
-			int r = load_node(c, cfg, lc, nodes[i], st, err, errlen);
+			int r = load_node(c, cfg, lc, doc, nodes[i], st, err, errlen);
 			feed_caveats_report(c, nodes[i]);
 			if (r == EXIT_DATAERR) {
 				if (!stuck++)

@@ -12,6 +12,7 @@
 
 #include "callgroup.h"
 #include "config.h"
+#include "segment.h"
 
 struct load_stats {
 	uint64_t events, cel_rows, ami_rows, legs, calls, batches, bytes;
@@ -20,10 +21,27 @@ struct load_stats {
 /* Set (from a signal handler) to stop after the current batch. */
 extern volatile sig_atomic_t load_stop_requested;
 
-/* Load everything available now.  Returns an exit code; err says why. */
+/* The input doctor beside the load (etl/caveat.c), fed from the load's own
+ * parse: every AMI event of the records a node loads from its checkpoint on
+ * (not those re-read only to rebuild the CDR engine) runs through
+ * adoc_event() in the producer thread, into a copy of the doctor node()
+ * returns; after each batch that commits, committed() gets the doctor as of
+ * the batch's last record, the records the batch loaded and the checkpoint
+ * it committed.  A batch built but not committed is never told.  Both
+ * callbacks run in the calling thread. */
+struct amidoctor;
+struct load_doctor {
+	/* The node's doctor as of its checkpoint (NULL: feed none). */
+	struct amidoctor *(*node)(void *arg, const char *node);
+	void (*committed)(void *arg, const char *node, const struct amidoctor *ad, uint64_t records, struct seg_pos to);
+	void *arg;
+};
+
+/* Load everything available now.  doc: NULL, or the doctor to feed.
+ * Returns an exit code; err says why. */
 struct legclass;
-int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, int progress, struct load_stats *st,
-	      char *err, size_t errlen);
+int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *doc,
+	      int progress, struct load_stats *st, char *err, size_t errlen);
 
 /* 'cdrflow-etl skip': check that reading node from its checkpoint stops at
  * a corrupt position exactly at `at` (past skips recorded before), then

@@ -354,9 +354,9 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 		caveats = caveat_run_new();
 	char cerr[1024];
 	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
-	if (cav == 0 && cfg->spool)
-		caveat_prescan(caveats, cfg->spool); /* the doctor reads beside the load */
-	int rc = load_once(conn, cfg, &legclass, isatty(STDERR_FILENO), &st, err, sizeof err);
+	/* the doctor is fed from the load's own parse of each record */
+	int rc = load_once(conn, cfg, &legclass, cav == 0 ? caveat_feed(caveats) : NULL, isatty(STDERR_FILENO), &st, err,
+			   sizeof err);
 	/* the spool may not exist when every source is a database (kamailio) */
 	if (rc == EXIT_NOINPUT && cfg->nsources)
 		rc = EXIT_OK;
@@ -386,8 +386,6 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 			  "see pg_stat_activity; retry later)", err);
 	else if (rc != EXIT_OK && !(rc == EXIT_DATAERR && quiet_when_idle))
 		log_error("%s", err);
-	if (cav < 0 || PQstatus(conn) != CONNECTION_OK)
-		caveat_prescan_drop(caveats);
 	if (cav < 0 || (PQstatus(conn) == CONNECTION_OK && caveat_after(caveats, conn, cfg->spool, cerr, sizeof cerr) < 0))
 		log_warn("doctor: %s", cerr);
 	if (quiet_when_idle && st.events == 0 && (rc == EXIT_OK || rc == EXIT_DATAERR)) {

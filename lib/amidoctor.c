@@ -17,10 +17,17 @@ enum ev {
 	E_BRIDGELEAVE, E_CEL, E_ORIGINATERESPONSE, E_QUEUECALLERJOIN, E_AGENTCALLED, E_AGENTCONNECT, E_RTCPSENT,
 	E_RTCPRECEIVED, E_CDR, E_CONFBRIDGEJOIN, E_PARKEDCALL, E_FULLYBOOTED, E_N
 };
-static const char *const ev_names[E_N] = {
-	"Newchannel", "Hangup", "Newstate", "Newexten", "VarSet", "DialBegin", "DialEnd", "BridgeEnter",
-	"BridgeLeave", "CEL", "OriginateResponse", "QueueCallerJoin", "AgentCalled", "AgentConnect", "RTCPSent",
-	"RTCPReceived", "Cdr", "ConfbridgeJoin", "ParkedCall", "FullyBooted",
+/* A name and its length (known when compiling). */
+struct name {
+	const char *s;
+	uint8_t len;
+};
+#define N(lit) { lit, sizeof lit - 1 }
+static const struct name ev_names[E_N] = {
+	N("Newchannel"), N("Hangup"), N("Newstate"), N("Newexten"), N("VarSet"), N("DialBegin"), N("DialEnd"),
+	N("BridgeEnter"), N("BridgeLeave"), N("CEL"), N("OriginateResponse"), N("QueueCallerJoin"), N("AgentCalled"),
+	N("AgentConnect"), N("RTCPSent"), N("RTCPReceived"), N("Cdr"), N("ConfbridgeJoin"), N("ParkedCall"),
+	N("FullyBooted"),
 };
 
 /* CEL EventName values. */
@@ -29,16 +36,18 @@ enum cel {
 	C_APP_END, C_PARK_START, C_PARK_END, C_BLINDTRANSFER, C_ATTENDEDTRANSFER, C_PICKUP, C_FORWARD, C_USER_DEFINED,
 	C_DTMF, C_STREAM_BEGIN, C_STREAM_END, C_LOCAL_OPTIMIZE, C_OTHER, C_N
 };
-static const char *const cel_names[C_N] = {
-	"CHAN_START", "CHAN_END", "ANSWER", "HANGUP", "BRIDGE_ENTER", "BRIDGE_EXIT", "LINKEDID_END", "APP_START",
-	"APP_END", "PARK_START", "PARK_END", "BLINDTRANSFER", "ATTENDEDTRANSFER", "PICKUP", "FORWARD",
-	"USER_DEFINED", "DTMF", "STREAM_BEGIN", "STREAM_END", "LOCAL_OPTIMIZE", "other",
+static const struct name cel_names[C_N] = {
+	N("CHAN_START"), N("CHAN_END"), N("ANSWER"), N("HANGUP"), N("BRIDGE_ENTER"), N("BRIDGE_EXIT"),
+	N("LINKEDID_END"), N("APP_START"), N("APP_END"), N("PARK_START"), N("PARK_END"), N("BLINDTRANSFER"),
+	N("ATTENDEDTRANSFER"), N("PICKUP"), N("FORWARD"), N("USER_DEFINED"), N("DTMF"), N("STREAM_BEGIN"),
+	N("STREAM_END"), N("LOCAL_OPTIMIZE"), N("other"),
 };
 
 /* manager.conf read classes, as they appear in Privilege headers. */
-static const char *const class_names[] = {
-	"system", "call", "log", "verbose", "command", "agent", "user", "config", "dtmf", "reporting",
-	"cdr", "dialplan", "originate", "agi", "cc", "aoc", "test", "security", "message",
+static const struct name class_names[] = {
+	N("system"), N("call"), N("log"), N("verbose"), N("command"), N("agent"), N("user"), N("config"), N("dtmf"),
+	N("reporting"), N("cdr"), N("dialplan"), N("originate"), N("agi"), N("cc"), N("aoc"), N("test"), N("security"),
+	N("message"),
 };
 #define N_CLASSES (sizeof class_names / sizeof class_names[0])
 
@@ -70,7 +79,13 @@ struct amidoctor {
 	} *ups;
 	struct cnt app_dial, app_queue, app_set; /* Newexten applications */
 	uint32_t classes;
+	struct privmemo {            /* Privilege values noted already: the same few repeat */
+		uint8_t len;
+		char v[31];
+	} privs[4];
+	unsigned next_priv;
 	uint64_t first_us, last_us;
+	uint64_t span_first_us, span_last_us; /* since adoc_span_start() */
 	int64_t max_skew_us;       /* |receive time - EventTV| */
 };
 
@@ -184,6 +199,39 @@ void adoc_free(struct amidoctor *d)
 	free(d);
 }
 
+void adoc_copy(struct amidoctor *dst, const struct amidoctor *src)
+{
+	struct upslot *ups = dst->ups;
+	*dst = *src;
+	dst->ups = ups;
+	if (!src->ups) {
+		free(ups);
+		dst->ups = NULL;
+		return;
+	}
+	if (!dst->ups)
+		dst->ups = xmalloc(UP_SLOTS * sizeof *dst->ups);
+	memcpy(dst->ups, src->ups, UP_SLOTS * sizeof *dst->ups);
+}
+
+struct amidoctor *adoc_dup(const struct amidoctor *src)
+{
+	struct amidoctor *d = adoc_new();
+	adoc_copy(d, src);
+	return d;
+}
+
+void adoc_span_start(struct amidoctor *d)
+{
+	d->span_first_us = d->span_last_us = 0;
+}
+
+void adoc_span(const struct amidoctor *d, uint64_t *first_us, uint64_t *last_us)
+{
+	*first_us = d->span_first_us;
+	*last_us = d->span_last_us;
+}
+
 static uint32_t uid_hash(const char *v, size_t len)
 {
 	uint32_t h = 2166136261u;
@@ -274,13 +322,21 @@ static uint64_t eventtv_us(const char *v, size_t len)
 
 static void note_classes(struct amidoctor *d, const char *v, size_t len)
 {
+	for (int k = 0; k < 4; k++)
+		if (d->privs[k].len == len && !memcmp(d->privs[k].v, v, len))
+			return; /* its classes are in d->classes */
+	if (len && len <= sizeof d->privs[0].v) {
+		struct privmemo *p = &d->privs[d->next_priv++ % 4];
+		p->len = (uint8_t)len;
+		memcpy(p->v, v, len);
+	}
 	size_t i = 0;
 	while (i < len) {
 		size_t j = i;
 		while (j < len && v[j] != ',')
 			j++;
 		for (size_t k = 0; k < N_CLASSES; k++)
-			if (is(v + i, j - i, class_names[k]))
+			if (class_names[k].len == j - i && !memcmp(v + i, class_names[k].s, j - i))
 				d->classes |= 1u << k;
 		i = j + 1;
 	}
@@ -290,26 +346,94 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 {
 	if (m->kind != AMI_EVENT)
 		return;
-	size_t len, l2;
+	size_t len;
 	const char *name = ami_get(m, "Event", &len);
-	if (!name)
-		return;
-	enum ev e = E_N;
-	for (int k = 0; k < E_N; k++)
-		if (is(name, len, ev_names[k])) {
-			e = (enum ev)k;
-			break;
+	if (name)
+		adoc_event_named(d, m, name, len, recv_us);
+}
+
+/* The headers adoc_event_named() reads: the first of each, as ami_get()
+ * finds it (case-insensitive key), gathered in one pass over the index. */
+enum hk { H_PRIVILEGE, H_TIMESTAMP, H_EVENTTV, H_CHANNEL, H_UNIQUEID, H_PRIORITY, H_CHANNELSTATE, H_APPLICATION,
+	  H_DIALSTATUS, H_EVENTNAME, H_N };
+struct hv {
+	const char *v;
+	size_t len;
+};
+
+/* Which header of enum hk the key is (H_N: none): by length and first
+ * letter, then one caseless comparison. */
+static enum hk key_of(const char *k, size_t n)
+{
+	enum hk x;
+	const char *want;
+	switch (n) {
+	case 7: x = (k[0] | 0x20) == 'c' ? H_CHANNEL : H_EVENTTV; want = x == H_CHANNEL ? "Channel" : "EventTV"; break;
+	case 8: x = (k[0] | 0x20) == 'u' ? H_UNIQUEID : H_PRIORITY; want = x == H_UNIQUEID ? "Uniqueid" : "Priority"; break;
+	case 9:
+		switch (k[0] | 0x20) {
+		case 't': x = H_TIMESTAMP; want = "Timestamp"; break;
+		case 'p': x = H_PRIVILEGE; want = "Privilege"; break;
+		default: x = H_EVENTNAME; want = "EventName"; break;
 		}
-	const char *v = ami_get(m, "Privilege", &l2);
+		break;
+	case 10: x = H_DIALSTATUS; want = "DialStatus"; break;
+	case 11: x = H_APPLICATION; want = "Application"; break;
+	case 12: x = H_CHANNELSTATE; want = "ChannelState"; break;
+	default: return H_N;
+	}
+	return ami_key_eq(k, n, want, n) ? x : H_N;
+}
+
+/* One pass: hv[] gets the first value of each key; *chanvar whether a key
+ * starts with ChanVariable (as written: channelvars headers). */
+static void gather(const struct ami_msg *m, struct hv hv[H_N], int *chanvar)
+{
+	memset(hv, 0, H_N * sizeof *hv);
+	*chanvar = 0;
+	for (size_t i = 0; i < m->nhdr; i++) {
+		const struct ami_header *h = &m->hdr[i];
+		const char *k = m->raw + h->key_off;
+		if (h->key_len >= 12 && !memcmp(k, "ChanVariable", 12)) {
+			*chanvar = 1;
+			continue;
+		}
+		enum hk x = key_of(k, h->key_len);
+		if (x != H_N && !hv[x].v) {
+			hv[x].v = m->raw + h->val_off;
+			hv[x].len = h->val_len;
+		}
+	}
+}
+
+/* The index of v in names[n] (exact), or n: lengths first, so most names
+ * cost one integer comparison. */
+static int name_index(const struct name *names, int n, const char *v, size_t len)
+{
+	if (!v)
+		return n;
+	for (int k = 0; k < n; k++)
+		if (names[k].len == len && !memcmp(v, names[k].s, len))
+			return k;
+	return n;
+}
+
+void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *name, size_t len, uint64_t recv_us)
+{
+	enum ev e = (enum ev)name_index(ev_names, E_N, name, len);
+	struct hv hv[H_N];
+	int chanvar;
+	gather(m, hv, &chanvar);
+	const char *v = hv[H_PRIVILEGE].v;
 	if (v)
-		note_classes(d, v, l2);
+		note_classes(d, v, hv[H_PRIVILEGE].len);
 	if (e == E_FULLYBOOTED) {
 		d->ev[e].n++;
 		return; /* sent straight after login, never with a Timestamp */
 	}
 	d->events++;
-	v = ami_get(m, "Timestamp", &l2);
-	uint64_t t = v ? parse_unix_us(v, l2) : 0;
+	v = hv[H_TIMESTAMP].v;
+	uint64_t t = v ? parse_unix_us(v, hv[H_TIMESTAMP].len) : 0;
 	if (v)
 		d->with_ts++;
 	if (!t)
@@ -320,8 +444,11 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		d->first_us = t;
 	if (t > d->last_us)
 		d->last_us = t;
-	v = ami_get(m, "EventTV", &l2);
-	uint64_t tv = eventtv_us(v, l2);
+	if (t && (!d->span_first_us || t < d->span_first_us))
+		d->span_first_us = t;
+	if (t > d->span_last_us)
+		d->span_last_us = t;
+	uint64_t tv = eventtv_us(hv[H_EVENTTV].v, hv[H_EVENTTV].len);
 	if (tv && recv_us) {
 		int64_t skew = (int64_t)recv_us - (int64_t)tv;
 		if (skew < 0)
@@ -329,49 +456,43 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 		if (skew > d->max_skew_us)
 			d->max_skew_us = skew;
 	}
-	const char *chan = ami_get(m, "Channel", &l2);
-	size_t chan_len = l2;
-	const char *uid = ami_get(m, "Uniqueid", &l2);
+	const char *chan = hv[H_CHANNEL].v;
+	size_t chan_len = hv[H_CHANNEL].len;
+	const char *uid = hv[H_UNIQUEID].v;
+	size_t uid_len = hv[H_UNIQUEID].len;
 	if (chan && uid && e != E_CEL) {
 		bump(d, &d->channel_events, t);
-		int chanvar = 0;
-		for (size_t h = 0; h < m->nhdr && !chanvar; h++)
-			if (starts(m->raw + m->hdr[h].key_off, m->hdr[h].key_len, "ChanVariable"))
-				chanvar = 1;
 		d->chanvar_events += (uint64_t)chanvar;
-		v = ami_get(m, "Priority", &l2);
-		if (num(v, l2) >= 2)
+		if (num(hv[H_PRIORITY].v, hv[H_PRIORITY].len) >= 2)
 			bump(d, &d->prio2, t);
 	}
 	switch (e) {
 	case E_NEWSTATE:
-		v = ami_get(m, "ChannelState", &l2);
-		if (num(v, l2) == 6) {
+		if (num(hv[H_CHANNELSTATE].v, hv[H_CHANNELSTATE].len) == 6) {
 			bump(d, &d->up, t);
 			if (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) {
 				bump(d, &d->sip_up, t);
-				const char *u = ami_get(m, "Uniqueid", &l2);
-				if (u)
-					up_note(d, u, l2, t);
+				if (uid)
+					up_note(d, uid, uid_len, t);
 			}
 		}
 		break;
-	case E_HANGUP: {
-		const char *u = ami_get(m, "Uniqueid", &l2);
-		if (u && (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) &&
-		    up_take(d, u, l2, t) >= RTCP_LONG_US)
+	case E_HANGUP:
+		if (uid && (starts(chan, chan_len, "SIP/") || starts(chan, chan_len, "PJSIP/")) &&
+		    up_take(d, uid, uid_len, t) >= RTCP_LONG_US)
 			bump(d, &d->sip_long, t);
 		break;
-	}
-	case E_NEWEXTEN:
-		v = ami_get(m, "Application", &l2);
-		if (is(v, l2, "Dial"))
+	case E_NEWEXTEN: {
+		size_t alen = hv[H_APPLICATION].len;
+		v = hv[H_APPLICATION].v;
+		if (is(v, alen, "Dial"))
 			bump(d, &d->app_dial, t);
-		else if (is(v, l2, "Queue"))
+		else if (is(v, alen, "Queue"))
 			bump(d, &d->app_queue, t);
-		else if (is(v, l2, "Set") || is(v, l2, "MSet"))
+		else if (is(v, alen, "Set") || is(v, alen, "MSet"))
 			bump(d, &d->app_set, t);
 		break;
+	}
 	case E_DIALBEGIN:
 		if (chan && chan_len)
 			bump(d, &d->dialbegin_caller, t);
@@ -379,21 +500,12 @@ void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us)
 	case E_DIALEND:
 		if (chan && chan_len)
 			bump(d, &d->dialend_caller, t);
-		v = ami_get(m, "DialStatus", &l2);
-		if (is(v, l2, "ANSWER"))
+		if (is(hv[H_DIALSTATUS].v, hv[H_DIALSTATUS].len, "ANSWER"))
 			bump(d, &d->dialend_answer, t);
 		break;
-	case E_CEL: {
-		v = ami_get(m, "EventName", &l2);
-		int c = C_OTHER;
-		for (int k = 0; k < C_OTHER; k++)
-			if (is(v, l2, cel_names[k])) {
-				c = k;
-				break;
-			}
-		bump(d, &d->cel[c], t);
+	case E_CEL:
+		bump(d, &d->cel[name_index(cel_names, C_OTHER, hv[H_EVENTNAME].v, hv[H_EVENTNAME].len)], t);
 		break;
-	}
 	default: break;
 	}
 }
@@ -420,7 +532,7 @@ static int cel_types_missing(const struct amidoctor *d, char *out, size_t outlen
 	for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
 		if (d->cel[need[i].cel].n || !need[i].activity)
 			continue;
-		int w = snprintf(out + off, outlen - off, "%s%s", n ? ", " : "", cel_names[need[i].cel]);
+		int w = snprintf(out + off, outlen - off, "%s%s", n ? ", " : "", cel_names[need[i].cel].s);
 		if (w > 0 && (size_t)w < outlen - off)
 			off += (size_t)w;
 		n++;
@@ -670,7 +782,7 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	for (size_t k = 0; k < N_CLASSES; k++) {
 		if (!(d->classes & (1u << k)))
 			continue;
-		int w = snprintf(s->classes + off, sizeof s->classes - off, "%s%s", off ? "," : "", class_names[k]);
+		int w = snprintf(s->classes + off, sizeof s->classes - off, "%s%s", off ? "," : "", class_names[k].s);
 		if (w > 0 && (size_t)w < sizeof s->classes - off)
 			off += (size_t)w;
 	}
@@ -678,7 +790,7 @@ void adoc_summary(const struct amidoctor *d, struct adoc_summary *s)
 	for (int k = 0; k < C_N; k++) {
 		if (!d->cel[k].n)
 			continue;
-		int w = snprintf(s->cel_types + off, sizeof s->cel_types - off, "%s%s=%llu", off ? " " : "", cel_names[k],
+		int w = snprintf(s->cel_types + off, sizeof s->cel_types - off, "%s%s=%llu", off ? " " : "", cel_names[k].s,
 				 (unsigned long long)d->cel[k].n);
 		if (w > 0 && (size_t)w < sizeof s->cel_types - off)
 			off += (size_t)w;

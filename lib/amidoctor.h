@@ -68,6 +68,20 @@ void adoc_free(struct amidoctor *d);
 /* One AMI message (events only are looked at; every header indexed).
  * recv_us: when the collector received it. */
 void adoc_event(struct amidoctor *d, const struct ami_msg *m, uint64_t recv_us);
+/* The same for an event whose Event header (name, len) the caller has
+ * looked up already (the loader's one parse, etl/load.c). */
+void adoc_event_named(struct amidoctor *d, const struct ami_msg *m, const char *name, size_t len, uint64_t recv_us);
+
+/* dst becomes what src knows (a snapshot: the loader keeps one per batch,
+ * and the state after the last committed batch). */
+void adoc_copy(struct amidoctor *dst, const struct amidoctor *src);
+struct amidoctor *adoc_dup(const struct amidoctor *src);
+
+/* A span: the first and last event time fed since adoc_span_start() (0, 0
+ * when none), beside everything fed since adoc_new(): the period of one
+ * load run within all a process read of a node. */
+void adoc_span_start(struct amidoctor *d);
+void adoc_span(const struct amidoctor *d, uint64_t *first_us, uint64_t *last_us);
 
 /* The verdict on one input, from everything fed so far. */
 void adoc_verdict(const struct amidoctor *d, enum adoc_input i, struct adoc_verdict *v);

@@ -97,9 +97,11 @@ run_size() { # events
 	fresh_db
 	psql -qc "delete from analytics_step" >/dev/null
 	t0=$(now)
-	"$BUILD/cdrflow-etl" --once -c "$work/plain.yaml" --spool "$work/spool" > "$work/etl-plain.out" 2>/dev/null
+	/usr/bin/time -f "%U %S" -o "$work/cpu" "$BUILD/cdrflow-etl" --once -c "$work/plain.yaml" --spool "$work/spool" \
+		> "$work/etl-plain.out" 2>/dev/null
 	t1=$(now)
 	plain_s=$(echo "$t1 - $t0" | bc -l)
+	read -r plain_user plain_sys < <(tail -n 1 "$work/cpu")
 
 	# the very same rows (as --once without analytics writes them), straight from files into fresh tables
 	mkdir -p "$work/copy"
@@ -118,7 +120,7 @@ run_size() { # events
 	rows=$(psql -Atc "select (select count(*) from cel) + (select count(*) from ami_event) + (select count(*) from cdr) + (select count(*) from call)")
 
 	awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v l="$n_legs" -v k="$n_calls" -v rows="$rows" -v tr="$transform_s" \
-	    -v et="$etl_s" -v an="$an_s" -v pl="$plain_s" -v cp="$copy_s" -v rss="$rss_kb" 'BEGIN {
+	    -v et="$etl_s" -v an="$an_s" -v pl="$plain_s" -v cp="$copy_s" -v rss="$rss_kb" -v pu="$plain_user" -v ps="$plain_sys" 'BEGIN {
 		printf "events %d -> cel %d + ami_event %d + cdr %d legs + call %d rows (raw COPY loaded %d)\n", e, c, a, l, k, rows
 		printf "%-52s %10s %12s\n", "", "seconds", "events/s"
 		printf "%-52s %10.2f %12.0f\n", "transform alone (no database, CDR engine included)", tr, e / tr
@@ -127,6 +129,7 @@ run_size() { # events
 		printf "%-52s %10.2f %12.0f\n", "cdrflow-etl --once, no analytics steps/rating", pl, e / pl
 		printf "%-52s %10.2f %12s\n", "raw COPY of the same rows", cp, "-"
 		printf "%d events: end to end (no analytics) / raw COPY: %.2f (target <= 1.15)\n", e, pl / cp
+		printf "%d events: cdrflow-etl CPU, no analytics: %.2f s user + %.2f s sys = %.2f s per M events\n", e, pu, ps, (pu + ps) / e * 1e6
 		printf "%d events: analytics on / off: %.2f (target <= 1.10, flat)\n", e, et / pl
 		printf "%d events: transform %.2f M events/s (target >= 1 M)\n", e, e / tr / 1e6
 		printf "etl peak RSS: %.1f MB (target < 64 MB)\n", rss / 1024

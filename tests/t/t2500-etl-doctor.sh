@@ -314,4 +314,51 @@ test_expect_success PG 'cdrflow query prints the caveats of its period' '
 	! grep -q "warning: caveat" qc2.err
 '
 
+# the doctor reads the load's own parse: what it keeps must be what committed
+cav_of() { q "select input, affects_rows, period_start, period_end, evidence from input_caveat where node = '$1' order by input"; }
+seg_of() { printf '%s/%016d.seg' "$1" "$2"; }
+
+test_expect_success PG 'a load stopped by an error mid-spool: its caveats are those of the committed records loaded alone' '
+	mkdir sperr && cp -r sp-v2_disabledevents/v2_disabledevents sperr/v2err &&
+	q "create function t2500_fail() returns trigger language plpgsql as \$\$ begin
+		if new.node = '"'"'v2err'"'"' and new.seq > 8000 then raise exception '"'"'t2500: refused'"'"'; end if;
+		return new; end \$\$" >/dev/null &&
+	q "create trigger t2500_fail before insert on cel for each row execute function t2500_fail()" >/dev/null &&
+	{ "$ETL" --once -c small.yaml --spool sperr >err.out 2>err.err; rc=$?; } &&
+	q "drop trigger t2500_fail on cel" >/dev/null &&
+	say "exit $rc" && test $rc != 0 && grep -q "t2500: refused" err.err &&
+	seg=$(q "select segno from etl_checkpoint where node = '"'"'v2err'"'"'") &&
+	off=$(q "select seg_offset from etl_checkpoint where node = '"'"'v2err'"'"'") &&
+	test "$(q "select last_seq from etl_checkpoint where node = '"'"'v2err'"'"'")" -le 8000 &&
+	test "$(q "select last_seq from etl_checkpoint where node = '"'"'v2err'"'"'")" -gt 5000 &&
+	mkdir alone && cp -r sperr/v2err alone/v2cut &&
+	for f in alone/v2cut/*.seg; do
+		n=$(basename $f .seg); n=$((10#$n))
+		if [ $n -gt $seg ]; then rm $f; elif [ $n = $seg ]; then truncate -s $off $f; fi
+	done &&
+	"$ETL" --once -c small.yaml --spool alone >alone.out 2>alone.err &&
+	test "$(q "select last_seq from etl_checkpoint where node = '"'"'v2cut'"'"'")" = \
+	     "$(q "select last_seq from etl_checkpoint where node = '"'"'v2err'"'"'")" &&
+	cav_of v2err >err.cav && cav_of v2cut >alone.cav &&
+	cat err.cav && test "$(grep -c . err.cav)" = 2 && test_cmp alone.cav err.cav &&
+	grep "warning: node v2err:" err.err | sed "s/v2err/NODE/g; s/^[^:]*: //" >err.warn &&
+	grep "warning: node v2cut:" alone.err | sed "s/v2cut/NODE/g; s/^[^:]*: //" >alone.warn &&
+	test "$(grep -c . err.warn)" = 2 && test_cmp alone.warn err.warn
+'
+
+test_expect_success PG 'records past a recorded skip are diagnosed with the rest: the caveat covers them' '
+	mkdir skipsp && cp -r sp-v2_disabledevents/v2_disabledevents skipsp/v2skip &&
+	printf "\377" | dd of=$(seg_of skipsp/v2skip 1) bs=1 seek=3000 conv=notrunc 2>/dev/null &&
+	test_exit_code 65 "$ETL" --once -c small.yaml --spool skipsp >skip1.out 2>skip1.err &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'v2skip'"'"'")" = 0 &&
+	off=$(sed -n "s/.*0000000000000001\.seg: offset \([0-9]*\): CRC.*/\1/p" skip1.err | head -1) &&
+	"$ETL" skip --node v2skip --segment 1 --offset $off --spool skipsp >/dev/null 2>&1 &&
+	"$ETL" --once -c small.yaml --spool skipsp >skip2.out 2>skip2.err &&
+	! grep "doctor:" skip2.err &&
+	test "$(grep -c "warning: node v2skip: \(Newexten\|VarSet\) not received" skip2.err)" = 2 &&
+	test "$(q "select string_agg(input, '"'"','"'"' order by input) from input_caveat where node = '"'"'v2skip'"'"'")" = newexten,varset &&
+	test "$(q "select count(*) from input_caveat v, input_caveat s where v.node = '"'"'v2_disabledevents'"'"'
+		and s.node = '"'"'v2skip'"'"' and s.input = v.input and s.period_end = v.period_end")" = 2
+'
+
 test_done

@@ -187,6 +187,72 @@ static void test_queue_is_analytics_only(void **state)
 	adoc_free(d);
 }
 
+/* Keys are caseless and the first of a repeated key counts (as ami_get()
+ * finds them); ChanVariable is a prefix (ChanVariable(TENANT) too). */
+static void test_header_lookup(void **state)
+{
+	(void)state;
+	struct amidoctor *d = adoc_new();
+	struct adoc_verdict v;
+	feed(d, "Event: Newchannel\nprivilege: dialplan,all\nTIMESTAMP: 1796535900.000001\nchannel: SIP/a-1\n"
+		"UNIQUEID: u1\npriority: 1\nPriority: 3\nChanVariable(TENANT): x\n\n"
+		"Event: DialEnd\nPrivilege: call,all\nTimestamp: 1796535900.000002\nChannel: SIP/a-1\nUniqueid: u1\n"
+		"DialStatus: BUSY\nDialStatus: ANSWER\n\n" LATER);
+	struct adoc_summary s;
+	adoc_summary(d, &s);
+	assert_string_equal(s.classes, "call,dialplan");
+	assert_int_equal(s.with_timestamp, 3);
+	assert_int_equal(s.channel_events, 2);
+	assert_int_equal(state_of(d, AI_CHANVARIABLE, &v), ADOC_PRESENT);
+	assert_string_equal(v.evidence, "on 1 of 2 channel events");
+	assert_int_equal(state_of(d, AI_NEWEXTEN, &v), ADOC_NOT_SEEN); /* priority 1 (the first) */
+	assert_int_equal(state_of(d, AI_NEWSTATE, &v), ADOC_NOT_SEEN); /* DialStatus BUSY (the first) */
+	assert_int_equal(state_of(d, AI_VARSET, &v), ADOC_MISSING);    /* a DialEnd from a caller */
+	adoc_free(d);
+}
+
+/* A copy knows what the original knew and goes on alone; the span is the
+ * part fed since adoc_span_start(). */
+static void test_copy_and_span(void **state)
+{
+	(void)state;
+	struct amidoctor *d = adoc_new(), *c;
+	struct adoc_verdict v;
+	uint64_t first, last;
+	feed(d, CHAN("Newstate", "1", "ChannelState: 6\nChanVariable: TENANT=\n"));
+	adoc_span(d, &first, &last);
+	assert_int_equal(first, 1796535900000001u);
+	adoc_span_start(d);
+	adoc_span(d, &first, &last);
+	assert_int_equal(first, 0);
+	assert_int_equal(last, 0);
+	c = adoc_dup(d);
+	feed(c, LATER);
+	adoc_span(c, &first, &last);
+	assert_int_equal(first, 1796535903000001u);
+	assert_int_equal(last, 1796535903000001u);
+	struct adoc_summary sd, sc;
+	adoc_summary(d, &sd);
+	adoc_summary(c, &sc);
+	assert_int_equal(sd.events, 1);
+	assert_int_equal(sc.events, 2);
+	assert_int_equal(sc.first_us, 1796535900000001u);
+	/* the copy has its own table of answered SIP channels: a hang-up 20 s later proves RTCP missing in it only */
+	feed(c, "Event: Hangup\nPrivilege: call,all\nTimestamp: 1796535920.000001\nChannel: SIP/a-1\nUniqueid: u1\n"
+		"Linkedid: u1\nChanVariable: TENANT=\n\n" LATER LATER);
+	assert_int_equal(state_of(c, AI_RTCP, &v), ADOC_NOT_SEEN); /* not yet: 200 events or 2 s after */
+	adoc_copy(d, c);
+	adoc_summary(d, &sd);
+	adoc_summary(c, &sc);
+	assert_int_equal(sd.events, 5);
+	assert_int_equal(sc.events, 5);
+	feed(d, "Event: DeviceStateChange\nPrivilege: call,all\nTimestamp: 1796535925.000001\nDevice: SIP/a\n\n");
+	assert_int_equal(state_of(d, AI_RTCP, &v), ADOC_MISSING);
+	assert_int_equal(state_of(c, AI_RTCP, &v), ADOC_NOT_SEEN);
+	adoc_free(c);
+	adoc_free(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -198,6 +264,8 @@ int main(void)
 		cmocka_unit_test(test_rtcp),
 		cmocka_unit_test(test_cel_types),
 		cmocka_unit_test(test_queue_is_analytics_only),
+		cmocka_unit_test(test_header_lookup),
+		cmocka_unit_test(test_copy_and_span),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
