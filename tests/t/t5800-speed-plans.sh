@@ -56,6 +56,29 @@ test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) in
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
 '
 
+# calls with a leg filter print the first --limit calls in start order: when
+# matches are common the calls are walked in that order (call (start)) and
+# each one's legs looked up (cdr (call_id)), not every leg of the month
+# filtered first (a Seq Scan of the month's legs, and for --trunk a regexp
+# on each); the rows are those of the legs-first plan (--limit 0, its head)
+test_expect_success 'calls --dst / --trunk / --dst-raw, a page: the calls walked in order, their legs by call_id' '
+	for f in "--dst 44" "--trunk SIP/trunk3" "--dst-raw 0044"; do
+		"$Q" calls --from 2026-10 $f --explain | plan_nodes >walk.plan &&
+		cat walk.plan &&
+		grep -E "^(Parallel_)?Index_(Only_)?Scan call_y2026m10 call_y2026m10_start_idx" walk.plan &&
+		grep -E "^(Bitmap_)?Index_(Only_)?Scan .*cdr_y2026m10_call_id_idx" walk.plan &&
+		! grep -E "^(Parallel_)?Seq_Scan (cdr|call)_y" walk.plan &&
+		"$Q" calls --from 2026-10 $f -f csv >walk.csv &&
+		"$Q" calls --from 2026-10 $f -f csv -n 0 | head -n 1001 >all.csv &&
+		test_line_count walk.csv = 1001 &&
+		test_cmp all.csv walk.csv || return 1
+	done &&
+	# rare: the legs first (the dst_e164 index; none match: no walk over the month)
+	"$Q" calls --from 2026-10 --dst 4420 --explain | plan_nodes >rare.plan &&
+	grep -E "cdr_y2026m10_dst_e164_calldate_idx" rare.plan &&
+	! grep -E "call_y2026m10_start_idx" rare.plan
+'
+
 test_expect_success 'stats on whole hours: the sums from rollup_hourly and rollup_call_hourly, not from call or cdr' '
 	"$Q" stats --by day --from 2026-10-01 --to 2026-11-01 --explain | plan_nodes >stats.plan &&
 	cat stats.plan &&
