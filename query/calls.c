@@ -334,21 +334,21 @@ static void cand_legs(struct qsql *q, const struct callq *cq, size_t pf, size_t 
  * page is among them (every later call comes after them in the order), and
  * when they are all the period's calls (the call filters left fewer) the
  * answer is: *k is that size.  Else *k = 0, the legs first.  With --dst,
- * whose legs an index finds, the legs come first when fewer than 16 pages
- * of them match.
+ * whose legs an index finds, the legs come first when fewer than 4 pages
+ * of them match (a count that stops there: cheap).
  */
 #define WALK_MAX 200000LL
 static int walk_size(PGconn *c, const struct callq *cq, long long *k)
 {
 	char err[1024];
 	*k = 0;
-	if (cq->e164 && cq->o->limit * 16 <= WALK_MAX) {
+	if (cq->e164 && cq->o->limit * 4 <= WALK_MAX) {
 		/* the (dst_e164, calldate) index finds the matching legs: when
 		 * there are few, finding them first is the cheaper way */
 		char cap[32];
 		char *v = NULL;
 		struct qsql q;
-		snprintf(cap, sizeof cap, "%lld", cq->o->limit * 16);
+		snprintf(cap, sizeof cap, "%lld", cq->o->limit * 4);
 		qsql_init(&q);
 		/* the index's columns only (an index-only scan): the legs of
 		 * the window with the prefix, an upper bound of the matches */
@@ -374,7 +374,7 @@ static int walk_size(PGconn *c, const struct callq *cq, long long *k)
 		long long n = v ? strtoll(v, NULL, 10) : 0;
 		free(v);
 		log_debug("calls: %lld matching legs (counted up to %s)", n, cap);
-		if (n < cq->o->limit * 16)
+		if (n < cq->o->limit * 4)
 			return EXIT_OK;
 	}
 	for (long long m = 16; m <= 128; m *= 8) {
