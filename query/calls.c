@@ -7,10 +7,12 @@
  *   --tenant          call (tenant, start) / cdr (tenant, calldate)
  *   --src             cdr (src, calldate) for legs; calls filter call.src
  *   --dst (E.164)     cdr (dst_e164, calldate): a range on the prefix
- *   --dst-raw         cdr (calldate, dst) within the period
- * For calls, leg filters (--dst, --dst-raw, --trunk) select the call_ids
- * of matching legs first (an InitPlan array), then the calls by
- * call (call_id).
+ *   --dst-raw         cdr (calldate, uniqueid) within the period
+ * For calls, leg filters (--dst, --dst-raw, --trunk) either walk the calls
+ * in output order and look up each one's legs by cdr (call_id), when a
+ * page is found among the first calls (walk_size measures it), or select
+ * the call_ids of matching legs first (an InitPlan array), then the calls
+ * by call (call_id).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -233,12 +235,213 @@ static void add_leg_filters(struct qsql *q, const struct qopts *o, const char *e
 		free(p);
 	}
 	if (o->trunk) {
-		qsql_text(q, " AND (" TRUNK_OF("l.channel") " = ");
+		/* TRUNK_OF() only cuts a tail, so a channel on trunk T starts
+		 * with T: the cheap starts_with() first spares the regexp (2-3 us
+		 * a call) on every other leg; the match is the same */
+		qsql_text(q, " AND ((starts_with(l.channel, ");
 		size_t pt = qsql_param(q, o->trunk);
-		qsql_text(q, " OR " TRUNK_OF("l.dstchannel") " = ");
+		qsql_text(q, ") AND " TRUNK_OF("l.channel") " = ");
 		qsql_ref(q, pt);
-		qsql_text(q, ")");
+		qsql_text(q, ") OR (starts_with(l.dstchannel, ");
+		qsql_ref(q, pt);
+		qsql_text(q, ") AND " TRUNK_OF("l.dstchannel") " = ");
+		qsql_ref(q, pt);
+		qsql_text(q, "))");
 	}
+}
+
+/* ---------------------------------------------------------------- calls */
+
+struct callq {
+	const struct qopts *o;
+	const char *disp, *e164, *upper, *tfmt;
+	int has_mos, has_source;
+};
+
+/* the calls of the period that pass the call filters (alias c) */
+static void call_where(struct qsql *q, const struct callq *cq, size_t *pf, size_t *pt)
+{
+	const struct qopts *o = cq->o;
+	qsql_text(q, " c.start >= ");
+	*pf = qsql_param(q, o->from_ts);
+	qsql_text(q, "::timestamptz AND c.start < ");
+	*pt = qsql_param(q, o->to_ts);
+	qsql_text(q, "::timestamptz");
+	if (o->src)
+		add_src(q, "c.src", o->src);
+	if (o->tenant) {
+		qsql_text(q, " AND c.tenant = ");
+		qsql_param(q, o->tenant);
+	}
+	if (cq->disp) {
+		qsql_text(q, " AND c.outcome = ");
+		qsql_param(q, cq->disp);
+	}
+	if (o->min_billsec) {
+		qsql_text(q, " AND c.total_billsec >= ");
+		qsql_param(q, o->min_billsec);
+		qsql_text(q, "::integer");
+	}
+}
+
+/* the legs (alias l) in the window of the period's calls that pass the
+ * leg filters (pf, pt: the period's parameters, 0 = new ones): legs start at or after their call, so those of the
+ * period's calls start before --to plus a day (longer calls: docs) */
+static void leg_window(struct qsql *q, const struct callq *cq, size_t pf, size_t pt)
+{
+	qsql_text(q, " l.calldate >= ");
+	if (pf)
+		qsql_ref(q, pf);
+	else
+		qsql_param(q, cq->o->from_ts);
+	qsql_text(q, "::timestamptz AND l.calldate < ");
+	if (pt)
+		qsql_ref(q, pt);
+	else
+		qsql_param(q, cq->o->to_ts);
+	qsql_text(q, "::timestamptz + interval '1 day' AND l.call_id IS NOT NULL");
+	add_leg_filters(q, cq->o, cq->e164, cq->upper);
+}
+
+/* "WITH cand AS (the first k calls of the period, in output order)" */
+static void walk_cand(struct qsql *q, const struct callq *cq, long long k, size_t *pf, size_t *pt)
+{
+	char kb[32];
+	snprintf(kb, sizeof kb, "%lld", k);
+	qsql_text(q, "WITH cand AS MATERIALIZED (SELECT c.* FROM call c WHERE");
+	call_where(q, cq, pf, pt);
+	qsql_text(q, " ORDER BY c.start, c.call_id LIMIT ");
+	qsql_param(q, kb);
+	qsql_text(q, "::bigint) ");
+}
+
+/* the legs of the candidates that pass the leg filters: found by call_id */
+static void cand_legs(struct qsql *q, const struct callq *cq, size_t pf, size_t pt)
+{
+	qsql_text(q, "SELECT l.call_id FROM cdr l WHERE l.call_id = ANY (ARRAY(SELECT cand.call_id FROM cand)) AND");
+	leg_window(q, cq, pf, pt);
+}
+
+/*
+ * A page of calls with leg filters (--dst, --dst-raw, --trunk) is the first
+ * --limit calls in start order that have a matching leg.  When matches are
+ * common, walking the calls in that order and looking up each one's legs
+ * by call_id stops after a few thousand calls; when they are rare, finding
+ * the matching legs first (an index range for --dst, a pass over the
+ * period's legs otherwise) is cheaper.  Which one is measured, not
+ * guessed: the first k = 16 x --limit calls are checked (then 128 x, when
+ * an eighth of a page matched); when at least --limit of them match, the
+ * page is among them (every later call comes after them in the order), and
+ * when they are all the period's calls (the call filters left fewer) the
+ * answer is: *k is that size.  Else *k = 0, the legs first.  With --dst,
+ * whose legs an index finds, the legs come first when fewer than 4 pages
+ * of them match (a count that stops there: cheap).
+ */
+#define WALK_MAX 200000LL
+static int walk_size(PGconn *c, const struct callq *cq, long long *k)
+{
+	char err[1024];
+	*k = 0;
+	if (cq->e164 && cq->o->limit * 4 <= WALK_MAX) {
+		/* the (dst_e164, calldate) index finds the matching legs: when
+		 * there are few, finding them first is the cheaper way */
+		char cap[32];
+		char *v = NULL;
+		struct qsql q;
+		snprintf(cap, sizeof cap, "%lld", cq->o->limit * 4);
+		qsql_init(&q);
+		/* the index's columns only (an index-only scan): the legs of
+		 * the window with the prefix, an upper bound of the matches */
+		qsql_text(&q, "SELECT count(*) FROM (SELECT 1 FROM cdr l WHERE l.calldate >= ");
+		qsql_param(&q, cq->o->from_ts);
+		qsql_text(&q, "::timestamptz AND l.calldate < ");
+		qsql_param(&q, cq->o->to_ts);
+		qsql_text(&q, "::timestamptz + interval '1 day' AND l.dst_e164 >= ");
+		qsql_param(&q, cq->e164);
+		if (cq->upper) {
+			qsql_text(&q, " AND l.dst_e164 < ");
+			qsql_param(&q, cq->upper);
+		}
+		qsql_text(&q, " LIMIT ");
+		qsql_param(&q, cap);
+		qsql_text(&q, "::bigint) x");
+		int rc = qdb_value(c, &q, &v, err, sizeof err);
+		qsql_release(&q);
+		if (rc < 0) {
+			log_error("query failed: %s", err);
+			return pgc_exit_for_value(c, err, EXIT_USAGE);
+		}
+		long long n = v ? strtoll(v, NULL, 10) : 0;
+		free(v);
+		log_debug("calls: %lld matching legs (counted up to %s)", n, cap);
+		if (n < cq->o->limit * 4)
+			return EXIT_OK;
+	}
+	for (long long m = 16; m <= 128; m *= 8) {
+		long long n = cq->o->limit * m;
+		if (n > WALK_MAX)
+			break;
+		struct qsql q;
+		size_t pf, pt;
+		PGresult *r = NULL;
+		qsql_init(&q);
+		walk_cand(&q, cq, n, &pf, &pt);
+		qsql_text(&q, "SELECT (SELECT count(*) FROM cand), (SELECT count(DISTINCT x.call_id) FROM (");
+		cand_legs(&q, cq, pf, pt);
+		qsql_text(&q, ") x)");
+		int rc = qdb_exec(c, &q, &r, err, sizeof err);
+		qsql_release(&q);
+		if (rc < 0) {
+			log_error("query failed: %s", err);
+			return pgc_exit_for_value(c, err, EXIT_USAGE);
+		}
+		long long ncand = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+		long long nmatch = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+		PQclear(r);
+		log_debug("calls: %lld of the first %lld calls have a matching leg", nmatch, ncand);
+		/* a page, or all the period's calls (the call filters left
+		 * fewer than k: checking them costs what this did) */
+		if (nmatch >= cq->o->limit || ncand < n) {
+			*k = n;
+			return EXIT_OK;
+		}
+		/* too few matches for 8 times as many calls to hold a page:
+		 * the legs first */
+		if (nmatch * 8 < cq->o->limit)
+			break;
+	}
+	return EXIT_OK;
+}
+
+/* The calls query: with k > 0 among the first k calls (walk_size), else
+ * over the whole period, the leg filters' call_ids first. */
+static void calls_sql(struct qsql *q, const struct callq *cq, long long k)
+{
+	const struct qopts *o = cq->o;
+	size_t pf = 0, pt = 0;
+	if (k > 0)
+		walk_cand(q, cq, k, &pf, &pt);
+	qsql_text(q, "SELECT c.call_id, to_char(c.start, ");
+	qsql_param(q, cq->tfmt);
+	qsql_text(q, ") AS start, c.src, c.dst, c.direction, c.tenant, c.legs, c.total_billsec AS billsec, c.outcome");
+	if (cq->has_mos)
+		qsql_text(q, ", round(c.worst_mos::numeric, 2) AS worst_mos");
+	qsql_text(q, cq->has_source ? ", c.node, coalesce(s.type, 'asterisk') AS source FROM " : ", c.node FROM ");
+	qsql_text(q, k > 0 ? "cand c" : "call c");
+	qsql_text(q, cq->has_source ? " LEFT JOIN source_node s ON s.node = c.node WHERE" : " WHERE");
+	if (k > 0) {
+		qsql_text(q, " c.call_id IN (");
+		cand_legs(q, cq, pf, pt);
+		qsql_text(q, ")");
+	} else {
+		call_where(q, cq, &pf, &pt);
+		if (cq->e164 || o->dst_raw || o->trunk) {
+			qsql_text(q, " AND c.call_id = ANY (ARRAY(SELECT DISTINCT l.call_id FROM cdr l WHERE");
+			leg_window(q, cq, pf, pt);
+			qsql_text(q, "))");
+		}
+	}
+	qsql_text(q, " ORDER BY c.start, c.call_id");
 }
 
 int q_calls(PGconn *c, const struct qopts *o)
@@ -313,45 +516,13 @@ int q_calls(PGconn *c, const struct qopts *o)
 		add_leg_filters(&q, o, e164, upper);
 		qsql_text(&q, " ORDER BY l.calldate, l.uniqueid");
 	} else {
-		qsql_text(&q, "SELECT c.call_id, to_char(c.start, ");
-		qsql_param(&q, tfmt);
-		qsql_text(&q, ") AS start, c.src, c.dst, c.direction, c.tenant, c.legs, c.total_billsec AS billsec, c.outcome");
-		if (has_mos)
-			qsql_text(&q, ", round(c.worst_mos::numeric, 2) AS worst_mos");
-		qsql_text(&q, has_source ? ", c.node, coalesce(s.type, 'asterisk') AS source FROM call c"
-					   " LEFT JOIN source_node s ON s.node = c.node WHERE c.start >= "
-					 : ", c.node FROM call c WHERE c.start >= ");
-		size_t pf = qsql_param(&q, o->from_ts);
-		qsql_text(&q, "::timestamptz AND c.start < ");
-		size_t pt = qsql_param(&q, o->to_ts);
-		qsql_text(&q, "::timestamptz");
-		if (o->src)
-			add_src(&q, "c.src", o->src);
-		if (o->tenant) {
-			qsql_text(&q, " AND c.tenant = ");
-			qsql_param(&q, o->tenant);
-		}
-		if (disp) {
-			qsql_text(&q, " AND c.outcome = ");
-			qsql_param(&q, disp);
-		}
-		if (o->min_billsec) {
-			qsql_text(&q, " AND c.total_billsec >= ");
-			qsql_param(&q, o->min_billsec);
-			qsql_text(&q, "::integer");
-		}
-		if (e164 || o->dst_raw || o->trunk) {
-			/* legs start at or after their call: those of the period's
-			 * calls start before --to plus a day (longer calls: docs) */
-			qsql_text(&q, " AND c.call_id = ANY (ARRAY(SELECT DISTINCT l.call_id FROM cdr l WHERE l.calldate >= ");
-			qsql_ref(&q, pf);
-			qsql_text(&q, "::timestamptz AND l.calldate < ");
-			qsql_ref(&q, pt);
-			qsql_text(&q, "::timestamptz + interval '1 day' AND l.call_id IS NOT NULL");
-			add_leg_filters(&q, o, e164, upper);
-			qsql_text(&q, "))");
-		}
-		qsql_text(&q, " ORDER BY c.start, c.call_id");
+		int leg_filters = e164 || o->dst_raw || o->trunk;
+		struct callq cq = { o, disp, e164, upper, tfmt, has_mos, has_source };
+		long long k = 0;
+		if (leg_filters && o->limit > 0 &&
+		    (rc = walk_size(c, &cq, &k)) != EXIT_OK)
+			goto out;
+		calls_sql(&q, &cq, k);
 	}
 	if (o->limit > 0) {
 		char lim[32];

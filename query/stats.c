@@ -6,14 +6,17 @@
  * the rows and the key, sums the contributions the SQL defines and applies
  * the SQL's ratio and display functions.  It defines no metric itself.
  *
- * Leg metrics come from rollup_hourly_v (the sums, stored) when it exists,
- * the period is on whole UTC hours and the zone's offset is whole hours;
- * else from rollup_leg_v (one row per leg of a call, with the same
- * contributions).  --source rollup|base forces one.  Call metrics (calls,
- * answered_calls, answer_rate_pct) come from metric_call_v, keyed by the
- * call's start, tenant, trunk and destination country (those of its
- * earliest leg that has one, migration 0016); with the rollup, from its
- * sums per UTC hour, rollup_call_hourly (0046), when the schema has it.
+ * Leg metrics come from rollup_hourly_v (the sums, stored) for the whole
+ * UTC hours of the period that lie in one local hour (--by hour) or day
+ * (--by day) of --tz, and from rollup_leg_v (one row per leg of a call,
+ * with the same contributions) for the rest: the minutes at either end
+ * and the hours a local boundary cuts (cdrflow_period_split, 0047, and
+ * cdrflow_period_cut, 0059, say which).  --source base reads the legs
+ * alone.  Call metrics (calls, answered_calls, answer_rate_pct) come from
+ * metric_call_v, keyed by the call's start, tenant, trunk and destination
+ * country (those of its earliest leg that has one, migration 0016); with
+ * the rollup, from its sums per UTC hour, rollup_call_hourly (0046), when
+ * the schema has it, for the same hours.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,8 +32,42 @@ static const char *const rollup_cols[] = { "hour",	"tenant",    "country",	  "tr
 					   "answered",	"billsec",   "legs",	  "leg_billsec", "sell_cost",
 					   "buy_cost",	"rated",     NULL };
 
-/* 1 usable, 0 not (why in *why), -1 query error */
-static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, char *err, size_t errlen)
+/* Where the rollups answer a period and where the legs do: ranges of
+ * the period, from SQL (cdrflow_period_parts, 0059, over
+ * cdrflow_period_split, 0047, and cdrflow_period_cut): the one home of the
+ * split.  part[0]: the rollups' whole UTC hours (less those a local hour
+ * or day cuts, for --by hour and day), part[1]: the legs' (the minutes at
+ * either end, the cut hours). */
+struct split {
+	char **lo[2], **hi[2];
+	size_t n[2];
+};
+
+static void split_release(struct split *sp)
+{
+	for (int p = 0; p < 2; p++) {
+		for (size_t i = 0; i < sp->n[p]; i++) {
+			free(sp->lo[p][i]);
+			free(sp->hi[p][i]);
+		}
+		free(sp->lo[p]);
+		free(sp->hi[p]);
+	}
+	memset(sp, 0, sizeof *sp);
+}
+
+static void split_add(struct split *sp, int p, const char *lo, const char *hi)
+{
+	sp->lo[p] = xrealloc(sp->lo[p], (sp->n[p] + 1) * sizeof *sp->lo[p]);
+	sp->hi[p] = xrealloc(sp->hi[p], (sp->n[p] + 1) * sizeof *sp->hi[p]);
+	sp->lo[p][sp->n[p]] = xstrdup(lo);
+	sp->hi[p][sp->n[p]] = xstrdup(hi);
+	sp->n[p]++;
+}
+
+/* 1 usable (sp filled), 0 not (why in *why), -1 query error */
+static int rollup_usable(PGconn *c, const struct qopts *o, const char *unit, struct split *sp, const char **why,
+			 char *err, size_t errlen)
 {
 	for (int i = 0; rollup_cols[i]; i++) {
 		int h = q_has_column(c, "rollup_hourly_v", rollup_cols[i], err, errlen);
@@ -45,6 +82,35 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, cha
 	struct qsql q;
 	char *v = NULL;
 	qsql_init(&q);
+	qsql_text(&q, "SELECT to_regprocedure('cdrflow_period_parts(timestamptz, timestamptz, text)') IS NOT NULL");
+	int rc = qdb_value(c, &q, &v, err, errlen);
+	qsql_release(&q);
+	if (rc < 0)
+		return -1;
+	int has_cut = v && !strcmp(v, "t");
+	free(v);
+	v = NULL;
+	qsql_init(&q);
+	if (has_cut) {
+		qsql_text(&q, "SELECT p.part, p.lo, p.hi FROM cdrflow_period_parts(");
+		qsql_param(&q, o->from_ts);
+		qsql_text(&q, "::timestamptz, ");
+		qsql_param(&q, o->to_ts);
+		qsql_text(&q, "::timestamptz, ");
+		qsql_param(&q, unit);
+		qsql_text(&q, "::text) p ORDER BY 1, 2");
+		PGresult *r = NULL;
+		rc = qdb_exec(c, &q, &r, err, errlen);
+		qsql_release(&q);
+		if (rc < 0)
+			return -1;
+		for (int i = 0; i < PQntuples(r); i++)
+			split_add(sp, strcmp(PQgetvalue(r, i, 0), "r") ? 1 : 0, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		PQclear(r);
+		return 1;
+	}
+	/* a schema before 0059: the rollup alone, when the period is whole
+	 * UTC hours and the zone's offset (now) whole hours */
 	qsql_text(&q, "SELECT date_trunc('hour', ");
 	size_t pf = qsql_param(&q, o->from_ts);
 	qsql_text(&q, "::timestamptz, 'UTC') = ");
@@ -54,15 +120,19 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char **why, cha
 	qsql_text(&q, "::timestamptz, 'UTC') = ");
 	qsql_ref(&q, pt);
 	qsql_text(&q, "::timestamptz AND to_char(now(), 'TZM') = '00'");
-	int rc = qdb_value(c, &q, &v, err, errlen);
+	rc = qdb_value(c, &q, &v, err, errlen);
 	qsql_release(&q);
 	if (rc < 0)
 		return -1;
 	rc = v && !strcmp(v, "t");
 	free(v);
-	if (!rc)
-		*why = "the period or the zone's offset is not on whole hours";
-	return rc;
+	if (!rc) {
+		*why = "the period or the zone's offset is not on whole hours (and the schema has no cdrflow_period_parts, "
+		       "migration 0059)";
+		return 0;
+	}
+	split_add(sp, 0, o->from_ts, o->to_ts);
+	return 1;
 }
 
 /* The column list every source branch yields, in this order. */
@@ -100,19 +170,41 @@ static const char select_sums[] =
 	" sum(v.answered_legs) AS answered_legs, sum(v.billsec) AS billsec, sum(v.buy_cost) AS buy_cost,"
 	" sum(v.rated) AS rated, sum(v.calls) AS calls, sum(v.answered_calls) AS answered_calls";
 
-static void period(struct qsql *q, const char *col, const struct qopts *o)
+/* The rows of a source over a part of the period, column col:
+ * whole      [from, to)                     the legs alone (--source base)
+ * rollup     [h0, h1) less the cut hours    the rollups
+ * rest       [from, h0), [h1, to), the cut hours: one index range each */
+enum part { WHOLE, ROLLUP, REST };
+
+static void range(struct qsql *q, const char *col, const char *lo, const char *hi)
 {
+	qsql_text(q, "(");
 	qsql_text(q, col);
 	qsql_text(q, " >= ");
-	qsql_param(q, o->from_ts);
+	qsql_param(q, lo);
 	qsql_text(q, "::timestamptz AND ");
 	qsql_text(q, col);
 	qsql_text(q, " < ");
-	qsql_param(q, o->to_ts);
-	qsql_text(q, "::timestamptz");
+	qsql_param(q, hi);
+	qsql_text(q, "::timestamptz)");
 }
 
-static void rollup_rows(struct qsql *q, const struct qopts *o)
+static void period(struct qsql *q, const char *col, const struct qopts *o, const struct split *sp, enum part part)
+{
+	if (part == WHOLE) {
+		range(q, col, o->from_ts, o->to_ts);
+		return;
+	}
+	int p = part == ROLLUP ? 0 : 1;
+	qsql_text(q, "(false");
+	for (size_t i = 0; i < sp->n[p]; i++) {
+		qsql_text(q, " OR ");
+		range(q, col, sp->lo[p][i], sp->hi[p][i]);
+	}
+	qsql_text(q, ")");
+}
+
+static void rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp)
 {
 	/* the rollup is keyed by disposition: its answered legs are the legs
 	 * of its ANSWERED rows */
@@ -121,32 +213,60 @@ static void rollup_rows(struct qsql *q, const struct qopts *o)
 		     " CASE WHEN r.disposition = 'ANSWERED' THEN r.legs ELSE 0 END::bigint, r.leg_billsec::bigint,"
 		     " r.sell_cost::numeric, r.buy_cost::numeric, r.rated::bigint, 0::bigint, 0::bigint"
 		     " FROM rollup_hourly_v r WHERE ");
-	period(q, "r.hour", o);
+	period(q, "r.hour", o, sp, ROLLUP);
 }
 
-static void leg_rows(struct qsql *q, const struct qopts *o)
+static void leg_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
 {
 	qsql_text(q, "SELECT l.calldate, l.tenant, l.country, l.trunk, l.attempt::bigint, l.answered_attempt::bigint,"
 		     " l.attempt_billsec::bigint, 1::bigint, l.answered_leg::bigint, l.billsec::bigint,"
 		     " l.sell_cost::numeric, l.buy_cost::numeric, l.rated::bigint, 0::bigint, 0::bigint"
 		     " FROM rollup_leg_v l WHERE ");
-	period(q, "l.calldate", o);
+	period(q, "l.calldate", o, sp, part);
 }
 
-static void call_rollup_rows(struct qsql *q, const struct qopts *o)
+static void call_rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp)
 {
 	qsql_text(q, "SELECT c.hour, c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
 		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint"
 		     " FROM rollup_call_hourly c WHERE ");
-	period(q, "c.hour", o);
+	period(q, "c.hour", o, sp, ROLLUP);
 }
 
-static void call_rows(struct qsql *q, const struct qopts *o)
+static void call_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
 {
 	qsql_text(q, "SELECT k.start, k.tenant, k.country, k.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
 		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, 1::bigint, k.answered_call::bigint"
 		     " FROM metric_call_v k WHERE ");
-	period(q, "k.start", o);
+	period(q, "k.start", o, sp, part);
+}
+
+static void key_filters(struct qsql *q, const struct qopts *o)
+{
+	if (o->tenant) {
+		qsql_text(q, " AND v.tenant = ");
+		qsql_param(q, o->tenant);
+	}
+	if (o->trunk) {
+		qsql_text(q, " AND v.trunk = ");
+		qsql_param(q, o->trunk);
+	}
+}
+
+/* keys_v[by] with $z the zone, bound once */
+static void key_v(struct qsql *q, const char *k, const char *zone)
+{
+	size_t zp = 0;
+	for (const char *z; (z = strstr(k, "$z")); k = z + 2) {
+		char *part = xstrndup(k, (size_t)(z - k));
+		qsql_text(q, part);
+		free(part);
+		if (zp)
+			qsql_ref(q, zp);
+		else
+			zp = qsql_param(q, zone);
+	}
+	qsql_text(q, k);
 }
 
 /* 1 if the schema has the dictionary (migration 0016), 0 if not (logged), -1 */
@@ -183,12 +303,16 @@ int q_stats(PGconn *c, const struct qopts *o)
 	}
 	if (!dict)
 		return EXIT_CONFIG;
+	/* the local unit whose boundaries cut an hour of the rollups */
+	static const char *const units[] = { "hour", "day", NULL, NULL, NULL };
+	struct split sp;
+	memset(&sp, 0, sizeof sp);
 	int use_rollup;
 	if (!strcmp(o->source, "base")) {
 		use_rollup = 0;
 		why = "--source base";
 	} else {
-		use_rollup = rollup_usable(c, o, &why, err, sizeof err);
+		use_rollup = rollup_usable(c, o, units[by], &sp, &why, err, sizeof err);
 		if (use_rollup < 0) {
 			log_error("%s", err);
 			return pgc_exit_for_value(c, err, EXIT_USAGE);
@@ -201,13 +325,26 @@ int q_stats(PGconn *c, const struct qopts *o)
 	int call_rollup = 0;
 	if (use_rollup && (call_rollup = q_has_column(c, "rollup_call_hourly", "answered_calls", err, sizeof err)) < 0) {
 		log_error("%s", err);
+		split_release(&sp);
 		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
-	const char *source = call_rollup ? "rollup_hourly_v, rollup_call_hourly" : use_rollup ? "rollup_hourly_v" : "cdr+call";
+	/* the legs (and calls) answer what the rollups do not: the period's
+	 * ends, the cut hours; all of it without rollup_call_hourly */
+	int rest = use_rollup && (sp.n[1] || !call_rollup);
+	char source[160];
+	if (!use_rollup || !sp.n[0])
+		snprintf(source, sizeof source, "cdr+call");
+	else
+		snprintf(source, sizeof source, "%s%s", call_rollup ? "rollup_hourly_v, rollup_call_hourly" : "rollup_hourly_v",
+			 sp.n[1] ? " + cdr+call (the hours they do not hold whole)" : "");
 	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
-	if (o->verbose)
+	if (o->verbose) {
 		log_info("stats from %s%s%s", source, use_rollup ? "" : ": ", use_rollup ? "" : why);
+		for (int p = 0; use_rollup && p < 2; p++)
+			for (size_t i = 0; i < sp.n[p]; i++)
+				log_info("  %s [%s, %s)", p ? "legs" : "rollups", sp.lo[p][i], sp.hi[p][i]);
+	}
 
 	/* the key over alias v (legs: one row each) or s (rollups: the sums
 	 * per hour t, or per key t) */
@@ -223,7 +360,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		"v.country",
 	};
 	char *zone = NULL;
-	if (!use_rollup && by <= 1) {
+	if (by <= 1 && (!use_rollup || rest)) {
 		struct qsql zq;
 		qsql_init(&zq);
 		qsql_text(&zq, "SELECT current_setting('TimeZone')");
@@ -231,6 +368,7 @@ int q_stats(PGconn *c, const struct qopts *o)
 		qsql_release(&zq);
 		if (zrc < 0) {
 			log_error("%s", err);
+			split_release(&sp);
 			return pgc_exit_for_value(c, err, EXIT_USAGE);
 		}
 	}
@@ -245,52 +383,63 @@ int q_stats(PGconn *c, const struct qopts *o)
 	struct qsql q;
 	qsql_init(&q);
 	qsql_text(&q, "SELECT ");
-	if (zone) { /* keys_v[by] with $z the zone, bound once */
-		const char *k = keys_v[by];
-		size_t zp = 0;
-		for (const char *z; (z = strstr(k, "$z")); k = z + 2) {
-			char *part = xstrndup(k, (size_t)(z - k));
-			qsql_text(&q, part);
-			free(part);
-			if (zp)
-				qsql_ref(&q, zp);
-			else
-				zp = qsql_param(&q, zone);
-		}
-		qsql_text(&q, k);
-		free(zone);
+	if (!use_rollup) { /* the legs and calls alone */
+		key_v(&q, keys_v[by], zone);
+		qsql_text(&q, " AS ");
+		qsql_text(&q, bys[by]);
+		qsql_text(&q, SELECT_METRICS("v") " FROM (");
+		leg_rows(&q, o, &sp, WHOLE);
+		qsql_text(&q, " UNION ALL ");
+		call_rows(&q, o, &sp, WHOLE);
+		qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
+		key_filters(&q, o);
+		qsql_text(&q, " GROUP BY 1 ORDER BY 1");
 	} else {
-		qsql_text(&q, use_rollup ? keys_s[by] : keys_v[by]);
-	}
-	qsql_text(&q, " AS ");
-	qsql_text(&q, bys[by]);
-	if (use_rollup) {
+		/* The sums, per key k, of two parts, each planned apart (OFFSET
+		 * 0): the rollups' summed per UTC hour (--by hour, day) or per
+		 * key, the local key taken from those sums; and, when there is
+		 * any, the legs' and calls' of the rest, keyed by --tz named in
+		 * the SQL (as above).  The figures are computed from the sums of
+		 * both. */
+		qsql_text(&q, "s.k AS ");
+		qsql_text(&q, bys[by]);
 		qsql_text(&q, SELECT_METRICS("s") " FROM (SELECT ");
+		qsql_text(&q, keys_s[by]);
+		qsql_text(&q, " AS k, s.attempts, s.answered_attempts, s.attempt_billsec, s.sell_cost, s.legs,"
+			      " s.answered_legs, s.billsec, s.buy_cost, s.rated, s.calls, s.answered_calls FROM (SELECT ");
 		qsql_text(&q, inner_t[by]);
 		qsql_text(&q, " AS t");
 		qsql_text(&q, select_sums);
 		qsql_text(&q, " FROM (");
-		rollup_rows(&q, o);
-	} else {
-		qsql_text(&q, SELECT_METRICS("v") " FROM (");
-		leg_rows(&q, o);
+		rollup_rows(&q, o, &sp);
+		if (call_rollup) {
+			qsql_text(&q, " UNION ALL ");
+			call_rollup_rows(&q, o, &sp);
+		}
+		qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
+		key_filters(&q, o);
+		qsql_text(&q, " GROUP BY 1 OFFSET 0) s");
+		if (rest) {
+			qsql_text(&q, " UNION ALL SELECT ");
+			key_v(&q, keys_v[by], zone);
+			qsql_text(&q, " AS k");
+			qsql_text(&q, select_sums);
+			qsql_text(&q, " FROM (");
+			leg_rows(&q, o, &sp, REST);
+			qsql_text(&q, " UNION ALL ");
+			if (call_rollup)
+				call_rows(&q, o, &sp, REST);
+			else
+				call_rows(&q, o, &sp, WHOLE);
+			qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
+			key_filters(&q, o);
+			qsql_text(&q, " GROUP BY 1 OFFSET 0");
+		}
+		qsql_text(&q, ") s GROUP BY 1 ORDER BY 1");
 	}
-	qsql_text(&q, " UNION ALL ");
-	if (call_rollup)
-		call_rollup_rows(&q, o);
-	else
-		call_rows(&q, o);
-	qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
-	if (o->tenant) {
-		qsql_text(&q, " AND v.tenant = ");
-		qsql_param(&q, o->tenant);
-	}
-	if (o->trunk) {
-		qsql_text(&q, " AND v.trunk = ");
-		qsql_param(&q, o->trunk);
-	}
-	qsql_text(&q, use_rollup ? " GROUP BY 1 OFFSET 0) s GROUP BY 1 ORDER BY 1" : " GROUP BY 1 ORDER BY 1");
+	free(zone);
 	int rc = o->explain ? q_explain(c, &q, o) : q_emit(c, &q, o, NULL);
 	qsql_release(&q);
+	split_release(&sp);
 	return rc;
 }

@@ -142,8 +142,19 @@ src_s=$(secs "$t0" "$(now)")
 t0=$(now)
 "$Q" flow "syn-$((calls * 9 / 10))" >/dev/null 2>&1 || true # synth has no CEL: the call lookup is what is timed
 flow_s=$(secs "$t0" "$(now)")
+# a page of calls with a leg filter (the calls walked in order) and the
+# month's stats in a half-hour zone (the rollups and the cut hours' legs)
+t0=$(now)
+"$Q" calls --dst +44 --from 2026-10 -f csv >/dev/null 2>&1
+dst_s=$(secs "$t0" "$(now)")
+t0=$(now)
+"$Q" calls --trunk SIP/trunk3 --from 2026-10 -f csv >/dev/null 2>&1
+trunk_s=$(secs "$t0" "$(now)")
+t0=$(now)
+"$Q" stats --by day --from 2026-10 --tz Asia/Kolkata -f csv >/dev/null
+statk_s=$(secs "$t0" "$(now)")
 awk -v b="$billing_s" -v d="$day_s" -v st="$stmt_s" -v stk="$stmtk_s" -v fd="$fraud_s" -v ooh="$ooh" -v e="$export_s" -v raw="$raw_s" -v r="$rows" -v rss="$(tail -n 1 "$work/rss")" -v s="$src_s" \
-    -v f="$flow_s" -v n="$n" 'BEGIN {
+    -v f="$flow_s" -v n="$n" -v qd="$dst_s" -v qt="$trunk_s" -v qk="$statk_s" 'BEGIN {
 	printf "%-52s %10s %s\n", "(" n " legs in the month)", "seconds", "goal"
 	printf "%-52s %10.2f %s\n", "tenant-billing PDF+XLSX, the month", b, "< 1 s at 10 M legs"
 	printf "%-52s %10.2f %s\n", "daily-traffic, one day", d, "< 0.3 s"
@@ -155,4 +166,7 @@ awk -v b="$billing_s" -v d="$day_s" -v st="$stmt_s" -v stk="$stmtk_s" -v fd="$fr
 	printf "  its query alone (psql \\copy to /dev/null): %.2f s, %.0f rows/s; cdr-export takes %.2f times as long\n", raw, r / raw, e / raw
 	printf "%-52s %10.3f %s\n", "query calls --src 1007, the month", s, "< 0.1 s"
 	printf "%-52s %10.3f %s\n", "query flow LINKEDID (call lookup)", f, "< 0.05 s"
+	printf "%-52s %10.3f %s\n", "query calls --dst +44, the month (a page)", qd, ""
+	printf "%-52s %10.3f %s\n", "query calls --trunk SIP/trunk3, the month (a page)", qt, ""
+	printf "%-52s %10.3f %s\n", "query stats --by day, the month, Asia/Kolkata", qk, ""
 }'

@@ -296,8 +296,14 @@ test_expect_success 'stats reads rollup_hourly_v (migration 0009, and says so); 
 	psql -qc "update rollup_hourly set calls = calls - 1000" &&
 	! test_cmp day.csv rday2.csv 2>/dev/null &&
 	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 >half.table &&
-	head -1 half.table | grep -q "^source: cdr+call" &&
-	test_exit_code 78 "$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 --source rollup 2>/dev/null
+	head -1 half.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + cdr+call" &&
+	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 --source rollup -f csv >half.csv &&
+	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 --source base -f csv >half-base.csv &&
+	test_cmp half-base.csv half.csv &&
+	psql -qc "alter view rollup_hourly_v rename to rollup_hourly_v_off" &&
+	test_exit_code 78 "$Q" stats --by day $DAY --source rollup 2>nov.err &&
+	psql -qc "alter view rollup_hourly_v_off rename to rollup_hourly_v" &&
+	grep -q "rollup_hourly_v does not exist" nov.err
 '
 
 # ---------------------------------------------------------------- flow

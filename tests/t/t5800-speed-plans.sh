@@ -56,12 +56,47 @@ test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) in
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
 '
 
+# calls with a leg filter print the first --limit calls in start order: when
+# matches are common the calls are walked in that order (call (start)) and
+# each one's legs looked up (cdr (call_id)), not every leg of the month
+# filtered first (a Seq Scan of the month's legs, and for --trunk a regexp
+# on each); the rows are those of the legs-first plan (--limit 0, its head)
+test_expect_success 'calls --dst / --trunk / --dst-raw, a page: the calls walked in order, their legs by call_id' '
+	for f in "--dst 44" "--trunk SIP/trunk3" "--dst-raw 0044"; do
+		"$Q" calls --from 2026-10 $f --explain | plan_nodes >walk.plan &&
+		cat walk.plan &&
+		grep -E "^(Parallel_)?Index_(Only_)?Scan call_y2026m10 call_y2026m10_start_idx" walk.plan &&
+		grep -E "^(Bitmap_)?Index_(Only_)?Scan .*cdr_y2026m10_call_id_idx" walk.plan &&
+		! grep -E "^(Parallel_)?Seq_Scan (cdr|call)_y" walk.plan &&
+		"$Q" calls --from 2026-10 $f -f csv >walk.csv &&
+		"$Q" calls --from 2026-10 $f -f csv -n 0 | head -n 1001 >all.csv &&
+		test_line_count walk.csv = 1001 &&
+		test_cmp all.csv walk.csv || return 1
+	done &&
+	# rare: the legs first (the dst_e164 index; none match: no walk over the month)
+	"$Q" calls --from 2026-10 --dst 4420 --explain | plan_nodes >rare.plan &&
+	grep -E "cdr_y2026m10_dst_e164_calldate_idx" rare.plan &&
+	! grep -E "call_y2026m10_start_idx" rare.plan
+'
+
 test_expect_success 'stats on whole hours: the sums from rollup_hourly and rollup_call_hourly, not from call or cdr' '
 	"$Q" stats --by day --from 2026-10-01 --to 2026-11-01 --explain | plan_nodes >stats.plan &&
 	cat stats.plan &&
 	grep -E "rollup_call_hourly" stats.plan &&
 	grep -E " rollup_hourly" stats.plan &&
 	! grep -E " (cdr|call)_y" stats.plan
+'
+
+test_expect_success 'stats in a half-hour zone (Asia/Kolkata, the month): the rollups, the legs only in index ranges (0059)' '
+	q "analyze rollup_hourly; analyze rollup_call_hourly" >/dev/null &&
+	for by in day tenant; do
+		"$Q" stats --by $by --from 2026-10 --tz Asia/Kolkata --explain | plan_nodes >kstats.plan &&
+		cat kstats.plan &&
+		grep -E " rollup_hourly" kstats.plan &&
+		grep -E "rollup_call_hourly" kstats.plan &&
+		grep -E "^(Bitmap_|Parallel_)?Index_(Only_)?Scan .*cdr_y2026m10_calldate_uniqueid_idx" kstats.plan &&
+		! grep -E "^(Parallel_)?Seq_Scan cdr_y" kstats.plan || return 1
+	done
 '
 
 test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"')): the tenant key indexes (0050)' '
@@ -235,6 +270,55 @@ test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-s
 	ny=ny &&
 	! diff empty/$ny/tenant-billing-*-by-destination.csv base/$ny/tenant-billing-*-by-destination.csv >/dev/null &&
 	cat rollup/$m/tenant-billing-*-by-tenant.csv rollup/$m/daily-traffic-*-by-tenant.csv
+'
+
+# cdrflow-query stats (0059): the rollups' whole hours less those a local
+# hour or day cuts, the legs for the rest, = the legs alone (--source
+# base), byte for byte, for every --by in zones whose boundaries are whole
+# UTC hours or not (India +05:30, Eucla +08:45, the cut zone above)
+stats_all() {
+	for by in hour day tenant trunk destination; do
+		"$Q" stats --by $by "$@" -f csv || return 1
+		"$Q" stats --by $by "$@" -f csv --tenant tenantA || return 1
+	done
+}
+stats_periods() {
+	local n=$1 && shift &&
+	stats_all --from "$from" "$@" >$n-month.csv &&
+	stats_all --from "$from" --tz America/New_York "$@" >$n-ny.csv &&
+	stats_all --from "$from" --tz Asia/Kolkata "$@" >$n-kolkata.csv &&
+	stats_all --from "$from" --tz Australia/Eucla "$@" >$n-eucla.csv &&
+	stats_all --from "$hour:20" --to "$next" --tz Asia/Kolkata "$@" >$n-kedges.csv &&
+	stats_all --from "$from" --tz "$cuttz" "$@" >$n-cut.csv &&
+	stats_all --from "$day" --to "$day:50" "$@" >$n-part.csv
+}
+test_expect_success 'query stats from the rollups and the cut hours'"'"' legs = from the legs alone, any --by, period and zone' '
+	mkdir -p qs && (cd qs && stats_periods auto && stats_periods base --source base) &&
+	for f in month ny kolkata eucla kedges cut part; do
+		test_cmp qs/base-$f.csv qs/auto-$f.csv || return 1
+	done &&
+	test "$(grep -c . qs/auto-kolkata.csv)" -gt 20 &&
+	"$Q" stats --by day --from "$from" --tz Asia/Kolkata >qs/k.table &&
+	head -1 qs/k.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + cdr+call" &&
+	# the rollups are read: with them emptied the Kolkata days change
+	q "create table keep_rh as select * from rollup_hourly; truncate rollup_hourly" &&
+	"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-empty.csv &&
+	q "insert into rollup_hourly select * from keep_rh; drop table keep_rh" &&
+	"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-again.csv &&
+	! test_cmp qs/k-again.csv qs/k-empty.csv >/dev/null 2>&1 &&
+	"$Q" stats --by day --from "$from" --tz Asia/Kolkata --source base -f csv >qs/k-base.csv &&
+	test_cmp qs/k-base.csv qs/k-again.csv
+'
+
+test_expect_success 'cdrflow_period_cut: the hours a local day or hour cuts (0059)' '
+	test "$(PGTZ=UTC q "select cdrflow_period_cut('"'2026-10-01 00:00'"', '"'2026-10-03 00:00'"', '"'day'"')")" = "{}" &&
+	test "$(PGTZ=America/New_York q "select cdrflow_period_cut('"'2026-10-01 00:00'"', '"'2026-10-03 00:00'"', '"'hour'"')")" = "{}" &&
+	test "$(PGTZ=Asia/Kolkata q "select cdrflow_period_cut(s.h0, s.h1, '"'day'"') from cdrflow_period_split('"'2026-10-01 00:00'"', '"'2026-10-03 00:00'"') s")" = \
+	     "{\"2026-10-01 23:30:00+05:30\"}" &&
+	test "$(PGTZ=Asia/Kolkata q "select cardinality(cdrflow_period_cut('"'2026-10-01 00:30'"', '"'2026-10-02 00:30'"', '"'hour'"'))")" = 24 &&
+	test "$(PGTZ=Australia/Eucla q "select cdrflow_period_cut(s.h0, s.h1, '"'day'"') from cdrflow_period_split('"'2026-10-01 00:00'"', '"'2026-10-03 00:00'"') s")" = \
+	     "{\"2026-10-01 23:45:00+08:45\"}" &&
+	test "$(PGTZ=Asia/Kolkata q "select cdrflow_period_cut('"'2026-10-01 00:30'"', '"'2026-10-02 00:30'"', NULL)")" = "{}"
 '
 
 test_expect_success 'cdrflow_period_split: days, hours at either end, legs for the rest, in any time zone' '
