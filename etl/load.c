@@ -1177,6 +1177,27 @@ static int state_tell(PGconn *c, const struct batch *b, const char *node_lit, ui
 	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
 }
 
+/* Which of the batch hand-offs a registered analytics step reads: the
+ * event scope step (scope_tell) and fraud_after_batch's endpoint-state step
+ * (state_tell).  Read in the batch's transaction, with the steps it runs; a
+ * warehouse without them (analytics off) is not sent their rows. */
+static int handoffs_wanted(PGconn *c, bool *scope, bool *state, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pgc_value(c,
+		      "SELECT coalesce(bool_or(fn = 'cdrflow_event_scope_step'), false)::int || ' ' || "
+		      "coalesce(bool_or(fn = 'fraud_after_batch'), false)::int FROM analytics_step",
+		      &v, err, errlen) < 0)
+		return -1;
+	int sc = 1, st = 1;
+	if (!v || sscanf(v, "%d %d", &sc, &st) != 2)
+		sc = st = 1; /* cannot tell: hand everything over, as before */
+	free(v);
+	*scope = sc != 0;
+	*state = st != 0;
+	return 0;
+}
+
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -1205,9 +1226,12 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
+	bool want_scope, want_state;
 	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
 			    pending_months, &npending, err, errlen) < 0 ||
-	    scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0 || state_tell(c, b, esc, seq_lo, err, errlen) < 0)
+	    handoffs_wanted(c, &want_scope, &want_state, err, errlen) < 0 ||
+	    (want_scope && scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0) ||
+	    (want_state && state_tell(c, b, esc, seq_lo, err, errlen) < 0))
 		goto fail;
 	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 		 b->last_seq);
