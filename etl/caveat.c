@@ -4,8 +4,8 @@
 #include "caveat.h"
 
 #include <errno.h>
-#include <stdbool.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,12 +128,11 @@ static int pos_eq(struct seg_pos a, struct seg_pos b)
 	return a.segno == b.segno && a.offset == b.offset;
 }
 
-/* Feed ad the node's records from `from` (the record there has sequence
- * from_seq + 1 when from_seq is known: not 0, or `from` is (0, 0)) up to
- * `to` again, passing recorded
- * skips; say once what the spool no longer holds of the range.  0, or -1
- * with err: a database error (nothing read), or a read error (*ioerr set,
- * ad half fed). */
+/* Feed ad the node's records from `from` up to `to` again, passing the
+ * recorded skips; the record at `from` has sequence from_seq + 1 when that
+ * is known (from_seq not 0, or `from` is (0, 0)).  Say once what the spool
+ * no longer holds of the range.  0, or -1 with err: a database error
+ * (nothing read), or a read error (*ioerr set, ad half fed). */
 static int reread(PGconn *c, const char *spool, const char *node, struct seg_pos from, uint64_t from_seq,
 		  struct seg_pos to, uint64_t to_seq, struct amidoctor *ad, uint64_t *records, bool *ioerr, char *err,
 		  size_t errlen)
