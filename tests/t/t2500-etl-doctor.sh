@@ -393,12 +393,16 @@ kill_in() {
 
 test_expect_success PG 'kill -9 after the batches committed, before their caveats were stored: the next run stores those of a run never killed' '
 	mkdir killsp && cp -r sp-v2_disabledevents/v2_disabledevents killsp/v2kill &&
+	cp -r sp-s01_answered/s01_answered killsp/s01kill &&
 	hold input_caveat 60 && kill_in killsp input_caveat kill1 && unhold input_caveat &&
 	test "$(seq_of v2kill)" = "$(seq_of v2_disabledevents)" &&
 	test "$(q "select count(*) from input_caveat where node = '"'"'v2kill'"'"'")" = 0 &&
 	test "$(cav_end v2kill)" = "0 0 0" &&
+	# the nodes are stored one by one: s01kill (nothing missing) was, before v2kill
+	test "$(cav_end s01kill)" = "$(ckpt_of s01kill)" &&
 	"$ETL" --once -c small.yaml --spool killsp >kill2.out 2>kill2.err &&
 	grep -q "^etl: events=0 " kill2.out &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'s01kill'"'"'")" = 0 &&
 	cav_of v2kill >kill.cav && cav_of v2_disabledevents >ref.cav &&
 	test_line_count kill.cav = 2 && test_cmp ref.cav kill.cav &&
 	test "$(grep -c "warning: node v2kill:" kill2.err)" = 2 &&
@@ -446,6 +450,22 @@ test_expect_success PG 'what a killed run left undiagnosed, removed from the spo
 	test "$(cav_inputs v2gone)" = newexten,varset &&
 	"$ETL" --once -c small.yaml --spool gonesp >gone3.out 2>gone3.err &&
 	! grep -q "warning: node" gone3.err
+'
+
+test_expect_success PG 'a killed run that passed a recorded skip: the next run passes it again, silently; the caveats those of a run never killed' '
+	mkdir skipk && cp -r skipsp/v2skip skipk/v2skipk &&
+	test_exit_code 65 "$ETL" --once -c small.yaml --spool skipk >skk1.out 2>skk1.err &&
+	off=$(sed -n "s/.*0000000000000001\.seg: offset \([0-9]*\): CRC.*/\1/p" skk1.err | head -1) &&
+	test "$(cav_end v2skipk | cut -d" " -f1,2)" = "1 $off" &&
+	"$ETL" skip --node v2skipk --segment 1 --offset $off --spool skipk >/dev/null 2>&1 &&
+	hold input_caveat 60 && kill_in skipk input_caveat skk2 && unhold input_caveat &&
+	grep -q "node v2skipk: passing segment 1 offset $off" skk2.err &&
+	test "$(cav_end v2skipk | cut -d" " -f1,2)" = "1 $off" &&
+	"$ETL" --once -c small.yaml --spool skipk >skk3.out 2>skk3.err &&
+	! grep -q "not diagnosed" skk3.err && ! grep -q "doctor:" skk3.err &&
+	cav_of v2skipk >skk.cav && cav_of v2skip >skip.cav &&
+	test_line_count skk.cav = 2 && test_cmp skip.cav skk.cav &&
+	test "$(cav_end v2skipk)" = "$(ckpt_of v2skipk)"
 '
 
 test_done
