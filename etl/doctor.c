@@ -174,6 +174,67 @@ int doctor_scan(const char *node_dir, struct seg_pos from, const struct seg_pos 
 	return scan_range(node_dir, from, to, &s, records, err, errlen);
 }
 
+static int pos_listed(const struct seg_pos *v, size_t n, struct seg_pos at)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].segno == at.segno && v[i].offset == at.offset)
+			return 1;
+	return 0;
+}
+
+int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq, struct seg_pos to,
+		  const struct seg_pos *skips, size_t nskips, struct amidoctor *ad, uint64_t *records,
+		  struct doctor_gap *gap, char *err, size_t errlen)
+{
+	struct scan s;
+	struct seg_reader r;
+	struct seg_record rec;
+	memset(&s, 0, sizeof s);
+	memset(gap, 0, sizeof *gap);
+	s.ad = ad;
+	*records = 0;
+	if (seg_reader_open(&r, node_dir, from) < 0) {
+		snprintf(err, errlen, "%s", r.err);
+		return EXIT_IOERR;
+	}
+	r.expect_seq = expect_seq;
+	ami_parser_init(&s.p, SEG_DATA_MAX);
+	int rc = EXIT_OK;
+	for (;;) {
+		enum seg_status st = seg_reader_next(&r, &rec);
+		if (st == SEG_OK) {
+			if (!pos_before(rec.pos, to))
+				break;
+			(*records)++;
+			if (rec.flags & SEG_FLAG_JSON)
+				continue;
+			s.recv_us = rec.recv_us;
+			ami_parser_reset(&s.p);
+			ami_parser_feed(&s.p, rec.data, rec.data_len, on_msg, &s);
+			continue;
+		}
+		if (st == SEG_CORRUPT && pos_before(r.pos, to)) {
+			if (!pos_listed(skips, nskips, r.pos) && !gap->count++) {
+				gap->at = r.pos;
+				snprintf(gap->what, sizeof gap->what, "%s", r.err);
+			}
+			seg_reader_resync(&r);
+			continue;
+		}
+		if (st == SEG_IOERR) {
+			snprintf(err, errlen, "%s", r.err);
+			rc = EXIT_IOERR;
+		} else if (st == SEG_END && pos_before(r.pos, to)) {
+			gap->short_read = true;
+			gap->end = r.pos;
+		}
+		break; /* the end, or damage at or past `to`: the load's to report */
+	}
+	seg_reader_close(&r);
+	ami_parser_release(&s.p);
+	return rc;
+}
+
 /* ---- printing ---- */
 
 static void fmt_time(char *out, size_t outlen, uint64_t us)

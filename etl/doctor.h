@@ -22,6 +22,27 @@
 int doctor_scan(const char *node_dir, struct seg_pos from, const struct seg_pos *to, struct amidoctor *ad,
 		struct amidoctor *ad2, uint64_t *records, char *err, size_t errlen);
 
+/* What doctor_rescan() could not read again: damage or data that is gone
+ * (not passed by a recorded skip), or records that end before `to`. */
+struct doctor_gap {
+	uint64_t count;    /* damaged or missing places passed */
+	struct seg_pos at; /* the first of them */
+	char what[512];    /* the reader's message there */
+	bool short_read;   /* the records end at `end`, before `to` */
+	struct seg_pos end;
+};
+
+/* Feed ad again the records of node_dir the load read from `from` up to
+ * (not including) `to`.  The corrupt positions in skips[] (recorded by
+ * 'cdrflow-etl skip') are passed as the load passed them; other damage, a
+ * missing segment or a sequence gap is passed too and noted in *gap, as
+ * are records that end before `to`.  expect_seq: the sequence of the
+ * record at `from` (0: not known).  *records: the records read.  Returns
+ * 0, or EXIT_IOERR with err (a read error: ad is then half fed). */
+int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq, struct seg_pos to,
+		  const struct seg_pos *skips, size_t nskips, struct amidoctor *ad, uint64_t *records,
+		  struct doctor_gap *gap, char *err, size_t errlen);
+
 /* The full diagnosis of one node. */
 void doctor_print(FILE *out, const char *node, const struct amidoctor *ad);
 

@@ -69,6 +69,7 @@ struct batch {
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
 	struct seg_pos load_to, cdr_to; /* the checkpoint it commits */
 	uint64_t cdr_seq;          /* no event of a call open at cdr_to has a smaller seq */
+	uint64_t first_seq;        /* the sequence of the first record it loads (0: none) */
 	struct pos_seq *seqs;      /* (position, seq) of every record read, in order */
 	size_t nseqs, seqs_cap;
 	uint64_t done_to, loaded, bytes;
@@ -774,8 +775,7 @@ static int skip_recorded(const struct seg_pos *skips, size_t n, struct seg_pos a
 	return 0;
 }
 
-/* The recorded skips of a node: 0, or -1 with err. */
-static int load_skips(PGconn *c, const char *node, struct seg_pos **out, size_t *n, char *err, size_t errlen)
+int load_recorded_skips(PGconn *c, const char *node, struct seg_pos **out, size_t *n, char *err, size_t errlen)
 {
 	*out = NULL;
 	*n = 0;
@@ -800,10 +800,7 @@ static int load_skips(PGconn *c, const char *node, struct seg_pos **out, size_t 
 	return 0;
 }
 
-/* Is pos where reading resumed after a recorded skip over damaged bytes?
- * Then the sequence of the next record is not known (the damaged record
- * had one): the reader learns it instead of reporting a false gap. */
-static int after_byte_skip(PGconn *c, const char *node, struct seg_pos pos)
+int load_after_byte_skip(PGconn *c, const char *node, struct seg_pos pos)
 {
 	char a[24], b[24];
 	snprintf(a, sizeof a, "%" PRIu64, pos.segno);
@@ -890,6 +887,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->convs);
 	b->win = &ne->win;
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
+	b->first_seq = 0;
 	b->nmonths = 0;
 	b->json_recs = 0;
 	b->nseqs = 0;
@@ -931,6 +929,8 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		}
 		b->seqs[b->nseqs++] = (struct pos_seq){ pos_tag(b->rec.pos), b->rec.seq };
 		if (!b->replaying) {
+			if (!b->loaded)
+				b->first_seq = b->rec.seq;
 			b->loaded++;
 			b->bytes += b->rec.data_len;
 			b->last_seq = b->rec.seq;
@@ -1237,15 +1237,18 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 b->last_seq);
 	if (pgc_exec(c, sql, err, errlen) < 0)
 		goto fail;
+	/* a new node's stored input caveats end where its load begins (0066):
+	 * before the record of sequence caveat_seq + 1 */
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
-		 "cdr_done_seq, cdr_seq) VALUES (%s, %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-		 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, "
+		 "cdr_done_seq, cdr_seq, caveat_segno, caveat_offset, caveat_seq) VALUES (%s, %" PRIu64 ", %" PRIu64
+		 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
+		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, "
 		 "seg_offset = excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + "
 		 "excluded.events, cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
 		 "excluded.cdr_done_seq, cdr_seq = excluded.cdr_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
-		 b->done_to, b->cdr_seq);
+		 b->done_to, b->cdr_seq, b->start.segno, b->start.offset, b->first_seq ? b->first_seq - 1 : b->last_seq);
 	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	/* the partitions exist now (committed): no need to ask again */
@@ -1318,7 +1321,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	pl->last_seq = last_seq;
 	pl->stored_to = stored_to;
 	pl->rc = EXIT_OK;
-	if (load_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
+	if (load_recorded_skips(c, node, &pl->skips, &pl->nskips, err, errlen) < 0) {
 		int e = pgc_error_exit(c, err);
 		free(pl);
 		free(dir);
@@ -1340,7 +1343,7 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 	/* sequences are contiguous: the first new record follows last_seq (a
 	 * re-read from further back learns it from the first record it reads) */
 	if (from.segno == pos.segno && from.offset == pos.offset && last_seq &&
-	    !after_byte_skip(c, node, pos))
+	    !load_after_byte_skip(c, node, pos))
 		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
 	/* the doctor continues from what is committed: a copy, fed by the producer */
@@ -1678,7 +1681,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	free(v);
 	struct seg_pos *skips;
 	size_t nskips;
-	if (load_skips(c, node, &skips, &nskips, err, errlen) < 0)
+	if (load_recorded_skips(c, node, &skips, &nskips, err, errlen) < 0)
 		return pgc_error_exit(c, err);
 	if (skip_recorded(skips, nskips, at)) {
 		fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " is recorded already\n", node, at.segno,
@@ -1699,7 +1702,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	struct seg_reader r;
 	struct seg_record rec;
 	seg_reader_open(&r, dir, pos);
-	if (last_seq && !after_byte_skip(c, node, pos))
+	if (last_seq && !load_after_byte_skip(c, node, pos))
 		r.expect_seq = last_seq + 1;
 	int rc = EXIT_OK;
 	enum seg_status s;

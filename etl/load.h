@@ -18,6 +18,14 @@ struct load_stats {
 	uint64_t events, cel_rows, ami_rows, legs, calls, batches, bytes;
 };
 
+/* The positions 'cdrflow-etl skip' recorded for node (etl_skip), which
+ * the reader passes: *out (caller frees) holds *n.  0, or -1 with err. */
+int load_recorded_skips(PGconn *c, const char *node, struct seg_pos **out, size_t *n, char *err, size_t errlen);
+/* Is pos where reading resumed after a recorded skip over damaged bytes?
+ * Then the sequence of the next record is not known (the damaged record
+ * had one): the reader learns it instead of reporting a false gap. */
+int load_after_byte_skip(PGconn *c, const char *node, struct seg_pos pos);
+
 /* Set (from a signal handler) to stop after the current batch. */
 extern volatile sig_atomic_t load_stop_requested;
 

@@ -353,7 +353,7 @@ static int run_once_quiet(PGconn *conn, const struct etl_config *cfg, int quiet_
 	if (!caveats)
 		caveats = caveat_run_new();
 	char cerr[1024];
-	int cav = caveat_before(caveats, conn, cerr, sizeof cerr);
+	int cav = caveat_before(caveats, conn, cfg->spool, cerr, sizeof cerr);
 	/* the doctor is fed from the load's own parse of each record */
 	int rc = load_once(conn, cfg, &legclass, cav == 0 ? caveat_feed(caveats) : NULL, isatty(STDERR_FILENO), &st, err,
 			   sizeof err);

@@ -361,4 +361,111 @@ test_expect_success PG 'records past a recorded skip are diagnosed with the rest
 		and s.node = '"'"'v2skip'"'"' and s.input = v.input and s.period_end = v.period_end")" = 2
 '
 
+# A loader killed with -9 after batches committed, before it stored their
+# caveats (they are stored after the load, in their own transaction).  The
+# fault: every row written to a table waits inside its transaction, long
+# enough to kill the loader there.
+cav_end() { q "select caveat_segno || ' ' || caveat_offset || ' ' || caveat_seq from etl_checkpoint where node = '$1'"; }
+ckpt_of() { q "select segno || ' ' || seg_offset || ' ' || last_seq from etl_checkpoint where node = '$1'"; }
+seq_of() { q "select coalesce(max(last_seq), 0) from etl_checkpoint where node = '$1'"; }
+cav_inputs() { q "select string_agg(input, ',' order by input) from input_caveat where node = '$1'"; }
+# etl_busy TABLE: the loader is inside a statement on TABLE
+etl_busy() {
+	psql -X -Atc "select count(*) from pg_stat_activity where application_name = 'cdrflow-etl'
+		and state = 'active' and query like '%$1%'" | grep -q '^[1-9]'
+}
+# hold TABLE SECONDS / unhold TABLE: each row written to TABLE waits SECONDS first
+hold() {
+	q "create or replace function t2500_hold() returns trigger language plpgsql as
+		\$\$ begin perform pg_sleep($2); return new; end \$\$" >/dev/null &&
+	q "create trigger t2500_hold before insert or update on $1 for each row execute function t2500_hold()" >/dev/null
+}
+unhold() { q "drop trigger t2500_hold on $1" >/dev/null; }
+# kill_in SPOOL TABLE OUT: start --once, kill it with -9 inside a statement on TABLE,
+# end its server sessions (the killed client leaves them sleeping)
+kill_in() {
+	{ "$ETL" --once -c small.yaml --spool "$1" >"$3.out" 2>"$3.err" & } &&
+	pid=$! && register_pid $pid &&
+	wait_for "etl_busy $2" 120 &&
+	kill -9 $pid && { wait $pid; test $? = 137; } &&
+	q "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = 'cdrflow-etl'" >/dev/null
+}
+
+test_expect_success PG 'kill -9 after the batches committed, before their caveats were stored: the next run stores those of a run never killed' '
+	mkdir killsp && cp -r sp-v2_disabledevents/v2_disabledevents killsp/v2kill &&
+	cp -r sp-s01_answered/s01_answered killsp/s01kill &&
+	hold input_caveat 60 && kill_in killsp input_caveat kill1 && unhold input_caveat &&
+	test "$(seq_of v2kill)" = "$(seq_of v2_disabledevents)" &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'v2kill'"'"'")" = 0 &&
+	test "$(cav_end v2kill)" = "0 0 0" &&
+	# the nodes are stored one by one: s01kill (nothing missing) was, before v2kill
+	test "$(cav_end s01kill)" = "$(ckpt_of s01kill)" &&
+	"$ETL" --once -c small.yaml --spool killsp >kill2.out 2>kill2.err &&
+	grep -q "^etl: events=0 " kill2.out &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'s01kill'"'"'")" = 0 &&
+	cav_of v2kill >kill.cav && cav_of v2_disabledevents >ref.cav &&
+	test_line_count kill.cav = 2 && test_cmp ref.cav kill.cav &&
+	test "$(grep -c "warning: node v2kill:" kill2.err)" = 2 &&
+	test "$(grep -c "warning: node v2kill: \(Newexten\|VarSet\) not received" kill2.err)" = 2 &&
+	test "$(cav_end v2kill)" = "$(ckpt_of v2kill)" &&
+	"$ETL" --once -c small.yaml --spool killsp >kill3.out 2>kill3.err &&
+	! grep -q "warning: node" kill3.err && cav_of v2kill >kill3.cav && test_cmp kill.cav kill3.cav
+'
+
+test_expect_success PG 'kill -9 in the middle of the load: the next run diagnoses the committed part again, loads the rest, stores the same caveats' '
+	mkdir midsp && cp -r sp-v2_disabledevents/v2_disabledevents midsp/v2mid &&
+	hold etl_checkpoint 0.2 && {
+		{ "$ETL" --once -c small.yaml --spool midsp >mid1.out 2>mid1.err & } &&
+		pid=$! && register_pid $pid &&
+		wait_for "test \$(seq_of v2mid) -ge 3000" 120 && wait_for "etl_busy etl_checkpoint" 10 &&
+		kill -9 $pid && { wait $pid; test $? = 137; }
+	}; rc=$?
+	q "select count(pg_terminate_backend(pid)) from pg_stat_activity where application_name = '"'"'cdrflow-etl'"'"'" >/dev/null &&
+	unhold etl_checkpoint && test $rc = 0 &&
+	set -- $(ckpt_of v2mid) && say "killed at sequence $3 of $(seq_of v2_disabledevents)" &&
+	test "$3" -ge 3000 && test "$3" -lt "$(seq_of v2_disabledevents)" &&
+	test "$(q "select count(*) from input_caveat where node = '"'"'v2mid'"'"'")" = 0 &&
+	test "$(cav_end v2mid)" = "0 0 0" &&
+	"$ETL" --once -c small.yaml --spool midsp >mid2.out 2>mid2.err &&
+	test "$(seq_of v2mid)" = "$(seq_of v2_disabledevents)" &&
+	cav_of v2mid >mid.cav && test_cmp ref.cav mid.cav &&
+	test "$(grep -c "warning: node v2mid:" mid2.err)" = 2 &&
+	test "$(cav_end v2mid)" = "$(ckpt_of v2mid)"
+'
+
+test_expect_success PG 'what a killed run left undiagnosed, removed from the spool meanwhile: said once, precisely; the rest diagnosed' '
+	write_config seg.yaml segment_max_size=256KiB &&
+	cdrflow_collector -c seg.yaml --replay "$(raw v2_disabledevents)" --spool gonesp --node v2gone >/dev/null &&
+	test -f $(seg_of gonesp/v2gone 3) &&
+	hold input_caveat 60 && kill_in gonesp input_caveat gone1 && unhold input_caveat &&
+	test "$(cav_end v2gone)" = "0 0 0" &&
+	set -- $(ckpt_of v2gone) &&
+	first=$("$CDRFLOW_COLLECTOR" --list --spool gonesp --node v2gone | awk "\$3 == 2 { print \$2; exit }") &&
+	rm $(seg_of gonesp/v2gone 1) &&
+	"$ETL" --once -c small.yaml --spool gonesp >gone2.out 2>gone2.err &&
+	grep "warning: node v2gone: records" gone2.err &&
+	test "$(grep -c "warning: node v2gone: records loaded but not diagnosed" gone2.err)" = 1 &&
+	grep -q "warning: node v2gone: records loaded but not diagnosed (a run ended before it stored their input caveats), sequences 1\.\.$3, from the node.s first up to segment $1 offset $2: the spool no longer holds all of them (1 place damaged or removed, the first: [^ ]*gonesp/v2gone/0*2\.seg: offset 128: sequence gap: expected sequence 1, found $first .*; $(($3 - first + 1)) records read again); inputs missing in what is gone stay unknown" gone2.err &&
+	test "$(cav_end v2gone)" = "$(ckpt_of v2gone)" &&
+	test "$(cav_inputs v2gone)" = newexten,varset &&
+	"$ETL" --once -c small.yaml --spool gonesp >gone3.out 2>gone3.err &&
+	! grep -q "warning: node" gone3.err
+'
+
+test_expect_success PG 'a killed run that passed a recorded skip: the next run passes it again, silently; the caveats those of a run never killed' '
+	mkdir skipk && cp -r skipsp/v2skip skipk/v2skipk &&
+	test_exit_code 65 "$ETL" --once -c small.yaml --spool skipk >skk1.out 2>skk1.err &&
+	off=$(sed -n "s/.*0000000000000001\.seg: offset \([0-9]*\): CRC.*/\1/p" skk1.err | head -1) &&
+	test "$(cav_end v2skipk | cut -d" " -f1,2)" = "1 $off" &&
+	"$ETL" skip --node v2skipk --segment 1 --offset $off --spool skipk >/dev/null 2>&1 &&
+	hold input_caveat 60 && kill_in skipk input_caveat skk2 && unhold input_caveat &&
+	grep -q "node v2skipk: passing segment 1 offset $off" skk2.err &&
+	test "$(cav_end v2skipk | cut -d" " -f1,2)" = "1 $off" &&
+	"$ETL" --once -c small.yaml --spool skipk >skk3.out 2>skk3.err &&
+	! grep -q "not diagnosed" skk3.err && ! grep -q "doctor:" skk3.err &&
+	cav_of v2skipk >skk.cav && cav_of v2skip >skip.cav &&
+	test_line_count skk.cav = 2 && test_cmp skip.cav skk.cav &&
+	test "$(cav_end v2skipk)" = "$(ckpt_of v2skipk)"
+'
+
 test_done

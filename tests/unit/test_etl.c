@@ -1,7 +1,8 @@
 /*
  * test_etl.c - COPY text encoding, JSON strings, UTF-8 repair, event filters,
  * the trunk and destination country of a leg (legclass), the tenants an
- * event row is written with (evscope).
+ * event row is written with (evscope), the doctor reading a loaded range
+ * of the spool again (doctor_rescan).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -9,18 +10,24 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
 #include "copyfmt.h"
+#include "doctor.h"
+#include "exitcode.h"
 #include "evscope.h"
 #include "kamrow.h"
 #include "legclass.h"
 #include "epstate.h"
 #include "legwait.h"
 #include "strparse.h"
+#include "testutil.h"
+#include "xalloc.h"
 
 static void test_copy_escaping(void **state)
 {
@@ -692,6 +699,124 @@ static void test_kam_leg(void **state)
 	assert_true(leg.row.sequence == 18 * KAM_KINDS + KAM_ACC);
 }
 
+/* ---- doctor_rescan: a loaded range read again, skips passed, losses told ---- */
+
+#define RESCAN_N 60
+
+/* RESCAN_N channel events into spool/n, small segments; pos[i]: where the
+ * record of sequence i + 1 starts, pos[RESCAN_N]: the end. */
+static void rescan_spool(const char *spool, struct seg_pos pos[RESCAN_N + 1])
+{
+	struct seg_writer w;
+	struct seg_recovery rec;
+	struct seg_writer_opts o = { 2048, 0 };
+	char err[256], data[256];
+	assert_int_equal(seg_writer_open(&w, spool, "n", &o, &rec, err, sizeof err), 0);
+	for (int i = 0; i < RESCAN_N; i++) {
+		int len = snprintf(data, sizeof data, "Event: Newchannel\r\nPrivilege: call,all\r\nTimestamp: "
+				   "1796535900.%06d\r\nChannel: SIP/a-%d\r\nUniqueid: u%d\r\n\r\n", i, i, i);
+		size_t rs = seg_record_size(1, (size_t)len);
+		char *r = xmalloc(rs);
+		seg_record_encode(r, (uint64_t)i + 1, 1796535900000000u + (uint64_t)i, 0, "n", 1, data, (size_t)len);
+		size_t written;
+		assert_int_equal(seg_writer_append(&w, r, rs, &written, err, sizeof err), 0);
+		free(r);
+	}
+	assert_int_equal(seg_writer_close(&w), 0);
+	char *dir = xasprintf("%s/n", spool);
+	struct seg_reader rd;
+	struct seg_record rec2;
+	seg_reader_open(&rd, dir, (struct seg_pos){ 0, 0 });
+	for (int i = 0; i < RESCAN_N; i++) {
+		assert_int_equal(seg_reader_next(&rd, &rec2), SEG_OK);
+		assert_int_equal(rec2.seq, (uint64_t)i + 1);
+		pos[i] = rec2.pos;
+		pos[i + 1] = rec2.next;
+	}
+	seg_reader_close(&rd);
+	free(dir);
+}
+
+/* Read [from, to) of spool/n again into a fresh doctor: the records read,
+ * and the events the doctor got in *events. */
+static uint64_t rescan(const char *spool, struct seg_pos from, uint64_t expect, struct seg_pos to,
+		       const struct seg_pos *skips, size_t nskips, struct doctor_gap *gap, uint64_t *events)
+{
+	char *dir = xasprintf("%s/n", spool), err[600];
+	struct amidoctor *ad = adoc_new();
+	uint64_t records;
+	assert_int_equal(doctor_rescan(dir, from, expect, to, skips, nskips, ad, &records, gap, err, sizeof err), EXIT_OK);
+	struct adoc_summary sm;
+	adoc_summary(ad, &sm);
+	*events = sm.events;
+	adoc_free(ad);
+	free(dir);
+	return records;
+}
+
+static void test_doctor_rescan(void **state)
+{
+	(void)state;
+	char *tmp = make_tmpdir();
+	struct seg_pos pos[RESCAN_N + 1];
+	rescan_spool(tmp, pos);
+	assert_true(pos[RESCAN_N].segno >= 4); /* several segments */
+	struct doctor_gap gap;
+	uint64_t ev;
+
+	/* the whole range, and a range from the middle: exactly its records */
+	assert_int_equal(rescan(tmp, (struct seg_pos){ 0, 0 }, 0, pos[40], NULL, 0, &gap, &ev), 40);
+	assert_int_equal(ev, 40);
+	assert_int_equal(gap.count, 0);
+	assert_false(gap.short_read);
+	assert_int_equal(rescan(tmp, pos[10], 11, pos[RESCAN_N], NULL, 0, &gap, &ev), RESCAN_N - 10);
+	assert_int_equal(gap.count, 0);
+	assert_false(gap.short_read);
+
+	/* a damaged record: passed when recorded, else told (once, where) */
+	char *seg = xasprintf("%s/n/%016llu.seg", tmp, (unsigned long long)pos[20].segno);
+	FILE *f = fopen(seg, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)pos[20].offset + 40, SEEK_SET), 0);
+	assert_int_equal(fputc('#', f), '#');
+	assert_int_equal(fclose(f), 0);
+	free(seg);
+	assert_int_equal(rescan(tmp, pos[10], 11, pos[30], &pos[20], 1, &gap, &ev), 19);
+	assert_int_equal(gap.count, 0);
+	assert_int_equal(rescan(tmp, pos[10], 11, pos[30], NULL, 0, &gap, &ev), 19);
+	assert_int_equal(gap.count, 1);
+	assert_int_equal(gap.at.segno, pos[20].segno);
+	assert_int_equal(gap.at.offset, pos[20].offset);
+	assert_non_null(strstr(gap.what, "CRC"));
+	/* damage at or past the end of the range is not the range's */
+	assert_int_equal(rescan(tmp, pos[10], 11, pos[20], NULL, 0, &gap, &ev), 10);
+	assert_int_equal(gap.count, 0);
+
+	/* the first segment removed: told from its own position, and from
+	 * the start by the sequence the range begins with */
+	seg = xasprintf("%s/n/%016llu.seg", tmp, (unsigned long long)pos[0].segno);
+	assert_int_equal(unlink(seg), 0);
+	free(seg);
+	assert_true(pos[2].segno == pos[0].segno);
+	uint64_t n = rescan(tmp, pos[2], 3, pos[20], NULL, 0, &gap, &ev);
+	assert_true(n > 0 && n < 18);
+	assert_int_equal(gap.count, 1);
+	assert_non_null(strstr(gap.what, "segment is missing"));
+	rescan(tmp, (struct seg_pos){ 0, 0 }, 1, pos[20], NULL, 0, &gap, &ev);
+	assert_int_equal(gap.count, 1);
+	assert_non_null(strstr(gap.what, "sequence gap"));
+
+	/* a range the spool does not reach: its records end before it */
+	assert_int_equal(rescan(tmp, pos[40], 41, (struct seg_pos){ pos[RESCAN_N].segno + 3, 200 }, NULL, 0, &gap, &ev),
+			 RESCAN_N - 40);
+	assert_int_equal(gap.count, 0);
+	assert_true(gap.short_read);
+	assert_int_equal(gap.end.segno, pos[RESCAN_N].segno);
+	assert_int_equal(gap.end.offset, pos[RESCAN_N].offset);
+	rm_rf(tmp);
+	free(tmp);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -711,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_kam_disposition),
 		cmocka_unit_test(test_kam_times),
 		cmocka_unit_test(test_kam_leg),
+		cmocka_unit_test(test_doctor_rescan),
 	};
 	return cmocka_run_group_tests_name("etl", tests, NULL, NULL);
 }
