@@ -118,16 +118,6 @@ static int checkpoints(PGconn *c, int (*fn)(void *arg, const struct ckpt *k, cha
 	return rc;
 }
 
-static int pos_lt(struct seg_pos a, struct seg_pos b)
-{
-	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
-}
-
-static int pos_eq(struct seg_pos a, struct seg_pos b)
-{
-	return a.segno == b.segno && a.offset == b.offset;
-}
-
 /* Feed ad the node's records from `from` up to `to` again, passing the
  * recorded skips; the record at `from` has sequence from_seq + 1 when that
  * is known (from_seq not 0, or `from` is (0, 0)).  Say once what the spool
@@ -194,7 +184,7 @@ static int place_node(void *arg, const struct ckpt *k, char *err, size_t errlen)
 	struct node_state *ns = node_state(b->cr, k->node);
 	ns->before = k->pos;
 	ns->cav = k->cav;
-	if (!ns->placed || !pos_eq(ns->fed, k->cav)) {
+	if (!ns->placed || !seg_pos_equal(ns->fed, k->cav)) {
 		/* new to this process, or what it diagnosed was not stored */
 		adoc_free(ns->ad);
 		ns->ad = adoc_new();
@@ -202,7 +192,7 @@ static int place_node(void *arg, const struct ckpt *k, char *err, size_t errlen)
 		ns->fed_seq = k->cav_seq;
 		ns->placed = true;
 	}
-	if (!pos_lt(ns->fed, k->pos))
+	if (!seg_pos_before(ns->fed, k->pos))
 		return 0;
 	bool ioerr;
 	char rerr[600];
@@ -361,7 +351,7 @@ static int diagnose_node(PGconn *c, const char *spool, struct node_state *ns, st
 		cand = adoc_dup(ns->ad);
 		from_seq = ns->fed_seq;
 	}
-	if (pos_lt(from, to)) {
+	if (seg_pos_before(from, to)) {
 		uint64_t tail = 0;
 		bool ioerr;
 		rc = reread(c, spool, ns->node, from, from_seq, to, to_seq, cand, &tail, &ioerr, err, errlen);
@@ -418,7 +408,7 @@ int caveat_after(struct caveat_run *cr, PGconn *c, const char *spool, char *err,
 		if (rc == 0) {
 			struct node_state *ns = node_state(cr, a.node[i]);
 			/* loaded in this run, or loaded before and not diagnosed yet */
-			if (!ns->broken && (pos_lt(ns->before, a.pos[i]) || pos_lt(ns->cav, a.pos[i])))
+			if (!ns->broken && (seg_pos_before(ns->before, a.pos[i]) || seg_pos_before(ns->cav, a.pos[i])))
 				rc = diagnose_node(c, spool, ns, a.pos[i], a.seq[i], err, errlen);
 			ns->before = a.pos[i];
 		}

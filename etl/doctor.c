@@ -17,11 +17,6 @@
 #include "strparse.h"
 #include "xalloc.h"
 
-static int pos_before(struct seg_pos a, struct seg_pos b)
-{
-	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
-}
-
 /* ---- the self-check against Event: Cdr ---- */
 
 struct keys {
@@ -141,7 +136,7 @@ static int scan_range(const char *node_dir, struct seg_pos from, const struct se
 	ami_parser_init(&s->p, SEG_DATA_MAX);
 	enum seg_status st;
 	while ((st = seg_reader_next(&r, &rec)) == SEG_OK) {
-		if (to && !pos_before(rec.pos, *to))
+		if (to && !seg_pos_before(rec.pos, *to))
 			break;
 		s->recv_us = rec.recv_us;
 		s->seq = rec.seq;
@@ -155,7 +150,7 @@ static int scan_range(const char *node_dir, struct seg_pos from, const struct se
 	}
 	int rc = EXIT_OK;
 	/* bad data at or past `to` is not this scan's: the load reports it */
-	if ((st == SEG_CORRUPT || st == SEG_IOERR) && !(to && !pos_before(r.pos, *to))) {
+	if ((st == SEG_CORRUPT || st == SEG_IOERR) && !(to && !seg_pos_before(r.pos, *to))) {
 		snprintf(err, errlen, "%s", r.err);
 		rc = st == SEG_CORRUPT ? EXIT_DATAERR : EXIT_IOERR;
 	}
@@ -172,14 +167,6 @@ int doctor_scan(const char *node_dir, struct seg_pos from, const struct seg_pos 
 	s.ad = ad;
 	s.ad2 = ad2;
 	return scan_range(node_dir, from, to, &s, records, err, errlen);
-}
-
-static int pos_listed(const struct seg_pos *v, size_t n, struct seg_pos at)
-{
-	for (size_t i = 0; i < n; i++)
-		if (v[i].segno == at.segno && v[i].offset == at.offset)
-			return 1;
-	return 0;
 }
 
 int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq, struct seg_pos to,
@@ -203,7 +190,7 @@ int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq
 	for (;;) {
 		enum seg_status st = seg_reader_next(&r, &rec);
 		if (st == SEG_OK) {
-			if (!pos_before(rec.pos, to))
+			if (!seg_pos_before(rec.pos, to))
 				break;
 			(*records)++;
 			if (rec.flags & SEG_FLAG_JSON)
@@ -213,8 +200,8 @@ int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq
 			ami_parser_feed(&s.p, rec.data, rec.data_len, on_msg, &s);
 			continue;
 		}
-		if (st == SEG_CORRUPT && pos_before(r.pos, to)) {
-			if (!pos_listed(skips, nskips, r.pos) && !gap->count++) {
+		if (st == SEG_CORRUPT && seg_pos_before(r.pos, to)) {
+			if (!seg_pos_listed(skips, nskips, r.pos) && !gap->count++) {
 				gap->at = r.pos;
 				snprintf(gap->what, sizeof gap->what, "%s", r.err);
 			}
@@ -224,7 +211,7 @@ int doctor_rescan(const char *node_dir, struct seg_pos from, uint64_t expect_seq
 		if (st == SEG_IOERR) {
 			snprintf(err, errlen, "%s", r.err);
 			rc = EXIT_IOERR;
-		} else if (st == SEG_END && pos_before(r.pos, to)) {
+		} else if (st == SEG_END && seg_pos_before(r.pos, to)) {
 			gap->short_read = true;
 			gap->end = r.pos;
 		}

@@ -160,11 +160,6 @@ static struct seg_pos tag_pos(uint64_t t)
 	return (struct seg_pos){ t >> 40, t & ((UINT64_C(1) << 40) - 1) };
 }
 
-static int pos_before(struct seg_pos a, struct seg_pos b)
-{
-	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
-}
-
 static void str_col(struct buf *r, const char *s)
 {
 	copy_text(r, s, strlen(s), '\t');
@@ -767,14 +762,6 @@ static void progress_line(const char *node, const struct load_stats *st, double 
 }
 
 /* Is a corrupt position one that 'cdrflow-etl skip' recorded? */
-static int skip_recorded(const struct seg_pos *skips, size_t n, struct seg_pos at)
-{
-	for (size_t i = 0; i < n; i++)
-		if (skips[i].segno == at.segno && skips[i].offset == at.offset)
-			return 1;
-	return 0;
-}
-
 int load_recorded_skips(PGconn *c, const char *node, struct seg_pos **out, size_t *n, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -900,7 +887,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	enum seg_status s = SEG_OK;
 	while (b->events < (uint64_t)cfg->batch_events) {
 		s = seg_reader_next(&pl->r, &b->rec);
-		if (s == SEG_CORRUPT && skip_recorded(pl->skips, pl->nskips, pl->r.pos)) {
+		if (s == SEG_CORRUPT && seg_pos_listed(pl->skips, pl->nskips, pl->r.pos)) {
 			struct seg_pos at = pl->r.pos;
 			uint64_t n = seg_reader_resync(&pl->r);
 			log_warn("node %s: passing segment %" PRIu64 " offset %" PRIu64 " (%" PRIu64 " bytes) as "
@@ -911,7 +898,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 		}
 		if (s != SEG_OK)
 			break;
-		b->replaying = pos_before(b->rec.pos, b->load_from);
+		b->replaying = seg_pos_before(b->rec.pos, b->load_from);
 		if (b->rec.flags & SEG_FLAG_JSON) {
 			on_json_record(b);
 			b->json_recs = 1;
@@ -955,7 +942,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	scope_rows(b);
 	if (b->events == 0 && !b->legs && !b->calls && !b->skips)
 		return -1;
-	b->load_to = pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
+	b->load_to = seg_pos_before(b->next, pl->load_pos) ? pl->load_pos : b->next;
 	uint64_t oldest = cdr_feed_oldest_pos(ne->feed);
 	b->cdr_to = oldest == UINT64_MAX ? b->next : tag_pos(oldest);
 	b->cdr_seq = oldest_seq(b, oldest, ne->cdr_seq);
@@ -1335,14 +1322,14 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 		struct cdr_feed_sink sink = { on_leg, on_call, &ne->cur, on_clock, on_classify };
 		ne->feed = cdr_feed_new(&o, &sink);
 		ne->cdr_seq = cdr_seq;
-		from = pos_before(cdr_pos, pos) ? cdr_pos : pos;
+		from = seg_pos_before(cdr_pos, pos) ? cdr_pos : pos;
 	} else {
 		from = ne->next;
 	}
 	seg_reader_open(&pl->r, dir, from);
 	/* sequences are contiguous: the first new record follows last_seq (a
 	 * re-read from further back learns it from the first record it reads) */
-	if (from.segno == pos.segno && from.offset == pos.offset && last_seq &&
+	if (seg_pos_equal(from, pos) && last_seq &&
 	    !load_after_byte_skip(c, node, pos))
 		pl->r.expect_seq = last_seq + 1;
 	framing_init(&pl->p);
@@ -1683,13 +1670,13 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	size_t nskips;
 	if (load_recorded_skips(c, node, &skips, &nskips, err, errlen) < 0)
 		return pgc_error_exit(c, err);
-	if (skip_recorded(skips, nskips, at)) {
+	if (seg_pos_listed(skips, nskips, at)) {
 		fprintf(out, "skip: node %s segment %" PRIu64 " offset %" PRIu64 " is recorded already\n", node, at.segno,
 			at.offset);
 		free(skips);
 		return EXIT_OK;
 	}
-	if (pos_before(at, pos)) {
+	if (seg_pos_before(at, pos)) {
 		snprintf(err, errlen, "node %s: segment %" PRIu64 " offset %" PRIu64 " is before the checkpoint (segment %"
 			 PRIu64 " offset %" PRIu64 "): it was loaded already", node, at.segno, at.offset, pos.segno,
 			 pos.offset);
@@ -1709,7 +1696,7 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 	for (;;) {
 		s = seg_reader_next(&r, &rec);
 		if (s == SEG_OK) {
-			if (pos_before(at, rec.next)) {
+			if (seg_pos_before(at, rec.next)) {
 				snprintf(err, errlen, "node %s: segment %" PRIu64 " offset %" PRIu64 " is not where the reader "
 					 "stops: the record at segment %" PRIu64 " offset %" PRIu64 " is valid", node, at.segno,
 					 at.offset, rec.pos.segno, rec.pos.offset);
@@ -1718,9 +1705,9 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
 			}
 			continue;
 		}
-		if (s == SEG_CORRUPT && r.pos.segno == at.segno && r.pos.offset == at.offset)
+		if (s == SEG_CORRUPT && seg_pos_equal(r.pos, at))
 			break;
-		if (s == SEG_CORRUPT && skip_recorded(skips, nskips, r.pos)) {
+		if (s == SEG_CORRUPT && seg_pos_listed(skips, nskips, r.pos)) {
 			seg_reader_resync(&r);
 			continue;
 		}

@@ -28,6 +28,26 @@ struct seg_pos {
 	uint64_t offset;
 };
 
+/* Spool order of two positions. */
+static inline int seg_pos_before(struct seg_pos a, struct seg_pos b)
+{
+	return a.segno < b.segno || (a.segno == b.segno && a.offset < b.offset);
+}
+
+static inline int seg_pos_equal(struct seg_pos a, struct seg_pos b)
+{
+	return a.segno == b.segno && a.offset == b.offset;
+}
+
+/* Whether `at` is one of the n positions in v. */
+static inline int seg_pos_listed(const struct seg_pos *v, size_t n, struct seg_pos at)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seg_pos_equal(v[i], at))
+			return 1;
+	return 0;
+}
+
 /* ---- encoding (pure) ---- */
 
 static inline size_t seg_record_size(size_t node_len, size_t data_len)
