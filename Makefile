@@ -98,7 +98,13 @@ COLLECTOR_LIBS := $(shell $(PKG) --libs yaml-0.1 openssl liblzma libwebsockets j
 $(BUILD)/cdrflow-collector: $(COLLECTOR_OBJ) $(BUILD)/libcdrflow.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(COLLECTOR_LIBS)
 
-$(BUILD)/etl/migrations.c: $(SQL_SRC) scripts/embed-sql.sh
+# The list of migrations, kept like .flags: a migration removed (a branch
+# switched, an experiment dropped) must not stay embedded in the binary.
+$(BUILD)/.sql-list: FORCE
+	@mkdir -p $(@D)
+	@echo '$(SQL_SRC)' | cmp -s - $@ || echo '$(SQL_SRC)' > $@
+
+$(BUILD)/etl/migrations.c: $(SQL_SRC) $(BUILD)/.sql-list scripts/embed-sql.sh
 	@mkdir -p $(@D)
 	@scripts/embed-sql.sh $@ $(SQL_SRC)
 
