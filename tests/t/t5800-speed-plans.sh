@@ -272,6 +272,27 @@ test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-s
 	cat rollup/$m/tenant-billing-*-by-tenant.csv rollup/$m/daily-traffic-*-by-tenant.csv
 '
 
+# The plans the server made for a report's run (auto_explain at WARNING:
+# pg.sh logs nothing below it).  plans_of FILE REPORT-ARGS...
+plans_of() {
+	local out=$1 n0 && shift &&
+	n0=$(wc -l <"$PGDIR/server.log") &&
+	PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_level=warning" \
+		"$REPORT" -q --templates "$TEST_ROOT/templates" run "$@" -f csv -o plans >/dev/null &&
+	tail -n +$((n0 + 1)) "$PGDIR/server.log" >"$out"
+}
+test_expect_success 'daily-traffic, whole hours: the legs branches are planned away, not gated at run time' '
+	plans_of dt-utc.plans daily-traffic --from "$from" &&
+	test "$(grep -c "Query Text" dt-utc.plans)" -ge 3 &&
+	grep -q "on rollup_hourly" dt-utc.plans &&
+	grep -q "on rollup_call_hourly" dt-utc.plans &&
+	! grep -E "on (cdr|call)_(y|default)|Gather" dt-utc.plans &&
+	# a zone whose midnights cut hours: the legs, and no rollup branch
+	plans_of dt-kolkata.plans daily-traffic --from "$from" --tz Asia/Kolkata &&
+	grep -qE "on cdr_(y|default)" dt-kolkata.plans &&
+	! grep -q "on rollup_hourly" dt-kolkata.plans
+'
+
 # cdrflow-query stats (0059): the rollups' whole hours less those a local
 # hour or day cuts, the legs for the rest, = the legs alone (--source
 # base), byte for byte, for every --by in zones whose boundaries are whole
