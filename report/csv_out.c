@@ -212,7 +212,11 @@ static int s_chart(void *w, const struct rchart *c, const struct rmem *m)
 	return ((struct csv_out *)w)->fe.failed ? -1 : 0;
 }
 
-static int s_begin(void *w, const char *t, const struct rcol *c, size_t n) { return csv_out_table_begin(w, t, c, n); }
+static int s_begin(void *w, const char *t, const struct rcol *c, size_t n, size_t max_rows)
+{
+	(void)max_rows; /* a CSV holds every row */
+	return csv_out_table_begin(w, t, c, n);
+}
 static int s_row(void *w, const struct rval *v) { return csv_out_table_row(w, v); }
 static int s_end(void *w) { return csv_out_table_end(w); }
 static const char *s_error(void *w) { return csv_out_error(w); }

@@ -26,6 +26,7 @@ struct html_out {
 	struct rcol *cols; /* the open table's columns (names owned), or NULL */
 	size_t ncols;
 	uint64_t nrows, dropped;
+	uint64_t table_max; /* rows the current table shows at most */
 	unsigned charts;
 	struct buf tmp;
 	struct first_err fe; /* the first error, kept */
@@ -214,7 +215,7 @@ static int html_chart(void *arg, const struct rchart *c, const struct rmem *m)
 	return 0;
 }
 
-static int html_table_begin(void *arg, const char *title, const struct rcol *cols, size_t ncols)
+static int html_table_begin(void *arg, const char *title, const struct rcol *cols, size_t ncols, size_t max_rows)
 {
 	struct html_out *w = arg;
 	if (w->fe.failed)
@@ -224,6 +225,7 @@ static int html_table_begin(void *arg, const char *title, const struct rcol *col
 	w->cols = xcalloc(ncols ? ncols : 1, sizeof *w->cols);
 	w->ncols = ncols;
 	w->nrows = w->dropped = 0;
+	w->table_max = max_rows ? max_rows : w->o.max_rows;
 	fputs("<h2>", w->fp);
 	esc(w, title);
 	fputs("</h2>\n<table>\n<thead><tr>", w->fp);
@@ -252,7 +254,7 @@ static int html_table_row(void *arg, const struct rval *v)
 		return -1;
 	if (!w->cols)
 		return fail(w, "html: row outside a table");
-	if (w->nrows >= w->o.max_rows) {
+	if (w->nrows >= w->table_max) {
 		w->dropped++;
 		return 0;
 	}

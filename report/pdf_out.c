@@ -51,6 +51,7 @@ struct part {
 	double *natw;      /* natural width per column, points (one line, at CELL_PT) */
 	double *minw;      /* narrowest it may get: numbers never wrap, text down to TEXT_MINW */
 	uint64_t nrows, dropped;
+	uint64_t max_rows; /* rows shown at most (a table's) */
 	off_t off;         /* first row in the spool */
 };
 
@@ -207,7 +208,7 @@ static char *head_text(const struct pdf_out *w, const struct rcol *c)
 	return xstrdup(n);
 }
 
-int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols)
+int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols, size_t max_rows)
 {
 	if (w->fe.failed)
 		return -1;
@@ -223,6 +224,7 @@ int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol 
 	p->natw = xcalloc(ncols, sizeof *p->natw);
 	p->minw = xcalloc(ncols, sizeof *p->minw);
 	p->ncols = ncols;
+	p->max_rows = max_rows ? max_rows : w->o.max_rows;
 	for (size_t i = 0; i < ncols; i++) {
 		p->cols[i] = cols[i];
 		char *h = head_text(w, &cols[i]);
@@ -248,7 +250,7 @@ int pdf_out_table_row(struct pdf_out *w, const struct rval *vals)
 	struct part *p = w->cur;
 	if (!p)
 		return fail(w, "pdf: row outside a table");
-	if (p->nrows >= w->o.max_rows) {
+	if (p->nrows >= p->max_rows) {
 		p->dropped++;
 		return 0;
 	}
@@ -949,7 +951,10 @@ int pdf_out_close(struct pdf_out *w, int *pages, char *err, size_t errlen)
 
 static int s_kpis(void *w, const struct rkpi *k, size_t n) { return pdf_out_kpis(w, k, n); }
 static int s_chart(void *w, const struct rchart *c, const struct rmem *m) { return pdf_out_chart(w, c, m); }
-static int s_begin(void *w, const char *t, const struct rcol *c, size_t n) { return pdf_out_table_begin(w, t, c, n); }
+static int s_begin(void *w, const char *t, const struct rcol *c, size_t n, size_t max_rows)
+{
+	return pdf_out_table_begin(w, t, c, n, max_rows);
+}
 static int s_row(void *w, const struct rval *v) { return pdf_out_table_row(w, v); }
 static int s_end(void *w) { return pdf_out_table_end(w); }
 static const char *s_error(void *w) { return pdf_out_error(w); }

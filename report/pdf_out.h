@@ -45,7 +45,8 @@ struct pdf_out *pdf_out_new(const char *path, const struct rmeta *meta, const st
 			    size_t errlen);
 int pdf_out_kpis(struct pdf_out *w, const struct rkpi *k, size_t n);
 int pdf_out_chart(struct pdf_out *w, const struct rchart *c, const struct rmem *data);
-int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols);
+/* max_rows: the rows this table shows at most; 0 = opts.max_rows. */
+int pdf_out_table_begin(struct pdf_out *w, const char *title, const struct rcol *cols, size_t ncols, size_t max_rows);
 int pdf_out_table_row(struct pdf_out *w, const struct rval *vals);
 int pdf_out_table_end(struct pdf_out *w);
 const char *pdf_out_error(const struct pdf_out *w);

@@ -306,7 +306,7 @@ static int run_collect(struct run *r, const struct tpl_section *s, const struct 
 			snprintf(msg, sizeof msg, "No data in this period.");
 			struct rval v = rval_text(msg);
 			for (size_t i = 0; i < r->nsinks && rc == EXIT_OK; i++)
-				if (rsink_table_begin(&r->sinks[i], s->title, &note, 1) < 0 ||
+				if (rsink_table_begin(&r->sinks[i], s->title, &note, 1, 0) < 0 ||
 				    rsink_table_row(&r->sinks[i], &v) < 0 || rsink_table_end(&r->sinks[i]) < 0)
 					rc = sinks_fail(r, s->id, err, errlen);
 			if (rc == EXIT_OK && (r->formats & TPL_FMT_CSV))
@@ -374,7 +374,7 @@ static int table_begin(void *arg, const struct rcol *cols, size_t ncols, char *e
 	money_cols(x->r, x->s, cols, ncols, mc);
 	int rc = 0;
 	for (size_t i = 0; i < x->nsinks && rc == 0; i++)
-		if (rsink_table_begin(&x->sinks[i], x->s->title, mc, ncols) < 0) {
+		if (rsink_table_begin(&x->sinks[i], x->s->title, mc, ncols, x->s->pdf_max_rows) < 0) {
 			snprintf(err, errlen, "%s: %s", x->sinks[i].ops->name, rsink_error(&x->sinks[i]));
 			rc = -1;
 		}
@@ -626,12 +626,8 @@ static int open_sinks(struct run *r, char *err, size_t errlen)
 			      .subtitle = *r->subtitle ? r->subtitle : NULL,
 			      .currency = r->currency };
 	if (r->formats & TPL_FMT_PDF) {
-		size_t maxrows = 0;
-		for (size_t i = 0; i < r->t->nsections; i++)
-			if (r->t->sections[i].pdf_max_rows > maxrows)
-				maxrows = r->t->sections[i].pdf_max_rows;
-		struct pdf_out_opts po = { r->o->paper, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL, maxrows,
-					   NULL };
+		/* each table's pdf_max_rows is given with the table */
+		struct pdf_out_opts po = { r->o->paper, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL, 0, NULL };
 		struct outfile *f = add_file(r, TPL_FMT_PDF, NULL, "pdf");
 		struct pdf_out *p = pdf_out_new(f->tmp, &meta, &po, err, errlen);
 		if (!p)
@@ -647,11 +643,7 @@ static int open_sinks(struct run *r, char *err, size_t errlen)
 		r->sinks[r->nsinks++] = xlsx_out_sink(x);
 	}
 	if (r->formats & TPL_FMT_HTML) {
-		size_t maxrows = 0;
-		for (size_t i = 0; i < r->t->nsections; i++)
-			if (r->t->sections[i].pdf_max_rows > maxrows)
-				maxrows = r->t->sections[i].pdf_max_rows;
-		struct html_out_opts ho = { maxrows, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL };
+		struct html_out_opts ho = { 0, r->o->font_dir && *r->o->font_dir ? r->o->font_dir : NULL };
 		struct outfile *f = add_file(r, TPL_FMT_HTML, NULL, "html");
 		struct html_out *h = html_out_new(f->tmp, &meta, &ho, err, errlen);
 		if (!h)

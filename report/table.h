@@ -179,7 +179,9 @@ struct rsink_ops {
 	const char *name;
 	int (*kpis)(void *w, const struct rkpi *k, size_t n);
 	int (*chart)(void *w, const struct rchart *c, const struct rmem *data);
-	int (*table_begin)(void *w, const char *title, const struct rcol *cols, size_t ncols);
+	/* max_rows: the rows this table shows at most where a writer limits
+	 * them (PDF, HTML); 0 = the writer's own limit */
+	int (*table_begin)(void *w, const char *title, const struct rcol *cols, size_t ncols, size_t max_rows);
 	int (*table_row)(void *w, const struct rval *vals);
 	int (*table_end)(void *w);
 	const char *(*error)(void *w);
@@ -193,7 +195,7 @@ struct rsink {
 
 static inline int rsink_kpis(struct rsink *s, const struct rkpi *k, size_t n) { return s->ops->kpis(s->w, k, n); }
 static inline int rsink_chart(struct rsink *s, const struct rchart *c, const struct rmem *m) { return s->ops->chart(s->w, c, m); }
-static inline int rsink_table_begin(struct rsink *s, const char *title, const struct rcol *cols, size_t n) { return s->ops->table_begin(s->w, title, cols, n); }
+static inline int rsink_table_begin(struct rsink *s, const char *title, const struct rcol *cols, size_t n, size_t max_rows) { return s->ops->table_begin(s->w, title, cols, n, max_rows); }
 static inline int rsink_table_row(struct rsink *s, const struct rval *vals) { return s->ops->table_row(s->w, vals); }
 static inline int rsink_table_end(struct rsink *s) { return s->ops->table_end(s->w); }
 static inline const char *rsink_error(struct rsink *s) { return s->ops->error(s->w); }

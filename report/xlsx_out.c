@@ -484,7 +484,11 @@ int xlsx_out_close(struct xlsx_out *w, char *err, size_t errlen)
 
 static int s_kpis(void *w, const struct rkpi *k, size_t n) { return xlsx_out_kpis(w, k, n); }
 static int s_chart(void *w, const struct rchart *c, const struct rmem *m) { return xlsx_out_chart(w, c, m); }
-static int s_begin(void *w, const char *t, const struct rcol *c, size_t n) { return xlsx_out_table_begin(w, t, c, n); }
+static int s_begin(void *w, const char *t, const struct rcol *c, size_t n, size_t max_rows)
+{
+	(void)max_rows; /* a sheet holds every row */
+	return xlsx_out_table_begin(w, t, c, n);
+}
 static int s_row(void *w, const struct rval *v) { return xlsx_out_table_row(w, v); }
 static int s_end(void *w) { return xlsx_out_table_end(w); }
 static const char *s_error(void *w) { return xlsx_out_error(w); }

@@ -256,7 +256,7 @@ int main(int argc, char **argv)
 		if (rsink_kpis(&sinks[s], kpis, nk) < 0 || rsink_chart(&sinks[s], &charts[0], &hours) < 0 ||
 		    rsink_chart(&sinks[s], &charts[1], &hours) < 0 || rsink_chart(&sinks[s], &charts[2], &hours) < 0 ||
 		    rsink_chart(&sinks[s], &charts[3], &disp) < 0 ||
-		    rsink_table_begin(&sinks[s], "Calls", cols, NCOLS) < 0)
+		    rsink_table_begin(&sinks[s], "Calls", cols, NCOLS, 0) < 0)
 			rc = -1;
 	}
 	/* the "detail query": every row goes to every sink as it comes */

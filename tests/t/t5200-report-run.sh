@@ -131,6 +131,22 @@ sections:
     sql: SELECT count(*) AS legs FROM cdr WHERE calldate >= :from AND calldate < :to
 YAML
 
+# pdf_max_rows belongs to its table: the other tables keep the default
+cat >bad/max-rows.yaml <<'YAML'
+title: Two tables, one limited
+formats: [pdf, html, csv]
+sections:
+  - type: table
+    id: limited
+    title: Limited
+    pdf_max_rows: 3
+    sql: SELECT 'first-' || g AS item FROM generate_series(1, 7) g ORDER BY g
+  - type: table
+    id: whole
+    title: Whole
+    sql: SELECT 'second-' || g AS item FROM generate_series(1, 7) g ORDER BY g
+YAML
+
 # The CDR export's CSV computed independently, by the server alone: times
 # with to_char in the session's zone (seconds, as the report shows them),
 # text quoted with the formula guard of report-formats.md, money from
@@ -361,6 +377,18 @@ test_expect_success 'a preferred source whose relation is missing falls back to 
 	report run bad/prefer.yaml --from "$DAY" -f csv -o pref >/dev/null 2>pref.err &&
 	test "$(sed -n 2p pref/prefer-$DAY-$DAY.csv | tr -d "\r")" = "$(q "select count(*) from cdr")" &&
 	grep -q "base tables" pref.err
+'
+
+test_expect_success 'pdf_max_rows limits its own table in the PDF and HTML, not the others; the CSV has every row' '
+	report run bad/max-rows.yaml --from "$DAY" -f pdf,html,csv -o maxr >/dev/null &&
+	pdftotext -layout maxr/max-rows-$DAY-$DAY.pdf maxr.txt &&
+	for f in maxr.txt maxr/max-rows-$DAY-$DAY.html; do
+		grep -q "first-3" $f && ! grep -q "first-4" $f &&
+		grep -q "second-7" $f &&
+		test "$(grep -c "more rows are not shown here" $f)" = 1 &&
+		grep -q "4 more rows are not shown here" $f || { echo "$f: the limits are wrong"; return 1; }
+	done &&
+	test "$(grep -c "first-" maxr/max-rows-$DAY-$DAY-limited.csv)" = 7
 '
 
 test_expect_success 'exit codes: template not found 66, bad template 65 (file:line:col), usage 64' '

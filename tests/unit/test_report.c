@@ -407,7 +407,7 @@ static int pdf_table(const char *path, enum pdf_paper paper, int rows, const cha
 		return -1;
 	const struct rcol cols[] = { { "row", RCOL_INT, 0, NULL }, { "name", RCOL_TEXT, 0, NULL }, { "cost", RCOL_MONEY, 2, NULL } };
 	char txt[64];
-	assert_int_equal(pdf_out_table_begin(w, "Rows", cols, 3), 0);
+	assert_int_equal(pdf_out_table_begin(w, "Rows", cols, 3, 0), 0);
 	for (int i = 0; i < rows; i++) {
 		snprintf(txt, sizeof txt, "name %d \xE2\x98\x8E\x01", i);
 		struct rval v[3] = { rval_int(i), rval_text(txt), rval_int((int64_t)i * 10000) };
@@ -444,7 +444,7 @@ static void test_pdf_chart_and_wrap(void **state)
 			     .nseries = 1 };
 	assert_int_equal(pdf_out_chart(w, &ch, &m), 0);
 	const struct rcol tc[] = { { "name", RCOL_TEXT, 0, "Caller name" }, { "cost", RCOL_MONEY, 4, "Cost" } };
-	assert_int_equal(pdf_out_table_begin(w, "Long", tc, 2), 0);
+	assert_int_equal(pdf_out_table_begin(w, "Long", tc, 2, 0), 0);
 	char longtext[600] = "";
 	for (int i = 0; i < 40; i++)
 		strcat(longtext, "wordy ");
