@@ -202,6 +202,7 @@ run_reports() {
 	run_one "$1/kolkata" --from "$from" --tz Asia/Kolkata &&
 	run_one "$1/kedges" --from "$hour:20" --to "$next" --tz Asia/Kolkata &&
 	run_one "$1/cut" --from "$from" --tz "$cuttz" &&
+	run_one "$1/cut2" --from "$from" --tz "$cuttz2" &&
 	run_one "$1/edges" --from "$hour:20" --to "$next" &&
 	run_one "$1/part" --from "$day" --to "$day:50"
 }
@@ -241,6 +242,16 @@ test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-s
 	else cuttz=$(printf "CUT+%02d:%02d" $((-off / 60)) $((-off % 60))); fi &&
 	test "$(PGTZ=$cuttz q "select count(*) from cdr where tenant = '"'"'tenantA'"'"' and sell_cost is not null
 		and date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"')) <> date_trunc('"'"'day'"'"', calldate)")" -gt 0 &&
+	# and one whose local midnight falls in that hour after the leg, past its
+	# half hour (0073 then reads the legs of the later part; the part of the
+	# leg is the hour of the rollup less them)
+	off2=$(( (1440 - (10#${cut% *} * 60 + 30 + 10#${cut#* } / 2)) % 1440 )) &&
+	if [ $off2 -gt 840 ]; then off2=$((off2 - 1440)); fi &&
+	if [ $off2 -ge 0 ]; then cuttz2=$(printf "CUT-%02d:%02d" $((off2 / 60)) $((off2 % 60)));
+	else cuttz2=$(printf "CUT+%02d:%02d" $((-off2 / 60)) $((-off2 % 60))); fi &&
+	test "$(PGTZ=$cuttz2 q "select count(*) from cdr where tenant = '"'"'tenantA'"'"' and sell_cost is not null
+		and date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"') + interval '"'"'1 hour'"'"' - interval '"'"'1 microsecond'"'"')
+		    <> date_trunc('"'"'day'"'"', calldate)")" -gt 0 &&
 	run_reports rollup &&
 	gates "" "" off_ &&
 	run_reports base &&
