@@ -191,7 +191,7 @@ void rdb_auto_type(unsigned oid, int typmod, const char *name, struct rcol *out)
 
 /* A decimal text ("-12", "3.5", "1e6") rounded half away from zero to an
  * integer; 0, or -1 if it is not a finite number in int64 range. */
-static int parse_round_i64(const char *s, int64_t *out)
+static int parse_round_i64_slow(const char *s, int64_t *out)
 {
 	const char *p = s;
 	int neg = 0;
@@ -223,6 +223,32 @@ static int parse_round_i64(const char *s, int64_t *out)
 	if (*p || v > (uint64_t)INT64_MAX)
 		return -1;
 	*out = neg ? -(int64_t)v : (int64_t)v;
+	return 0;
+}
+
+/* parse_round_i64_slow() for what COPY writes for an integer or a
+ * numeric: [-]digits[.digits], up to 18 digits before the point (no
+ * overflow, no exponent: no strpbrk over the text); the rest goes to it. */
+static int parse_round_i64(const char *s, int64_t *out)
+{
+	const char *p = s + (*s == '-');
+	int64_t v = 0;
+	int k = 0;
+	for (; *p >= '0' && *p <= '9' && k < 18; p++, k++)
+		v = v * 10 + (*p - '0');
+	if (k == 0 || (*p >= '0' && *p <= '9'))
+		return parse_round_i64_slow(s, out);
+	if (*p == '.') {
+		const char *f = p + 1;
+		if (*f >= '5' && *f <= '9')
+			v++;
+		while (*f >= '0' && *f <= '9')
+			f++;
+		if (*f)
+			return parse_round_i64_slow(s, out);
+	} else if (*p)
+		return parse_round_i64_slow(s, out);
+	*out = *s == '-' ? -v : v;
 	return 0;
 }
 
