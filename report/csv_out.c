@@ -78,10 +78,17 @@ static int add_text(struct buf *out, struct buf *cell, const char *s, int raw)
 		while (*p && *p < 0x80 && *p != '"')
 			p++;
 		size_t n = (size_t)((const char *)p - t);
-		if (!*p && n <= CSV_CELL_MAX)
-			return buf_append(out, "\"", 1) < 0 || buf_append(out, t, n) < 0 || buf_append(out, "\"", 1) < 0
-				       ? -2
-				       : 0;
+		if (!*p && n <= CSV_CELL_MAX) { /* one room check, as buf_append's */
+			if (n + 2 >= out->cap - out->len && buf_grow(out, n + 2) < 0)
+				return -2;
+			char *w = out->data + out->len;
+			w[0] = '"';
+			memcpy(w + 1, t, n);
+			w[n + 1] = '"';
+			w[n + 2] = '\0';
+			out->len += n + 2;
+			return 0;
+		}
 	}
 	buf_reset(cell);
 	if (!raw && rtext_needs_guard(s) && buf_puts(cell, "'") < 0)
