@@ -18,6 +18,7 @@
 #include "chart.h"
 #include "copytext.h"
 #include "csv_out.h"
+#include "dio.h"
 #include <time.h>
 
 #include "pdf_out.h"
@@ -422,6 +423,48 @@ static int pdf_table(const char *path, enum pdf_paper paper, int rows, const cha
 
 /* Charts of counts tick at whole numbers; a stack without data has no
  * total label; wide text wraps, never cut with an ellipsis (issue 11). */
+/* dio: the file holds every byte written, in order, whatever the sizes
+ * around its 2 MiB buffers and 4 KiB blocks; writes after a sync go on */
+static void test_dio_stream(void **state)
+{
+	(void)state;
+	static const size_t sizes[] = { 0, 1, 4095, 4096, 4097, (2u << 20) - 1, 2u << 20, (2u << 20) + 1, (5u << 20) + 123 };
+	char *dir = make_tmpdir();
+	char *path = xasprintf("%s/d.csv", dir);
+	for (size_t t = 0; t < sizeof sizes / sizeof *sizes; t++) {
+		size_t n = sizes[t], half = n / 3;
+		char *want = xmalloc(n + 1);
+		for (size_t i = 0; i < n; i++)
+			want[i] = (char)('a' + (i * 7 + i / 4099) % 26);
+		struct dio *d;
+		FILE *fp = dio_fopen(path, &d);
+		assert_non_null(fp);
+		for (size_t at = 0, k = 1; at < n; at += k, k = k * 3 % 9001 + 1) {
+			if (k > n - at)
+				k = n - at;
+			if (at < half && at + k > half)
+				k = half - at; /* a sync at a third */
+			assert_int_equal(fwrite(want + at, 1, k, fp), k);
+			if (at + k == half)
+				assert_int_equal(dio_sync(d), 0);
+		}
+		assert_int_equal(dio_sync(d), 0);
+		assert_int_equal(fclose(fp), 0);
+		FILE *in = fopen(path, "rb");
+		assert_non_null(in);
+		char *got = xmalloc(n + 2);
+		assert_int_equal(fread(got, 1, n + 1, in), n);
+		assert_int_equal(fclose(in), 0);
+		if (n)
+			assert_memory_equal(got, want, n);
+		free(got);
+		free(want);
+	}
+	free(path);
+	rm_rf(dir);
+	free(dir);
+}
+
 static void test_pdf_chart_and_wrap(void **state)
 {
 	(void)state;
@@ -585,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_pdf_pages),
 		cmocka_unit_test(test_pdf_chart_and_wrap),
 		cmocka_unit_test(test_copytext_split),
+		cmocka_unit_test(test_dio_stream),
 		cmocka_unit_test(test_tpl_copy_body),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
