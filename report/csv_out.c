@@ -58,14 +58,6 @@ static int quoted_add(struct buf *out, const char *s, size_t n)
 	return buf_append(out, "\"", 1);
 }
 
-/* rtext_needs_guard(), asked only of a cell whose first byte can need it
- * (most cells of an export start with a letter or a digit) */
-static int needs_guard(const char *t)
-{
-	const char c = t[0];
-	return (c == '=' || c == '@' || c == '\t' || c == '\r' || c == '+' || c == '-') && rtext_needs_guard(t);
-}
-
 /* A text cell, guarded and cleaned in cell, quoted onto out: -2 when the
  * cell is over CSV_CELL_MAX (or out over its limit). */
 static int add_text(struct buf *out, struct buf *cell, const char *s, int raw)
@@ -73,7 +65,7 @@ static int add_text(struct buf *out, struct buf *cell, const char *s, int raw)
 	/* most cells are ASCII without a quote and need no guard: cleaning
 	 * and quoting leave them as they are, so they go in with one copy */
 	const char *t = s ? s : "";
-	if (raw || !needs_guard(t)) {
+	if (raw || !rtext_needs_guard(t)) {
 		const unsigned char *p = (const unsigned char *)t;
 		while (*p && *p < 0x80 && *p != '"')
 			p++;

@@ -278,7 +278,7 @@ const char *rcol_type_name(enum rcol_type t)
 
 /* [+-]digits or [+-]digits.digits: a spreadsheet reads it as a number (an
  * E.164 number, a negative amount), no formula runs. */
-static int signed_number(const char *s)
+int rtext_signed_number(const char *s)
 {
 	const char *p = s + 1;
 	if (!(*p >= '0' && *p <= '9'))
@@ -293,17 +293,6 @@ static int signed_number(const char *s)
 			p++;
 	}
 	return *p == '\0';
-}
-
-int rtext_needs_guard(const char *s)
-{
-	if (!s)
-		return 0;
-	if (s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')
-		return 1;
-	if (s[0] == '+' || s[0] == '-')
-		return !signed_number(s);
-	return 0;
 }
 
 /* The bytes at p that XML 1.0 cannot carry (C0 controls but tab and

@@ -86,11 +86,23 @@ int rcol_is_numeric(enum rcol_type t);
 const char *rcol_type_name(enum rcol_type t);
 
 
+/* Whether s, past its first byte, is digits[.digits]. */
+int rtext_signed_number(const char *s);
 /* CSV formula-injection guard: does a text cell need a leading "'"?  Yes
  * when it starts with = @ TAB CR, or with + or - unless the whole value is
  * a signed number ([+-]digits[.digits]: an E.164 number, a negative
- * amount), which a spreadsheet reads as a number and never runs. */
-int rtext_needs_guard(const char *s);
+ * amount), which a spreadsheet reads as a number and never runs.  Inline:
+ * a CSV asks it of every text cell, and the first byte mostly says no. */
+static inline int rtext_needs_guard(const char *s)
+{
+	if (!s)
+		return 0;
+	if (s[0] == '=' || s[0] == '@' || s[0] == '\t' || s[0] == '\r')
+		return 1;
+	if (s[0] == '+' || s[0] == '-')
+		return !rtext_signed_number(s);
+	return 0;
+}
 /* Append s for an XLSX string (ECMA-376 ST_Xstring): every literal
  * "_xHHHH_" gets its '_' written as "_x005F_", and what XML 1.0 cannot
  * carry (C0 controls but tab and newline, U+FFFE, U+FFFF) or would read as
