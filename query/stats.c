@@ -8,15 +8,17 @@
  *
  * Leg metrics come from rollup_hourly_v (the sums, stored) for the whole
  * UTC hours of the period that lie in one local hour (--by hour) or day
- * (--by day) of --tz, and from rollup_leg_v (one row per leg of a call,
- * with the same contributions) for the rest: the minutes at either end
- * and the hours a local boundary cuts (cdrflow_period_split, 0047, and
- * cdrflow_period_cut, 0059, say which).  --source base reads the legs
- * alone.  Call metrics (calls, answered_calls, answer_rate_pct) come from
+ * (--by day) of --tz, from rollup_quarter_hour (the same sums per UTC
+ * quarter hour, 0074) for the quarter hours of the hours a local boundary
+ * cuts and of the period's ends, and from rollup_leg_v (one row per leg
+ * of a call, with the same contributions) for the rest: the minutes off
+ * the quarter-hour grid at either end (cdrflow_period_parts, 0059 and
+ * 0074, says which).  --source base reads the legs alone.  Call metrics (calls, answered_calls, answer_rate_pct) come from
  * metric_call_v, keyed by the call's start, tenant, trunk and destination
  * country (those of its earliest leg that has one, migration 0016); with
- * the rollup, from its sums per UTC hour, rollup_call_hourly (0046), when
- * the schema has it, for the same hours.
+ * the rollup, from its sums per UTC hour, rollup_call_hourly (0046), and
+ * per quarter hour, rollup_call_quarter_hour (0074), when the schema has
+ * them, for the same hours and quarter hours.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -33,19 +35,23 @@ static const char *const rollup_cols[] = { "hour",	"tenant",    "country",	  "tr
 					   "buy_cost",	"rated",     NULL };
 
 /* Where the rollups answer a period and where the legs do: ranges of
- * the period, from SQL (cdrflow_period_parts, 0059, over
- * cdrflow_period_split, 0047, and cdrflow_period_cut): the one home of the
- * split.  part[0]: the rollups' whole UTC hours (less those a local hour
- * or day cuts, for --by hour and day), part[1]: the legs' (the minutes at
- * either end, the cut hours). */
+ * the period, from SQL (cdrflow_period_parts, 0059, 0074): the one home of
+ * the split.  part[0] ('r'): the hourly rollups' whole UTC hours (less
+ * those a local hour or day cuts, for --by hour and day); part[1] ('l'):
+ * the legs' (the minutes off the quarter-hour grid at either end; a schema
+ * before 0074: the minutes at either end and the cut hours); part[2]
+ * ('q'): the quarter-hour rollups' quarter hours (the cut hours', the
+ * ends'). */
+enum { PART_HOURS, PART_LEGS, PART_QUARTERS, NPARTS };
+
 struct split {
-	char **lo[2], **hi[2];
-	size_t n[2];
+	char **lo[NPARTS], **hi[NPARTS];
+	size_t n[NPARTS];
 };
 
 static void split_release(struct split *sp)
 {
-	for (int p = 0; p < 2; p++) {
+	for (int p = 0; p < NPARTS; p++) {
 		for (size_t i = 0; i < sp->n[p]; i++) {
 			free(sp->lo[p][i]);
 			free(sp->hi[p][i]);
@@ -63,6 +69,17 @@ static void split_add(struct split *sp, int p, const char *lo, const char *hi)
 	sp->lo[p][sp->n[p]] = xstrdup(lo);
 	sp->hi[p][sp->n[p]] = xstrdup(hi);
 	sp->n[p]++;
+}
+
+/* The quarter hours read from the legs (no quarter-hour rollups to read). */
+static void split_quarters_to_legs(struct split *sp)
+{
+	for (size_t i = 0; i < sp->n[PART_QUARTERS]; i++) {
+		split_add(sp, PART_LEGS, sp->lo[PART_QUARTERS][i], sp->hi[PART_QUARTERS][i]);
+		free(sp->lo[PART_QUARTERS][i]);
+		free(sp->hi[PART_QUARTERS][i]);
+	}
+	sp->n[PART_QUARTERS] = 0;
 }
 
 /* 1 usable (sp filled), 0 not (why in *why), -1 query error */
@@ -104,8 +121,11 @@ static int rollup_usable(PGconn *c, const struct qopts *o, const char *unit, str
 		qsql_release(&q);
 		if (rc < 0)
 			return -1;
-		for (int i = 0; i < PQntuples(r); i++)
-			split_add(sp, strcmp(PQgetvalue(r, i, 0), "r") ? 1 : 0, PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *part = PQgetvalue(r, i, 0);
+			split_add(sp, !strcmp(part, "r") ? PART_HOURS : !strcmp(part, "q") ? PART_QUARTERS : PART_LEGS,
+				  PQgetvalue(r, i, 1), PQgetvalue(r, i, 2));
+		}
 		PQclear(r);
 		return 1;
 	}
@@ -172,9 +192,11 @@ static const char select_sums[] =
 
 /* The rows of a source over a part of the period, column col:
  * whole      [from, to)                     the legs alone (--source base)
- * rollup     [h0, h1) less the cut hours    the rollups
- * rest       [from, h0), [h1, to), the cut hours: one index range each */
-enum part { WHOLE, ROLLUP, REST };
+ * rollup     [h0, h1) less the cut hours    the hourly rollups
+ * quarters   the cut hours' quarter hours   the quarter-hour rollups
+ * rest       the minutes at either end off the quarter-hour grid: one
+ *            index range each */
+enum part { WHOLE, ROLLUP, QUARTERS, REST };
 
 static void range(struct qsql *q, const char *col, const char *lo, const char *hi)
 {
@@ -195,7 +217,7 @@ static void period(struct qsql *q, const char *col, const struct qopts *o, const
 		range(q, col, o->from_ts, o->to_ts);
 		return;
 	}
-	int p = part == ROLLUP ? 0 : 1;
+	int p = part == ROLLUP ? PART_HOURS : part == QUARTERS ? PART_QUARTERS : PART_LEGS;
 	qsql_text(q, "(false");
 	for (size_t i = 0; i < sp->n[p]; i++) {
 		qsql_text(q, " OR ");
@@ -204,16 +226,20 @@ static void period(struct qsql *q, const char *col, const struct qopts *o, const
 	qsql_text(q, ")");
 }
 
-static void rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp)
+/* The rollup rows of rollup_hourly_v (part ROLLUP, column hour) or of
+ * rollup_quarter_hour (QUARTERS, column quarter): the same columns.  The
+ * rollup is keyed by disposition: its answered legs are the legs of its
+ * ANSWERED rows. */
+static void rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
 {
-	/* the rollup is keyed by disposition: its answered legs are the legs
-	 * of its ANSWERED rows */
-	qsql_text(q, "SELECT r.hour, r.tenant, r.country, r.trunk, r.calls::bigint, r.answered::bigint,"
+	int quarters = part == QUARTERS;
+	qsql_text(q, quarters ? "SELECT r.quarter" : "SELECT r.hour");
+	qsql_text(q, ", r.tenant, r.country, r.trunk, r.calls::bigint, r.answered::bigint,"
 		     " r.billsec::bigint, r.legs::bigint,"
 		     " CASE WHEN r.disposition = 'ANSWERED' THEN r.legs ELSE 0 END::bigint, r.leg_billsec::bigint,"
-		     " r.sell_cost::numeric, r.buy_cost::numeric, r.rated::bigint, 0::bigint, 0::bigint"
-		     " FROM rollup_hourly_v r WHERE ");
-	period(q, "r.hour", o, sp, ROLLUP);
+		     " r.sell_cost::numeric, r.buy_cost::numeric, r.rated::bigint, 0::bigint, 0::bigint FROM ");
+	qsql_text(q, quarters ? "rollup_quarter_hour r WHERE " : "rollup_hourly_v r WHERE ");
+	period(q, quarters ? "r.quarter" : "r.hour", o, sp, part);
 }
 
 static void leg_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
@@ -225,12 +251,15 @@ static void leg_rows(struct qsql *q, const struct qopts *o, const struct split *
 	period(q, "l.calldate", o, sp, part);
 }
 
-static void call_rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp)
+/* rollup_call_hourly (ROLLUP) or rollup_call_quarter_hour (QUARTERS) */
+static void call_rollup_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
 {
-	qsql_text(q, "SELECT c.hour, c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
-		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint"
-		     " FROM rollup_call_hourly c WHERE ");
-	period(q, "c.hour", o, sp, ROLLUP);
+	int quarters = part == QUARTERS;
+	qsql_text(q, quarters ? "SELECT c.quarter" : "SELECT c.hour");
+	qsql_text(q, ", c.tenant, c.country, c.trunk, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+		     " 0::bigint, NULL::numeric, NULL::numeric, 0::bigint, c.calls::bigint, c.answered_calls::bigint FROM ");
+	qsql_text(q, quarters ? "rollup_call_quarter_hour c WHERE " : "rollup_call_hourly c WHERE ");
+	period(q, quarters ? "c.quarter" : "c.hour", o, sp, part);
 }
 
 static void call_rows(struct qsql *q, const struct qopts *o, const struct split *sp, enum part part)
@@ -328,22 +357,42 @@ int q_stats(PGconn *c, const struct qopts *o)
 		split_release(&sp);
 		return pgc_exit_for_value(c, err, EXIT_USAGE);
 	}
+	/* the quarter-hour rollups (0074), both, with rollup_call_hourly:
+	 * else their quarter hours are the legs' */
+	if (use_rollup && sp.n[PART_QUARTERS]) {
+		int has = call_rollup;
+		if (has > 0)
+			has = q_has_column(c, "rollup_quarter_hour", "sell_n", err, sizeof err);
+		if (has > 0)
+			has = q_has_column(c, "rollup_call_quarter_hour", "answered_calls", err, sizeof err);
+		if (has < 0) {
+			log_error("%s", err);
+			split_release(&sp);
+			return pgc_exit_for_value(c, err, EXIT_USAGE);
+		}
+		if (!has)
+			split_quarters_to_legs(&sp);
+	}
 	/* the legs (and calls) answer what the rollups do not: the period's
-	 * ends, the cut hours; all of it without rollup_call_hourly */
-	int rest = use_rollup && (sp.n[1] || !call_rollup);
-	char source[160];
-	if (!use_rollup || !sp.n[0])
+	 * ends off the quarter-hour grid (before 0074: the ends, the cut
+	 * hours); all of it without rollup_call_hourly */
+	int rest = use_rollup && (sp.n[PART_LEGS] || !call_rollup);
+	char source[240];
+	if (!use_rollup || (!sp.n[PART_HOURS] && !sp.n[PART_QUARTERS]))
 		snprintf(source, sizeof source, "cdr+call");
 	else
-		snprintf(source, sizeof source, "%s%s", call_rollup ? "rollup_hourly_v, rollup_call_hourly" : "rollup_hourly_v",
-			 sp.n[1] ? " + cdr+call (the hours they do not hold whole)" : "");
+		snprintf(source, sizeof source, "%s%s%s",
+			 call_rollup ? "rollup_hourly_v, rollup_call_hourly" : "rollup_hourly_v",
+			 sp.n[PART_QUARTERS] ? " + rollup_quarter_hour, rollup_call_quarter_hour (quarter hours)" : "",
+			 sp.n[PART_LEGS] ? " + cdr+call (the hours they do not hold whole)" : "");
 	if (o->fmt == QOUT_TABLE && o->header && !o->explain)
 		fprintf(o->out, "source: %s  period: %s .. %s  tz: %s\n", source, o->from_ts, o->to_ts, o->tz);
 	if (o->verbose) {
 		log_info("stats from %s%s%s", source, use_rollup ? "" : ": ", use_rollup ? "" : why);
-		for (int p = 0; use_rollup && p < 2; p++)
+		static const char *const part_names[] = { "rollups", "legs", "quarter hours" };
+		for (int p = 0; use_rollup && p < NPARTS; p++)
 			for (size_t i = 0; i < sp.n[p]; i++)
-				log_info("  %s [%s, %s)", p ? "legs" : "rollups", sp.lo[p][i], sp.hi[p][i]);
+				log_info("  %s [%s, %s)", part_names[p], sp.lo[p][i], sp.hi[p][i]);
 	}
 
 	/* the key over alias v (legs: one row each) or s (rollups: the sums
@@ -411,10 +460,16 @@ int q_stats(PGconn *c, const struct qopts *o)
 		qsql_text(&q, " AS t");
 		qsql_text(&q, select_sums);
 		qsql_text(&q, " FROM (");
-		rollup_rows(&q, o, &sp);
+		rollup_rows(&q, o, &sp, ROLLUP);
 		if (call_rollup) {
 			qsql_text(&q, " UNION ALL ");
-			call_rollup_rows(&q, o, &sp);
+			call_rollup_rows(&q, o, &sp, ROLLUP);
+		}
+		if (sp.n[PART_QUARTERS]) {
+			qsql_text(&q, " UNION ALL ");
+			rollup_rows(&q, o, &sp, QUARTERS);
+			qsql_text(&q, " UNION ALL ");
+			call_rollup_rows(&q, o, &sp, QUARTERS);
 		}
 		qsql_text(&q, ") v (" ROW_COLS ") WHERE true");
 		key_filters(&q, o);

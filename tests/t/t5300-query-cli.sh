@@ -296,10 +296,16 @@ test_expect_success 'stats reads rollup_hourly_v (migration 0009, and says so); 
 	psql -qc "update rollup_hourly set calls = calls - 1000" &&
 	! test_cmp day.csv rday2.csv 2>/dev/null &&
 	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 >half.table &&
-	head -1 half.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + cdr+call" &&
+	head -1 half.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + rollup_quarter_hour, rollup_call_quarter_hour (quarter hours)  " &&
 	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 --source rollup -f csv >half.csv &&
 	"$Q" stats --by day --from "2026-11-21 00:30" --to 2026-11-22 --source base -f csv >half-base.csv &&
 	test_cmp half-base.csv half.csv &&
+	# off the quarter-hour grid: those minutes from the legs (0074)
+	"$Q" stats --by day --from "2026-11-21 00:20" --to 2026-11-22 >odd.table &&
+	head -1 odd.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + rollup_quarter_hour, rollup_call_quarter_hour (quarter hours) + cdr+call" &&
+	"$Q" stats --by day --from "2026-11-21 00:20" --to 2026-11-22 --source rollup -f csv >odd.csv &&
+	"$Q" stats --by day --from "2026-11-21 00:20" --to 2026-11-22 --source base -f csv >odd-base.csv &&
+	test_cmp odd-base.csv odd.csv &&
 	psql -qc "alter view rollup_hourly_v rename to rollup_hourly_v_off" &&
 	test_exit_code 78 "$Q" stats --by day $DAY --source rollup 2>nov.err &&
 	psql -qc "alter view rollup_hourly_v_off rename to rollup_hourly_v" &&

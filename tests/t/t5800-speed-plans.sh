@@ -87,16 +87,23 @@ test_expect_success 'stats on whole hours: the sums from rollup_hourly and rollu
 	! grep -E " (cdr|call)_y" stats.plan
 '
 
-test_expect_success 'stats in a half-hour zone (Asia/Kolkata, the month): the rollups, the legs only in index ranges (0059)' '
-	q "analyze rollup_hourly; analyze rollup_call_hourly" >/dev/null &&
-	for by in day tenant; do
+test_expect_success 'stats in a half-hour zone (Asia/Kolkata, the month): the hourly rollups, the cut hours from the quarter-hour ones (0074), no leg' '
+	q "analyze rollup_hourly; analyze rollup_call_hourly; analyze rollup_quarter_hour; analyze rollup_call_quarter_hour" >/dev/null &&
+	for by in day hour; do
 		"$Q" stats --by $by --from 2026-10 --tz Asia/Kolkata --explain | plan_nodes >kstats.plan &&
 		cat kstats.plan &&
-		grep -E " rollup_hourly" kstats.plan &&
-		grep -E "rollup_call_hourly" kstats.plan &&
-		grep -E "^(Bitmap_|Parallel_)?Index_(Only_)?Scan .*cdr_y2026m10_calldate_uniqueid_idx" kstats.plan &&
-		! grep -E "^(Parallel_)?Seq_Scan cdr_y" kstats.plan || return 1
-	done
+		grep -E " rollup_quarter_hour" kstats.plan &&
+		grep -E " rollup_call_quarter_hour" kstats.plan &&
+		! grep -E " (cdr|call)_(y|default)" kstats.plan || return 1
+	done &&
+	"$Q" stats --by day --from 2026-10 --tz Asia/Kolkata --explain | plan_nodes | grep -E " rollup_hourly" &&
+	# off the quarter-hour grid at either end: those minutes from the legs, by index range
+	"$Q" stats --by day --from "2026-10-01 00:10" --to "2026-10-31 23:50" --tz Asia/Kolkata --explain |
+		plan_nodes >kodd.plan &&
+	cat kodd.plan &&
+	grep -E " rollup_quarter_hour" kodd.plan &&
+	grep -E "^(Bitmap_|Parallel_)?Index_(Only_)?Scan .*cdr_y2026m10_calldate_uniqueid_idx" kodd.plan &&
+	! grep -E "^(Parallel_)?Seq_Scan cdr_y" kodd.plan
 '
 
 test_expect_success 'one tenant of the dictionary views (coalesce(tenant, '"''"')): the tenant key indexes (0050)' '
@@ -298,10 +305,18 @@ test_expect_success 'daily-traffic, whole hours: the legs branches are planned a
 	grep -q "on rollup_hourly" dt-utc.plans &&
 	grep -q "on rollup_call_hourly" dt-utc.plans &&
 	! grep -E "on (cdr|call)_(y|default)|Gather" dt-utc.plans &&
-	# a zone whose midnights cut hours: the legs, and no rollup branch
+	! grep -q "on rollup_quarter_hour" dt-utc.plans &&
+	# a zone whose midnights cut hours on the quarter hour: the quarter-hour
+	# rollups (0074), no leg and no hourly branch
 	plans_of dt-kolkata.plans daily-traffic --from "$from" --tz Asia/Kolkata &&
-	grep -qE "on cdr_(y|default)" dt-kolkata.plans &&
-	! grep -q "on rollup_hourly" dt-kolkata.plans
+	grep -q "on rollup_quarter_hour" dt-kolkata.plans &&
+	grep -q "on rollup_call_quarter_hour" dt-kolkata.plans &&
+	! grep -E "on (cdr|call)_(y|default)|Gather" dt-kolkata.plans &&
+	! grep -q "on rollup_hourly" dt-kolkata.plans &&
+	# one whose midnight is off the quarter-hour grid: the legs alone
+	plans_of dt-cut.plans daily-traffic --from "$from" --tz "$cuttz" &&
+	grep -qE "on cdr_(y|default)" dt-cut.plans &&
+	! grep -qE "on rollup_(quarter_hour|hourly)" dt-cut.plans
 '
 
 # cdrflow-query stats (0059): the rollups' whole hours less those a local
@@ -331,13 +346,22 @@ test_expect_success 'query stats from the rollups and the cut hours'"'"' legs = 
 	done &&
 	test "$(grep -c . qs/auto-kolkata.csv)" -gt 20 &&
 	"$Q" stats --by day --from "$from" --tz Asia/Kolkata >qs/k.table &&
-	head -1 qs/k.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + cdr+call" &&
-	# the rollups are read: with them emptied the Kolkata days change
-	q "create table keep_rh as select * from rollup_hourly; truncate rollup_hourly" &&
-	"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-empty.csv &&
-	q "insert into rollup_hourly select * from keep_rh; drop table keep_rh" &&
-	"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-again.csv &&
-	! test_cmp qs/k-again.csv qs/k-empty.csv >/dev/null 2>&1 &&
+	head -1 qs/k.table | grep -q "^source: rollup_hourly_v, rollup_call_hourly + rollup_quarter_hour, rollup_call_quarter_hour (quarter hours)  " &&
+	# the rollups are read: with one emptied the figures change (the
+	# hourly ones: the Kolkata days; the quarter-hour ones (0074): from the
+	# quarter past the first leg'"'"'s hour, whose late legs they hold)
+	for t in rollup_hourly rollup_quarter_hour rollup_call_quarter_hour; do
+		q "create table keep_rh as select * from $t; truncate $t" &&
+		"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-empty.csv &&
+		"$Q" stats --by tenant --from "$hour:15" --to "$next" -f csv >qs/q-empty.csv &&
+		q "insert into $t select * from keep_rh; drop table keep_rh" &&
+		"$Q" stats --by day --from "$from" --tz Asia/Kolkata -f csv >qs/k-again.csv &&
+		"$Q" stats --by tenant --from "$hour:15" --to "$next" -f csv >qs/q-again.csv &&
+		{ ! test_cmp qs/k-again.csv qs/k-empty.csv >/dev/null 2>&1 ||
+		  ! test_cmp qs/q-again.csv qs/q-empty.csv >/dev/null 2>&1; } || return 1
+	done &&
+	"$Q" stats --by tenant --from "$hour:15" --to "$next" --source base -f csv >qs/q-base.csv &&
+	test_cmp qs/q-base.csv qs/q-again.csv &&
 	"$Q" stats --by day --from "$from" --tz Asia/Kolkata --source base -f csv >qs/k-base.csv &&
 	test_cmp qs/k-base.csv qs/k-again.csv
 '
