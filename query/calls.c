@@ -42,8 +42,80 @@ char *q_prefix_upper(const char *p)
 	return u;
 }
 
+/* The columns of the relations q_schema_load() read, one "table.column"
+ * string each (sorted), and the relations read (cdrflow-query opens one
+ * connection: the cache is the process's). */
+static struct {
+	const PGconn *conn;
+	char **tables, **cols;
+	size_t ntables, ncols;
+} schema;
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void q_schema_release(void)
+{
+	for (size_t i = 0; i < schema.ntables; i++)
+		free(schema.tables[i]);
+	for (size_t i = 0; i < schema.ncols; i++)
+		free(schema.cols[i]);
+	free(schema.tables);
+	free(schema.cols);
+	memset(&schema, 0, sizeof schema);
+}
+
+int q_schema_load(PGconn *c, const char *const *tables, char *err, size_t errlen)
+{
+	struct qsql q;
+	PGresult *r;
+	size_t n = 0;
+	while (tables[n])
+		n++;
+	qsql_init(&q);
+	/* what q_has_column() asks, for every column of every table at once:
+	 * one index scan of pg_attribute by the tables' oids (a join with the
+	 * list of names costs more to plan than the probes it replaces) */
+	qsql_text(&q, "SELECT array_position(r.a, a.attrelid), a.attname FROM (SELECT ARRAY[");
+	for (size_t i = 0; i < n; i++) {
+		qsql_text(&q, i ? ", to_regclass(" : "to_regclass(");
+		qsql_param(&q, tables[i]);
+		qsql_text(&q, ")::oid");
+	}
+	qsql_text(&q, "] AS a) r, pg_attribute a WHERE a.attrelid = ANY (r.a) AND a.attnum > 0 AND NOT a.attisdropped");
+	int rc = qdb_exec(c, &q, &r, err, errlen);
+	qsql_release(&q);
+	if (rc < 0)
+		return -1;
+	q_schema_release();
+	schema.conn = c;
+	schema.ntables = n;
+	schema.tables = xcalloc(n + 1, sizeof *schema.tables);
+	for (size_t i = 0; i < n; i++)
+		schema.tables[i] = xstrdup(tables[i]);
+	schema.cols = xcalloc((size_t)PQntuples(r) + 1, sizeof *schema.cols);
+	for (int i = 0; i < PQntuples(r); i++) {
+		long t = strtol(PQgetvalue(r, i, 0), NULL, 10); /* 1-based (the list names distinct tables) */
+		if (t >= 1 && (size_t)t <= n)
+			schema.cols[schema.ncols++] = xasprintf("%s.%s", tables[t - 1], PQgetvalue(r, i, 1));
+	}
+	PQclear(r);
+	qsort(schema.cols, schema.ncols, sizeof *schema.cols, cmp_str);
+	return 0;
+}
+
 int q_has_column(PGconn *c, const char *table, const char *column, char *err, size_t errlen)
 {
+	if (schema.conn == c)
+		for (size_t i = 0; i < schema.ntables; i++)
+			if (!strcmp(schema.tables[i], table)) { /* loaded: answered from the cache */
+				char *key = xasprintf("%s.%s", table, column);
+				int found = bsearch(&key, schema.cols, schema.ncols, sizeof *schema.cols, cmp_str) != NULL;
+				free(key);
+				return found;
+			}
 	struct qsql q;
 	char *v = NULL;
 	qsql_init(&q);
