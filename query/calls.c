@@ -384,7 +384,22 @@ static void walk_cand(struct qsql *q, const struct callq *cq, long long k, size_
 	call_where(q, cq, pf, pt);
 	qsql_text(q, " ORDER BY c.start, c.call_id LIMIT ");
 	qsql_param(q, kb);
-	qsql_text(q, "::bigint) ");
+	qsql_text(q, "::bigint)");
+}
+
+/*
+ * The kinds of the nodes (source_node, 0017) a listing joins its rows to,
+ * as "s": read once into a CTE.  source_node is a few rows (or none), so
+ * the planner joins it by a nested loop that rescans it for every row; a
+ * rescan of the table itself asks the kernel for its size (lseek) each
+ * time: 10 ms for the 5,000 calls of one --src over a month, most of the
+ * query's execution.  A CTE's rescan reads its tuplestore.  "with" is
+ * 1 when a WITH clause is open already.
+ */
+static void source_cte(struct qsql *q, int with)
+{
+	qsql_text(q, with ? ", s AS MATERIALIZED (SELECT n.node, n.type FROM source_node n) "
+			  : "WITH s AS MATERIALIZED (SELECT n.node, n.type FROM source_node n) ");
 }
 
 /* the legs of the candidates that pass the leg filters: found by call_id */
@@ -458,7 +473,7 @@ static int walk_size(PGconn *c, const struct callq *cq, long long *k)
 		PGresult *r = NULL;
 		qsql_init(&q);
 		walk_cand(&q, cq, n, &pf, &pt);
-		qsql_text(&q, "SELECT (SELECT count(*) FROM cand), (SELECT count(DISTINCT x.call_id) FROM (");
+		qsql_text(&q, " SELECT (SELECT count(*) FROM cand), (SELECT count(DISTINCT x.call_id) FROM (");
 		cand_legs(&q, cq, pf, pt);
 		qsql_text(&q, ") x)");
 		int rc = qdb_exec(c, &q, &r, err, sizeof err);
@@ -493,6 +508,10 @@ static void calls_sql(struct qsql *q, const struct callq *cq, long long k)
 	size_t pf = 0, pt = 0;
 	if (k > 0)
 		walk_cand(q, cq, k, &pf, &pt);
+	if (cq->has_source)
+		source_cte(q, k > 0);
+	else if (k > 0)
+		qsql_text(q, " ");
 	qsql_text(q, "SELECT c.call_id, to_char(c.start, ");
 	qsql_param(q, cq->tfmt);
 	qsql_text(q, ") AS start, c.src, c.dst, c.direction, c.tenant, c.legs, c.total_billsec AS billsec, c.outcome");
@@ -500,7 +519,7 @@ static void calls_sql(struct qsql *q, const struct callq *cq, long long k)
 		qsql_text(q, ", round(c.worst_mos::numeric, 2) AS worst_mos");
 	qsql_text(q, cq->has_source ? ", c.node, coalesce(s.type, 'asterisk') AS source FROM " : ", c.node FROM ");
 	qsql_text(q, k > 0 ? "cand c" : "call c");
-	qsql_text(q, cq->has_source ? " LEFT JOIN source_node s ON s.node = c.node WHERE" : " WHERE");
+	qsql_text(q, cq->has_source ? " LEFT JOIN s ON s.node = c.node WHERE" : " WHERE");
 	if (k > 0) {
 		qsql_text(q, " c.call_id IN (");
 		cand_legs(q, cq, pf, pt);
@@ -555,6 +574,8 @@ int q_calls(PGconn *c, const struct qopts *o)
 	const char *tfmt = (o->fmt == QOUT_JSON || o->fmt == QOUT_JSON_ARRAY) ? "YYYY-MM-DD\"T\"HH24:MI:SS.MSTZH:TZM"
 									       : "YYYY-MM-DD HH24:MI:SS";
 	if (o->legs) {
+		if (has_source)
+			source_cte(&q, 0);
 		qsql_text(&q, "SELECT to_char(l.calldate, ");
 		qsql_param(&q, tfmt);
 		qsql_text(&q, ") AS calldate, l.call_id, l.uniqueid, l.src, l.dst");
@@ -563,7 +584,7 @@ int q_calls(PGconn *c, const struct qopts *o)
 		qsql_text(&q, ", l.channel, l.dstchannel, l.disposition, l.duration, l.billsec, l.tenant");
 		/* where the leg came from: its node and the node's kind (docs/sources.md) */
 		qsql_text(&q, has_source ? ", l.node, coalesce(s.type, 'asterisk') AS source FROM cdr l"
-					   " LEFT JOIN source_node s ON s.node = l.node WHERE l.calldate >= "
+					   " LEFT JOIN s ON s.node = l.node WHERE l.calldate >= "
 					 : ", l.node FROM cdr l WHERE l.calldate >= ");
 		size_t pf = qsql_param(&q, o->from_ts);
 		qsql_text(&q, "::timestamptz AND l.calldate < ");
