@@ -5,7 +5,9 @@
  * Every filter value is a bind parameter.  Index use (docs/query.md):
  *   period            call (start) / cdr (calldate, dst)
  *   --tenant          call (tenant, start) / cdr (tenant, calldate)
- *   --src             cdr (src, calldate) for legs; calls filter call.src
+ *   --src             cdr (src, calldate) for legs; call (src, start, call_id)
+ *                     INCLUDE (the listing's columns, 0075) for calls: an
+ *                     index-only scan
  *   --dst (E.164)     cdr (dst_e164, calldate): a range on the prefix
  *   --dst-raw         cdr (calldate, uniqueid) within the period
  * For calls, leg filters (--dst, --dst-raw, --trunk) either walk the calls
@@ -388,18 +390,30 @@ static void walk_cand(struct qsql *q, const struct callq *cq, long long k, size_
 }
 
 /*
- * The kinds of the nodes (source_node, 0017) a listing joins its rows to,
- * as "s": read once into a CTE.  source_node is a few rows (or none), so
- * the planner joins it by a nested loop that rescans it for every row; a
- * rescan of the table itself asks the kernel for its size (lseek) each
- * time: 10 ms for the 5,000 calls of one --src over a month, most of the
- * query's execution.  A CTE's rescan reads its tuplestore.  "with" is
- * 1 when a WITH clause is open already.
+ * The kinds of the nodes (source_node, 0017) a listing's rows are joined
+ * to, as "s" (s.type): source_node read once into a CTE, each row's node
+ * looked up in it by a lateral probe (node is source_node's key: one row
+ * or none; LIMIT 1 keeps the probe a probe).  source_node holds a few rows,
+ * or none: joined directly, a planner that knows it empty rescans the
+ * table for every row, and each rescan asks the kernel for the table's
+ * size (lseek): 10 of the 14 ms the month's 5,000 calls of one --src took
+ * to execute; joined to a CTE instead, a planner that guesses it bigger
+ * hashes it and sorts the rows again (10 ms).  The probe is memoized per
+ * node and the rows keep their index order, whatever the statistics say
+ * (5 ms).  source_cte opens the CTE ("with": a WITH clause is open
+ * already), source_join joins it on the row's node column.
  */
 static void source_cte(struct qsql *q, int with)
 {
-	qsql_text(q, with ? ", s AS MATERIALIZED (SELECT n.node, n.type FROM source_node n) "
-			  : "WITH s AS MATERIALIZED (SELECT n.node, n.type FROM source_node n) ");
+	qsql_text(q, with ? ", node_kind AS MATERIALIZED (SELECT sn.node, sn.type FROM source_node sn) "
+			  : "WITH node_kind AS MATERIALIZED (SELECT sn.node, sn.type FROM source_node sn) ");
+}
+
+static void source_join(struct qsql *q, const char *node_col)
+{
+	qsql_text(q, " LEFT JOIN LATERAL (SELECT nk.type FROM node_kind nk WHERE nk.node = ");
+	qsql_text(q, node_col);
+	qsql_text(q, " LIMIT 1) s ON true");
 }
 
 /* the legs of the candidates that pass the leg filters: found by call_id */
@@ -519,7 +533,9 @@ static void calls_sql(struct qsql *q, const struct callq *cq, long long k)
 		qsql_text(q, ", round(c.worst_mos::numeric, 2) AS worst_mos");
 	qsql_text(q, cq->has_source ? ", c.node, coalesce(s.type, 'asterisk') AS source FROM " : ", c.node FROM ");
 	qsql_text(q, k > 0 ? "cand c" : "call c");
-	qsql_text(q, cq->has_source ? " LEFT JOIN s ON s.node = c.node WHERE" : " WHERE");
+	if (cq->has_source)
+		source_join(q, "c.node");
+	qsql_text(q, " WHERE");
 	if (k > 0) {
 		qsql_text(q, " c.call_id IN (");
 		cand_legs(q, cq, pf, pt);
@@ -583,9 +599,10 @@ int q_calls(PGconn *c, const struct qopts *o)
 			qsql_text(&q, ", l.dst_e164");
 		qsql_text(&q, ", l.channel, l.dstchannel, l.disposition, l.duration, l.billsec, l.tenant");
 		/* where the leg came from: its node and the node's kind (docs/sources.md) */
-		qsql_text(&q, has_source ? ", l.node, coalesce(s.type, 'asterisk') AS source FROM cdr l"
-					   " LEFT JOIN s ON s.node = l.node WHERE l.calldate >= "
-					 : ", l.node FROM cdr l WHERE l.calldate >= ");
+		qsql_text(&q, has_source ? ", l.node, coalesce(s.type, 'asterisk') AS source FROM cdr l" : ", l.node FROM cdr l");
+		if (has_source)
+			source_join(&q, "l.node");
+		qsql_text(&q, " WHERE l.calldate >= ");
 		size_t pf = qsql_param(&q, o->from_ts);
 		qsql_text(&q, "::timestamptz AND l.calldate < ");
 		qsql_param(&q, o->to_ts);
