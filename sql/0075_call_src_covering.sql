@@ -12,7 +12,7 @@
 -- calls listing prints, filters on (--tenant, --disposition,
 -- --min-billsec) or the reader's row policy reads (tenant): an index-only
 -- scan reads ~80 leaf pages for those 5,000 calls, already in the listing's
--- order (start, call_id), so there is no sort and --limit stops early.
+-- order (start, call_id): no sort is needed, and --limit can stop early.
 -- Pages not yet all-visible (calls loaded since the last vacuum) are still
 -- read from the heap for their rows: correct, as before.
 --
