@@ -20,6 +20,24 @@ int caveats_print(PGconn *c, const char *from, const char *to, FILE *out, const 
 	if (!exists)
 		return 0;
 	const char *v[2] = { from ? from : "-infinity", to ? to : "infinity" };
+	/* a period without caveats (the usual case) is told by one plain
+	 * probe of input_caveat's (period_start, period_end) index, the
+	 * function's own filter: input_caveats() is PL/pgSQL (0022, for
+	 * Citus), and its first call in a session loads and compiles it
+	 * (~5 ms, a tenth of a cdrflow-query run) to return nothing */
+	r = PQexecParams(c,
+			 "SELECT EXISTS (SELECT 1 FROM input_caveat c "
+			 "WHERE c.period_start < $2::timestamptz AND c.period_end >= $1::timestamptz)",
+			 2, NULL, v, NULL, NULL, 0);
+	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		snprintf(err, errlen, "input_caveat: %s", PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	int any = !strcmp(PQgetvalue(r, 0, 0), "t");
+	PQclear(r);
+	if (!any)
+		return 0;
 	r = PQexecParams(c,
 			 "SELECT node, to_char(period_start, 'YYYY-MM-DD HH24:MI:SS TZ'), "
 			 "to_char(period_end, 'YYYY-MM-DD HH24:MI:SS TZ'), caveat, restore, affects_rows "

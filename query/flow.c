@@ -451,10 +451,12 @@ int q_flow(PGconn *c, const struct qopts *o)
 	PGresult *nodes = NULL, *call = NULL, *ev = NULL;
 	const char *node;
 	int rc = resolve_node(c, o, &node, &nodes, err, sizeof err);
-	if (rc == EXIT_OK && fetch_call(c, o, node, &call, err, sizeof err) < 0)
-		rc = -1;
 	int explained = -1;
 	if (rc == EXIT_OK && fetch_events(c, o, node, &ev, &explained, err, sizeof err) < 0)
+		rc = -1;
+	/* the call's line of the heading: only for a ladder to draw (no
+	 * events is exit 66, --explain prints the plan; neither reads it) */
+	if (rc == EXIT_OK && explained < 0 && PQntuples(ev) > 0 && fetch_call(c, o, node, &call, err, sizeof err) < 0)
 		rc = -1;
 	if (rc == EXIT_OK && explained >= 0) {
 		rc = explained;

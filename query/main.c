@@ -148,11 +148,22 @@ static int resolve_period(PGconn *c, struct qopts *o)
 	return EXIT_OK;
 }
 
-/* the schema must have the tables this program reads */
-static int check_schema(PGconn *c)
+/* the schema must have the tables this program reads; the columns of
+ * those the command probes (q_has_column) are read at once, one round trip
+ * instead of one per column */
+static int check_schema(PGconn *c, const char *cmd)
 {
+	static const char *const calls_tables[] = { "call", "cdr", "source_node", NULL };
+	static const char *const stats_tables[] = { "call", "rollup_hourly_v", "rollup_leg_v", "metric_call_v",
+						    "rollup_call_hourly", NULL };
+	static const char *const flow_tables[] = { "call", NULL };
 	char err[1024];
-	int h = q_has_column(c, "call", "linkedids", err, sizeof err);
+	const char *const *tables = !strcmp(cmd, "calls")   ? calls_tables
+				    : !strcmp(cmd, "stats") ? stats_tables
+							    : flow_tables;
+	int h = q_schema_load(c, tables, err, sizeof err);
+	if (h == 0)
+		h = q_has_column(c, "call", "linkedids", err, sizeof err);
 	if (h < 0) {
 		log_error("%s", err);
 		return pgc_exit_for_value(c, err, EXIT_USAGE);
@@ -263,7 +274,7 @@ int main(int argc, char **argv)
 		log_error("%s", cerr);
 		return EXIT_UNAVAILABLE;
 	}
-	int rc = check_schema(conn);
+	int rc = check_schema(conn, cmd);
 	if (rc == EXIT_OK)
 		rc = resolve_period(conn, &o);
 	if (rc == EXIT_OK && o.from_ts) { /* inputs the PBX did not send in the period */
@@ -283,6 +294,7 @@ int main(int argc, char **argv)
 			rc = q_flow(conn, &o);
 	}
 	PQfinish(conn);
+	q_schema_release();
 	free(o.from_ts);
 	free(o.to_ts);
 	if (fflush(stdout) != 0 && rc == EXIT_OK)

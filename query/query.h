@@ -36,6 +36,12 @@ struct qopts {
 
 /* 1 if table.column exists (0 if not, -1 with err on a query error). */
 int q_has_column(PGconn *c, const char *table, const char *column, char *err, size_t errlen);
+/* Read the columns of every table in the NULL-terminated list (distinct
+ * tables) in one query: q_has_column() then answers for them without
+ * asking the server again (0; -1 with err).  q_schema_release() frees what
+ * it holds. */
+int q_schema_load(PGconn *c, const char *const *tables, char *err, size_t errlen);
+void q_schema_release(void);
 
 int q_calls(PGconn *c, const struct qopts *o);
 int q_stats(PGconn *c, const struct qopts *o);

@@ -50,10 +50,40 @@ test_expect_success 'flow LINKEDID: the lookup still finds the earliest call hol
 test_expect_success 'calls --src NUM (calls, not legs): the call (src, start) index, no Seq Scan' '
 	"$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 0 --explain | plan_nodes >src.plan &&
 	cat src.plan &&
-	grep -E "^(Bitmap_)?Index_(Only_)?Scan .*call_y2026m10_src_start_idx" src.plan &&
+	grep -E "^(Bitmap_)?Index_(Only_)?Scan .*call_y2026m10_src_start_" src.plan &&
 	! grep -E "^Seq_Scan (cdr|call)_y" src.plan &&
 	n=$("$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 0 -f csv --no-header | wc -l) &&
 	test "$n" = "$(q "select count(*) from call where src = '"'"'1007'"'"' and start >= '"'"'2026-10-01'"'"' and start < '"'"'2026-11-01'"'"'")"
+'
+
+# 0075: the (src, start, call_id) index holds every column the listing
+# prints: once vacuum has marked the pages all-visible (autovacuum does
+# after a load) the calls come from the index alone, and source_node is
+# read once (a CTE), not rescanned for every call; the rows are those of
+# the table, in its order (start, call_id)
+test_expect_success 'calls --src NUM: an index-only scan (0075), source_node read once, the rows of the table' '
+	q "vacuum (analyze) call" >/dev/null &&
+	q "insert into source_node (node, type) values ('"'"'synth'"'"', '"'"'kamailio'"'"')" >/dev/null &&
+	"$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 0 --explain | plan_nodes >ios.plan &&
+	cat ios.plan &&
+	grep -E "^Index_Only_Scan call_y2026m10 call_y2026m10_src_start_call_id_" ios.plan &&
+	! grep -E "^(Bitmap_Heap_|Parallel_)?(Seq_)?Scan call_y" ios.plan &&
+	test "$(grep -c "^Seq_Scan source_node" ios.plan)" = 1 &&
+	grep -E "^CTE_Scan " ios.plan &&
+	q "select indexdef from pg_indexes where indexname = '"'"'call_src_idx'"'"'" | grep -F "(src, start, call_id) INCLUDE" &&
+	"$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 0 -f csv --no-header | tr -d "\r" >ios.csv &&
+	PGTZ=UTC q "select c.call_id, to_char(c.start, '"'"'YYYY-MM-DD HH24:MI:SS'"'"'), c.src, c.dst, c.direction, c.tenant, c.legs,
+	   c.total_billsec, c.outcome, round(c.worst_mos::numeric, 2), c.node, coalesce(s.type, '"'"'asterisk'"'"')
+	   from call c left join source_node s on s.node = c.node
+	   where c.src = '"'"'1007'"'"' and c.start >= '"'"'2026-10-01'"'"' and c.start < '"'"'2026-11-02'"'"'
+	   order by c.start, c.call_id" | tr "|" "," >ios.want &&
+	test_line_count ios.csv -ge 50 &&
+	test_cmp ios.want ios.csv &&
+	# --limit: the first rows of the same order
+	"$Q" calls --src 1007 --from 2026-10-01 --to 2026-11-01 -n 25 -f csv --no-header 2>/dev/null | tr -d "\r" >ios25.csv &&
+	head -n 25 ios.csv | test_cmp - ios25.csv &&
+	grep -q ",synth,kamailio$" ios25.csv &&
+	q "delete from source_node where node = '"'"'synth'"'"'" >/dev/null
 '
 
 # calls with a leg filter print the first --limit calls in start order: when
