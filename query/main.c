@@ -155,7 +155,8 @@ static int check_schema(PGconn *c, const char *cmd)
 {
 	static const char *const calls_tables[] = { "call", "cdr", "source_node", NULL };
 	static const char *const stats_tables[] = { "call", "rollup_hourly_v", "rollup_leg_v", "metric_call_v",
-						    "rollup_call_hourly", NULL };
+						    "rollup_call_hourly", "rollup_quarter_hour",
+						    "rollup_call_quarter_hour", NULL };
 	static const char *const flow_tables[] = { "call", NULL };
 	char err[1024];
 	const char *const *tables = !strcmp(cmd, "calls")   ? calls_tables
