@@ -32,7 +32,7 @@ static void usage(FILE *out)
 	      "Reads the cdrflow warehouse: calls lists one line per call (table call) or\n"
 	      "per leg (--legs, table cdr); stats sums the metrics of docs/metrics.md (calls,\n"
 	      "attempts, answered, ASR, ACD, billsec, costs) per hour, day, tenant, trunk or destination country (from the\n"
-	      "rollup_hourly_v view when it exists, else from the legs); flow draws a call's\n"
+	      "hourly and quarter-hour rollups when they exist, else from the legs); flow draws a call's\n"
 	      "CEL events as a ladder, one column per channel.  Results are streamed.\n"
 	      "\n"
 	      "options:\n"
