@@ -174,6 +174,21 @@ test_expect_success 'cdr-export: October read in its own order from the (calldat
 	test "$(q "$sql" | wc -l)" = "$(q "select count(*) from cdr where calldate >= '"'"'2026-10-01'"'"' and calldate < '"'"'2026-11-01'"'"'")"
 '
 
+# fraud-digest reads every leg of its day in four sections: by the legs'
+# quarter hour (0076), not by a parallel scan of the month that 0058's
+# two-column index lost to in the planner's costs.
+test_expect_success 'fraud-digest, a day: every leg section reads the day from cdr_quarter_idx (0076), no scan of the month' '
+	n0=$(wc -l <"$PGDIR/server.log") &&
+	PGOPTIONS="-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 -c auto_explain.log_level=warning" \
+		"$CDRFLOW_BUILD/cdrflow-report" -q --templates "$TEST_ROOT/templates" run fraud-digest --from 2026-10-15 \
+		-p min_attempts=1 -f csv -o fd >/dev/null &&
+	tail -n +$((n0 + 1)) "$PGDIR/server.log" >fd.plans &&
+	grep -E "Scan.* on cdr_" fd.plans &&
+	test "$(grep -cE "Index Scan (using|on) cdr_y2026m10_date_bin_idx" fd.plans)" -ge 4 &&
+	! grep -E "Seq Scan on cdr_" fd.plans &&
+	test "$(wc -l <fd/fraud-digest-2026-10-15-2026-10-15-short-call-floods.csv)" -gt 1
+'
+
 # etl.ami_event_store: analytics leaves the channel events out of ami_event;
 # every table the analytics fill must come out the same.
 S03=$(capture_path s03_sip_rtp) || bail_out "capture s03_sip_rtp not found"
@@ -347,6 +362,31 @@ test_expect_success 'daily-traffic, whole hours: the legs branches are planned a
 	plans_of dt-cut.plans daily-traffic --from "$from" --tz "$cuttz" &&
 	grep -qE "on cdr_(y|default)" dt-cut.plans &&
 	! grep -qE "on rollup_(quarter_hour|hourly)" dt-cut.plans
+'
+
+# The quarter-hour range fraud-digest adds (0076) is implied by its exact
+# period: without it (the template less those lines), the same bytes.
+test_expect_success 'fraud-digest: the quarter-hour range (0076) changes no row, any period and zone' '
+	mkdir -p noq &&
+	sed "/date_bin(.15 minutes., l.calldate/d" "$TEST_ROOT/templates/fraud-digest.yaml" >noq/fraud-digest.yaml &&
+	test "$(grep -c "date_bin(.15 minutes., l.calldate" "$TEST_ROOT/templates/fraud-digest.yaml")" = 8 &&
+	test "$(diff "$TEST_ROOT/templates/fraud-digest.yaml" noq/fraud-digest.yaml | grep -c "^<")" = 8 &&
+	fd() { # DIR TEMPLATES ARGS...
+		local d=$1 t=$2 && shift 2 &&
+		"$REPORT" -q --templates "$t" run fraud-digest -p min_attempts=1 "$@" -f csv -o "$d" >/dev/null
+	} &&
+	for tpl in "$TEST_ROOT/templates" noq; do
+		o=fdq-$(basename "$tpl") &&
+		fd $o/month "$tpl" --from "$from" &&
+		fd $o/kolkata "$tpl" --from "$from" --tz Asia/Kolkata &&
+		fd $o/kedges "$tpl" --from "$hour:20" --to "$next" --tz Asia/Kolkata &&
+		fd $o/cut "$tpl" --from "$from" --tz "$cuttz" &&
+		fd $o/part "$tpl" --from "$day" --to "$day:50" &&
+		fd $o/tenant "$tpl" --from "$from" -p tenant=tenantA || return 1
+	done &&
+	diff -r fdq-templates fdq-noq &&
+	test "$(cat fdq-noq/month/*-out-of-hours.csv fdq-noq/month/*-short-call-floods.csv | wc -l)" -gt 4 &&
+	test "$(cat fdq-noq/part/*-short-call-floods.csv | wc -l)" -gt 1
 '
 
 # cdrflow-query stats (0059): the rollups' whole hours less those a local
