@@ -113,6 +113,10 @@ SELECT to_timestamp(floor(extract(epoch FROM v.calldate) / 900) * 900) AS quarte
        count(v.mos) FILTER (WHERE v.is_call) AS mos_n,
        count(v.buy_cost) AS buy_n, count(v.sell_cost) AS sell_n
 FROM rollup_leg_v v GROUP BY 1, 2, 3, 4, 5, 6;
+CREATE VIEW expect_statement_quarter AS
+SELECT to_timestamp(floor(extract(epoch FROM v.calldate) / 900) * 900) AS quarter, v.tenant, v.country, v.node,
+       count(*) AS charged, sum(v.billsec) AS billsec, sum(v.sell_cost) AS sell_cost
+FROM rollup_leg_v v WHERE v.sell_cost IS NOT NULL GROUP BY 1, 2, 3, 4;
 CREATE VIEW expect_call_quarter AS
 SELECT to_timestamp(floor(extract(epoch FROM k.start) / 900) * 900) AS quarter, k.tenant, k.direction, k.country,
        k.trunk, count(*) AS calls, sum(k.answered_call) AS answered_calls
@@ -134,6 +138,8 @@ UNION ALL SELECT 'calls: rollup not base', count(*) FROM (TABLE rollup_call_hour
 UNION ALL SELECT 'calls: base not rollup', count(*) FROM (TABLE expect_call_hourly EXCEPT TABLE rollup_call_hourly) x
 UNION ALL SELECT 'quarter: rollup not base', count(*) FROM (TABLE rollup_quarter_hour EXCEPT TABLE expect_quarter) x
 UNION ALL SELECT 'quarter: base not rollup', count(*) FROM (TABLE expect_quarter EXCEPT TABLE rollup_quarter_hour) x
+UNION ALL SELECT 'statement quarter: rollup not base', count(*) FROM (TABLE rollup_statement_quarter_hour EXCEPT TABLE expect_statement_quarter) x
+UNION ALL SELECT 'statement quarter: base not rollup', count(*) FROM (TABLE expect_statement_quarter EXCEPT TABLE rollup_statement_quarter_hour) x
 UNION ALL SELECT 'call quarter: rollup not base', count(*) FROM (TABLE rollup_call_quarter_hour EXCEPT TABLE expect_call_quarter) x
 UNION ALL SELECT 'call quarter: base not rollup', count(*) FROM (TABLE expect_call_quarter EXCEPT TABLE rollup_call_quarter_hour) x
 UNION ALL SELECT 'monthly: view not base', count(*) FROM (
@@ -318,7 +324,11 @@ test_expect_success 'synthetic batches across hour, day, month and year boundari
 	test "$(q "select count(distinct quarter) from rollup_quarter_hour")" -gt \
 	     "$(q "select count(distinct hour) from rollup_hourly")" &&
 	test "$(q "select sum(legs) from rollup_quarter_hour")" = "$(q "select count(*) from cdr")" &&
-	test "$(q "select sum(calls) from rollup_call_quarter_hour")" = "$(q "select count(*) from call")"
+	test "$(q "select sum(calls) from rollup_call_quarter_hour")" = "$(q "select count(*) from call")" &&
+	test "$(q "select count(distinct quarter) from rollup_statement_quarter_hour")" -gt \
+	     "$(q "select count(distinct hour) from rollup_statement_hourly")" &&
+	test "$(q "select sum(charged) from rollup_statement_quarter_hour")" = \
+	     "$(q "select count(*) from cdr where sell_cost is not null")"
 '
 
 test_expect_success 'derived metrics: ASR = answered/calls, ACD = billsec/answered, avg MOS = mos_sum/mos_n, NULL on 0' '

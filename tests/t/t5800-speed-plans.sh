@@ -255,6 +255,7 @@ run_reports() {
 	run_one "$1/kedges" --from "$hour:20" --to "$next" --tz Asia/Kolkata &&
 	run_one "$1/cut" --from "$from" --tz "$cuttz" &&
 	run_one "$1/cut2" --from "$from" --tz "$cuttz2" &&
+	run_one "$1/cutq" --from "$from" --tz "$cutqtz" &&
 	run_one "$1/edges" --from "$hour:20" --to "$next" &&
 	run_one "$1/part" --from "$day" --to "$day:50"
 }
@@ -304,6 +305,17 @@ test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-s
 	test "$(PGTZ=$cuttz2 q "select count(*) from cdr where tenant = '"'"'tenantA'"'"' and sell_cost is not null
 		and date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"') + interval '"'"'1 hour'"'"' - interval '"'"'1 microsecond'"'"')
 		    <> date_trunc('"'"'day'"'"', calldate)")" -gt 0 &&
+	# and one whose local midnight falls in that hour on the quarter-hour
+	# grid, after the quarter hour of the leg (or at its start in the last
+	# one): the hour is read from the quarter-hour rollup (0077)
+	qm=$(( 10#${cut#* } / 15 )) &&
+	mq=$(( qm == 3 ? 45 : (qm + 1) * 15 )) &&
+	offq=$(( (1440 - (10#${cut% *} * 60 + mq)) % 1440 )) &&
+	if [ $offq -gt 840 ]; then offq=$((offq - 1440)); fi &&
+	if [ $offq -ge 0 ]; then cutqtz=$(printf "CUT-%02d:%02d" $((offq / 60)) $((offq % 60)));
+	else cutqtz=$(printf "CUT+%02d:%02d" $((-offq / 60)) $((-offq % 60))); fi &&
+	test "$(PGTZ=$cutqtz q "select count(*) from cdr where tenant = '"'"'tenantA'"'"' and sell_cost is not null
+		and date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"')) <> date_trunc('"'"'day'"'"', date_trunc('"'"'hour'"'"', calldate, '"'"'UTC'"'"') + interval '"'"'1 hour'"'"' - interval '"'"'1 microsecond'"'"')")" -gt 0 &&
 	run_reports rollup &&
 	gates "" "" off_ &&
 	run_reports base &&
@@ -332,6 +344,14 @@ test_expect_success 'tenant-billing, daily-traffic, operator-margin and tenant-s
 	# and leg rollups answer it too
 	ny=ny &&
 	! diff empty/$ny/tenant-billing-*-by-destination.csv base/$ny/tenant-billing-*-by-destination.csv >/dev/null &&
+	# the statement in the quarter-grid zone reads its cut hours from the
+	# quarter-hour rollup (0077): emptied, the days change
+	q "create table keep_sq as select * from rollup_statement_quarter_hour; truncate rollup_statement_quarter_hour" &&
+	run_one emptyq --from "$from" --tz "$cutqtz" &&
+	q "insert into rollup_statement_quarter_hour select * from keep_sq; drop table keep_sq" &&
+	! diff emptyq/tenant-statement-*-per-day.csv base/cutq/tenant-statement-*-per-day.csv >/dev/null &&
+	run_one refilledq --from "$from" --tz "$cutqtz" &&
+	diff -r refilledq base/cutq &&
 	cat rollup/$m/tenant-billing-*-by-tenant.csv rollup/$m/daily-traffic-*-by-tenant.csv
 '
 
