@@ -331,6 +331,34 @@ test_expect_success 'synthetic batches across hour, day, month and year boundari
 	     "$(q "select count(*) from cdr where sell_cost is not null")"
 '
 
+# 0078: a rollup a migration built from the warehouse is rewritten in its
+# time key's order (a day of a report on a few pages); every rollup whose
+# key starts with its time is covered.
+back_steps() { # rows of rollup_quarter_hour stored after a later quarter hour
+	q "select count(*) from (select quarter < lag(quarter) over (order by ctid) as back
+	   from rollup_quarter_hour) x where back"
+}
+test_expect_success 'cdrflow_rollups_in_time_order (0078): scattered rows back in time order, the same rows, every rollup' '
+	# the migration ran it: every such rollup is marked clustered on its key
+	test "$(q "select count(*) from pg_class c join pg_index i on i.indrelid = c.oid and i.indisprimary
+		join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+		where c.relkind = '"'r'"' and c.relname like '"'rollup%'"' and a.atttypid = '"'timestamptz'"'::regtype
+		and not i.indisclustered")" = 0 &&
+	q "create table rq_keep as select * from rollup_quarter_hour" &&
+	q "truncate rollup_quarter_hour; insert into rollup_quarter_hour select * from rq_keep order by md5(quarter::text || tenant || trunk)" &&
+	test "$(back_steps)" -gt 0 &&
+	n=$(q "select cdrflow_rollups_in_time_order()") &&
+	test "$n" = "$(q "select count(*) from pg_class c join pg_index i on i.indrelid = c.oid and i.indisprimary
+		join pg_attribute a on a.attrelid = c.oid and a.attnum = i.indkey[0]
+		where c.relkind = '"'r'"' and c.relname like '"'rollup%'"' and a.atttypid = '"'timestamptz'"'::regtype")" &&
+	test "$n" -ge 11 &&
+	test "$(back_steps)" = 0 &&
+	test "$(q "select count(*) from (table rq_keep except table rollup_quarter_hour) x")" = 0 &&
+	test "$(q "select count(*) from rq_keep")" = "$(q "select count(*) from rollup_quarter_hour")" &&
+	q "drop table rq_keep" &&
+	test "$(q "select sum(n) from rollup_diff")" = 0
+'
+
 test_expect_success 'derived metrics: ASR = answered/calls, ACD = billsec/answered, avg MOS = mos_sum/mos_n, NULL on 0' '
 	test "$(q "select count(*) from rollup_hourly_v where (calls = 0) <> (asr is null) or asr < 0 or asr > 1")" = 0 &&
 	test "$(q "select count(*) from rollup_hourly_v where (answered = 0) <> (acd is null)")" = 0 &&
