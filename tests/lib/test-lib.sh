@@ -88,9 +88,19 @@ echo $$ >"$TRASH/.owner"
 : >"$TRASH/.mounts"
 : >"$TRASH/.immutable"
 
+# test_at_exit 'CMD': run CMD when the script exits (its own servers:
+# pg.sh stop...), last registered first, before test_cleanup's work.  A
+# script's own "trap ... EXIT" would replace test_cleanup: its background
+# processes would outlive it and its $TRASH would stay behind.
+TEST_AT_EXIT=()
+test_at_exit() { TEST_AT_EXIT+=("$1"); }
+
 # Kill every background process we started, undo mounts, remove $TRASH.
 test_cleanup() {
-	local p m _ alive
+	local p m _ alive i
+	for ((i = ${#TEST_AT_EXIT[@]} - 1; i >= 0; i--)); do
+		eval "${TEST_AT_EXIT[i]}"
+	done
 	while read -r p; do
 		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
 	done <"$TRASH/.pids"

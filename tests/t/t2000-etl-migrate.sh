@@ -12,7 +12,7 @@ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/n
 PGDIR=$(mktemp -d /tmp/cdrflow-t2000.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
 stop_pg() { "$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"; }
-trap 'stop_pg' EXIT
+test_at_exit 'stop_pg'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 # the newest migration in sql/ is what the binary must reach
 LATEST=$(ls "$TEST_ROOT"/sql/[0-9]*.sql | sed 's|.*/0*\([0-9][0-9]*\)_[^/]*$|\1|' | sort -n | tail -n 1)

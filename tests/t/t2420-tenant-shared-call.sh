@@ -10,7 +10,7 @@ test_have_prereq PYTHON || skip_all "python3 is needed to build the shared call"
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t2420.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 S07=$(capture_path s07_trunk_tenant) || bail_out "capture s07_trunk_tenant not found"

@@ -248,7 +248,7 @@ if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then test_set_prereq PG;
 if test_have_prereq PG; then
 	PGDIR=$(mktemp -d /tmp/cdrflow-t2500.XXXXXX)
 	export CDRFLOW_PGPORT=$(free_port)
-	trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+	test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 	eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 	"$ETL" migrate >/dev/null || bail_out "migrate failed"
 fi

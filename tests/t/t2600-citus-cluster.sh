@@ -12,7 +12,7 @@ export CDRFLOW_CITUS_TARBALL=$CDRFLOW_SHARED/vendor/citus-13.2.2.tar.gz
 
 CDIR=$(mktemp -d /tmp/cdrflow-t2600.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/citus.sh" stop "$CDIR" >/dev/null 2>&1; rm -rf "$CDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/citus.sh" stop "$CDIR" >/dev/null 2>&1; rm -rf "$CDIR"'
 
 test_expect_success 'start builds or finds Citus and registers two workers' '
 	"$TEST_ROOT/scripts/citus.sh" start "$CDIR" >env 2>build.err || { cat build.err; false; } &&

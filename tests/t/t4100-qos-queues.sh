@@ -12,7 +12,7 @@ QLOG=$CDRFLOW_SHARED/captures/s04_queue/queue_log
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t4100.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null 2>&1 || bail_out "migrate failed"
 

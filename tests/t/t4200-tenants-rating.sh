@@ -10,7 +10,7 @@ S07=$(capture_path s07_trunk_tenant) || bail_out "captures not found"
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t4200.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -Atc "$1"; }

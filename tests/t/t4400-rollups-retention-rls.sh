@@ -12,7 +12,7 @@ capture_path s01_answered >/dev/null || bail_out "captures not found"
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t4400.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 

@@ -19,7 +19,7 @@ if [ -x /usr/bin/time ] && /usr/bin/time -v true 2>/dev/null; then test_set_prer
 
 PGDIR=$(mktemp -d /tmp/cdrflow-t5200.XXXXXX)
 export CDRFLOW_PGPORT=$(free_port)
-trap '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"' EXIT
+test_at_exit '"$TEST_ROOT/scripts/pg.sh" stop "$PGDIR" >/dev/null 2>&1; rm -rf "$PGDIR"'
 eval "$("$TEST_ROOT/scripts/pg.sh" start "$PGDIR")" || bail_out "cannot start PostgreSQL"
 "$ETL" migrate >/dev/null || bail_out "migrate failed"
 q() { psql -Atc "$1"; }
