@@ -71,6 +71,7 @@ const struct cfg_key etl_keys[] = {
 	{ "etl.ami_event_include", CFG_STRING, E(ami_event_include), NULL, 0, 0, NULL, "comma-separated AMI events kept in ami_event (empty: all but the excluded)", 0, NULL, 0, 0 },
 	{ "etl.ami_event_exclude", CFG_STRING, E(ami_event_exclude), "CEL,VarSet,Newexten,Newstate,NewCallerid,NewConnectedLine,NewAccountCode", 0, 0, NULL, "comma-separated AMI events left in the segments only", 0, NULL, 0, 0 },
 	{ "etl.ami_event_store", CFG_ENUM, E(ami_event_store), "analytics", 0, 0, ami_event_store_names, "analytics (default): only the events the shipped analytics read from ami_event (QoS, queues, hangups, Yeastar), the chatty channel events stay in the segments; all: every event the include/exclude lists keep", 0, NULL, 0, 0 },
+	{ "etl.analytics_overlap", CFG_BOOL, E(analytics_overlap), "yes", 0, 0, NULL, "run a batch's analytics on a second connection while the next batch loads (no: in the batch's own transaction)", 0, NULL, 0, 0 },
 	{ "etl.poll_interval", CFG_DURATION, E(poll_ms), "1s", 10, 3600000, NULL, "--follow: how often to look for new records", 0, NULL, 0, 0 },
 	{ "etl.grace_period", CFG_DURATION, E(grace_ms), "4h", 60000, (int64_t)30 * 86400000, NULL, "close a call with no LINKEDID_END after this long, flagged incomplete", 0, NULL, 0, 0 },
 	{ "cdr.unanswered", CFG_BOOL, E(cdr_unanswered), "no", 0, 0, NULL, "cdr.conf unanswered", 0, NULL, 0, 0 },

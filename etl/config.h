@@ -68,6 +68,7 @@ struct etl_config {
 	char *ami_event_include;
 	char *ami_event_exclude;
 	int ami_event_store; /* enum ami_event_store */
+	int analytics_overlap; /* analytics on their own connection (etl/analyst.h) */
 	uint64_t grace_ms;
 	uint64_t poll_ms;
 	/* cdr.conf options that change Asterisk's CDR output */

@@ -186,8 +186,8 @@ static int commit(PGconn *c, struct kbatch *b, const char *tbl, int64_t from, ch
 			 b->s->name, tbl);
 		goto fail;
 	}
-	if (load_store_rows(c, b->s->name, NULL, NULL, &b->cdr, &b->call, b->legs, b->legs, 1, b->months, b->nmonths,
-			    pending, &npending, err, errlen) < 0)
+	if (load_store_rows(c, b->s->name, NULL, NULL, &b->cdr, &b->call, b->legs, b->legs, b->months, b->nmonths,
+			    pending, &npending, NULL, err, errlen) < 0)
 		goto fail;
 	char *esc = PQescapeLiteral(c, b->s->name, strlen(b->s->name));
 	if (!esc) {

@@ -11,6 +11,7 @@
 
 #include "ami.h"
 #include "amidoctor.h"
+#include "analyst.h"
 #include "cdrfeed.h"
 #include "epstate.h"
 #include "evscope.h"
@@ -736,8 +737,17 @@ static void node_engine_drop(struct node_engine *ne)
 
 static void stuck_free(void);
 
+/* The analytics of the batches, one behind the load (analyst.h), when
+ * etl.analytics_overlap is on: started by the first batch that has
+ * analytics, kept between passes, dropped after a failure (the next pass
+ * connects again). */
+static struct analyst *analyst;
+static int analyst_on;
+
 void load_release(void)
 {
+	analyst_free(analyst);
+	analyst = NULL;
 	stuck_free();
 	for (size_t i = 0; i < nengines; i++) {
 		node_engine_drop(engines[i]);
@@ -829,6 +839,7 @@ struct pipeline {
 	char err[1024];
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	struct analyst_job job; /* a committed batch's hand-off, on its way to the analyst */
 };
 
 /* A lower bound of the seq of every event of the calls still open, whose
@@ -1055,24 +1066,30 @@ void load_months_committed(const int *pending, size_t n)
 /* Rows of the batch tables stored by an earlier run are dropped from the
  * batch, with a warning, rather than failing every run from here on.  sql
  * deletes them and returns "count first". */
-static int drop_stored(PGconn *c, const char *node, const char *what, const char *sql, char *err, size_t errlen)
+static int drop_stored(PGconn *c, const char *node, const char *what, const char *sql, int *dropped, char *err,
+		       size_t errlen)
 {
 	char *dup = NULL;
 	if (pgc_value(c, sql, &dup, err, errlen) < 0)
 		return -1;
-	if (dup && strncmp(dup, "0 ", 2))
+	if (dup && strncmp(dup, "0 ", 2)) {
 		log_warn("node %s: %s %s were stored already; not written twice", node, dup, what);
+		if (dropped)
+			*dropped = 1;
+	}
 	free(dup);
 	return 0;
 }
 
 /* The rows of a batch into the warehouse, inside its transaction (load.h). */
 int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
-		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
-		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen)
+		    const struct buf *call, uint64_t legs, uint64_t calls, const int *months, size_t nmonths, int *pending,
+		    size_t *npending, int *dropped, char *err, size_t errlen)
 {
 	char sql[256];
 	*npending = 0;
+	if (dropped)
+		*dropped = 0;
 	for (size_t i = 0; i < nmonths; i++) {
 		if (month_known(months[i]))
 			continue;
@@ -1090,7 +1107,8 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 	 * sql/0054) */
 	if (legs &&
 	    /* a leg stored already (cdr_leg_once, 0014) is never written twice */
-	    (drop_stored(c, node, "legs (count, first sequence)", "SELECT cdrflow_drop_stored_legs()", err, errlen) < 0 ||
+	    (drop_stored(c, node, "legs (count, first sequence)", "SELECT cdrflow_drop_stored_legs()", dropped, err,
+			 errlen) < 0 ||
 	     pgc_exec(c, "INSERT INTO cdr SELECT * FROM cdr_batch", err, errlen) < 0))
 		return -1;
 	/* on a distributed cdr (Citus, docs/scale-out.md) the trigger that
@@ -1108,17 +1126,18 @@ int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const st
 	}
 	if (calls &&
 	    /* nor a call (same node, call_id and start) */
-	    (drop_stored(c, node, "calls (count, first call_id)", "SELECT cdrflow_drop_stored_calls()", err, errlen) < 0 ||
+	    (drop_stored(c, node, "calls (count, first call_id)", "SELECT cdrflow_drop_stored_calls()", dropped,
+			 err, errlen) < 0 ||
 	     pgc_exec(c, "INSERT INTO call SELECT * FROM call_batch", err, errlen) < 0))
 		return -1;
-	/* legs written before their call closed (legwait.h) learn it now; a
-	 * source of one-leg calls wrote every leg with its call_id */
-	if (calls && !single_leg_calls &&
-	    pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
-			"FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
-		 err, errlen) < 0)
-		return -1;
 	return 0;
+}
+
+int load_link_legs(PGconn *c, char *err, size_t errlen)
+{
+	return pgc_exec(c, "UPDATE cdr SET call_id = k.call_id FROM (SELECT call_id, node, unnest(linkedids) AS linkedid "
+			   "FROM call_batch) k WHERE cdr.linkedid = k.linkedid AND cdr.node = k.node AND cdr.call_id IS NULL",
+			err, errlen);
 }
 
 /* Send one built batch and its checkpoint in one transaction. */
@@ -1132,59 +1151,101 @@ void load_refresh_statistics(PGconn *c)
 	free(v);
 }
 
-/* Tell the event scope step (sql/0048) the batch's conversations, and that
- * they are every linkedid of the event rows in (seq_lo, last_seq]: true
- * unless rows an earlier run stored lie beyond the checkpoint (then the
- * step reads them, and is told nothing). */
-static int scope_tell(PGconn *c, const struct pipeline *pl, const struct batch *b, const char *node_lit,
-		      uint64_t seq_lo, char *err, size_t errlen)
+/* Hand a step the batch's rows of table, with the setting that says they
+ * are the batch's (node seq_lo seq_hi). */
+static int tell(PGconn *c, const char *table, const char *columns, const char *setting, const struct buf *rows,
+		const char *node_lit, uint64_t seq_lo, uint64_t seq_hi, char *err, size_t errlen)
 {
 	char sql[512];
-	if (seq_lo < pl->stored_to)
-		return 0;
-	if (copy_rows(c, "event_scope_batch", "linkedid, whole, legs", &b->convs, err, errlen) < 0)
+	if (copy_rows(c, table, columns, rows, err, errlen) < 0)
 		return -1;
-	snprintf(sql, sizeof sql,
-		 "SELECT set_config('cdrflow.event_scope_batch', %s || ' %" PRIu64 " %" PRIu64 "', true)", node_lit,
-		 seq_lo, b->last_seq);
+	snprintf(sql, sizeof sql, "SELECT set_config('%s', %s || ' %" PRIu64 " %" PRIu64 "', true)", setting, node_lit,
+		 seq_lo, seq_hi);
 	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
 }
 
-/* Hand fraud_state_step (sql/0062) the batch's endpoint-state changes: of
- * every event in (seq_lo, last_seq], none of them replayed (build_batch). */
-static int state_tell(PGconn *c, const struct batch *b, const char *node_lit, uint64_t seq_lo, char *err,
-		      size_t errlen)
+/* The batch's conversations to the event scope step (sql/0048, 0079) and
+ * its endpoint-state changes to fraud_state_step (sql/0062), each unless
+ * NULL. */
+static int tell_steps(PGconn *c, const char *node_lit, uint64_t seq_lo, uint64_t seq_hi, const struct buf *convs,
+		      const struct buf *state, char *err, size_t errlen)
 {
-	char sql[512];
-	if (copy_rows(c, "endpoint_event_batch", EPSTATE_COLUMNS, &b->state, err, errlen) < 0)
+	if (convs && tell(c, "event_scope_batch", "linkedid, whole, legs", "cdrflow.event_scope_batch", convs, node_lit,
+			  seq_lo, seq_hi, err, errlen) < 0)
 		return -1;
-	snprintf(sql, sizeof sql,
-		 "SELECT set_config('cdrflow.endpoint_event_batch', %s || ' %" PRIu64 " %" PRIu64 "', true)", node_lit,
-		 seq_lo, b->last_seq);
-	return pgc_exec(c, sql, err, errlen) < 0 ? -1 : 0;
+	if (state && tell(c, "endpoint_event_batch", EPSTATE_COLUMNS, "cdrflow.endpoint_event_batch", state, node_lit,
+			  seq_lo, seq_hi, err, errlen) < 0)
+		return -1;
+	return 0;
 }
 
-/* Which of the batch hand-offs a registered analytics step reads: the
- * event scope step (scope_tell) and fraud_after_batch's endpoint-state step
- * (state_tell).  Read in the batch's transaction, with the steps it runs; a
- * warehouse without them (analytics off) is not sent their rows. */
-static int handoffs_wanted(PGconn *c, bool *scope, bool *state, char *err, size_t errlen)
+int load_handoff(PGconn *c, const char *node_lit, uint64_t seq_lo, uint64_t seq_hi, const struct buf *legs,
+		 const struct buf *calls, const struct buf *convs, const struct buf *state, char *err, size_t errlen)
+{
+	if (copy_in(c, OUT_CDR, legs, err, errlen) < 0 || copy_in(c, OUT_CALL, calls, err, errlen) < 0)
+		return -1;
+	return tell_steps(c, node_lit, seq_lo, seq_hi, convs, state, err, errlen);
+}
+
+/* Which analytics steps are registered, and which of the batch hand-offs
+ * they read: the event scope step's conversations (event_scope_batch) and
+ * fraud_after_batch's endpoint-state changes (endpoint_event_batch).  Read
+ * in the batch's transaction; a warehouse without them (analytics off) is
+ * not sent their rows. */
+static int handoffs_wanted(PGconn *c, bool *any, bool *scope, bool *state, char *err, size_t errlen)
 {
 	char *v = NULL;
 	if (pgc_value(c,
-		      "SELECT coalesce(bool_or(fn = 'cdrflow_event_scope_step'), false)::int || ' ' || "
-		      "coalesce(bool_or(fn = 'fraud_after_batch'), false)::int FROM analytics_step",
+		      "SELECT (count(*) > 0)::int || ' ' || coalesce(bool_or(fn = 'cdrflow_event_scope_step'), false)::int "
+		      "|| ' ' || coalesce(bool_or(fn = 'fraud_after_batch'), false)::int FROM analytics_step",
 		      &v, err, errlen) < 0)
 		return -1;
-	int sc = 1, st = 1;
-	if (!v || sscanf(v, "%d %d", &sc, &st) != 2)
-		sc = st = 1; /* cannot tell: hand everything over, as before */
+	int an = 1, sc = 1, st = 1;
+	if (!v || sscanf(v, "%d %d %d", &an, &sc, &st) != 3)
+		an = sc = st = 1; /* cannot tell: hand everything over, as before */
 	free(v);
+	*any = an != 0;
 	*scope = sc != 0;
 	*state = st != 0;
 	return 0;
 }
 
+static int analyst_ready(PGconn *c, char *err, size_t errlen)
+{
+	if (!analyst && !(analyst = analyst_new(c, err, errlen)))
+		return -1;
+	return 0;
+}
+
+/* Wait for the analytics of the batch before; a failure drops the analyst
+ * and fails the caller (its transaction rolls back: nothing is lost, the
+ * batch left pending is analysed first by the next pass). */
+static int analyst_caught_up(char *err, size_t errlen)
+{
+	double t0 = clock_mono_s();
+	if (!analyst || analyst_wait(analyst, err, errlen) == 0) {
+		if (analyst)
+			log_debug("waited %.3f s for the analytics of the batch before", clock_mono_s() - t0);
+		return 0;
+	}
+	analyst_free(analyst);
+	analyst = NULL;
+	return -1;
+}
+
+/* The pipeline's job only ever points at buffers a batch or the analyst
+ * owns: forget them. */
+static void job_unlend(struct analyst_job *j)
+{
+	buf_init(&j->legs, 0);
+	buf_init(&j->calls, 0);
+	buf_init(&j->convs, 0);
+	buf_init(&j->state, 0);
+}
+
+/* Send one built batch and its checkpoint in one transaction; its
+ * analytics in it too, or (etl.analytics_overlap) handed to the analyst
+ * once it commits. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
 	char sql[1024];
@@ -1200,30 +1261,78 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	}
 	/* the checkpoint is where this batch starts: nobody else moved it */
 	snprintf(sql, sizeof sql,
-		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq FROM etl_checkpoint WHERE node = %s FOR UPDATE",
+		 "SELECT segno || ' ' || seg_offset || ' ' || last_seq || ' ' || cdr_seq FROM etl_checkpoint WHERE "
+		 "node = %s FOR UPDATE",
 		 esc);
 	if (pgc_value(c, sql, &v, err, errlen) < 0)
 		goto fail;
 	struct seg_pos at = { 0, 0 };
-	uint64_t seq_lo = 0;
-	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64, &at.segno, &at.offset, &seq_lo) != 3)
+	uint64_t seq_lo = 0, scope_from = 0;
+	if (v && sscanf(v, "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64, &at.segno, &at.offset, &seq_lo,
+			&scope_from) != 4)
 		at.segno = UINT64_MAX;
 	free(v);
 	if (at.segno != b->start.segno || at.offset != b->start.offset) {
 		snprintf(err, errlen, "XX000: node %s: the checkpoint moved under this run (another loader?)", pl->node);
 		goto fail;
 	}
-	bool want_scope, want_state;
-	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, 0, b->months, b->nmonths,
-			    pending_months, &npending, err, errlen) < 0 ||
-	    handoffs_wanted(c, &want_scope, &want_state, err, errlen) < 0 ||
-	    (want_scope && scope_tell(c, pl, b, esc, seq_lo, err, errlen) < 0) ||
-	    (want_state && state_tell(c, b, esc, seq_lo, err, errlen) < 0))
+	/* a new month's partitions are DDL on the tables the analytics read:
+	 * never while they run (they would wait for this transaction, and it
+	 * for them) */
+	for (size_t i = 0; i < b->nmonths; i++)
+		if (!month_known(b->months[i]) && analyst_caught_up(err, errlen) < 0)
+			goto fail;
+	bool want_any, want_scope, want_state;
+	int dropped = 0;
+	if (load_store_rows(c, pl->node, &b->cel, &b->ami, &b->cdr, &b->call, b->legs, b->calls, b->months, b->nmonths,
+			    pending_months, &npending, &dropped, err, errlen) < 0 ||
+	    handoffs_wanted(c, &want_any, &want_scope, &want_state, err, errlen) < 0)
 		goto fail;
-	snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
-		 b->last_seq);
-	if (pgc_exec(c, sql, err, errlen) < 0)
+	/* legs written before their call closed (legwait.h) learn it now: an
+	 * UPDATE of rows committed before, which an analytics step of the
+	 * batch before may write too (it would wait for this transaction, and
+	 * this transaction for it): after those analytics */
+	if (b->calls && (analyst_caught_up(err, errlen) < 0 || load_link_legs(c, err, errlen) < 0))
 		goto fail;
+	/* the event scope step is told nothing while rows an earlier run
+	 * stored lie beyond the checkpoint: it reads them */
+	bool told_scope = want_scope && seq_lo >= pl->stored_to;
+	/* the hand-off is the batch's bytes unless rows stored already were
+	 * dropped from the batch tables: then this transaction analyses */
+	bool overlap = analyst_on && want_any && !dropped;
+	if (overlap && analyst_ready(c, err, errlen) < 0) {
+		/* no second connection (connection limits, pg_hba): as before */
+		log_warn("cannot open the analytics connection, so each batch is analysed in its own transaction "
+			 "this pass: %s", err);
+		analyst_on = 0;
+		overlap = false;
+	}
+	if (overlap) {
+		struct analyst_job *j = &pl->job;
+		snprintf(j->node, sizeof j->node, "%s", pl->node);
+		j->seq_lo = seq_lo;
+		j->seq_hi = b->last_seq;
+		j->scope_from = scope_from;
+		j->told_scope = told_scope;
+		j->told_state = want_state;
+		/* the batch's buffers, lent (analyst_submit swaps them out) */
+		j->legs = b->cdr;
+		j->calls = b->call;
+		j->convs = b->convs;
+		j->state = b->state;
+		if (analyst_store(c, j, err, errlen) < 0)
+			goto fail;
+	} else {
+		/* in order: the analytics of the batch before first */
+		if (analyst_caught_up(err, errlen) < 0 ||
+		    tell_steps(c, esc, seq_lo, b->last_seq, told_scope ? &b->convs : NULL, want_state ? &b->state : NULL,
+			       err, errlen) < 0)
+			goto fail;
+		snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
+			 b->last_seq);
+		if (pgc_exec(c, sql, err, errlen) < 0)
+			goto fail;
+	}
 	/* a new node's stored input caveats end where its load begins (0066):
 	 * before the record of sequence caveat_seq + 1 */
 	snprintf(sql, sizeof sql,
@@ -1236,16 +1345,29 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 		 "excluded.cdr_done_seq, cdr_seq = excluded.cdr_seq, updated_at = excluded.updated_at",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
 		 b->done_to, b->cdr_seq, b->start.segno, b->start.offset, b->first_seq ? b->first_seq - 1 : b->last_seq);
-	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
+	/* the batch before has its analytics committed before this one commits */
+	if (pgc_exec(c, sql, err, errlen) < 0 || analyst_caught_up(err, errlen) < 0 ||
+	    pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto fail;
 	/* the partitions exist now (committed): no need to ask again */
 	for (size_t i = 0; i < npending; i++)
 		month_remember(pending_months[i]);
 	PQfreemem(esc);
 	load_refresh_statistics(c);
+	if (overlap) {
+		struct analyst_job *j = &pl->job;
+		analyst_submit(analyst, j);
+		/* the batch gets the buffers the analyst gave back */
+		b->cdr = j->legs;
+		b->call = j->calls;
+		b->convs = j->convs;
+		b->state = j->state;
+		job_unlend(j);
+	}
 	return 0;
 fail:
 	PQfreemem(esc);
+	job_unlend(&pl->job);
 	{
 		char ignored[256];
 		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
@@ -1385,6 +1507,14 @@ static int load_node(PGconn *c, const struct etl_config *cfg, const struct legcl
 		pl->cons_i ^= 1;
 		pthread_cond_broadcast(&pl->cv);
 		pthread_mutex_unlock(&pl->mu);
+	}
+	/* the node's last batch has its analytics committed when its load ends */
+	{
+		char aerr[1024];
+		if (analyst_caught_up(aerr, sizeof aerr) < 0 && rc == EXIT_OK) {
+			snprintf(err, errlen, "%s", aerr);
+			rc = pgc_error_exit(c, err);
+		}
 	}
 	pthread_mutex_lock(&pl->mu);
 	int built_unsent = pl->ready[0] || pl->ready[1];
@@ -1604,11 +1734,38 @@ static void stuck_free(void)
 	nstuck = 0;
 }
 
+/* The batches of etl_analytics_pending, analysed on the analyst's
+ * connection (whatever etl.analytics_overlap says now). */
+static int analyse_pending(PGconn *c, char *err, size_t errlen)
+{
+	char *v = NULL;
+	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM etl_analytics_pending)", &v, err, errlen) < 0)
+		return -1;
+	int any = v && !strcmp(v, "t");
+	free(v);
+	if (!any)
+		return 0;
+	size_t n = 0;
+	if (analyst_ready(c, err, errlen) < 0)
+		return -1;
+	if (analyst_recover(analyst, &n, err, errlen) < 0) {
+		analyst_free(analyst);
+		analyst = NULL;
+		return -1;
+	}
+	log_info("analysed %zu batch(es) an earlier run had loaded", n);
+	return 0;
+}
+
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *doc,
 	      int progress, struct load_stats *st, char *err, size_t errlen)
 {
 	show_progress = progress;
 	memset(st, 0, sizeof *st);
+	analyst_on = cfg->analytics_overlap;
+	/* batches whose analytics an earlier run did not commit come first */
+	if (analyse_pending(c, err, errlen) < 0)
+		return pgc_error_exit(c, err);
 	char **nodes;
 	size_t n;
 	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)

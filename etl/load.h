@@ -67,11 +67,11 @@ int load_skip(PGconn *c, const struct etl_config *cfg, const char *node, struct 
  * tenant, direction, E.164 numbers and rating from lc); the distinct months
  * (YYYYMM) rows fall in; BEGIN with the session's batch tables; then, inside
  * that transaction, the partitions of the months, the COPY of the rows (cel
- * and ami NULL when there are none), legs and calls stored once each;
- * legs written before their call closed (call_id NULL) learn it, unless
- * single_leg_calls (every leg was written with its call_id).
+ * and ami NULL when there are none), legs and calls stored once each.
  * pending gets the months whose partitions this transaction creates: pass
- * them to load_months_committed() after COMMIT.  0, or -1 with err. */
+ * them to load_months_committed() after COMMIT; *dropped (when not NULL)
+ * becomes 1 if legs or calls an earlier run stored were dropped from the
+ * batch tables, else 0.  0, or -1 with err. */
 #include "buf.h"
 #include "legclass.h"
 #define LOAD_MONTHS 64
@@ -86,9 +86,22 @@ void load_call_row(struct buf *r, const struct call_row *x, const char *node);
 void load_note_month(int months[LOAD_MONTHS], size_t *n, uint64_t us);
 int load_begin(PGconn *c, char *err, size_t errlen);
 int load_store_rows(PGconn *c, const char *node, const struct buf *cel, const struct buf *ami, const struct buf *cdr,
-		    const struct buf *call, uint64_t legs, uint64_t calls, int single_leg_calls, const int *months,
-		    size_t nmonths, int *pending, size_t *npending, char *err, size_t errlen);
+		    const struct buf *call, uint64_t legs, uint64_t calls, const int *months, size_t nmonths, int *pending,
+		    size_t *npending, int *dropped, char *err, size_t errlen);
+/* Then, for a source whose legs may be written before their call closes
+ * (the AMI path, legwait.h): those legs learn their call_id from the
+ * batch's calls (call_batch).  0, or -1 with err. */
+int load_link_legs(PGconn *c, char *err, size_t errlen);
 void load_months_committed(const int *pending, size_t n);
+/* What the analytics steps read of a batch, into the batch tables of c's
+ * open transaction (load_begin): legs and calls (COPY rows, as the cdr and
+ * call streams wrote them) into cdr_batch and call_batch; the batch's
+ * conversations into event_scope_batch and its endpoint-state changes into
+ * endpoint_event_batch, each with the setting that tells its step they are
+ * the batch's events (node_lit: the node as an SQL literal), unless NULL
+ * (the step then reads the events itself).  0, or -1 with err. */
+int load_handoff(PGconn *c, const char *node_lit, uint64_t seq_lo, uint64_t seq_hi, const struct buf *legs,
+		 const struct buf *calls, const struct buf *convs, const struct buf *state, char *err, size_t errlen);
 
 /* Every configured source (sources:) into source_node (node, type), so
  * that queries and reports can say where a node's rows came from.  0, or
