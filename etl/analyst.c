@@ -74,7 +74,9 @@ struct analyst {
 	struct analyst_job job;
 };
 
-/* The batch's analytics and the end of its pending row, in one transaction. */
+/* The batch's analytics and the end of its pending row, in one transaction.
+ * The row goes first: gone, the batch was analysed already (a COMMIT whose
+ * answer the connection lost), and is not analysed twice. */
 static int analyse_once(PGconn *c, const struct analyst_job *j, char *err, size_t errlen)
 {
 	char *node = PQescapeLiteral(c, j->node, strlen(j->node));
@@ -82,10 +84,23 @@ static int analyse_once(PGconn *c, const struct analyst_job *j, char *err, size_
 		snprintf(err, errlen, "08006: %s", PQerrorMessage(c));
 		return -1;
 	}
-	char sql[1024];
+	char sql[1024], *gone = NULL;
 	int rc = -1;
-	if (load_begin(c, err, errlen) < 0 ||
-	    load_handoff(c, node, j->seq_lo, j->seq_hi, &j->legs, &j->calls, j->told_scope ? &j->convs : NULL,
+	snprintf(sql, sizeof sql,
+		 "WITH d AS (DELETE FROM etl_analytics_pending WHERE node = %s AND id = %" PRId64 " RETURNING 1) "
+		 "SELECT count(*) = 0 FROM d",
+		 node, j->id);
+	if (load_begin(c, err, errlen) < 0 || pgc_value(c, sql, &gone, err, errlen) < 0)
+		goto out;
+	if (gone && !strcmp(gone, "t")) {
+		log_info("node %s: the batch of events %" PRIu64 "-%" PRIu64 " was analysed already", j->node,
+			 j->seq_lo + 1, j->seq_hi);
+		if (pgc_exec(c, "ROLLBACK", err, errlen) < 0)
+			goto out;
+		rc = 0;
+		goto out;
+	}
+	if (load_handoff(c, node, j->seq_lo, j->seq_hi, &j->legs, &j->calls, j->told_scope ? &j->convs : NULL,
 			 j->told_state ? &j->state : NULL, err, errlen) < 0)
 		goto out;
 	/* the event scope step's bound: the checkpoint before the batch (0079) */
@@ -96,8 +111,7 @@ static int analyse_once(PGconn *c, const struct analyst_job *j, char *err, size_
 		 j->seq_hi);
 	if (pgc_exec(c, sql, err, errlen) < 0)
 		goto out;
-	snprintf(sql, sizeof sql, "DELETE FROM etl_analytics_pending WHERE node = %s AND id = %" PRId64, node, j->id);
-	if (pgc_exec(c, sql, err, errlen) < 0 || pgc_exec(c, "COMMIT", err, errlen) < 0)
+	if (pgc_exec(c, "COMMIT", err, errlen) < 0)
 		goto out;
 	rc = 0;
 out:
@@ -105,6 +119,7 @@ out:
 		char ignored[256];
 		pgc_exec(c, "ROLLBACK", ignored, sizeof ignored);
 	}
+	free(gone);
 	PQfreemem(node);
 	return rc;
 }

@@ -8,10 +8,12 @@
  * transaction (analyst_store), commits, and passes the same bytes to the
  * analyst (analyst_submit).  The analyst's thread fills its session's batch
  * tables, runs cdrflow_after_batch and deletes the pending row in one
- * transaction.  The loader waits for it (analyst_wait) before it commits
- * the next batch, so the analytics of a batch see exactly the rows up to
- * their batch and at most one batch is pending; a row a crash left is
- * analysed before anything else loads (analyst_recover).
+ * transaction (the row first: a batch whose row is gone was analysed
+ * already, and is not analysed twice).  The loader waits for it
+ * (analyst_wait) before it commits the next batch, so the analytics of a
+ * batch see exactly the rows up to their batch and at most one batch is
+ * pending; a row a crash left is analysed before anything else loads
+ * (analyst_recover).
  */
 #ifndef CDRFLOW_ANALYST_H
 #define CDRFLOW_ANALYST_H
