@@ -124,8 +124,28 @@ out:
 	return rc;
 }
 
+void analyst_failure_message(char *err, size_t errlen, const char *node, uint64_t seq_lo, uint64_t seq_hi,
+			     int stored)
+{
+	char st[6], what[1024];
+	pgc_err_state(err, st);
+	const char *m = *st ? err + 7 : err;
+	if (!strncmp(m, "ERROR:  ", 8))
+		m += 8;
+	snprintf(what, sizeof what, "%s", m);
+	/* a lock wait or a cancel passes: only a step's own error needs mending */
+	int passes = !strncmp(st, "40", 2) || !strcmp(st, "55P03") || !strcmp(st, "57014");
+	const char *then = passes ? "run again" : "mend the failing step (analytics_step) and run again";
+	snprintf(err, errlen, "%s%snode %s: the analytics of events %" PRIu64 "-%" PRIu64 " failed: %s; %s%s%s", st,
+		 *st ? ": " : "", node, seq_lo + 1, seq_hi, what,
+		 stored ? "the batch's rows are stored and its analytics pending (etl_analytics_pending): "
+			: "the batch was rolled back: ",
+		 then, stored ? ", the next run analyses the batch before the node loads on" : "");
+}
+
 /* analyse_once(), on a connection made again if the server dropped it (a
- * restart between two batches: nothing of the job was applied). */
+ * restart between two batches: nothing of the job was applied).  0,
+ * ANALYST_LOST or ANALYST_FAILED. */
 static int analyse(PGconn *c, const struct analyst_job *j, char *err, size_t errlen)
 {
 	for (int attempt = 0;; attempt++) {
@@ -145,8 +165,10 @@ static int analyse(PGconn *c, const struct analyst_job *j, char *err, size_t err
 		snprintf(why, sizeof why, "%s", PQerrorMessage(c));
 		snprintf(err, errlen, "08006: the analytics connection: %s", why);
 		pgc_one_line(err);
+		return ANALYST_LOST;
 	}
-	return -1;
+	analyst_failure_message(err, errlen, j->node, j->seq_lo, j->seq_hi, 1);
+	return ANALYST_FAILED;
 }
 
 static void *analyst_main(void *arg)
@@ -164,7 +186,7 @@ static void *analyst_main(void *arg)
 		int rc = analyse(a->c, &a->job, err, sizeof err);
 		pthread_mutex_lock(&a->mu);
 		if (rc < 0 && !a->failed) {
-			a->failed = 1;
+			a->failed = rc;
 			snprintf(a->err, sizeof a->err, "%s", err);
 		}
 		if (a->state == RUNNING)
@@ -260,7 +282,7 @@ int analyst_wait(struct analyst *a, char *err, size_t errlen)
 		a->failed = 0;
 	}
 	pthread_mutex_unlock(&a->mu);
-	return failed ? -1 : 0;
+	return failed;
 }
 
 /* One bytea column of r (binary results) into b. */
@@ -270,25 +292,26 @@ static int take_bytes(struct buf *b, const PGresult *r, int row, int col)
 	return buf_append(b, PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
 }
 
-int analyst_recover(struct analyst *a, size_t *n, char *err, size_t errlen)
+int analyst_recover(struct analyst *a, const char *node, size_t *n, char *err, size_t errlen)
 {
 	*n = 0;
-	if (analyst_wait(a, err, errlen) < 0)
-		return -1;
+	int rc = analyst_wait(a, err, errlen);
+	if (rc < 0)
+		return rc;
 	/* the analyst is idle: its connection is ours until we submit */
+	const char *pv[1] = { node };
 	PGresult *r = PQexecParams(a->c,
 				   "SELECT node, seq_lo::text, seq_hi::text, scope_from::text, told_scope::text, "
 				   "told_state::text, legs, calls, convs, state, id::text FROM etl_analytics_pending "
-				   "ORDER BY id",
-				   0, NULL, NULL, NULL, NULL, 1);
+				   "WHERE node = $1 ORDER BY id",
+				   1, NULL, pv, NULL, NULL, 1);
 	if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
 		pgc_result_error(r, a->c, err, errlen);
 		PQclear(r);
-		return -1;
+		return PQstatus(a->c) == CONNECTION_OK ? ANALYST_FAILED : ANALYST_LOST;
 	}
 	struct analyst_job j;
 	analyst_job_init(&j);
-	int rc = 0;
 	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
 		snprintf(j.node, sizeof j.node, "%s", PQgetvalue(r, i, 0));
 		j.seq_lo = strtoull(PQgetvalue(r, i, 1), NULL, 10);
@@ -299,7 +322,7 @@ int analyst_recover(struct analyst *a, size_t *n, char *err, size_t errlen)
 		if (take_bytes(&j.legs, r, i, 6) < 0 || take_bytes(&j.calls, r, i, 7) < 0 ||
 		    take_bytes(&j.convs, r, i, 8) < 0 || take_bytes(&j.state, r, i, 9) < 0) {
 			snprintf(err, errlen, "out of memory for a pending batch's hand-off");
-			rc = -1;
+			rc = ANALYST_FAILED;
 			break;
 		}
 		j.id = strtoll(PQgetvalue(r, i, 10), NULL, 10);

@@ -53,12 +53,22 @@ void analyst_free(struct analyst *a);
  * j's buffers and gives j empty ones in their place.  The analyst must be
  * idle (analyst_wait). */
 void analyst_submit(struct analyst *a, struct analyst_job *j);
-/* Wait until the analyst is idle.  0, or -1 with the last job's failure in
- * err (once: the failure is cleared). */
+/* Wait until the analyst is idle.  0; or, with the last job's failure in
+ * err (once: the failure is cleared), ANALYST_LOST when the connection went
+ * away, ANALYST_FAILED when a statement failed (a step's error: err says
+ * which batch, and that it is pending). */
+enum { ANALYST_LOST = -1, ANALYST_FAILED = -2 };
 int analyst_wait(struct analyst *a, char *err, size_t errlen);
 
-/* Analyse every batch of etl_analytics_pending, oldest first, and wait.
- * *n gets how many there were.  0, or -1 with err. */
-int analyst_recover(struct analyst *a, size_t *n, char *err, size_t errlen);
+/* Analyse node's batches of etl_analytics_pending, oldest first, and wait.
+ * *n gets how many were analysed.  0, or what analyst_wait returns. */
+int analyst_recover(struct analyst *a, const char *node, size_t *n, char *err, size_t errlen);
+
+/* Rewrite err ("SQLSTATE: message"), the failure of the analytics of node's
+ * events (seq_lo, seq_hi], into what an operator reads: which batch, what
+ * failed, and that its rows are stored with its analytics pending (stored)
+ * or that it was rolled back.  The SQLSTATE stays in front. */
+void analyst_failure_message(char *err, size_t errlen, const char *node, uint64_t seq_lo, uint64_t seq_hi,
+			     int stored);
 
 #endif

@@ -743,6 +743,12 @@ static void stuck_free(void);
  * connects again). */
 static struct analyst *analyst;
 static int analyst_on;
+/* No second connection (connection limits, pg_hba): said once, tried again
+ * after analyst_retry_at (clock_mono_s), on a doubling backoff. */
+static double analyst_retry_at, analyst_backoff;
+/* The node's analytics failed (a step's error): it stops there like a node
+ * at corrupt data, and the other nodes load. */
+static int analytics_failed;
 
 void load_release(void)
 {
@@ -1223,11 +1229,14 @@ static int analyst_ready(PGconn *c, char *err, size_t errlen)
 static int analyst_caught_up(char *err, size_t errlen)
 {
 	double t0 = clock_mono_s();
-	if (!analyst || analyst_wait(analyst, err, errlen) == 0) {
+	int r = analyst ? analyst_wait(analyst, err, errlen) : 0;
+	if (r == 0) {
 		if (analyst)
 			log_debug("waited %.3f s for the analytics of the batch before", clock_mono_s() - t0);
 		return 0;
 	}
+	if (r == ANALYST_FAILED)
+		analytics_failed = 1;
 	analyst_free(analyst);
 	analyst = NULL;
 	return -1;
@@ -1301,11 +1310,18 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	 * dropped from the batch tables: then this transaction analyses */
 	bool overlap = analyst_on && want_any && !dropped;
 	if (overlap && analyst_ready(c, err, errlen) < 0) {
-		/* no second connection (connection limits, pg_hba): as before */
-		log_warn("cannot open the analytics connection, so each batch is analysed in its own transaction "
-			 "this pass: %s", err);
+		/* no second connection (connection limits, pg_hba): as before,
+		 * and tried again later (said once) */
+		if (!analyst_backoff)
+			log_warn("cannot open the analytics connection, so each batch is analysed in its own "
+				 "transaction until it opens: %s", err);
+		analyst_backoff = analyst_backoff ? (analyst_backoff < 1800 ? analyst_backoff * 2 : 3600) : 60;
+		analyst_retry_at = clock_mono_s() + analyst_backoff;
 		analyst_on = 0;
 		overlap = false;
+	} else if (overlap && analyst_backoff) {
+		log_info("the analytics connection opened: batches are analysed beside the load again");
+		analyst_backoff = 0;
 	}
 	if (overlap) {
 		struct analyst_job *j = &pl->job;
@@ -1330,8 +1346,13 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 			goto fail;
 		snprintf(sql, sizeof sql, "SELECT cdrflow_after_batch(%s, %" PRIu64 ", %" PRIu64 ")", esc, seq_lo,
 			 b->last_seq);
-		if (pgc_exec(c, sql, err, errlen) < 0)
+		if (pgc_exec(c, sql, err, errlen) < 0) {
+			if (PQstatus(c) == CONNECTION_OK) {
+				analyst_failure_message(err, errlen, pl->node, seq_lo, b->last_seq, 0);
+				analytics_failed = 1;
+			}
 			goto fail;
+		}
 	}
 	/* a new node's stored input caveats end where its load begins (0066):
 	 * before the record of sequence caveat_seq + 1 */
@@ -1689,8 +1710,9 @@ static void feed_caveats_report(PGconn *c, const char *node)
 	}
 }
 
-/* Nodes stopped at corrupt data, and the message last logged for each:
- * logged once per change, so a --follow pass does not repeat it. */
+/* Nodes stopped at corrupt data or at failing analytics, and the message
+ * last logged for each: logged once per change, so a --follow pass does
+ * not repeat it. */
 static struct stuck {
 	char *node, *err;
 } *stuck_nodes;
@@ -1734,27 +1756,67 @@ static void stuck_free(void)
 	nstuck = 0;
 }
 
-/* The batches of etl_analytics_pending, analysed on the analyst's
- * connection (whatever etl.analytics_overlap says now). */
-static int analyse_pending(PGconn *c, char *err, size_t errlen)
+/* node's batches of etl_analytics_pending, analysed on the analyst's
+ * connection (whatever etl.analytics_overlap says now).  0, or -1 with err
+ * (analytics_failed set when a step failed). */
+static int analyse_pending(PGconn *c, const char *node, char *err, size_t errlen)
 {
-	char *v = NULL;
-	if (pgc_value(c, "SELECT EXISTS (SELECT 1 FROM etl_analytics_pending)", &v, err, errlen) < 0)
-		return -1;
-	int any = v && !strcmp(v, "t");
-	free(v);
-	if (!any)
-		return 0;
 	size_t n = 0;
-	if (analyst_ready(c, err, errlen) < 0)
+	if (analyst_ready(c, err, errlen) < 0) {
+		/* what the exit codes read: retry later */
+		char why[768];
+		snprintf(why, sizeof why, "%s", err);
+		snprintf(err, errlen, "08006: node %s: a batch's analytics are pending, and the analytics connection "
+			 "does not open: %s", node, why);
 		return -1;
-	if (analyst_recover(analyst, &n, err, errlen) < 0) {
+	}
+	int r = analyst_recover(analyst, node, &n, err, errlen);
+	if (r < 0) {
+		if (r == ANALYST_FAILED)
+			analytics_failed = 1;
 		analyst_free(analyst);
 		analyst = NULL;
 		return -1;
 	}
-	log_info("analysed %zu batch(es) an earlier run had loaded", n);
+	log_info("node %s: analysed %zu batch(es) an earlier run had loaded", node, n);
 	return 0;
+}
+
+/* The nodes with batches in etl_analytics_pending, one per line in *out
+ * (NULL when none). */
+static int pending_nodes(PGconn *c, char **out, char *err, size_t errlen)
+{
+	return pgc_value(c, "SELECT string_agg(DISTINCT node, E'\\n') FROM etl_analytics_pending", out, err, errlen);
+}
+
+static int listed(const char *lines, const char *node)
+{
+	size_t n = strlen(node);
+	for (const char *p = lines; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		if (len == n && !memcmp(p, node, n))
+			return 1;
+		p = e ? e + 1 : p + len;
+	}
+	return 0;
+}
+
+/* One node's pass: the analytics an earlier run left pending, then the
+ * load.  EXIT_DATAERR when it stopped at corrupt data or failing analytics
+ * (*analytics says which). */
+static int node_pass(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *doc,
+		     const char *node, int in_spool, const char *pending, struct load_stats *st, int *analytics,
+		     char *err, size_t errlen)
+{
+	analytics_failed = 0;
+	int r = EXIT_OK;
+	if (listed(pending, node) && analyse_pending(c, node, err, errlen) < 0)
+		r = pgc_error_exit(c, err);
+	else if (in_spool)
+		r = load_node(c, cfg, lc, doc, node, st, err, errlen);
+	*analytics = analytics_failed && r == EXIT_DATAERR;
+	return r;
 }
 
 int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc, const struct load_doctor *doc,
@@ -1762,25 +1824,50 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 {
 	show_progress = progress;
 	memset(st, 0, sizeof *st);
-	analyst_on = cfg->analytics_overlap;
-	/* batches whose analytics an earlier run did not commit come first */
-	if (analyse_pending(c, err, errlen) < 0)
+	analyst_on = cfg->analytics_overlap && clock_mono_s() >= analyst_retry_at;
+	/* batches whose analytics an earlier run did not commit come first,
+	 * each before its node loads on */
+	char *pending = NULL;
+	if (pending_nodes(c, &pending, err, errlen) < 0)
 		return pgc_error_exit(c, err);
-	char **nodes;
-	size_t n;
-	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0)
-		return EXIT_NOINPUT;
+	char **nodes = NULL;
+	size_t n = 0;
+	if (seg_list_nodes(cfg->spool, &nodes, &n, err, errlen) < 0) {
+		if (!pending)
+			return EXIT_NOINPUT;
+		n = 0;
+	}
+	/* and the nodes whose spool is gone, with a batch still pending */
+	size_t in_spool = n;
+	for (const char *p = pending; p && *p;) {
+		const char *e = strchr(p, '\n');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		char *name = xstrndup(p, len);
+		int known = 0;
+		for (size_t i = 0; i < n && !known; i++)
+			known = !strcmp(nodes[i], name);
+		if (known) {
+			free(name);
+		} else {
+			nodes = xrealloc(nodes, (n + 1) * sizeof *nodes);
+			nodes[n++] = name;
+		}
+		p = e ? e + 1 : p + len;
+	}
 	int rc = EXIT_OK;
-	size_t stuck = 0;
+	size_t stuck = 0, stuck_analytics = 0;
 	char first[256] = "";
 	for (size_t i = 0; i < n; i++) {
 		if (rc == EXIT_OK || rc == EXIT_DATAERR) {
-			/* corrupt data stops its own node only: the others load */
-			int r = load_node(c, cfg, lc, doc, nodes[i], st, err, errlen);
+			/* corrupt data or failing analytics stop their own node
+			 * only: the others load */
+			int analytics = 0;
+			int r = node_pass(c, cfg, lc, doc, nodes[i], i < in_spool, pending, st, &analytics, err, errlen);
 			feed_caveats_report(c, nodes[i]);
 			if (r == EXIT_DATAERR) {
 				if (!stuck++)
 					snprintf(first, sizeof first, "%s", nodes[i]);
+				stuck_analytics += analytics;
 				stuck_note(nodes[i], err);
 				rc = EXIT_DATAERR;
 			} else {
@@ -1793,11 +1880,19 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 		free(nodes[i]);
 	}
 	free(nodes);
+	free(pending);
 	if (show_progress && st->batches)
 		fputc('\n', stderr);
-	if (rc == EXIT_DATAERR)
+	if (rc == EXIT_DATAERR && !stuck_analytics)
 		snprintf(err, errlen, "%zu node(s) stopped at corrupt data (first: %s), logged above; the other nodes "
 			 "loaded. See 'cdrflow-etl skip' in etl.md", stuck, first);
+	else if (rc == EXIT_DATAERR && stuck_analytics == stuck)
+		snprintf(err, errlen, "%zu node(s) stopped at failing analytics (first: %s), logged above; the other "
+			 "nodes loaded. Their batches are not lost: mend the failing step and run again", stuck, first);
+	else if (rc == EXIT_DATAERR)
+		snprintf(err, errlen, "%zu node(s) stopped (first: %s), logged above: %zu at corrupt data (see "
+			 "'cdrflow-etl skip' in etl.md), %zu at failing analytics (mend the step and run again); the other "
+			 "nodes loaded", stuck, first, stuck - stuck_analytics, stuck_analytics);
 	return rc;
 }
 

@@ -56,6 +56,7 @@ test_expect_success 'batches of 150 events, analytics in each batch transaction:
 	"$ETL" --once -c inline.yaml --spool sp >out.inline 2>err.inline &&
 	test "$(q "select count(*) from etl_analytics_pending")" -eq 0 &&
 	dump ref ids && dump refn &&
+	q "select node, last_seq from etl_checkpoint order by 1" >ckpt.ref &&
 	batches=$(sed -n "s/.* batches=\([0-9]*\) .*/\1/p" out.inline) &&
 	alerts=$(q "select count(*) from alert") && rolled=$(q "select count(*) from rollup_hourly") &&
 	echo "batches $batches, alerts $alerts, hourly rollup rows $rolled" &&
@@ -94,7 +95,7 @@ test_expect_success 'the analytics ran on their own connection (application cdrf
 
 # A trip wire among the analytics steps: it fails (or sleeps) when the
 # batch reaches the seq in test_trip, until the row is removed.
-trip_step() { # fail|sleep
+trip_step() { # fail|sleep [NODE SEQ]
 	q "create table test_trip (node text, seq bigint)" &&
 	if [ "$1" = fail ]; then
 		body="begin if exists (select 1 from test_trip where node = p_node and seq <= p_seq_hi) then
@@ -106,7 +107,7 @@ trip_step() { # fail|sleep
 	q "create function test_trip_step(p_node text, p_seq_lo bigint, p_seq_hi bigint) returns void
 		language plpgsql as \$\$ $body \$\$" &&
 	q "insert into analytics_step (fn, ord) values ('test_trip_step', 999)" &&
-	q "insert into test_trip values ('s07_trunk_tenant', 400)"
+	q "insert into test_trip values ('${2:-s07_trunk_tenant}', ${3:-400})"
 }
 untrip() {
 	q "delete from analytics_step where fn = 'test_trip_step'; drop table test_trip;
@@ -116,8 +117,10 @@ untrip() {
 test_expect_success 'the analytics of a batch fail: its rows stay committed with the batch pending, the next batch rolls back' '
 	reset_db &&
 	trip_step fail &&
-	! "$ETL" --once -c overlap.yaml --spool sp >out.trip 2>err.trip &&
-	grep "tripped at" err.trip &&
+	test_exit_code 65 "$ETL" --once -c overlap.yaml --spool sp >out.trip 2>err.trip &&
+	grep "node s07_trunk_tenant: the analytics of events [0-9]*-[0-9]* failed: .*tripped at .*the batch.s rows are stored and its analytics pending" err.trip &&
+	grep "1 node(s) stopped at failing analytics (first: s07_trunk_tenant)" err.trip &&
+	! grep "corrupt\|skip" err.trip &&
 	q "select count(*), min(seq_lo) < 400, max(seq_hi) >= 400 from etl_analytics_pending where node = '"'"'s07_trunk_tenant'"'"'" >pending &&
 	echo "1|t|t" >expect && test_cmp expect pending &&
 	# the pending batch is the last the checkpoint took in
@@ -134,6 +137,33 @@ test_expect_success 'the next run analyses the pending batch first, then loads o
 	test "$(q "select count(*) from etl_analytics_pending")" -eq 0 &&
 	dump got2 &&
 	diff -r refn got2
+'
+
+# The analytics of one node fail: that node stops, the others load (as a
+# node at corrupt data), in the transaction or beside it.
+others_complete() {
+	q "select node, last_seq from etl_checkpoint where node <> 'a22_pjsip_mix' order by 1" >ckpt.got &&
+	grep -v "^a22_pjsip_mix|" ckpt.ref >ckpt.exp &&
+	test_cmp ckpt.exp ckpt.got
+}
+test_expect_success 'failing analytics stop their own node only, run after run; the other nodes load' '
+	reset_db &&
+	trip_step fail a22_pjsip_mix 300 &&
+	test_exit_code 65 "$ETL" --once -c overlap.yaml --spool sp >out.a22 2>err.a22 &&
+	grep "1 node(s) stopped at failing analytics (first: a22_pjsip_mix)" err.a22 &&
+	others_complete &&
+	test "$(q "select node from etl_analytics_pending")" = a22_pjsip_mix &&
+	test_exit_code 65 "$ETL" --once -c overlap.yaml --spool sp >out.a22b 2>err.a22b &&
+	grep "node a22_pjsip_mix: the analytics of events .* failed: .*tripped at" err.a22b &&
+	others_complete &&
+	reset_db &&
+	trip_step fail a22_pjsip_mix 300 &&
+	test_exit_code 65 "$ETL" --once -c inline.yaml --spool sp >out.a22i 2>err.a22i &&
+	grep "node a22_pjsip_mix: the analytics of events .* failed: .*tripped at .*the batch was rolled back: mend the failing step" err.a22i &&
+	grep "1 node(s) stopped at failing analytics (first: a22_pjsip_mix)" err.a22i &&
+	others_complete &&
+	test "$(q "select count(*) from etl_analytics_pending")" -eq 0 &&
+	test "$(q "select last_seq < 300 from etl_checkpoint where node = '"'"'a22_pjsip_mix'"'"'")" = t
 '
 
 # SIGKILL while the second connection runs a batch's analytics: its
@@ -162,6 +192,37 @@ test_expect_success 'the loader killed while a batch is analysed: the next run a
 	test "$(q "select count(*) from etl_analytics_pending")" -eq 0 &&
 	dump got3 &&
 	diff -r refn got3
+'
+
+checkpoints_complete() {
+	q "select node, last_seq from etl_checkpoint order by 1" >ckpt.now && cmp -s ckpt.ref ckpt.now
+}
+
+# A server that allows no second connection (max_connections, as a pooler
+# or a role limit would): analysed in each batch's transaction, said once
+# however many --follow passes.
+test_expect_success 'no second connection: the batches are analysed in their own transaction, and it is said once' '
+	reset_db &&
+	q "alter system set max_connections = 2" && q "alter system set superuser_reserved_connections = 0" &&
+	"$TEST_ROOT/scripts/pg.sh" restart "$PGDIR" >/dev/null &&
+	{ cat overlap.yaml; printf "  poll_interval: 100ms\n"; } >follow.yaml &&
+	# three nodes first, then the other three: batches in two passes at least
+	rm -rf sp2 && mkdir sp2 && cp -r sp/a22_pjsip_mix sp/s03b_sip_rtp_impaired sp/s04_queue sp2/ &&
+	{ "$ETL" --follow -c follow.yaml --spool sp2 >out.one 2>err.one & echo $! >etl.pid; } &&
+	test_at_exit "kill $(cat etl.pid) 2>/dev/null" &&
+	wait_for "grep -q \"^etl: events=\" out.one" 120 &&
+	for node in s05_transfer s06_fork s07_trunk_tenant; do
+		cp -r "sp/$node" "sp2/.$node" && mv "sp2/.$node" "sp2/$node" || return 1
+	done &&
+	wait_for "test \$(grep -c \"^etl: events=\" out.one) -ge 2" 120 &&
+	sleep 1 && kill "$(cat etl.pid)" && { wait "$(cat etl.pid)" || :; } &&
+	test "$(grep -c "cannot open the analytics connection" err.one)" -eq 1 &&
+	checkpoints_complete &&
+	test "$(q "select count(*) from etl_analytics_pending")" -eq 0 &&
+	dump got4 &&
+	diff -r refn got4 &&
+	psql -X -qc "alter system reset max_connections" -c "alter system reset superuser_reserved_connections" &&
+	"$TEST_ROOT/scripts/pg.sh" restart "$PGDIR" >/dev/null
 '
 
 test_done
