@@ -66,6 +66,7 @@ struct batch {
 		uint8_t len, known, stored, wants, state;
 	} memo[256];
 	uint64_t events, cel_rows, ami_rows, last_seq, legs, calls;
+	int64_t legs_until_us;     /* the latest end (start + duration) of its legs; 0: no leg */
 	struct seg_pos next;
 	struct seg_pos start;      /* the load position this batch follows (checked at commit) */
 	struct seg_pos load_to, cdr_to; /* the checkpoint it commits */
@@ -284,6 +285,9 @@ static void add_leg(struct batch *b, const struct cdr_row *x, uint64_t stamp)
 	buf_reset(&b->legrow);
 	load_leg_row(&b->legrow, &b->extra, x, b->node);
 	legwait_hold(&b->wait, x->linkedid, b->legrow.data, b->legrow.len);
+	int64_t end_us = (int64_t)x->start_us + (int64_t)x->duration * 1000000;
+	if (end_us > b->legs_until_us)
+		b->legs_until_us = end_us;
 	evscope_leg(&b->scope, x->linkedid, x->uniqueid, x->channel, x->dstchannel, b->extra.tenant);
 	b->legs++;
 }
@@ -891,6 +895,7 @@ static int build_batch(struct pipeline *pl, struct batch *b)
 	buf_reset(&b->convs);
 	b->win = &ne->win;
 	b->events = b->cel_rows = b->ami_rows = b->legs = b->calls = b->loaded = b->bytes = b->skips = 0;
+	b->legs_until_us = 0;
 	b->first_seq = 0;
 	b->nmonths = 0;
 	b->json_recs = 0;
@@ -1257,7 +1262,7 @@ static void job_unlend(struct analyst_job *j)
  * once it commits. */
 static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *err, size_t errlen)
 {
-	char sql[1024];
+	char sql[2048];
 	char *v = NULL;
 	int pending_months[LOAD_MONTHS];
 	size_t npending = 0;
@@ -1356,16 +1361,23 @@ static int commit_batch(PGconn *c, struct pipeline *pl, struct batch *b, char *e
 	}
 	/* a new node's stored input caveats end where its load begins (0066):
 	 * before the record of sequence caveat_seq + 1 */
+	/* and the end of its latest leg (0081: what cdrflow_loaded_until reads) */
+	char until[96] = "NULL";
+	if (b->legs_until_us)
+		snprintf(until, sizeof until, "timestamptz 'epoch' + %" PRId64 " * interval '1 microsecond'",
+			 b->legs_until_us);
 	snprintf(sql, sizeof sql,
 		 "INSERT INTO etl_checkpoint (node, segno, seg_offset, last_seq, events, cdr_segno, cdr_offset, "
-		 "cdr_done_seq, cdr_seq, caveat_segno, caveat_offset, caveat_seq) VALUES (%s, %" PRIu64 ", %" PRIu64
+		 "cdr_done_seq, cdr_seq, caveat_segno, caveat_offset, caveat_seq, legs_until) VALUES (%s, %" PRIu64
 		 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64 ", %" PRIu64
-		 ", %" PRIu64 ") ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, "
+		 ", %" PRIu64 ", %" PRIu64 ", %s) ON CONFLICT (node) DO UPDATE SET segno = excluded.segno, "
 		 "seg_offset = excluded.seg_offset, last_seq = excluded.last_seq, events = etl_checkpoint.events + "
 		 "excluded.events, cdr_segno = excluded.cdr_segno, cdr_offset = excluded.cdr_offset, cdr_done_seq = "
-		 "excluded.cdr_done_seq, cdr_seq = excluded.cdr_seq, updated_at = excluded.updated_at",
+		 "excluded.cdr_done_seq, cdr_seq = excluded.cdr_seq, updated_at = excluded.updated_at, legs_until = "
+		 "greatest(etl_checkpoint.legs_until, excluded.legs_until)",
 		 esc, b->load_to.segno, b->load_to.offset, b->last_seq, b->loaded, b->cdr_to.segno, b->cdr_to.offset,
-		 b->done_to, b->cdr_seq, b->start.segno, b->start.offset, b->first_seq ? b->first_seq - 1 : b->last_seq);
+		 b->done_to, b->cdr_seq, b->start.segno, b->start.offset, b->first_seq ? b->first_seq - 1 : b->last_seq,
+		 until);
 	/* the batch before has its analytics committed before this one commits */
 	if (pgc_exec(c, sql, err, errlen) < 0 || analyst_caught_up(err, errlen) < 0 ||
 	    pgc_exec(c, "COMMIT", err, errlen) < 0)

@@ -72,6 +72,18 @@ test_expect_success 'the same batches, analytics on the second connection: every
 	! grep -i "error\|warn" err.overlap
 '
 
+# etl_checkpoint.legs_until (0081), kept batch by batch, is what 0019 read
+# from the legs: the end of each node's latest leg.
+test_expect_success 'each node'"'"'s legs_until is the end of its latest leg, batch after batch' '
+	q "select node, legs_until from etl_checkpoint order by 1" >until.got &&
+	q "select c.node, max(l.calldate + make_interval(secs => l.duration)) from etl_checkpoint c
+		left join cdr l on l.node = c.node group by 1 order by 1" >until.exp &&
+	test_cmp until.exp until.got &&
+	test "$(grep -c "|2" until.got)" -eq 6 &&
+	test "$(q "select cdrflow_loaded_until() = min(greatest(c.updated_at, (select max(l.calldate + make_interval(secs => l.duration))
+		from cdr l where l.node = c.node))) from etl_checkpoint c")" = t
+'
+
 # A step that records the connection (application_name) it ran on.
 seen_step() {
 	q "create table seen_app (app text)" &&
