@@ -1801,16 +1801,25 @@ static int pending_nodes(PGconn *c, char **out, char *err, size_t errlen)
 	return pgc_value(c, "SELECT string_agg(DISTINCT node, E'\\n') FROM etl_analytics_pending", out, err, errlen);
 }
 
+/* The line at *p (of lines joined by '\n'), its length in *len, and *p
+ * moved past it; NULL after the last. */
+static const char *next_line(const char **p, size_t *len)
+{
+	const char *s = *p;
+	if (!s || !*s)
+		return NULL;
+	const char *e = strchr(s, '\n');
+	*len = e ? (size_t)(e - s) : strlen(s);
+	*p = e ? e + 1 : s + *len;
+	return s;
+}
+
 static int listed(const char *lines, const char *node)
 {
-	size_t n = strlen(node);
-	for (const char *p = lines; p && *p;) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == n && !memcmp(p, node, n))
+	size_t n = strlen(node), len;
+	for (const char *p = lines, *s; (s = next_line(&p, &len));)
+		if (len == n && !memcmp(s, node, n))
 			return 1;
-		p = e ? e + 1 : p + len;
-	}
 	return 0;
 }
 
@@ -1850,13 +1859,11 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 		n = 0;
 	}
 	/* and the nodes whose spool is gone, with a batch still pending */
-	size_t in_spool = n;
-	for (const char *p = pending; p && *p;) {
-		const char *e = strchr(p, '\n');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		char *name = xstrndup(p, len);
+	size_t in_spool = n, len;
+	for (const char *p = pending, *s; (s = next_line(&p, &len));) {
+		char *name = xstrndup(s, len);
 		int known = 0;
-		for (size_t i = 0; i < n && !known; i++)
+		for (size_t i = 0; i < in_spool && !known; i++)
 			known = !strcmp(nodes[i], name);
 		if (known) {
 			free(name);
@@ -1864,7 +1871,6 @@ int load_once(PGconn *c, const struct etl_config *cfg, const struct legclass *lc
 			nodes = xrealloc(nodes, (n + 1) * sizeof *nodes);
 			nodes[n++] = name;
 		}
-		p = e ? e + 1 : p + len;
 	}
 	int rc = EXIT_OK;
 	size_t stuck = 0, stuck_analytics = 0;
