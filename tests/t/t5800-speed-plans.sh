@@ -189,6 +189,18 @@ test_expect_success 'fraud-digest, a day: every leg section reads the day from c
 	test "$(wc -l <fd/fraud-digest-2026-10-15-2026-10-15-short-call-floods.csv)" -gt 1
 '
 
+# An expression index a migration adds to a month already loaded (0076's,
+# on every month) has no statistics until that month is analysed again,
+# which a closed month never is; cdrflow_analyze_unplanned() (0082) does it.
+test_expect_success 'a month whose quarter-hour index lost its statistics is analysed by 0082'"'"'s function, once' '
+	q "delete from pg_statistic where starelid = '"'"'cdr_y2026m10_date_bin_idx'"'"'::regclass" &&
+	test "$(q "select count(*) from pg_statistic where starelid = '"'"'cdr_y2026m10_date_bin_idx'"'"'::regclass")" -eq 0 &&
+	q "select cdrflow_analyze_unplanned()" >analysed &&
+	grep -q "cdr_y2026m10" analysed &&
+	test "$(q "select count(*) from pg_statistic where starelid = '"'"'cdr_y2026m10_date_bin_idx'"'"'::regclass")" -gt 0 &&
+	test "$(q "select cdrflow_analyze_unplanned()")" = "{}"
+'
+
 # etl.ami_event_store: analytics leaves the channel events out of ami_event;
 # every table the analytics fill must come out the same.
 S03=$(capture_path s03_sip_rtp) || bail_out "capture s03_sip_rtp not found"
