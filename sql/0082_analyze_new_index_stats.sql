@@ -25,9 +25,12 @@ BEGIN
 	FOR r IN SELECT DISTINCT t.oid::regclass AS rel
 		 FROM pg_index i
 		 JOIN pg_class t ON t.oid = i.indrelid
+		 JOIN pg_class x ON x.oid = i.indexrelid
 		 WHERE t.relnamespace = current_schema()::regnamespace AND t.relkind = 'r' AND t.reltuples > 0
 		   AND i.indexprs IS NOT NULL
-		   AND NOT EXISTS (SELECT 1 FROM pg_statistic s WHERE s.starelid = i.indexrelid)
+		   -- pg_stats, not pg_statistic: the owner who migrates need not
+		   -- be a superuser
+		   AND NOT EXISTS (SELECT 1 FROM pg_stats s WHERE s.schemaname = current_schema() AND s.tablename = x.relname)
 		 ORDER BY 1
 	LOOP
 		EXECUTE format('ANALYZE %s', r.rel);
