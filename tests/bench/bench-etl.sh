@@ -13,12 +13,17 @@
 #
 #   BENCH_ETL_EVENTS  sizes, events (default "1000000"; the issue's table:
 #                     "1000000 2000000 5000000 10000000")
+#   BENCH_ETL_REPEAT  rounds at each size (default 3): each round runs the
+#                     five one after the other, and every figure is the
+#                     median of its rounds (the rounds are printed too), so
+#                     that one slow moment of the machine moves no ratio
 set -euo pipefail
 here=$(cd "$(dirname "$0")/../.." && pwd)
 BUILD=${BUILD:-build}
 case $BUILD in /*) ;; *) BUILD=$here/$BUILD ;; esac
 shared=${CDRFLOW_SHARED:-$here/../shared}
 sizes=${BENCH_ETL_EVENTS:-1000000}
+repeat=${BENCH_ETL_REPEAT:-3}
 work=$(mktemp -d /tmp/cdrflow-bench-etl.XXXXXX)
 chmod 755 "$work" # the cluster's owner (postgres, when root) must reach $work/pg
 export CDRFLOW_PGPORT=${CDRFLOW_PGPORT:-54339}
@@ -63,35 +68,32 @@ fresh_db() {
 { cat "$work/etl.yaml"; printf 'etl:\n  analytics_overlap: no\n'; } >"$work/etl-inline.yaml"
 printf 'cdr: { unanswered: yes, congestion: yes, endbeforehexten: no }\n' >"$work/plain.yaml"
 
-run_size() { # events
-	local events=$1
-	rm -rf "$work/spool" "$work/copy"
-	echo "bench-etl: generating $events events from the real captures (renumbered ids)"
-	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0*/ami.raw* |
-		"$BUILD/cdrflow-collector" --replay - --spool "$work/spool" --node bench --fsync off -q >/dev/null
+# The median of its arguments.
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+secs() { echo "$2 - $1" | bc -l; }
 
+# One round: the five, one after the other; appends each one's seconds to
+# the arrays tr, et, an, pl, cp (and the CPU and RSS of its runs).
+round() {
+	local t0 t1 args=() t
 	t0=$(now)
 	"$BUILD/cdrflow-etl" transform "${cfg[@]}" --spool "$work/spool" > "$work/transform.out" 2>/dev/null
-	t1=$(now)
-	transform_s=$(echo "$t1 - $t0" | bc -l)
-	read -r n_events n_cel n_ami n_legs n_calls < <(sed -n 's/.*events=\([0-9]*\) cel=\([0-9]*\) ami_event=\([0-9]*\) legs=\([0-9]*\) calls=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$work/transform.out")
+	tr+=("$(secs "$t0" "$(now)")")
 
 	# end to end with every analytics step (QoS, queues, fraud rules...) and rating
 	fresh_db
 	t0=$(now)
 	/usr/bin/time -f "%M" -o "$work/rss" "$BUILD/cdrflow-etl" --once "${cfg[@]}" --spool "$work/spool" > "$work/etl.out" 2>/dev/null
-	t1=$(now)
-	etl_s=$(echo "$t1 - $t0" | bc -l)
-	rss_kb=$(tail -n 1 "$work/rss")
+	et+=("$(secs "$t0" "$(now)")")
+	rss+=("$(tail -n 1 "$work/rss")")
 
 	# the same, each batch's analytics in its own transaction
 	fresh_db
 	t0=$(now)
 	if "$BUILD/cdrflow-etl" --once -c "$work/etl-inline.yaml" --spool "$work/spool" > /dev/null 2>&1; then
-		t1=$(now)
-		an_s=$(echo "$t1 - $t0" | bc -l)
+		an+=("$(secs "$t0" "$(now)")")
 	else
-		an_s=0 # a build without the option
+		an+=(0) # a build without the option
 	fi
 
 	# the same without the analytics steps and without rating
@@ -100,39 +102,84 @@ run_size() { # events
 	t0=$(now)
 	/usr/bin/time -f "%U %S" -o "$work/cpu" "$BUILD/cdrflow-etl" --once -c "$work/plain.yaml" --spool "$work/spool" \
 		> "$work/etl-plain.out" 2>/dev/null
-	t1=$(now)
-	plain_s=$(echo "$t1 - $t0" | bc -l)
-	read -r plain_user plain_sys < <(tail -n 1 "$work/cpu")
+	pl+=("$(secs "$t0" "$(now)")")
+	read -r t1 t < <(tail -n 1 "$work/cpu")
+	pu+=("$t1")
+	ps+=("$t")
 
 	# the very same rows (as --once without analytics writes them), straight from files into fresh tables
-	mkdir -p "$work/copy"
-	"$BUILD/cdrflow-etl" transform -c "$work/plain.yaml" --spool "$work/spool" --copy-out "$work/copy" >/dev/null 2>&1
 	fresh_db
-	months=$(cut -f2 "$work/copy/cel.copy" | cut -c1-7 | sort -u)
-	for m in $months; do psql -qAtc "select cdrflow_ensure_month('$m-15 00:00:00+00')" >/dev/null; done
-	local args=() t
+	for t in $months; do psql -qAtc "select cdrflow_ensure_month('$t-15 00:00:00+00')" >/dev/null; done
 	for t in cel ami_event cdr call; do
 		args+=(-c "\\copy $t ($(cat "$work/copy/$t.columns")) from '$work/copy/$t.copy'")
 	done
 	t0=$(now)
 	psql -q -1 -v ON_ERROR_STOP=1 "${args[@]}"
-	t1=$(now)
-	copy_s=$(echo "$t1 - $t0" | bc -l)
+	cp+=("$(secs "$t0" "$(now)")")
+}
+
+run_size() { # events
+	local events=$1 i
+	rm -rf "$work/spool" "$work/copy"
+	echo "bench-etl: generating $events events from the real captures (renumbered ids)"
+	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0*/ami.raw* |
+		"$BUILD/cdrflow-collector" --replay - --spool "$work/spool" --node bench --fsync off -q >/dev/null
+	mkdir -p "$work/copy"
+	"$BUILD/cdrflow-etl" transform -c "$work/plain.yaml" --spool "$work/spool" --copy-out "$work/copy" >/dev/null 2>&1
+	months=$(cut -f2 "$work/copy/cel.copy" | cut -c1-7 | sort -u)
+
+	tr=() et=() an=() pl=() cp=() pu=() ps=() rss=()
+	for ((i = 1; i <= repeat; i++)); do
+		echo "bench-etl: $events events, round $i of $repeat"
+		round
+	done
+	read -r n_events n_cel n_ami n_legs n_calls < <(sed -n 's/.*events=\([0-9]*\) cel=\([0-9]*\) ami_event=\([0-9]*\) legs=\([0-9]*\) calls=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$work/transform.out")
 	rows=$(psql -Atc "select (select count(*) from cel) + (select count(*) from ami_event) + (select count(*) from cdr) + (select count(*) from call)")
 
-	awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v l="$n_legs" -v k="$n_calls" -v rows="$rows" -v tr="$transform_s" \
-	    -v et="$etl_s" -v an="$an_s" -v pl="$plain_s" -v cp="$copy_s" -v rss="$rss_kb" -v pu="$plain_user" -v ps="$plain_sys" 'BEGIN {
+	awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v l="$n_legs" -v k="$n_calls" -v rows="$rows" -v R="$repeat" \
+	    -v tr="$(median "${tr[@]}")" -v et="$(median "${et[@]}")" -v an="$(median "${an[@]}")" \
+	    -v pl="$(median "${pl[@]}")" -v cp="$(median "${cp[@]}")" -v rss="$(median "${rss[@]}")" \
+	    -v pu="$(median "${pu[@]}")" -v ps="$(median "${ps[@]}")" \
+	    -v rtr="${tr[*]}" -v ret="${et[*]}" -v ran="${an[*]}" -v rpl="${pl[*]}" -v rcp="${cp[*]}" '
+	function rounds(s,   n, v, i, out) {
+		n = split(s, v, " ")
+		for (i = 1; i <= n; i++)
+			out = out sprintf("%s%.2f", i > 1 ? " " : "", v[i])
+		return out
+	}
+	# a ratio: the median of the rounds'"'"' own (each measured side by side),
+	# then those of each round
+	function ratio(a, b,   n, x, y, r, i, j, t, out) {
+		n = split(a, x, " ")
+		split(b, y, " ")
+		for (i = 1; i <= n; i++)
+			r[i] = x[i] / y[i]
+		for (i = 2; i <= n; i++)
+			for (j = i; j > 1 && r[j - 1] > r[j]; j--) {
+				t = r[j]; r[j] = r[j - 1]; r[j - 1] = t
+			}
+		out = sprintf("%.2f", (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2)
+		if (n > 1) {
+			out = out " (rounds:"
+			for (i = 1; i <= n; i++)
+				out = out sprintf(" %.2f", x[i] / y[i])
+			out = out ")"
+		}
+		return out
+	}
+	BEGIN {
 		printf "events %d -> cel %d + ami_event %d + cdr %d legs + call %d rows (raw COPY loaded %d)\n", e, c, a, l, k, rows
-		printf "%-52s %10s %12s\n", "", "seconds", "events/s"
-		printf "%-52s %10.2f %12.0f\n", "transform alone (no database, CDR engine included)", tr, e / tr
-		printf "%-52s %10.2f %12.0f\n", "cdrflow-etl --once, analytics and rating", et, e / et
-		if (an > 0) printf "%-52s %10.2f %12.0f\n", "... analytics in the batch transaction", an, e / an
-		printf "%-52s %10.2f %12.0f\n", "cdrflow-etl --once, no analytics steps/rating", pl, e / pl
-		printf "%-52s %10.2f %12s\n", "raw COPY of the same rows", cp, "-"
-		printf "%d events: end to end (no analytics) / raw COPY: %.2f (target <= 1.15)\n", e, pl / cp
+		printf "medians of %d rounds, each round the five one after the other (a ratio: the median of the rounds'"'"' own)\n", R
+		printf "%-52s %10s %12s  %s\n", "", "seconds", "events/s", "rounds"
+		printf "%-52s %10.2f %12.0f  %s\n", "transform alone (no database, CDR engine included)", tr, e / tr, rounds(rtr)
+		printf "%-52s %10.2f %12.0f  %s\n", "cdrflow-etl --once, analytics and rating", et, e / et, rounds(ret)
+		if (an > 0) printf "%-52s %10.2f %12.0f  %s\n", "... analytics in the batch transaction", an, e / an, rounds(ran)
+		printf "%-52s %10.2f %12.0f  %s\n", "cdrflow-etl --once, no analytics steps/rating", pl, e / pl, rounds(rpl)
+		printf "%-52s %10.2f %12s  %s\n", "raw COPY of the same rows", cp, "-", rounds(rcp)
+		printf "%d events: end to end (no analytics) / raw COPY: %s (target <= 1.15)\n", e, ratio(rpl, rcp)
 		printf "%d events: cdrflow-etl CPU, no analytics: %.2f s user + %.2f s sys = %.2f s per M events\n", e, pu, ps, (pu + ps) / e * 1e6
-		printf "%d events: analytics on / off: %.2f (target <= 1.10, flat)\n", e, et / pl
-		if (an > 0) printf "%d events: analytics in the batch transaction / off: %.2f\n", e, an / pl
+		printf "%d events: analytics on / off: %s (target <= 1.10, flat)\n", e, ratio(ret, rpl)
+		if (an > 0) printf "%d events: analytics in the batch transaction / off: %s\n", e, ratio(ran, rpl)
 		printf "%d events: transform %.2f M events/s (target >= 1 M)\n", e, e / tr / 1e6
 		printf "etl peak RSS: %.1f MB (target < 64 MB)\n", rss / 1024
 	}'
