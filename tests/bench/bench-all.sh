@@ -3,6 +3,7 @@
 # lines each benchmark prints for it) side by side at the end.
 #   short by default; scale up with BENCH_EVENTS (collector),
 #   BENCH_ETL_EVENTS="1000000 2000000 5000000 10000000" (ETL sizes),
+#   BENCH_ETL_REPEAT=N (ETL rounds per size, medians; default 3),
 #   BENCH_MONTH_LEGS=10000000 (the month's reports and queries),
 #   BENCH_MONTH_KEEP=DIR (generate the month once and keep it there),
 #   BENCH_QUERY_CALLS (query plans).

@@ -8,13 +8,17 @@
 #      no), then without them
 #   3. a raw COPY of the very same rows (the transform's --copy-out, each
 #      table's own .columns) into fresh tables
+#   4. with analytics, the stream's next as many events (the same PBX, later
+#      calls) loaded into the warehouse that holds the first: what the
+#      pipeline absorbs once the warehouse has filled
 # and the ratios: end to end / raw COPY, analytics on / off (which must not
-# grow with the size).
+# grow with the size), the calls/s absorbed into an empty warehouse and into
+# one that holds the stream already (which must not fall).
 #
 #   BENCH_ETL_EVENTS  sizes, events (default "1000000"; the issue's table:
 #                     "1000000 2000000 5000000 10000000")
 #   BENCH_ETL_REPEAT  rounds at each size (default 3): each round runs the
-#                     five one after the other, and every figure is the
+#                     six one after the other, and every figure is the
 #                     median of its rounds (the rounds are printed too), so
 #                     that one slow moment of the machine moves no ratio
 set -euo pipefail
@@ -72,8 +76,8 @@ printf 'cdr: { unanswered: yes, congestion: yes, endbeforehexten: no }\n' >"$wor
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 secs() { echo "$2 - $1" | bc -l; }
 
-# One round: the five, one after the other; appends each one's seconds to
-# the arrays tr, et, an, pl, cp (and the CPU and RSS of its runs).
+# One round: the six, one after the other; appends each one's seconds to
+# the arrays tr, et, fl, an, pl, cp (and the CPU and RSS of its runs).
 round() {
 	local t0 t1 args=() t
 	t0=$(now)
@@ -86,6 +90,15 @@ round() {
 	/usr/bin/time -f "%M" -o "$work/rss" "$BUILD/cdrflow-etl" --once "${cfg[@]}" --spool "$work/spool" > "$work/etl.out" 2>/dev/null
 	et+=("$(secs "$t0" "$(now)")")
 	rss+=("$(tail -n 1 "$work/rss")")
+
+	# then the stream's next events into that warehouse: the spool as the
+	# collector goes on writing it (a copy, the stream's second part appended)
+	rm -rf "$work/fill" && cp -r "$work/spool" "$work/fill"
+	"$BUILD/cdrflow-collector" --replay "$work/part2.ami" --spool "$work/fill" --node bench --fsync off -q >/dev/null
+	t0=$(now)
+	"$BUILD/cdrflow-etl" --once "${cfg[@]}" --spool "$work/fill" > "$work/fill.out" 2>/dev/null
+	fl+=("$(secs "$t0" "$(now)")")
+	rm -rf "$work/fill"
 
 	# the same, each batch's analytics in its own transaction
 	fresh_db
@@ -122,24 +135,32 @@ run_size() { # events
 	local events=$1 i
 	rm -rf "$work/spool" "$work/copy"
 	echo "bench-etl: generating $events events from the real captures (renumbered ids)"
-	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0*/ami.raw* |
+	python3 "$here/tests/bench/gen-stream.py" --events "$events" "$shared"/captures/s0*/ami.raw* 2>"$work/gen.err" |
 		"$BUILD/cdrflow-collector" --replay - --spool "$work/spool" --node bench --fsync off -q >/dev/null
+	# the same PBX's next calls: the repetitions after these
+	reps=$(sed -n 's/.* in \([0-9]*\) repetitions/\1/p' "$work/gen.err")
+	python3 "$here/tests/bench/gen-stream.py" --events "$events" --first-rep "$reps" "$shared"/captures/s0*/ami.raw* \
+		>"$work/part2.ami" 2>/dev/null
 	mkdir -p "$work/copy"
 	"$BUILD/cdrflow-etl" transform -c "$work/plain.yaml" --spool "$work/spool" --copy-out "$work/copy" >/dev/null 2>&1
 	months=$(cut -f2 "$work/copy/cel.copy" | cut -c1-7 | sort -u)
 
-	tr=() et=() an=() pl=() cp=() pu=() ps=() rss=()
+	tr=() et=() fl=() an=() pl=() cp=() pu=() ps=() rss=()
 	for ((i = 1; i <= repeat; i++)); do
 		echo "bench-etl: $events events, round $i of $repeat"
 		round
 	done
 	read -r n_events n_cel n_ami n_legs n_calls < <(sed -n 's/.*events=\([0-9]*\) cel=\([0-9]*\) ami_event=\([0-9]*\) legs=\([0-9]*\) calls=\([0-9]*\).*/\1 \2 \3 \4 \5/p' "$work/transform.out")
 	rows=$(psql -Atc "select (select count(*) from cel) + (select count(*) from ami_event) + (select count(*) from cdr) + (select count(*) from call)")
+	local fill_events fill_calls
+	read -r fill_events fill_calls < <(sed -n 's/.*events=\([0-9]*\) .* calls=\([0-9]*\) .*/\1 \2/p' "$work/fill.out")
+	rm -f "$work/part2.ami"
 
 	awk -v e="$n_events" -v c="$n_cel" -v a="$n_ami" -v l="$n_legs" -v k="$n_calls" -v rows="$rows" -v R="$repeat" \
 	    -v tr="$(median "${tr[@]}")" -v et="$(median "${et[@]}")" -v an="$(median "${an[@]}")" \
 	    -v pl="$(median "${pl[@]}")" -v cp="$(median "${cp[@]}")" -v rss="$(median "${rss[@]}")" \
 	    -v pu="$(median "${pu[@]}")" -v ps="$(median "${ps[@]}")" \
+	    -v fl="$(median "${fl[@]}")" -v fe="$fill_events" -v fc="$fill_calls" -v rfl="${fl[*]}" \
 	    -v rtr="${tr[*]}" -v ret="${et[*]}" -v ran="${an[*]}" -v rpl="${pl[*]}" -v rcp="${cp[*]}" '
 	function rounds(s,   n, v, i, out) {
 		n = split(s, v, " ")
@@ -167,12 +188,24 @@ run_size() { # events
 		}
 		return out
 	}
+	# calls/s into the filled warehouse over calls/s into the empty one,
+	# the median of the rounds'"'"' own
+	function ratio2(f, t, nf, nt,   n, x, y, i, a, b) {
+		n = split(f, x, " ")
+		split(t, y, " ")
+		for (i = 1; i <= n; i++) {
+			a = a sprintf("%s%.6f", i > 1 ? " " : "", nf / x[i])
+			b = b sprintf("%s%.6f", i > 1 ? " " : "", nt / y[i])
+		}
+		return ratio(a, b)
+	}
 	BEGIN {
 		printf "events %d -> cel %d + ami_event %d + cdr %d legs + call %d rows (raw COPY loaded %d)\n", e, c, a, l, k, rows
-		printf "medians of %d rounds, each round the five one after the other (a ratio: the median of the rounds'"'"' own)\n", R
+		printf "medians of %d rounds, each round the six one after the other (a ratio: the median of the rounds'"'"' own)\n", R
 		printf "%-52s %10s %12s  %s\n", "", "seconds", "events/s", "rounds"
 		printf "%-52s %10.2f %12.0f  %s\n", "transform alone (no database, CDR engine included)", tr, e / tr, rounds(rtr)
 		printf "%-52s %10.2f %12.0f  %s\n", "cdrflow-etl --once, analytics and rating", et, e / et, rounds(ret)
+		printf "%-52s %10.2f %12.0f  %s\n", "... the next " fe " events into that warehouse", fl, fe / fl, rounds(rfl)
 		if (an > 0) printf "%-52s %10.2f %12.0f  %s\n", "... analytics in the batch transaction", an, e / an, rounds(ran)
 		printf "%-52s %10.2f %12.0f  %s\n", "cdrflow-etl --once, no analytics steps/rating", pl, e / pl, rounds(rpl)
 		printf "%-52s %10.2f %12s  %s\n", "raw COPY of the same rows", cp, "-", rounds(rcp)
@@ -181,6 +214,7 @@ run_size() { # events
 		printf "%d events: analytics on / off: %s (target <= 1.10, flat)\n", e, ratio(ret, rpl)
 		if (an > 0) printf "%d events: analytics in the batch transaction / off: %s\n", e, ratio(ran, rpl)
 		printf "%d events: transform %.2f M events/s (target >= 1 M)\n", e, e / tr / 1e6
+		printf "%d events: calls/s with analytics: %.0f into an empty warehouse, %.0f into one that holds them (%d calls more); filled / empty: %s (target >= 2000 calls/s, flat); without analytics: %.0f calls/s\n", e, k / et, fc / fl, fc, ratio2(rfl, ret, fc, k), k / pl
 		printf "etl peak RSS: %.1f MB (target < 64 MB)\n", rss / 1024
 	}'
 }

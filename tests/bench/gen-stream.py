@@ -5,7 +5,11 @@ renumbered per repetition (so each repetition is a distinct set of calls)
 and its Timestamp headers moved on by the captures' span (so each comes
 after the one before).
 
-  gen-stream.py --events N CAPTURE...   (plain or .xz)
+  gen-stream.py --events N [--first-rep K] CAPTURE...   (plain or .xz)
+
+--first-rep K starts at repetition K: the calls that follow a stream of K
+repetitions (the same PBX later), for a second load into a warehouse that
+holds the first.
 """
 import argparse
 import lzma
@@ -31,6 +35,7 @@ def events_of(path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=5_000_000)
+    ap.add_argument("--first-rep", type=int, default=0)
     ap.add_argument("captures", nargs="+")
     a = ap.parse_args()
     # the captures in the order they were recorded (their first Timestamp):
@@ -53,7 +58,7 @@ def main():
     span = (max(stamps) - min(stamps) + 60.0) if stamps else 0.0
     out = sys.stdout.buffer
     out.write(b"Asterisk Call Manager/9.0.0\r\n")
-    written, rep = 0, 0
+    written, rep = 0, a.first_rep
     while written < a.events:
         # "lab-1795288510.8" -> "r0001-1795288510.8": new ids for every repetition
         shift = rep * span
@@ -64,7 +69,7 @@ def main():
         written += len(base)
         rep += 1
     out.flush()
-    print(f"gen-stream: {written} events in {rep} repetitions", file=sys.stderr)
+    print(f"gen-stream: {written} events in {rep - a.first_rep} repetitions", file=sys.stderr)
 
 
 if __name__ == "__main__":
