@@ -17,7 +17,7 @@
 Every scenario has a tenant whose traffic must trigger its rule (suffix -y)
 and one whose traffic must not (suffix -n: below the threshold, in hours,
 not international, spread out ...).  The rule parameters the expectations
-assume are those of tests/t/t4300-fraud-alerts.sh's fraud.yaml (repeated in
+assume are those of tests/fraud/rules.yaml (tests t4300 and t4310; repeated in
 RULES below so a change of one shows up as a failing test, not silently).
 Each scenario uses its own tenants and its own day, so they do not interact.
 """

@@ -22,76 +22,7 @@ reset_db() { psql -X -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' 2>/d
 
 # The configuration of the generated traffic: the parameters
 # tests/fraud/gen-traffic.py's expectations are written for (its RULES).
-cat >fraud.yaml <<'YAML'
-cdr:
-  unanswered: yes
-  congestion: yes
-  endbeforehexten: no
-fraud:
-  outbound_contexts: [internal]
-  inbound_contexts: [did]
-  snooze: 1h
-  rules:
-    - name: hot
-      kind: hotlist
-      prefixes: ["+882", "00881", "239"]
-    - name: new-country
-      kind: new_country
-      exclude: [GB]
-    - name: night-intl
-      kind: out_of_hours
-      timezone: Europe/Berlin
-      hours: "08:00-18:00"
-      days: [mon, tue, wed, thu, fri]
-    - name: intl-parallel
-      kind: concurrent_intl
-      per: extension
-      max: 2
-    - name: trunk-cps
-      kind: cps
-      per: trunk
-      max: 3
-      window: 1s
-    - name: short-burst
-      kind: short_calls
-      max_billsec: 6
-      count: 5
-      window: 5m
-    - name: seq-dial
-      kind: sequential
-      count: 5
-      window: 10m
-    - name: cost-rate
-      kind: cost_velocity
-      max: 50
-      window: 1h
-    - name: wangiri
-      kind: wangiri
-      count: 5
-      window: 10m
-      max_ring: 5
-      prefix_digits: 8
-alerts:
-  snooze: 1h
-  allowance:
-    levels: [80, 100]
-  unreachable:
-    severity: major
-    recovered_severity: info
-  tenants:
-    - tenant: al-y
-      allowance_minutes: 10
-    - tenant: al-n
-      allowance_minutes: 100
-    - tenant: tc-y
-      max_concurrent: 3
-    - tenant: tc-n
-      max_concurrent: 3
-    - tenant: tp-y
-      max_cps: 2
-    - tenant: tp-n
-      max_cps: 2
-YAML
+cp "$TEST_ROOT/tests/fraud/rules.yaml" fraud.yaml
 
 # Bad configurations: "name|yaml|what the message must say" (| inside the YAML: none)
 cat >bad.list <<'LIST'
