@@ -39,7 +39,8 @@ pgenv=$("$here/scripts/pg.sh" start "$work/pg") || { echo "bench-etl: cannot sta
 eval "$pgenv"
 "$BUILD/cdrflow-etl" migrate -q >/dev/null
 
-# the analytics configuration the bench runs with: tenants, trunks, rating
+# the analytics configuration the bench runs with: tenants, trunks, rating,
+# fraud rules
 cat >"$work/decks.csv" <<'CSV'
 prefix,description,rate_per_min,connect_fee,increment,grace,effective_from,effective_to
 88,International networks,0.50,,60/60,,2020-01-01,
@@ -62,6 +63,16 @@ rating:
   sell:
     - { tenant: tenantA, deck: $work/decks.csv }
     - { tenant: tenantB, deck: $work/decks.csv }
+# the demo's fraud rules and tenant limit (tests/data/demo/cdrflow.yaml)
+fraud:
+  outbound_contexts: [internal]
+  inbound_contexts: [did, sip-in, carrierside, carrier, calleephone, handset]
+  rules:
+    - { name: irsf-hotlist, kind: hotlist, severity: critical, prefixes: ["+882", "+881", "+239"] }
+    - { name: short-call-flood, kind: short_calls, max_billsec: 6, count: 3, window: 5m }
+alerts:
+  tenants:
+    - { tenant: "*", max_concurrent: 20 }
 YAML
 cfg=(-c "$work/etl.yaml")
 
