@@ -64,6 +64,12 @@ DECLARE
 	v_olinkedids text[];
 	v_choose boolean := false; -- read the chosen conversations only
 	v_oldest timestamptz;
+	-- what fraud_hist keeps of a leg
+	v_cols text := $c$l.node, l.linkedid, l.dst, l.direction, l.trunk, l.tenant, l.src, l.calldate,
+	       l."end", l.billsec, l.duration, l.disposition, l.sell_cost, l.dst_e164, l.src_e164, l.dst_country,
+	       coalesce(l.dst_intl, l.dst_e164 IS NOT NULL) AS dst_intl,
+	       coalesce(l.src_intl, l.src_e164 IS NOT NULL) AS src_intl,
+	       l.uniqueid, l.sequence, l.channel, l.lastapp$c$;
 BEGIN
 	IF to_regclass('pg_temp.fraud_att') IS NOT NULL THEN
 		DROP TABLE pg_temp.fraud_att;
@@ -120,11 +126,7 @@ BEGIN
 	SELECT %s
 	FROM cdr l
 	WHERE $1::timestamptz IS NOT NULL AND l.calldate >= $1 - $3 AND l.calldate <= $2 + $4 %s
-	$q$, $c$l.node, l.linkedid, l.dst, l.direction, l.trunk, l.tenant, l.src, l.calldate,
-	       l."end", l.billsec, l.duration, l.disposition, l.sell_cost, l.dst_e164, l.src_e164, l.dst_country,
-	       coalesce(l.dst_intl, l.dst_e164 IS NOT NULL) AS dst_intl,
-	       coalesce(l.src_intl, l.src_e164 IS NOT NULL) AS src_intl,
-	       l.uniqueid, l.sequence, l.channel, l.lastapp$c$,
+	$q$, v_cols,
 	     CASE WHEN v_windows AND NOT v_choose THEN ''
 		  -- the batch's conversations (and any other of the batch's
 		  -- nodes with one of its linkedids)
@@ -153,11 +155,7 @@ BEGIN
 			WHERE l.calldate >= $1 - $3 AND l.calldate <= $2 + $4
 			  AND l.node = ANY ($7) AND l.linkedid = ANY ($8)
 			  AND NOT (l.node = ANY ($5) AND l.linkedid = ANY ($6))
-			$q$, $c$l.node, l.linkedid, l.dst, l.direction, l.trunk, l.tenant, l.src, l.calldate,
-	       l."end", l.billsec, l.duration, l.disposition, l.sell_cost, l.dst_e164, l.src_e164, l.dst_country,
-	       coalesce(l.dst_intl, l.dst_e164 IS NOT NULL) AS dst_intl,
-	       coalesce(l.src_intl, l.src_e164 IS NOT NULL) AS src_intl,
-	       l.uniqueid, l.sequence, l.channel, l.lastapp$c$)
+			$q$, v_cols)
 			USING v_lo, v_hi, v_back, v_fwd, v_nodes, v_linkedids, v_onodes, v_olinkedids;
 		END IF;
 		RAISE DEBUG 'fraud_build_attempts: % conversations besides the batch''s, from %',
